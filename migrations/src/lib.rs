@@ -1,0 +1,19 @@
+//! Schema migrations of the nlebench store.
+//!
+//! One migration set serves both PostgreSQL (team mode) and SQLite (embedded default).
+//! Result writes are made idempotent by unique constraints: a sample is unique on
+//! (run, index), a metric on (run, name), a job on (run, shard).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_init;
+
+/// All migrations of the store, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_init::Migration)]
+    }
+}

@@ -1,0 +1,16 @@
+//! The nlebench orchestrator: sweep, task and model specs and their validation, grid
+//! expansion, fingerprints, the store (sea-orm over PostgreSQL or SQLite) and the job queue
+//! (apalis over Redis or SQLite).
+//!
+//! It never touches candle or axum: models and datasets are resolved through the
+//! [`resolve::Resolver`] trait and jobs are run through the [`queue::JobHandler`] trait, both
+//! implemented by the worker crate.
+
+pub mod config;
+pub mod grid;
+pub mod manifest;
+pub mod queue;
+pub mod resolve;
+pub mod spec;
+pub mod store;
+pub mod submit;

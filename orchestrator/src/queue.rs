@@ -1,0 +1,205 @@
+//! The job queue behind one interface: apalis-redis in team mode, apalis-sqlite in the
+//! embedded default. The job handler is shared by both.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use apalis_redis::RedisStorage;
+use apalis_sqlite::SqliteStorage;
+
+use crate::store::JobRef;
+
+/// How to reach the queue and how workers keep their leases.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// `redis://…` or `sqlite://FILE`.
+    pub url: String,
+    /// Queue name (explicit, so that every process agrees on it).
+    pub name: String,
+    /// How often workers send heartbeats.
+    pub heartbeat: Duration,
+    /// Missed heartbeats after which a worker counts as dead and its jobs are delivered again.
+    pub missed_heartbeats: usize,
+}
+
+/// Default queue name.
+pub const DEFAULT_QUEUE: &str = "nlebench-jobs";
+
+/// Errors of the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The queue could not be reached.
+    #[error(
+        "cannot connect to the queue at {url}: {message}\n  fix: start the queue server (Redis) or correct NLEBENCH_QUEUE_URL / --queue-url"
+    )]
+    Connect {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The URL has an unknown scheme.
+    #[error(
+        "unsupported queue URL `{0}`\n  fix: use `redis://HOST:PORT` (team mode) or `sqlite://FILE` (embedded)"
+    )]
+    Scheme(String),
+    /// Pushing jobs failed.
+    #[error("cannot push jobs to the queue: {0}")]
+    Push(String),
+    /// The worker loop failed.
+    #[error("worker stopped with an error: {0}")]
+    Worker(String),
+}
+
+/// A connected queue of [`JobRef`]s.
+#[derive(Clone)]
+pub enum Queue {
+    /// Team mode.
+    Redis(RedisStorage<JobRef>),
+    /// Embedded default.
+    Sqlite(SqliteStorage<JobRef>),
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Queue::Redis(_) => f.write_str("Queue::Redis"),
+            Queue::Sqlite(_) => f.write_str("Queue::Sqlite"),
+        }
+    }
+}
+
+/// Runs one job; implemented by the worker crate.
+pub trait JobHandler: Send + Sync + 'static {
+    /// Process a job. Errors are handled inside (retries, failing the run); an `Err` here
+    /// means the job could not even be recorded and the queue should deliver it again.
+    fn handle(&self, job: JobRef) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+}
+
+impl Queue {
+    /// Connect and check the queue is reachable.
+    pub async fn connect(cfg: &QueueConfig) -> Result<Queue, QueueError> {
+        let connect_err = |message: String| QueueError::Connect {
+            url: crate::store::redact(&cfg.url),
+            message,
+        };
+        if cfg.url.starts_with("redis://") || cfg.url.starts_with("rediss://") {
+            let conn = tokio::time::timeout(
+                Duration::from_secs(10),
+                apalis_redis::connect(cfg.url.as_str()),
+            )
+            .await
+            .map_err(|_| connect_err("timed out after 10 s".into()))?
+            .map_err(|e| connect_err(e.to_string()))?;
+            let config = apalis_redis::Config::default()
+                .queue(cfg.name.as_str())
+                .heartbeat_interval(cfg.heartbeat)
+                .missed_heartbeats(cfg.missed_heartbeats);
+            Ok(Queue::Redis(RedisStorage::new(conn).with_config(config)))
+        } else if let Some(path) = cfg.url.strip_prefix("sqlite://") {
+            let file = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = std::path::Path::new(file).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| connect_err(format!("cannot create {}: {e}", dir.display())))?;
+            }
+            let opts: apalis_sqlite::SqliteConnectOptions = cfg
+                .url
+                .parse::<apalis_sqlite::SqliteConnectOptions>()
+                .map_err(|e| connect_err(e.to_string()))?
+                .create_if_missing(true)
+                .busy_timeout(Duration::from_secs(30));
+            let pool = apalis_sqlite::SqlitePool::connect_with(opts)
+                .await
+                .map_err(|e| connect_err(e.to_string()))?;
+            SqliteStorage::setup(&pool)
+                .await
+                .map_err(|e| connect_err(e.to_string()))?;
+            let config = apalis_sqlite::Config::default()
+                .queue(cfg.name.as_str())
+                .heartbeat_interval(cfg.heartbeat)
+                .missed_heartbeats(cfg.missed_heartbeats);
+            Ok(Queue::Sqlite(SqliteStorage::new(&pool).with_config(config)))
+        } else {
+            Err(QueueError::Scheme(cfg.url.clone()))
+        }
+    }
+
+    /// Push jobs with a priority (higher first where the backend supports it), after an
+    /// optional delay.
+    pub async fn push(
+        &mut self,
+        jobs: &[JobRef],
+        priority: i32,
+        delay: Option<Duration>,
+    ) -> Result<(), QueueError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let tasks: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                let mut b = TaskBuilder::new(*j).priority(priority.max(0) as usize);
+                if let Some(d) = delay {
+                    b = b.run_after(d);
+                }
+                b.build()
+            })
+            .collect();
+        match self {
+            Queue::Redis(s) => s
+                .push_all(&mut futures::stream::iter(tasks))
+                .await
+                .map_err(|e| QueueError::Push(e.to_string())),
+            Queue::Sqlite(s) => s
+                .push_all(&mut futures::stream::iter(tasks))
+                .await
+                .map_err(|e| QueueError::Push(e.to_string())),
+        }
+    }
+}
+
+async fn handle_job(job: JobRef, handler: Data<Arc<dyn JobHandler>>) -> Result<(), BoxDynError> {
+    handler.handle(job).await.map_err(|e| e.into())
+}
+
+/// Pull and run jobs one at a time as worker `name` until `shutdown` completes.
+pub async fn run_worker<F>(
+    queue: Queue,
+    name: &str,
+    handler: Arc<dyn JobHandler>,
+    shutdown: F,
+) -> Result<(), QueueError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let signal = async move {
+        shutdown.await;
+        Ok::<(), std::io::Error>(())
+    };
+    let res = match queue {
+        Queue::Redis(storage) => {
+            WorkerBuilder::new(name)
+                .backend(storage)
+                .data(handler)
+                .concurrency(1)
+                .build(handle_job)
+                .run_until(signal)
+                .await
+        }
+        Queue::Sqlite(storage) => {
+            WorkerBuilder::new(name)
+                .backend(storage)
+                .data(handler)
+                .concurrency(1)
+                .build(handle_job)
+                .run_until(signal)
+                .await
+        }
+    };
+    res.map_err(|e| QueueError::Worker(e.to_string()))
+}

@@ -1,0 +1,14 @@
+//! Spec files: tasks, models and sweeps, parsed and validated with located errors.
+
+pub mod error;
+pub mod load;
+pub mod model;
+pub mod source;
+pub mod sweep;
+pub mod task;
+
+pub use error::SpecError;
+pub use model::{Catalog, Dtype};
+pub use source::Source;
+pub use sweep::{AdapterRef, Decoding, ModelRef, Origin, Setting, SweepSpec};
+pub use task::{DataFormat, DatasetRef, TaskKind, TaskRegistry, TaskSpec};

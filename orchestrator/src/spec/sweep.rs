@@ -1,0 +1,528 @@
+//! Sweep files: models × adapters × tasks × settings × seeds, with include/exclude rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::error::SpecError;
+use super::load::load_toml;
+use super::model::{Catalog, Dtype, ModelEntry};
+use super::source::Source;
+use super::task::{DatasetRef, TaskRegistry, TaskSpec, dataset_ref};
+
+/// Decoding parameters for generation tasks (recorded with each run).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decoding {
+    /// Sample instead of greedy/beam decoding.
+    #[serde(default)]
+    pub do_sample: bool,
+    /// Sampling temperature.
+    pub temperature: Option<f64>,
+    /// Nucleus sampling mass.
+    pub top_p: Option<f64>,
+    /// Top-k sampling.
+    pub top_k: Option<u32>,
+    /// Beam width.
+    pub num_beams: Option<u32>,
+    /// Most new tokens.
+    pub max_new_tokens: Option<u32>,
+    /// Fewest new tokens.
+    pub min_new_tokens: Option<u32>,
+    /// Most tokens including the prompt.
+    pub max_length: Option<u32>,
+    /// Forbid repeating n-grams of this size.
+    pub no_repeat_ngram_size: Option<u32>,
+    /// Repetition penalty.
+    pub repetition_penalty: Option<f64>,
+}
+
+/// A setting as written in `[[settings]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingEntry {
+    name: Spanned<String>,
+    limit: Option<u64>,
+    batch_size: Option<u32>,
+    max_tokens: Option<u32>,
+    decoding: Option<Decoding>,
+}
+
+/// A named variant of how tasks are run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Setting {
+    /// Unique in the sweep.
+    pub name: String,
+    /// Evaluate only the first `limit` examples.
+    pub limit: Option<u64>,
+    /// Examples per forward pass (does not change results).
+    pub batch_size: Option<u32>,
+    /// Context limit in tokens; longer inputs are truncated and the truncation recorded.
+    pub max_tokens: Option<u32>,
+    /// Decoding for generation tasks.
+    pub decoding: Option<Decoding>,
+}
+
+/// An include or exclude rule; every given field must match.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Model name.
+    pub model: Option<Spanned<String>>,
+    /// Adapter name, or `none` for the base model.
+    pub adapter: Option<Spanned<String>>,
+    /// Task name.
+    pub task: Option<Spanned<String>>,
+    /// Setting name.
+    pub setting: Option<Spanned<String>>,
+    /// Seed.
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepFile {
+    name: Spanned<String>,
+    owner: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    priority: i32,
+    shard_size: Option<Spanned<u64>>,
+    seeds: Option<Spanned<Vec<u64>>>,
+    tasks: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    datasets: BTreeMap<Spanned<String>, Spanned<String>>,
+    models: Spanned<Vec<ModelEntry>>,
+    #[serde(default)]
+    settings: Vec<SettingEntry>,
+    #[serde(default)]
+    include: Vec<Rule>,
+    #[serde(default)]
+    exclude: Vec<Rule>,
+}
+
+/// A model of the sweep with its source resolved against the catalog.
+#[derive(Debug, Clone)]
+pub struct ModelRef {
+    /// Name in the sweep.
+    pub name: String,
+    /// Parsed source.
+    pub source: Source,
+    /// Inference dtype.
+    pub dtype: Dtype,
+    /// Architecture noted in the catalog, if any.
+    pub arch: Option<String>,
+    /// Adapters to evaluate on top of the model.
+    pub adapters: Vec<AdapterRef>,
+    /// Where the source was written (file, text span) for error messages.
+    pub origin: Origin,
+}
+
+/// An adapter bound to a model.
+#[derive(Debug, Clone)]
+pub struct AdapterRef {
+    /// Name, unique per model.
+    pub name: String,
+    /// Parsed source.
+    pub source: Source,
+    /// Where the source was written.
+    pub origin: Origin,
+}
+
+/// The place in a file a value came from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// The file.
+    pub file: PathBuf,
+    /// Its contents.
+    pub text: std::sync::Arc<str>,
+    /// The byte span of the value.
+    pub span: Range<usize>,
+    /// The key path.
+    pub key: String,
+}
+
+impl Origin {
+    /// An error at this place.
+    pub fn error(&self, problem: impl Into<String>, fix: impl Into<String>) -> SpecError {
+        SpecError::at(
+            &self.file,
+            &self.text,
+            Some(self.span.clone()),
+            self.key.clone(),
+            problem,
+            fix,
+        )
+    }
+}
+
+/// A validated sweep.
+#[derive(Debug, Clone)]
+pub struct SweepSpec {
+    /// Unique sweep name.
+    pub name: String,
+    /// Who owns it.
+    pub owner: Option<String>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Queue priority (higher first).
+    pub priority: i32,
+    /// Examples per job; larger runs are split into shards of this size.
+    pub shard_size: u64,
+    /// Seeds; each adds cells.
+    pub seeds: Vec<u64>,
+    /// Models with their adapters.
+    pub models: Vec<ModelRef>,
+    /// Tasks, with dataset overrides applied.
+    pub tasks: Vec<TaskSpec>,
+    /// Settings.
+    pub settings: Vec<Setting>,
+    pub(crate) include: Vec<Rule>,
+    pub(crate) exclude: Vec<Rule>,
+    /// The sweep file.
+    pub path: PathBuf,
+    /// Its contents, stored with the sweep.
+    pub text: String,
+}
+
+/// Default number of examples per job.
+pub const DEFAULT_SHARD_SIZE: u64 = 256;
+
+impl SweepSpec {
+    /// Read and validate a sweep file against the task registry and the model catalog.
+    pub fn load(
+        path: &Path,
+        tasks: &TaskRegistry,
+        catalog: &Catalog,
+    ) -> Result<SweepSpec, SpecError> {
+        let (file, text): (SweepFile, String) = load_toml(path)?;
+        let shared: std::sync::Arc<str> = text.clone().into();
+        let origin = |span: Range<usize>, key: String| Origin {
+            file: path.to_path_buf(),
+            text: shared.clone(),
+            span,
+            key,
+        };
+        let err = |span: Range<usize>, key: &str, problem: String, fix: &str| {
+            SpecError::at(path, &text, Some(span), key, problem, fix)
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+
+        if file.name.get_ref().trim().is_empty() {
+            return Err(err(
+                file.name.span(),
+                "name",
+                "the sweep name is empty".into(),
+                "give the sweep a name",
+            ));
+        }
+        let shard_size = match &file.shard_size {
+            Some(s) if *s.get_ref() == 0 => {
+                return Err(err(
+                    s.span(),
+                    "shard_size",
+                    "shard_size must be at least 1".into(),
+                    "set shard_size to the number of examples per job, e.g. 256",
+                ));
+            }
+            Some(s) => *s.get_ref(),
+            None => DEFAULT_SHARD_SIZE,
+        };
+        let seeds = match &file.seeds {
+            Some(s) if s.get_ref().is_empty() => {
+                return Err(err(
+                    s.span(),
+                    "seeds",
+                    "seeds is empty, so the sweep has no cells".into(),
+                    "list at least one seed, e.g. seeds = [0]",
+                ));
+            }
+            Some(s) => dedup(s.get_ref()),
+            None => vec![0],
+        };
+
+        // Tasks, with dataset overrides.
+        let mut task_specs = Vec::new();
+        for (i, t) in file.tasks.get_ref().iter().enumerate() {
+            let name = t.get_ref();
+            let Some(spec) = tasks.get(name) else {
+                return Err(err(
+                    t.span(),
+                    &format!("tasks[{i}]"),
+                    format!(
+                        "unknown task `{name}`; known tasks in {}: {}",
+                        tasks.dir.display(),
+                        tasks.names().join(", ")
+                    ),
+                    "use one of the known task names, or add a task file",
+                ));
+            };
+            if task_specs.iter().any(|s: &TaskSpec| &s.name == name) {
+                return Err(err(
+                    t.span(),
+                    &format!("tasks[{i}]"),
+                    format!("task `{name}` is listed twice"),
+                    "list each task once",
+                ));
+            }
+            task_specs.push(spec.clone());
+        }
+        if task_specs.is_empty() {
+            return Err(err(
+                file.tasks.span(),
+                "tasks",
+                "tasks is empty, so the sweep has no cells".into(),
+                "list at least one task, e.g. tasks = [\"no-crows-pairs\"]",
+            ));
+        }
+        for (task_name, source) in &file.datasets {
+            let key = format!("datasets.{}", task_name.get_ref());
+            let Some(spec) = task_specs
+                .iter_mut()
+                .find(|s| &s.name == task_name.get_ref())
+            else {
+                return Err(err(
+                    task_name.span(),
+                    &key,
+                    format!(
+                        "dataset override for `{}`, which is not among the sweep's tasks",
+                        task_name.get_ref()
+                    ),
+                    "remove the override or add the task to `tasks`",
+                ));
+            };
+            let section = tasks
+                .dataset_section(&spec.name)
+                .expect("registry holds a section for each task");
+            spec.dataset = override_dataset(section, source, base)
+                .map_err(|(span, problem, fix)| err(span, &key, problem, &fix))?;
+            let (line, col) = super::error::line_col(&text, source.span().start);
+            spec.dataset_origin = Some((path.to_path_buf(), line, col, key));
+        }
+
+        // Models.
+        let mut models: Vec<ModelRef> = Vec::new();
+        if file.models.get_ref().is_empty() {
+            return Err(err(
+                file.models.span(),
+                "models",
+                "the sweep lists no models".into(),
+                "add a [[models]] table with `name` and `source`",
+            ));
+        }
+        for (i, entry) in file.models.get_ref().iter().enumerate() {
+            let key = format!("models[{i}]");
+            let name = entry.name.get_ref().clone();
+            if models.iter().any(|m| m.name == name) {
+                return Err(err(
+                    entry.name.span(),
+                    &format!("{key}.name"),
+                    format!("model name `{name}` is used twice"),
+                    "give each model entry a unique name",
+                ));
+            }
+            let from_catalog = catalog.get(&name);
+            let (raw_source, source_origin, source_base) = match (&entry.source, from_catalog) {
+                (Some(s), _) => (s, origin(s.span(), format!("{key}.source")), base),
+                (None, Some(c)) if c.source.is_some() => {
+                    let s = c.source.as_ref().expect("checked");
+                    let catalog_base = catalog.path.parent().unwrap_or(Path::new("."));
+                    (
+                        s,
+                        Origin {
+                            file: catalog.path.clone(),
+                            text: catalog.text.clone().into(),
+                            span: s.span(),
+                            key: format!("models.{name}.source"),
+                        },
+                        catalog_base,
+                    )
+                }
+                _ => {
+                    return Err(err(
+                        entry.name.span(),
+                        &format!("{key}.source"),
+                        format!(
+                            "model `{name}` has no `source` and is not in the catalog {}",
+                            catalog.path.display()
+                        ),
+                        "add `source = \"hf:ORG/NAME\"` or `source = \"path:DIR\"`",
+                    ));
+                }
+            };
+            let source = Source::parse(raw_source.get_ref(), source_base)
+                .map_err(|e| source_origin.error(e.problem, e.fix))?;
+            let dtype = entry
+                .dtype
+                .or(from_catalog.and_then(|c| c.dtype))
+                .unwrap_or_default();
+            let arch = entry
+                .arch
+                .clone()
+                .or_else(|| from_catalog.and_then(|c| c.arch.clone()));
+            let mut adapters: Vec<AdapterRef> = Vec::new();
+            for (j, a) in entry.adapters.iter().enumerate() {
+                let akey = format!("{key}.adapters[{j}]");
+                let aname = a.name.get_ref().clone();
+                if aname == "none" || adapters.iter().any(|x| x.name == aname) {
+                    return Err(err(
+                        a.name.span(),
+                        &format!("{akey}.name"),
+                        format!("adapter name `{aname}` is reserved or used twice"),
+                        "give each adapter of a model a unique name other than `none`",
+                    ));
+                }
+                let aorigin = origin(a.source.span(), format!("{akey}.source"));
+                let asource = Source::parse(a.source.get_ref(), base)
+                    .map_err(|e| aorigin.error(e.problem, e.fix))?;
+                if matches!(asource, Source::Random { .. }) {
+                    return Err(aorigin.error(
+                        "adapters cannot be `random:`",
+                        "use `hf:ORG/NAME` or `path:DIR`",
+                    ));
+                }
+                adapters.push(AdapterRef {
+                    name: aname,
+                    source: asource,
+                    origin: aorigin,
+                });
+            }
+            models.push(ModelRef {
+                name,
+                source,
+                dtype,
+                arch,
+                adapters,
+                origin: source_origin,
+            });
+        }
+
+        // Settings.
+        let mut settings: Vec<Setting> = Vec::new();
+        for (i, s) in file.settings.iter().enumerate() {
+            let name = s.name.get_ref().clone();
+            if settings.iter().any(|x| x.name == name) {
+                return Err(err(
+                    s.name.span(),
+                    &format!("settings[{i}].name"),
+                    format!("setting name `{name}` is used twice"),
+                    "give each setting a unique name",
+                ));
+            }
+            if s.limit == Some(0) || s.batch_size == Some(0) || s.max_tokens == Some(0) {
+                return Err(err(
+                    s.name.span(),
+                    &format!("settings[{i}]"),
+                    "limit, batch_size and max_tokens must be at least 1 when given".into(),
+                    "remove the key or give a positive number",
+                ));
+            }
+            settings.push(Setting {
+                name,
+                limit: s.limit,
+                batch_size: s.batch_size,
+                max_tokens: s.max_tokens,
+                decoding: s.decoding.clone(),
+            });
+        }
+        if settings.is_empty() {
+            settings.push(Setting {
+                name: "default".into(),
+                limit: None,
+                batch_size: None,
+                max_tokens: None,
+                decoding: None,
+            });
+        }
+
+        let spec = SweepSpec {
+            name: file.name.into_inner(),
+            owner: file.owner,
+            description: file.description,
+            priority: file.priority,
+            shard_size,
+            seeds,
+            models,
+            tasks: task_specs,
+            settings,
+            include: file.include,
+            exclude: file.exclude,
+            path: path.to_path_buf(),
+            text: text.clone(),
+        };
+        for (kind, rules) in [("include", &spec.include), ("exclude", &spec.exclude)] {
+            for (i, r) in rules.iter().enumerate() {
+                spec.check_rule(r).map_err(|(span, field, problem)| {
+                    err(
+                        span,
+                        &format!("{kind}[{i}].{field}"),
+                        problem,
+                        "name a model, adapter, task or setting of this sweep",
+                    )
+                })?;
+            }
+        }
+        Ok(spec)
+    }
+
+    fn check_rule(&self, r: &Rule) -> Result<(), (Range<usize>, &'static str, String)> {
+        let known = |field: &'static str, v: &Option<Spanned<String>>, names: Vec<&str>| {
+            if let Some(v) = v
+                && !names.contains(&v.get_ref().as_str())
+            {
+                return Err((
+                    v.span(),
+                    field,
+                    format!(
+                        "`{}` is not a {field} of this sweep; expected one of {}",
+                        v.get_ref(),
+                        names.join(", ")
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        known(
+            "model",
+            &r.model,
+            self.models.iter().map(|m| m.name.as_str()).collect(),
+        )?;
+        let mut adapters: BTreeSet<&str> = BTreeSet::from(["none"]);
+        for m in &self.models {
+            adapters.extend(m.adapters.iter().map(|a| a.name.as_str()));
+        }
+        known("adapter", &r.adapter, adapters.into_iter().collect())?;
+        known(
+            "task",
+            &r.task,
+            self.tasks.iter().map(|t| t.name.as_str()).collect(),
+        )?;
+        known(
+            "setting",
+            &r.setting,
+            self.settings.iter().map(|s| s.name.as_str()).collect(),
+        )?;
+        Ok(())
+    }
+}
+
+fn override_dataset(
+    section: &super::task::DatasetSection,
+    source: &Spanned<String>,
+    base: &Path,
+) -> Result<DatasetRef, (Range<usize>, String, String)> {
+    dataset_ref(section, Some(source), base)
+}
+
+fn dedup(v: &[u64]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for x in v {
+        if !out.contains(x) {
+            out.push(*x);
+        }
+    }
+    out
+}

@@ -1,0 +1,28 @@
+//! `jobs`: a shard of a run, the unit on the queue.
+
+use sea_orm::entity::prelude::*;
+
+/// A job.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "jobs")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub run_id: i64,
+    pub shard: i32,
+    pub start_idx: i64,
+    pub end_idx: i64,
+    pub status: String,
+    pub attempts: i32,
+    pub worker: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub error: Option<String>,
+    pub enqueued_at: Option<ChronoDateTimeUtc>,
+    pub started_at: Option<ChronoDateTimeUtc>,
+    pub finished_at: Option<ChronoDateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

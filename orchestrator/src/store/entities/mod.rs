@@ -1,0 +1,10 @@
+//! sea-orm entities of the store, one module per table.
+
+pub mod baseline;
+pub mod job;
+pub mod metric;
+pub mod run;
+pub mod sample;
+pub mod sweep;
+pub mod sweep_cell;
+pub mod worker;

@@ -1,0 +1,43 @@
+//! `runs`: one evaluation of a cell; its fingerprint says what it computed.
+
+use sea_orm::entity::prelude::*;
+
+/// A run.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "runs")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub fingerprint: String,
+    pub model_name: String,
+    pub model_source: String,
+    pub model_revision: Option<String>,
+    pub adapter_name: Option<String>,
+    pub adapter_source: Option<String>,
+    pub task_name: String,
+    pub task_version: i32,
+    pub setting_name: String,
+    pub seed: i64,
+    pub sample_limit: Option<i64>,
+    /// JSON [`crate::manifest::RunManifest`].
+    #[sea_orm(column_type = "Text")]
+    pub manifest: String,
+    /// `engine` or `import`.
+    pub source: String,
+    /// See [`crate::store::RunStatus`].
+    pub status: String,
+    pub n_expected: i64,
+    pub random_weights: bool,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub error: Option<String>,
+    pub worker: Option<String>,
+    pub attempts: i32,
+    pub created_at: ChronoDateTimeUtc,
+    pub started_at: Option<ChronoDateTimeUtc>,
+    pub finished_at: Option<ChronoDateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,214 @@
+//! The store: sweeps, runs, jobs, samples, metrics, workers and baselines in PostgreSQL
+//! (team mode) or SQLite (embedded default), through one set of sea-orm entities.
+
+pub mod entities;
+mod jobs;
+pub(crate) mod plan;
+mod report;
+mod results;
+mod workers;
+
+use std::time::Duration;
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+pub use jobs::{ClaimedJob, JobOutcome};
+pub use plan::{CellAction, JobRef};
+pub use report::{ExportRow, RunSummary, SweepStatus};
+pub use results::{MetricValue, NewSample};
+pub use workers::WorkerInfo;
+
+/// Status of a run or job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// Waiting on the queue.
+    Queued,
+    /// A worker is on it.
+    Running,
+    /// Finished; metrics are stored.
+    Done,
+    /// Gave up after the allowed retries.
+    Failed,
+    /// Cancelled by a user.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// Name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        Some(match s {
+            "queued" => RunStatus::Queued,
+            "running" => RunStatus::Running,
+            "done" => RunStatus::Done,
+            "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
+    /// No more work will happen without a user action.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Done | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached.
+    #[error(
+        "cannot connect to the database at {url}: {source}\n  fix: start the database server or correct NLEBENCH_DATABASE_URL / --database-url"
+    )]
+    Connect {
+        /// The URL with any password hidden.
+        url: String,
+        /// The driver's error.
+        source: DbErr,
+    },
+    /// The schema is older than this version of nlebench.
+    #[error(
+        "the database at {url} has {pending} pending migration(s)\n  fix: run `nlebench migrate`"
+    )]
+    Pending {
+        /// The URL with any password hidden.
+        url: String,
+        /// Number of migrations not applied.
+        pending: usize,
+    },
+    /// No sweep of that name.
+    #[error("no sweep named `{0}` in the store\n  fix: check the name with `nlebench status`")]
+    NoSweep(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// A stored manifest could not be read.
+    #[error("run {run_id} has an unreadable manifest: {source}")]
+    Manifest {
+        /// The run.
+        run_id: i64,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+}
+
+/// A connection to the store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    url: String,
+}
+
+impl Store {
+    /// Connect to `url` (`postgres://…` or `sqlite://FILE`). A SQLite file and its directory
+    /// are created when missing.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let shown = redact(url);
+        let mut url = url.to_string();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let file = path.split('?').next().unwrap_or(path);
+            if let Some(dir) = std::path::Path::new(file).parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| StoreError::Connect {
+                    url: shown.clone(),
+                    source: DbErr::Custom(format!("cannot create {}: {e}", dir.display())),
+                })?;
+            }
+            if !url.contains('?') {
+                url.push_str("?mode=rwc");
+            }
+        }
+        let mut opts = ConnectOptions::new(url);
+        opts.connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(30))
+            .max_connections(8)
+            .sqlx_logging(false);
+        let db = Database::connect(opts)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: shown.clone(),
+                source,
+            })?;
+        if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+            use sea_orm::ConnectionTrait;
+            db.execute_unprepared(
+                "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+            )
+            .await?;
+        }
+        Ok(Store { db, url: shown })
+    }
+
+    /// Apply pending migrations; returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let pending = Migrator::get_pending_migrations(&self.db).await?.len();
+        Migrator::up(&self.db, None).await?;
+        Ok(pending)
+    }
+
+    /// Fail with a clear error when migrations are pending.
+    pub async fn require_migrated(&self) -> Result<(), StoreError> {
+        let pending = Migrator::get_pending_migrations(&self.db).await?.len();
+        if pending > 0 {
+            return Err(StoreError::Pending {
+                url: self.url.clone(),
+                pending,
+            });
+        }
+        Ok(())
+    }
+
+    /// The underlying connection (for the dashboard's read-only queries).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// The URL with any password hidden.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// Hide the password of a URL for messages.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((creds, host)) = rest.split_once('@')
+        && let Some((user, _)) = creds.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_string()
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+}

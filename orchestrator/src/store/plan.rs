@@ -1,0 +1,338 @@
+//! Turning a planned grid into stored runs and jobs: only cells without a successful run get
+//! work; failed or cancelled runs are resumed; `--force` starts fresh runs.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    sea_query::OnConflict,
+};
+use serde::Serialize;
+
+use super::entities::{job, run, sweep, sweep_cell};
+use super::{RunStatus, Store, StoreError, now};
+use crate::manifest::RunManifest;
+
+/// What submitting does with one cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum CellAction {
+    /// No run has this fingerprint: create one.
+    New,
+    /// A run with this fingerprint succeeded: reuse it.
+    Done {
+        /// The run.
+        run_id: i64,
+    },
+    /// The last run with this fingerprint failed or was cancelled: resume it.
+    Retry {
+        /// The run.
+        run_id: i64,
+        /// `failed` or `cancelled`.
+        was: String,
+    },
+    /// A run with this fingerprint is queued or running: leave it.
+    InProgress {
+        /// The run.
+        run_id: i64,
+    },
+    /// `--force`: a fresh run although one exists.
+    Forced {
+        /// The run it replaces in the sweep.
+        previous_run_id: i64,
+    },
+}
+
+/// A job to put on the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct JobRef {
+    /// The job row.
+    pub job_id: i64,
+    /// Its run.
+    pub run_id: i64,
+    /// Shard number within the run.
+    pub shard: i32,
+}
+
+/// A cell ready to be stored.
+#[derive(Debug, Clone)]
+pub struct PlannedCell {
+    /// `model[+adapter]/task/setting/seed=N`.
+    pub key: String,
+    /// The run manifest.
+    pub manifest: RunManifest,
+    /// Its fingerprint.
+    pub fingerprint: String,
+    /// What submitting does.
+    pub action: CellAction,
+}
+
+/// The sweep row's fields.
+#[derive(Debug, Clone)]
+pub struct SweepRow {
+    /// Unique name.
+    pub name: String,
+    /// Owner.
+    pub owner: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Path of the sweep file.
+    pub spec_path: String,
+    /// The sweep file's text.
+    pub spec: String,
+    /// Queue priority.
+    pub priority: i32,
+    /// Examples per job.
+    pub shard_size: u64,
+}
+
+impl Store {
+    /// Decide each cell's action from the runs stored under its fingerprint.
+    pub async fn decide(
+        &self,
+        fingerprints: &[String],
+        force: bool,
+    ) -> Result<Vec<CellAction>, StoreError> {
+        let mut latest: HashMap<String, Vec<run::Model>> = HashMap::new();
+        for chunk in fingerprints.chunks(500) {
+            let runs = run::Entity::find()
+                .filter(run::Column::Fingerprint.is_in(chunk.iter().map(|s| s.as_str())))
+                .filter(run::Column::Source.eq("engine"))
+                .order_by_desc(run::Column::Id)
+                .all(&self.db)
+                .await?;
+            for r in runs {
+                latest.entry(r.fingerprint.clone()).or_default().push(r);
+            }
+        }
+        Ok(fingerprints
+            .iter()
+            .map(|fp| {
+                let runs = latest.get(fp).map(Vec::as_slice).unwrap_or(&[]);
+                let status = |r: &run::Model| RunStatus::parse(&r.status);
+                let done = runs.iter().find(|r| status(r) == Some(RunStatus::Done));
+                let active = runs
+                    .iter()
+                    .find(|r| matches!(status(r), Some(RunStatus::Queued | RunStatus::Running)));
+                match (force, runs.first(), done, active) {
+                    (_, None, _, _) => CellAction::New,
+                    (true, Some(last), _, _) => CellAction::Forced {
+                        previous_run_id: last.id,
+                    },
+                    (false, _, Some(d), _) => CellAction::Done { run_id: d.id },
+                    (false, _, None, Some(a)) => CellAction::InProgress { run_id: a.id },
+                    (false, Some(last), None, None) => CellAction::Retry {
+                        run_id: last.id,
+                        was: last.status.clone(),
+                    },
+                }
+            })
+            .collect())
+    }
+
+    /// Store the sweep, its runs and jobs in one transaction; returns the jobs to enqueue
+    /// (new jobs, jobs of resumed runs, and jobs that never reached the queue).
+    pub async fn apply(
+        &self,
+        sweep_row: &SweepRow,
+        cells: &[PlannedCell],
+    ) -> Result<(i64, Vec<JobRef>), StoreError> {
+        let txn = self.db.begin().await?;
+        let t = now();
+        let existing = sweep::Entity::find()
+            .filter(sweep::Column::Name.eq(&sweep_row.name))
+            .one(&txn)
+            .await?;
+        let sweep_id = match existing {
+            Some(s) => {
+                let mut a: sweep::ActiveModel = s.into();
+                a.owner = Set(sweep_row.owner.clone());
+                a.description = Set(sweep_row.description.clone());
+                a.spec_path = Set(sweep_row.spec_path.clone());
+                a.spec = Set(sweep_row.spec.clone());
+                a.priority = Set(sweep_row.priority);
+                a.shard_size = Set(sweep_row.shard_size as i64);
+                a.updated_at = Set(t);
+                a.update(&txn).await?.id
+            }
+            None => {
+                sweep::ActiveModel {
+                    name: Set(sweep_row.name.clone()),
+                    owner: Set(sweep_row.owner.clone()),
+                    description: Set(sweep_row.description.clone()),
+                    spec_path: Set(sweep_row.spec_path.clone()),
+                    spec: Set(sweep_row.spec.clone()),
+                    priority: Set(sweep_row.priority),
+                    shard_size: Set(sweep_row.shard_size as i64),
+                    created_at: Set(t),
+                    updated_at: Set(t),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await?
+                .id
+            }
+        };
+
+        let mut to_enqueue = Vec::new();
+        for cell in cells {
+            let run_id = match &cell.action {
+                CellAction::New | CellAction::Forced { .. } => {
+                    let m = &cell.manifest;
+                    let manifest_json =
+                        serde_json::to_string(m).expect("manifests always serialize");
+                    let r = run::ActiveModel {
+                        fingerprint: Set(cell.fingerprint.clone()),
+                        model_name: Set(m.model.name.clone()),
+                        model_source: Set(m.model.source.to_string()),
+                        model_revision: Set(m.model.resolved.revision.clone()),
+                        adapter_name: Set(m.adapter.as_ref().map(|a| a.name.clone())),
+                        adapter_source: Set(m.adapter.as_ref().map(|a| a.source.to_string())),
+                        task_name: Set(m.task.name.clone()),
+                        task_version: Set(m.task.version as i32),
+                        setting_name: Set(m.setting.name.clone()),
+                        seed: Set(m.seed as i64),
+                        sample_limit: Set(m.setting.limit.map(|l| l as i64)),
+                        manifest: Set(manifest_json),
+                        source: Set("engine".into()),
+                        status: Set(RunStatus::Queued.as_str().into()),
+                        n_expected: Set(m.n_expected as i64),
+                        random_weights: Set(m.model.resolved.random_weights),
+                        error: Set(None),
+                        worker: Set(None),
+                        attempts: Set(0),
+                        created_at: Set(t),
+                        started_at: Set(None),
+                        finished_at: Set(None),
+                        ..Default::default()
+                    }
+                    .insert(&txn)
+                    .await?;
+                    let shard = sweep_row.shard_size.max(1);
+                    let n = m.n_expected;
+                    let shards = n.div_ceil(shard);
+                    for s in 0..shards {
+                        let j = job::ActiveModel {
+                            run_id: Set(r.id),
+                            shard: Set(s as i32),
+                            start_idx: Set((s * shard) as i64),
+                            end_idx: Set(((s + 1) * shard).min(n) as i64),
+                            status: Set(RunStatus::Queued.as_str().into()),
+                            attempts: Set(0),
+                            worker: Set(None),
+                            error: Set(None),
+                            enqueued_at: Set(None),
+                            started_at: Set(None),
+                            finished_at: Set(None),
+                            ..Default::default()
+                        }
+                        .insert(&txn)
+                        .await?;
+                        to_enqueue.push(JobRef {
+                            job_id: j.id,
+                            run_id: r.id,
+                            shard: j.shard,
+                        });
+                    }
+                    r.id
+                }
+                CellAction::Retry { run_id, .. } => {
+                    to_enqueue.extend(Self::reset_run(&txn, *run_id).await?);
+                    *run_id
+                }
+                CellAction::InProgress { run_id } => {
+                    // Jobs whose push never reached the queue go out again.
+                    let lost = job::Entity::find()
+                        .filter(job::Column::RunId.eq(*run_id))
+                        .filter(job::Column::EnqueuedAt.is_null())
+                        .filter(job::Column::Status.eq(RunStatus::Queued.as_str()))
+                        .all(&txn)
+                        .await?;
+                    to_enqueue.extend(lost.into_iter().map(|j| JobRef {
+                        job_id: j.id,
+                        run_id: j.run_id,
+                        shard: j.shard,
+                    }));
+                    *run_id
+                }
+                CellAction::Done { run_id } => *run_id,
+            };
+            sweep_cell::Entity::insert(sweep_cell::ActiveModel {
+                sweep_id: Set(sweep_id),
+                cell_key: Set(cell.key.clone()),
+                run_id: Set(run_id),
+                ..Default::default()
+            })
+            .on_conflict(
+                OnConflict::columns([sweep_cell::Column::SweepId, sweep_cell::Column::CellKey])
+                    .update_column(sweep_cell::Column::RunId)
+                    .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        Ok((sweep_id, to_enqueue))
+    }
+
+    /// Put a failed or cancelled run back to queued; its unfinished jobs start again from
+    /// the samples already stored. Returns the jobs to enqueue.
+    pub(super) async fn reset_run<C: sea_orm::ConnectionTrait>(
+        db: &C,
+        run_id: i64,
+    ) -> Result<Vec<JobRef>, StoreError> {
+        run::Entity::update_many()
+            .col_expr(
+                run::Column::Status,
+                sea_orm::sea_query::Expr::value(RunStatus::Queued.as_str()),
+            )
+            .col_expr(
+                run::Column::Error,
+                sea_orm::sea_query::Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                run::Column::FinishedAt,
+                sea_orm::sea_query::Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            )
+            .filter(run::Column::Id.eq(run_id))
+            .exec(db)
+            .await?;
+        let jobs = job::Entity::find()
+            .filter(job::Column::RunId.eq(run_id))
+            .filter(job::Column::Status.ne(RunStatus::Done.as_str()))
+            .all(db)
+            .await?;
+        let mut out = Vec::new();
+        for j in jobs {
+            let r = JobRef {
+                job_id: j.id,
+                run_id,
+                shard: j.shard,
+            };
+            let mut a: job::ActiveModel = j.into();
+            a.status = Set(RunStatus::Queued.as_str().into());
+            a.attempts = Set(0);
+            a.error = Set(None);
+            a.enqueued_at = Set(None);
+            a.update(db).await?;
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// Record that jobs reached the queue.
+    pub async fn mark_enqueued(&self, jobs: &[JobRef]) -> Result<(), StoreError> {
+        let ids: Vec<i64> = jobs.iter().map(|j| j.job_id).collect();
+        for chunk in ids.chunks(500) {
+            job::Entity::update_many()
+                .col_expr(
+                    job::Column::EnqueuedAt,
+                    sea_orm::sea_query::Expr::value(Some(now())),
+                )
+                .filter(job::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! Writing samples per batch and metrics per run, idempotently.
+
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    sea_query::{Expr, OnConflict},
+};
+
+use super::entities::{metric, run, sample};
+use super::{RunStatus, Store, StoreError, now};
+
+/// A sample to store.
+#[derive(Debug, Clone)]
+pub struct NewSample {
+    /// Example index within the run.
+    pub idx: i64,
+    /// Shard the example belongs to.
+    pub shard: i32,
+    /// The input.
+    pub prompt: String,
+    /// The model's output, if the task generates.
+    pub output: Option<String>,
+    /// The reference, if any.
+    pub reference: Option<String>,
+    /// Task-specific JSON.
+    pub data: serde_json::Value,
+}
+
+/// A metric to store.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MetricValue {
+    /// Name, e.g. `bias_paper/gender`.
+    pub name: String,
+    /// The value.
+    pub value: f64,
+    /// Lower end of the confidence interval.
+    pub ci_low: Option<f64>,
+    /// Upper end of the confidence interval.
+    pub ci_high: Option<f64>,
+    /// Number of samples behind the value.
+    pub n: i64,
+    /// Implementation version.
+    pub version: i32,
+}
+
+impl Store {
+    /// Indices in `[start, end)` of `run_id` that already have a sample.
+    pub async fn stored_indices(
+        &self,
+        run_id: i64,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        Ok(sample::Entity::find()
+            .select_only()
+            .column(sample::Column::Idx)
+            .filter(sample::Column::RunId.eq(run_id))
+            .filter(sample::Column::Idx.gte(start))
+            .filter(sample::Column::Idx.lt(end))
+            .into_tuple::<i64>()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Store a batch of samples of `run_id` written by `worker`; samples already stored
+    /// under the same (run, index) are kept as they are. Returns how many were new.
+    pub async fn insert_samples(
+        &self,
+        run_id: i64,
+        worker: &str,
+        samples: &[NewSample],
+    ) -> Result<u64, StoreError> {
+        if samples.is_empty() {
+            return Ok(0);
+        }
+        let t = now();
+        let rows = samples.iter().map(|s| sample::ActiveModel {
+            run_id: Set(run_id),
+            idx: Set(s.idx),
+            shard: Set(s.shard),
+            prompt: Set(s.prompt.clone()),
+            output: Set(s.output.clone()),
+            reference: Set(s.reference.clone()),
+            data: Set(s.data.to_string()),
+            worker: Set(Some(worker.to_string())),
+            created_at: Set(t),
+            ..Default::default()
+        });
+        let res = sample::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([sample::Column::RunId, sample::Column::Idx])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await;
+        match res {
+            Ok(n) => Ok(n),
+            Err(sea_orm::DbErr::RecordNotInserted) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// All samples of a run, by index.
+    pub async fn samples(&self, run_id: i64) -> Result<Vec<sample::Model>, StoreError> {
+        Ok(sample::Entity::find()
+            .filter(sample::Column::RunId.eq(run_id))
+            .order_by_asc(sample::Column::Idx)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Store a run's metrics (replacing earlier values of the same names) and mark it done.
+    pub async fn finish_run(&self, run_id: i64, metrics: &[MetricValue]) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        let t = now();
+        if !metrics.is_empty() {
+            let rows = metrics.iter().map(|m| metric::ActiveModel {
+                run_id: Set(run_id),
+                name: Set(m.name.clone()),
+                value: Set(m.value),
+                ci_low: Set(m.ci_low),
+                ci_high: Set(m.ci_high),
+                n: Set(m.n),
+                version: Set(m.version),
+                created_at: Set(t),
+                ..Default::default()
+            });
+            metric::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::columns([metric::Column::RunId, metric::Column::Name])
+                        .update_columns([
+                            metric::Column::Value,
+                            metric::Column::CiLow,
+                            metric::Column::CiHigh,
+                            metric::Column::N,
+                            metric::Column::Version,
+                            metric::Column::CreatedAt,
+                        ])
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        run::Entity::update_many()
+            .col_expr(run::Column::Status, Expr::value(RunStatus::Done.as_str()))
+            .col_expr(run::Column::FinishedAt, Expr::value(Some(t)))
+            .col_expr(run::Column::Error, Expr::value(Option::<String>::None))
+            .filter(run::Column::Id.eq(run_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Metrics of a set of runs.
+    pub async fn metrics_of(&self, run_ids: &[i64]) -> Result<Vec<metric::Model>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in run_ids.chunks(500) {
+            out.extend(
+                metric::Entity::find()
+                    .filter(metric::Column::RunId.is_in(chunk.iter().copied()))
+                    .order_by_asc(metric::Column::RunId)
+                    .order_by_asc(metric::Column::Name)
+                    .all(&self.db)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,179 @@
+//! Planning a submission: expand the grid, resolve sources, build manifests and
+//! fingerprints, and decide per cell what to do given the runs already stored.
+
+use std::collections::HashMap;
+
+use crate::grid::expand;
+use crate::manifest::{AdapterManifest, ModelManifest, RunManifest};
+use crate::resolve::{ResolveError, ResolvedDataset, ResolvedModel, Resolver};
+use crate::spec::{SpecError, SweepSpec, TaskSpec};
+use crate::store::{CellAction, Store, StoreError};
+
+pub use crate::store::plan::{PlannedCell, SweepRow};
+
+/// Why a submission could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A problem in the spec files or their sources.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The cells of a sweep with their manifests and fingerprints (no store needed).
+pub fn manifests(
+    sweep: &SweepSpec,
+    resolver: &dyn Resolver,
+) -> Result<Vec<(String, RunManifest, String)>, SpecError> {
+    let mut models: HashMap<String, ResolvedModel> = HashMap::new();
+    let mut adapters: HashMap<String, ResolvedModel> = HashMap::new();
+    let mut datasets: HashMap<String, ResolvedDataset> = HashMap::new();
+    let mut out = Vec::new();
+    for cell in expand(sweep) {
+        let key = cell.model.source.to_string();
+        let model = match models.get(&key) {
+            Some(m) => m.clone(),
+            None => {
+                let m = resolver
+                    .model(&cell.model.source)
+                    .map_err(|e| cell.model.origin.error(e.problem, e.fix))?;
+                models.insert(key, m.clone());
+                m
+            }
+        };
+        let adapter = match cell.adapter {
+            None => None,
+            Some(a) => {
+                let key = a.source.to_string();
+                let resolved = match adapters.get(&key) {
+                    Some(r) => r.clone(),
+                    None => {
+                        let r = resolver
+                            .adapter(&a.source)
+                            .map_err(|e| a.origin.error(e.problem, e.fix))?;
+                        adapters.insert(key, r.clone());
+                        r
+                    }
+                };
+                Some(AdapterManifest {
+                    name: a.name.clone(),
+                    source: a.source.clone(),
+                    resolved,
+                })
+            }
+        };
+        let dkey = serde_json::to_string(&cell.task.dataset).expect("serializable");
+        let dataset = match datasets.get(&dkey) {
+            Some(d) => d.clone(),
+            None => {
+                let d = resolver
+                    .dataset(&cell.task.dataset)
+                    .map_err(|e| dataset_error(cell.task, e))?;
+                if d.rows == 0 {
+                    return Err(dataset_error(
+                        cell.task,
+                        ResolveError {
+                            problem: format!(
+                                "the dataset {} has no examples",
+                                cell.task.dataset.source
+                            ),
+                            fix: "point the task at a dataset with at least one row".into(),
+                        },
+                    ));
+                }
+                datasets.insert(dkey, d.clone());
+                d
+            }
+        };
+        let n_expected = cell
+            .setting
+            .limit
+            .map_or(dataset.rows, |l| l.min(dataset.rows));
+        let manifest = RunManifest {
+            model: ModelManifest {
+                name: cell.model.name.clone(),
+                source: cell.model.source.clone(),
+                dtype: cell.model.dtype,
+                resolved: model,
+            },
+            adapter,
+            task: cell.task.clone(),
+            dataset,
+            setting: cell.setting.clone(),
+            seed: cell.seed,
+            n_expected,
+            engine_version: resolver.engine_version().to_string(),
+        };
+        let fp = manifest.fingerprint();
+        out.push((cell.key(), manifest, fp));
+    }
+    Ok(out)
+}
+
+fn dataset_error(task: &TaskSpec, e: ResolveError) -> SpecError {
+    match &task.dataset_origin {
+        Some((file, line, col, key)) => SpecError {
+            file: file.clone(),
+            location: Some((*line, *col)),
+            key: key.clone(),
+            problem: e.problem,
+            fix: e.fix,
+        },
+        None => SpecError::file(&task.path, e.problem, e.fix),
+    }
+}
+
+/// Plan a submission: what happens to each cell of the sweep.
+pub async fn plan(
+    sweep: &SweepSpec,
+    resolver: &dyn Resolver,
+    store: &Store,
+    force: bool,
+) -> Result<(SweepRow, Vec<PlannedCell>), PlanError> {
+    let cells = manifests(sweep, resolver)?;
+    let fingerprints: Vec<String> = cells.iter().map(|(_, _, f)| f.clone()).collect();
+    let actions = store.decide(&fingerprints, force).await?;
+    let row = SweepRow {
+        name: sweep.name.clone(),
+        owner: sweep.owner.clone(),
+        description: sweep.description.clone(),
+        spec_path: sweep.path.display().to_string(),
+        spec: sweep.text.clone(),
+        priority: sweep.priority,
+        shard_size: sweep.shard_size,
+    };
+    let planned = cells
+        .into_iter()
+        .zip(actions)
+        .map(|((key, manifest, fingerprint), action)| PlannedCell {
+            key,
+            manifest,
+            fingerprint,
+            action,
+        })
+        .collect();
+    Ok((row, planned))
+}
+
+/// Counts of a plan for printing: (new, done, retried, in progress, forced).
+pub fn summarize(cells: &[PlannedCell]) -> [(&'static str, usize); 5] {
+    let count = |f: fn(&CellAction) -> bool| cells.iter().filter(|c| f(&c.action)).count();
+    [
+        ("new", count(|a| matches!(a, CellAction::New))),
+        (
+            "already done",
+            count(|a| matches!(a, CellAction::Done { .. })),
+        ),
+        (
+            "failed → retried",
+            count(|a| matches!(a, CellAction::Retry { .. })),
+        ),
+        (
+            "in progress",
+            count(|a| matches!(a, CellAction::InProgress { .. })),
+        ),
+        ("forced", count(|a| matches!(a, CellAction::Forced { .. }))),
+    ]
+}
