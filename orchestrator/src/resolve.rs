@@ -3,7 +3,7 @@
 //! The orchestrator never loads models or datasets itself; the binary hands it a
 //! [`Resolver`] implemented by the worker crate.
 
-use crate::spec::{DatasetRef, Source};
+use crate::spec::{Source, TaskSpec};
 
 /// What a model or adapter source resolved to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,8 +42,8 @@ pub trait Resolver: Send + Sync {
     fn model(&self, source: &Source) -> Result<ResolvedModel, ResolveError>;
     /// Check an adapter source and identify it.
     fn adapter(&self, source: &Source) -> Result<ResolvedModel, ResolveError>;
-    /// Check a dataset and count its examples.
-    fn dataset(&self, dataset: &DatasetRef) -> Result<ResolvedDataset, ResolveError>;
+    /// Check a task's dataset (it exists, has the task's columns) and count its examples.
+    fn dataset(&self, task: &TaskSpec) -> Result<ResolvedDataset, ResolveError>;
     /// Version of the engine that will run the cells (part of every fingerprint).
     fn engine_version(&self) -> &str;
 }

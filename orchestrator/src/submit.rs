@@ -64,12 +64,13 @@ pub fn manifests(
                 })
             }
         };
-        let dkey = serde_json::to_string(&cell.task.dataset).expect("serializable");
+        let dkey =
+            serde_json::to_string(&(&cell.task.dataset, &cell.task.fields)).expect("serializable");
         let dataset = match datasets.get(&dkey) {
             Some(d) => d.clone(),
             None => {
                 let d = resolver
-                    .dataset(&cell.task.dataset)
+                    .dataset(cell.task)
                     .map_err(|e| dataset_error(cell.task, e))?;
                 if d.rows == 0 {
                     return Err(dataset_error(

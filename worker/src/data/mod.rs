@@ -1,0 +1,349 @@
+//! Dataset loaders: CSV, JSON Lines and JSON arrays from a local file, the Hugging Face cache
+//! or the Hub. Every row becomes a map from column name to value.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use orchestrator::spec::{DataFormat, DatasetRef, Source};
+use serde_json::{Map, Value};
+
+use crate::engine::hub::{self, RepoKind};
+
+/// One example: column → value.
+pub type Row = Map<String, Value>;
+
+/// A loaded dataset file.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Column names in file order.
+    pub columns: Vec<String>,
+    /// Rows in file order.
+    pub rows: Vec<Row>,
+    /// Where it was read from.
+    pub path: PathBuf,
+}
+
+/// Errors of dataset loading.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The file cannot be read.
+    #[error("{path}: {source}\n  fix: check the dataset path")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A row cannot be parsed.
+    #[error("{path}:{line}: {message}\n  fix: {fix}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: u64,
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        fix: String,
+    },
+    /// A column the task needs is missing.
+    #[error("{path}: no column `{column}`; columns: {available}\n  fix: {fix}")]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// Comma-separated columns present.
+        available: String,
+        /// How to fix it.
+        fix: String,
+    },
+    /// A Hub dataset is not cached and cannot be downloaded.
+    #[error(
+        "dataset {repo}@{revision} file {file} is not in the local Hugging Face cache ({cache}) and could not be downloaded: {message}\n  fix: download it on a machine with network access (it is cached under {cache}), or point the sweep at a local copy with `[datasets] TASK = \"path:FILE\"`"
+    )]
+    NotAvailable {
+        /// `ORG/NAME`.
+        repo: String,
+        /// Revision.
+        revision: String,
+        /// File in the repository.
+        file: String,
+        /// Cache directory.
+        cache: PathBuf,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Where a dataset file is, and its revision (Hub commit; `None` for local files).
+pub fn locate(d: &DatasetRef, download: bool) -> Result<(PathBuf, Option<String>), DataError> {
+    match &d.source {
+        Source::Path { path } => Ok((path.clone(), None)),
+        Source::Hf { repo, revision } => {
+            let rev = revision.as_deref().unwrap_or("main");
+            let file = d.file.clone().unwrap_or_default();
+            if let Some((dir, commit)) = hub::cached_snapshot(RepoKind::Dataset, repo, rev)
+                && dir.join(&file).is_file()
+            {
+                return Ok((dir.join(&file), Some(commit)));
+            }
+            let err = |message: String| DataError::NotAvailable {
+                repo: repo.clone(),
+                revision: rev.to_string(),
+                file: file.clone(),
+                cache: hub::cache_dir(),
+                message,
+            };
+            if !download {
+                return Err(err("downloads are off".into()));
+            }
+            let (dir, commit) =
+                hub::download(RepoKind::Dataset, repo, rev, &[&file], true).map_err(err)?;
+            Ok((dir.join(&file), Some(commit)))
+        }
+        Source::Random { .. } => Err(DataError::Parse {
+            path: PathBuf::from(d.source.to_string()),
+            line: 0,
+            message: "a dataset cannot be random".into(),
+            fix: "use `hf:` or `path:`".into(),
+        }),
+    }
+}
+
+/// Read a dataset file.
+pub fn read(path: &Path, format: DataFormat) -> Result<Table, DataError> {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let parse = |line: u64, message: String, fix: &str| DataError::Parse {
+        path: path.to_path_buf(),
+        line,
+        message,
+        fix: fix.to_string(),
+    };
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+            + 1;
+        return Err(parse(
+            line,
+            format!("not valid UTF-8 (byte {})", e.valid_up_to()),
+            "convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8`",
+        ));
+    }
+    match format {
+        DataFormat::Csv => read_csv(path, &bytes, parse),
+        DataFormat::Jsonl => {
+            let text = std::str::from_utf8(&bytes).expect("checked above");
+            let mut rows = Vec::new();
+            for (i, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<Value>(line) {
+                    Ok(Value::Object(m)) => rows.push(m),
+                    Ok(_) => {
+                        return Err(parse(
+                            i as u64 + 1,
+                            "the line is not a JSON object".into(),
+                            "write one JSON object per line",
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(parse(
+                            i as u64 + 1,
+                            format!("invalid JSON: {e}"),
+                            "write one JSON object per line",
+                        ));
+                    }
+                }
+            }
+            Ok(table(path, rows))
+        }
+        DataFormat::Json => {
+            let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                parse(
+                    e.line() as u64,
+                    format!("invalid JSON: {e}"),
+                    "fix the JSON",
+                )
+            })?;
+            let Value::Array(items) = v else {
+                return Err(parse(
+                    1,
+                    "expected a JSON array of objects".into(),
+                    "use a JSON array of objects",
+                ));
+            };
+            let rows = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, it)| match it {
+                    Value::Object(m) => Ok(m),
+                    _ => Err(parse(
+                        1,
+                        format!("item {i} is not an object"),
+                        "use a JSON array of objects",
+                    )),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(table(path, rows))
+        }
+    }
+}
+
+fn read_csv(
+    path: &Path,
+    bytes: &[u8],
+    parse: impl Fn(u64, String, &str) -> DataError,
+) -> Result<Table, DataError> {
+    let mut r = csv::ReaderBuilder::new().from_reader(bytes);
+    let headers: Vec<String> = r
+        .headers()
+        .map_err(|e| parse(1, e.to_string(), "fix the CSV header"))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut rows = Vec::new();
+    for rec in r.records() {
+        let rec = rec.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            parse(
+                line,
+                e.to_string(),
+                "every CSV row needs as many fields as the header",
+            )
+        })?;
+        let mut m = Map::new();
+        for (h, v) in headers.iter().zip(rec.iter()) {
+            m.insert(h.clone(), Value::String(v.to_string()));
+        }
+        rows.push(m);
+    }
+    Ok(Table {
+        columns: headers,
+        rows,
+        path: path.to_path_buf(),
+    })
+}
+
+fn table(path: &Path, rows: Vec<Row>) -> Table {
+    let mut columns: Vec<String> = Vec::new();
+    for r in &rows {
+        for k in r.keys() {
+            if !columns.contains(k) {
+                columns.push(k.clone());
+            }
+        }
+    }
+    Table {
+        columns,
+        rows,
+        path: path.to_path_buf(),
+    }
+}
+
+impl Table {
+    /// Fail unless every column in `needed` exists.
+    pub fn require(&self, needed: &[&str], fix: &str) -> Result<(), DataError> {
+        for c in needed {
+            if !self.columns.iter().any(|x| x == c) {
+                return Err(DataError::MissingColumn {
+                    path: self.path.clone(),
+                    column: c.to_string(),
+                    available: self.columns.join(", "),
+                    fix: fix.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Text of a cell: strings as they are, other JSON values printed, missing as empty.
+pub fn text(row: &Row, column: &str) -> String {
+    match row.get(column) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// Keeps the last dataset read so the shards of a run do not re-read it.
+#[derive(Debug, Default)]
+pub struct DatasetCache {
+    last: Mutex<Option<(String, Arc<Table>)>>,
+}
+
+impl DatasetCache {
+    /// The table of `d` (revision as resolved at submission).
+    pub fn get(&self, d: &DatasetRef, revision: &str) -> Result<Arc<Table>, DataError> {
+        let key = format!("{}|{:?}|{revision}", d.source, d.file);
+        let mut last = self.last.lock().expect("dataset cache lock");
+        if let Some((k, t)) = last.as_ref()
+            && *k == key
+        {
+            return Ok(t.clone());
+        }
+        let (path, _) = locate(d, true)?;
+        let t = Arc::new(read(&path, d.format)?);
+        *last = Some((key, t.clone()));
+        Ok(t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_csv_jsonl_and_json() {
+        let d = tempfile::tempdir().unwrap();
+        let csv = d.path().join("a.csv");
+        std::fs::write(&csv, "x,y\n\"ø, å\",2\n3,4\n").unwrap();
+        let t = read(&csv, DataFormat::Csv).unwrap();
+        assert_eq!(t.columns, ["x", "y"]);
+        assert_eq!(text(&t.rows[0], "x"), "ø, å");
+        let jl = d.path().join("a.jsonl");
+        std::fs::write(&jl, "{\"x\": \"a\"}\n\n{\"x\": 1}\n").unwrap();
+        let t = read(&jl, DataFormat::Jsonl).unwrap();
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(text(&t.rows[1], "x"), "1");
+        let js = d.path().join("a.json");
+        std::fs::write(&js, "[{\"x\": \"a\"}]").unwrap();
+        assert_eq!(read(&js, DataFormat::Json).unwrap().rows.len(), 1);
+    }
+
+    #[test]
+    fn bad_files_name_the_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.csv");
+        std::fs::write(&p, b"x,y\n1,2\n\xff\xfe,3\n").unwrap();
+        let e = read(&p, DataFormat::Csv).unwrap_err();
+        assert!(e.to_string().contains(":3: not valid UTF-8"), "{e}");
+        std::fs::write(&p, "x,y\n1,2\n3\n").unwrap();
+        let e = read(&p, DataFormat::Csv).unwrap_err();
+        assert!(e.to_string().contains(":3:"), "{e}");
+        let t = read(&d.path().join("a.csv"), DataFormat::Csv);
+        assert!(t.is_err());
+    }
+
+    #[test]
+    fn missing_columns_are_listed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.csv");
+        std::fs::write(&p, "x,y\n1,2\n").unwrap();
+        let e = read(&p, DataFormat::Csv)
+            .unwrap()
+            .require(&["z"], "map it")
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("no column `z`; columns: x, y"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! Errors of the inference engine, each saying what is wrong and how to fix it.
+
+use std::path::PathBuf;
+
+/// An engine error.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A local model directory does not exist.
+    #[error(
+        "model directory {0} does not exist\n  fix: correct the `path:` source or create the model there"
+    )]
+    ModelDirMissing(PathBuf),
+    /// A required file is missing from a model directory.
+    #[error("{dir} has no {file}\n  fix: {fix}")]
+    MissingFile {
+        /// The model directory.
+        dir: PathBuf,
+        /// The missing file.
+        file: String,
+        /// How to fix it.
+        fix: String,
+    },
+    /// config.json names an architecture the engine does not implement.
+    #[error(
+        "{path}: model_type `{model_type}` is not supported; supported: {supported}\n  fix: use a model of a supported architecture"
+    )]
+    UnknownModelType {
+        /// config.json.
+        path: PathBuf,
+        /// The model_type found.
+        model_type: String,
+        /// Comma-separated supported types.
+        supported: String,
+    },
+    /// config.json could not be read or lacks a key.
+    #[error(
+        "{path}: {message}\n  fix: repair config.json (it must be the Hugging Face config of the model)"
+    )]
+    Config {
+        /// config.json.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A weights file is corrupt or truncated.
+    #[error(
+        "{path}: corrupt or truncated safetensors file: {message}\n  fix: delete the file and download or convert the model again"
+    )]
+    CorruptWeights {
+        /// The weights file.
+        path: PathBuf,
+        /// The reader's message.
+        message: String,
+    },
+    /// Weights do not fit the config (missing tensor, wrong shape).
+    #[error(
+        "{dir}: the weights do not match config.json: {message}\n  fix: make sure config.json and the safetensors files belong to the same model"
+    )]
+    Weights {
+        /// The model directory.
+        dir: PathBuf,
+        /// candle's message.
+        message: String,
+    },
+    /// tokenizer.json could not be read.
+    #[error(
+        "{path}: cannot read the tokenizer: {message}\n  fix: provide the model's tokenizer.json (Hugging Face tokenizers format)"
+    )]
+    Tokenizer {
+        /// tokenizer.json.
+        path: PathBuf,
+        /// The reader's message.
+        message: String,
+    },
+    /// The tokenizer produces ids the model has no embedding for.
+    #[error(
+        "{dir}: the tokenizer has {tokenizer} entries but the model's vocabulary has only {model} (vocab_size in config.json), so token ids up to {max_id} would have no embedding\n  fix: use the tokenizer that belongs to the model"
+    )]
+    VocabMismatch {
+        /// The model directory.
+        dir: PathBuf,
+        /// Tokenizer vocabulary size (with added tokens).
+        tokenizer: usize,
+        /// Model vocabulary size.
+        model: usize,
+        /// Largest token id.
+        max_id: usize,
+    },
+    /// A Hub model is not in the local cache and could not be downloaded.
+    #[error(
+        "{repo}@{revision} is not in the local Hugging Face cache ({cache}) and could not be downloaded: {message}\n  fix: run `nlebench models pull hf:{repo}@{revision}` on a machine with network access to the Hub, or copy its cache folder to {cache}"
+    )]
+    NotAvailable {
+        /// `ORG/NAME`.
+        repo: String,
+        /// Revision asked for.
+        revision: String,
+        /// The cache directory.
+        cache: PathBuf,
+        /// Why the download failed.
+        message: String,
+    },
+    /// A random-model preset does not exist.
+    #[error("unknown random-model preset `{0}`; presets: {1}\n  fix: use one of the presets")]
+    UnknownPreset(String, String),
+    /// A text to score has no tokens.
+    #[error(
+        "text {index} is empty, so it has no perplexity\n  fix: remove empty rows from the dataset"
+    )]
+    EmptyText {
+        /// Position of the text in its batch input.
+        index: usize,
+    },
+    /// File-system error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Tensor computation error.
+    #[error("tensor error: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Result of engine operations.
+pub type Result<T> = std::result::Result<T, EngineError>;

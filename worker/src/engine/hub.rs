@@ -1,0 +1,93 @@
+//! The local Hugging Face cache and the Hub downloader.
+//!
+//! Lookups follow the cache layout of `huggingface_hub`
+//! (`$HF_HUB_CACHE` or `$HF_HOME/hub` or `~/.cache/huggingface/hub`,
+//! `{models,datasets}--ORG--NAME/{refs,snapshots}/`), so models downloaded with Python tools
+//! are found too. Downloads use `hf-hub` and are skipped when `HF_HUB_OFFLINE=1`.
+
+use std::path::{Path, PathBuf};
+
+use hf_hub::{Repo, RepoType};
+
+/// Model or dataset repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoKind {
+    /// `models--ORG--NAME`.
+    Model,
+    /// `datasets--ORG--NAME`.
+    Dataset,
+}
+
+impl RepoKind {
+    fn repo_type(self) -> RepoType {
+        match self {
+            RepoKind::Model => RepoType::Model,
+            RepoKind::Dataset => RepoType::Dataset,
+        }
+    }
+}
+
+/// The cache directory in use.
+pub fn cache_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("HF_HUB_CACHE") {
+        return PathBuf::from(p);
+    }
+    hf_hub::Cache::from_env().path().clone()
+}
+
+fn repo_dir(kind: RepoKind, repo: &str) -> PathBuf {
+    cache_dir().join(Repo::new(repo.to_string(), kind.repo_type()).folder_name())
+}
+
+/// The snapshot directory and commit of `repo@revision` if it is in the cache.
+pub fn cached_snapshot(kind: RepoKind, repo: &str, revision: &str) -> Option<(PathBuf, String)> {
+    let dir = repo_dir(kind, repo);
+    let commit = match std::fs::read_to_string(dir.join("refs").join(revision)) {
+        Ok(c) => c.trim().to_string(),
+        Err(_) => revision.to_string(),
+    };
+    let snap = dir.join("snapshots").join(&commit);
+    snap.is_dir().then_some((snap, commit))
+}
+
+/// Download `files` of `repo@revision` into the cache (all files when `files` is empty);
+/// returns the snapshot directory and commit.
+pub fn download(
+    kind: RepoKind,
+    repo: &str,
+    revision: &str,
+    files: &[&str],
+    progress: bool,
+) -> Result<(PathBuf, String), String> {
+    if std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
+        return Err("HF_HUB_OFFLINE is set".into());
+    }
+    let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(cache_dir()))
+        .with_progress(progress)
+        .with_retries(1)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let r = api.repo(Repo::with_revision(
+        repo.to_string(),
+        kind.repo_type(),
+        revision.to_string(),
+    ));
+    let info = r
+        .info()
+        .map_err(|e| format!("the Hub is unreachable: {e}"))?;
+    let wanted: Vec<String> = if files.is_empty() {
+        info.siblings.iter().map(|s| s.rfilename.clone()).collect()
+    } else {
+        files.iter().map(|s| s.to_string()).collect()
+    };
+    let mut last = None;
+    for f in &wanted {
+        last = Some(r.get(f).map_err(|e| format!("downloading {f}: {e}"))?);
+    }
+    let snapshot = last
+        .as_deref()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| repo_dir(kind, repo).join("snapshots").join(&info.sha));
+    Ok((snapshot, info.sha))
+}

@@ -1,0 +1,23 @@
+//! The candle inference engine: model loading from local dirs, the HF cache or the Hub,
+//! GPT-2 (NorGPT), batched log-likelihood scoring and perplexity, a model cache, and
+//! deterministic random-weight models.
+
+pub mod cache;
+pub mod config;
+pub mod content;
+pub mod error;
+pub mod files;
+pub mod gpt2;
+pub mod hub;
+pub mod model;
+pub mod random;
+pub mod scoring;
+
+pub use cache::ModelCache;
+pub use error::{EngineError, Result};
+pub use files::{ModelFiles, locate};
+pub use model::LoadedModel;
+pub use scoring::{TextScore, perplexities};
+
+/// Version of the engine; part of every run's fingerprint.
+pub const ENGINE_VERSION: &str = "0.1.0";

@@ -1,0 +1,106 @@
+//! Batched log-likelihood scoring and per-text perplexity with Hugging Face `evaluate`
+//! semantics: the start token is prepended, every token of the text is predicted, and
+//! perplexity is exp(mean token NLL). Batches are right-padded with a mask.
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use super::error::{EngineError, Result};
+use super::gpt2::next_token_logprobs;
+use super::model::LoadedModel;
+
+/// The score of one text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextScore {
+    /// Tokens scored (the text's tokens, after any truncation).
+    pub n_tokens: usize,
+    /// Sum of the tokens' negative log-likelihoods (nats).
+    pub nll_sum: f64,
+    /// exp(nll_sum / n_tokens).
+    pub perplexity: f64,
+    /// Tokens were cut off at the context limit.
+    pub truncated: bool,
+}
+
+/// Token ids of a text, without special tokens (as `evaluate` encodes).
+pub fn encode(model: &LoadedModel, text: &str) -> Result<Vec<u32>> {
+    let enc = model
+        .tokenizer
+        .encode(text, false)
+        .map_err(|e| EngineError::Tokenizer {
+            path: model.dir.join("tokenizer.json"),
+            message: e.to_string(),
+        })?;
+    Ok(enc.get_ids().to_vec())
+}
+
+/// Perplexity of each text, in input order. Texts are sorted by length and scored
+/// `batch_size` at a time; `max_tokens` caps the context (default: the model's), and longer
+/// texts keep their first tokens with `truncated` set.
+pub fn perplexities(
+    model: &LoadedModel,
+    texts: &[&str],
+    batch_size: usize,
+    max_tokens: Option<usize>,
+) -> Result<Vec<TextScore>> {
+    let limit = max_tokens
+        .unwrap_or(model.max_positions)
+        .min(model.max_positions);
+    let mut encoded = Vec::with_capacity(texts.len());
+    for (i, t) in texts.iter().enumerate() {
+        let mut ids = encode(model, t)?;
+        if ids.is_empty() {
+            return Err(EngineError::EmptyText { index: i });
+        }
+        let truncated = ids.len() + 1 > limit;
+        ids.truncate(limit.saturating_sub(1).max(1));
+        encoded.push((ids, truncated));
+    }
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].0.len()));
+    let mut out: Vec<Option<TextScore>> = vec![None; texts.len()];
+    for chunk in order.chunks(batch_size.max(1)) {
+        let rows: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].0.as_slice()).collect();
+        let nlls = score_batch(model, &rows)?;
+        for (&i, (n, nll)) in chunk.iter().zip(nlls) {
+            out[i] = Some(TextScore {
+                n_tokens: n,
+                nll_sum: nll,
+                perplexity: (nll / n as f64).exp(),
+                truncated: encoded[i].1,
+            });
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|s| s.expect("every text scored"))
+        .collect())
+}
+
+/// (tokens, NLL sum) of each row: `[bos] + row`, right-padded to the longest row.
+fn score_batch(model: &LoadedModel, rows: &[&[u32]]) -> Result<Vec<(usize, f64)>> {
+    let b = rows.len();
+    let t = rows.iter().map(|r| r.len()).max().unwrap_or(0) + 1;
+    let mut ids = vec![0u32; b * t];
+    let mut mask = vec![0u8; b * t];
+    for (i, r) in rows.iter().enumerate() {
+        ids[i * t] = model.bos_id;
+        ids[i * t + 1..i * t + 1 + r.len()].copy_from_slice(r);
+        mask[i * t..i * t + 1 + r.len()].fill(1);
+    }
+    let positions: Vec<u32> = (0..b).flat_map(|_| 0..t as u32).collect();
+    let dev = &model.device;
+    let ids = Tensor::from_vec(ids, (b, t), dev)?;
+    let mask = Tensor::from_vec(mask, (b, t), dev)?;
+    let positions = Tensor::from_vec(positions, (b, t), dev)?;
+    let logits = model.logits(&ids, &positions, &mask)?;
+    let lp: Vec<Vec<f32>> = next_token_logprobs(&logits, &ids)?.to_vec2()?;
+    Ok(rows
+        .iter()
+        .zip(lp)
+        .map(|(r, lp)| {
+            let nll: f64 = lp[..r.len()].iter().map(|&x| -(x as f64)).sum();
+            (r.len(), nll)
+        })
+        .collect())
+}

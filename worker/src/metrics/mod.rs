@@ -1,0 +1,3 @@
+//! Paper-faithful metrics. Each metric carries an implementation version, stored with its value.
+
+pub mod bias;

@@ -1,0 +1,96 @@
+//! The orchestrator's [`Resolver`], backed by the engine: checks at submission that models
+//! and datasets exist and are usable, and identifies their content for fingerprints.
+
+use std::path::PathBuf;
+
+use orchestrator::resolve::{ResolveError, ResolvedDataset, ResolvedModel, Resolver};
+use orchestrator::spec::{Source, TaskSpec};
+
+use crate::data;
+use crate::engine::config::ModelConfig;
+use crate::engine::content::HashCache;
+use crate::engine::model::{check_weights, load_tokenizer};
+use crate::engine::{ENGINE_VERSION, locate};
+use crate::tasks::required_columns;
+
+/// Resolves sources on this machine.
+#[derive(Debug, Clone)]
+pub struct EngineResolver {
+    /// Where random-weight models are written.
+    pub models_dir: PathBuf,
+    /// Remembered file hashes.
+    pub hashes: HashCache,
+    /// Download Hub models and datasets that are not cached.
+    pub download: bool,
+}
+
+/// Split an error's text into problem and fix (errors print "PROBLEM\n  fix: FIX").
+pub fn split_fix(e: &dyn std::fmt::Display) -> ResolveError {
+    let s = e.to_string();
+    match s.split_once("\n  fix: ") {
+        Some((p, f)) => ResolveError {
+            problem: p.to_string(),
+            fix: f.to_string(),
+        },
+        None => ResolveError {
+            problem: s,
+            fix: "see the message".into(),
+        },
+    }
+}
+
+impl Resolver for EngineResolver {
+    fn model(&self, source: &Source) -> Result<ResolvedModel, ResolveError> {
+        let files = locate(source, &self.models_dir, self.download).map_err(|e| split_fix(&e))?;
+        let (config, random_weights) =
+            ModelConfig::load(&files.config).map_err(|e| split_fix(&e))?;
+        load_tokenizer(&files, config.vocab_size()).map_err(|e| split_fix(&e))?;
+        check_weights(&files).map_err(|e| split_fix(&e))?;
+        let content_id = match source {
+            Source::Path { .. } => Some(self.hashes.model_id(&files).map_err(|e| split_fix(&e))?),
+            _ => None,
+        };
+        Ok(ResolvedModel {
+            revision: files.revision.clone(),
+            content_id,
+            random_weights,
+            arch: config.arch().to_string(),
+        })
+    }
+
+    fn adapter(&self, source: &Source) -> Result<ResolvedModel, ResolveError> {
+        Err(ResolveError {
+            problem: format!(
+                "adapter {source}: LoRA adapters are not supported by engine {ENGINE_VERSION} yet"
+            ),
+            fix: "remove `adapters` from the model entry for now".into(),
+        })
+    }
+
+    fn dataset(&self, task: &TaskSpec) -> Result<ResolvedDataset, ResolveError> {
+        let (path, commit) =
+            data::locate(&task.dataset, self.download).map_err(|e| split_fix(&e))?;
+        let table = data::read(&path, task.dataset.format).map_err(|e| split_fix(&e))?;
+        table
+            .require(
+                &required_columns(task),
+                &format!("fix `[fields]` in {}", task.path.display()),
+            )
+            .map_err(|e| split_fix(&e))?;
+        let revision = match commit {
+            Some(c) => c,
+            None => format!(
+                "sha256:{}",
+                self.hashes.sha256(&path).map_err(|e| split_fix(&e))?
+            ),
+        };
+        Ok(ResolvedDataset {
+            revision,
+            rows: table.rows.len() as u64,
+        })
+    }
+
+    fn engine_version(&self) -> &str {
+        ENGINE_VERSION
+    }
+}
