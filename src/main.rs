@@ -1,1 +1,48 @@
-fn main() {}
+//! `nlebench`: run and track evaluations of generative language models on NLEBench.
+
+mod args;
+mod commands;
+mod context;
+mod render;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command, ModelsCommand, TasksCommand};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    context::init_logging(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let global = cli.global;
+    match cli.command {
+        Command::Run(a) => commands::run::run(&global, a).await,
+        Command::Submit(a) => commands::submit::submit(&global, a).await,
+        Command::Worker(a) => commands::worker::worker(&global, a).await,
+        Command::Status(a) => commands::status::status(&global, a).await,
+        Command::Cancel(a) => commands::status::cancel(&global, a).await,
+        Command::Retry(a) => commands::status::retry(&global, a).await,
+        Command::Export(a) => commands::export::export(&global, a).await,
+        Command::Migrate => commands::status::migrate(&global).await,
+        Command::Tasks(TasksCommand::List(a)) => commands::tasks::list(&global, a),
+        Command::Score(a) => commands::score::score(&global, a),
+        Command::Models(ModelsCommand::Random(a)) => commands::models::random(&global, a),
+        Command::Models(ModelsCommand::Pull(a)) => commands::models::pull(a),
+        Command::Models(ModelsCommand::List) => commands::models::list(&global),
+    }
+}

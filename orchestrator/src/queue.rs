@@ -163,14 +163,19 @@ impl Queue {
     }
 }
 
-async fn handle_job(job: JobRef, handler: Data<Arc<dyn JobHandler>>) -> Result<(), BoxDynError> {
-    handler.handle(job).await.map_err(|e| e.into())
+/// The handler as worker data (a named type keeps the job function's signature simple).
+#[derive(Clone)]
+struct SharedHandler(Arc<dyn JobHandler>);
+
+async fn handle_job(job: JobRef, handler: Data<SharedHandler>) -> Result<(), BoxDynError> {
+    let SharedHandler(h) = &*handler;
+    h.handle(job).await.map_err(|e| e.into())
 }
 
 /// Pull and run jobs one at a time as worker `name` until `shutdown` completes.
 pub async fn run_worker<F>(
     queue: Queue,
-    name: &str,
+    name: String,
     handler: Arc<dyn JobHandler>,
     shutdown: F,
 ) -> Result<(), QueueError>
@@ -181,9 +186,10 @@ where
         shutdown.await;
         Ok::<(), std::io::Error>(())
     };
+    let handler = SharedHandler(handler);
     let res = match queue {
         Queue::Redis(storage) => {
-            WorkerBuilder::new(name)
+            WorkerBuilder::new(name.as_str())
                 .backend(storage)
                 .data(handler)
                 .concurrency(1)
@@ -192,7 +198,7 @@ where
                 .await
         }
         Queue::Sqlite(storage) => {
-            WorkerBuilder::new(name)
+            WorkerBuilder::new(name.as_str())
                 .backend(storage)
                 .data(handler)
                 .concurrency(1)

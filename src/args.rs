@@ -1,0 +1,209 @@
+//! Command-line arguments. Every global option can also be set with an `NLEBENCH_*`
+//! environment variable or in `nlebench.toml`; flags win over variables, variables over the file.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run and track evaluations of generative language models on NLEBench.
+#[derive(Debug, Parser)]
+#[command(name = "nlebench", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options of every command.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// Store URL: postgres://USER:PASS@HOST/DB (team mode) or sqlite://FILE
+    /// [default: sqlite://.nlebench/nlebench.sqlite]
+    #[arg(long, env = "NLEBENCH_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+    /// Queue URL: redis://HOST:PORT (team mode) or sqlite://FILE
+    /// [default: sqlite://.nlebench/queue.sqlite]
+    #[arg(long, env = "NLEBENCH_QUEUE_URL", global = true)]
+    pub queue_url: Option<String>,
+    /// Queue name shared by submitters and workers [default: nlebench-jobs]
+    #[arg(long, env = "NLEBENCH_QUEUE_NAME", global = true)]
+    pub queue_name: Option<String>,
+    /// Directory of the embedded store and queue and of generated models [default: .nlebench]
+    #[arg(long, env = "NLEBENCH_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of task definitions [default: experiments/tasks]
+    #[arg(long, env = "NLEBENCH_TASKS_DIR", global = true)]
+    pub tasks_dir: Option<PathBuf>,
+    /// Model catalog [default: experiments/models/catalog.toml]
+    #[arg(long, env = "NLEBENCH_CATALOG", global = true)]
+    pub catalog: Option<PathBuf>,
+    /// Config file
+    #[arg(long, env = "NLEBENCH_CONFIG", global = true, default_value = "nlebench.toml")]
+    pub config: PathBuf,
+    /// Seconds between worker heartbeats [default: 10]
+    #[arg(long, env = "NLEBENCH_HEARTBEAT_SECS", global = true)]
+    pub heartbeat_secs: Option<u64>,
+    /// Missed heartbeats after which a worker's jobs go to another worker [default: 3]
+    #[arg(long, env = "NLEBENCH_MISSED_HEARTBEATS", global = true)]
+    pub missed_heartbeats: Option<usize>,
+    /// Attempts per job before its run fails [default: 3]
+    #[arg(long, env = "NLEBENCH_MAX_ATTEMPTS", global = true)]
+    pub max_attempts: Option<u32>,
+    /// First retry delay in seconds, doubling per attempt [default: 5]
+    #[arg(long, env = "NLEBENCH_BACKOFF_SECS", global = true)]
+    pub backoff_secs: Option<u64>,
+    /// More log output (-v info, -vv debug)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Submit a sweep and evaluate it with in-process workers; print the results
+    Run(RunArgs),
+    /// Put a sweep's missing or failed cells on the queue
+    Submit(SubmitArgs),
+    /// Pull jobs from the queue and run them until stopped
+    Worker(WorkerArgs),
+    /// Show sweeps, or one sweep's runs
+    Status(StatusArgs),
+    /// Cancel a sweep's queued and running runs
+    Cancel(SweepArg),
+    /// Put a sweep's failed and cancelled runs back on the queue (they resume)
+    Retry(SweepArg),
+    /// Export a sweep's runs and metrics
+    Export(ExportArgs),
+    /// Create or upgrade the store's tables
+    Migrate,
+    /// Task definitions
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Compute a task's metrics from an outputs file, without a model
+    Score(ScoreArgs),
+    /// Models: random-weight models, downloads, the catalog
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Sweep file
+    pub sweep: PathBuf,
+    /// Redo cells that already have a successful run
+    #[arg(long)]
+    pub force: bool,
+    /// In-process workers
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Sweep file
+    pub sweep: PathBuf,
+    /// Redo cells that already have a successful run
+    #[arg(long)]
+    pub force: bool,
+    /// Print the plan (new / already done / failed → retried) and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Unique worker name [default: HOST-PID]
+    #[arg(long, env = "NLEBENCH_WORKER_NAME")]
+    pub name: Option<String>,
+    /// Stop after this many seconds without a job (for batch schedulers such as Slurm)
+    #[arg(long)]
+    pub exit_when_idle: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Sweep name (all sweeps when left out)
+    pub sweep: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArg {
+    /// Sweep name
+    pub sweep: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Sweep name
+    pub sweep: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
+    /// Write to a file instead of standard output
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// List the task definitions
+    List(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Task name
+    #[arg(long)]
+    pub task: String,
+    /// Outputs file (CSV, JSON Lines or JSON)
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Print one JSON object whose `metrics` maps metric names to numbers
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Write a deterministic random-weight model in Hugging Face layout
+    Random(RandomArgs),
+    /// Download a Hub model into the local Hugging Face cache
+    Pull(PullArgs),
+    /// List random-model presets and the catalog
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct RandomArgs {
+    /// Preset (see `nlebench models list`)
+    #[arg(long, default_value = "norgpt-tiny")]
+    pub preset: String,
+    /// Seed of the weights
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory [default: DATA_DIR/models/random-PRESET-seedSEED]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// hf:ORG/NAME[@REVISION]
+    pub source: String,
+}

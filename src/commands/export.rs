@@ -1,0 +1,36 @@
+//! `nlebench export`: a sweep's runs and metrics as CSV or JSON.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::args::{ExportArgs, Format, Global};
+use crate::context;
+
+pub async fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let store = context::store_migrated(&s).await?;
+    let rows = store.export_rows(&a.sweep).await?;
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    match a.format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(&mut out);
+            for r in &rows {
+                w.serialize(r)?;
+            }
+            w.flush()?;
+        }
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &rows)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

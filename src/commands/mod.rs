@@ -1,0 +1,10 @@
+//! One module per command.
+
+pub mod export;
+pub mod models;
+pub mod run;
+pub mod score;
+pub mod status;
+pub mod submit;
+pub mod tasks;
+pub mod worker;

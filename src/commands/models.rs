@@ -1,0 +1,78 @@
+//! `nlebench models random|pull|list`.
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use orchestrator::spec::Source;
+use worker::engine::{files, random};
+
+use crate::args::{Global, PullArgs, RandomArgs};
+use crate::context;
+
+pub fn random(g: &Global, a: RandomArgs) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let preset = random::preset(&a.preset)?;
+    let out = a
+        .out
+        .unwrap_or_else(|| random::dir_for(&a.preset, a.seed, &context::models_dir(&s)));
+    random::write(&preset, a.seed, &out)?;
+    println!(
+        "wrote a RANDOM-WEIGHT model ({}, seed {}) to {}\nuse it as source `path:{}` or `random:{}@{}`",
+        preset.name,
+        a.seed,
+        out.display(),
+        out.display(),
+        preset.name,
+        a.seed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn pull(a: PullArgs) -> anyhow::Result<ExitCode> {
+    let source = Source::parse(&a.source, std::path::Path::new("."))
+        .map_err(|e| anyhow::anyhow!("{}\n  fix: {}", e.problem, e.fix))?;
+    let Source::Hf { repo, revision } = source else {
+        bail!("`models pull` takes a Hub source `hf:ORG/NAME[@REVISION]`");
+    };
+    let rev = revision.unwrap_or_else(|| "main".into());
+    let f = files::pull(&repo, &rev, true)?;
+    println!(
+        "hf:{repo}@{rev} is in the local cache at {} (commit {})",
+        f.dir.display(),
+        f.revision.unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(g: &Global) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["random preset", "layers", "hidden", "heads", "vocab", "for"]);
+    for p in random::PRESETS {
+        t.add_row([
+            p.name.to_string(),
+            p.n_layer.to_string(),
+            p.n_embd.to_string(),
+            p.n_head.to_string(),
+            p.vocab_size.to_string(),
+            p.about.to_string(),
+        ]);
+    }
+    println!("{t}");
+    let catalog = context::catalog(&s, None)?;
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["catalog model", "source", "arch", "params"]);
+    for m in &catalog.models {
+        t.add_row([
+            m.name.get_ref().clone(),
+            m.source.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default(),
+            m.arch.clone().unwrap_or_default(),
+            m.params.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}

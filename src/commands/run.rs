@@ -1,0 +1,83 @@
+//! `nlebench run`: submit a sweep, evaluate it with in-process workers, print the results.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use orchestrator::store::RunStatus;
+use tokio::sync::watch;
+
+use crate::args::{Global, RunArgs};
+use crate::commands::{submit, worker};
+use crate::{context, render};
+
+pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let sweep = context::sweep(&s, &a.sweep)?;
+    let store = context::store_migrated(&s).await?;
+    let mut queue = context::queue(&s).await?;
+    let done = submit::submit_sweep(&s, &store, &mut queue, sweep, a.force).await?;
+    submit::print_plan(&done.sweep, &done.cells, false);
+    let name = done.sweep.name.clone();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut workers = Vec::new();
+    for i in 0..a.workers.max(1) {
+        let (s, store, queue, stop) = (s.clone(), store.clone(), queue.clone(), stop_rx.clone());
+        let wname = context::worker_name(None, Some(i));
+        workers.push(tokio::spawn(async move {
+            worker::run_one(&s, store, queue, wname, stop, None).await
+        }));
+    }
+
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} samples · {msg}",
+        )
+        .expect("valid template"),
+    );
+    let mut interrupted = false;
+    let status = loop {
+        let status = store.sweep_status(&name).await?;
+        let expected: u64 = status.runs.iter().map(|r| r.run.n_expected as u64).sum();
+        let stored: u64 = status.runs.iter().map(|r| r.samples_done).sum();
+        bar.set_length(expected);
+        bar.set_position(stored.min(expected));
+        bar.set_message(
+            status
+                .counts()
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        if status.finished() {
+            break status;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+            _ = tokio::signal::ctrl_c() => {
+                interrupted = true;
+                break status;
+            }
+        }
+    };
+    bar.finish_and_clear();
+    let _ = stop_tx.send(true);
+    for w in workers {
+        w.await??;
+    }
+    if interrupted {
+        eprintln!(
+            "interrupted: finished work is stored; run the same command again to continue"
+        );
+        return Ok(ExitCode::from(130));
+    }
+    render::results(&status);
+    let failed = status
+        .runs
+        .iter()
+        .any(|r| r.run.status != RunStatus::Done.as_str());
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

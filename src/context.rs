@@ -1,0 +1,124 @@
+//! Wiring shared by the commands: configuration, logging, store, queue, specs, resolver.
+
+use std::path::{Path, PathBuf};
+
+use orchestrator::config::{Overrides, Settings};
+use orchestrator::queue::Queue;
+use orchestrator::spec::{Catalog, SweepSpec, TaskRegistry};
+use orchestrator::store::Store;
+use worker::engine::content::HashCache;
+use worker::resolver::EngineResolver;
+
+use crate::args::{Cli, Command, Global};
+
+/// Log to stderr; `run` stays quiet unless asked, so the progress bar stays readable.
+pub fn init_logging(cli: &Cli) {
+    let base = match (cli.global.verbose, &cli.command) {
+        (0, Command::Worker(_)) => "warn,nlebench=info,worker=info,orchestrator=info",
+        (0, _) => "warn",
+        (1, _) => "info",
+        _ => "debug,sqlx=warn,hyper=info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NLEBENCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(base));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// The effective settings.
+pub fn settings(g: &Global) -> anyhow::Result<Settings> {
+    Ok(Settings::resolve(
+        Overrides {
+            database_url: g.database_url.clone(),
+            queue_url: g.queue_url.clone(),
+            queue_name: g.queue_name.clone(),
+            data_dir: g.data_dir.clone(),
+            tasks_dir: g.tasks_dir.clone(),
+            catalog: g.catalog.clone(),
+            heartbeat_secs: g.heartbeat_secs,
+            missed_heartbeats: g.missed_heartbeats,
+            max_attempts: g.max_attempts,
+            backoff_secs: g.backoff_secs,
+        },
+        Some(&g.config),
+    )?)
+}
+
+/// Connect to the store and bring its schema up to date.
+pub async fn store_migrated(s: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&s.database_url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Connect to the queue.
+pub async fn queue(s: &Settings) -> anyhow::Result<Queue> {
+    Ok(Queue::connect(&s.queue).await?)
+}
+
+/// The task registry; when the configured directory does not exist, the `tasks` directory
+/// next to the sweep's directory (`experiments/sweeps/../tasks`) is tried.
+pub fn tasks(s: &Settings, sweep: Option<&Path>) -> anyhow::Result<TaskRegistry> {
+    let dir = fallback(&s.tasks_dir, sweep, "tasks");
+    Ok(TaskRegistry::load_dir(&dir)?)
+}
+
+/// The model catalog (same fallback as the tasks).
+pub fn catalog(s: &Settings, sweep: Option<&Path>) -> anyhow::Result<Catalog> {
+    let path = if s.catalog.exists() {
+        s.catalog.clone()
+    } else {
+        sweep
+            .and_then(|p| p.parent()?.parent())
+            .map(|e| e.join("models/catalog.toml"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| s.catalog.clone())
+    };
+    Ok(Catalog::load(&path)?)
+}
+
+fn fallback(configured: &Path, sweep: Option<&Path>, name: &str) -> PathBuf {
+    if configured.exists() {
+        return configured.to_path_buf();
+    }
+    sweep
+        .and_then(|p| p.parent()?.parent())
+        .map(|e| e.join(name))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| configured.to_path_buf())
+}
+
+/// Load and validate a sweep file.
+pub fn sweep(s: &Settings, path: &Path) -> anyhow::Result<SweepSpec> {
+    let tasks = tasks(s, Some(path))?;
+    let catalog = catalog(s, Some(path))?;
+    Ok(SweepSpec::load(path, &tasks, &catalog)?)
+}
+
+/// Where generated models are kept.
+pub fn models_dir(s: &Settings) -> PathBuf {
+    s.data_dir.join("models")
+}
+
+/// The engine-backed resolver for submissions.
+pub fn resolver(s: &Settings) -> EngineResolver {
+    EngineResolver {
+        models_dir: models_dir(s),
+        hashes: HashCache::new(Some(s.data_dir.join("file-hashes.json"))),
+        download: true,
+    }
+}
+
+/// A worker name unique across hosts: `HOST-PID[-SUFFIX]`.
+pub fn worker_name(given: Option<String>, suffix: Option<usize>) -> String {
+    given.unwrap_or_else(|| {
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        match suffix {
+            Some(i) => format!("{host}-{}-{i}", std::process::id()),
+            None => format!("{host}-{}", std::process::id()),
+        }
+    })
+}

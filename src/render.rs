@@ -1,0 +1,86 @@
+//! Tables for the terminal.
+
+use std::collections::BTreeMap;
+
+use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use orchestrator::store::{RunSummary, SweepStatus};
+
+/// Rows = metric groups (`overall` first, then e.g. bias types), columns = base metrics.
+pub fn metrics_table(metrics: &[(String, f64, i64)]) -> Table {
+    let mut groups: BTreeMap<String, BTreeMap<String, (f64, i64)>> = BTreeMap::new();
+    let mut names: Vec<String> = Vec::new();
+    for (name, value, n) in metrics {
+        let (base, group) = name.split_once('/').unwrap_or((name.as_str(), ""));
+        if !names.iter().any(|x| x == base) {
+            names.push(base.to_string());
+        }
+        groups
+            .entry(group.to_string())
+            .or_default()
+            .insert(base.to_string(), (*value, *n));
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut header = vec![Cell::new("group"), Cell::new("n")];
+    header.extend(names.iter().map(|n| Cell::new(describe(n))));
+    t.set_header(header);
+    for (group, values) in &groups {
+        let n = values.values().next().map_or(0, |v| v.1);
+        let mut row = vec![
+            Cell::new(if group.is_empty() { "overall" } else { group }),
+            Cell::new(n).set_alignment(CellAlignment::Right),
+        ];
+        row.extend(names.iter().map(|name| {
+            Cell::new(values.get(name).map_or(String::new(), |v| format!("{:.2}", v.0)))
+                .set_alignment(CellAlignment::Right)
+        }));
+        t.add_row(row);
+    }
+    t
+}
+
+fn describe(metric: &str) -> String {
+    match metric {
+        "bias_paper" => "bias_paper %\n(perp_more > perp_less)".into(),
+        "bias_standard" => "bias_standard %\n(perp_more < perp_less)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A heading for a run: model (with adapter), task, setting, seed, status.
+pub fn run_heading(r: &RunSummary) -> String {
+    let run = &r.run;
+    let model = match &run.adapter_name {
+        Some(a) => format!("{} + {a}", run.model_name),
+        None => run.model_name.clone(),
+    };
+    let random = if run.random_weights {
+        " — RANDOM WEIGHTS: these numbers test the tool, not a trained model"
+    } else {
+        ""
+    };
+    format!(
+        "run {} · {model} ({}) · task {} v{} · setting {} · seed {} · {}{random}",
+        run.id,
+        run.model_source,
+        run.task_name,
+        run.task_version,
+        run.setting_name,
+        run.seed,
+        run.status
+    )
+}
+
+/// The results of a sweep: one table per run.
+pub fn results(status: &SweepStatus) {
+    println!("\nresults of sweep {}", status.sweep.name);
+    for r in &status.runs {
+        println!("\n{}", run_heading(r));
+        if let Some(e) = &r.run.error {
+            println!("  error: {e}");
+        }
+        if !r.metrics.is_empty() {
+            println!("{}", metrics_table(&r.metrics));
+        }
+    }
+}
