@@ -73,14 +73,14 @@ pub fn run_heading(r: &RunSummary) -> String {
 
 /// The results of a sweep: one table per run.
 pub fn results(status: &SweepStatus) {
-    println!("\nresults of sweep {}", status.sweep.name);
+    outln!("\nresults of sweep {}", status.sweep.name);
     for r in &status.runs {
-        println!("\n{}", run_heading(r));
+        outln!("\n{}", run_heading(r));
         if let Some(e) = &r.run.error {
-            println!("  error: {e}");
+            outln!("  error: {e}");
         }
         if !r.metrics.is_empty() {
-            println!("{}", metrics_table(&r.metrics));
+            outln!("{}", metrics_table(&r.metrics));
         }
     }
 }

@@ -17,7 +17,7 @@ pub fn random(g: &Global, a: RandomArgs) -> anyhow::Result<ExitCode> {
         .out
         .unwrap_or_else(|| random::dir_for(&a.preset, a.seed, &context::models_dir(&s)));
     random::write(&preset, a.seed, &out)?;
-    println!(
+    outln!(
         "wrote a RANDOM-WEIGHT model ({}, seed {}) to {}\nuse it as source `path:{}` or `random:{}@{}`",
         preset.name,
         a.seed,
@@ -37,7 +37,7 @@ pub fn pull(a: PullArgs) -> anyhow::Result<ExitCode> {
     };
     let rev = revision.unwrap_or_else(|| "main".into());
     let f = files::pull(&repo, &rev, true)?;
-    println!(
+    outln!(
         "hf:{repo}@{rev} is in the local cache at {} (commit {})",
         f.dir.display(),
         f.revision.unwrap_or_default()
@@ -60,7 +60,7 @@ pub fn list(g: &Global) -> anyhow::Result<ExitCode> {
             p.about.to_string(),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     let catalog = context::catalog(&s, None)?;
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
@@ -73,6 +73,6 @@ pub fn list(g: &Global) -> anyhow::Result<ExitCode> {
             m.params.clone().unwrap_or_default(),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(ExitCode::SUCCESS)
 }

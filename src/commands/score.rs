@@ -30,7 +30,7 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|m| (m.name.clone(), m.n.into()))
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "task": task.name,
@@ -42,9 +42,9 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
             }))?
         );
     } else {
-        println!("{} rows of {} scored as task {}", table.rows.len(), a.input.display(), task.name);
+        outln!("{} rows of {} scored as task {}", table.rows.len(), a.input.display(), task.name);
         let rows: Vec<_> = metrics.iter().map(|m| (m.name.clone(), m.value, m.n)).collect();
-        println!("{}", render::metrics_table(&rows));
+        outln!("{}", render::metrics_table(&rows));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -31,9 +31,9 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                         o
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else if rows.is_empty() {
-                println!("no sweeps in {}", store.url());
+                outln!("no sweeps in {}", store.url());
             } else {
                 let mut t = Table::new();
                 t.load_preset(UTF8_FULL_CONDENSED);
@@ -45,7 +45,7 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                     row.extend(counts.iter().map(|(_, n)| n.to_string()));
                     t.add_row(row);
                 }
-                println!("{t}");
+                outln!("{t}");
             }
         }
         Some(name) => {
@@ -64,7 +64,7 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                         })
                     })
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&serde_json::json!({
                         "sweep": st.sweep.name,
@@ -79,7 +79,7 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                     .map(|(k, n)| format!("{n} {k}"))
                     .collect::<Vec<_>>()
                     .join(", ");
-                println!("sweep {}: {counts}", st.sweep.name);
+                outln!("sweep {}: {counts}", st.sweep.name);
                 let mut t = Table::new();
                 t.load_preset(UTF8_FULL_CONDENSED);
                 t.set_header(["run", "cell", "status", "samples", "primary metric", "note"]);
@@ -99,7 +99,7 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                         note,
                     ]);
                 }
-                println!("{t}");
+                outln!("{t}");
                 let _ = render::run_heading; // headings are used by `run`
             }
         }
@@ -122,7 +122,7 @@ pub async fn cancel(g: &Global, a: SweepArg) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = context::store_migrated(&s).await?;
     let n = store.cancel_sweep(&a.sweep).await?;
-    println!("cancelled {n} run(s) of sweep {}; workers stop them after the current batch", a.sweep);
+    outln!("cancelled {n} run(s) of sweep {}; workers stop them after the current batch", a.sweep);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -133,7 +133,7 @@ pub async fn retry(g: &Global, a: SweepArg) -> anyhow::Result<ExitCode> {
     let jobs = store.retry_sweep(&a.sweep).await?;
     queue.push(&jobs, 0, None).await?;
     store.mark_enqueued(&jobs).await?;
-    println!("queued {} job(s) of failed or cancelled runs of sweep {}", jobs.len(), a.sweep);
+    outln!("queued {} job(s) of failed or cancelled runs of sweep {}", jobs.len(), a.sweep);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -141,6 +141,6 @@ pub async fn migrate(g: &Global) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = Store::connect(&s.database_url).await?;
     let n = store.migrate().await?;
-    println!("{}: {n} migration(s) applied; the schema is up to date", store.url());
+    outln!("{}: {n} migration(s) applied; the schema is up to date", store.url());
     Ok(ExitCode::SUCCESS)
 }

@@ -33,7 +33,7 @@ pub async fn submit(g: &Global, a: SubmitArgs) -> anyhow::Result<ExitCode> {
     let mut queue = context::queue(&s).await?;
     let done = submit_sweep(&s, &store, &mut queue, sweep, a.force).await?;
     print_plan(&done.sweep, &done.cells, false);
-    println!("{} job(s) queued on {}", done.enqueued, s.queue.name);
+    outln!("{} job(s) queued on {}", done.enqueued, s.queue.name);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -93,7 +93,7 @@ pub fn print_plan(sweep: &SweepSpec, cells: &[PlannedCell], dry_run: bool) {
         .map(|(k, n)| format!("{n} {k}"))
         .collect::<Vec<_>>()
         .join(", ");
-    println!("sweep {}: {head}: {} cell(s): {counts}", sweep.name, cells.len());
+    outln!("sweep {}: {head}: {} cell(s): {counts}", sweep.name, cells.len());
     for c in cells {
         let action = match &c.action {
             CellAction::New => "new".to_string(),
@@ -109,7 +109,7 @@ pub fn print_plan(sweep: &SweepSpec, cells: &[PlannedCell], dry_run: bool) {
         } else {
             ""
         };
-        println!(
+        outln!(
             "  {:<28} {}  {}  {} example(s){random}",
             action,
             &c.fingerprint[..12],

@@ -12,7 +12,7 @@ pub fn list(g: &Global, a: JsonFlag) -> anyhow::Result<ExitCode> {
     let tasks = context::tasks(&s, None)?;
     if a.json {
         let v: Vec<_> = tasks.iter().collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new();
@@ -32,6 +32,6 @@ pub fn list(g: &Global, a: JsonFlag) -> anyhow::Result<ExitCode> {
             task.description.clone(),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(ExitCode::SUCCESS)
 }
