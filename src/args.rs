@@ -39,7 +39,12 @@ pub struct Global {
     #[arg(long, env = "NLEBENCH_CATALOG", global = true)]
     pub catalog: Option<PathBuf>,
     /// Config file
-    #[arg(long, env = "NLEBENCH_CONFIG", global = true, default_value = "nlebench.toml")]
+    #[arg(
+        long,
+        env = "NLEBENCH_CONFIG",
+        global = true,
+        default_value = "nlebench.toml"
+    )]
     pub config: PathBuf,
     /// Seconds between worker heartbeats [default: 10]
     #[arg(long, env = "NLEBENCH_HEARTBEAT_SECS", global = true)]

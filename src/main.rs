@@ -22,7 +22,10 @@ use crate::args::{Cli, Command, ModelsCommand, TasksCommand};
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     context::init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -31,8 +31,12 @@ pub fn metrics_table(metrics: &[(String, f64, i64)]) -> Table {
             Cell::new(n).set_alignment(CellAlignment::Right),
         ];
         row.extend(names.iter().map(|name| {
-            Cell::new(values.get(name).map_or(String::new(), |v| format!("{:.2}", v.0)))
-                .set_alignment(CellAlignment::Right)
+            Cell::new(
+                values
+                    .get(name)
+                    .map_or(String::new(), |v| format!("{:.2}", v.0)),
+            )
+            .set_alignment(CellAlignment::Right)
         }));
         t.add_row(row);
     }

@@ -68,7 +68,10 @@ pub fn list(g: &Global) -> anyhow::Result<ExitCode> {
     for m in &catalog.models {
         t.add_row([
             m.name.get_ref().clone(),
-            m.source.as_ref().map(|s| s.get_ref().clone()).unwrap_or_default(),
+            m.source
+                .as_ref()
+                .map(|s| s.get_ref().clone())
+                .unwrap_or_default(),
             m.arch.clone().unwrap_or_default(),
             m.params.clone().unwrap_or_default(),
         ]);

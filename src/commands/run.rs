@@ -69,9 +69,7 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
         w.await??;
     }
     if interrupted {
-        eprintln!(
-            "interrupted: finished work is stored; run the same command again to continue"
-        );
+        eprintln!("interrupted: finished work is stored; run the same command again to continue");
         return Ok(ExitCode::from(130));
     }
     render::results(&status);
@@ -79,5 +77,9 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
         .runs
         .iter()
         .any(|r| r.run.status != RunStatus::Done.as_str());
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -42,8 +42,16 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
             }))?
         );
     } else {
-        outln!("{} rows of {} scored as task {}", table.rows.len(), a.input.display(), task.name);
-        let rows: Vec<_> = metrics.iter().map(|m| (m.name.clone(), m.value, m.n)).collect();
+        outln!(
+            "{} rows of {} scored as task {}",
+            table.rows.len(),
+            a.input.display(),
+            task.name
+        );
+        let rows: Vec<_> = metrics
+            .iter()
+            .map(|m| (m.name.clone(), m.value, m.n))
+            .collect();
         outln!("{}", render::metrics_table(&rows));
     }
     Ok(ExitCode::SUCCESS)

@@ -86,7 +86,13 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                 for r in &st.runs {
                     let primary = primary_metric(r);
                     let note = match (&r.run.error, r.run.random_weights) {
-                        (Some(e), _) => e.lines().next().unwrap_or_default().chars().take(80).collect(),
+                        (Some(e), _) => e
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .chars()
+                            .take(80)
+                            .collect(),
                         (None, true) => "random weights".to_string(),
                         (None, false) => String::new(),
                     };
@@ -122,7 +128,10 @@ pub async fn cancel(g: &Global, a: SweepArg) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = context::store_migrated(&s).await?;
     let n = store.cancel_sweep(&a.sweep).await?;
-    outln!("cancelled {n} run(s) of sweep {}; workers stop them after the current batch", a.sweep);
+    outln!(
+        "cancelled {n} run(s) of sweep {}; workers stop them after the current batch",
+        a.sweep
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -133,7 +142,11 @@ pub async fn retry(g: &Global, a: SweepArg) -> anyhow::Result<ExitCode> {
     let jobs = store.retry_sweep(&a.sweep).await?;
     queue.push(&jobs, 0, None).await?;
     store.mark_enqueued(&jobs).await?;
-    outln!("queued {} job(s) of failed or cancelled runs of sweep {}", jobs.len(), a.sweep);
+    outln!(
+        "queued {} job(s) of failed or cancelled runs of sweep {}",
+        jobs.len(),
+        a.sweep
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -141,6 +154,9 @@ pub async fn migrate(g: &Global) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = Store::connect(&s.database_url).await?;
     let n = store.migrate().await?;
-    outln!("{}: {n} migration(s) applied; the schema is up to date", store.url());
+    outln!(
+        "{}: {n} migration(s) applied; the schema is up to date",
+        store.url()
+    );
     Ok(ExitCode::SUCCESS)
 }

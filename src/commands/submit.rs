@@ -86,14 +86,22 @@ pub async fn submit_sweep(
 
 /// Print the plan: counts, then one line per cell.
 pub fn print_plan(sweep: &SweepSpec, cells: &[PlannedCell], dry_run: bool) {
-    let head = if dry_run { "plan (dry run, nothing written)" } else { "submitted" };
+    let head = if dry_run {
+        "plan (dry run, nothing written)"
+    } else {
+        "submitted"
+    };
     let counts = summarize(cells)
         .iter()
         .filter(|(_, n)| *n > 0)
         .map(|(k, n)| format!("{n} {k}"))
         .collect::<Vec<_>>()
         .join(", ");
-    outln!("sweep {}: {head}: {} cell(s): {counts}", sweep.name, cells.len());
+    outln!(
+        "sweep {}: {head}: {} cell(s): {counts}",
+        sweep.name,
+        cells.len()
+    );
     for c in cells {
         let action = match &c.action {
             CellAction::New => "new".to_string(),

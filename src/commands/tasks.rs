@@ -17,7 +17,14 @@ pub fn list(g: &Global, a: JsonFlag) -> anyhow::Result<ExitCode> {
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["task", "version", "kind", "dataset", "metrics", "description"]);
+    t.set_header([
+        "task",
+        "version",
+        "kind",
+        "dataset",
+        "metrics",
+        "description",
+    ]);
     for task in tasks.iter() {
         let dataset = match &task.dataset.file {
             Some(f) => format!("{} ({f})", task.dataset.source),

@@ -32,7 +32,15 @@ pub async fn worker(g: &Global, a: WorkerArgs) -> anyhow::Result<ExitCode> {
         let _ = stop_tx.send(true);
     });
     info!(worker = %name, queue = %s.queue.name, "worker started");
-    run_one(&s, store, queue, name, stop_rx, a.exit_when_idle.map(Duration::from_secs)).await?;
+    run_one(
+        &s,
+        store,
+        queue,
+        name,
+        stop_rx,
+        a.exit_when_idle.map(Duration::from_secs),
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 

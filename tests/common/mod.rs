@@ -1,0 +1,275 @@
+//! Helpers of the end-to-end tests: run the `nlebench` binary against an embedded SQLite
+//! store or against real PostgreSQL and Redis (from `NLEBENCH_TEST_DATABASE_URL` and
+//! `NLEBENCH_TEST_REDIS_URL`, which `.ci/run` sets after starting both servers).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ConnectionTrait, Database, Statement};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The small Norwegian pairs file shipped with the project.
+pub fn mini_pairs() -> PathBuf {
+    root().join("experiments/data/no-crows-pairs-mini.csv")
+}
+
+/// An isolated place to run `nlebench`: its own data dir, store and queue.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub database_url: String,
+    pub queue_url: String,
+    pub queue_name: String,
+    pub extra: Vec<(String, String)>,
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+impl Env {
+    /// The embedded default: SQLite store and queue in a temp dir.
+    pub fn embedded() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        Env {
+            database_url: format!("sqlite://{}", data.join("nlebench.sqlite").display()),
+            queue_url: format!("sqlite://{}", data.join("queue.sqlite").display()),
+            queue_name: "nlebench-jobs".into(),
+            dir,
+            extra: vec![],
+        }
+    }
+
+    /// Team mode against real PostgreSQL (a fresh database) and Redis (a fresh queue name).
+    /// `None` (with a note) when the servers are not configured, unless
+    /// `NLEBENCH_REQUIRE_SERVICES=1`, as in CI, where that is a failure.
+    pub fn team() -> Option<Env> {
+        let (Ok(db), Ok(redis)) = (
+            std::env::var("NLEBENCH_TEST_DATABASE_URL"),
+            std::env::var("NLEBENCH_TEST_REDIS_URL"),
+        ) else {
+            assert!(
+                std::env::var("NLEBENCH_REQUIRE_SERVICES").is_err(),
+                "NLEBENCH_REQUIRE_SERVICES is set but NLEBENCH_TEST_DATABASE_URL / NLEBENCH_TEST_REDIS_URL are not"
+            );
+            eprintln!(
+                "SKIPPED: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (or run .ci/run) to run this test against PostgreSQL and Redis"
+            );
+            return None;
+        };
+        let name = unique("nlebench_t");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let conn = Database::connect(&db)
+                .await
+                .expect("test PostgreSQL reachable");
+            conn.execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .unwrap();
+        });
+        let base = db.rsplit_once('/').unwrap().0;
+        Some(Env {
+            dir: tempfile::tempdir().unwrap(),
+            database_url: format!("{base}/{name}"),
+            queue_url: redis,
+            queue_name: unique("q"),
+            extra: vec![],
+        })
+    }
+
+    /// A command running `nlebench` in this environment (fast heartbeats, no network).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nlebench"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("NLEBENCH_CONFIG")
+            .env("NLEBENCH_DATABASE_URL", &self.database_url)
+            .env("NLEBENCH_QUEUE_URL", &self.queue_url)
+            .env("NLEBENCH_QUEUE_NAME", &self.queue_name)
+            .env("NLEBENCH_DATA_DIR", self.dir.path().join("data"))
+            .env("NLEBENCH_TASKS_DIR", root().join("experiments/tasks"))
+            .env(
+                "NLEBENCH_CATALOG",
+                root().join("experiments/models/catalog.toml"),
+            )
+            .env("NLEBENCH_HEARTBEAT_SECS", "1")
+            .env("NLEBENCH_MISSED_HEARTBEATS", "2")
+            .env("NLEBENCH_BACKOFF_SECS", "1")
+            .env("HF_HOME", self.dir.path().join("hf"))
+            .env("HF_HUB_OFFLINE", "1")
+            .env("NO_COLOR", "1");
+        for (k, v) in &self.extra {
+            c.env(k, v);
+        }
+        c
+    }
+
+    /// Run `nlebench` to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Run and require success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "nlebench {args:?} failed:\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Start a worker process (killed when the guard drops).
+    pub fn worker(&self, name: &str) -> Proc {
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        let child = self
+            .cmd(&["worker", "--name", name])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Proc { child }
+    }
+
+    /// Write a file into the env's directory.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// `status SWEEP --json`.
+    pub fn status(&self, sweep: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["status", sweep, "--json"])).unwrap()
+    }
+
+    /// Poll until every run of the sweep is terminal; returns the last status.
+    pub fn wait_finished(&self, sweep: &str, timeout: Duration) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let s = self.status(sweep);
+            let c = &s["counts"];
+            if c["queued"] == 0 && c["running"] == 0 {
+                return s;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "sweep {sweep} did not finish in {timeout:?}: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Run SQL on the store and return rows as JSON-ish strings.
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let url = if self.database_url.starts_with("sqlite://") {
+                format!("{}?mode=ro", self.database_url)
+            } else {
+                self.database_url.clone()
+            };
+            let conn = Database::connect(&url).await.unwrap();
+            let backend = conn.get_database_backend();
+            let rows = conn
+                .query_all_raw(Statement::from_string(backend, sql.to_string()))
+                .await
+                .unwrap();
+            rows.iter()
+                .map(|r| {
+                    (0..r.column_names().len())
+                        .map(|i| {
+                            r.try_get_by_index::<Option<String>>(i)
+                                .map(|v| v.unwrap_or_default())
+                                .or_else(|_| r.try_get_by_index::<i64>(i).map(|v| v.to_string()))
+                                .or_else(|_| r.try_get_by_index::<i32>(i).map(|v| v.to_string()))
+                                .unwrap_or_else(|_| "?".into())
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+    }
+
+    /// A single number from SQL.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.query(sql)[0][0].parse().unwrap()
+    }
+}
+
+/// A child process killed (SIGKILL) on drop.
+pub struct Proc {
+    pub child: Child,
+}
+
+impl Proc {
+    /// Kill with SIGKILL now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stop with SIGTERM and wait.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A sweep over the mini pairs file.
+pub fn sweep_toml(
+    name: &str,
+    models: &[(&str, &str)],
+    settings: &[(&str, u64)],
+    shard: u64,
+    data: &Path,
+) -> String {
+    let mut s = format!(
+        "name = \"{name}\"\ntasks = [\"no-crows-pairs\"]\nshard_size = {shard}\n\n[datasets]\nno-crows-pairs = \"path:{}\"\n",
+        data.display()
+    );
+    for (m, src) in models {
+        s += &format!("\n[[models]]\nname = \"{m}\"\nsource = \"{src}\"\n");
+    }
+    for (n, limit) in settings {
+        s += &format!("\n[[settings]]\nname = \"{n}\"\nlimit = {limit}\nbatch_size = 2\n");
+    }
+    s
+}
+
+/// Text of a command's output streams.
+pub fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
