@@ -87,6 +87,16 @@ impl Queue {
             message,
         };
         if cfg.url.starts_with("redis://") || cfg.url.starts_with("rediss://") {
+            // One quick attempt first: the connection manager retries with backoff.
+            let client = apalis_redis::Client::open(cfg.url.as_str())
+                .map_err(|e| connect_err(e.to_string()))?;
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                client.get_multiplexed_async_connection(),
+            )
+            .await
+            .map_err(|_| connect_err("no answer within 5 s".into()))?
+            .map_err(|e| connect_err(e.to_string()))?;
             let conn = tokio::time::timeout(
                 Duration::from_secs(10),
                 apalis_redis::connect(cfg.url.as_str()),

@@ -26,7 +26,7 @@ pub enum PlanError {
 pub fn manifests(
     sweep: &SweepSpec,
     resolver: &dyn Resolver,
-) -> Result<Vec<(String, RunManifest, String)>, SpecError> {
+) -> Result<Vec<CellManifest>, SpecError> {
     let mut models: HashMap<String, ResolvedModel> = HashMap::new();
     let mut adapters: HashMap<String, ResolvedModel> = HashMap::new();
     let mut datasets: HashMap<String, ResolvedDataset> = HashMap::new();
@@ -126,14 +126,16 @@ fn dataset_error(task: &TaskSpec, e: ResolveError) -> SpecError {
     }
 }
 
-/// Plan a submission: what happens to each cell of the sweep.
+/// A cell's key, manifest and fingerprint.
+pub type CellManifest = (String, RunManifest, String);
+
+/// Plan a submission: what happens to each cell (from [`manifests`]) given the stored runs.
 pub async fn plan(
     sweep: &SweepSpec,
-    resolver: &dyn Resolver,
+    cells: Vec<CellManifest>,
     store: &Store,
     force: bool,
 ) -> Result<(SweepRow, Vec<PlannedCell>), PlanError> {
-    let cells = manifests(sweep, resolver)?;
     let fingerprints: Vec<String> = cells.iter().map(|(_, _, f)| f.clone()).collect();
     let actions = store.decide(&fingerprints, force).await?;
     let row = SweepRow {

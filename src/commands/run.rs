@@ -14,9 +14,10 @@ use crate::{context, render};
 pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let sweep = context::sweep(&s, &a.sweep)?;
+    let cells = orchestrator::submit::manifests(&sweep, &context::resolver(&s))?;
     let store = context::store_migrated(&s).await?;
     let mut queue = context::queue(&s).await?;
-    let done = submit::submit_sweep(&s, &store, &mut queue, sweep, a.force).await?;
+    let done = submit::submit_sweep(&store, &mut queue, sweep, cells, a.force).await?;
     submit::print_plan(&done.sweep, &done.cells, false);
     let name = done.sweep.name.clone();
 

@@ -6,7 +6,7 @@ use orchestrator::config::Settings;
 use orchestrator::queue::Queue;
 use orchestrator::spec::SweepSpec;
 use orchestrator::store::{CellAction, Store};
-use orchestrator::submit::{PlannedCell, plan, summarize};
+use orchestrator::submit::{CellManifest, PlannedCell, manifests, plan, summarize};
 
 use crate::args::{Global, SubmitArgs};
 use crate::context;
@@ -24,14 +24,15 @@ pub struct Submitted {
 pub async fn submit(g: &Global, a: SubmitArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let sweep = context::sweep(&s, &a.sweep)?;
+    let cells = manifests(&sweep, &context::resolver(&s))?;
     if a.dry_run {
-        let cells = dry_run(&s, &sweep, a.force).await?;
+        let cells = dry_run(&s, &sweep, cells, a.force).await?;
         print_plan(&sweep, &cells, true);
         return Ok(ExitCode::SUCCESS);
     }
     let store = context::store_migrated(&s).await?;
     let mut queue = context::queue(&s).await?;
-    let done = submit_sweep(&s, &store, &mut queue, sweep, a.force).await?;
+    let done = submit_sweep(&store, &mut queue, sweep, cells, a.force).await?;
     print_plan(&done.sweep, &done.cells, false);
     outln!("{} job(s) queued on {}", done.enqueued, s.queue.name);
     Ok(ExitCode::SUCCESS)
@@ -39,8 +40,12 @@ pub async fn submit(g: &Global, a: SubmitArgs) -> anyhow::Result<ExitCode> {
 
 /// The plan against the stored runs, without writing anything (a store that does not exist
 /// yet, or has no tables yet, means every cell is new).
-async fn dry_run(s: &Settings, sweep: &SweepSpec, force: bool) -> anyhow::Result<Vec<PlannedCell>> {
-    let resolver = context::resolver(s);
+async fn dry_run(
+    s: &Settings,
+    sweep: &SweepSpec,
+    cells: Vec<CellManifest>,
+    force: bool,
+) -> anyhow::Result<Vec<PlannedCell>> {
     let missing_sqlite = s
         .database_url
         .strip_prefix("sqlite://")
@@ -49,10 +54,10 @@ async fn dry_run(s: &Settings, sweep: &SweepSpec, force: bool) -> anyhow::Result
     if !missing_sqlite {
         let store = Store::connect(&s.database_url).await?;
         if store.require_migrated().await.is_ok() {
-            return Ok(plan(sweep, &resolver, &store, force).await?.1);
+            return Ok(plan(sweep, cells, &store, force).await?.1);
         }
     }
-    Ok(orchestrator::submit::manifests(sweep, &resolver)?
+    Ok(cells
         .into_iter()
         .map(|(key, manifest, fingerprint)| PlannedCell {
             key,
@@ -63,17 +68,18 @@ async fn dry_run(s: &Settings, sweep: &SweepSpec, force: bool) -> anyhow::Result
         .collect())
 }
 
-/// Plan, store and enqueue a sweep. The store and the queue are both reached before anything
-/// is written; the jobs' `enqueued_at` is set only once the queue accepted them, and a later
-/// submission pushes again any job that never reached the queue.
+/// Plan, store and enqueue a sweep whose cells were resolved with [`manifests`]. Callers
+/// resolve the cells, then reach the store and the queue, before anything is written; the
+/// jobs' `enqueued_at` is set only once the queue accepted them, and a later submission
+/// pushes again any job that never reached the queue.
 pub async fn submit_sweep(
-    s: &Settings,
     store: &Store,
     queue: &mut Queue,
     sweep: SweepSpec,
+    cells: Vec<CellManifest>,
     force: bool,
 ) -> anyhow::Result<Submitted> {
-    let (row, cells) = plan(&sweep, &context::resolver(s), store, force).await?;
+    let (row, cells) = plan(&sweep, cells, store, force).await?;
     let (_, jobs) = store.apply(&row, &cells).await?;
     queue.push(&jobs, sweep.priority, None).await?;
     store.mark_enqueued(&jobs).await?;

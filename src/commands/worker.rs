@@ -107,6 +107,11 @@ pub async fn run_one(
             models_dir: context::models_dir(s),
             max_attempts: s.max_attempts,
             backoff: s.backoff,
+            // Half the queue's orphan window: a dead holder always looks dead by the time the
+            // queue delivers its job again; a live one (beating every `heartbeat`) rarely
+            // looks dead, and if it does the shard is only computed twice, never stored twice.
+            stale_after: (s.queue.heartbeat * s.queue.missed_heartbeats as u32 / 2)
+                .max(Duration::from_secs(1)),
         },
         store.clone(),
         queue.clone(),

@@ -32,6 +32,8 @@ pub struct HandlerConfig {
     pub max_attempts: u32,
     /// First retry delay (doubles per attempt).
     pub backoff: Duration,
+    /// A worker silent for this long is dead; its jobs may be taken over.
+    pub stale_after: Duration,
 }
 
 /// Runs jobs; cheap to clone.
@@ -108,8 +110,12 @@ impl JobHandler for Handler {
 impl Inner {
     async fn handle(self: Arc<Self>, job: JobRef) -> Result<(), StoreError> {
         let name = &self.cfg.worker;
-        let Some(claimed) = self.store.claim_job(job.job_id, name).await? else {
-            info!("nothing to do (job done, gone or cancelled)");
+        let claimed = self
+            .store
+            .claim_job(job.job_id, name, self.cfg.stale_after)
+            .await?;
+        let Some(claimed) = claimed else {
+            info!("nothing to do (job done, gone, cancelled or held by a live worker)");
             return Ok(());
         };
         self.store.worker_job(name, Some(job.job_id), false).await?;

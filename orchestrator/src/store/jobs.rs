@@ -30,11 +30,13 @@ pub enum JobOutcome {
 
 impl Store {
     /// Take a job for `worker`. `None` when there is nothing to do: the job is gone, already
-    /// done, or its run was cancelled.
+    /// done, its run was cancelled, or another worker whose heartbeat is younger than
+    /// `stale_after` is on it (a duplicate delivery).
     pub async fn claim_job(
         &self,
         job_id: i64,
         worker: &str,
+        stale_after: std::time::Duration,
     ) -> Result<Option<ClaimedJob>, StoreError> {
         let Some(j) = job::Entity::find_by_id(job_id).one(&self.db).await? else {
             return Ok(None);
@@ -46,14 +48,20 @@ impl Store {
         if matches!(job_status, Some(RunStatus::Done | RunStatus::Cancelled)) {
             return Ok(None);
         }
+        if job_status == Some(RunStatus::Running)
+            && let Some(holder) = j.worker.as_deref().filter(|h| *h != worker)
+            && self.worker_alive(holder, stale_after).await?
+        {
+            return Ok(None);
+        }
         if RunStatus::parse(&r.status) == Some(RunStatus::Cancelled) {
             self.set_job_status(job_id, RunStatus::Cancelled).await?;
             return Ok(None);
         }
         let manifest: RunManifest =
-            serde_json::from_str(&r.manifest).map_err(|source| StoreError::Manifest {
+            serde_json::from_str(&r.manifest).map_err(|e| StoreError::Manifest {
                 run_id: r.id,
-                source,
+                message: e.to_string(),
             })?;
         let t = now();
         let mut a: job::ActiveModel = j.clone().into();

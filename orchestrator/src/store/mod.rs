@@ -72,13 +72,13 @@ impl RunStatus {
 pub enum StoreError {
     /// The database could not be reached.
     #[error(
-        "cannot connect to the database at {url}: {source}\n  fix: start the database server or correct NLEBENCH_DATABASE_URL / --database-url"
+        "cannot connect to the database at {url}: {message}\n  fix: start the database server or correct NLEBENCH_DATABASE_URL / --database-url"
     )]
     Connect {
         /// The URL with any password hidden.
         url: String,
-        /// The driver's error.
-        source: DbErr,
+        /// What the driver said.
+        message: String,
     },
     /// The schema is older than this version of nlebench.
     #[error(
@@ -94,15 +94,15 @@ pub enum StoreError {
     #[error("no sweep named `{0}` in the store\n  fix: check the name with `nlebench status`")]
     NoSweep(String),
     /// Any other database error.
-    #[error("database error: {0}")]
+    #[error(transparent)]
     Db(#[from] DbErr),
     /// A stored manifest could not be read.
-    #[error("run {run_id} has an unreadable manifest: {source}")]
+    #[error("run {run_id} has an unreadable manifest: {message}")]
     Manifest {
         /// The run.
         run_id: i64,
         /// The JSON error.
-        source: serde_json::Error,
+        message: String,
     },
 }
 
@@ -126,11 +126,34 @@ impl Store {
             {
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Connect {
                     url: shown.clone(),
-                    source: DbErr::Custom(format!("cannot create {}: {e}", dir.display())),
+                    message: format!("cannot create {}: {e}", dir.display()),
                 })?;
             }
             if !url.contains('?') {
                 url.push_str("?mode=rwc");
+            }
+        }
+        if url.starts_with("postgres") {
+            // One quick attempt first: the pool would retry for its whole acquire timeout.
+            use sea_orm::sqlx::Connection;
+            let probe = tokio::time::timeout(
+                Duration::from_secs(5),
+                sea_orm::sqlx::PgConnection::connect(&url),
+            )
+            .await;
+            let message = match probe {
+                Err(_) => Some("no answer within 5 s".to_string()),
+                Ok(Err(e)) => Some(e.to_string()),
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    None
+                }
+            };
+            if let Some(message) = message {
+                return Err(StoreError::Connect {
+                    url: shown,
+                    message,
+                });
             }
         }
         let mut opts = ConnectOptions::new(url);
@@ -140,9 +163,9 @@ impl Store {
             .sqlx_logging(false);
         let db = Database::connect(opts)
             .await
-            .map_err(|source| StoreError::Connect {
+            .map_err(|e| StoreError::Connect {
                 url: shown.clone(),
-                source,
+                message: e.to_string(),
             })?;
         if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
             use sea_orm::ConnectionTrait;

@@ -1,0 +1,205 @@
+//! Bad input gives one clear error (file, place, key, fix), a non-zero exit, and leaves
+//! nothing half-written in the store.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Env, mini_pairs, root, sweep_toml, text};
+
+/// Run `submit`, expect failure, return stderr; the store holds no sweep and no run.
+fn fails(env: &Env, sweep: &Path) -> String {
+    let out = env.run(&["submit", sweep.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !out.status.success(),
+        "expected a failure:\n{stdout}\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "one error:\n{stderr}");
+    if env.database_url.starts_with("sqlite://") {
+        let db = env.database_url.trim_start_matches("sqlite://");
+        if Path::new(db).exists()
+            && env.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sweeps'") > 0
+        {
+            assert_eq!(
+                env.count("SELECT COUNT(*) FROM sweeps"),
+                0,
+                "half-written sweep"
+            );
+            assert_eq!(
+                env.count("SELECT COUNT(*) FROM runs"),
+                0,
+                "half-written runs"
+            );
+        }
+    }
+    stderr
+}
+
+fn good(env: &Env) -> String {
+    sweep_toml(
+        "s",
+        &[("m", "random:norgpt-tiny@1")],
+        &[("ten", 10)],
+        4,
+        &mini_pairs(),
+    )
+}
+
+#[test]
+fn malformed_toml_names_the_line_and_column() {
+    let env = Env::embedded();
+    let p = env.write("s.toml", "name = \"broken\ntasks = [\"no-crows-pairs\"]\n");
+    let e = fails(&env, &p);
+    assert!(e.contains("s.toml:1:"), "{e}");
+    assert!(e.contains("malformed TOML") && e.contains("fix:"), "{e}");
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_place() {
+    let env = Env::embedded();
+    let text = good(&env).replace("batch_size = 2", "batch_sise = 2");
+    let p = env.write("s.toml", &text);
+    let e = fails(&env, &p);
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("batch_sise"))
+        .unwrap()
+        + 1;
+    assert!(e.contains(&format!("s.toml:{line}:1")), "{e}");
+    assert!(e.contains("unknown field `batch_sise`"), "{e}");
+    assert!(e.contains("key `settings[0].batch_sise`"), "{e}");
+    assert!(e.contains("fix: remove this key"), "{e}");
+}
+
+#[test]
+fn unknown_task_lists_the_known_ones() {
+    let env = Env::embedded();
+    let p = env.write(
+        "s.toml",
+        &good(&env).replace("[\"no-crows-pairs\"]", "[\"no-crowz\"]"),
+    );
+    let e = fails(&env, &p);
+    assert!(
+        e.contains("s.toml:2:10: key `tasks[0]`: unknown task `no-crowz`"),
+        "{e}"
+    );
+    assert!(e.contains("no-crows-pairs"), "{e}");
+}
+
+#[test]
+fn missing_model_directory_points_at_the_source() {
+    let env = Env::embedded();
+    let p = env.write(
+        "s.toml",
+        &good(&env).replace("random:norgpt-tiny@1", "path:/nonexistent/norgpt"),
+    );
+    let e = fails(&env, &p);
+    assert!(e.contains("key `models[0].source`"), "{e}");
+    assert!(
+        e.contains("model directory /nonexistent/norgpt does not exist"),
+        "{e}"
+    );
+    assert!(e.contains("fix:"), "{e}");
+}
+
+fn fixture_copy(env: &Env) -> std::path::PathBuf {
+    let src = root().join("tests/fixtures/tiny-gpt2");
+    let dst = env.dir.path().join("model");
+    std::fs::create_dir_all(&dst).unwrap();
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, dst.join(f.file_name().unwrap())).unwrap();
+    }
+    dst
+}
+
+#[test]
+fn corrupt_safetensors_is_reported() {
+    let env = Env::embedded();
+    let dir = fixture_copy(&env);
+    let w = dir.join("model.safetensors");
+    let bytes = std::fs::read(&w).unwrap();
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let p = env.write(
+        "s.toml",
+        &good(&env).replace("random:norgpt-tiny@1", &format!("path:{}", dir.display())),
+    );
+    let e = fails(&env, &p);
+    assert!(
+        e.contains("model.safetensors: corrupt or truncated safetensors file"),
+        "{e}"
+    );
+    assert!(e.contains("key `models[0].source`"), "{e}");
+}
+
+#[test]
+fn tokenizer_larger_than_the_model_vocabulary_is_reported() {
+    let env = Env::embedded();
+    let dir = fixture_copy(&env);
+    let cfg = dir.join("config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("\"vocab_size\": 1024", "\"vocab_size\": 100"),
+    )
+    .unwrap();
+    let p = env.write(
+        "s.toml",
+        &good(&env).replace("random:norgpt-tiny@1", &format!("path:{}", dir.display())),
+    );
+    let e = fails(&env, &p);
+    assert!(
+        e.contains("the tokenizer has 905 entries but the model's vocabulary has only 100"),
+        "{e}"
+    );
+    assert!(
+        e.contains("fix: use the tokenizer that belongs to the model"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unreachable_redis_is_one_clear_error_and_writes_nothing() {
+    let mut env = Env::embedded();
+    env.queue_url = "redis://127.0.0.1:9".into();
+    let p = env.write("s.toml", &good(&env));
+    let e = fails(&env, &p);
+    assert!(
+        e.contains("cannot connect to the queue at redis://127.0.0.1:9"),
+        "{e}"
+    );
+    assert!(e.contains("fix: start the queue server"), "{e}");
+}
+
+#[test]
+fn unreachable_postgres_is_one_clear_error() {
+    let mut env = Env::embedded();
+    env.database_url = "postgres://nlebench:secret@127.0.0.1:9/nlebench".into();
+    env.queue_url = "redis://127.0.0.1:9".into();
+    let p = env.write("s.toml", &good(&env));
+    let e = fails(&env, &p);
+    assert!(
+        e.contains(
+            "cannot connect to the database at postgres://nlebench:***@127.0.0.1:9/nlebench"
+        ),
+        "{e}"
+    );
+    assert!(!e.contains("secret"), "the password is not printed: {e}");
+    assert!(e.contains("fix: start the database server"), "{e}");
+}
+
+#[test]
+fn unreachable_postgres_stops_a_worker_with_a_clear_error() {
+    let mut env = Env::embedded();
+    env.database_url = "postgres://u@127.0.0.1:9/x".into();
+    env.queue_url = "redis://127.0.0.1:9".into();
+    let out = env.run(&["worker"]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("cannot connect to the database"),
+        "{stderr}"
+    );
+}
