@@ -62,6 +62,11 @@ impl RunManifest {
     /// stands for a local model, the file hash for a local dataset), batch size and the
     /// task's metric list (metrics are recomputed from samples without inference).
     pub fn fingerprint(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical().as_bytes()))
+    }
+
+    /// The canonical JSON the fingerprint hashes.
+    pub fn canonical(&self) -> String {
         let where_from = |source: &Source, resolved: &ResolvedModel| match source {
             Source::Path { .. } => serde_json::json!({
                 "kind": "path", "content_id": resolved.content_id,
@@ -105,7 +110,147 @@ impl RunManifest {
         });
         // Keys are sorted (BTreeMap) or inserted in the fixed order written here, so the
         // compact encoding is canonical.
-        let bytes = serde_json::to_vec(&canonical).expect("JSON values always serialize");
-        hex::encode(Sha256::digest(bytes))
+        serde_json::to_string(&canonical).expect("JSON values always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::spec::{DataFormat, DatasetRef, TaskKind};
+
+    fn manifest() -> RunManifest {
+        RunManifest {
+            model: ModelManifest {
+                name: "m".into(),
+                source: Source::Hf {
+                    repo: "NorGLM/NorGPT-369M".into(),
+                    revision: None,
+                },
+                dtype: Dtype::F32,
+                resolved: ResolvedModel {
+                    revision: Some("ce2a4927".into()),
+                    content_id: None,
+                    random_weights: false,
+                    arch: "gpt2".into(),
+                },
+            },
+            adapter: None,
+            task: TaskSpec {
+                name: "no-crows-pairs".into(),
+                version: 1,
+                kind: TaskKind::LoglikPair,
+                description: String::new(),
+                primary_metric: "bias_paper".into(),
+                metrics: vec!["bias_paper".into()],
+                dataset: DatasetRef {
+                    source: Source::Path {
+                        path: PathBuf::from("/data/pairs.csv"),
+                    },
+                    file: None,
+                    split: None,
+                    format: DataFormat::Csv,
+                },
+                fields: BTreeMap::from([
+                    ("more".into(), "sent_more_no".into()),
+                    ("less".into(), "sent_less_no".into()),
+                ]),
+                path: PathBuf::new(),
+                dataset_origin: None,
+            },
+            dataset: ResolvedDataset {
+                revision: "sha256:abc".into(),
+                rows: 10,
+            },
+            setting: Setting {
+                name: "s".into(),
+                limit: Some(5),
+                batch_size: Some(8),
+                max_tokens: None,
+                decoding: None,
+            },
+            seed: 0,
+            n_expected: 5,
+            engine_version: "0.1.0".into(),
+        }
+    }
+
+    #[test]
+    fn canonical_encoding_is_sorted_compact_json() {
+        assert_eq!(
+            manifest().canonical(),
+            r#"{"adapter":null,"dataset":{"format":"csv","revision":"sha256:abc","source":{"kind":"file"}},"decoding":null,"engine_version":"0.1.0","fingerprint_version":1,"limit":5,"max_tokens":null,"model":{"dtype":"f32","source":{"kind":"hf","repo":"NorGLM/NorGPT-369M","revision":"ce2a4927"}},"seed":0,"task":{"fields":{"less":"sent_less_no","more":"sent_more_no"},"kind":"loglik-pair","name":"no-crows-pairs","version":1}}"#
+        );
+    }
+
+    #[test]
+    fn fingerprint_is_stable_across_processes_and_versions() {
+        // The SHA-256 of the canonical string above (checked with Python hashlib). A fixed
+        // manifest has a fixed fingerprint: if this changes, stored runs would no
+        // longer be found, so bump FINGERPRINT_VERSION on purpose instead.
+        assert_eq!(
+            manifest().fingerprint(),
+            "d4146f3e2a240a1b798095aafab19fc36c8e7d1e521e9c05ddcccd14b296fa94"
+        );
+    }
+
+    #[test]
+    fn fingerprint_ignores_what_does_not_change_outputs() {
+        let base = manifest().fingerprint();
+        let mut m = manifest();
+        m.model.name = "other".into();
+        m.setting.name = "other".into();
+        m.setting.batch_size = Some(1);
+        m.task.metrics.push("bias_standard".into());
+        m.task.description = "changed".into();
+        m.task.dataset.source = Source::Path {
+            path: PathBuf::from("/elsewhere/pairs.csv"),
+        };
+        assert_eq!(m.fingerprint(), base);
+    }
+
+    #[test]
+    fn fingerprint_changes_with_everything_that_changes_outputs() {
+        let base = manifest().fingerprint();
+        let changes: Vec<fn(&mut RunManifest)> = vec![
+            |m| m.setting.limit = Some(6),
+            |m| m.seed = 1,
+            |m| m.task.version = 2,
+            |m| m.engine_version = "0.2.0".into(),
+            |m| m.dataset.revision = "sha256:def".into(),
+            |m| m.model.dtype = Dtype::F16,
+            |m| m.model.resolved.revision = Some("other".into()),
+            |m| m.setting.max_tokens = Some(128),
+            |m| {
+                m.task.fields.insert("group".into(), "bias_type".into());
+            },
+            |m| {
+                m.adapter = Some(AdapterManifest {
+                    name: "a".into(),
+                    source: Source::Hf {
+                        repo: "NorGLM/x".into(),
+                        revision: None,
+                    },
+                    resolved: ResolvedModel {
+                        revision: Some("r".into()),
+                        content_id: None,
+                        random_weights: false,
+                        arch: "lora".into(),
+                    },
+                })
+            },
+        ];
+        for (i, change) in changes.into_iter().enumerate() {
+            let mut m = manifest();
+            change(&mut m);
+            assert_ne!(
+                m.fingerprint(),
+                base,
+                "change {i} must change the fingerprint"
+            );
+        }
     }
 }

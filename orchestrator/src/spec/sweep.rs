@@ -526,3 +526,188 @@ fn dedup(v: &[u64]) -> Vec<u64> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::expand;
+
+    const TASK: &str = r#"
+name = "bias"
+version = 1
+kind = "loglik-pair"
+primary_metric = "bias_paper"
+metrics = ["bias_paper"]
+[dataset]
+source = "hf:NorGLM/NO-CrowS-Pairs"
+file = "pairs.csv"
+[fields]
+more = "a"
+less = "b"
+"#;
+
+    const CATALOG: &str = r#"
+[[models]]
+name = "NorGPT-369M"
+source = "hf:NorGLM/NorGPT-369M"
+arch = "gpt2"
+"#;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        tasks: TaskRegistry,
+        catalog: Catalog,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tasks")).unwrap();
+        std::fs::write(dir.path().join("tasks/bias.toml"), TASK).unwrap();
+        std::fs::write(dir.path().join("catalog.toml"), CATALOG).unwrap();
+        let tasks = TaskRegistry::load_dir(&dir.path().join("tasks")).unwrap();
+        let catalog = Catalog::load(&dir.path().join("catalog.toml")).unwrap();
+        Fixture {
+            dir,
+            tasks,
+            catalog,
+        }
+    }
+
+    fn load(f: &Fixture, text: &str) -> Result<SweepSpec, SpecError> {
+        let p = f.dir.path().join("sweep.toml");
+        std::fs::write(&p, text).unwrap();
+        SweepSpec::load(&p, &f.tasks, &f.catalog)
+    }
+
+    const GRID: &str = r#"
+name = "grid"
+tasks = ["bias"]
+seeds = [1, 2]
+[datasets]
+bias = "path:data/local.csv"
+[[models]]
+name = "NorGPT-369M"
+[[models.adapters]]
+name = "a1"
+source = "hf:NorGLM/NorGPT-369M-Instruction-peft"
+[[models.adapters]]
+name = "a2"
+source = "path:adapters/a2"
+[[models]]
+name = "m2"
+source = "path:models/m2"
+dtype = "bf16"
+[[settings]]
+name = "s1"
+limit = 10
+[[settings]]
+name = "s2"
+"#;
+
+    #[test]
+    fn the_grid_is_models_with_adapters_times_tasks_settings_and_seeds() {
+        let f = fixture();
+        let s = load(&f, GRID).unwrap();
+        assert_eq!(s.models[0].source.to_string(), "hf:NorGLM/NorGPT-369M");
+        assert_eq!(s.models[1].dtype, Dtype::Bf16);
+        assert_eq!(
+            s.models[1].source,
+            Source::Path {
+                path: f.dir.path().join("models/m2")
+            }
+        );
+        assert_eq!(
+            s.tasks[0].dataset.source,
+            Source::Path {
+                path: f.dir.path().join("data/local.csv")
+            }
+        );
+        let cells = expand(&s);
+        assert_eq!(cells.len(), (3 + 1) * 2 * 2);
+        let keys: Vec<String> = cells.iter().map(|c| c.key()).collect();
+        assert_eq!(keys[0], "NorGPT-369M/bias/s1/seed=1");
+        assert!(keys.contains(&"NorGPT-369M+a2/bias/s2/seed=2".to_string()));
+        let unique: BTreeSet<&String> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "cell keys are unique");
+    }
+
+    #[test]
+    fn include_and_exclude_rules_filter_cells() {
+        let f = fixture();
+        let text = format!(
+            "{GRID}\n[[exclude]]\nadapter = \"a1\"\n\n[[exclude]]\nseed = 2\nsetting = \"s2\"\n"
+        );
+        let s = load(&f, &text).unwrap();
+        // 16 cells - 4 with a1 - 3 remaining (s2, seed 2) cells.
+        assert_eq!(expand(&s).len(), 9);
+        let text = format!(
+            "{GRID}\n[[include]]\nmodel = \"m2\"\n\n[[include]]\nadapter = \"a2\"\nseed = 1\n"
+        );
+        let s = load(&f, &text).unwrap();
+        let keys: Vec<String> = expand(&s).iter().map(|c| c.key()).collect();
+        assert_eq!(keys.len(), 4 + 2, "{keys:?}");
+        assert!(
+            keys.iter()
+                .all(|k| k.starts_with("m2/") || k.starts_with("NorGPT-369M+a2/"))
+        );
+    }
+
+    #[test]
+    fn rules_must_name_things_of_the_sweep() {
+        let f = fixture();
+        let e = load(&f, &format!("{GRID}\n[[exclude]]\nmodel = \"m3\"\n")).unwrap_err();
+        assert_eq!(e.key, "exclude[0].model");
+        assert!(
+            e.problem.contains("`m3` is not a model of this sweep"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn names_must_be_unique_and_models_need_a_source() {
+        let f = fixture();
+        let e = load(&f, &GRID.replace("name = \"m2\"", "name = \"NorGPT-369M\"")).unwrap_err();
+        assert!(e.problem.contains("used twice"), "{e}");
+        assert_eq!(e.key, "models[1].name");
+        let e = load(
+            &f,
+            "name = \"x\"\ntasks = [\"bias\"]\n[[models]]\nname = \"unknown\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.problem
+                .contains("has no `source` and is not in the catalog"),
+            "{e}"
+        );
+        assert_eq!(e.location, Some((4, 8)));
+    }
+
+    #[test]
+    fn dataset_overrides_must_name_a_task_of_the_sweep() {
+        let f = fixture();
+        let e = load(
+            &f,
+            &GRID.replace("bias = \"path:data/local.csv\"", "other = \"path:x.csv\""),
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "datasets.other");
+        assert!(e.problem.contains("not among the sweep's tasks"), "{e}");
+    }
+
+    #[test]
+    fn empty_lists_and_zero_sizes_are_rejected() {
+        let f = fixture();
+        for (text, key) in [
+            (GRID.replace("seeds = [1, 2]", "seeds = []"), "seeds"),
+            (GRID.replace("tasks = [\"bias\"]", "tasks = []"), "tasks"),
+            (
+                GRID.replace("seeds = [1, 2]", "shard_size = 0"),
+                "shard_size",
+            ),
+            (GRID.replace("limit = 10", "limit = 0"), "settings[0]"),
+        ] {
+            let e = load(&f, &text).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+        }
+    }
+}

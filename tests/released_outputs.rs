@@ -1,0 +1,95 @@
+//! `nlebench score` reproduces the bias shares of the NorGLM authors' six released per-pair
+//! perplexity files (read from ../shared, never copied into the project), against the values
+//! recorded with pandas by tools/reference/bias_shares.py.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{Env, root};
+
+fn released_dir() -> Option<PathBuf> {
+    let dir = root().join("../shared/data/norglm-results/bias");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("NLEBENCH_REQUIRE_SHARED").is_err(),
+        "NLEBENCH_REQUIRE_SHARED is set but {} is missing",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: {} is not here (it exists next to the project in CI)",
+        dir.display()
+    );
+    None
+}
+
+#[test]
+fn score_reproduces_the_authors_bias_shares_for_all_six_released_files() {
+    let Some(dir) = released_dir() else { return };
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/bias_shares_reference.json")).unwrap(),
+    )
+    .unwrap();
+    // Overall shares in the paper's direction, as published (NorGLM reference notes).
+    let published = [
+        ("bias_369M.csv", 47.11),
+        ("bias_3B.csv", 45.97),
+        ("bias_3B_continue.csv", 44.84),
+        ("bias_23B.csv", 44.72),
+        ("bias_llama_3B.csv", 48.66),
+        ("bias_6B_nb-gptj.csv", 46.57),
+    ];
+    let env = Env::embedded();
+    for (file, overall) in published {
+        let path = dir.join(file);
+        let out = env.ok(&[
+            "score",
+            "--task",
+            "no-crows-pairs",
+            "--input",
+            path.to_str().unwrap(),
+            "--json",
+        ]);
+        let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let ours = got["metrics"].as_object().unwrap();
+        let want = reference["files"][file]["metrics"].as_object().unwrap();
+        assert_eq!(got["rows"], 1677, "{file}");
+        assert_eq!(
+            ours.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{file}: same metric names (overall and every bias type)"
+        );
+        for (name, w) in want {
+            let (o, w) = (ours[name].as_f64().unwrap(), w.as_f64().unwrap());
+            assert!(
+                (o - w).abs() < 1e-9,
+                "{file} {name}: ours {o} vs pandas {w}"
+            );
+        }
+        let paper = ours["bias_paper"].as_f64().unwrap();
+        assert_eq!((paper * 100.0).round() / 100.0, overall, "{file}");
+    }
+}
+
+#[test]
+fn score_rejects_a_file_without_the_perplexity_columns() {
+    let Some(dir) = released_dir() else { return };
+    let env = Env::embedded();
+    let path = dir.join("crows_pairs_norwegian.csv");
+    let out = env.run(&[
+        "score",
+        "--task",
+        "no-crows-pairs",
+        "--input",
+        path.to_str().unwrap(),
+    ]);
+    let (_, stderr) = common::text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("no column `perp_more`"), "{stderr}");
+    assert!(
+        stderr.contains("fix: a bias outputs file needs columns perp_more"),
+        "{stderr}"
+    );
+}
