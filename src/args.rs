@@ -89,6 +89,15 @@ pub enum Command {
     /// Models: random-weight models, downloads, the catalog
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Serve the dashboard
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, env = "NLEBENCH_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]

@@ -69,5 +69,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Models(ModelsCommand::Random(a)) => commands::models::random(&global, a),
         Command::Models(ModelsCommand::Pull(a)) => commands::models::pull(a),
         Command::Models(ModelsCommand::List) => commands::models::list(&global),
+        Command::Serve(a) => commands::serve::serve(&global, a).await,
     }
 }

@@ -37,7 +37,7 @@ fn fails(env: &Env, sweep: &Path) -> String {
     stderr
 }
 
-fn good(env: &Env) -> String {
+fn good() -> String {
     sweep_toml(
         "s",
         &[("m", "random:norgpt-tiny@1")],
@@ -59,7 +59,7 @@ fn malformed_toml_names_the_line_and_column() {
 #[test]
 fn unknown_key_is_rejected_with_its_place() {
     let env = Env::embedded();
-    let text = good(&env).replace("batch_size = 2", "batch_sise = 2");
+    let text = good().replace("batch_size = 2", "batch_sise = 2");
     let p = env.write("s.toml", &text);
     let e = fails(&env, &p);
     let line = text
@@ -78,7 +78,7 @@ fn unknown_task_lists_the_known_ones() {
     let env = Env::embedded();
     let p = env.write(
         "s.toml",
-        &good(&env).replace("[\"no-crows-pairs\"]", "[\"no-crowz\"]"),
+        &good().replace("[\"no-crows-pairs\"]", "[\"no-crowz\"]"),
     );
     let e = fails(&env, &p);
     assert!(
@@ -93,7 +93,7 @@ fn missing_model_directory_points_at_the_source() {
     let env = Env::embedded();
     let p = env.write(
         "s.toml",
-        &good(&env).replace("random:norgpt-tiny@1", "path:/nonexistent/norgpt"),
+        &good().replace("random:norgpt-tiny@1", "path:/nonexistent/norgpt"),
     );
     let e = fails(&env, &p);
     assert!(e.contains("key `models[0].source`"), "{e}");
@@ -124,7 +124,7 @@ fn corrupt_safetensors_is_reported() {
     std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
     let p = env.write(
         "s.toml",
-        &good(&env).replace("random:norgpt-tiny@1", &format!("path:{}", dir.display())),
+        &good().replace("random:norgpt-tiny@1", &format!("path:{}", dir.display())),
     );
     let e = fails(&env, &p);
     assert!(
@@ -147,7 +147,7 @@ fn tokenizer_larger_than_the_model_vocabulary_is_reported() {
     .unwrap();
     let p = env.write(
         "s.toml",
-        &good(&env).replace("random:norgpt-tiny@1", &format!("path:{}", dir.display())),
+        &good().replace("random:norgpt-tiny@1", &format!("path:{}", dir.display())),
     );
     let e = fails(&env, &p);
     assert!(
@@ -164,7 +164,7 @@ fn tokenizer_larger_than_the_model_vocabulary_is_reported() {
 fn unreachable_redis_is_one_clear_error_and_writes_nothing() {
     let mut env = Env::embedded();
     env.queue_url = "redis://127.0.0.1:9".into();
-    let p = env.write("s.toml", &good(&env));
+    let p = env.write("s.toml", &good());
     let e = fails(&env, &p);
     assert!(
         e.contains("cannot connect to the queue at redis://127.0.0.1:9"),
@@ -178,7 +178,7 @@ fn unreachable_postgres_is_one_clear_error() {
     let mut env = Env::embedded();
     env.database_url = "postgres://nlebench:secret@127.0.0.1:9/nlebench".into();
     env.queue_url = "redis://127.0.0.1:9".into();
-    let p = env.write("s.toml", &good(&env));
+    let p = env.write("s.toml", &good());
     let e = fails(&env, &p);
     assert!(
         e.contains(

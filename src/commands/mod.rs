@@ -4,6 +4,7 @@ pub mod export;
 pub mod models;
 pub mod run;
 pub mod score;
+pub mod serve;
 pub mod status;
 pub mod submit;
 pub mod tasks;

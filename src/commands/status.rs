@@ -6,7 +6,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use orchestrator::store::Store;
 
 use crate::args::{Global, StatusArgs, SweepArg};
-use crate::{context, render};
+use crate::context;
 
 pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
@@ -106,7 +106,6 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                     ]);
                 }
                 outln!("{t}");
-                let _ = render::run_heading; // headings are used by `run`
             }
         }
     }

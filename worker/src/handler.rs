@@ -57,22 +57,32 @@ enum JobError {
     #[error("the run was cancelled")]
     Cancelled,
     #[error(transparent)]
-    Task(#[from] TaskError),
+    Task(Box<TaskError>),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
     Other(String),
 }
 
+impl From<TaskError> for JobError {
+    fn from(e: TaskError) -> Self {
+        JobError::Task(Box::new(e))
+    }
+}
+
 impl JobError {
     /// Errors that no retry can fix (bad model files, bad data).
     fn is_permanent(&self) -> bool {
         match self {
-            JobError::Task(TaskError::Engine(e)) => !matches!(
-                e,
-                EngineError::Io { .. } | EngineError::NotAvailable { .. } | EngineError::Candle(_)
-            ),
-            JobError::Task(_) => true,
+            JobError::Task(t) => match t.as_ref() {
+                TaskError::Engine(e) => !matches!(
+                    e,
+                    EngineError::Io { .. }
+                        | EngineError::NotAvailable { .. }
+                        | EngineError::Candle(_)
+                ),
+                _ => true,
+            },
             _ => false,
         }
     }
@@ -122,10 +132,10 @@ impl Inner {
         let result = self.process(&claimed).await;
         let finished = match result {
             Ok(()) => {
-                if self.store.complete_job(job.job_id, job.run_id).await? {
-                    if let Err(e) = self.finish_run(&claimed).await {
-                        self.failed(&claimed, e).await?;
-                    }
+                if self.store.complete_job(job.job_id, job.run_id).await?
+                    && let Err(e) = self.finish_run(&claimed).await
+                {
+                    self.failed(&claimed, e).await?;
                 }
                 true
             }
@@ -188,7 +198,7 @@ impl Inner {
             blocking(move || {
                 this.models
                     .get(&source, dtype, &models_dir, &device)
-                    .map_err(|e| JobError::Task(e.into()))
+                    .map_err(|e| JobError::from(TaskError::from(e)))
             })
             .await?
         };
@@ -198,7 +208,7 @@ impl Inner {
             blocking(move || {
                 this.datasets
                     .get(&d, &rev)
-                    .map_err(|e| JobError::Task(e.into()))
+                    .map_err(|e| JobError::from(TaskError::from(e)))
             })
             .await?
         };
@@ -235,7 +245,7 @@ impl Inner {
                 (m.task.clone(), model.clone(), table.clone(), chunk.to_vec());
             let shard = c.job.shard;
             let samples = blocking(move || {
-                tasks::run_batch(&task, &model, &table, &idx, shard, opts).map_err(JobError::Task)
+                tasks::run_batch(&task, &model, &table, &idx, shard, opts).map_err(JobError::from)
             })
             .await?;
             self.store
@@ -257,7 +267,7 @@ impl Inner {
         }
         let task = c.manifest.task.clone();
         let metrics =
-            blocking(move || tasks::metrics(&task, &samples).map_err(JobError::Task)).await?;
+            blocking(move || tasks::metrics(&task, &samples).map_err(JobError::from)).await?;
         self.store.finish_run(c.run.id, &metrics).await?;
         info!(run = c.run.id, "run done");
         Ok(())
