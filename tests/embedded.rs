@@ -134,3 +134,70 @@ fn tasks_list_names_the_bias_task() {
     assert_eq!(json[0]["name"], "no-crows-pairs");
     assert_eq!(json[0]["metrics"][0], "bias_paper");
 }
+
+/// Put the tiny GPT-2 fixture in a Hugging Face cache as `test/tiny-gpt2` at commit `c0ffee`.
+fn cache_fixture(env: &Env) -> std::path::PathBuf {
+    let repo = env.dir.path().join("hf/hub/models--test--tiny-gpt2");
+    let snap = repo.join("snapshots/c0ffee");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "c0ffee").unwrap();
+    for f in std::fs::read_dir(root().join("tests/fixtures/tiny-gpt2")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, snap.join(f.file_name().unwrap())).unwrap();
+    }
+    snap
+}
+
+#[test]
+fn hub_models_come_from_the_local_cache_and_failing_jobs_retry_up_to_the_maximum() {
+    let mut env = Env::embedded();
+    env.extra.push(("NLEBENCH_MAX_ATTEMPTS".into(), "3".into()));
+    let snap = cache_fixture(&env);
+    let sweep = env.write(
+        "s.toml",
+        &sweep_toml(
+            "hub",
+            &[("tiny", "hf:test/tiny-gpt2")],
+            &[("all", 32)],
+            32,
+            &mini_pairs(),
+        ),
+    );
+    env.ok(&["submit", sweep.to_str().unwrap()]);
+    let st = env.status("hub");
+    assert_eq!(st["runs"][0]["random_weights"], false);
+    assert_eq!(
+        env.query("SELECT model_revision FROM runs"),
+        vec![vec!["c0ffee".to_string()]],
+        "the cached commit is recorded"
+    );
+
+    // The model disappears from the cache after submission, and the hub is offline: every
+    // attempt fails, is retried with backoff, and the run fails after the third attempt.
+    let hidden = snap.with_file_name("hidden");
+    std::fs::rename(&snap, &hidden).unwrap();
+    env.ok(&["worker", "--exit-when-idle", "4"]);
+    assert_eq!(
+        env.query("SELECT CAST(attempts AS TEXT), status FROM jobs"),
+        vec![vec!["3".to_string(), "failed".to_string()]]
+    );
+    let st = env.status("hub");
+    assert_eq!(st["counts"]["failed"], 1, "{st}");
+    let error = st["runs"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("is not in the local Hugging Face cache"),
+        "{error}"
+    );
+    assert_eq!(st["runs"][0]["samples"], 0);
+
+    // Back in the cache: `retry` requeues the failed run and it completes.
+    std::fs::rename(&hidden, &snap).unwrap();
+    assert!(env.ok(&["retry", "hub"]).contains("queued 1 job(s)"));
+    let out = env.ok(&["run", sweep.to_str().unwrap()]);
+    assert!(out.contains("in progress"), "{out}");
+    let st = env.status("hub");
+    assert_eq!(st["counts"]["done"], 1, "{st}");
+    assert_eq!(st["runs"][0]["samples"], 32);
+    assert!(!out.contains("RANDOM WEIGHTS"), "{out}");
+}
