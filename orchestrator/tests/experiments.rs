@@ -1,0 +1,31 @@
+//! Every task, sweep and catalog file shipped in experiments/ is valid.
+
+use std::path::PathBuf;
+
+use orchestrator::grid::expand;
+use orchestrator::spec::{Catalog, SweepSpec, TaskRegistry};
+
+fn experiments() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../experiments")
+}
+
+#[test]
+fn shipped_sweeps_validate_against_the_shipped_tasks_and_catalog() {
+    let tasks = TaskRegistry::load_dir(&experiments().join("tasks")).unwrap();
+    assert!(tasks.get("no-crows-pairs").is_some());
+    let catalog = Catalog::load(&experiments().join("models/catalog.toml")).unwrap();
+    assert!(catalog.get("NorGPT-369M").is_some());
+    let mut n = 0;
+    for entry in std::fs::read_dir(experiments().join("sweeps")).unwrap() {
+        let path = entry.unwrap().path();
+        let sweep = SweepSpec::load(&path, &tasks, &catalog)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            !expand(&sweep).is_empty(),
+            "{} has no cells",
+            path.display()
+        );
+        n += 1;
+    }
+    assert!(n >= 2);
+}
