@@ -201,3 +201,29 @@ fn hub_models_come_from_the_local_cache_and_failing_jobs_retry_up_to_the_maximum
     assert_eq!(st["runs"][0]["samples"], 32);
     assert!(!out.contains("RANDOM WEIGHTS"), "{out}");
 }
+
+#[test]
+fn cells_removed_from_the_sweep_file_leave_the_sweep_but_not_the_history() {
+    let env = Env::embedded();
+    let two = sweep_toml(
+        "shrink",
+        &[("a", "random:norgpt-tiny@1"), ("b", "random:norgpt-tiny@2")],
+        &[("five", 5)],
+        5,
+        &mini_pairs(),
+    );
+    let p = env.write("s.toml", &two);
+    env.ok(&["run", p.to_str().unwrap()]);
+    let one = sweep_toml(
+        "shrink",
+        &[("a", "random:norgpt-tiny@1")],
+        &[("five", 5)],
+        5,
+        &mini_pairs(),
+    );
+    env.write("s.toml", &one);
+    let out = env.ok(&["run", p.to_str().unwrap()]);
+    assert!(out.contains("1 cell(s): 1 already done"), "{out}");
+    assert_eq!(env.status("shrink")["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(env.count("SELECT COUNT(*) FROM runs"), 2);
+}

@@ -160,7 +160,12 @@ impl Store {
         opts.connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(30))
             .max_connections(8)
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(30))
+                    .foreign_keys(true)
+            });
         let db = Database::connect(opts)
             .await
             .map_err(|e| StoreError::Connect {

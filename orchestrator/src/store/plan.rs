@@ -174,6 +174,23 @@ impl Store {
             }
         };
 
+        // Cells dropped from the sweep file leave the sweep (their runs stay in the history).
+        let keep: std::collections::HashSet<&str> = cells.iter().map(|c| c.key.as_str()).collect();
+        let dropped: Vec<i64> = sweep_cell::Entity::find()
+            .filter(sweep_cell::Column::SweepId.eq(sweep_id))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .filter(|c| !keep.contains(c.cell_key.as_str()))
+            .map(|c| c.id)
+            .collect();
+        for chunk in dropped.chunks(500) {
+            sweep_cell::Entity::delete_many()
+                .filter(sweep_cell::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&txn)
+                .await?;
+        }
+
         let mut to_enqueue = Vec::new();
         for cell in cells {
             let run_id = match &cell.action {
