@@ -42,9 +42,8 @@ pub fn split_fix(e: &dyn std::fmt::Display) -> ResolveError {
 impl Resolver for EngineResolver {
     fn model(&self, source: &Source) -> Result<ResolvedModel, ResolveError> {
         let files = locate(source, &self.models_dir, self.download).map_err(|e| split_fix(&e))?;
-        let (config, random_weights) =
-            ModelConfig::load(&files.config).map_err(|e| split_fix(&e))?;
-        load_tokenizer(&files, config.vocab_size()).map_err(|e| split_fix(&e))?;
+        let cfg = ModelConfig::load(&files.config).map_err(|e| split_fix(&e))?;
+        load_tokenizer(&files, cfg.model.vocab_size()).map_err(|e| split_fix(&e))?;
         check_weights(&files).map_err(|e| split_fix(&e))?;
         let content_id = match source {
             Source::Path { .. } => Some(self.hashes.model_id(&files).map_err(|e| split_fix(&e))?),
@@ -53,8 +52,8 @@ impl Resolver for EngineResolver {
         Ok(ResolvedModel {
             revision: files.revision.clone(),
             content_id,
-            random_weights,
-            arch: config.arch().to_string(),
+            random_weights: cfg.random_weights,
+            arch: cfg.model.arch().to_string(),
         })
     }
 

@@ -90,8 +90,9 @@ fn unknown_model_types_are_rejected() {
     let e =
         LoadedModel::load(&in_dir(d.path(), None).unwrap(), Dtype::F32, &Device::Cpu).unwrap_err();
     assert!(
-        e.to_string()
-            .contains("model_type `mamba` is not supported; supported: gpt2"),
+        e.to_string().contains(
+            "model_type `mamba` is not supported; supported: gpt2, gptj, llama, mistral, mixtral"
+        ),
         "{e}"
     );
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use candle_core::Device;
 use orchestrator::spec::Dtype;
 use worker::engine::files::in_dir;
-use worker::engine::scoring::encode;
 use worker::engine::{LoadedModel, perplexities};
 
 fn fixture() -> PathBuf {
@@ -52,7 +51,7 @@ fn model() -> LoadedModel {
 fn token_ids_equal_the_reference_tokenizer() {
     let m = model();
     for r in reference() {
-        assert_eq!(encode(&m, &r.text).unwrap(), r.ids, "{}", r.text);
+        assert_eq!(m.encode(&r.text).unwrap(), r.ids, "{}", r.text);
     }
 }
 

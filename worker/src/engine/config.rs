@@ -6,8 +6,18 @@ use serde::Deserialize;
 
 use super::error::{EngineError, Result};
 
-/// Architectures the engine implements.
-pub const SUPPORTED: &[&str] = &["gpt2"];
+/// `model_type`s the engine implements.
+pub const SUPPORTED: &[&str] = &["gpt2", "gptj", "llama", "mistral", "mixtral"];
+
+fn default_activation() -> String {
+    "gelu_new".into()
+}
+fn default_eps() -> f64 {
+    1e-5
+}
+fn yes() -> bool {
+    true
+}
 
 /// GPT-2 hyper-parameters (also NorGPT's Megatron-converted checkpoints).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -36,20 +46,128 @@ pub struct Gpt2Config {
     /// Also divide by the layer number.
     #[serde(default)]
     pub scale_attn_by_inverse_layer_idx: bool,
-    /// Start token.
-    pub bos_token_id: Option<u32>,
-    /// End token.
-    pub eos_token_id: Option<u32>,
 }
 
-fn default_activation() -> String {
-    "gelu_new".into()
+/// GPT-J hyper-parameters.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct GptJConfig {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Context length.
+    pub n_positions: usize,
+    /// Hidden size.
+    pub n_embd: usize,
+    /// Number of blocks.
+    pub n_layer: usize,
+    /// Attention heads.
+    pub n_head: usize,
+    /// Dimensions per head that get rotary embeddings (all when absent).
+    pub rotary_dim: Option<usize>,
+    /// Feed-forward size (4 × hidden when absent).
+    pub n_inner: Option<usize>,
+    /// Activation.
+    #[serde(default = "default_activation")]
+    pub activation_function: String,
+    /// Layer-norm epsilon.
+    #[serde(default = "default_eps")]
+    pub layer_norm_epsilon: f64,
 }
-fn default_eps() -> f64 {
-    1e-5
+
+/// Llama, Mistral and Mixtral hyper-parameters.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct LlamaConfig {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Hidden size.
+    pub hidden_size: usize,
+    /// Feed-forward size (per expert for Mixtral).
+    pub intermediate_size: usize,
+    /// Layers.
+    pub num_hidden_layers: usize,
+    /// Query heads.
+    pub num_attention_heads: usize,
+    /// Key/value heads (grouped-query attention); all heads when absent.
+    pub num_key_value_heads: Option<usize>,
+    /// Per-head size (hidden / heads when absent or null).
+    pub head_dim: Option<usize>,
+    /// RMS-norm epsilon.
+    #[serde(default = "default_eps")]
+    pub rms_norm_eps: f64,
+    /// Context length.
+    #[serde(default = "default_positions")]
+    pub max_position_embeddings: usize,
+    /// Rotary base (transformers 4.x).
+    pub rope_theta: Option<f64>,
+    /// Rotary scaling (transformers 4.x).
+    pub rope_scaling: Option<serde_json::Value>,
+    /// Rotary base and scaling (transformers 5.x).
+    pub rope_parameters: Option<serde_json::Value>,
+    /// Biases on q/k/v/o projections.
+    #[serde(default)]
+    pub attention_bias: bool,
+    /// Biases on the MLP projections.
+    #[serde(default)]
+    pub mlp_bias: bool,
+    /// `silu` (the only activation Llama-family checkpoints use).
+    #[serde(default = "default_silu")]
+    pub hidden_act: String,
+    /// Sliding attention window (Mistral).
+    pub sliding_window: Option<usize>,
+    /// Experts per layer (Mixtral).
+    pub num_local_experts: Option<usize>,
+    /// Experts per token (Mixtral).
+    pub num_experts_per_tok: Option<usize>,
 }
-fn yes() -> bool {
-    true
+
+fn default_positions() -> usize {
+    2048
+}
+fn default_silu() -> String {
+    "silu".into()
+}
+
+impl LlamaConfig {
+    /// Per-head size.
+    pub fn head_dim(&self) -> usize {
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads)
+    }
+
+    /// Key/value heads.
+    pub fn kv_heads(&self) -> usize {
+        self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+
+    fn rope(&self) -> Option<&serde_json::Value> {
+        self.rope_parameters
+            .as_ref()
+            .or(self.rope_scaling.as_ref())
+            .filter(|v| !v.is_null())
+    }
+
+    /// Rotary base.
+    pub fn rope_theta(&self) -> f64 {
+        self.rope_theta
+            .or_else(|| self.rope_parameters.as_ref()?.get("rope_theta")?.as_f64())
+            .unwrap_or(10000.0)
+    }
+
+    /// Linear position scaling factor (1 without scaling).
+    pub fn rope_factor(&self) -> f64 {
+        match self.rope_type() {
+            "linear" => self
+                .rope()
+                .and_then(|r| r.get("factor")?.as_f64())
+                .unwrap_or(1.0),
+            _ => 1.0,
+        }
+    }
+
+    fn rope_type(&self) -> &str {
+        self.rope()
+            .and_then(|r| r.get("rope_type").or_else(|| r.get("type"))?.as_str())
+            .unwrap_or("default")
+    }
 }
 
 /// A parsed config.json.
@@ -57,41 +175,126 @@ fn yes() -> bool {
 pub enum ModelConfig {
     /// GPT-2 family.
     Gpt2(Gpt2Config),
+    /// GPT-J.
+    GptJ(GptJConfig),
+    /// Llama, Mistral, Mixtral.
+    Llama(LlamaConfig, &'static str),
+}
+
+/// Token ids and labels of config.json that the engine uses.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct SpecialTokens {
+    /// Start token(s).
+    pub bos_token_id: Option<serde_json::Value>,
+    /// End token(s).
+    pub eos_token_id: Option<serde_json::Value>,
+    /// Padding token.
+    pub pad_token_id: Option<serde_json::Value>,
+}
+
+fn ids(v: &Option<serde_json::Value>) -> Vec<u32> {
+    match v {
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(|x| x as u32).into_iter().collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64().map(|x| x as u32))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+impl SpecialTokens {
+    /// Start token.
+    pub fn bos(&self) -> Option<u32> {
+        ids(&self.bos_token_id).first().copied()
+    }
+    /// End tokens (a config may list several).
+    pub fn eos(&self) -> Vec<u32> {
+        ids(&self.eos_token_id)
+    }
+    /// Padding token.
+    pub fn pad(&self) -> Option<u32> {
+        ids(&self.pad_token_id).first().copied()
+    }
 }
 
 /// Marker key the engine writes into config.json of random-weight models.
 pub const RANDOM_WEIGHTS_KEY: &str = "nlebench_random_weights";
 
+/// Everything read from config.json.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigFile {
+    /// The architecture and its hyper-parameters.
+    pub model: ModelConfig,
+    /// Special token ids.
+    pub tokens: SpecialTokens,
+    /// Marked as random weights by the engine.
+    pub random_weights: bool,
+    /// Number of classification labels (`id2label`), for sequence classification.
+    pub num_labels: Option<usize>,
+}
+
 impl ModelConfig {
-    /// Read config.json; also says whether it marks a random-weight model.
-    pub fn load(path: &Path) -> Result<(ModelConfig, bool)> {
+    /// Read config.json.
+    pub fn load(path: &Path) -> Result<ConfigFile> {
+        let err = |message: String| EngineError::Config {
+            path: path.to_path_buf(),
+            message,
+        };
         let text = std::fs::read_to_string(path).map_err(|source| EngineError::Io {
             path: path.to_path_buf(),
             source,
         })?;
         let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| EngineError::Config {
-                path: path.to_path_buf(),
-                message: format!("not valid JSON: {e}"),
-            })?;
-        let random = value
+            serde_json::from_str(&text).map_err(|e| err(format!("not valid JSON: {e}")))?;
+        let random_weights = value
             .get(RANDOM_WEIGHTS_KEY)
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false);
         let model_type = value
             .get("model_type")
             .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| EngineError::Config {
-                path: path.to_path_buf(),
-                message: "no `model_type`".into(),
-            })?;
-        let config = match model_type {
-            "gpt2" => ModelConfig::Gpt2(serde_json::from_value(value.clone()).map_err(|e| {
-                EngineError::Config {
-                    path: path.to_path_buf(),
-                    message: format!("not a GPT-2 config: {e}"),
+            .ok_or_else(|| err("no `model_type`".into()))?;
+        let parse = |what: &str| format!("not a valid {what} config");
+        let model = match model_type {
+            "gpt2" => ModelConfig::Gpt2(
+                serde_json::from_value(value.clone())
+                    .map_err(|e| err(format!("{}: {e}", parse("GPT-2"))))?,
+            ),
+            "gptj" => ModelConfig::GptJ(
+                serde_json::from_value(value.clone())
+                    .map_err(|e| err(format!("{}: {e}", parse("GPT-J"))))?,
+            ),
+            t @ ("llama" | "mistral" | "mixtral") => {
+                let c: LlamaConfig = serde_json::from_value(value.clone())
+                    .map_err(|e| err(format!("{}: {e}", parse(t))))?;
+                let kind = match t {
+                    "llama" => "llama",
+                    "mistral" => "mistral",
+                    _ => "mixtral",
+                };
+                if !matches!(c.rope_type(), "default" | "linear") {
+                    return Err(err(format!(
+                        "rope scaling `{}` is not supported (supported: default, linear)",
+                        c.rope_type()
+                    )));
                 }
-            })?),
+                if c.hidden_act != "silu" {
+                    return Err(err(format!(
+                        "hidden_act `{}` is not supported (silu)",
+                        c.hidden_act
+                    )));
+                }
+                if c.num_attention_heads % c.kv_heads() != 0 {
+                    return Err(err(
+                        "num_attention_heads is not a multiple of num_key_value_heads".into(),
+                    ));
+                }
+                if t == "mixtral" && c.num_local_experts.is_none() {
+                    return Err(err("a Mixtral config needs `num_local_experts`".into()));
+                }
+                ModelConfig::Llama(c, kind)
+            }
             other => {
                 return Err(EngineError::UnknownModelType {
                     path: path.to_path_buf(),
@@ -100,24 +303,37 @@ impl ModelConfig {
                 });
             }
         };
-        if let ModelConfig::Gpt2(c) = &config
-            && (c.n_head == 0 || c.n_embd % c.n_head != 0)
-        {
-            return Err(EngineError::Config {
-                path: path.to_path_buf(),
-                message: format!(
-                    "n_embd {} is not divisible by n_head {}",
-                    c.n_embd, c.n_head
-                ),
-            });
+        let (heads, width) = match &model {
+            ModelConfig::Gpt2(c) => (c.n_head, c.n_embd),
+            ModelConfig::GptJ(c) => (c.n_head, c.n_embd),
+            ModelConfig::Llama(c, _) => {
+                (c.num_attention_heads, c.num_attention_heads * c.head_dim())
+            }
+        };
+        if heads == 0 || width % heads != 0 {
+            return Err(err(format!(
+                "the hidden size {width} is not divisible by {heads} heads"
+            )));
         }
-        Ok((config, random))
+        let tokens: SpecialTokens = serde_json::from_value(value.clone()).unwrap_or_default();
+        Ok(ConfigFile {
+            num_labels: value
+                .get("id2label")
+                .and_then(serde_json::Value::as_object)
+                .map(|m| m.len())
+                .or_else(|| value.get("num_labels")?.as_u64().map(|n| n as usize)),
+            model,
+            tokens,
+            random_weights,
+        })
     }
 
     /// `model_type` as in config.json.
     pub fn arch(&self) -> &'static str {
         match self {
             ModelConfig::Gpt2(_) => "gpt2",
+            ModelConfig::GptJ(_) => "gptj",
+            ModelConfig::Llama(_, kind) => kind,
         }
     }
 
@@ -125,6 +341,8 @@ impl ModelConfig {
     pub fn vocab_size(&self) -> usize {
         match self {
             ModelConfig::Gpt2(c) => c.vocab_size,
+            ModelConfig::GptJ(c) => c.vocab_size,
+            ModelConfig::Llama(c, _) => c.vocab_size,
         }
     }
 
@@ -132,13 +350,17 @@ impl ModelConfig {
     pub fn max_positions(&self) -> usize {
         match self {
             ModelConfig::Gpt2(c) => c.n_positions,
+            ModelConfig::GptJ(c) => c.n_positions,
+            ModelConfig::Llama(c, _) => c.max_position_embeddings,
         }
     }
 
-    /// Start token id from the config, if given.
-    pub fn bos_token_id(&self) -> Option<u32> {
+    /// Hidden size (input of a classification head).
+    pub fn hidden_size(&self) -> usize {
         match self {
-            ModelConfig::Gpt2(c) => c.bos_token_id,
+            ModelConfig::Gpt2(c) => c.n_embd,
+            ModelConfig::GptJ(c) => c.n_embd,
+            ModelConfig::Llama(c, _) => c.hidden_size,
         }
     }
 }

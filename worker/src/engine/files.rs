@@ -112,20 +112,19 @@ pub fn in_dir(dir: &Path, revision: Option<String>) -> Result<ModelFiles> {
             .collect::<Result<Vec<_>>>()?
     } else if dir.join("model.safetensors").is_file() {
         vec![dir.join("model.safetensors")]
+    } else if dir.join("pytorch_model.bin.index.json").is_file() {
+        shard_names(&dir.join("pytorch_model.bin.index.json"))?
+            .into_iter()
+            .map(|n| need(&n, "download the missing shard again"))
+            .collect::<Result<Vec<_>>>()?
     } else if dir.join("pytorch_model.bin").is_file() {
-        return Err(EngineError::MissingFile {
-            dir: dir.to_path_buf(),
-            file: "model.safetensors".into(),
-            fix: "this engine version reads safetensors only; convert pytorch_model.bin with \
-                  `model.save_pretrained(DIR, safe_serialization=True)`"
-                .into(),
-        });
+        vec![dir.join("pytorch_model.bin")]
     } else {
         return Err(EngineError::MissingFile {
             dir: dir.to_path_buf(),
             file: "model.safetensors".into(),
-            fix: "put the model weights (model.safetensors or sharded model-*.safetensors with \
-                  model.safetensors.index.json) in the directory"
+            fix: "put the model weights (model.safetensors, sharded model-*.safetensors with \
+                  model.safetensors.index.json, or pytorch_model.bin) in the directory"
                 .into(),
         });
     };

@@ -1,10 +1,11 @@
-//! GPT-2 (NorGPT) on candle-nn building blocks: logits at every position, a key-padding
-//! mask and per-row position ids.
+//! GPT-2 (NorGPT) on candle-nn building blocks: hidden states at every position, a
+//! key-padding mask, per-row position ids and a key-value cache.
 
-use candle_core::{D, DType, Device, Module, Tensor};
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, layer_norm};
 
 use super::config::Gpt2Config;
+use super::layers::{KvCache, attend};
 
 /// GPT-2's Conv1D: weight stored as [in, out], `y = x W + b`.
 #[derive(Debug, Clone)]
@@ -14,28 +15,34 @@ struct Conv1D {
 }
 
 impl Conv1D {
-    fn load(vb: VarBuilder, n_in: usize, n_out: usize) -> candle_core::Result<Self> {
+    fn load(vb: VarBuilder, n_in: usize, n_out: usize) -> Result<Self> {
         Ok(Conv1D {
             weight: vb.get((n_in, n_out), "weight")?,
             bias: vb.get(n_out, "bias")?,
         })
     }
 
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
         x.broadcast_matmul(&self.weight)?.broadcast_add(&self.bias)
     }
 }
 
+/// Activation functions named in transformers configs.
 #[derive(Debug, Clone, Copy)]
-enum Activation {
+pub enum Activation {
+    /// `gelu_new`, `gelu_fast`, `gelu_pytorch_tanh`: the tanh approximation.
     GeluTanh,
+    /// `gelu`: the exact erf form.
     GeluErf,
+    /// `relu`.
     Relu,
+    /// `silu` / `swish`.
     Silu,
 }
 
 impl Activation {
-    fn parse(name: &str) -> Option<Activation> {
+    /// Parse a transformers activation name.
+    pub fn parse(name: &str) -> Option<Activation> {
         Some(match name {
             "gelu_new" | "gelu_fast" | "gelu_pytorch_tanh" => Activation::GeluTanh,
             "gelu" => Activation::GeluErf,
@@ -45,7 +52,8 @@ impl Activation {
         })
     }
 
-    fn apply(self, x: &Tensor) -> candle_core::Result<Tensor> {
+    /// Apply to a tensor.
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
         match self {
             Activation::GeluTanh => x.gelu(),
             Activation::GeluErf => x.gelu_erf(),
@@ -69,38 +77,44 @@ struct Block {
 }
 
 impl Block {
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let h = self.ln_1.forward(x)?;
-        let h = self.attention(&h, mask)?;
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Result<Tensor> {
+        let h = self.attention(&self.ln_1.forward(x)?, mask, cache)?;
         let x = (x + h)?;
-        let h = self.ln_2.forward(&x)?;
-        let h = self
-            .mlp_proj
-            .forward(&self.act.apply(&self.c_fc.forward(&h)?)?)?;
+        let h = self.mlp_proj.forward(
+            &self
+                .act
+                .apply(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?,
+        )?;
         x + h
     }
 
-    fn attention(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    fn attention(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         let hd = c / self.n_head;
         let qkv = self.c_attn.forward(x)?;
-        let split = |i: usize| -> candle_core::Result<Tensor> {
+        let split = |i: usize| -> Result<Tensor> {
             qkv.narrow(2, i * c, c)?
                 .reshape((b, t, self.n_head, hd))?
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let (q, k, v) = (split(0)?, split(1)?, split(2)?);
-        let scores = (q.matmul(&k.t()?)? * self.scale)?;
-        let min = Tensor::new(f32::MIN, x.device())?
-            .to_dtype(scores.dtype())?
-            .broadcast_as(scores.shape())?;
-        let scores = mask
-            .broadcast_as(scores.shape())?
-            .where_cond(&scores, &min)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let y = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))?;
-        self.attn_proj.forward(&y)
+        let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
+        if let Some((cache, layer)) = cache {
+            (k, v) = cache.append(layer, &k, &v)?;
+        }
+        let y = attend(&q, &k, &v, mask, self.scale)?;
+        self.attn_proj
+            .forward(&y.transpose(1, 2)?.reshape((b, t, c))?)
     }
 }
 
@@ -112,14 +126,12 @@ pub struct Gpt2 {
     blocks: Vec<Block>,
     ln_f: LayerNorm,
     lm_head: Tensor,
-    /// The configuration.
-    pub config: Gpt2Config,
 }
 
 impl Gpt2 {
     /// Build from weights named as transformers saves `GPT2LMHeadModel` (`transformer.` prefix
     /// optional); the head is tied to the token embedding unless `lm_head.weight` exists.
-    pub fn load(vb: VarBuilder, cfg: &Gpt2Config) -> candle_core::Result<Gpt2> {
+    pub fn load(vb: VarBuilder, cfg: &Gpt2Config) -> Result<Gpt2> {
         let act = Activation::parse(&cfg.activation_function).ok_or_else(|| {
             candle_core::Error::Msg(format!(
                 "unsupported activation_function `{}`",
@@ -171,49 +183,43 @@ impl Gpt2 {
             blocks,
             ln_f,
             lm_head,
-            config: cfg.clone(),
         })
     }
 
-    /// Logits `[B, T, V]` for token ids `[B, T]`, position ids `[B, T]` and a key mask
-    /// `[B, T]` (u8, 1 = real token). Attention is causal and never looks at masked keys.
-    pub fn forward(
+    /// Number of blocks (for the cache).
+    pub fn n_layers(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Final hidden states `[B, T, C]` for token ids `[B, T]`, position ids and a mask from
+    /// [`super::layers::attention_mask`].
+    pub fn hidden(
         &self,
         ids: &Tensor,
-        positions: &Tensor,
-        key_mask: &Tensor,
-    ) -> candle_core::Result<Tensor> {
-        let (_b, t) = ids.dims2()?;
-        let device = ids.device();
+        positions: &[Vec<u32>],
+        mask: &Tensor,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        let pos: Vec<u32> = positions.iter().flatten().copied().collect();
+        let pos = Tensor::from_vec(pos, (b, t), ids.device())?;
         let mut h = self
             .wte
             .forward(ids)?
-            .broadcast_add(&self.wpe.forward(positions)?)?;
-        let mask = attention_mask(key_mask, t, device)?;
-        for block in &self.blocks {
-            h = block.forward(&h, &mask)?;
+            .broadcast_add(&self.wpe.forward(&pos)?)?;
+        for (i, block) in self.blocks.iter().enumerate() {
+            h = block.forward(&h, mask, cache.as_deref_mut().map(|c| (c, i)))?;
         }
-        let h = self.ln_f.forward(&h)?;
+        self.ln_f.forward(&h)
+    }
+
+    /// Logits for hidden states.
+    pub fn head(&self, h: &Tensor) -> Result<Tensor> {
         h.broadcast_matmul(&self.lm_head.t()?)
     }
-}
 
-/// `[B, 1, T, T]` u8 mask: query i may attend to key j when j ≤ i and key j is real.
-fn attention_mask(key_mask: &Tensor, t: usize, device: &Device) -> candle_core::Result<Tensor> {
-    let causal = Tensor::tril2(t, DType::U8, device)?;
-    causal
-        .unsqueeze(0)?
-        .broadcast_mul(&key_mask.to_dtype(DType::U8)?.unsqueeze(1)?)?
-        .unsqueeze(1)
-}
-
-/// Log-probabilities `[B, T-1]` of each next token under `logits` `[B, T, V]`.
-pub fn next_token_logprobs(logits: &Tensor, ids: &Tensor) -> candle_core::Result<Tensor> {
-    let (_b, t, _v) = logits.dims3()?;
-    let logp = candle_nn::ops::log_softmax(
-        &logits.narrow(1, 0, t - 1)?.to_dtype(DType::F32)?,
-        D::Minus1,
-    )?;
-    let labels = ids.narrow(1, 1, t - 1)?.unsqueeze(2)?.contiguous()?;
-    logp.gather(&labels, 2)?.squeeze(2)
+    /// Weight dtype.
+    pub fn dtype(&self) -> DType {
+        self.lm_head.dtype()
+    }
 }

@@ -1,5 +1,5 @@
 //! The candle inference engine: model loading from local dirs, the HF cache or the Hub,
-//! GPT-2 (NorGPT), batched log-likelihood scoring and perplexity, a model cache, and
+//! GPT-2 (NorGPT), GPT-J, Llama, Mistral and Mixtral, batched log-likelihood scoring and perplexity, a model cache, and
 //! deterministic random-weight models.
 
 pub mod cache;
@@ -8,10 +8,14 @@ pub mod content;
 pub mod error;
 pub mod files;
 pub mod gpt2;
+pub mod gptj;
 pub mod hub;
+pub mod layers;
+pub mod llama;
 pub mod model;
 pub mod random;
 pub mod scoring;
+pub mod weights;
 
 pub use cache::ModelCache;
 pub use error::{EngineError, Result};

@@ -1,34 +1,88 @@
-//! A model loaded for inference: weights, tokenizer and what the engine needs to know.
+//! A model loaded for inference: the network, its tokenizer, special tokens, an optional
+//! classification head, and the tensors it was built from (for adapter merges).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use candle_core::safetensors::MmapedSafetensors;
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use orchestrator::spec::Dtype;
 use tokenizers::Tokenizer;
 
-use super::config::ModelConfig;
+use super::config::{ConfigFile, ModelConfig};
 use super::error::{EngineError, Result};
 use super::files::ModelFiles;
 use super::gpt2::Gpt2;
+use super::gptj::GptJ;
+use super::layers::{KvCache, attention_mask};
+use super::llama::Llama;
+use super::weights::{TensorMap, recording_builder};
+
+pub use super::weights::check_weights;
 
 /// The network of a loaded model.
 #[derive(Debug, Clone)]
 pub enum Network {
     /// GPT-2 family.
     Gpt2(Gpt2),
+    /// GPT-J.
+    GptJ(GptJ),
+    /// Llama, Mistral, Mixtral.
+    Llama(Llama),
 }
 
-/// A model ready to score text.
+impl Network {
+    fn build(config: &ModelConfig, vb: VarBuilder) -> candle_core::Result<Network> {
+        Ok(match config {
+            ModelConfig::Gpt2(c) => Network::Gpt2(Gpt2::load(vb, c)?),
+            ModelConfig::GptJ(c) => Network::GptJ(GptJ::load(vb, c)?),
+            ModelConfig::Llama(c, _) => Network::Llama(Llama::load(vb, c)?),
+        })
+    }
+
+    fn n_layers(&self) -> usize {
+        match self {
+            Network::Gpt2(m) => m.n_layers(),
+            Network::GptJ(m) => m.n_layers(),
+            Network::Llama(m) => m.n_layers(),
+        }
+    }
+
+    fn window(&self) -> Option<usize> {
+        match self {
+            Network::Llama(m) => m.window,
+            _ => None,
+        }
+    }
+}
+
+/// One forward step: token ids `[B][T]` with their position ids, and for every row the mask
+/// of all keys so far (cached positions first), 1 for real tokens and 0 for padding.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Token ids, all rows of equal length.
+    pub ids: Vec<Vec<u32>>,
+    /// Position ids, same shape as `ids`.
+    pub positions: Vec<Vec<u32>>,
+    /// Key mask per row, `past + T` long.
+    pub key_mask: Vec<Vec<u8>>,
+}
+
+/// A model ready to score, generate or classify.
 #[derive(Debug, Clone)]
 pub struct LoadedModel {
     /// The network.
     pub network: Network,
-    /// Its tokenizer.
+    /// `score.weight` `[labels, hidden]` of a sequence-classification head, if loaded.
+    pub classifier: Option<Tensor>,
+    /// The tokenizer.
     pub tokenizer: Tokenizer,
     /// Start token prepended for perplexity.
     pub bos_id: u32,
+    /// End-of-sequence tokens.
+    pub eos_ids: Vec<u32>,
+    /// Padding token (for sequence classification semantics).
+    pub pad_id: Option<u32>,
     /// Context length.
     pub max_positions: usize,
     /// Where it runs.
@@ -41,6 +95,12 @@ pub struct LoadedModel {
     pub arch: &'static str,
     /// The model directory.
     pub dir: PathBuf,
+    /// The parsed config.
+    pub config: ModelConfig,
+    /// The tensors the network was built from.
+    pub base: Arc<TensorMap>,
+    /// Name of the merged adapter, if any.
+    pub adapter: Option<String>,
 }
 
 /// candle dtype of a spec dtype.
@@ -79,111 +139,118 @@ pub fn load_tokenizer(files: &ModelFiles, model_vocab: usize) -> Result<Tokenize
 impl LoadedModel {
     /// Load config, tokenizer and weights.
     pub fn load(files: &ModelFiles, dtype: Dtype, device: &Device) -> Result<LoadedModel> {
-        let (config, random_weights) = ModelConfig::load(&files.config)?;
+        let ConfigFile {
+            model: config,
+            tokens,
+            random_weights,
+            ..
+        } = ModelConfig::load(&files.config)?;
         let tokenizer = load_tokenizer(files, config.vocab_size())?;
-        let bos_id = config
-            .bos_token_id()
+        let bos_id = tokens
+            .bos()
             .or_else(|| tokenizer.token_to_id("<|endoftext|>"))
             .or_else(|| tokenizer.token_to_id("<s>"))
             .ok_or_else(|| EngineError::Config {
                 path: files.config.clone(),
                 message: "no `bos_token_id` and the tokenizer has no <|endoftext|> or <s>".into(),
             })?;
-        check_weights(files)?;
-        // SAFETY: the weight files are memory-mapped read-only; they live in a model directory
-        // or the Hugging Face cache and are not modified while the model is loaded.
-        let st = unsafe { MmapedSafetensors::multi(&files.weights) }.map_err(|e| {
-            EngineError::CorruptWeights {
-                path: files.weights[0].clone(),
-                message: e.to_string(),
-            }
-        })?;
         let dt = candle_dtype(dtype);
-        let vb = VarBuilder::from_backend(Box::new(st), dt, device.clone());
-        let weights_err = |e: candle_core::Error| EngineError::Weights {
+        let (vb, seen) = recording_builder(files, dt, device)?;
+        let network = Network::build(&config, vb).map_err(|e| EngineError::Weights {
             dir: files.dir.clone(),
             message: e.to_string(),
-        };
-        let network = match &config {
-            ModelConfig::Gpt2(c) => Network::Gpt2(Gpt2::load(vb, c).map_err(weights_err)?),
-        };
+        })?;
+        let base = std::mem::take(&mut *seen.lock().expect("recorder lock"));
         Ok(LoadedModel {
             network,
+            classifier: None,
             tokenizer,
             bos_id,
+            eos_ids: if tokens.eos().is_empty() {
+                vec![bos_id]
+            } else {
+                tokens.eos()
+            },
+            pad_id: tokens.pad(),
             max_positions: config.max_positions(),
             device: device.clone(),
             dtype: dt,
             random_weights,
             arch: config.arch(),
             dir: files.dir.clone(),
+            config,
+            base: Arc::new(base),
+            adapter: None,
         })
     }
 
-    /// Logits `[B, T, V]` for ids, positions and key mask (see [`Gpt2::forward`]).
-    pub fn logits(
-        &self,
-        ids: &candle_core::Tensor,
-        positions: &candle_core::Tensor,
-        mask: &candle_core::Tensor,
-    ) -> Result<candle_core::Tensor> {
+    /// The same model with some tensors replaced (and `score.weight` as classification head),
+    /// built from the tensors in memory.
+    pub fn with_tensors(&self, replaced: TensorMap, adapter: &str) -> Result<LoadedModel> {
+        let mut map: TensorMap = (*self.base).clone();
+        let classifier = replaced.get("score.weight").cloned();
+        map.extend(replaced);
+        let vb = VarBuilder::from_tensors(map, self.dtype, &self.device);
+        let network = Network::build(&self.config, vb).map_err(|e| EngineError::Weights {
+            dir: self.dir.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(LoadedModel {
+            network,
+            classifier,
+            adapter: Some(adapter.to_string()),
+            ..self.clone()
+        })
+    }
+
+    /// An empty KV cache for this model.
+    pub fn cache(&self) -> KvCache {
+        KvCache::new(self.network.n_layers())
+    }
+
+    /// Final hidden states `[B, T, C]` of a step, extending `cache` when given.
+    pub fn hidden(&self, step: &Step, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let b = step.ids.len();
+        let t = step.ids.first().map_or(0, Vec::len);
+        let past = cache.as_ref().map_or(0, |c| c.len());
+        let ids = Tensor::from_vec(step.ids.concat(), (b, t), &self.device)?;
+        let mask = attention_mask(&step.key_mask, past, t, self.network.window(), &self.device)?;
         Ok(match &self.network {
-            Network::Gpt2(m) => m.forward(ids, positions, mask)?,
+            Network::Gpt2(m) => m.hidden(&ids, &step.positions, &mask, cache)?,
+            Network::GptJ(m) => m.hidden(&ids, &step.positions, &mask, cache)?,
+            Network::Llama(m) => m.hidden(&ids, &step.positions, &mask, cache)?,
         })
     }
-}
 
-/// Check every weight file's header and size (cheap: no tensor data is read).
-pub fn check_weights(files: &ModelFiles) -> Result<()> {
-    files.weights.iter().try_for_each(|w| check_safetensors(w))
-}
+    /// Logits `[B, T, V]` (in f32) of hidden states.
+    pub fn head(&self, h: &Tensor) -> Result<Tensor> {
+        Ok(match &self.network {
+            Network::Gpt2(m) => m.head(h)?,
+            Network::GptJ(m) => m.head(h)?,
+            Network::Llama(m) => m.head(h)?,
+        }
+        .to_dtype(DType::F32)?)
+    }
 
-/// Check a safetensors file's header and size before mapping it, so that a corrupt or
-/// truncated file gives a clear error instead of a crash.
-fn check_safetensors(path: &std::path::Path) -> Result<()> {
-    use std::io::Read;
-    let corrupt = |message: String| EngineError::CorruptWeights {
-        path: path.to_path_buf(),
-        message,
-    };
-    let mut f = std::fs::File::open(path).map_err(|source| EngineError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let len = f
-        .metadata()
-        .map_err(|source| EngineError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    let mut n = [0u8; 8];
-    f.read_exact(&mut n)
-        .map_err(|_| corrupt(format!("the file has only {len} bytes")))?;
-    let header_len = u64::from_le_bytes(n);
-    if header_len > len.saturating_sub(8) || header_len > 100_000_000 {
-        return Err(corrupt(format!(
-            "the header claims {header_len} bytes but the file has {len}"
-        )));
+    /// Token ids of a text, without special tokens.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| EngineError::Tokenizer {
+                path: self.dir.join("tokenizer.json"),
+                message: e.to_string(),
+            })?;
+        Ok(enc.get_ids().to_vec())
     }
-    let mut header = vec![0u8; header_len as usize];
-    f.read_exact(&mut header)
-        .map_err(|e| corrupt(format!("cannot read the header: {e}")))?;
-    let v: serde_json::Value = serde_json::from_slice(&header)
-        .map_err(|e| corrupt(format!("the header is not valid JSON: {e}")))?;
-    let data_len = len - 8 - header_len;
-    let end = v
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| k.as_str() != "__metadata__")
-        .filter_map(|(_, t)| t.get("data_offsets")?.get(1)?.as_u64())
-        .max()
-        .unwrap_or(0);
-    if end > data_len {
-        return Err(corrupt(format!(
-            "tensors need {end} bytes of data but the file holds {data_len} (truncated?)"
-        )));
+
+    /// Text of token ids (special tokens skipped).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| EngineError::Tokenizer {
+                path: self.dir.join("tokenizer.json"),
+                message: e.to_string(),
+            })
     }
-    Ok(())
 }

@@ -6,8 +6,8 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, Result};
-use super::gpt2::next_token_logprobs;
-use super::model::LoadedModel;
+use super::layers::next_token_logprobs;
+use super::model::{LoadedModel, Step};
 
 /// The score of one text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,18 +20,6 @@ pub struct TextScore {
     pub perplexity: f64,
     /// Tokens were cut off at the context limit.
     pub truncated: bool,
-}
-
-/// Token ids of a text, without special tokens (as `evaluate` encodes).
-pub fn encode(model: &LoadedModel, text: &str) -> Result<Vec<u32>> {
-    let enc = model
-        .tokenizer
-        .encode(text, false)
-        .map_err(|e| EngineError::Tokenizer {
-            path: model.dir.join("tokenizer.json"),
-            message: e.to_string(),
-        })?;
-    Ok(enc.get_ids().to_vec())
 }
 
 /// Perplexity of each text, in input order. Texts are sorted by length and scored
@@ -48,7 +36,7 @@ pub fn perplexities(
         .min(model.max_positions);
     let mut encoded = Vec::with_capacity(texts.len());
     for (i, t) in texts.iter().enumerate() {
-        let mut ids = encode(model, t)?;
+        let mut ids = model.encode(t)?;
         if ids.is_empty() {
             return Err(EngineError::EmptyText { index: i });
         }
@@ -79,21 +67,23 @@ pub fn perplexities(
 
 /// (tokens, NLL sum) of each row: `[bos] + row`, right-padded to the longest row.
 fn score_batch(model: &LoadedModel, rows: &[&[u32]]) -> Result<Vec<(usize, f64)>> {
-    let b = rows.len();
     let t = rows.iter().map(|r| r.len()).max().unwrap_or(0) + 1;
-    let mut ids = vec![0u32; b * t];
-    let mut mask = vec![0u8; b * t];
-    for (i, r) in rows.iter().enumerate() {
-        ids[i * t] = model.bos_id;
-        ids[i * t + 1..i * t + 1 + r.len()].copy_from_slice(r);
-        mask[i * t..i * t + 1 + r.len()].fill(1);
+    let mut step = Step {
+        ids: Vec::with_capacity(rows.len()),
+        positions: vec![(0..t as u32).collect(); rows.len()],
+        key_mask: Vec::with_capacity(rows.len()),
+    };
+    for r in rows {
+        let mut ids = vec![model.bos_id];
+        ids.extend_from_slice(r);
+        let mut mask = vec![1u8; ids.len()];
+        ids.resize(t, model.bos_id);
+        mask.resize(t, 0);
+        step.ids.push(ids);
+        step.key_mask.push(mask);
     }
-    let positions: Vec<u32> = (0..b).flat_map(|_| 0..t as u32).collect();
-    let dev = &model.device;
-    let ids = Tensor::from_vec(ids, (b, t), dev)?;
-    let mask = Tensor::from_vec(mask, (b, t), dev)?;
-    let positions = Tensor::from_vec(positions, (b, t), dev)?;
-    let logits = model.logits(&ids, &positions, &mask)?;
+    let logits = model.head(&model.hidden(&step, None)?)?;
+    let ids = Tensor::from_vec(step.ids.concat(), (rows.len(), t), &model.device)?;
     let lp: Vec<Vec<f32>> = next_token_logprobs(&logits, &ids)?.to_vec2()?;
     Ok(rows
         .iter()

@@ -1,0 +1,156 @@
+//! GPT-J (NB-GPT-J-6B) on candle-nn building blocks: parallel attention and MLP, interleaved
+//! rotary embeddings on the first `rotary_dim` dimensions of each head, attention in f32.
+
+use candle_core::{DType, Module, Result, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, layer_norm, linear, linear_no_bias};
+
+use super::config::GptJConfig;
+use super::gpt2::Activation;
+use super::layers::{KvCache, Rotary, attend};
+
+#[derive(Debug, Clone)]
+struct Block {
+    ln_1: LayerNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    fc_in: Linear,
+    fc_out: Linear,
+    n_head: usize,
+    head_dim: usize,
+    rotary_dim: usize,
+    act: Activation,
+}
+
+impl Block {
+    fn rotate(&self, x: &Tensor, rope: &(Tensor, Tensor)) -> Result<Tensor> {
+        let d = x.dim(3)?;
+        let rot = candle_nn::rotary_emb::rope_i(
+            &x.narrow(3, 0, self.rotary_dim)?.contiguous()?,
+            &rope.0,
+            &rope.1,
+        )?;
+        if self.rotary_dim == d {
+            return Ok(rot);
+        }
+        Tensor::cat(
+            &[&rot, &x.narrow(3, self.rotary_dim, d - self.rotary_dim)?],
+            3,
+        )?
+        .contiguous()
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: &(Tensor, Tensor),
+        mask: &Tensor,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Result<Tensor> {
+        let (b, t, c) = x.dims3()?;
+        let h = self.ln_1.forward(x)?;
+        let heads = |y: Tensor| -> Result<Tensor> {
+            y.reshape((b, t, self.n_head, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = self.rotate(&heads(self.q.forward(&h)?)?, rope)?;
+        let mut k = self.rotate(&heads(self.k.forward(&h)?)?, rope)?;
+        let mut v = heads(self.v.forward(&h)?)?;
+        if let Some((cache, layer)) = cache {
+            (k, v) = cache.append(layer, &k, &v)?;
+        }
+        let dtype = x.dtype();
+        let y = attend(
+            &q.to_dtype(DType::F32)?,
+            &k.to_dtype(DType::F32)?,
+            &v.to_dtype(DType::F32)?,
+            mask,
+            1.0 / (self.head_dim as f64).sqrt(),
+        )?
+        .to_dtype(dtype)?;
+        let attn = self.out.forward(&y.transpose(1, 2)?.reshape((b, t, c))?)?;
+        let mlp = self
+            .fc_out
+            .forward(&self.act.apply(&self.fc_in.forward(&h)?)?)?;
+        (attn + mlp)? + x
+    }
+}
+
+/// A GPT-J language model.
+#[derive(Debug, Clone)]
+pub struct GptJ {
+    wte: Embedding,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    lm_head: Linear,
+    rotary: Rotary,
+}
+
+impl GptJ {
+    /// Build from weights named as transformers saves `GPTJForCausalLM`.
+    pub fn load(vb: VarBuilder, c: &GptJConfig) -> Result<GptJ> {
+        let act = Activation::parse(&c.activation_function).ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "unsupported activation_function `{}`",
+                c.activation_function
+            ))
+        })?;
+        let t = vb.pp("transformer");
+        let e = c.n_embd;
+        let head_dim = e / c.n_head;
+        let rotary_dim = c.rotary_dim.unwrap_or(head_dim);
+        let inner = c.n_inner.unwrap_or(4 * e);
+        let mut blocks = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let b = t.pp(format!("h.{i}"));
+            blocks.push(Block {
+                ln_1: layer_norm(e, c.layer_norm_epsilon, b.pp("ln_1"))?,
+                q: linear_no_bias(e, e, b.pp("attn.q_proj"))?,
+                k: linear_no_bias(e, e, b.pp("attn.k_proj"))?,
+                v: linear_no_bias(e, e, b.pp("attn.v_proj"))?,
+                out: linear_no_bias(e, e, b.pp("attn.out_proj"))?,
+                fc_in: linear(e, inner, b.pp("mlp.fc_in"))?,
+                fc_out: linear(inner, e, b.pp("mlp.fc_out"))?,
+                n_head: c.n_head,
+                head_dim,
+                rotary_dim,
+                act,
+            });
+        }
+        Ok(GptJ {
+            wte: Embedding::new(t.get((c.vocab_size, e), "wte.weight")?, e),
+            blocks,
+            ln_f: layer_norm(e, c.layer_norm_epsilon, t.pp("ln_f"))?,
+            lm_head: linear(e, c.vocab_size, vb.pp("lm_head"))?,
+            rotary: Rotary::new(rotary_dim, 10000.0, 1.0),
+        })
+    }
+
+    /// Number of blocks (for the cache).
+    pub fn n_layers(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Final hidden states `[B, T, C]`.
+    pub fn hidden(
+        &self,
+        ids: &Tensor,
+        positions: &[Vec<u32>],
+        mask: &Tensor,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let mut x = self.wte.forward(ids)?;
+        let rope = self.rotary.tables(positions, x.dtype(), x.device())?;
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward(&x, &rope, mask, cache.as_deref_mut().map(|c| (c, i)))?;
+        }
+        self.ln_f.forward(&x)
+    }
+
+    /// Logits for hidden states.
+    pub fn head(&self, h: &Tensor) -> Result<Tensor> {
+        self.lm_head.forward(h)
+    }
+}

@@ -1,0 +1,186 @@
+//! Building blocks shared by the architectures: the key-value cache, attention masks with
+//! padding, causality and sliding windows, rotary position tables and attention itself.
+
+use candle_core::{D, DType, Device, Result, Tensor};
+
+/// Keys and values of earlier positions, per layer.
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+}
+
+impl KvCache {
+    /// An empty cache for `n_layers` layers.
+    pub fn new(n_layers: usize) -> KvCache {
+        KvCache {
+            layers: vec![None; n_layers],
+        }
+    }
+
+    /// Positions already cached.
+    pub fn len(&self) -> usize {
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
+    }
+
+    /// No positions cached yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Append `k`, `v` (`[B, H, T, D]`) to layer `i` and return the full keys and values.
+    pub fn append(&mut self, i: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (k, v) = match self.layers[i].take() {
+            Some((pk, pv)) => (Tensor::cat(&[&pk, k], 2)?, Tensor::cat(&[&pv, v], 2)?),
+            None => (k.clone(), v.clone()),
+        };
+        self.layers[i] = Some((k.clone(), v.clone()));
+        Ok((k, v))
+    }
+
+    /// Keep only the batch rows `rows` (beam search reorders and prunes hypotheses).
+    pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
+        for l in self.layers.iter_mut().flatten() {
+            *l = (l.0.index_select(rows, 0)?, l.1.index_select(rows, 0)?);
+        }
+        Ok(())
+    }
+}
+
+/// `[B, 1, T, K]` u8 mask for queries at sequence indices `past..past+T` over keys
+/// `0..K` (`K = past + T`): key j is visible to query i when j ≤ i, key j is a real token
+/// (`key_mask[b][j] == 1`) and, with a sliding `window`, i − j < window.
+pub fn attention_mask(
+    key_mask: &[Vec<u8>],
+    past: usize,
+    t: usize,
+    window: Option<usize>,
+    device: &Device,
+) -> Result<Tensor> {
+    let b = key_mask.len();
+    let k = past + t;
+    let mut m = vec![0u8; b * t * k];
+    for (row, keys) in key_mask.iter().enumerate() {
+        for qi in 0..t {
+            let q = past + qi;
+            let lo = window.map_or(0, |w| (q + 1).saturating_sub(w));
+            for (j, &real) in keys.iter().enumerate().take(q + 1).skip(lo) {
+                m[(row * t + qi) * k + j] = real;
+            }
+        }
+    }
+    Tensor::from_vec(m, (b, 1, t, k), device)
+}
+
+/// Rotary position tables: cos and sin of `position × inv_freq`, `[B, T, rot_dim / 2]`.
+#[derive(Debug, Clone)]
+pub struct Rotary {
+    inv_freq: Vec<f32>,
+}
+
+impl Rotary {
+    /// Frequencies `1 / theta^(2i / rot_dim)` (in f32, as transformers computes them), divided
+    /// by `factor` for linear position scaling.
+    pub fn new(rot_dim: usize, theta: f64, factor: f64) -> Rotary {
+        let theta = theta as f32;
+        Rotary {
+            inv_freq: (0..rot_dim / 2)
+                .map(|i| 1.0 / theta.powf((2 * i) as f32 / rot_dim as f32) / factor as f32)
+                .collect(),
+        }
+    }
+
+    /// cos and sin for per-row positions `[B, T]`, in `dtype`.
+    pub fn tables(
+        &self,
+        positions: &[Vec<u32>],
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(Tensor, Tensor)> {
+        let b = positions.len();
+        let t = positions.first().map_or(0, Vec::len);
+        let h = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(b * t * h);
+        let mut sin = Vec::with_capacity(b * t * h);
+        for row in positions {
+            for &p in row {
+                for &f in &self.inv_freq {
+                    let a = p as f32 * f;
+                    cos.push(a.cos());
+                    sin.push(a.sin());
+                }
+            }
+        }
+        Ok((
+            Tensor::from_vec(cos, (b, t, h), device)?.to_dtype(dtype)?,
+            Tensor::from_vec(sin, (b, t, h), device)?.to_dtype(dtype)?,
+        ))
+    }
+}
+
+/// Repeat key/value heads for grouped-query attention: `[B, Hkv, T, D]` → `[B, Hkv·n, T, D]`.
+pub fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
+    if n == 1 {
+        return Ok(x.clone());
+    }
+    let (b, h, t, d) = x.dims4()?;
+    x.unsqueeze(2)?
+        .expand((b, h, n, t, d))?
+        .reshape((b, h * n, t, d))
+}
+
+/// Scaled dot-product attention with a u8 mask `[B, 1, T, K]`; q `[B, H, T, D]`,
+/// k and v `[B, H, K, D]`. Masked scores get the dtype's lowest value (as transformers does),
+/// so fully masked rows (left padding) stay finite.
+pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    let scores = (q.matmul(&k.t()?)? * scale)?;
+    let lowest = Tensor::new(f32::MIN, q.device())?
+        .to_dtype(scores.dtype())?
+        .broadcast_as(scores.shape())?;
+    let scores = mask
+        .broadcast_as(scores.shape())?
+        .where_cond(&scores, &lowest)?;
+    let probs = if scores.dtype() == DType::F32 {
+        candle_nn::ops::softmax_last_dim(&scores)?
+    } else {
+        candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(scores.dtype())?
+    };
+    probs.matmul(&v.contiguous()?)
+}
+
+/// Log-probabilities `[B, T-1]` of each next token under `logits` `[B, T, V]`.
+pub fn next_token_logprobs(logits: &Tensor, ids: &Tensor) -> Result<Tensor> {
+    let (_b, t, _v) = logits.dims3()?;
+    let logp = candle_nn::ops::log_softmax(
+        &logits.narrow(1, 0, t - 1)?.to_dtype(DType::F32)?,
+        D::Minus1,
+    )?;
+    let labels = ids.narrow(1, 1, t - 1)?.unsqueeze(2)?.contiguous()?;
+    logp.gather(&labels, 2)?.squeeze(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_combine_padding_causality_and_windows() {
+        // Row 0 is left-padded by one token; keys 0..4, queries at indices 1..4 (past = 1).
+        let m = attention_mask(
+            &[vec![0, 1, 1, 1], vec![1, 1, 1, 1]],
+            1,
+            3,
+            None,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let flat: Vec<u8> = m.flatten_all().unwrap().to_vec1().unwrap();
+        let row0 = &flat[..12];
+        assert_eq!(row0, &[0, 1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1]);
+        let w = attention_mask(&[vec![1, 1, 1, 1]], 0, 4, Some(2), &Device::Cpu).unwrap();
+        let flat: Vec<u8> = w.flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(flat, vec![1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1]);
+    }
+}
