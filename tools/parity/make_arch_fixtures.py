@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Make tiny fixtures of every architecture in the paper and record transformers' outputs.
+
+For each of tiny-gpt2 (already made by make_gpt2_fixture.py), tiny-llama, tiny-mistral
+(sliding window 8), tiny-mixtral (4 experts, top-2) and tiny-gptj (rotary_dim 8), all f32 with
+the project's Norwegian BPE tokenizer (worker/assets/tokenizer-nb-bpe.json), this writes
+tests/fixtures/<name>/ in Hugging Face layout plus
+  reference.safetensors   logits_row{i} [1, T_i, V] of each prompt alone, every position
+  reference.json          prompt token ids, greedy / beam / processor-laden generations
+                          (HF `generate` on the left-padded batch), versions.
+LoRA (PEFT): tests/fixtures/lora-gpt2 (c_attn, fan_in_fan_out) and lora-llama (q_proj, v_proj),
+with random nonzero A and B, and reference logits of the PEFT model; seq-cls-gpt2: a SEQ_CLS
+adapter (LoRA on c_attn + trained `score` head) on tiny-gpt2 with reference classification
+logits of a right-padded batch.
+
+Usage (from the repository root, after make_gpt2_fixture.py):
+  python tools/parity/make_arch_fixtures.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+ROOT = Path(__file__).resolve().parents[2]
+FIX = ROOT / "tests/fixtures"
+TOKENIZER = ROOT / "worker/assets/tokenizer-nb-bpe.json"
+
+PROMPTS = [
+    "Norge er et langstrakt land i Nord-Europa med lange kyster og mange fjorder.",
+    "Hun kjøpte brød, ost og melk i butikken",
+    "Det regnet hele natten, og",
+]
+
+BASE = dict(vocab_size=1024, bos_token_id=0, eos_token_id=0, pad_token_id=None, initializer_range=0.1)
+LLAMA = dict(BASE, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+             num_key_value_heads=2, max_position_embeddings=256, rms_norm_eps=1e-5, tie_word_embeddings=False)
+CONFIGS = {
+    "tiny-llama": ("llama", LLAMA),
+    "tiny-mistral": ("mistral", dict(LLAMA, sliding_window=8)),
+    "tiny-mixtral": ("mixtral", dict(LLAMA, intermediate_size=48, num_local_experts=4, num_experts_per_tok=2)),
+    "tiny-gptj": ("gptj", dict(BASE, n_embd=64, n_layer=2, n_head=4, rotary_dim=8, n_positions=256,
+                               activation_function="gelu_new")),
+}
+
+
+def tokenizer():
+    from transformers import PreTrainedTokenizerFast
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(TOKENIZER), bos_token="<|endoftext|>",
+                                  eos_token="<|endoftext|>", unk_token="<|endoftext|>", pad_token="<|endoftext|>")
+    return tok
+
+
+def build(kind: str, cfg: dict, seed: int):
+    from transformers import (GPTJConfig, GPTJForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig,
+                              MistralForCausalLM, MixtralConfig, MixtralForCausalLM)
+    classes = {"llama": (LlamaConfig, LlamaForCausalLM), "mistral": (MistralConfig, MistralForCausalLM),
+               "mixtral": (MixtralConfig, MixtralForCausalLM), "gptj": (GPTJConfig, GPTJForCausalLM)}
+    C, M = classes[kind]
+    torch.manual_seed(seed)
+    return M(C(**cfg)).eval()
+
+
+def record(model, tok, out: Path, extra: dict) -> None:
+    """Logits of each prompt alone and generations on the left-padded batch."""
+    tensors, ref = {}, {"prompts": PROMPTS, "prompt_ids": [], **extra}
+    for i, p in enumerate(PROMPTS):
+        ids = tok(p, add_special_tokens=False, return_tensors="pt")["input_ids"]
+        ref["prompt_ids"].append(ids[0].tolist())
+        with torch.no_grad():
+            tensors[f"logits_row{i}"] = model(ids).logits.contiguous()
+    tok.padding_side = "left"
+    batch = tok(PROMPTS, add_special_tokens=False, padding=True, return_tensors="pt")
+    n = batch["input_ids"].shape[1]
+    gens = {
+        "greedy": dict(do_sample=False, max_new_tokens=12),
+        "greedy_processors": dict(do_sample=False, max_new_tokens=16, min_new_tokens=10,
+                                  no_repeat_ngram_size=2, repetition_penalty=1.3),
+        "greedy_max_length": dict(do_sample=False, max_length=n + 7),
+        "beam": dict(do_sample=False, num_beams=3, max_new_tokens=8),
+    }
+    ref["generate"] = {}
+    for name, kw in gens.items():
+        with torch.no_grad():
+            out_ids = model.generate(**batch, pad_token_id=0, eos_token_id=0, **kw)
+        ref["generate"][name] = {"params": kw, "new_tokens": [row[n:].tolist() for row in out_ids]}
+    save_file(tensors, str(out / "reference.safetensors"))
+    (out / "reference.json").write_text(json.dumps(ref, indent=1, ensure_ascii=False) + "\n")
+
+
+def versions() -> dict:
+    import peft, transformers
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+            "python": sys.version.split()[0]}
+
+
+def save_tokenizer(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tokenizer.json").write_text(TOKENIZER.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+def randomize_lora(model, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    for name, p in model.named_parameters():
+        if "lora_" in name or "modules_to_save" in name:
+            with torch.no_grad():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+
+
+def main() -> None:
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import GPT2ForSequenceClassification, GPT2LMHeadModel
+
+    torch.use_deterministic_algorithms(True)
+    tok = tokenizer()
+    for i, (name, (kind, cfg)) in enumerate(CONFIGS.items()):
+        out = FIX / name
+        model = build(kind, cfg, 2000 + i)
+        model.save_pretrained(str(out))
+        save_tokenizer(out)
+        model = type(model).from_pretrained(str(out), dtype=torch.float32).eval()
+        record(model, tok, out, {"versions": versions(), "seed": 2000 + i})
+        print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters")
+
+    gpt2 = FIX / "tiny-gpt2"
+    record(GPT2LMHeadModel.from_pretrained(str(gpt2), dtype=torch.float32).eval(), tok, gpt2,
+           {"versions": versions(), "seed": 1234})
+
+    # Causal-LM LoRA adapters with random A and B (PEFT initialises B = 0, a no-op).
+    text_ids = tok(PROMPTS[0], add_special_tokens=False, return_tensors="pt")["input_ids"]
+    for name, base_dir, targets, fifo in (("lora-gpt2", gpt2, ["c_attn"], True),
+                                          ("lora-llama", FIX / "tiny-llama", ["q_proj", "v_proj"], False)):
+        base = (GPT2LMHeadModel if "gpt2" in name else None)
+        from transformers import AutoModelForCausalLM
+        base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32).eval()
+        cfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets, fan_in_fan_out=fifo,
+                         task_type=TaskType.CAUSAL_LM)
+        model = get_peft_model(base, cfg).eval()
+        randomize_lora(model, 7)
+        out = FIX / name
+        model.save_pretrained(str(out))
+        with torch.no_grad():
+            logits = model(text_ids).logits.contiguous()
+        save_file({"logits": logits}, str(out / "reference.safetensors"))
+        print(f"{name}: adapter saved")
+
+    # Sequence classification (NO-BoolQ style input), SEQ_CLS adapter with a `score` head.
+    torch.manual_seed(99)
+    clf = GPT2ForSequenceClassification.from_pretrained(str(gpt2), num_labels=2, dtype=torch.float32)
+    clf.config.pad_token_id = 0
+    cfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["c_attn"], fan_in_fan_out=True,
+                     task_type=TaskType.SEQ_CLS)
+    model = get_peft_model(clf, cfg).eval()
+    randomize_lora(model, 11)
+    out = FIX / "seq-cls-gpt2"
+    model.save_pretrained(str(out))
+    texts = ["Norge er et land i Nord-Europa. [SEP] Ligger Norge i Europa?",
+             "Bussen går hvert tiende minutt. [SEP] Går bussen ofte?",
+             "Hei [SEP] Er det sant?"]
+    tok.padding_side = "right"
+    batch = tok(texts, add_special_tokens=False, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits.contiguous()
+    save_file({"logits": logits}, str(out / "reference.safetensors"))
+    (out / "reference.json").write_text(json.dumps({"texts": texts, "versions": versions()}, indent=1,
+                                                   ensure_ascii=False) + "\n")
+    print("seq-cls-gpt2: adapter saved", logits.tolist())
+
+
+if __name__ == "__main__":
+    main()
