@@ -111,6 +111,9 @@ pub enum EngineError {
         /// Position of the text in its batch input.
         index: usize,
     },
+    /// Generation parameters that cannot work.
+    #[error("generation: {0}\n  fix: correct the decoding parameters")]
+    Generation(String),
     /// File-system error.
     #[error("{path}: {source}")]
     Io {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod content;
 pub mod error;
 pub mod files;
+pub mod generate;
 pub mod gpt2;
 pub mod gptj;
 pub mod hub;
@@ -20,6 +21,7 @@ pub mod weights;
 pub use cache::ModelCache;
 pub use error::{EngineError, Result};
 pub use files::{ModelFiles, locate};
+pub use generate::{Generation, GenerationConfig, StopReason, generate};
 pub use model::LoadedModel;
 pub use scoring::{TextScore, perplexities};
 
