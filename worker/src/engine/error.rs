@@ -111,6 +111,16 @@ pub enum EngineError {
         /// Position of the text in its batch input.
         index: usize,
     },
+    /// An adapter that cannot be used with this base.
+    #[error("adapter {dir}: {message}\n  fix: {fix}")]
+    Adapter {
+        /// The adapter directory.
+        dir: PathBuf,
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        fix: String,
+    },
     /// Generation parameters that cannot work.
     #[error("generation: {0}\n  fix: correct the decoding parameters")]
     Generation(String),

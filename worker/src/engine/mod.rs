@@ -13,6 +13,7 @@ pub mod gptj;
 pub mod hub;
 pub mod layers;
 pub mod llama;
+pub mod lora;
 pub mod model;
 pub mod random;
 pub mod scoring;
@@ -23,7 +24,7 @@ pub use error::{EngineError, Result};
 pub use files::{ModelFiles, locate};
 pub use generate::{Generation, GenerationConfig, StopReason, generate};
 pub use model::LoadedModel;
-pub use scoring::{TextScore, perplexities};
+pub use scoring::{TextScore, classify, perplexities};
 
 /// Version of the engine; part of every run's fingerprint.
 pub const ENGINE_VERSION: &str = "0.1.0";

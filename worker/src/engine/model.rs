@@ -244,6 +244,19 @@ impl LoadedModel {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// Token ids of a text with the tokenizer's special tokens (its default, as for
+    /// classification inputs).
+    pub fn encode_special(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| EngineError::Tokenizer {
+                path: self.dir.join("tokenizer.json"),
+                message: e.to_string(),
+            })?;
+        Ok(enc.get_ids().to_vec())
+    }
+
     /// Text of token ids (special tokens skipped).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.tokenizer

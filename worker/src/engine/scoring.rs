@@ -94,3 +94,57 @@ fn score_batch(model: &LoadedModel, rows: &[&[u32]]) -> Result<Vec<(usize, f64)>
         })
         .collect())
 }
+
+/// Sequence-classification logits `[labels]` of each text with transformers' semantics: the
+/// hidden state of the last real token goes through the `score` head (from a SEQ_CLS adapter).
+pub fn classify(model: &LoadedModel, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+    let score = model.classifier.as_ref().ok_or_else(|| {
+        EngineError::Generation(
+            "the model has no classification head; merge a SEQ_CLS adapter (with a `score` module)"
+                .into(),
+        )
+    })?;
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(batch_size.max(1)) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (i, t) in chunk.iter().enumerate() {
+            let ids = model.encode_special(t)?;
+            if ids.is_empty() {
+                return Err(EngineError::EmptyText { index: i });
+            }
+            let keep = ids.len().min(model.max_positions);
+            rows.push(ids[..keep].to_vec());
+        }
+        let t = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let step = Step {
+            positions: vec![(0..t as u32).collect(); rows.len()],
+            key_mask: rows
+                .iter()
+                .map(|r| {
+                    std::iter::repeat_n(1u8, r.len())
+                        .chain(std::iter::repeat_n(0, t - r.len()))
+                        .collect()
+                })
+                .collect(),
+            ids: rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .copied()
+                        .chain(std::iter::repeat_n(model.bos_id, t - r.len()))
+                        .collect()
+                })
+                .collect(),
+        };
+        let h = model.hidden(&step, None)?;
+        for (i, r) in rows.iter().enumerate() {
+            let last = h.get(i)?.get(r.len() - 1)?;
+            let logits = score
+                .matmul(&last.unsqueeze(1)?)?
+                .squeeze(1)?
+                .to_dtype(candle_core::DType::F32)?;
+            out.push(logits.to_vec1()?);
+        }
+    }
+    Ok(out)
+}
