@@ -227,3 +227,30 @@ fn cells_removed_from_the_sweep_file_leave_the_sweep_but_not_the_history() {
     assert_eq!(env.status("shrink")["runs"].as_array().unwrap().len(), 1);
     assert_eq!(env.count("SELECT COUNT(*) FROM runs"), 2);
 }
+
+#[test]
+fn a_sweep_with_a_lora_adapter_evaluates_the_base_and_the_merged_model() {
+    let env = Env::embedded();
+    let fixtures = root().join("tests/fixtures");
+    let text = format!(
+        "name = \"lora\"\ntasks = [\"no-crows-pairs\"]\n[datasets]\nno-crows-pairs = \"path:{}\"\n\
+         [[models]]\nname = \"tiny\"\nsource = \"path:{}\"\n\
+         [[models.adapters]]\nname = \"lora\"\nsource = \"path:{}\"\n\
+         [[settings]]\nname = \"ten\"\nlimit = 10\n",
+        mini_pairs().display(),
+        fixtures.join("tiny-gpt2").display(),
+        fixtures.join("lora-gpt2").display()
+    );
+    let p = env.write("s.toml", &text);
+    let out = env.ok(&["run", p.to_str().unwrap()]);
+    assert!(out.contains("2 cell(s): 2 new"), "{out}");
+    assert!(out.contains("tiny + lora"), "{out}");
+    let perplexities = env.query("SELECT r.adapter_name, s.data FROM samples s JOIN runs r ON r.id = s.run_id WHERE s.idx = 0 ORDER BY r.id");
+    assert_eq!(perplexities.len(), 2);
+    assert_eq!(perplexities[0][0], "");
+    assert_eq!(perplexities[1][0], "lora");
+    assert_ne!(
+        perplexities[0][1], perplexities[1][1],
+        "the adapter changes the scores"
+    );
+}

@@ -191,13 +191,14 @@ impl Inner {
     async fn process(self: &Arc<Self>, c: &ClaimedJob) -> Result<(), JobError> {
         let m = &c.manifest;
         let (source, dtype) = (m.model.source.clone(), m.model.dtype);
+        let adapter = m.adapter.as_ref().map(|a| a.source.clone());
         let models_dir = self.cfg.models_dir.clone();
         let device = self.device.clone();
         let model = {
             let this = self.clone();
             blocking(move || {
                 this.models
-                    .get(&source, dtype, &models_dir, &device)
+                    .get(&source, dtype, adapter.as_ref(), &models_dir, &device)
                     .map_err(|e| JobError::from(TaskError::from(e)))
             })
             .await?

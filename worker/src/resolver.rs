@@ -9,6 +9,8 @@ use orchestrator::spec::{Source, TaskSpec};
 use crate::data;
 use crate::engine::config::ModelConfig;
 use crate::engine::content::HashCache;
+use crate::engine::files::locate_adapter;
+use crate::engine::lora::Adapter;
 use crate::engine::model::{check_weights, load_tokenizer};
 use crate::engine::{ENGINE_VERSION, locate};
 use crate::tasks::required_columns;
@@ -58,11 +60,38 @@ impl Resolver for EngineResolver {
     }
 
     fn adapter(&self, source: &Source) -> Result<ResolvedModel, ResolveError> {
-        Err(ResolveError {
-            problem: format!(
-                "adapter {source}: LoRA adapters are not supported by engine {ENGINE_VERSION} yet"
+        let (dir, commit) = locate_adapter(source, self.download).map_err(|e| split_fix(&e))?;
+        let adapter = Adapter::load(&dir).map_err(|e| split_fix(&e))?;
+        let content_id = match source {
+            Source::Path { .. } => {
+                let mut ids = vec![];
+                for f in [
+                    "adapter_config.json",
+                    "adapter_model.safetensors",
+                    "adapter_model.bin",
+                ] {
+                    let p = dir.join(f);
+                    if p.is_file() {
+                        ids.push(self.hashes.sha256(&p).map_err(|e| split_fix(&e))?);
+                    }
+                }
+                Some(ids.join("+"))
+            }
+            _ => None,
+        };
+        Ok(ResolvedModel {
+            revision: commit,
+            content_id,
+            random_weights: false,
+            arch: format!(
+                "lora-{}",
+                adapter
+                    .config
+                    .task_type
+                    .as_deref()
+                    .unwrap_or("causal_lm")
+                    .to_lowercase()
             ),
-            fix: "remove `adapters` from the model entry for now".into(),
         })
     }
 

@@ -51,22 +51,22 @@ fn the_cache_reloads_only_when_the_model_changes() {
         seed,
     };
     let a1 = cache
-        .get(&src(1), Dtype::F32, d.path(), &Device::Cpu)
+        .get(&src(1), Dtype::F32, None, d.path(), &Device::Cpu)
         .unwrap();
     let a2 = cache
-        .get(&src(1), Dtype::F32, d.path(), &Device::Cpu)
+        .get(&src(1), Dtype::F32, None, d.path(), &Device::Cpu)
         .unwrap();
     assert!(std::sync::Arc::ptr_eq(&a1, &a2));
     assert_eq!(cache.loads(), 1);
     cache
-        .get(&src(2), Dtype::F32, d.path(), &Device::Cpu)
+        .get(&src(2), Dtype::F32, None, d.path(), &Device::Cpu)
         .unwrap();
     cache
-        .get(&src(2), Dtype::F32, d.path(), &Device::Cpu)
+        .get(&src(2), Dtype::F32, None, d.path(), &Device::Cpu)
         .unwrap();
     assert_eq!(cache.loads(), 2);
     cache
-        .get(&src(1), Dtype::F32, d.path(), &Device::Cpu)
+        .get(&src(1), Dtype::F32, None, d.path(), &Device::Cpu)
         .unwrap();
     assert_eq!(
         cache.loads(),

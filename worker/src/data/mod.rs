@@ -98,8 +98,10 @@ pub fn locate(d: &DatasetRef, download: bool) -> Result<(PathBuf, Option<String>
             if !download {
                 return Err(err("downloads are off".into()));
             }
+            let name = file.clone();
+            let pick = move |_: &[String]| vec![name.clone()];
             let (dir, commit) =
-                hub::download(RepoKind::Dataset, repo, rev, &[&file], true).map_err(err)?;
+                hub::download(RepoKind::Dataset, repo, rev, &pick, true).map_err(err)?;
             Ok((dir.join(&file), Some(commit)))
         }
         Source::Random { .. } => Err(DataError::Parse {

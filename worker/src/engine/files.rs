@@ -23,9 +23,6 @@ pub struct ModelFiles {
     pub revision: Option<String>,
 }
 
-/// Files a model needs at the Hub, for downloads.
-const HUB_FILES: &[&str] = &["config.json", "tokenizer.json"];
-
 /// Locate (and for Hub sources download when missing, for random sources generate) a model.
 pub fn locate(source: &Source, models_dir: &Path, download: bool) -> Result<ModelFiles> {
     match source {
@@ -51,23 +48,44 @@ pub fn locate(source: &Source, models_dir: &Path, download: bool) -> Result<Mode
 
 /// Download a Hub model's config, tokenizer and weights into the cache.
 pub fn pull(repo: &str, revision: &str, progress: bool) -> Result<ModelFiles> {
-    let (dir, commit) = hub::download(RepoKind::Model, repo, revision, HUB_FILES, progress)
-        .map_err(|m| not_available(repo, revision, m))?;
-    let weights = if let Ok(index) = hub::download(
-        RepoKind::Model,
-        repo,
-        revision,
-        &["model.safetensors.index.json"],
-        false,
-    ) {
-        shard_names(&index.0.join("model.safetensors.index.json"))?
-    } else {
-        vec!["model.safetensors".to_string()]
-    };
-    let names: Vec<&str> = weights.iter().map(String::as_str).collect();
-    hub::download(RepoKind::Model, repo, revision, &names, progress)
+    let (dir, commit) = hub::download(RepoKind::Model, repo, revision, &hub::model_files, progress)
         .map_err(|m| not_available(repo, revision, m))?;
     in_dir(&dir, Some(commit))
+}
+
+/// Locate (downloading from the Hub when missing) a PEFT adapter directory; returns it and
+/// its Hub commit.
+pub fn locate_adapter(source: &Source, download: bool) -> Result<(PathBuf, Option<String>)> {
+    let dir_ok = |d: &Path| d.join("adapter_config.json").is_file();
+    match source {
+        Source::Path { path } if dir_ok(path) => Ok((path.clone(), None)),
+        Source::Path { path } if !path.is_dir() => Err(EngineError::ModelDirMissing(path.clone())),
+        Source::Path { path } => Err(EngineError::MissingFile {
+            dir: path.clone(),
+            file: "adapter_config.json".into(),
+            fix: "point the adapter source at a PEFT adapter directory".into(),
+        }),
+        Source::Hf { repo, revision } => {
+            let rev = revision.as_deref().unwrap_or("main");
+            if let Some((dir, commit)) = hub::cached_snapshot(RepoKind::Model, repo, rev)
+                && dir_ok(&dir)
+            {
+                return Ok((dir, Some(commit)));
+            }
+            if !download {
+                return Err(not_available(repo, rev, "downloads are off".into()));
+            }
+            let (dir, commit) =
+                hub::download(RepoKind::Model, repo, rev, &hub::adapter_files, true)
+                    .map_err(|m| not_available(repo, rev, m))?;
+            Ok((dir, Some(commit)))
+        }
+        Source::Random { .. } => Err(EngineError::Adapter {
+            dir: PathBuf::from(source.to_string()),
+            message: "adapters cannot be random".into(),
+            fix: "use `hf:ORG/NAME` or `path:DIR`".into(),
+        }),
+    }
 }
 
 fn not_available(repo: &str, revision: &str, message: String) -> EngineError {

@@ -50,13 +50,13 @@ pub fn cached_snapshot(kind: RepoKind, repo: &str, revision: &str) -> Option<(Pa
     snap.is_dir().then_some((snap, commit))
 }
 
-/// Download `files` of `repo@revision` into the cache (all files when `files` is empty);
-/// returns the snapshot directory and commit.
+/// Download the files `pick` chooses from the repository's file list (for datasets, the
+/// named file) into the cache; returns the snapshot directory and commit.
 pub fn download(
     kind: RepoKind,
     repo: &str,
     revision: &str,
-    files: &[&str],
+    pick: &dyn Fn(&[String]) -> Vec<String>,
     progress: bool,
 ) -> Result<(PathBuf, String), String> {
     if std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
@@ -75,11 +75,14 @@ pub fn download(
     let info = r
         .info()
         .map_err(|e| format!("the Hub is unreachable: {e}"))?;
-    let wanted: Vec<String> = if files.is_empty() {
-        info.siblings.iter().map(|s| s.rfilename.clone()).collect()
-    } else {
-        files.iter().map(|s| s.to_string()).collect()
-    };
+    let names: Vec<String> = info.siblings.iter().map(|s| s.rfilename.clone()).collect();
+    let wanted = pick(&names);
+    if wanted.is_empty() {
+        return Err(format!(
+            "none of the repository's files is usable ({})",
+            names.join(", ")
+        ));
+    }
     let mut last = None;
     for f in &wanted {
         last = Some(r.get(f).map_err(|e| format!("downloading {f}: {e}"))?);
@@ -90,4 +93,59 @@ pub fn download(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| repo_dir(kind, repo).join("snapshots").join(&info.sha));
     Ok((snapshot, info.sha))
+}
+
+/// The files of a model repository the engine needs: config, tokenizer files and weights
+/// (safetensors, else PyTorch `.bin`, with their shard indexes).
+pub fn model_files(names: &[String]) -> Vec<String> {
+    let has = |n: &str| names.iter().any(|x| x == n);
+    let mut out: Vec<String> = [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "generation_config.json",
+    ]
+    .into_iter()
+    .filter(|n| has(n))
+    .map(str::to_string)
+    .collect();
+    let safetensors: Vec<String> = names
+        .iter()
+        .filter(|n| {
+            !n.contains('/')
+                && (n.ends_with(".safetensors") || n.as_str() == "model.safetensors.index.json")
+        })
+        .cloned()
+        .collect();
+    if safetensors.iter().any(|n| n.ends_with(".safetensors")) {
+        out.extend(safetensors);
+    } else {
+        out.extend(
+            names
+                .iter()
+                .filter(|n| {
+                    n.starts_with("pytorch_model")
+                        && (n.ends_with(".bin") || n.ends_with(".bin.index.json"))
+                })
+                .cloned(),
+        );
+    }
+    out
+}
+
+/// The files of a PEFT adapter repository.
+pub fn adapter_files(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for n in ["adapter_config.json", "adapter_model.safetensors"] {
+        if names.iter().any(|x| x == n) {
+            out.push(n.into());
+        }
+    }
+    if !out.iter().any(|n| n == "adapter_model.safetensors")
+        && names.iter().any(|x| x == "adapter_model.bin")
+    {
+        out.push("adapter_model.bin".into());
+    }
+    out
 }
