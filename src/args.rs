@@ -91,6 +91,100 @@ pub enum Command {
     Models(ModelsCommand),
     /// Serve the dashboard
     Serve(ServeArgs),
+    /// Generate text with a model (and adapter)
+    Generate(GenerateArgs),
+    /// Perplexity of each line of a file (start token prepended, as Hugging Face `evaluate`)
+    Perplexity(PerplexityArgs),
+}
+
+/// A model (and optional adapter) to load directly.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Model source: hf:ORG/NAME[@REV], path:DIR, random:PRESET[@SEED], or a directory
+    #[arg(long)]
+    pub model: String,
+    /// LoRA adapter source: hf:ORG/NAME[@REV], path:DIR or a directory
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Weight dtype
+    #[arg(long, value_enum, default_value_t = DtypeArg::F32)]
+    pub dtype: DtypeArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DtypeArg {
+    F32,
+    F16,
+    Bf16,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Prompt (repeat for a batch)
+    #[arg(long, required = true)]
+    pub prompt: Vec<String>,
+    /// Most new tokens [default: 20 unless --max-length is given]
+    #[arg(long)]
+    pub max_new_tokens: Option<usize>,
+    /// Most tokens including the (left-padded) prompt
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// EOS is suppressed until this many tokens are generated
+    #[arg(long, default_value_t = 0)]
+    pub min_new_tokens: usize,
+    /// Sample instead of greedy decoding
+    #[arg(long)]
+    pub do_sample: bool,
+    /// Sampling temperature
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// Top-k sampling
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Nucleus sampling
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Beam width
+    #[arg(long, default_value_t = 1)]
+    pub num_beams: usize,
+    /// Beam length penalty
+    #[arg(long, default_value_t = 1.0)]
+    pub length_penalty: f64,
+    /// Forbid repeating n-grams of this size
+    #[arg(long, default_value_t = 0)]
+    pub no_repeat_ngram_size: usize,
+    /// Repetition penalty
+    #[arg(long, default_value_t = 1.0)]
+    pub repetition_penalty: f64,
+    /// Stop string (repeatable)
+    #[arg(long)]
+    pub stop: Vec<String>,
+    /// Sampling seed
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PerplexityArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Text file, one text per line
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Texts per forward pass
+    #[arg(long, default_value_t = 16)]
+    pub batch_size: usize,
+    /// Context cap in tokens (longer texts are truncated and flagged)
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// Print JSON with per-text perplexities and token counts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -70,5 +70,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Models(ModelsCommand::Pull(a)) => commands::models::pull(a),
         Command::Models(ModelsCommand::List) => commands::models::list(&global),
         Command::Serve(a) => commands::serve::serve(&global, a).await,
+        Command::Generate(a) => commands::infer::generate(&global, a),
+        Command::Perplexity(a) => commands::infer::perplexity(&global, a),
     }
 }

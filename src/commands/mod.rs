@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod export;
+pub mod infer;
 pub mod models;
 pub mod run;
 pub mod score;

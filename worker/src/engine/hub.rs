@@ -3,7 +3,8 @@
 //! Lookups follow the cache layout of `huggingface_hub`
 //! (`$HF_HUB_CACHE` or `$HF_HOME/hub` or `~/.cache/huggingface/hub`,
 //! `{models,datasets}--ORG--NAME/{refs,snapshots}/`), so models downloaded with Python tools
-//! are found too. Downloads use `hf-hub` and are skipped when `HF_HUB_OFFLINE=1`.
+//! are found too. Downloads use `hf-hub` (`HF_ENDPOINT` respected) and are skipped when
+//! `HF_HUB_OFFLINE=1`.
 
 use std::path::{Path, PathBuf};
 
@@ -62,7 +63,11 @@ pub fn download(
     if std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
         return Err("HF_HUB_OFFLINE is set".into());
     }
-    let api = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(cache_dir()))
+    let mut builder = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(cache_dir()));
+    if let Ok(endpoint) = std::env::var("HF_ENDPOINT") {
+        builder = builder.with_endpoint(endpoint);
+    }
+    let api = builder
         .with_progress(progress)
         .with_retries(1)
         .build()
