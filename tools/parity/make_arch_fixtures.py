@@ -8,6 +8,7 @@ tests/fixtures/<name>/ in Hugging Face layout plus
   reference.safetensors   logits_row{i} [1, T_i, V] of each prompt alone, every position
   reference.json          prompt token ids, greedy / beam / processor-laden generations
                           (HF `generate` on the left-padded batch), versions.
+tiny-llama-bin: tiny-llama's weights as pytorch_model.bin (the fallback loader).
 LoRA (PEFT): tests/fixtures/lora-gpt2 (c_attn, fan_in_fan_out) and lora-llama (q_proj, v_proj),
 with random nonzero A and B, and reference logits of the PEFT model; seq-cls-gpt2: a SEQ_CLS
 adapter (LoRA on c_attn + trained `score` head) on tiny-gpt2 with reference classification
@@ -129,6 +130,14 @@ def main() -> None:
     gpt2 = FIX / "tiny-gpt2"
     record(GPT2LMHeadModel.from_pretrained(str(gpt2), dtype=torch.float32).eval(), tok, gpt2,
            {"versions": versions(), "seed": 1234})
+
+    # The same tiny Llama as a PyTorch pickle checkpoint (the `pytorch_model.bin` fallback).
+    bin_dir = FIX / "tiny-llama-bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    llama = build("llama", LLAMA, 2000)
+    torch.save({k: v.contiguous() for k, v in llama.state_dict().items()}, bin_dir / "pytorch_model.bin")
+    for f in ("config.json", "tokenizer.json"):
+        (bin_dir / f).write_bytes((FIX / "tiny-llama" / f).read_bytes())
 
     # Causal-LM LoRA adapters with random A and B (PEFT initialises B = 0, a no-op).
     text_ids = tok(PROMPTS[0], add_special_tokens=False, return_tensors="pt")["input_ids"]
