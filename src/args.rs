@@ -176,9 +176,9 @@ pub struct PerplexityArgs {
     /// Text file, one text per line
     #[arg(long)]
     pub input: PathBuf,
-    /// Texts per forward pass
-    #[arg(long, default_value_t = 16)]
-    pub batch_size: usize,
+    /// Texts per forward pass [default: as many as fit NLEBENCH_MEMORY_BUDGET_MB]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Context cap in tokens (longer texts are truncated and flagged)
     #[arg(long)]
     pub max_tokens: Option<usize>,

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use candle_core::Device;
 use orchestrator::spec::{Dtype, Source};
 use worker::engine::{
     GenerationConfig, LoadedModel, ModelCache, generate as run_generate, perplexities,
@@ -38,7 +37,7 @@ fn load(g: &Global, m: &ModelArgs) -> anyhow::Result<Arc<LoadedModel>> {
         dtype,
         adapter.as_ref(),
         &context::models_dir(&s),
-        &Device::Cpu,
+        &worker::engine::device::from_env()?,
     )?)
 }
 

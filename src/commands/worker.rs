@@ -93,11 +93,12 @@ pub async fn run_one(
     mut stop: watch::Receiver<bool>,
     idle_exit: Option<Duration>,
 ) -> anyhow::Result<()> {
+    let device = worker::engine::device::from_env()?;
     let info = WorkerInfo {
         name: name.clone(),
         host: gethostname::gethostname().to_string_lossy().into_owned(),
         pid: std::process::id() as i64,
-        device: "cpu".into(),
+        device: worker::engine::device::name(&device),
         queue: s.queue.name.clone(),
     };
     store.register_worker(&info).await?;
@@ -115,6 +116,7 @@ pub async fn run_one(
         },
         store.clone(),
         queue.clone(),
+        device,
     );
     let started = Instant::now();
     let last = Arc::new(AtomicU64::new(0));

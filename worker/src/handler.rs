@@ -18,7 +18,7 @@ use crate::data::DatasetCache;
 use crate::engine::{EngineError, ModelCache};
 use crate::tasks::{self, BatchOptions, TaskError};
 
-/// Default examples per forward pass.
+/// Examples scored and written together when the setting names no batch size.
 pub const DEFAULT_BATCH_SIZE: usize = 16;
 
 /// What the handler needs.
@@ -89,8 +89,8 @@ impl JobError {
 }
 
 impl Handler {
-    /// A handler for worker `cfg.worker` on the CPU.
-    pub fn new(cfg: HandlerConfig, store: Store, queue: Queue) -> Handler {
+    /// A handler for worker `cfg.worker` running models on `device`.
+    pub fn new(cfg: HandlerConfig, store: Store, queue: Queue, device: Device) -> Handler {
         Handler {
             inner: Arc::new(Inner {
                 cfg,
@@ -98,7 +98,7 @@ impl Handler {
                 queue: tokio::sync::Mutex::new(queue),
                 models: ModelCache::default(),
                 datasets: DatasetCache::default(),
-                device: Device::Cpu,
+                device,
             }),
         }
     }
@@ -232,13 +232,12 @@ impl Inner {
             .collect();
         info!(stored = stored.len(), todo = todo.len(), "starting shard");
         let opts = BatchOptions {
-            batch_size: m
-                .setting
-                .batch_size
-                .map_or(DEFAULT_BATCH_SIZE, |b| b as usize),
+            batch_size: m.setting.batch_size.map(|b| b as usize),
             max_tokens: m.setting.max_tokens.map(|t| t as usize),
         };
-        for chunk in todo.chunks(opts.batch_size) {
+        // Samples are written after every `write_every` examples (a crash loses at most that).
+        let write_every = opts.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        for chunk in todo.chunks(write_every) {
             if self.store.run_status(c.run.id).await? == Some(RunStatus::Cancelled) {
                 return Err(JobError::Cancelled);
             }

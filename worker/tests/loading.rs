@@ -11,7 +11,9 @@ use worker::engine::files::in_dir;
 use worker::engine::model::Step;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(name)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -23,10 +25,16 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn reference_logits() -> (Vec<u32>, Tensor) {
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("tiny-llama").join("reference.json")).unwrap()).unwrap();
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("tiny-llama").join("reference.json")).unwrap(),
+    )
+    .unwrap();
     let ids: Vec<u32> = serde_json::from_value(r["prompt_ids"][0].clone()).unwrap();
-    let t = candle_core::safetensors::load(fixture("tiny-llama").join("reference.safetensors"), &Device::Cpu).unwrap();
+    let t = candle_core::safetensors::load(
+        fixture("tiny-llama").join("reference.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
     (ids, t["logits_row0"].squeeze(0).unwrap())
 }
 
@@ -37,11 +45,21 @@ fn logits(dir: &Path, dtype: Dtype, ids: &[u32]) -> Tensor {
         positions: vec![(0..ids.len() as u32).collect()],
         key_mask: vec![vec![1; ids.len()]],
     };
-    m.head(&m.hidden(&step, None).unwrap()).unwrap().squeeze(0).unwrap()
+    m.head(&m.hidden(&step, None).unwrap())
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
 }
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 #[test]
@@ -61,8 +79,14 @@ fn sharded_safetensors_load_and_a_missing_shard_is_named() {
     names.sort();
     let (a, b) = names.split_at(names.len() / 2);
     let mut weight_map = serde_json::Map::new();
-    for (shard, part) in [("model-00001-of-00002.safetensors", a), ("model-00002-of-00002.safetensors", b)] {
-        let tensors: HashMap<String, Tensor> = part.iter().map(|n| ((*n).clone(), all[*n].clone())).collect();
+    for (shard, part) in [
+        ("model-00001-of-00002.safetensors", a),
+        ("model-00002-of-00002.safetensors", b),
+    ] {
+        let tensors: HashMap<String, Tensor> = part
+            .iter()
+            .map(|n| ((*n).clone(), all[*n].clone()))
+            .collect();
         candle_core::safetensors::save(&tensors, d.path().join(shard)).unwrap();
         for n in part {
             weight_map.insert((*n).clone(), shard.into());
@@ -78,7 +102,11 @@ fn sharded_safetensors_load_and_a_missing_shard_is_named() {
 
     std::fs::remove_file(d.path().join("model-00002-of-00002.safetensors")).unwrap();
     let e = in_dir(d.path(), None).unwrap_err();
-    assert!(e.to_string().contains("has no model-00002-of-00002.safetensors"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("has no model-00002-of-00002.safetensors"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -86,7 +114,8 @@ fn transformers_4_config_layout_loads_and_unsupported_rope_scaling_is_an_error()
     let d = tempfile::tempdir().unwrap();
     copy_dir(&fixture("tiny-llama"), d.path());
     let cfg = d.path().join("config.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     let theta = v["rope_parameters"]["rope_theta"].clone();
     let o = v.as_object_mut().unwrap();
     o.remove("rope_parameters");
@@ -100,8 +129,13 @@ fn transformers_4_config_layout_loads_and_unsupported_rope_scaling_is_an_error()
 
     v["rope_scaling"] = serde_json::json!({"rope_type": "yarn", "factor": 4.0});
     std::fs::write(&cfg, v.to_string()).unwrap();
-    let e = LoadedModel::load(&in_dir(d.path(), None).unwrap(), Dtype::F32, &Device::Cpu).unwrap_err();
-    assert!(e.to_string().contains("rope scaling `yarn` is not supported"), "{e}");
+    let e =
+        LoadedModel::load(&in_dir(d.path(), None).unwrap(), Dtype::F32, &Device::Cpu).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("rope scaling `yarn` is not supported"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -118,10 +152,19 @@ fn weights_that_do_not_fit_the_config_are_reported() {
     let d = tempfile::tempdir().unwrap();
     copy_dir(&fixture("tiny-llama"), d.path());
     let cfg = d.path().join("config.json");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("\"intermediate_size\": 96", "\"intermediate_size\": 100");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("\"intermediate_size\": 96", "\"intermediate_size\": 100");
     std::fs::write(&cfg, text).unwrap();
-    let e = LoadedModel::load(&in_dir(d.path(), None).unwrap(), Dtype::F32, &Device::Cpu).unwrap_err();
+    let e =
+        LoadedModel::load(&in_dir(d.path(), None).unwrap(), Dtype::F32, &Device::Cpu).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("the weights do not match config.json"), "{msg}");
-    assert!(msg.contains("mlp.gate_proj.weight") && msg.contains("shape mismatch"), "{msg}");
+    assert!(
+        msg.contains("the weights do not match config.json"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("mlp.gate_proj.weight") && msg.contains("shape mismatch"),
+        "{msg}"
+    );
 }

@@ -62,7 +62,7 @@ fn perplexities_equal_transformers_within_1e_4_relative() {
     let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
     let mut worst = 0.0f64;
     for batch in [1, 3, 16] {
-        let got = perplexities(&m, &texts, batch, None).unwrap();
+        let got = perplexities(&m, &texts, Some(batch), None).unwrap();
         for (g, r) in got.iter().zip(&refs) {
             let rel = (g.perplexity - r.ppl).abs() / r.ppl;
             worst = worst.max(rel);
@@ -85,7 +85,7 @@ fn perplexities_equal_transformers_within_1e_4_relative() {
 fn long_texts_are_truncated_and_flagged() {
     let m = model();
     let long = "Norge er et land i Nord-Europa. ".repeat(40);
-    let s = perplexities(&m, &[long.as_str(), "Hei"], 2, Some(32)).unwrap();
+    let s = perplexities(&m, &[long.as_str(), "Hei"], Some(2), Some(32)).unwrap();
     assert!(s[0].truncated);
     assert_eq!(s[0].n_tokens, 31);
     assert!(!s[1].truncated);
@@ -94,6 +94,6 @@ fn long_texts_are_truncated_and_flagged() {
 #[test]
 fn empty_texts_are_rejected() {
     let m = model();
-    let e = perplexities(&m, &["Hei", ""], 2, None).unwrap_err();
+    let e = perplexities(&m, &["Hei", ""], None, None).unwrap_err();
     assert!(e.to_string().contains("text 1 is empty"), "{e}");
 }

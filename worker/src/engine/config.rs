@@ -285,7 +285,7 @@ impl ModelConfig {
                         c.hidden_act
                     )));
                 }
-                if c.num_attention_heads % c.kv_heads() != 0 {
+                if !c.num_attention_heads.is_multiple_of(c.kv_heads()) {
                     return Err(err(
                         "num_attention_heads is not a multiple of num_key_value_heads".into(),
                     ));
@@ -352,6 +352,15 @@ impl ModelConfig {
             ModelConfig::Gpt2(c) => c.n_positions,
             ModelConfig::GptJ(c) => c.n_positions,
             ModelConfig::Llama(c, _) => c.max_position_embeddings,
+        }
+    }
+
+    /// Attention heads.
+    pub fn heads(&self) -> usize {
+        match self {
+            ModelConfig::Gpt2(c) => c.n_head,
+            ModelConfig::GptJ(c) => c.n_head,
+            ModelConfig::Llama(c, _) => c.num_attention_heads,
         }
     }
 

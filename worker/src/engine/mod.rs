@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod config;
 pub mod content;
+pub mod device;
 pub mod error;
 pub mod files;
 pub mod generate;

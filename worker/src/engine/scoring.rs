@@ -22,13 +22,35 @@ pub struct TextScore {
     pub truncated: bool,
 }
 
-/// Perplexity of each text, in input order. Texts are sorted by length and scored
-/// `batch_size` at a time; `max_tokens` caps the context (default: the model's), and longer
-/// texts keep their first tokens with `truncated` set.
+/// Rows of `seq_len` tokens that fit a scoring forward pass into `budget` bytes: logits and
+/// their log-softmax in f32, attention scores and probabilities, and the block activations.
+pub fn rows_for_budget(model: &LoadedModel, seq_len: usize, budget: usize) -> usize {
+    let (v, c, heads) = (
+        model.config.vocab_size(),
+        model.config.hidden_size(),
+        model.config.heads(),
+    );
+    let per_row = seq_len * (2 * v * 4 + 16 * c * 4) + 2 * heads * seq_len * seq_len * 4;
+    (budget / per_row.max(1)).clamp(1, 256)
+}
+
+/// Memory budget for a forward pass: `NLEBENCH_MEMORY_BUDGET_MB` (default 2048 MB).
+pub fn memory_budget() -> usize {
+    std::env::var("NLEBENCH_MEMORY_BUDGET_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(2048)
+        << 20
+}
+
+/// Perplexity of each text, in input order. Texts are sorted by length (longest first) and
+/// scored `batch_size` at a time, or as many as fit [`memory_budget`] when `None`; a batch that
+/// runs the device out of memory is split in two. `max_tokens` caps the context (default: the
+/// model's); longer texts keep their first tokens with `truncated` set.
 pub fn perplexities(
     model: &LoadedModel,
     texts: &[&str],
-    batch_size: usize,
+    batch_size: Option<usize>,
     max_tokens: Option<usize>,
 ) -> Result<Vec<TextScore>> {
     let limit = max_tokens
@@ -47,9 +69,17 @@ pub fn perplexities(
     let mut order: Vec<usize> = (0..texts.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].0.len()));
     let mut out: Vec<Option<TextScore>> = vec![None; texts.len()];
-    for chunk in order.chunks(batch_size.max(1)) {
+    let budget = memory_budget();
+    let mut start = 0;
+    while start < order.len() {
+        let longest = encoded[order[start]].0.len() + 1;
+        let n = batch_size
+            .unwrap_or_else(|| rows_for_budget(model, longest, budget))
+            .max(1);
+        let chunk = &order[start..(start + n).min(order.len())];
+        start += chunk.len();
         let rows: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].0.as_slice()).collect();
-        let nlls = score_batch(model, &rows)?;
+        let nlls = score_splitting(model, &rows)?;
         for (&i, (n, nll)) in chunk.iter().zip(nlls) {
             out[i] = Some(TextScore {
                 n_tokens: n,
@@ -63,6 +93,23 @@ pub fn perplexities(
         .into_iter()
         .map(|s| s.expect("every text scored"))
         .collect())
+}
+
+/// [`score_batch`], halving the batch when the device runs out of memory.
+fn score_splitting(model: &LoadedModel, rows: &[&[u32]]) -> Result<Vec<(usize, f64)>> {
+    match score_batch(model, rows) {
+        Err(e) if rows.len() > 1 && super::device::is_oom(&e) => {
+            tracing::warn!(
+                "out of device memory with {} rows; splitting the batch",
+                rows.len()
+            );
+            let (a, b) = rows.split_at(rows.len() / 2);
+            let mut out = score_splitting(model, a)?;
+            out.extend(score_splitting(model, b)?);
+            Ok(out)
+        }
+        other => other,
+    }
 }
 
 /// (tokens, NLL sum) of each row: `[bos] + row`, right-padded to the longest row.

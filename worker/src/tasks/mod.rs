@@ -30,8 +30,8 @@ pub enum TaskError {
 /// How a batch is run.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchOptions {
-    /// Examples per forward pass.
-    pub batch_size: usize,
+    /// Texts per forward pass (`None`: as many as fit the memory budget).
+    pub batch_size: Option<usize>,
     /// Context limit in tokens.
     pub max_tokens: Option<usize>,
 }
