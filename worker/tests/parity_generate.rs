@@ -136,7 +136,7 @@ fn long_prompts_keep_their_end_and_report_what_was_dropped() {
     assert!(long.len() > 128);
     let g = generate(
         &m,
-        &[long.clone()],
+        std::slice::from_ref(&long),
         &GenerationConfig {
             max_new_tokens: Some(8),
             ..Default::default()
