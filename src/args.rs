@@ -95,6 +95,42 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Perplexity of each line of a file (start token prepended, as Hugging Face `evaluate`)
     Perplexity(PerplexityArgs),
+    /// Benchmarks (see BENCHMARKS.md)
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Engine throughput and peak memory on the workload of tools/bench/engine_reference.py
+    Engine(BenchEngineArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BenchPhase {
+    /// Perplexity of the input sentences
+    Ppl,
+    /// Greedy generation from the input prompts
+    Gen,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEngineArgs {
+    /// Model directory (e.g. from `nlebench models random --preset norgpt-369m`)
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Workload written by tools/bench/engine_reference.py (token ids)
+    #[arg(long)]
+    pub inputs: PathBuf,
+    /// Which workload
+    #[arg(long, value_enum)]
+    pub phase: BenchPhase,
+    /// Timed repetitions (after one warm-up)
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A model (and optional adapter) to load directly.

@@ -17,7 +17,7 @@ mod render;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command, ModelsCommand, TasksCommand};
+use crate::args::{BenchCommand, Cli, Command, ModelsCommand, TasksCommand};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -72,5 +72,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Serve(a) => commands::serve::serve(&global, a).await,
         Command::Generate(a) => commands::infer::generate(&global, a),
         Command::Perplexity(a) => commands::infer::perplexity(&global, a),
+        Command::Bench(BenchCommand::Engine(a)) => commands::bench::engine(a),
     }
 }

@@ -5,7 +5,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, layer_norm};
 
 use super::config::Gpt2Config;
-use super::layers::{KvCache, attend};
+use super::layers::{KvCache, attend, matmul_2d};
 
 /// GPT-2's Conv1D: weight stored as [in, out], `y = x W + b`.
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ impl Conv1D {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.broadcast_matmul(&self.weight)?.broadcast_add(&self.bias)
+        matmul_2d(x, &self.weight)?.broadcast_add(&self.bias)
     }
 }
 
@@ -215,7 +215,7 @@ impl Gpt2 {
 
     /// Logits for hidden states.
     pub fn head(&self, h: &Tensor) -> Result<Tensor> {
-        h.broadcast_matmul(&self.lm_head.t()?)
+        matmul_2d(h, &self.lm_head.t()?)
     }
 
     /// Weight dtype.

@@ -150,6 +150,16 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> 
     probs.matmul(&v.contiguous()?)
 }
 
+/// `x W` for `x` `[..., K]` and `W` `[K, N]` as one 2-D matrix product (no per-batch copies).
+pub fn matmul_2d(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    let dims = x.dims();
+    let k = dims[dims.len() - 1];
+    let rows = x.elem_count() / k;
+    let mut out: Vec<usize> = dims[..dims.len() - 1].to_vec();
+    out.push(w.dim(1)?);
+    x.reshape((rows, k))?.matmul(w)?.reshape(out)
+}
+
 /// Log-probabilities `[B, T-1]` of each next token under `logits` `[B, T, V]`.
 pub fn next_token_logprobs(logits: &Tensor, ids: &Tensor) -> Result<Tensor> {
     let (_b, t, _v) = logits.dims3()?;

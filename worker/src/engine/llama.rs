@@ -5,7 +5,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder, linear_b, linear_no_bias, rms_norm};
 
 use super::config::LlamaConfig;
-use super::layers::{KvCache, Rotary, attend, repeat_kv};
+use super::layers::{KvCache, Rotary, attend, matmul_2d, repeat_kv};
 
 #[derive(Debug, Clone)]
 struct Attention {
@@ -262,6 +262,6 @@ impl Llama {
 
     /// Logits for hidden states.
     pub fn head(&self, h: &Tensor) -> Result<Tensor> {
-        h.broadcast_matmul(&self.lm_head.t()?)
+        matmul_2d(h, &self.lm_head.t()?)
     }
 }

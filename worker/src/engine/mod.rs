@@ -25,7 +25,7 @@ pub use error::{EngineError, Result};
 pub use files::{ModelFiles, locate};
 pub use generate::{Generation, GenerationConfig, StopReason, generate};
 pub use model::LoadedModel;
-pub use scoring::{TextScore, classify, perplexities};
+pub use scoring::{TextScore, classify, perplexities, perplexities_of_ids};
 
 /// Version of the engine; part of every run's fingerprint.
 pub const ENGINE_VERSION: &str = "0.1.0";

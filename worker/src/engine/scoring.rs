@@ -53,12 +53,32 @@ pub fn perplexities(
     batch_size: Option<usize>,
     max_tokens: Option<usize>,
 ) -> Result<Vec<TextScore>> {
+    let ids = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let ids = model.encode(t)?;
+            if ids.is_empty() {
+                return Err(EngineError::EmptyText { index: i });
+            }
+            Ok(ids)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    perplexities_of_ids(model, ids, batch_size, max_tokens)
+}
+
+/// [`perplexities`] of texts given as token ids (without the start token).
+pub fn perplexities_of_ids(
+    model: &LoadedModel,
+    texts: Vec<Vec<u32>>,
+    batch_size: Option<usize>,
+    max_tokens: Option<usize>,
+) -> Result<Vec<TextScore>> {
     let limit = max_tokens
         .unwrap_or(model.max_positions)
         .min(model.max_positions);
     let mut encoded = Vec::with_capacity(texts.len());
-    for (i, t) in texts.iter().enumerate() {
-        let mut ids = model.encode(t)?;
+    for (i, mut ids) in texts.into_iter().enumerate() {
         if ids.is_empty() {
             return Err(EngineError::EmptyText { index: i });
         }
@@ -66,9 +86,9 @@ pub fn perplexities(
         ids.truncate(limit.saturating_sub(1).max(1));
         encoded.push((ids, truncated));
     }
-    let mut order: Vec<usize> = (0..texts.len()).collect();
+    let mut order: Vec<usize> = (0..encoded.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].0.len()));
-    let mut out: Vec<Option<TextScore>> = vec![None; texts.len()];
+    let mut out: Vec<Option<TextScore>> = vec![None; encoded.len()];
     let budget = memory_budget();
     let mut start = 0;
     while start < order.len() {

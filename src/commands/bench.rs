@@ -1,0 +1,109 @@
+//! `nlebench bench engine`: the engine's throughput and peak memory on a fixed workload (token
+//! ids written by tools/bench/engine_reference.py, which measures transformers on the same ids).
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context as _, anyhow};
+use orchestrator::spec::Dtype;
+use serde::Deserialize;
+use worker::engine::files::in_dir;
+use worker::engine::{GenerationConfig, LoadedModel, generate, perplexities_of_ids};
+
+use crate::args::{BenchEngineArgs, BenchPhase};
+
+#[derive(Debug, Deserialize)]
+struct Workload {
+    ppl_token_ids: Vec<Vec<u32>>,
+    ppl_batch_size: usize,
+    gen_prompt_ids: Vec<Vec<u32>>,
+    gen_new_tokens: usize,
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
+    let w: Workload = serde_json::from_str(
+        &std::fs::read_to_string(&a.inputs).with_context(|| format!("cannot read {}", a.inputs.display()))?,
+    )
+    .with_context(|| format!("{} is not a workload of tools/bench/engine_reference.py", a.inputs.display()))?;
+    let device = worker::engine::device::from_env()?;
+    let t0 = Instant::now();
+    let model = LoadedModel::load(&in_dir(&a.model, None)?, Dtype::F32, &device)?;
+    let load_s = t0.elapsed().as_secs_f64();
+    let mut runs = Vec::new();
+    let mut output = serde_json::Value::Null;
+    for i in 0..=a.repeats {
+        let start = Instant::now();
+        output = match a.phase {
+            BenchPhase::Ppl => {
+                let s = perplexities_of_ids(&model, w.ppl_token_ids.clone(), Some(w.ppl_batch_size), None)?;
+                serde_json::json!(s.iter().map(|x| x.perplexity).collect::<Vec<_>>())
+            }
+            BenchPhase::Gen => {
+                let cfg = GenerationConfig {
+                    max_new_tokens: Some(w.gen_new_tokens),
+                    min_new_tokens: w.gen_new_tokens,
+                    ..GenerationConfig::default()
+                };
+                let g = generate(&model, &w.gen_prompt_ids, &cfg)?;
+                serde_json::json!(g.iter().map(|x| x.tokens.clone()).collect::<Vec<_>>())
+            }
+        };
+        let secs = start.elapsed().as_secs_f64();
+        if i > 0 {
+            runs.push(secs); // the first run warms caches and is not counted
+        }
+    }
+    if runs.is_empty() {
+        return Err(anyhow!("--repeats must be at least 1"));
+    }
+    let work = match a.phase {
+        BenchPhase::Ppl => w.ppl_token_ids.len() as f64,
+        BenchPhase::Gen => (w.gen_prompt_ids.len() * w.gen_new_tokens) as f64,
+    };
+    let rates: Vec<f64> = runs.iter().map(|s| work / s).collect();
+    let mut sorted = rates.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let unit = match a.phase {
+        BenchPhase::Ppl => "sentences/s",
+        BenchPhase::Gen => "new tokens/s",
+    };
+    let report = serde_json::json!({
+        "engine": "nlebench",
+        "phase": format!("{:?}", a.phase).to_lowercase(),
+        "unit": unit,
+        "median": median,
+        "rates": rates,
+        "seconds": runs,
+        "load_seconds": load_s,
+        "peak_rss_mib": peak_rss_mib(),
+        "threads": std::env::var("RAYON_NUM_THREADS").ok(),
+        "device": worker::engine::device::name(&device),
+        "output": output,
+    });
+    if a.json {
+        outln!("{}", serde_json::to_string(&report)?);
+    } else {
+        outln!(
+            "{:?}: median {median:.2} {unit} over {} run(s) ({:?}); peak RSS {:.0} MiB",
+            a.phase,
+            runs.len(),
+            rates,
+            peak_rss_mib().unwrap_or(0.0)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
