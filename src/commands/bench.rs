@@ -35,9 +35,15 @@ fn peak_rss_mib() -> Option<f64> {
 
 pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
     let w: Workload = serde_json::from_str(
-        &std::fs::read_to_string(&a.inputs).with_context(|| format!("cannot read {}", a.inputs.display()))?,
+        &std::fs::read_to_string(&a.inputs)
+            .with_context(|| format!("cannot read {}", a.inputs.display()))?,
     )
-    .with_context(|| format!("{} is not a workload of tools/bench/engine_reference.py", a.inputs.display()))?;
+    .with_context(|| {
+        format!(
+            "{} is not a workload of tools/bench/engine_reference.py",
+            a.inputs.display()
+        )
+    })?;
     let device = worker::engine::device::from_env()?;
     let t0 = Instant::now();
     let model = LoadedModel::load(&in_dir(&a.model, None)?, Dtype::F32, &device)?;
@@ -48,7 +54,12 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
         let start = Instant::now();
         output = match a.phase {
             BenchPhase::Ppl => {
-                let s = perplexities_of_ids(&model, w.ppl_token_ids.clone(), Some(w.ppl_batch_size), None)?;
+                let s = perplexities_of_ids(
+                    &model,
+                    w.ppl_token_ids.clone(),
+                    Some(w.ppl_batch_size),
+                    None,
+                )?;
                 serde_json::json!(s.iter().map(|x| x.perplexity).collect::<Vec<_>>())
             }
             BenchPhase::Gen => {
