@@ -55,7 +55,7 @@ impl Activation {
     /// Apply to a tensor.
     pub fn apply(self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Activation::GeluTanh => x.gelu(),
+            Activation::GeluTanh => super::kernels::gelu_tanh(x),
             Activation::GeluErf => x.gelu_erf(),
             Activation::Relu => x.relu(),
             Activation::Silu => x.silu(),

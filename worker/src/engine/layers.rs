@@ -1,7 +1,7 @@
 //! Building blocks shared by the architectures: the key-value cache, attention masks with
 //! padding, causality and sliding windows, rotary position tables and attention itself.
 
-use candle_core::{D, DType, Device, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 
 /// Keys and values of earlier positions, per layer.
 #[derive(Debug, Clone, Default)]
@@ -158,17 +158,6 @@ pub fn matmul_2d(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let mut out: Vec<usize> = dims[..dims.len() - 1].to_vec();
     out.push(w.dim(1)?);
     x.reshape((rows, k))?.matmul(w)?.reshape(out)
-}
-
-/// Log-probabilities `[B, T-1]` of each next token under `logits` `[B, T, V]`.
-pub fn next_token_logprobs(logits: &Tensor, ids: &Tensor) -> Result<Tensor> {
-    let (_b, t, _v) = logits.dims3()?;
-    let logp = candle_nn::ops::log_softmax(
-        &logits.narrow(1, 0, t - 1)?.to_dtype(DType::F32)?,
-        D::Minus1,
-    )?;
-    let labels = ids.narrow(1, 1, t - 1)?.unsqueeze(2)?.contiguous()?;
-    logp.gather(&labels, 2)?.squeeze(2)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod generate;
 pub mod gpt2;
 pub mod gptj;
 pub mod hub;
+pub mod kernels;
 pub mod layers;
 pub mod llama;
 pub mod lora;

@@ -6,7 +6,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, Result};
-use super::layers::next_token_logprobs;
+use super::kernels::next_token_logprobs;
 use super::model::{LoadedModel, Step};
 
 /// The score of one text.
