@@ -332,7 +332,7 @@ fn sample_or_greedy(
         return Ok(out);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut cache = model.cache();
+    let mut cache = model.cache_for(width + steps);
     let mut step = prefill_step(rows, width, pad);
     let mut seqs = step.ids.clone();
     let mut key_mask = step.key_mask.clone();

@@ -3,26 +3,39 @@
 
 use candle_core::{DType, Device, Result, Tensor};
 
-/// Keys and values of earlier positions, per layer.
+/// Keys and values of one layer: buffers `[B, H, capacity, D]` filled up to `len`.
+#[derive(Debug, Clone)]
+struct LayerCache {
+    k: Tensor,
+    v: Tensor,
+    len: usize,
+}
+
+/// Keys and values of earlier positions, per layer, in preallocated buffers that grow by
+/// doubling, so that a decoding step writes one position instead of copying the whole cache.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
-    layers: Vec<Option<(Tensor, Tensor)>>,
+    layers: Vec<Option<LayerCache>>,
+    capacity: usize,
 }
 
 impl KvCache {
     /// An empty cache for `n_layers` layers.
     pub fn new(n_layers: usize) -> KvCache {
+        Self::with_capacity(n_layers, 0)
+    }
+
+    /// An empty cache with room for `capacity` positions per layer before growing.
+    pub fn with_capacity(n_layers: usize, capacity: usize) -> KvCache {
         KvCache {
             layers: vec![None; n_layers],
+            capacity,
         }
     }
 
     /// Positions already cached.
     pub fn len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.as_ref())
-            .map_or(0, |(k, _)| k.dim(2).unwrap_or(0))
+        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |l| l.len)
     }
 
     /// No positions cached yet.
@@ -30,20 +43,47 @@ impl KvCache {
         self.len() == 0
     }
 
-    /// Append `k`, `v` (`[B, H, T, D]`) to layer `i` and return the full keys and values.
+    /// Append `k`, `v` (`[B, H, T, D]`) to layer `i` and return views of all keys and values.
     pub fn append(&mut self, i: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (k, v) = match self.layers[i].take() {
-            Some((pk, pv)) => (Tensor::cat(&[&pk, k], 2)?, Tensor::cat(&[&pv, v], 2)?),
-            None => (k.clone(), v.clone()),
+        let (b, h, t, d) = k.dims4()?;
+        let (_, hv, _, dv) = v.dims4()?;
+        let layer = match self.layers[i].take() {
+            Some(mut l) => {
+                let cap = l.k.dim(2)?;
+                if l.len + t > cap {
+                    let new_cap = (2 * cap).max(l.len + t);
+                    let grow = |old: &Tensor, heads: usize, dim: usize| -> Result<Tensor> {
+                        let buf = Tensor::zeros((b, heads, new_cap, dim), old.dtype(), old.device())?;
+                        buf.slice_set(&old.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
+                        Ok(buf)
+                    };
+                    l.k = grow(&l.k, h, d)?;
+                    l.v = grow(&l.v, hv, dv)?;
+                }
+                l
+            }
+            None => {
+                let cap = self.capacity.max(t);
+                LayerCache {
+                    k: Tensor::zeros((b, h, cap, d), k.dtype(), k.device())?,
+                    v: Tensor::zeros((b, hv, cap, dv), v.dtype(), v.device())?,
+                    len: 0,
+                }
+            }
         };
-        self.layers[i] = Some((k.clone(), v.clone()));
-        Ok((k, v))
+        layer.k.slice_set(&k.contiguous()?, 2, layer.len)?;
+        layer.v.slice_set(&v.contiguous()?, 2, layer.len)?;
+        let len = layer.len + t;
+        let out = (layer.k.narrow(2, 0, len)?, layer.v.narrow(2, 0, len)?);
+        self.layers[i] = Some(LayerCache { len, ..layer });
+        Ok(out)
     }
 
     /// Keep only the batch rows `rows` (beam search reorders and prunes hypotheses).
     pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
         for l in self.layers.iter_mut().flatten() {
-            *l = (l.0.index_select(rows, 0)?, l.1.index_select(rows, 0)?);
+            l.k = l.k.index_select(rows, 0)?;
+            l.v = l.v.index_select(rows, 0)?;
         }
         Ok(())
     }
@@ -147,7 +187,7 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> 
     } else {
         candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(scores.dtype())?
     };
-    probs.matmul(&v.contiguous()?)
+    probs.matmul(v)
 }
 
 /// `x W` for `x` `[..., K]` and `W` `[K, N]` as one 2-D matrix product (no per-batch copies).

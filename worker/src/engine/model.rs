@@ -208,6 +208,11 @@ impl LoadedModel {
         KvCache::new(self.network.n_layers())
     }
 
+    /// An empty KV cache with room for `positions` positions.
+    pub fn cache_for(&self, positions: usize) -> KvCache {
+        KvCache::with_capacity(self.network.n_layers(), positions)
+    }
+
     /// Final hidden states `[B, T, C]` of a step, extending `cache` when given.
     pub fn hidden(&self, step: &Step, cache: Option<&mut KvCache>) -> Result<Tensor> {
         let b = step.ids.len();
