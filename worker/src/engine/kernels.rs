@@ -54,7 +54,13 @@ impl CustomOp2 for LabelLogprobs {
         "label-logprobs"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let logits = contiguous(s1.as_slice::<f32>()?, l1)?;
         let ids = contiguous(s2.as_slice::<u32>()?, l2)?;
         let (b, t, v) = l1.shape().dims3()?;
@@ -76,9 +82,14 @@ impl CustomOp2 for LabelLogprobs {
 pub fn next_token_logprobs(logits: &Tensor, ids: &Tensor) -> Result<Tensor> {
     let (_b, t, _v) = logits.dims3()?;
     if logits.device().is_cpu() && logits.dtype() == DType::F32 {
-        return logits.contiguous()?.apply_op2_no_bwd(&ids.contiguous()?, &LabelLogprobs);
+        return logits
+            .contiguous()?
+            .apply_op2_no_bwd(&ids.contiguous()?, &LabelLogprobs);
     }
-    let logp = candle_nn::ops::log_softmax(&logits.narrow(1, 0, t - 1)?.to_dtype(DType::F32)?, D::Minus1)?;
+    let logp = candle_nn::ops::log_softmax(
+        &logits.narrow(1, 0, t - 1)?.to_dtype(DType::F32)?,
+        D::Minus1,
+    )?;
     let labels = ids.narrow(1, 1, t - 1)?.unsqueeze(2)?.contiguous()?;
     logp.gather(&labels, 2)?.squeeze(2)
 }
@@ -91,20 +102,44 @@ mod tests {
     #[test]
     fn kernels_match_candles_generic_operations() {
         let dev = Device::Cpu;
-        let x = Tensor::arange(-400f32, 400f32, &dev).unwrap().affine(0.02, 0.0).unwrap();
-        let d = (gelu_tanh(&x).unwrap() - x.gelu().unwrap()).unwrap().abs().unwrap().max_all().unwrap();
+        let x = Tensor::arange(-400f32, 400f32, &dev)
+            .unwrap()
+            .affine(0.02, 0.0)
+            .unwrap();
+        let d = (gelu_tanh(&x).unwrap() - x.gelu().unwrap())
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap();
         assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
 
         let logits = Tensor::randn(0f32, 3.0, (2, 5, 50), &dev).unwrap();
         let ids = Tensor::new(&[[1u32, 7, 3, 49, 0], [2, 2, 2, 10, 11]], &dev).unwrap();
         let fast = next_token_logprobs(&logits, &ids).unwrap();
-        let logp = candle_nn::ops::log_softmax(&logits.narrow(1, 0, 4).unwrap(), D::Minus1).unwrap();
+        let logp =
+            candle_nn::ops::log_softmax(&logits.narrow(1, 0, 4).unwrap(), D::Minus1).unwrap();
         let slow = logp
-            .gather(&ids.narrow(1, 1, 4).unwrap().unsqueeze(2).unwrap().contiguous().unwrap(), 2)
+            .gather(
+                &ids.narrow(1, 1, 4)
+                    .unwrap()
+                    .unsqueeze(2)
+                    .unwrap()
+                    .contiguous()
+                    .unwrap(),
+                2,
+            )
             .unwrap()
             .squeeze(2)
             .unwrap();
-        let d = (fast - slow).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let d = (fast - slow)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(d < 1e-5, "{d}");
     }
 }

@@ -35,7 +35,10 @@ impl KvCache {
 
     /// Positions already cached.
     pub fn len(&self) -> usize {
-        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |l| l.len)
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map_or(0, |l| l.len)
     }
 
     /// No positions cached yet.
@@ -53,7 +56,8 @@ impl KvCache {
                 if l.len + t > cap {
                     let new_cap = (2 * cap).max(l.len + t);
                     let grow = |old: &Tensor, heads: usize, dim: usize| -> Result<Tensor> {
-                        let buf = Tensor::zeros((b, heads, new_cap, dim), old.dtype(), old.device())?;
+                        let buf =
+                            Tensor::zeros((b, heads, new_cap, dim), old.dtype(), old.device())?;
                         buf.slice_set(&old.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
                         Ok(buf)
                     };
