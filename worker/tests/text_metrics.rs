@@ -1,0 +1,84 @@
+//! Sentence BLEU and ROUGE-1/2/L on the NorGLM authors' released Norwegian outputs equal
+//! sacrebleu and the `rouge` package within 1e-9 (values recorded by
+//! tools/reference/text_metrics.py). Reads ../shared; skips (with a note) where it is absent,
+//! unless NLEBENCH_REQUIRE_SHARED is set, as in CI.
+
+use std::path::PathBuf;
+
+use orchestrator::spec::DataFormat;
+use worker::data::{read, text};
+use worker::metrics::{bleu, rouge};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn per_pair_bleu_and_rouge_equal_the_python_packages() {
+    let data = root().join("../shared/data/norglm-results");
+    if !data.is_dir() {
+        assert!(
+            std::env::var("NLEBENCH_REQUIRE_SHARED").is_err(),
+            "{} is missing",
+            data.display()
+        );
+        eprintln!(
+            "SKIPPED: {} is not here (it exists next to the project in CI)",
+            data.display()
+        );
+        return;
+    }
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/text_metrics_reference.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let (mut pairs, mut errors, mut worst) = (0, 0, 0f64);
+    for (key, rows) in reference["files"].as_object().unwrap() {
+        let mut parts = key.split(':');
+        let (file, hyp, refc) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let table = read(&data.join(file), DataFormat::Csv).unwrap();
+        let rows = rows.as_array().unwrap();
+        assert_eq!(table.rows.len(), rows.len(), "{key}");
+        for (i, (row, want)) in table.rows.iter().zip(rows).enumerate() {
+            let (h, r) = (text(row, hyp), text(row, refc));
+            pairs += 1;
+            match rouge::rouge(&h, &r) {
+                Err(e) => {
+                    errors += 1;
+                    let w = want["error"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{key} row {i}: we raise {e}, rouge does not"));
+                    assert!(w.ends_with(&e.to_string()), "{key} row {i}: {w} vs {e}");
+                }
+                Ok(s) => {
+                    assert!(
+                        want.get("error").is_none(),
+                        "{key} row {i}: rouge raises {}",
+                        want["error"]
+                    );
+                    for (name, ours) in [
+                        ("bleu", bleu::sentence_bleu(&h, &r)),
+                        ("rouge_1", s.rouge_1.f),
+                        ("rouge_2", s.rouge_2.f),
+                        ("rouge_l", s.rouge_l.f),
+                    ] {
+                        let theirs = want[name].as_f64().unwrap();
+                        let d = (ours - theirs).abs();
+                        worst = worst.max(d);
+                        assert!(
+                            d < 1e-9,
+                            "{key} row {i} {name}: ours {ours} vs Python {theirs}\nhyp: {h:?}\nref: {r:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    eprintln!("{pairs} pairs ({errors} skipped as rouge raises), largest difference {worst:e}");
+    assert!(pairs > 11_000);
+}
