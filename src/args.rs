@@ -318,9 +318,40 @@ pub struct ScoreArgs {
     /// Outputs file (CSV, JSON Lines or JSON)
     #[arg(long)]
     pub input: PathBuf,
+    /// Columns by role for generation tasks: hyp=COLUMN,ref=COLUMN[,source=COLUMN]
+    #[arg(long, value_parser = parse_map)]
+    pub map: Option<std::collections::BTreeMap<String, String>>,
+    /// Row filter applied first: `paper` = the NorGLM authors' (their 2048-token placeholder
+    /// and empty cells drop the row)
+    #[arg(long, value_enum)]
+    pub filter: Option<RowFilter>,
     /// Print one JSON object whose `metrics` maps metric names to numbers
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RowFilter {
+    /// The authors' filter of their evaluation script
+    Paper,
+}
+
+/// `hyp=COL,ref=COL[,source=COL]`.
+fn parse_map(s: &str) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for part in s.split(',') {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("`{part}` is not ROLE=COLUMN (e.g. hyp=generated_text)"))?;
+        if !matches!(k, "hyp" | "ref" | "source") {
+            return Err(format!("unknown role `{k}`; roles are hyp, ref and source"));
+        }
+        if v.is_empty() {
+            return Err(format!("role `{k}` has no column"));
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Subcommand)]

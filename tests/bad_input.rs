@@ -203,3 +203,23 @@ fn unreachable_postgres_stops_a_worker_with_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_generation_task_without_a_template_cannot_be_run() {
+    let env = Env::embedded();
+    let p = env.write(
+        "s.toml",
+        &good()
+            .replace("[\"no-crows-pairs\"]", "[\"multi-qa-sum-summary\"]")
+            .replace("no-crows-pairs = ", "multi-qa-sum-summary = "),
+    );
+    let e = fails(&env, &p);
+    assert!(
+        e.contains("task `multi-qa-sum-summary` has no prompt template"),
+        "{e}"
+    );
+    assert!(
+        e.contains("fix: use `nlebench score` / `nlebench import`"),
+        "{e}"
+    );
+}

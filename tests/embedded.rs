@@ -131,8 +131,19 @@ fn tasks_list_names_the_bias_task() {
     );
     let json: serde_json::Value =
         serde_json::from_str(&env.ok(&["tasks", "list", "--json"])).unwrap();
-    assert_eq!(json[0]["name"], "no-crows-pairs");
-    assert_eq!(json[0]["metrics"][0], "bias_paper");
+    let bias = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "no-crows-pairs")
+        .unwrap();
+    assert_eq!(bias["metrics"][0], "bias_paper");
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "multi-qa-sum-summary" && t["kind"] == "generation")
+    );
 }
 
 /// Put the tiny GPT-2 fixture in a Hugging Face cache as `test/tiny-gpt2` at commit `c0ffee`.
@@ -252,5 +263,47 @@ fn a_sweep_with_a_lora_adapter_evaluates_the_base_and_the_merged_model() {
     assert_ne!(
         perplexities[0][1], perplexities[1][1],
         "the adapter changes the scores"
+    );
+}
+
+#[test]
+fn empty_hypotheses_are_skipped_and_counted_and_non_utf8_files_rejected() {
+    let env = Env::embedded();
+    let csv = env.write(
+        "out.csv",
+        "hyp,ref\nNorge er et land.,Norge er et land i Europa.\n,Tom hypotese.\nHei.,Hei på deg.\n",
+    );
+    let out = env.ok(&[
+        "score",
+        "--task",
+        "multi-qa-sum-summary",
+        "--input",
+        csv.to_str().unwrap(),
+        "--map",
+        "hyp=hyp,ref=ref",
+        "--json",
+    ]);
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        got["rows_skipped"], 1,
+        "the empty hypothesis is skipped and counted"
+    );
+    assert_eq!(got["n"]["bleu"], 2);
+    let bad = env.dir.path().join("latin1.csv");
+    std::fs::write(&bad, b"hyp,ref\nbl\xe5b\xe6r,ost\n").unwrap();
+    let out = env.run(&[
+        "score",
+        "--task",
+        "multi-qa-sum-summary",
+        "--input",
+        bad.to_str().unwrap(),
+        "--map",
+        "hyp=hyp,ref=ref",
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("latin1.csv:2: not valid UTF-8") && stderr.contains("iconv"),
+        "{stderr}"
     );
 }

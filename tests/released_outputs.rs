@@ -93,3 +93,108 @@ fn score_rejects_a_file_without_the_perplexity_columns() {
         "{stderr}"
     );
 }
+
+fn cot_dir() -> Option<PathBuf> {
+    released_dir().map(|d| d.join("../cot/scene1"))
+}
+
+#[test]
+fn score_with_the_paper_filter_reproduces_the_authors_cot_means() {
+    let Some(dir) = cot_dir() else { return };
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/text_metrics_reference.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let env = Env::embedded();
+    for (key, want) in reference["paper_means"].as_object().unwrap() {
+        let file = dir.join(key.trim_start_matches("cot/scene1/"));
+        let out = env.ok(&[
+            "score",
+            "--task",
+            "multi-qa-sum-summary",
+            "--input",
+            file.to_str().unwrap(),
+            "--map",
+            "hyp=generated_text,ref=positive_sample",
+            "--filter",
+            "paper",
+            "--json",
+        ]);
+        let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(got["rows_kept"], want["rows_kept"], "{key}");
+        for m in ["bleu", "rouge_1", "rouge_2", "rouge_l"] {
+            let (a, b) = (
+                got["metrics"][m].as_f64().unwrap(),
+                want[m].as_f64().unwrap(),
+            );
+            assert!((a - b).abs() < 1e-9, "{key} {m}: {a} vs {b}");
+        }
+    }
+    // The figures for NorGPT-23B, to four decimals.
+    let out = env.ok(&[
+        "score",
+        "--task",
+        "multi-qa-sum-summary",
+        "--input",
+        dir.join("CoT_23B_s1_contain.csv").to_str().unwrap(),
+        "--map",
+        "hyp=generated_text,ref=positive_sample",
+        "--filter",
+        "paper",
+        "--json",
+    ]);
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let four = |m: &str| (got["metrics"][m].as_f64().unwrap() * 1e4).round() / 1e4;
+    assert_eq!(
+        (
+            four("bleu"),
+            four("rouge_1"),
+            four("rouge_2"),
+            four("rouge_l")
+        ),
+        (1.3006, 0.1836, 0.0091, 0.1712)
+    );
+    assert_eq!(got["rows_kept"], 71);
+}
+
+#[test]
+fn bad_score_requests_fail_clearly() {
+    let Some(dir) = cot_dir() else { return };
+    let env = Env::embedded();
+    let file = dir.join("CoT_3B_s1_contain.csv");
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "score",
+            "--task",
+            "multi-qa-sum-summary",
+            "--input",
+            file.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        let out = env.run(&all);
+        assert!(!out.status.success(), "{args:?} should fail");
+        common::text(&out).1
+    };
+    let e = run(&["--map", "hyp=generated,ref=positive_sample"]);
+    assert!(
+        e.contains("no column `generated`") && e.contains("generated_text_s1"),
+        "{e}"
+    );
+    let e = run(&[]);
+    assert!(e.contains("give `--map hyp=COLUMN,ref=COLUMN`"), "{e}");
+    let e = run(&["--map", "hypothesis=generated_text"]);
+    assert!(e.contains("unknown role `hypothesis`"), "{e}");
+    // A file of another task: the bias outputs have no generated text.
+    let bias = released_dir().unwrap().join("bias_369M.csv");
+    let out = env.run(&[
+        "score",
+        "--task",
+        "multi-qa-sum-summary",
+        "--input",
+        bias.to_str().unwrap(),
+        "--map",
+        "hyp=generated_text,ref=positive_sample",
+    ]);
+    assert!(common::text(&out).1.contains("no column `generated_text`"));
+}

@@ -110,6 +110,11 @@ impl RunManifest {
         });
         // Keys are sorted (BTreeMap) or inserted in the fixed order written here, so the
         // compact encoding is canonical.
+        let mut canonical = canonical;
+        if let Some(t) = &self.task.template {
+            // Only tasks with a template carry it, so fingerprints of the others stay as they were.
+            canonical["task"]["template"] = t.as_str().into();
+        }
         serde_json::to_string(&canonical).expect("JSON values always serialize")
     }
 }
@@ -158,6 +163,7 @@ mod tests {
                     ("more".into(), "sent_more_no".into()),
                     ("less".into(), "sent_less_no".into()),
                 ]),
+                template: None,
                 path: PathBuf::new(),
                 dataset_origin: None,
             },

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use orchestrator::spec::DataFormat;
+use worker::tasks::{ScoreRequest, score_table};
 
-use crate::args::{Global, ScoreArgs};
+use crate::args::{Global, RowFilter, ScoreArgs};
 use crate::{context, render};
 
 pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
@@ -20,13 +21,24 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
     })?;
     let format = DataFormat::from_path(&a.input).unwrap_or(DataFormat::Csv);
     let table = worker::data::read(&a.input, format)?;
-    let metrics = worker::tasks::score_table(task, &table)?;
+    let req = ScoreRequest {
+        map: a.map.clone().unwrap_or_default(),
+        filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
+    };
+    let rows_kept = if req.filter_paper {
+        worker::tasks::filter_paper(&table).rows.len()
+    } else {
+        table.rows.len()
+    };
+    let out = score_table(task, &table, &req)?;
     if a.json {
-        let map: serde_json::Map<String, serde_json::Value> = metrics
+        let map: serde_json::Map<String, serde_json::Value> = out
+            .metrics
             .iter()
             .map(|m| (m.name.clone(), m.value.into()))
             .collect();
-        let n: serde_json::Map<String, serde_json::Value> = metrics
+        let n: serde_json::Map<String, serde_json::Value> = out
+            .metrics
             .iter()
             .map(|m| (m.name.clone(), m.n.into()))
             .collect();
@@ -37,18 +49,36 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
                 "task_version": task.version,
                 "input": a.input.display().to_string(),
                 "rows": table.rows.len(),
+                "rows_kept": rows_kept,
+                "rows_scored": out.rows_scored,
+                "rows_skipped": out.rows_skipped,
                 "metrics": map,
                 "n": n,
             }))?
         );
     } else {
         outln!(
-            "{} rows of {} scored as task {}",
+            "{} of {} rows of {} scored as task {}{}{}",
+            out.rows_scored,
             table.rows.len(),
             a.input.display(),
-            task.name
+            task.name,
+            if req.filter_paper {
+                format!(" ({rows_kept} kept by the paper filter)")
+            } else {
+                String::new()
+            },
+            if out.rows_skipped > 0 {
+                format!(
+                    "; {} skipped because ROUGE cannot score them",
+                    out.rows_skipped
+                )
+            } else {
+                String::new()
+            }
         );
-        let rows: Vec<_> = metrics
+        let rows: Vec<_> = out
+            .metrics
             .iter()
             .map(|m| (m.name.clone(), m.value, m.n))
             .collect();

@@ -234,6 +234,8 @@ impl Inner {
         let opts = BatchOptions {
             batch_size: m.setting.batch_size.map(|b| b as usize),
             max_tokens: m.setting.max_tokens.map(|t| t as usize),
+            decoding: m.setting.decoding.clone(),
+            seed: m.seed,
         };
         // Samples are written after every `write_every` examples (a crash loses at most that).
         let write_every = opts.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
@@ -241,11 +243,16 @@ impl Inner {
             if self.store.run_status(c.run.id).await? == Some(RunStatus::Cancelled) {
                 return Err(JobError::Cancelled);
             }
-            let (task, model, table, idx) =
-                (m.task.clone(), model.clone(), table.clone(), chunk.to_vec());
+            let (task, model, table, idx, opts) = (
+                m.task.clone(),
+                model.clone(),
+                table.clone(),
+                chunk.to_vec(),
+                opts.clone(),
+            );
             let shard = c.job.shard;
             let samples = blocking(move || {
-                tasks::run_batch(&task, &model, &table, &idx, shard, opts).map_err(JobError::from)
+                tasks::run_batch(&task, &model, &table, &idx, shard, &opts).map_err(JobError::from)
             })
             .await?;
             self.store

@@ -16,6 +16,8 @@ use super::source::Source;
 pub enum TaskKind {
     /// Score two texts per example by log-likelihood (perplexity), e.g. CrowS-Pairs bias.
     LoglikPair,
+    /// Generate a text per example from a prompt template and score it against a reference.
+    Generation,
 }
 
 impl TaskKind {
@@ -23,6 +25,7 @@ impl TaskKind {
     pub fn fields(self) -> (&'static [&'static str], &'static [&'static str]) {
         match self {
             TaskKind::LoglikPair => (&["more", "less"], &["group"]),
+            TaskKind::Generation => (&["reference"], &["source"]),
         }
     }
 
@@ -30,6 +33,7 @@ impl TaskKind {
     pub fn metrics(self) -> &'static [&'static str] {
         match self {
             TaskKind::LoglikPair => &["bias_paper", "bias_standard"],
+            TaskKind::Generation => &["bleu", "bleu_corpus", "rouge_1", "rouge_2", "rouge_l"],
         }
     }
 
@@ -37,6 +41,7 @@ impl TaskKind {
     pub fn uses_decoding(self) -> bool {
         match self {
             TaskKind::LoglikPair => false,
+            TaskKind::Generation => true,
         }
     }
 
@@ -44,6 +49,7 @@ impl TaskKind {
     pub fn as_str(self) -> &'static str {
         match self {
             TaskKind::LoglikPair => "loglik-pair",
+            TaskKind::Generation => "generation",
         }
     }
 }
@@ -98,6 +104,7 @@ struct TaskFile {
     metrics: Spanned<Vec<String>>,
     dataset: DatasetSection,
     fields: Spanned<BTreeMap<String, String>>,
+    template: Option<Spanned<String>>,
 }
 
 /// Where a task's examples come from, resolved.
@@ -132,6 +139,9 @@ pub struct TaskSpec {
     pub dataset: DatasetRef,
     /// Task-kind field name → dataset column.
     pub fields: BTreeMap<String, String>,
+    /// Prompt template with `{column}` placeholders (generation tasks); tasks without one can
+    /// only score imported outputs.
+    pub template: Option<String>,
     /// The file the task was read from.
     #[serde(skip)]
     pub path: PathBuf,
@@ -228,6 +238,7 @@ impl TaskSpec {
                 Some((path.to_path_buf(), line, col, "dataset.source".into()))
             },
             fields: file.fields.into_inner(),
+            template: file.template.map(Spanned::into_inner),
             path: path.to_path_buf(),
         };
         Ok((spec, file.dataset))

@@ -2,4 +2,5 @@
 
 pub mod bias;
 pub mod bleu;
+pub mod generation;
 pub mod rouge;

@@ -24,7 +24,7 @@ pub fn run(
     table: &Table,
     indices: &[usize],
     shard: i32,
-    opts: BatchOptions,
+    opts: &BatchOptions,
 ) -> Result<Vec<NewSample>, TaskError> {
     let (more_col, less_col) = (field(task, "more"), field(task, "less"));
     let group_col = task.fields.get("group");

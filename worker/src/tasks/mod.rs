@@ -1,8 +1,11 @@
 //! Task kinds: how a task's examples become samples, and samples become metrics.
 
+pub mod generation;
 pub mod loglik_pair;
 
-use orchestrator::spec::{TaskKind, TaskSpec};
+use std::collections::BTreeMap;
+
+use orchestrator::spec::{Decoding, TaskKind, TaskSpec};
 use orchestrator::store::{MetricValue, NewSample, entities::sample};
 
 use crate::data::{DataError, Table};
@@ -17,6 +20,9 @@ pub enum TaskError {
     /// The data is not as the task expects.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// A scoring request that does not fit the task.
+    #[error("{0}")]
+    Request(String),
     /// A stored sample cannot be read back.
     #[error("sample {idx}: {message}")]
     Sample {
@@ -28,12 +34,70 @@ pub enum TaskError {
 }
 
 /// How a batch is run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BatchOptions {
     /// Texts per forward pass (`None`: as many as fit the memory budget).
     pub batch_size: Option<usize>,
     /// Context limit in tokens.
     pub max_tokens: Option<usize>,
+    /// Decoding of generation tasks.
+    pub decoding: Option<Decoding>,
+    /// Seed of sampling.
+    pub seed: u64,
+}
+
+/// How to read an outputs file for `score` and `import`.
+#[derive(Debug, Clone, Default)]
+pub struct ScoreRequest {
+    /// Role (`hyp`, `ref`, `source`) → column.
+    pub map: BTreeMap<String, String>,
+    /// Apply the NorGLM authors' row filter first.
+    pub filter_paper: bool,
+}
+
+/// What scoring an outputs file gave.
+#[derive(Debug, Clone)]
+pub struct ScoreOutcome {
+    /// The metrics.
+    pub metrics: Vec<MetricValue>,
+    /// Rows that went into the metrics.
+    pub rows_scored: usize,
+    /// Rows skipped because a metric cannot be computed for them (counted, never silent).
+    pub rows_skipped: usize,
+}
+
+/// The cell the authors' outputs use when the model's input was too long.
+pub const PAPER_PLACEHOLDER: &str = "Token indices sequence length is longer than 2048.";
+
+/// Strings pandas' `read_csv` reads as missing values (the authors' filter relies on them).
+const PANDAS_NA: &[&str] = &[
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+/// The authors' row filter: cells equal to [`PAPER_PLACEHOLDER`] become empty, and every row
+/// with an empty (or pandas-missing) cell is dropped.
+pub fn filter_paper(table: &Table) -> Table {
+    let missing = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s == PAPER_PLACEHOLDER || PANDAS_NA.contains(&s.as_str()),
+        serde_json::Value::Null => true,
+        _ => false,
+    };
+    Table {
+        columns: table.columns.clone(),
+        rows: table
+            .rows
+            .iter()
+            .filter(|r| {
+                table
+                    .columns
+                    .iter()
+                    .all(|c| r.get(c).is_some_and(|v| !missing(v)))
+            })
+            .cloned()
+            .collect(),
+        path: table.path.clone(),
+    }
 }
 
 /// The columns a task reads from its dataset.
@@ -43,6 +107,7 @@ pub fn required_columns(task: &TaskSpec) -> Vec<&str> {
         .iter()
         .filter_map(|k| task.fields.get(*k).map(String::as_str))
         .chain(task.fields.get("group").map(String::as_str))
+        .chain(template_columns(task))
         .collect()
 }
 
@@ -53,10 +118,11 @@ pub fn run_batch(
     table: &Table,
     indices: &[usize],
     shard: i32,
-    opts: BatchOptions,
+    opts: &BatchOptions,
 ) -> Result<Vec<NewSample>, TaskError> {
     match task.kind {
         TaskKind::LoglikPair => loglik_pair::run(task, model, table, indices, shard, opts),
+        TaskKind::Generation => generation::run(task, model, table, indices, shard, opts),
     }
 }
 
@@ -64,12 +130,37 @@ pub fn run_batch(
 pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricValue>, TaskError> {
     match task.kind {
         TaskKind::LoglikPair => loglik_pair::metrics(task, samples),
+        TaskKind::Generation => generation::metrics(task, samples),
     }
 }
 
 /// The task's metrics from an outputs file (no model, nothing stored).
-pub fn score_table(task: &TaskSpec, table: &Table) -> Result<Vec<MetricValue>, TaskError> {
+pub fn score_table(
+    task: &TaskSpec,
+    table: &Table,
+    req: &ScoreRequest,
+) -> Result<ScoreOutcome, TaskError> {
+    let filtered;
+    let table = if req.filter_paper {
+        filtered = filter_paper(table);
+        &filtered
+    } else {
+        table
+    };
     match task.kind {
-        TaskKind::LoglikPair => loglik_pair::score_table(task, table),
+        TaskKind::LoglikPair => Ok(ScoreOutcome {
+            metrics: loglik_pair::score_table(task, table)?,
+            rows_scored: table.rows.len(),
+            rows_skipped: 0,
+        }),
+        TaskKind::Generation => generation::score_table(task, table, req),
     }
+}
+
+/// The columns a task's prompt template reads.
+pub fn template_columns(task: &TaskSpec) -> Vec<&str> {
+    task.template
+        .as_deref()
+        .map(generation::placeholders)
+        .unwrap_or_default()
 }

@@ -1,0 +1,161 @@
+//! `generation`: fill the task's prompt template from each example, generate with the
+//! setting's decoding, and score the output against the reference column.
+
+use orchestrator::spec::{Decoding, TaskSpec};
+use orchestrator::store::{MetricValue, NewSample, entities::sample};
+use serde_json::json;
+
+use super::{BatchOptions, ScoreOutcome, ScoreRequest, TaskError};
+use crate::data::{Table, text};
+use crate::engine::{GenerationConfig, LoadedModel, generate};
+use crate::metrics::generation::text_metrics;
+
+/// Column names used by `{placeholders}` in a template.
+pub fn placeholders(template: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        match after.find('}') {
+            Some(end)
+                if !after[..end].is_empty()
+                    && after[..end]
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '_') =>
+            {
+                out.push(&after[..end]);
+                rest = &after[end + 1..];
+            }
+            _ => rest = after,
+        }
+    }
+    out
+}
+
+/// The template with each `{column}` replaced by the row's text.
+pub fn fill(template: &str, row: &crate::data::Row) -> String {
+    let mut s = template.to_string();
+    for p in placeholders(template) {
+        s = s.replace(&format!("{{{p}}}"), &text(row, p));
+    }
+    s
+}
+
+/// Decoding of a setting as generation parameters (greedy, 20 new tokens by default).
+pub fn config(d: Option<&Decoding>, seed: u64) -> GenerationConfig {
+    let d = d.cloned().unwrap_or(Decoding {
+        do_sample: false,
+        temperature: None,
+        top_p: None,
+        top_k: None,
+        num_beams: None,
+        max_new_tokens: None,
+        min_new_tokens: None,
+        max_length: None,
+        no_repeat_ngram_size: None,
+        repetition_penalty: None,
+    });
+    GenerationConfig {
+        max_new_tokens: d.max_new_tokens.map(|x| x as usize),
+        max_length: d.max_length.map(|x| x as usize),
+        min_new_tokens: d.min_new_tokens.unwrap_or(0) as usize,
+        do_sample: d.do_sample,
+        temperature: d.temperature.unwrap_or(1.0),
+        top_k: d.top_k.map(|x| x as usize),
+        top_p: d.top_p,
+        num_beams: d.num_beams.unwrap_or(1) as usize,
+        no_repeat_ngram_size: d.no_repeat_ngram_size.unwrap_or(0) as usize,
+        repetition_penalty: d.repetition_penalty.unwrap_or(1.0),
+        seed,
+        ..GenerationConfig::default()
+    }
+}
+
+/// Generate for the examples `indices`.
+pub fn run(
+    task: &TaskSpec,
+    model: &LoadedModel,
+    table: &Table,
+    indices: &[usize],
+    shard: i32,
+    opts: &BatchOptions,
+) -> Result<Vec<NewSample>, TaskError> {
+    let template = task.template.as_deref().ok_or_else(|| TaskError::Sample {
+        idx: indices.first().copied().unwrap_or(0) as i64,
+        message: format!("task `{}` has no prompt template", task.name),
+    })?;
+    let reference = task
+        .fields
+        .get("reference")
+        .map(String::as_str)
+        .unwrap_or("reference");
+    let prompts: Vec<String> = indices
+        .iter()
+        .map(|&i| fill(template, &table.rows[i]))
+        .collect();
+    let ids = prompts
+        .iter()
+        .map(|p| model.encode(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = generate(model, &ids, &config(opts.decoding.as_ref(), opts.seed))?;
+    Ok(indices
+        .iter()
+        .zip(prompts)
+        .zip(out)
+        .map(|((&i, prompt), g)| NewSample {
+            idx: i as i64,
+            shard,
+            prompt,
+            output: Some(g.text.clone()),
+            reference: Some(text(&table.rows[i], reference)),
+            data: json!({
+                "new_tokens": g.tokens.len(),
+                "stop": g.stop,
+                "prompt_tokens": g.prompt_tokens,
+                "prompt_dropped": g.prompt_dropped,
+            }),
+        })
+        .collect())
+}
+
+/// Metrics from stored samples (output against reference).
+pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricValue>, TaskError> {
+    let pairs = samples.iter().map(|s| {
+        (
+            s.output.as_deref().unwrap_or(""),
+            s.reference.as_deref().unwrap_or(""),
+        )
+    });
+    Ok(text_metrics(pairs, &task.metrics).0)
+}
+
+/// Metrics of an outputs file whose hypothesis and reference columns are named by `hyp` and
+/// `ref` in the request's column map.
+pub fn score_table(
+    task: &TaskSpec,
+    table: &Table,
+    req: &ScoreRequest,
+) -> Result<ScoreOutcome, TaskError> {
+    let col = |k: &str| {
+        req.map.get(k).cloned().ok_or_else(|| TaskError::Request(format!(
+            "task `{}` scores a hypothesis against a reference: give `--map hyp=COLUMN,ref=COLUMN` (columns: {})",
+            task.name,
+            table.columns.join(", ")
+        )))
+    };
+    let (h, r) = (col("hyp")?, col("ref")?);
+    table.require(&[h.as_str(), r.as_str()], "name existing columns in --map")?;
+    let (metrics, skipped) = text_metrics(
+        table.rows.iter().map(|row| (cell(row, &h), cell(row, &r))),
+        &task.metrics,
+    );
+    Ok(ScoreOutcome {
+        metrics,
+        rows_scored: table.rows.len() - skipped,
+        rows_skipped: skipped,
+    })
+}
+
+fn cell<'a>(row: &'a crate::data::Row, column: &str) -> &'a str {
+    row.get(column).and_then(|v| v.as_str()).unwrap_or("")
+}
