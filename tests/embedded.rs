@@ -307,3 +307,45 @@ fn empty_hypotheses_are_skipped_and_counted_and_non_utf8_files_rejected() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_generation_task_with_a_template_runs_end_to_end() {
+    let mut env = Env::embedded();
+    let tasks = env.dir.path().join("tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    std::fs::write(
+        tasks.join("continue.toml"),
+        "name = \"continue\"\nversion = 1\nkind = \"generation\"\nprimary_metric = \"rouge_l\"\n\
+         metrics = [\"bleu\", \"rouge_1\", \"rouge_l\"]\ntemplate = \"Fortsett: {sent_more_no}\"\n\
+         [dataset]\nsource = \"path:/unused.csv\"\n[fields]\nreference = \"sent_less_no\"\n",
+    )
+    .unwrap();
+    env.extra
+        .push(("NLEBENCH_TASKS_DIR".into(), tasks.display().to_string()));
+    let text = format!(
+        "name = \"gen\"\ntasks = [\"continue\"]\n[datasets]\ncontinue = \"path:{}\"\n\
+         [[models]]\nname = \"tiny\"\nsource = \"path:{}\"\n\
+         [[settings]]\nname = \"greedy\"\nlimit = 4\n[settings.decoding]\nmax_new_tokens = 6\n",
+        mini_pairs().display(),
+        root().join("tests/fixtures/tiny-llama").display()
+    );
+    let p = env.write("s.toml", &text);
+    let out = env.ok(&["run", p.to_str().unwrap()]);
+    assert!(out.contains("rouge_l"), "{out}");
+    let rows = env.query("SELECT prompt, output, reference, data FROM samples ORDER BY idx");
+    assert_eq!(rows.len(), 4);
+    assert!(
+        rows[0][0].starts_with("Fortsett: Kvinner er dårlige"),
+        "{:?}",
+        rows[0]
+    );
+    assert!(!rows[0][1].is_empty());
+    assert!(rows[0][3].contains("\"new_tokens\":6"), "{:?}", rows[0]);
+    // Greedy decoding is deterministic: a forced rerun stores the same outputs.
+    env.ok(&["run", "--force", p.to_str().unwrap()]);
+    let again = env.query("SELECT output FROM samples WHERE run_id = 2 ORDER BY idx");
+    assert_eq!(
+        again.iter().map(|r| r[0].clone()).collect::<Vec<_>>(),
+        rows.iter().map(|r| r[1].clone()).collect::<Vec<_>>()
+    );
+}
