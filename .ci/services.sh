@@ -1,7 +1,7 @@
 # Start throwaway PostgreSQL and Redis servers on loopback (no systemd needed).
 # Source this file: it exports NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL and sets
 # a trap that stops both servers when the shell exits. Installs the Debian packages if missing.
-set -eu
+
 
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
@@ -38,4 +38,4 @@ trap stop_services EXIT
 export NLEBENCH_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/nlebench_test"
 export NLEBENCH_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 echo "services: PostgreSQL on $PG_PORT (pid $PG_PID), Redis on $REDIS_PORT (pid $REDIS_PID)"
-set +eu
+

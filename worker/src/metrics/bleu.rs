@@ -157,15 +157,15 @@ pub fn score(s: &BleuStats) -> f64 {
     }
     let mut precisions = [0.0f64; MAX_ORDER];
     let mut smooth = 1.0;
-    for n in 0..MAX_ORDER {
-        if s.total[n] == 0 {
+    for (p, (&correct, &total)) in precisions.iter_mut().zip(s.correct.iter().zip(&s.total)) {
+        if total == 0 {
             break;
         }
-        precisions[n] = if s.correct[n] == 0 {
+        *p = if correct == 0 {
             smooth *= 2.0;
-            100.0 / (smooth * s.total[n] as f64)
+            100.0 / (smooth * total as f64)
         } else {
-            100.0 * s.correct[n] as f64 / s.total[n] as f64
+            100.0 * correct as f64 / total as f64
         };
     }
     bp * (precisions.iter().map(|&p| my_log(p)).sum::<f64>() / MAX_ORDER as f64).exp()
