@@ -79,6 +79,8 @@ pub enum Command {
     Retry(SweepArg),
     /// Export a sweep's runs and metrics
     Export(ExportArgs),
+    /// Recompute metrics from stored samples, without a model (SWEEP or run:ID)
+    Rescore(RescoreArgs),
     /// Create or upgrade the store's tables
     Migrate,
     /// Task definitions
@@ -277,6 +279,12 @@ pub struct StatusArgs {
 pub struct SweepArg {
     /// Sweep name
     pub sweep: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RescoreArgs {
+    /// Sweep name, or `run:ID` for one run
+    pub target: String,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -349,3 +349,70 @@ fn a_generation_task_with_a_template_runs_end_to_end() {
         rows.iter().map(|r| r[1].clone()).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn rescoring_reproduces_the_metrics_and_clears_exactly_the_stale_runs() {
+    let env = Env::embedded();
+    let sweep = env.write(
+        "s.toml",
+        &sweep_toml(
+            "rescore",
+            &[("a", "random:norgpt-tiny@1"), ("b", "random:norgpt-tiny@2")],
+            &[("all", 32)],
+            32,
+            &mini_pairs(),
+        ),
+    );
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    let metrics = |env: &Env| {
+        env.query("SELECT CAST(run_id AS TEXT), name, CAST(value AS TEXT), CAST(n AS TEXT) FROM metrics ORDER BY run_id, name")
+    };
+    let before = metrics(&env);
+    assert!(before.len() > 10);
+    let st = env.status("rescore");
+    assert!(
+        st["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["stale"] == false)
+    );
+
+    // Run 1's metrics come from an older implementation of bias_paper.
+    env.execute("UPDATE metrics SET version = 0 WHERE run_id = 1 AND name LIKE 'bias_paper%'");
+    let st = env.status("rescore");
+    let stale: Vec<bool> = st["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["stale"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        stale,
+        vec![true, false],
+        "exactly the affected run is stale"
+    );
+    assert!(
+        env.ok(&["status", "rescore"])
+            .contains("1 stale (run `nlebench rescore rescore`)")
+    );
+
+    let out = env.ok(&["rescore", "rescore"]);
+    assert!(out.contains("rescored 2 run(s)"), "{out}");
+    assert_eq!(
+        metrics(&env),
+        before,
+        "rescoring gives the numbers scored at the end of inference"
+    );
+    let st = env.status("rescore");
+    assert!(
+        st["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["stale"] == false)
+    );
+    assert!(env.ok(&["rescore", "run:2"]).contains("rescored 1 run(s)"));
+    let e = env.run(&["rescore", "run:99"]);
+    assert!(text(&e).1.contains("no run 99 in the store"));
+}

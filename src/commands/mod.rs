@@ -4,6 +4,7 @@ pub mod bench;
 pub mod export;
 pub mod infer;
 pub mod models;
+pub mod rescore;
 pub mod run;
 pub mod score;
 pub mod serve;

@@ -60,6 +60,7 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                             "fingerprint": r.run.fingerprint, "samples": r.samples_done,
                             "expected": r.run.n_expected, "random_weights": r.run.random_weights,
                             "error": r.run.error,
+                            "stale": worker::metrics::is_stale(r.metric_versions.iter().map(|(k, v)| (k.as_str(), *v))),
                             "metrics": r.metrics.iter().map(|(k, v, _)| (k.clone(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
                         })
                     })
@@ -73,10 +74,22 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                     }))?
                 );
             } else {
+                let stale = st
+                    .runs
+                    .iter()
+                    .filter(|r| {
+                        worker::metrics::is_stale(
+                            r.metric_versions.iter().map(|(k, v)| (k.as_str(), *v)),
+                        )
+                    })
+                    .count();
                 let counts = st
                     .counts()
                     .iter()
                     .map(|(k, n)| format!("{n} {k}"))
+                    .chain((stale > 0).then(|| {
+                        format!("{stale} stale (run `nlebench rescore {}`)", st.sweep.name)
+                    }))
                     .collect::<Vec<_>>()
                     .join(", ");
                 outln!("sweep {}: {counts}", st.sweep.name);

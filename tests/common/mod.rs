@@ -212,6 +212,18 @@ impl Env {
         })
     }
 
+    /// Run a statement that changes the store (to simulate what tests cannot provoke).
+    pub fn execute(&self, sql: &str) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let conn = Database::connect(&self.database_url).await.unwrap();
+            conn.execute_unprepared(sql).await.unwrap();
+        });
+    }
+
     /// A single number from SQL.
     pub fn count(&self, sql: &str) -> i64 {
         self.query(sql)[0][0].parse().unwrap()

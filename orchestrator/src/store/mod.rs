@@ -93,6 +93,9 @@ pub enum StoreError {
     /// No sweep of that name.
     #[error("no sweep named `{0}` in the store\n  fix: check the name with `nlebench status`")]
     NoSweep(String),
+    /// No run with that id.
+    #[error("no run {0} in the store\n  fix: check the id with `nlebench status SWEEP`")]
+    NoRun(i64),
     /// Any other database error.
     #[error(transparent)]
     Db(#[from] DbErr),

@@ -24,6 +24,8 @@ pub struct RunSummary {
     pub samples_done: u64,
     /// Metrics, by name.
     pub metrics: Vec<(String, f64, i64)>,
+    /// Implementation version of each metric, by name.
+    pub metric_versions: Vec<(String, i32)>,
 }
 
 /// A sweep and its runs.
@@ -153,7 +155,12 @@ impl Store {
         let cells = self.cells(sweep.id).await?;
         let ids: Vec<i64> = cells.iter().map(|(_, r)| r.id).collect();
         let mut metrics: HashMap<i64, Vec<(String, f64, i64)>> = HashMap::new();
+        let mut versions: HashMap<i64, Vec<(String, i32)>> = HashMap::new();
         for m in self.metrics_of(&ids).await? {
+            versions
+                .entry(m.run_id)
+                .or_default()
+                .push((m.name.clone(), m.version));
             metrics
                 .entry(m.run_id)
                 .or_default()
@@ -178,6 +185,7 @@ impl Store {
             .map(|(cell, run)| RunSummary {
                 cell,
                 metrics: metrics.remove(&run.id).unwrap_or_default(),
+                metric_versions: versions.remove(&run.id).unwrap_or_default(),
                 samples_done: counts.get(&run.id).copied().unwrap_or(0) as u64,
                 run,
             })
@@ -223,6 +231,27 @@ impl Store {
             }
         }
         Ok(rows)
+    }
+
+    /// The runs a rescore target names: every run of sweep `target`, or run `run:ID`.
+    pub async fn runs_for(&self, target: &str) -> Result<Vec<run::Model>, StoreError> {
+        if let Some(id) = target
+            .strip_prefix("run:")
+            .and_then(|i| i.parse::<i64>().ok())
+        {
+            return run::Entity::find_by_id(id)
+                .one(&self.db)
+                .await?
+                .map(|r| vec![r])
+                .ok_or_else(|| StoreError::NoRun(id));
+        }
+        let sweep = self.sweep_by_name(target).await?;
+        Ok(self
+            .cells(sweep.id)
+            .await?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
     }
 
     /// Cancel a sweep's queued and running runs; returns how many were cancelled.

@@ -152,6 +152,37 @@ impl Store {
         Ok(())
     }
 
+    /// Replace a finished run's metrics with `metrics` (rescoring); its status is unchanged.
+    pub async fn replace_metrics(
+        &self,
+        run_id: i64,
+        metrics: &[MetricValue],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        metric::Entity::delete_many()
+            .filter(metric::Column::RunId.eq(run_id))
+            .exec(&txn)
+            .await?;
+        let t = now();
+        if !metrics.is_empty() {
+            metric::Entity::insert_many(metrics.iter().map(|m| metric::ActiveModel {
+                run_id: Set(run_id),
+                name: Set(m.name.clone()),
+                value: Set(m.value),
+                ci_low: Set(m.ci_low),
+                ci_high: Set(m.ci_high),
+                n: Set(m.n),
+                version: Set(m.version),
+                created_at: Set(t),
+                ..Default::default()
+            }))
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Metrics of a set of runs.
     pub async fn metrics_of(&self, run_ids: &[i64]) -> Result<Vec<metric::Model>, StoreError> {
         let mut out = Vec::new();

@@ -4,3 +4,22 @@ pub mod bias;
 pub mod bleu;
 pub mod generation;
 pub mod rouge;
+
+/// The current implementation version of a stored metric name (`rouge_l`,
+/// `bias_paper/gender`, …); `None` for names no implementation produces.
+pub fn current_version(name: &str) -> Option<i32> {
+    let base = name.split('/').next().unwrap_or(name);
+    Some(match base {
+        "bias_paper" | "bias_standard" => bias::VERSION,
+        "bleu" | "bleu_corpus" => bleu::VERSION,
+        "rouge_1" | "rouge_2" | "rouge_l" => rouge::VERSION,
+        _ => return None,
+    })
+}
+
+/// Whether any of a run's stored metrics was computed by an older implementation.
+pub fn is_stale<'a>(metrics: impl IntoIterator<Item = (&'a str, i32)>) -> bool {
+    metrics
+        .into_iter()
+        .any(|(name, version)| current_version(name).is_some_and(|v| version < v))
+}

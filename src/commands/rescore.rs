@@ -1,0 +1,40 @@
+//! `nlebench rescore`: recompute metrics from stored samples with the current metric
+//! implementations, without a model. Stale runs (metrics from an older implementation) become
+//! current.
+
+use std::process::ExitCode;
+
+use orchestrator::manifest::RunManifest;
+use orchestrator::store::RunStatus;
+
+use crate::args::{Global, RescoreArgs};
+use crate::context;
+
+pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let store = context::store_migrated(&s).await?;
+    let runs = store.runs_for(&a.target).await?;
+    let (mut done, mut skipped) = (0, 0);
+    for run in runs {
+        if RunStatus::parse(&run.status) != Some(RunStatus::Done) {
+            outln!("run {}: {} — not finished, left alone", run.id, run.status);
+            skipped += 1;
+            continue;
+        }
+        let manifest: RunManifest = serde_json::from_str(&run.manifest)?;
+        let samples = store.samples(run.id).await?;
+        let metrics = worker::tasks::metrics(&manifest.task, &samples)?;
+        store.replace_metrics(run.id, &metrics).await?;
+        outln!(
+            "run {}: {} metric(s) recomputed from {} sample(s) (task {} v{})",
+            run.id,
+            metrics.len(),
+            samples.len(),
+            manifest.task.name,
+            manifest.task.version
+        );
+        done += 1;
+    }
+    outln!("rescored {done} run(s); {skipped} not finished");
+    Ok(ExitCode::SUCCESS)
+}
