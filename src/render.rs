@@ -3,13 +3,19 @@
 use std::collections::BTreeMap;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
-use orchestrator::store::{RunSummary, SweepStatus};
+use orchestrator::store::{MetricValue, RunSummary, SweepStatus};
 
-/// Rows = metric groups (`overall` first, then e.g. bias types), columns = base metrics.
-pub fn metrics_table(metrics: &[(String, f64, i64)]) -> Table {
-    let mut groups: BTreeMap<String, BTreeMap<String, (f64, i64)>> = BTreeMap::new();
+/// Rows = metric groups (`overall` first, then e.g. bias types), columns = base metrics; each
+/// value with its bootstrap interval when there is one.
+pub fn metrics_table(metrics: &[MetricValue]) -> Table {
+    let mut groups: BTreeMap<String, BTreeMap<String, (String, i64)>> = BTreeMap::new();
     let mut names: Vec<String> = Vec::new();
-    for (name, value, n) in metrics {
+    for m in metrics {
+        let (name, n) = (&m.name, &m.n);
+        let value = match (m.ci_low, m.ci_high) {
+            (Some(lo), Some(hi)) => format!("{:.2} [{lo:.2}, {hi:.2}]", m.value),
+            _ => format!("{:.2}", m.value),
+        };
         let (base, group) = name.split_once('/').unwrap_or((name.as_str(), ""));
         if !names.iter().any(|x| x == base) {
             names.push(base.to_string());
@@ -17,7 +23,7 @@ pub fn metrics_table(metrics: &[(String, f64, i64)]) -> Table {
         groups
             .entry(group.to_string())
             .or_default()
-            .insert(base.to_string(), (*value, *n));
+            .insert(base.to_string(), (value, *n));
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
@@ -31,12 +37,8 @@ pub fn metrics_table(metrics: &[(String, f64, i64)]) -> Table {
             Cell::new(n).set_alignment(CellAlignment::Right),
         ];
         row.extend(names.iter().map(|name| {
-            Cell::new(
-                values
-                    .get(name)
-                    .map_or(String::new(), |v| format!("{:.2}", v.0)),
-            )
-            .set_alignment(CellAlignment::Right)
+            Cell::new(values.get(name).map_or(String::new(), |v| v.0.clone()))
+                .set_alignment(CellAlignment::Right)
         }));
         t.add_row(row);
     }
@@ -78,13 +80,26 @@ pub fn run_heading(r: &RunSummary) -> String {
 /// The results of a sweep: one table per run.
 pub fn results(status: &SweepStatus) {
     outln!("\nresults of sweep {}", status.sweep.name);
+    outln!("[low, high]: 95 % percentile bootstrap interval over the run's samples");
     for r in &status.runs {
         outln!("\n{}", run_heading(r));
         if let Some(e) = &r.run.error {
             outln!("  error: {e}");
         }
         if !r.metrics.is_empty() {
-            outln!("{}", metrics_table(&r.metrics));
+            let values: Vec<MetricValue> = r
+                .metrics
+                .iter()
+                .map(|m| MetricValue {
+                    name: m.name.clone(),
+                    value: m.value,
+                    ci_low: m.ci_low,
+                    ci_high: m.ci_high,
+                    n: m.n,
+                    version: m.version,
+                })
+                .collect();
+            outln!("{}", metrics_table(&values));
         }
     }
 }

@@ -77,12 +77,7 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             }
         );
-        let rows: Vec<_> = out
-            .metrics
-            .iter()
-            .map(|m| (m.name.clone(), m.value, m.n))
-            .collect();
-        outln!("{}", render::metrics_table(&rows));
+        outln!("{}", render::metrics_table(&out.metrics));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -60,8 +60,8 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                             "fingerprint": r.run.fingerprint, "samples": r.samples_done,
                             "expected": r.run.n_expected, "random_weights": r.run.random_weights,
                             "error": r.run.error,
-                            "stale": worker::metrics::is_stale(r.metric_versions.iter().map(|(k, v)| (k.as_str(), *v))),
-                            "metrics": r.metrics.iter().map(|(k, v, _)| (k.clone(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
+                            "stale": worker::metrics::is_stale(r.metric_versions()),
+                            "metrics": r.metrics.iter().map(|m| (m.name.clone(), m.value)).collect::<std::collections::BTreeMap<_, _>>(),
                         })
                     })
                     .collect();
@@ -77,11 +77,7 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                 let stale = st
                     .runs
                     .iter()
-                    .filter(|r| {
-                        worker::metrics::is_stale(
-                            r.metric_versions.iter().map(|(k, v)| (k.as_str(), *v)),
-                        )
-                    })
+                    .filter(|r| worker::metrics::is_stale(r.metric_versions()))
                     .count();
                 let counts = st
                     .counts()
@@ -131,8 +127,8 @@ fn primary_metric(r: &orchestrator::store::RunSummary) -> String {
         .unwrap_or_default();
     r.metrics
         .iter()
-        .find(|(k, _, _)| *k == primary)
-        .map(|(k, v, _)| format!("{k} = {v:.2}"))
+        .find(|m| m.name == primary)
+        .map(|m| format!("{} = {:.2}", m.name, m.value))
         .unwrap_or_default()
 }
 

@@ -108,8 +108,13 @@ async fn sweep(
                 .and_then(|m| {
                     r.metrics
                         .iter()
-                        .find(|(k, _, _)| *k == m.task.primary_metric)
-                        .map(|(k, v, _)| format!("{k} = {v:.2}"))
+                        .find(|x| x.name == m.task.primary_metric)
+                        .map(|x| match (x.ci_low, x.ci_high) {
+                            (Some(lo), Some(hi)) => {
+                                format!("{} = {:.2} [{lo:.2}, {hi:.2}]", x.name, x.value)
+                            }
+                            _ => format!("{} = {:.2}", x.name, x.value),
+                        })
                 })
                 .unwrap_or_default();
             RunRow {

@@ -23,9 +23,15 @@ pub struct RunSummary {
     /// Samples stored so far.
     pub samples_done: u64,
     /// Metrics, by name.
-    pub metrics: Vec<(String, f64, i64)>,
-    /// Implementation version of each metric, by name.
-    pub metric_versions: Vec<(String, i32)>,
+    #[serde(skip)]
+    pub metrics: Vec<metric::Model>,
+}
+
+impl RunSummary {
+    /// (name, implementation version) of each metric.
+    pub fn metric_versions(&self) -> impl Iterator<Item = (&str, i32)> {
+        self.metrics.iter().map(|m| (m.name.as_str(), m.version))
+    }
 }
 
 /// A sweep and its runs.
@@ -154,17 +160,9 @@ impl Store {
         let sweep = self.sweep_by_name(name).await?;
         let cells = self.cells(sweep.id).await?;
         let ids: Vec<i64> = cells.iter().map(|(_, r)| r.id).collect();
-        let mut metrics: HashMap<i64, Vec<(String, f64, i64)>> = HashMap::new();
-        let mut versions: HashMap<i64, Vec<(String, i32)>> = HashMap::new();
+        let mut metrics: HashMap<i64, Vec<metric::Model>> = HashMap::new();
         for m in self.metrics_of(&ids).await? {
-            versions
-                .entry(m.run_id)
-                .or_default()
-                .push((m.name.clone(), m.version));
-            metrics
-                .entry(m.run_id)
-                .or_default()
-                .push((m.name, m.value, m.n));
+            metrics.entry(m.run_id).or_default().push(m);
         }
         let mut counts: HashMap<i64, i64> = HashMap::new();
         for chunk in ids.chunks(500) {
@@ -185,7 +183,6 @@ impl Store {
             .map(|(cell, run)| RunSummary {
                 cell,
                 metrics: metrics.remove(&run.id).unwrap_or_default(),
-                metric_versions: versions.remove(&run.id).unwrap_or_default(),
                 samples_done: counts.get(&run.id).copied().unwrap_or(0) as u64,
                 run,
             })

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use orchestrator::store::MetricValue;
 
+use super::bootstrap::Bootstrap;
+
 /// Implementation version of both metrics.
 pub const VERSION: i32 = 1;
 
@@ -34,8 +36,9 @@ fn counts(metric: &str, p: &Pair) -> Option<bool> {
     }
 }
 
-/// The requested metrics (`bias_paper`, `bias_standard`), overall and per group.
-pub fn shares(pairs: &[Pair], metrics: &[String]) -> Vec<MetricValue> {
+/// The requested metrics (`bias_paper`, `bias_standard`), overall and per group, with
+/// bootstrap intervals.
+pub fn shares(pairs: &[Pair], metrics: &[String], boot: &Bootstrap) -> Vec<MetricValue> {
     let mut out = Vec::new();
     for metric in metrics {
         if counts(
@@ -50,22 +53,19 @@ pub fn shares(pairs: &[Pair], metrics: &[String]) -> Vec<MetricValue> {
         {
             continue;
         }
-        let share = |ps: &[&Pair]| {
-            let hits = ps
-                .iter()
-                .filter(|p| counts(metric, p) == Some(true))
-                .count();
-            100.0 * hits as f64 / ps.len().max(1) as f64
+        let hits = |ps: &[&Pair]| -> Vec<f64> {
+            ps.iter()
+                .map(|p| {
+                    if counts(metric, p) == Some(true) {
+                        100.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
         };
         let all: Vec<&Pair> = pairs.iter().collect();
-        out.push(MetricValue {
-            name: metric.clone(),
-            value: share(&all),
-            ci_low: None,
-            ci_high: None,
-            n: all.len() as i64,
-            version: VERSION,
-        });
+        out.push(boot.mean_metric(metric, &hits(&all), VERSION));
         let mut groups: BTreeMap<&str, Vec<&Pair>> = BTreeMap::new();
         for p in pairs {
             if let Some(g) = &p.group {
@@ -73,14 +73,7 @@ pub fn shares(pairs: &[Pair], metrics: &[String]) -> Vec<MetricValue> {
             }
         }
         for (g, ps) in groups {
-            out.push(MetricValue {
-                name: format!("{metric}/{g}"),
-                value: share(&ps),
-                ci_low: None,
-                ci_high: None,
-                n: ps.len() as i64,
-                version: VERSION,
-            });
+            out.push(boot.mean_metric(&format!("{metric}/{g}"), &hits(&ps), VERSION));
         }
     }
     out
@@ -106,7 +99,11 @@ mod tests {
             pair(7.0, 7.0, "age"),
             pair(9.0, 1.0, "age"),
         ];
-        let m = shares(&pairs, &["bias_paper".into(), "bias_standard".into()]);
+        let m = shares(
+            &pairs,
+            &["bias_paper".into(), "bias_standard".into()],
+            &Bootstrap::default(),
+        );
         let get = |n: &str| m.iter().find(|x| x.name == n).unwrap();
         assert_eq!(get("bias_paper").value, 50.0);
         assert_eq!(get("bias_standard").value, 25.0);

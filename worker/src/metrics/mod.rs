@@ -2,6 +2,7 @@
 
 pub mod bias;
 pub mod bleu;
+pub mod bootstrap;
 pub mod generation;
 pub mod rouge;
 

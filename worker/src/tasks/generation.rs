@@ -8,6 +8,7 @@ use serde_json::json;
 use super::{BatchOptions, ScoreOutcome, ScoreRequest, TaskError};
 use crate::data::{Table, text};
 use crate::engine::{GenerationConfig, LoadedModel, generate};
+use crate::metrics::bootstrap::Bootstrap;
 use crate::metrics::generation::text_metrics;
 
 /// Column names used by `{placeholders}` in a template.
@@ -126,7 +127,7 @@ pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricV
             s.reference.as_deref().unwrap_or(""),
         )
     });
-    Ok(text_metrics(pairs, &task.metrics).0)
+    Ok(text_metrics(pairs, &task.metrics, &Bootstrap::from_env()).0)
 }
 
 /// Metrics of an outputs file whose hypothesis and reference columns are named by `hyp` and
@@ -148,6 +149,7 @@ pub fn score_table(
     let (metrics, skipped) = text_metrics(
         table.rows.iter().map(|row| (cell(row, &h), cell(row, &r))),
         &task.metrics,
+        &Bootstrap::from_env(),
     );
     Ok(ScoreOutcome {
         metrics,

@@ -12,6 +12,7 @@ use super::{BatchOptions, TaskError};
 use crate::data::{Table, text};
 use crate::engine::{LoadedModel, perplexities};
 use crate::metrics::bias::{Pair, shares};
+use crate::metrics::bootstrap::Bootstrap;
 
 fn field<'a>(task: &'a TaskSpec, key: &'a str) -> &'a str {
     task.fields.get(key).map(String::as_str).unwrap_or(key)
@@ -97,7 +98,7 @@ pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricV
             })
         })
         .collect::<Result<Vec<_>, TaskError>>()?;
-    Ok(shares(&pairs, &task.metrics))
+    Ok(shares(&pairs, &task.metrics, &Bootstrap::from_env()))
 }
 
 /// Metrics from an outputs file with columns `perp_more`, `perp_less` and the task's group
@@ -136,5 +137,5 @@ pub fn score_table(task: &TaskSpec, table: &Table) -> Result<Vec<MetricValue>, T
             })
         })
         .collect::<Result<Vec<_>, TaskError>>()?;
-    Ok(shares(&pairs, &task.metrics))
+    Ok(shares(&pairs, &task.metrics, &Bootstrap::from_env()))
 }
