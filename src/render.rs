@@ -12,9 +12,11 @@ pub fn metrics_table(metrics: &[MetricValue]) -> Table {
     let mut names: Vec<String> = Vec::new();
     for m in metrics {
         let (name, n) = (&m.name, &m.n);
+        // Scores below 1 (ROUGE, classifier scores) need more decimals than percentages.
+        let d = if m.value.abs() < 1.0 { 4 } else { 2 };
         let value = match (m.ci_low, m.ci_high) {
-            (Some(lo), Some(hi)) => format!("{:.2} [{lo:.2}, {hi:.2}]", m.value),
-            _ => format!("{:.2}", m.value),
+            (Some(lo), Some(hi)) => format!("{:.d$} [{lo:.d$}, {hi:.d$}]", m.value),
+            _ => format!("{:.d$}", m.value),
         };
         let (base, group) = name.split_once('/').unwrap_or((name.as_str(), ""));
         if !names.iter().any(|x| x == base) {

@@ -198,3 +198,56 @@ fn bad_score_requests_fail_clearly() {
     ]);
     assert!(common::text(&out).1.contains("no column `generated_text`"));
 }
+
+#[test]
+fn toxicity_aggregates_equal_pandas_and_the_malformed_file_is_rejected() {
+    let Some(dir) = released_dir() else { return };
+    let dir = dir.join("../toxicity");
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/toxicity_reference.json")).unwrap(),
+    )
+    .unwrap();
+    let env = Env::embedded();
+    for (file, want) in reference["files"].as_object().unwrap() {
+        let out = env.ok(&[
+            "score",
+            "--task",
+            "no-crows-pairs-toxicity",
+            "--input",
+            dir.join(file).to_str().unwrap(),
+            "--json",
+        ]);
+        let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(got["rows"], want["rows"], "{file}");
+        let want = want["metrics"].as_object().unwrap();
+        assert_eq!(
+            got["metrics"].as_object().unwrap().len(),
+            want.len(),
+            "{file}"
+        );
+        for (name, w) in want {
+            let (a, b) = (got["metrics"][name].as_f64().unwrap(), w.as_f64().unwrap());
+            assert!((a - b).abs() < 1e-9, "{file} {name}: {a} vs pandas {b}");
+        }
+    }
+    // toxicity_llama_3B.csv names 6 columns (one twice) for rows of 12 fields: rejected with
+    // the line and the reason rather than read into misaligned columns.
+    let out = env.run(&[
+        "score",
+        "--task",
+        "no-crows-pairs-toxicity",
+        "--input",
+        dir.join("toxicity_llama_3B.csv").to_str().unwrap(),
+    ]);
+    let (_, stderr) = common::text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("toxicity_llama_3B.csv:2:")
+            && stderr.contains("found record with 12 fields, but the previous record has 6 fields"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("as many fields as the header has names (6)"),
+        "{stderr}"
+    );
+}

@@ -164,6 +164,7 @@ mod tests {
                     ("less".into(), "sent_less_no".into()),
                 ]),
                 template: None,
+                attributes: vec![],
                 path: PathBuf::new(),
                 dataset_origin: None,
             },

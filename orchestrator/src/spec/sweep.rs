@@ -260,12 +260,14 @@ impl SweepSpec {
                     "use one of the known task names, or add a task file",
                 ));
             };
-            if spec.kind == super::task::TaskKind::Generation && spec.template.is_none() {
+            if spec.kind == super::task::TaskKind::AttributeScores
+                || (spec.kind == super::task::TaskKind::Generation && spec.template.is_none())
+            {
                 return Err(err(
                     t.span(),
                     &format!("tasks[{i}]"),
                     format!(
-                        "task `{name}` has no prompt template, so it cannot be run; it scores imported outputs"
+                        "task `{name}` has no prompt template (or needs external scores), so it cannot be run; it scores imported outputs"
                     ),
                     "use `nlebench score` / `nlebench import` with its outputs, or add `template` to the task file",
                 ));

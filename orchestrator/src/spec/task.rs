@@ -18,6 +18,9 @@ pub enum TaskKind {
     LoglikPair,
     /// Generate a text per example from a prompt template and score it against a reference.
     Generation,
+    /// Aggregate scores an external classifier gave each output (e.g. Perspective API
+    /// toxicity attributes); scores imported or released outputs only.
+    AttributeScores,
 }
 
 impl TaskKind {
@@ -26,6 +29,7 @@ impl TaskKind {
         match self {
             TaskKind::LoglikPair => (&["more", "less"], &["group"]),
             TaskKind::Generation => (&["reference"], &["source"]),
+            TaskKind::AttributeScores => (&[], &["text", "prompt"]),
         }
     }
 
@@ -34,6 +38,7 @@ impl TaskKind {
         match self {
             TaskKind::LoglikPair => &["bias_paper", "bias_standard"],
             TaskKind::Generation => &["bleu", "bleu_corpus", "rouge_1", "rouge_2", "rouge_l"],
+            TaskKind::AttributeScores => &["attribute_mean", "attribute_share"],
         }
     }
 
@@ -42,6 +47,7 @@ impl TaskKind {
         match self {
             TaskKind::LoglikPair => false,
             TaskKind::Generation => true,
+            TaskKind::AttributeScores => false,
         }
     }
 
@@ -50,6 +56,7 @@ impl TaskKind {
         match self {
             TaskKind::LoglikPair => "loglik-pair",
             TaskKind::Generation => "generation",
+            TaskKind::AttributeScores => "attribute-scores",
         }
     }
 }
@@ -105,6 +112,8 @@ struct TaskFile {
     dataset: DatasetSection,
     fields: Spanned<BTreeMap<String, String>>,
     template: Option<Spanned<String>>,
+    #[serde(default)]
+    attributes: Vec<String>,
 }
 
 /// Where a task's examples come from, resolved.
@@ -142,6 +151,9 @@ pub struct TaskSpec {
     /// Prompt template with `{column}` placeholders (generation tasks); tasks without one can
     /// only score imported outputs.
     pub template: Option<String>,
+    /// Score columns aggregated by `attribute-scores` tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<String>,
     /// The file the task was read from.
     #[serde(skip)]
     pub path: PathBuf,
@@ -239,6 +251,7 @@ impl TaskSpec {
             },
             fields: file.fields.into_inner(),
             template: file.template.map(Spanned::into_inner),
+            attributes: file.attributes.clone(),
             path: path.to_path_buf(),
         };
         Ok((spec, file.dataset))

@@ -210,14 +210,25 @@ fn read_csv(
         .iter()
         .map(str::to_string)
         .collect();
+    let line_at = |byte: u64| {
+        // Inclusive: with CRLF line ends the reported byte is the `\n` before the record.
+        bytes[..(byte as usize + 1).min(bytes.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+            + 1
+    };
     let mut rows = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
+            let line = e.position().map_or(0, |p| line_at(p.byte()));
             parse(
                 line,
                 e.to_string(),
-                "every CSV row needs as many fields as the header",
+                &format!(
+                    "every CSV row needs as many fields as the header has names ({})",
+                    headers.len()
+                ),
             )
         })?;
         let mut m = Map::new();
@@ -225,6 +236,19 @@ fn read_csv(
             m.insert(h.clone(), Value::String(v.to_string()));
         }
         rows.push(m);
+    }
+    for (i, h) in headers.iter().enumerate() {
+        if let Some(j) = headers[..i].iter().position(|x| x == h) {
+            return Err(parse(
+                1,
+                format!(
+                    "column `{h}` appears twice in the header (columns {} and {}), so its values cannot be told apart",
+                    j + 1,
+                    i + 1
+                ),
+                "give every column its own name in the header row",
+            ));
+        }
     }
     Ok(Table {
         columns: headers,

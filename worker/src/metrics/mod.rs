@@ -14,6 +14,7 @@ pub fn current_version(name: &str) -> Option<i32> {
         "bias_paper" | "bias_standard" => bias::VERSION,
         "bleu" | "bleu_corpus" => bleu::VERSION,
         "rouge_1" | "rouge_2" | "rouge_l" => rouge::VERSION,
+        "attribute_mean" | "attribute_share" => crate::tasks::attributes::VERSION,
         _ => return None,
     })
 }

@@ -1,5 +1,6 @@
 //! Task kinds: how a task's examples become samples, and samples become metrics.
 
+pub mod attributes;
 pub mod generation;
 pub mod loglik_pair;
 
@@ -123,6 +124,10 @@ pub fn run_batch(
     match task.kind {
         TaskKind::LoglikPair => loglik_pair::run(task, model, table, indices, shard, opts),
         TaskKind::Generation => generation::run(task, model, table, indices, shard, opts),
+        TaskKind::AttributeScores => Err(TaskError::Request(format!(
+            "task `{}` aggregates external scores and cannot be run by a model",
+            task.name
+        ))),
     }
 }
 
@@ -131,6 +136,7 @@ pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricV
     match task.kind {
         TaskKind::LoglikPair => loglik_pair::metrics(task, samples),
         TaskKind::Generation => generation::metrics(task, samples),
+        TaskKind::AttributeScores => attributes::metrics(task, samples),
     }
 }
 
@@ -154,6 +160,7 @@ pub fn score_table(
             rows_skipped: 0,
         }),
         TaskKind::Generation => generation::score_table(task, table, req),
+        TaskKind::AttributeScores => attributes::score_table(task, table),
     }
 }
 
