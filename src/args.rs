@@ -81,6 +81,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Recompute metrics from stored samples, without a model (SWEEP or run:ID)
     Rescore(RescoreArgs),
+    /// Store outputs produced elsewhere as a scored run (source `import`)
+    Import(ImportArgs),
     /// Create or upgrade the store's tables
     Migrate,
     /// Task definitions
@@ -278,6 +280,28 @@ pub struct StatusArgs {
 #[derive(Debug, Args)]
 pub struct SweepArg {
     /// Sweep name
+    pub sweep: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Task name
+    #[arg(long)]
+    pub task: String,
+    /// Name of the model that produced the outputs
+    #[arg(long)]
+    pub model: String,
+    /// Outputs file (CSV, JSON Lines or JSON)
+    #[arg(long)]
+    pub file: PathBuf,
+    /// Columns by role: hyp=COLUMN,ref=COLUMN[,source=COLUMN]
+    #[arg(long, value_parser = parse_map)]
+    pub map: Option<std::collections::BTreeMap<String, String>>,
+    /// Row filter applied first (`paper`: the NorGLM authors')
+    #[arg(long, value_enum)]
+    pub filter: Option<RowFilter>,
+    /// Sweep the run is listed under
+    #[arg(long, default_value = "imports")]
     pub sweep: String,
 }
 

@@ -251,3 +251,87 @@ fn toxicity_aggregates_equal_pandas_and_the_malformed_file_is_rejected() {
         "{stderr}"
     );
 }
+
+#[test]
+fn imported_outputs_become_runs_that_rescore_to_the_same_numbers() {
+    let Some(dir) = cot_dir() else { return };
+    let env = Env::embedded();
+    let file = dir.join("CoT_23B_s1_contain.csv");
+    let out = env.ok(&[
+        "import",
+        "--task",
+        "multi-qa-sum-summary",
+        "--model",
+        "NorGPT-23B",
+        "--file",
+        file.to_str().unwrap(),
+        "--map",
+        "hyp=generated_text,ref=positive_sample,source=prompt",
+        "--filter",
+        "paper",
+    ]);
+    assert!(
+        out.contains("imported 71 sample(s)") && out.contains("as run 1"),
+        "{out}"
+    );
+    let st = env.status("imports");
+    let run = &st["runs"][0];
+    assert_eq!(run["status"], "done");
+    assert_eq!(run["samples"], 71);
+    let bleu = run["metrics"]["bleu"].as_f64().unwrap();
+    assert!((bleu - 1.300587397016536).abs() < 1e-9, "{bleu}");
+    assert_eq!(
+        env.query("SELECT source FROM runs"),
+        vec![vec!["import".to_string()]]
+    );
+
+    let before = env.query("SELECT name, CAST(value AS TEXT) FROM metrics ORDER BY name");
+    env.ok(&["rescore", "run:1"]);
+    assert_eq!(
+        env.query("SELECT name, CAST(value AS TEXT) FROM metrics ORDER BY name"),
+        before
+    );
+
+    // Bias and toxicity outputs import too.
+    let bias = released_dir().unwrap().join("bias_369M.csv");
+    let out = env.ok(&[
+        "import",
+        "--task",
+        "no-crows-pairs",
+        "--model",
+        "NorGPT-369M",
+        "--file",
+        bias.to_str().unwrap(),
+    ]);
+    assert!(out.contains("imported 1677 sample(s)"), "{out}");
+    let tox = dir.join("../../toxicity/toxicity_369M.csv");
+    env.ok(&[
+        "import",
+        "--task",
+        "no-crows-pairs-toxicity",
+        "--model",
+        "NorGPT-369M",
+        "--file",
+        tox.to_str().unwrap(),
+        "--map",
+        "hyp=generated_no_369M",
+    ]);
+    let st = env.status("imports");
+    assert_eq!(st["counts"]["done"], 3);
+    let paper = st["runs"][1]["metrics"]["bias_paper"].as_f64().unwrap();
+    assert_eq!((paper * 100.0).round() / 100.0, 47.11);
+    // A column that is not in the file is a clear error, and nothing is stored.
+    let out = env.run(&[
+        "import",
+        "--task",
+        "multi-qa-sum-summary",
+        "--model",
+        "x",
+        "--file",
+        file.to_str().unwrap(),
+        "--map",
+        "hyp=generated,ref=positive_sample",
+    ]);
+    assert!(common::text(&out).1.contains("no column `generated`"));
+    assert_eq!(env.status("imports")["counts"]["done"], 3);
+}

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod export;
+pub mod import;
 pub mod infer;
 pub mod models;
 pub mod rescore;

@@ -2,6 +2,7 @@
 //! (team mode) or SQLite (embedded default), through one set of sea-orm entities.
 
 pub mod entities;
+mod import;
 mod jobs;
 pub(crate) mod plan;
 mod report;

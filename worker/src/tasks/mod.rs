@@ -164,6 +164,135 @@ pub fn score_table(
     }
 }
 
+/// Samples of an outputs file for `nlebench import` (after the paper filter, when asked).
+pub fn import_samples(
+    task: &TaskSpec,
+    table: &Table,
+    req: &ScoreRequest,
+) -> Result<Vec<NewSample>, TaskError> {
+    let filtered;
+    let table = if req.filter_paper {
+        filtered = filter_paper(table);
+        &filtered
+    } else {
+        table
+    };
+    let col = |role: &str| req.map.get(role).map(String::as_str);
+    let need = |role: &str| {
+        col(role).ok_or_else(|| {
+            TaskError::Request(format!(
+                "task `{}` needs `--map {role}=COLUMN` (columns: {})",
+                task.name,
+                table.columns.join(", ")
+            ))
+        })
+    };
+    let cell = |row: &crate::data::Row, c: Option<&str>| c.map(|c| crate::data::text(row, c));
+    match task.kind {
+        TaskKind::Generation => {
+            let (h, r) = (need("hyp")?, need("ref")?);
+            let mut cols = vec![h, r];
+            cols.extend(col("source"));
+            table.require(&cols, "name existing columns in --map")?;
+            Ok(table
+                .rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| NewSample {
+                    idx: i as i64,
+                    shard: 0,
+                    prompt: cell(row, col("source")).unwrap_or_default(),
+                    output: cell(row, Some(h)),
+                    reference: cell(row, Some(r)),
+                    data: serde_json::json!({}),
+                })
+                .collect())
+        }
+        TaskKind::LoglikPair => {
+            loglik_pair::score_table(task, table)?; // validates the columns and numbers
+            let group = task.fields.get("group").map(String::as_str);
+            Ok(table
+                .rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    let num = |c: &str| {
+                        crate::data::text(row, c)
+                            .trim()
+                            .parse::<f64>()
+                            .unwrap_or(f64::NAN)
+                    };
+                    NewSample {
+                        idx: i as i64,
+                        shard: 0,
+                        prompt: cell(row, col("source")).unwrap_or_default(),
+                        output: None,
+                        reference: None,
+                        data: serde_json::json!({
+                            "perp_more": num("perp_more"),
+                            "perp_less": num("perp_less"),
+                            "group": group.map(|g| crate::data::text(row, g)),
+                        }),
+                    }
+                })
+                .collect())
+        }
+        TaskKind::AttributeScores => {
+            attributes::score_table(task, table)?; // validates the columns and numbers
+            Ok(table
+                .rows
+                .iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    let scores: serde_json::Map<String, serde_json::Value> = task
+                        .attributes
+                        .iter()
+                        .map(|a| {
+                            let v = crate::data::text(row, a)
+                                .trim()
+                                .parse::<f64>()
+                                .unwrap_or(f64::NAN);
+                            (a.clone(), v.into())
+                        })
+                        .collect();
+                    NewSample {
+                        idx: i as i64,
+                        shard: 0,
+                        prompt: cell(row, col("source")).unwrap_or_default(),
+                        output: cell(row, col("hyp")),
+                        reference: None,
+                        data: serde_json::Value::Object(scores),
+                    }
+                })
+                .collect())
+        }
+    }
+}
+
+/// Metrics of samples not stored yet (as [`metrics`] computes them once they are).
+pub fn metrics_of_new(
+    task: &TaskSpec,
+    samples: &[NewSample],
+) -> Result<Vec<MetricValue>, TaskError> {
+    let now = chrono::Utc::now();
+    let models: Vec<sample::Model> = samples
+        .iter()
+        .map(|s| sample::Model {
+            id: 0,
+            run_id: 0,
+            idx: s.idx,
+            shard: s.shard,
+            prompt: s.prompt.clone(),
+            output: s.output.clone(),
+            reference: s.reference.clone(),
+            data: s.data.to_string(),
+            worker: None,
+            created_at: now,
+        })
+        .collect();
+    metrics(task, &models)
+}
+
 /// The columns a task's prompt template reads.
 pub fn template_columns(task: &TaskSpec) -> Vec<&str> {
     task.template
