@@ -3,7 +3,9 @@
 pub mod bias;
 pub mod bleu;
 pub mod bootstrap;
+pub mod diversity;
 pub mod generation;
+pub mod nltk;
 pub mod rouge;
 
 /// The current implementation version of a stored metric name (`rouge_l`,
