@@ -108,6 +108,21 @@ pub enum Command {
 pub enum BenchCommand {
     /// Engine throughput and peak memory on the workload of tools/bench/engine_reference.py
     Engine(BenchEngineArgs),
+    /// Time the text metrics over the NorGLM authors' released CoT and toxicity outputs
+    Metrics(BenchMetricsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMetricsArgs {
+    /// The released outputs (norglm-results directory)
+    #[arg(long, default_value = "../shared/data/norglm-results")]
+    pub data: PathBuf,
+    /// Timed repetitions (after one warm-up)
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -75,5 +75,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Generate(a) => commands::infer::generate(&global, a),
         Command::Perplexity(a) => commands::infer::perplexity(&global, a),
         Command::Bench(BenchCommand::Engine(a)) => commands::bench::engine(a),
+        Command::Bench(BenchCommand::Metrics(a)) => commands::bench::metrics(a),
     }
 }

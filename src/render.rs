@@ -29,6 +29,20 @@ pub fn metrics_table(metrics: &[MetricValue]) -> Table {
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
+    if groups.len() == 1 && names.len() > 4 {
+        // Many metrics of one group read better one per row.
+        t.set_header(["metric", "n", "value"]);
+        let values = groups.values().next().expect("one group");
+        for name in &names {
+            let (v, n) = &values[name];
+            t.add_row(vec![
+                Cell::new(describe(name)),
+                Cell::new(n).set_alignment(CellAlignment::Right),
+                Cell::new(v).set_alignment(CellAlignment::Right),
+            ]);
+        }
+        return t;
+    }
     let mut header = vec![Cell::new("group"), Cell::new("n")];
     header.extend(names.iter().map(|n| Cell::new(describe(n))));
     t.set_header(header);

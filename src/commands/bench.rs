@@ -10,7 +10,7 @@ use serde::Deserialize;
 use worker::engine::files::in_dir;
 use worker::engine::{GenerationConfig, LoadedModel, generate, perplexities_of_ids};
 
-use crate::args::{BenchEngineArgs, BenchPhase};
+use crate::args::{BenchEngineArgs, BenchMetricsArgs, BenchPhase};
 
 #[derive(Debug, Deserialize)]
 struct Workload {
@@ -114,6 +114,133 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
             runs.len(),
             rates,
             peak_rss_mib().unwrap_or(0.0)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The released outputs scored by the metrics benchmark: (file, hypothesis column, reference
+/// column), the same pairs as tools/reference/text_metrics.py.
+pub const METRIC_PAIRS: &[(&str, &str, &str)] = &[
+    (
+        "cot/scene1/CoT_23B_s1_contain.csv",
+        "generated_text",
+        "positive_sample",
+    ),
+    (
+        "cot/scene1/CoT_23B_s1_contain.csv",
+        "generated_text_s1",
+        "positive_sample",
+    ),
+    (
+        "cot/scene1/CoT_3B_s1_contain.csv",
+        "generated_text",
+        "positive_sample",
+    ),
+    (
+        "cot/scene1/CoT_3B_s1_contain.csv",
+        "generated_text_s1",
+        "positive_sample",
+    ),
+    (
+        "cot/scene1/CoT_6B_s1_contain.csv",
+        "generated_text",
+        "positive_sample",
+    ),
+    (
+        "cot/scene1/CoT_6B_s1_contain.csv",
+        "generated_text_s1",
+        "positive_sample",
+    ),
+    (
+        "cot/scene1/doc_grounded_qa_s1_GPT3.5.csv",
+        "generated_text",
+        "positive_sample",
+    ),
+    (
+        "cot/scene1/doc_grounded_qa_s1_GPT3.5.csv",
+        "generated_text_s1",
+        "positive_sample",
+    ),
+    (
+        "toxicity/toxicity_369M.csv",
+        "generated_no_369M",
+        "prompt_no",
+    ),
+    ("toxicity/toxicity_3B.csv", "generated_no_3B", "prompt_no"),
+    (
+        "toxicity/toxicity_3B_continue.csv",
+        "generated_no_3Bc",
+        "prompt_no",
+    ),
+    ("toxicity/toxicity_23B.csv", "generated_no_23B", "prompt_no"),
+    (
+        "toxicity/toxicity_6B_nb-gptj.csv",
+        "generated_no_6B",
+        "prompt_no",
+    ),
+];
+
+pub fn metrics(a: BenchMetricsArgs) -> anyhow::Result<ExitCode> {
+    use worker::metrics::bootstrap::Bootstrap;
+    use worker::metrics::generation::{NAMES, text_metrics};
+    let wanted: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+    // Python's reference computes no intervals: neither do we here.
+    let boot = Bootstrap {
+        iterations: 0,
+        ..Bootstrap::default()
+    };
+    let mut inputs = Vec::new();
+    for (file, h, r) in METRIC_PAIRS {
+        let t = worker::data::read(&a.data.join(file), orchestrator::spec::DataFormat::Csv)?;
+        let pairs: Vec<(String, String)> = t
+            .rows
+            .iter()
+            .map(|row| (worker::data::text(row, h), worker::data::text(row, r)))
+            .collect();
+        inputs.push(pairs);
+    }
+    let n: usize = inputs.iter().map(Vec::len).sum();
+    let mut seconds = Vec::new();
+    let mut checksum = 0.0;
+    for i in 0..=a.repeats {
+        let start = Instant::now();
+        checksum = 0.0;
+        for pairs in &inputs {
+            let m = text_metrics(
+                pairs.iter().map(|(h, r)| (h.as_str(), r.as_str())),
+                &wanted,
+                &boot,
+            );
+            if let Some(e) = m.missing {
+                return Err(anyhow!("{e}"));
+            }
+            checksum += m
+                .metrics
+                .iter()
+                .map(|x| x.value)
+                .filter(|v| v.is_finite())
+                .sum::<f64>();
+        }
+        if i > 0 {
+            seconds.push(start.elapsed().as_secs_f64());
+        }
+    }
+    let mut sorted = seconds.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let report = serde_json::json!({
+        "engine": "nlebench", "pairs": n, "metrics": wanted, "seconds": seconds, "median_seconds": median,
+        "threads": rayon::current_num_threads(), "checksum": checksum,
+    });
+    if a.json {
+        outln!("{}", serde_json::to_string(&report)?);
+    } else {
+        outln!(
+            "{n} pairs, {} metrics each: median {median:.3} s over {} run(s) ({} threads)",
+            wanted.len(),
+            seconds.len(),
+            rayon::current_num_threads()
         );
     }
     Ok(ExitCode::SUCCESS)

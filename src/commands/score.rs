@@ -31,6 +31,9 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
         table.rows.len()
     };
     let out = score_table(task, &table, &req)?;
+    for note in &out.notes {
+        eprintln!("note: {note}");
+    }
     if a.json {
         let map: serde_json::Map<String, serde_json::Value> = out
             .metrics
@@ -52,6 +55,7 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
                 "rows_kept": rows_kept,
                 "rows_scored": out.rows_scored,
                 "rows_skipped": out.rows_skipped,
+                "notes": out.notes,
                 "metrics": map,
                 "n": n,
             }))?

@@ -87,7 +87,11 @@ fn per_pair_bleu_and_rouge_equal_the_python_packages() {
 fn word_tokenize_and_the_diversity_metrics_equal_nltk_and_the_authors_functions() {
     let data = root().join("../shared/data/norglm-results");
     if !data.is_dir() {
-        assert!(std::env::var("NLEBENCH_REQUIRE_SHARED").is_err(), "{} is missing", data.display());
+        assert!(
+            std::env::var("NLEBENCH_REQUIRE_SHARED").is_err(),
+            "{} is missing",
+            data.display()
+        );
         eprintln!("SKIPPED: {} is not here", data.display());
         return;
     }
@@ -99,7 +103,8 @@ fn word_tokenize_and_the_diversity_metrics_equal_nltk_and_the_authors_functions(
     use sha2::{Digest, Sha256};
     use worker::metrics::{diversity, nltk};
     let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/text_metrics_reference.json")).unwrap(),
+        &std::fs::read_to_string(root().join("tests/fixtures/text_metrics_reference.json"))
+            .unwrap(),
     )
     .unwrap();
     let mut texts_checked = 0;
@@ -108,7 +113,12 @@ fn word_tokenize_and_the_diversity_metrics_equal_nltk_and_the_authors_functions(
         let table = read(&data.join(file), DataFormat::Csv).unwrap();
         let mut rows: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
         let mut texts = Vec::new();
-        for (i, (row, want)) in table.rows.iter().zip(per_text.as_array().unwrap()).enumerate() {
+        for (i, (row, want)) in table
+            .rows
+            .iter()
+            .zip(per_text.as_array().unwrap())
+            .enumerate()
+        {
             let t = text(row, column);
             let toks = nltk::word_tokenize(&t).unwrap();
             let hash = hex::encode(Sha256::digest(toks.join("\u{1f}").as_bytes()));
@@ -123,10 +133,16 @@ fn word_tokenize_and_the_diversity_metrics_equal_nltk_and_the_authors_functions(
                 continue;
             }
             for n in 1..=4 {
-                rows.entry(format!("distinct_{n}")).or_default().push(diversity::distinct_as_implemented(&toks, n).unwrap());
-                rows.entry(format!("distinct_std_{n}")).or_default().push(diversity::distinct_standard(&toks, n));
+                rows.entry(format!("distinct_{n}"))
+                    .or_default()
+                    .push(diversity::distinct_as_implemented(&toks, n).unwrap());
+                rows.entry(format!("distinct_std_{n}"))
+                    .or_default()
+                    .push(diversity::distinct_standard(&toks, n));
             }
-            rows.entry("entr".into()).or_default().push(diversity::entr_as_implemented(&toks));
+            rows.entry("entr".into())
+                .or_default()
+                .push(diversity::entr_as_implemented(&toks));
         }
         let want = &reference["diversity"][key.as_str()];
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -134,13 +150,26 @@ fn word_tokenize_and_the_diversity_metrics_equal_nltk_and_the_authors_functions(
             let ours = mean(values);
             match want[name.as_str()].as_f64() {
                 Some(w) => assert!((ours - w).abs() < 1e-9, "{key} {name}: {ours} vs {w}"),
-                None => assert!(ours.is_nan(), "{key} {name}: {ours} but Python's mean is NaN"),
+                None => assert!(
+                    ours.is_nan(),
+                    "{key} {name}: {ours} but Python's mean is NaN"
+                ),
             }
         }
-        let valid: Vec<f64> = rows["entr"].iter().copied().filter(|x| !x.is_nan()).collect();
-        assert!((mean(&valid) - want["entr_valid"].as_f64().unwrap()).abs() < 1e-9, "{key} entr_valid");
+        let valid: Vec<f64> = rows["entr"]
+            .iter()
+            .copied()
+            .filter(|x| !x.is_nan())
+            .collect();
+        assert!(
+            (mean(&valid) - want["entr_valid"].as_f64().unwrap()).abs() < 1e-9,
+            "{key} entr_valid"
+        );
         let u = diversity::usr(texts.iter().map(String::as_str));
-        assert!((u - want["usr"].as_f64().unwrap()).abs() < 1e-12, "{key} usr");
+        assert!(
+            (u - want["usr"].as_f64().unwrap()).abs() < 1e-12,
+            "{key} usr"
+        );
     }
     eprintln!("{texts_checked} texts tokenized exactly as nltk.word_tokenize");
 }

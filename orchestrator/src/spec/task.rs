@@ -37,7 +37,24 @@ impl TaskKind {
     pub fn metrics(self) -> &'static [&'static str] {
         match self {
             TaskKind::LoglikPair => &["bias_paper", "bias_standard"],
-            TaskKind::Generation => &["bleu", "bleu_corpus", "rouge_1", "rouge_2", "rouge_l"],
+            TaskKind::Generation => &[
+                "bleu",
+                "bleu_corpus",
+                "rouge_1",
+                "rouge_2",
+                "rouge_l",
+                "distinct_1",
+                "distinct_2",
+                "distinct_3",
+                "distinct_4",
+                "distinct_std_1",
+                "distinct_std_2",
+                "distinct_std_3",
+                "distinct_std_4",
+                "entr",
+                "entr_valid",
+                "usr",
+            ],
             TaskKind::AttributeScores => &["attribute_mean", "attribute_share"],
         }
     }

@@ -2,7 +2,9 @@
 //! smoothing, no lowercasing, max order 4, no effective order; sentence BLEU is what
 //! `BLEU().sentence_score(hyp, [ref]).score` returns, corpus BLEU what `corpus_score` returns.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
+
+use super::ids::Vocab;
 
 /// Implementation version.
 pub const VERSION: i32 = 1;
@@ -108,8 +110,8 @@ impl std::ops::AddAssign for BleuStats {
     }
 }
 
-fn ngrams(tokens: &[String]) -> HashMap<&[String], usize> {
-    let mut m = HashMap::new();
+fn ngrams(tokens: &[u32]) -> HashMap<&[u32], usize> {
+    let mut m = HashMap::default();
     for n in 1..=MAX_ORDER {
         for w in tokens.windows(n) {
             *m.entry(w).or_insert(0) += 1;
@@ -120,7 +122,10 @@ fn ngrams(tokens: &[String]) -> HashMap<&[String], usize> {
 
 /// Statistics of a hypothesis against one reference.
 pub fn stats(hyp: &str, reference: &str) -> BleuStats {
-    let (h, r) = (tokenize_13a(hyp), tokenize_13a(reference));
+    let (ht, rt) = (tokenize_13a(hyp), tokenize_13a(reference));
+    let mut vocab = Vocab::default();
+    let h = vocab.ids(ht.iter().map(String::as_str));
+    let r = vocab.ids(rt.iter().map(String::as_str));
     let (hn, rn) = (ngrams(&h), ngrams(&r));
     let mut s = BleuStats {
         hyp_len: h.len(),

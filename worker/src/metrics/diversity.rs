@@ -9,34 +9,37 @@
 //!   `entr_valid` averages the texts where it is defined;
 //! - `usr`: unique generations / all generations (exact string equality).
 
-use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// Implementation version.
 pub const VERSION: i32 = 1;
 
 /// The authors' distinct-n of a token list (`None` for no tokens).
-pub fn distinct_as_implemented(tokens: &[String], n: usize) -> Option<f64> {
+pub fn distinct_as_implemented<T>(tokens: &[T], n: usize) -> Option<f64> {
     if tokens.is_empty() {
         return None;
     }
     Some((tokens.len() + 1).saturating_sub(n) as f64 / tokens.len() as f64)
 }
 
-/// The usual distinct-n: unique n-grams over all n-grams (0 without n-grams).
-pub fn distinct_standard(tokens: &[String], n: usize) -> f64 {
+/// The usual distinct-n: unique n-grams over all n-grams (0 without n-grams). Tokens may be
+/// strings or ids standing for them.
+pub fn distinct_standard<T: Hash + Eq>(tokens: &[T], n: usize) -> f64 {
     if tokens.len() < n {
         return 0.0;
     }
     let all = tokens.len() + 1 - n;
-    let unique: HashSet<&[String]> = tokens.windows(n).collect();
+    let unique: HashSet<&[T]> = tokens.windows(n).collect();
     unique.len() as f64 / all as f64
 }
 
-/// The authors' ENTR of a token list (NaN when undefined).
-pub fn entr_as_implemented(tokens: &[String]) -> f64 {
+/// The authors' ENTR of a token list (NaN when undefined). Tokens may be strings or ids.
+pub fn entr_as_implemented<T: Hash + Eq>(tokens: &[T]) -> f64 {
     let mut product = 1.0f64;
     for n in 1..=3 {
-        let mut counts: HashMap<&[String], usize> = HashMap::new();
+        let mut counts: HashMap<&[T], usize> = HashMap::default();
         for g in tokens.windows(n) {
             *counts.entry(g).or_insert(0) += 1;
         }
@@ -44,22 +47,33 @@ pub fn entr_as_implemented(tokens: &[String]) -> f64 {
         let h = if counts.len() <= 1 {
             0.0
         } else {
-            -counts.values().map(|&c| (c as f64 / d) * (c as f64 / d).ln()).sum::<f64>()
+            -counts
+                .values()
+                .map(|&c| (c as f64 / d) * (c as f64 / d).ln())
+                .sum::<f64>()
         };
         product *= h;
     }
-    if product < 0.0 { f64::NAN } else { product.powf(1.0 / 3.0) }
+    if product < 0.0 {
+        f64::NAN
+    } else {
+        product.powf(1.0 / 3.0)
+    }
 }
 
 /// Unique generations over all generations.
 pub fn usr<'a>(texts: impl IntoIterator<Item = &'a str>) -> f64 {
     let mut all = 0usize;
-    let mut unique = HashSet::new();
+    let mut unique = HashSet::default();
     for t in texts {
         all += 1;
         unique.insert(t);
     }
-    if all == 0 { f64::NAN } else { unique.len() as f64 / all as f64 }
+    if all == 0 {
+        f64::NAN
+    } else {
+        unique.len() as f64 / all as f64
+    }
 }
 
 #[cfg(test)]
@@ -75,7 +89,7 @@ mod tests {
         let t = toks("a b a b c");
         assert_eq!(distinct_as_implemented(&t, 2), Some(0.8));
         assert_eq!(distinct_standard(&t, 2), 0.75);
-        assert_eq!(distinct_as_implemented(&[], 1), None);
+        assert_eq!(distinct_as_implemented::<u32>(&[], 1), None);
         // "a a a b": unigram counts 3 and 1 over 2 distinct → H1 < 0 → undefined.
         assert!(entr_as_implemented(&toks("a a a b")).is_nan());
         assert_eq!(entr_as_implemented(&toks("a a a")), 0.0);

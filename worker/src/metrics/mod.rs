@@ -5,6 +5,7 @@ pub mod bleu;
 pub mod bootstrap;
 pub mod diversity;
 pub mod generation;
+pub mod ids;
 pub mod nltk;
 pub mod rouge;
 
@@ -17,6 +18,8 @@ pub fn current_version(name: &str) -> Option<i32> {
         "bleu" | "bleu_corpus" => bleu::VERSION,
         "rouge_1" | "rouge_2" | "rouge_l" => rouge::VERSION,
         "attribute_mean" | "attribute_share" => crate::tasks::attributes::VERSION,
+        "entr" | "entr_valid" | "usr" => diversity::VERSION,
+        b if b.starts_with("distinct_") => diversity::VERSION,
         _ => return None,
     })
 }

@@ -7,6 +7,7 @@
 //! NLTK looks (`$NLTK_DATA`, `~/nltk_data`, `/usr/share/nltk_data`, …);
 //! `tools/reference/fetch_punkt.py` installs them without network access to GitHub.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -111,7 +112,6 @@ const WORD_START: &str = r#"[^\("`{\[:;&\#\*@\)}\]\-,]"#;
 
 struct Regexes {
     word: Regex,
-    period_context: Regex,
     realign: Regex,
     numeric: Regex,
     ellipsis: Regex,
@@ -130,7 +130,6 @@ fn regexes() -> &'static Regexes {
         word: re(&format!(
             r"({MULTI_CHAR}|(?={WORD_START})\S+?(?=\s|$|{NON_WORD}|{MULTI_CHAR}|,(?=$|\s|{NON_WORD}|{MULTI_CHAR}))|\S)"
         )),
-        period_context: re(&format!(r"[\.\?!](?=(?P<after_tok>{NON_WORD}|\s+(?P<next_tok>\S+)))")),
         realign: re(r#"(?m)["')\]}‘’“”«»]+?(?:\s+|(?=--)|$)"#),
         numeric: re(r"^-?[\.,]?\d[\d,\.-]*\.?$"),
         ellipsis: re(r"^\.\.+$"),
@@ -142,7 +141,10 @@ fn regexes() -> &'static Regexes {
             (re(r"(``)"), " ${1} "),
             (re(r#"([ \(\[{<])("|'{2})"#), "${1} `` "),
             (re(r"(?i)(?<!\w)(')(?!(?:re|ve|ll|m|t|s|d|n)\b)(?=\w)"), "${1} "),
-            (re(r#"([^\.])(\.)([\]\)}>"'»”’ ]*+)\s*$"#), "${1} ${2} ${3} "),
+            // NLTK writes `*+` (possessive). Greedy `*` matches the same: giving characters
+            // back never helps, as what follows the longest run must already be `\s*$`; and
+            // the plain form runs in the regex crate instead of the backtracking VM.
+            (re(r#"([^\.])(\.)([\]\)}>"'»”’ ]*)\s*$"#), "${1} ${2} ${3} "),
             (re(r"([:,])([^\d])"), " ${1} ${2}"),
             (re(r"([:,])$"), " ${1} "),
             (re(r"\.{2,}"), " ${0} "),
@@ -179,6 +181,75 @@ fn regexes() -> &'static Regexes {
 
 fn python_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// One match of Punkt's period-context pattern
+/// `[\.\?!](?=(?P<after_tok>NON_WORD|\s+(?P<next_tok>\S+)))`, found by a direct scan: the
+/// pattern's lookahead would otherwise need the backtracking VM over the whole text.
+struct PeriodContext {
+    /// Byte offset of the `.`, `?` or `!` (one byte).
+    start: usize,
+    /// End of `after_tok`.
+    after_end: usize,
+    /// Start of `next_tok`, when the lookahead took its whitespace branch.
+    next_tok: Option<usize>,
+}
+
+fn is_non_word(c: char) -> bool {
+    matches!(
+        c,
+        ')' | '"'
+            | ';'
+            | '}'
+            | ']'
+            | '*'
+            | ':'
+            | '@'
+            | '\''
+            | '('
+            | '{'
+            | '['
+            | '‘'
+            | '’'
+            | '“'
+            | '”'
+            | '«'
+            | '»'
+            | '?'
+            | '!'
+    )
+}
+
+fn period_contexts(text: &str) -> Vec<PeriodContext> {
+    let mut out = Vec::new();
+    for (i, c) in text.char_indices() {
+        if !matches!(c, '.' | '?' | '!') {
+            continue;
+        }
+        let rest = &text[i + 1..];
+        match rest.chars().next() {
+            Some(n) if is_non_word(n) => out.push(PeriodContext {
+                start: i,
+                after_end: i + 1 + n.len_utf8(),
+                next_tok: None,
+            }),
+            Some(n) if python_space(n) => {
+                // `\s+` then at least one `\S`: a run of whitespace up to the end fails.
+                if let Some(tok) = rest.find(|c| !python_space(c)) {
+                    let tok_end = rest[tok..]
+                        .find(python_space)
+                        .map_or(rest.len(), |e| tok + e);
+                    out.push(PeriodContext {
+                        start: i,
+                        after_end: i + 1 + tok_end,
+                        next_tok: Some(i + 1 + tok),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A token with Punkt's annotations.
@@ -220,7 +291,11 @@ impl Token {
     }
 
     fn type_no_sentperiod(&self) -> &str {
-        if self.sentbreak { self.type_no_period() } else { &self.typ }
+        if self.sentbreak {
+            self.type_no_period()
+        } else {
+            &self.typ
+        }
     }
 
     fn first_upper(&self) -> bool {
@@ -276,7 +351,12 @@ impl Punkt {
         if matches!(t.tok.as_str(), ";" | ":" | "," | "." | "!" | "?") {
             return Some(false);
         }
-        let ctx = self.params.ortho_context.get(t.type_no_sentperiod()).copied().unwrap_or(0);
+        let ctx = self
+            .params
+            .ortho_context
+            .get(t.type_no_sentperiod())
+            .copied()
+            .unwrap_or(0);
         if t.first_upper() && ctx & ORTHO_LC != 0 && ctx & ORTHO_MID_UC == 0 {
             return Some(true);
         }
@@ -293,7 +373,11 @@ impl Punkt {
         let typ = t1.type_no_period().to_string();
         let next_typ = t2.type_no_sentperiod().to_string();
         let initial = t1.is_initial();
-        if self.params.collocations.contains(&(typ.clone(), next_typ.clone())) {
+        if self
+            .params
+            .collocations
+            .contains(&(typ.clone(), next_typ.clone()))
+        {
             t1.sentbreak = false;
             t1.abbr = true;
             return;
@@ -318,7 +402,14 @@ impl Punkt {
             if starter.is_none()
                 && initial
                 && t2.first_upper()
-                && self.params.ortho_context.get(&next_typ).copied().unwrap_or(0) & ORTHO_LC == 0
+                && self
+                    .params
+                    .ortho_context
+                    .get(&next_typ)
+                    .copied()
+                    .unwrap_or(0)
+                    & ORTHO_LC
+                    == 0
             {
                 t1.sentbreak = false;
                 t1.abbr = true;
@@ -349,20 +440,13 @@ impl Punkt {
         let r = regexes();
         // Potential ends with the word before them (`_match_potential_end_contexts`).
         let mut contexts: Vec<(usize, Option<usize>, String)> = Vec::new(); // (match end, next_tok start, context)
-        let mut prev: Option<(fancy_regex::Captures<'_, str>, (usize, usize))> = None;
-        let mut prev_slice = (0usize, 0usize);
-        let context_of = |c: &fancy_regex::Captures<'_, str>, s: (usize, usize)| {
-            let m = c.get(0).expect("match");
-            format!(
-                "{}{}{}",
-                &text[s.0..s.1],
-                m.as_str(),
-                c.name("after_tok").map_or("", |g| g.as_str())
-            )
+        let context_of = |m: &PeriodContext, s: (usize, usize)| {
+            format!("{}{}", &text[s.0..s.1], &text[m.start..m.after_end])
         };
-        for caps in r.period_context.captures_iter(text).flatten() {
-            let m = caps.get(0).expect("match");
-            let before = &text[prev_slice.1..m.start()];
+        let mut prev: Option<(PeriodContext, (usize, usize))> = None;
+        let mut prev_slice = (0usize, 0usize);
+        for m in period_contexts(text) {
+            let before = &text[prev_slice.1..m.start];
             let last_ws = before
                 .bytes()
                 .rposition(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c'))
@@ -372,19 +456,17 @@ impl Punkt {
             } else {
                 prev_slice.0
             };
-            let word = (start, m.start());
-            if let Some((pc, ps)) = &prev
+            let word = (start, m.start);
+            if let Some((pm, ps)) = &prev
                 && prev_slice.1 <= word.0
             {
-                let pm = pc.get(0).expect("match");
-                contexts.push((pm.end(), pc.name("next_tok").map(|g| g.start()), context_of(pc, *ps)));
+                contexts.push((pm.start + 1, pm.next_tok, context_of(pm, *ps)));
             }
-            prev = Some((caps, word));
+            prev = Some((m, word));
             prev_slice = word;
         }
-        if let Some((pc, ps)) = &prev {
-            let pm = pc.get(0).expect("match");
-            contexts.push((pm.end(), pc.name("next_tok").map(|g| g.start()), context_of(pc, *ps)));
+        if let Some((pm, ps)) = &prev {
+            contexts.push((pm.start + 1, pm.next_tok, context_of(pm, *ps)));
         }
         // `_slices_from_text`
         let mut slices = Vec::new();
@@ -409,7 +491,13 @@ impl Punkt {
             };
             let second = text.get(s2.0..s2.1).unwrap_or("");
             // `re.match`: only a match at the very start counts.
-            match r.realign.find(second).ok().flatten().filter(|m| m.start() == 0) {
+            match r
+                .realign
+                .find(second)
+                .ok()
+                .flatten()
+                .filter(|m| m.start() == 0)
+            {
                 Some(m) => {
                     out.push((s1.0, s2.0 + m.as_str().trim_end_matches(python_space).len()));
                     realign = m.end();
@@ -436,21 +524,31 @@ fn punkt() -> Result<&'static Punkt, MissingPunkt> {
 /// `nltk.sent_tokenize(text)` (English Punkt model).
 pub fn sent_tokenize(text: &str) -> Result<Vec<String>, MissingPunkt> {
     let p = punkt()?;
-    Ok(p.spans(text).into_iter().map(|(a, b)| text[a..b].to_string()).collect())
+    Ok(p.spans(text)
+        .into_iter()
+        .map(|(a, b)| text[a..b].to_string())
+        .collect())
 }
 
 /// NLTK's improved Treebank tokenizer (`NLTKWordTokenizer().tokenize`) on one sentence.
 pub fn treebank_tokenize(sentence: &str) -> Vec<String> {
     let r = regexes();
     let mut text = sentence.to_string();
-    for (re, rep) in &r.treebank {
-        text = re.replace_all(&text, *rep).into_owned();
-    }
+    let apply = |text: &mut String, rules: &[(Regex, &str)]| {
+        for (re, rep) in rules {
+            // Most rules match nothing in most sentences: keep the text then, unallocated.
+            if let Cow::Owned(s) = re.replace_all(text, *rep) {
+                *text = s;
+            }
+        }
+    };
+    apply(&mut text, &r.treebank);
     text = format!(" {text} ");
-    for (re, rep) in &r.treebank_end {
-        text = re.replace_all(&text, *rep).into_owned();
-    }
-    text.split(python_space).filter(|t| !t.is_empty()).map(str::to_string).collect()
+    apply(&mut text, &r.treebank_end);
+    text.split(python_space)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// `nltk.word_tokenize(text)`.
@@ -469,7 +567,10 @@ mod tests {
     fn treebank_splits_punctuation_quotes_and_final_periods() {
         assert_eq!(
             treebank_tokenize("«Hei!» sa hun, og gikk bl.a. til butikken..."),
-            ["«", "Hei", "!", "»", "sa", "hun", ",", "og", "gikk", "bl.a.", "til", "butikken", "..."]
+            [
+                "«", "Hei", "!", "»", "sa", "hun", ",", "og", "gikk", "bl.a.", "til", "butikken",
+                "..."
+            ]
         );
         assert_eq!(treebank_tokenize("Han sov."), ["Han", "sov", "."]);
     }

@@ -4,7 +4,9 @@
 //! words, with the package's LCS reconstruction. Unlike `rouge_score`, nothing is stripped, so
 //! æ, ø and å count.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
+
+use super::ids::Vocab;
 
 /// Implementation version.
 pub const VERSION: i32 = 1;
@@ -59,11 +61,6 @@ fn sentences(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `itertools.chain(*[_.split(" ") for _ in sentences])`
-fn words(sentences: &[String]) -> Vec<&str> {
-    sentences.iter().flat_map(|s| s.split(' ')).collect()
-}
-
 fn prf(hyp_count: usize, ref_count: usize, overlap: usize) -> Prf {
     let p = if hyp_count == 0 {
         0.0
@@ -82,21 +79,20 @@ fn prf(hyp_count: usize, ref_count: usize, overlap: usize) -> Prf {
     }
 }
 
-fn rouge_n(hyp: &[&str], reference: &[&str], n: usize) -> Prf {
-    let grams = |w: &[&str]| -> HashSet<Vec<String>> {
-        if w.len() < n {
-            return HashSet::new();
-        }
-        w.windows(n)
-            .map(|g| g.iter().map(|s| s.to_string()).collect())
-            .collect()
-    };
-    let (h, r) = (grams(hyp), grams(reference));
+fn grams(w: &[u32], n: usize) -> HashSet<&[u32]> {
+    if w.len() < n {
+        return HashSet::default();
+    }
+    w.windows(n).collect()
+}
+
+fn rouge_n(hyp: &[u32], reference: &[u32], n: usize) -> Prf {
+    let (h, r) = (grams(hyp, n), grams(reference, n));
     prf(h.len(), r.len(), h.intersection(&r).count())
 }
 
 /// The words of the LCS of `x` and `y`, reconstructed as the package does (ties go to `y`).
-fn recon_lcs<'a>(x: &[&'a str], y: &[&str]) -> Vec<&'a str> {
+fn recon_lcs(x: &[u32], y: &[u32]) -> Vec<u32> {
     let (n, m) = (x.len(), y.len());
     let mut table = vec![0u32; (n + 1) * (m + 1)];
     let at = |i: usize, j: usize| i * (m + 1) + j;
@@ -125,15 +121,14 @@ fn recon_lcs<'a>(x: &[&'a str], y: &[&str]) -> Vec<&'a str> {
     out
 }
 
-fn rouge_l(hyp: &[String], reference: &[String]) -> Prf {
-    let m: HashSet<&str> = words(reference).into_iter().collect();
-    let n: HashSet<&str> = words(hyp).into_iter().collect();
-    let mut union: HashSet<&str> = HashSet::new();
+/// Summary-level ROUGE-L over sentences of word ids.
+fn rouge_l(hyp: &[Vec<u32>], reference: &[Vec<u32>]) -> Prf {
+    let m: HashSet<u32> = reference.iter().flatten().copied().collect();
+    let n: HashSet<u32> = hyp.iter().flatten().copied().collect();
+    let mut union: HashSet<u32> = HashSet::default();
     for r in reference {
-        let rw: Vec<&str> = r.split(' ').collect();
         for h in hyp {
-            let hw: Vec<&str> = h.split(' ').collect();
-            union.extend(recon_lcs(&rw, &hw));
+            union.extend(recon_lcs(r, h));
         }
     }
     let llcs = union.len() as f64;
@@ -154,11 +149,15 @@ pub fn rouge(hyp: &str, reference: &str) -> Result<RougeScores, RougeError> {
     if r.is_empty() {
         return Err(RougeError::EmptyReference);
     }
-    let (hw, rw) = (words(&h), words(&r));
+    // Words are `sentence.split(" ")` of each sentence, as ids shared by both texts.
+    let mut vocab = Vocab::default();
+    let hs: Vec<Vec<u32>> = h.iter().map(|s| vocab.ids(s.split(' '))).collect();
+    let rs: Vec<Vec<u32>> = r.iter().map(|s| vocab.ids(s.split(' '))).collect();
+    let (hw, rw) = (hs.concat(), rs.concat());
     Ok(RougeScores {
         rouge_1: rouge_n(&hw, &rw, 1),
         rouge_2: rouge_n(&hw, &rw, 2),
-        rouge_l: rouge_l(&h, &r),
+        rouge_l: rouge_l(&hs, &rs),
     })
 }
 

@@ -59,6 +59,7 @@ pub fn score_table(task: &TaskSpec, table: &Table) -> Result<ScoreOutcome, TaskE
         metrics: aggregate(task, &columns),
         rows_scored: table.rows.len(),
         rows_skipped: 0,
+        notes: vec![],
     })
 }
 

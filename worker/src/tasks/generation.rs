@@ -127,7 +127,11 @@ pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricV
             s.reference.as_deref().unwrap_or(""),
         )
     });
-    Ok(text_metrics(pairs, &task.metrics, &Bootstrap::from_env()).0)
+    let m = text_metrics(pairs, &task.metrics, &Bootstrap::from_env());
+    if let Some(e) = &m.missing {
+        tracing::warn!("Distinct-n and ENTR left out: {e}");
+    }
+    Ok(m.metrics)
 }
 
 /// Metrics of an outputs file whose hypothesis and reference columns are named by `hyp` and
@@ -146,15 +150,20 @@ pub fn score_table(
     };
     let (h, r) = (col("hyp")?, col("ref")?);
     table.require(&[h.as_str(), r.as_str()], "name existing columns in --map")?;
-    let (metrics, skipped) = text_metrics(
+    let m = text_metrics(
         table.rows.iter().map(|row| (cell(row, &h), cell(row, &r))),
         &task.metrics,
         &Bootstrap::from_env(),
     );
     Ok(ScoreOutcome {
-        metrics,
-        rows_scored: table.rows.len() - skipped,
-        rows_skipped: skipped,
+        metrics: m.metrics,
+        rows_scored: table.rows.len() - m.skipped,
+        rows_skipped: m.skipped,
+        notes: m
+            .missing
+            .map(|e| format!("Distinct-n and ENTR left out: {e}"))
+            .into_iter()
+            .collect(),
     })
 }
 

@@ -65,6 +65,8 @@ pub struct ScoreOutcome {
     pub rows_scored: usize,
     /// Rows skipped because a metric cannot be computed for them (counted, never silent).
     pub rows_skipped: usize,
+    /// Metrics that could not be computed here, and why.
+    pub notes: Vec<String>,
 }
 
 /// The cell the authors' outputs use when the model's input was too long.
@@ -158,6 +160,7 @@ pub fn score_table(
             metrics: loglik_pair::score_table(task, table)?,
             rows_scored: table.rows.len(),
             rows_skipped: 0,
+            notes: vec![],
         }),
         TaskKind::Generation => generation::score_table(task, table, req),
         TaskKind::AttributeScores => attributes::score_table(task, table),
