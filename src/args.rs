@@ -372,6 +372,10 @@ pub struct ScoreArgs {
     /// and empty cells drop the row)
     #[arg(long, value_enum)]
     pub filter: Option<RowFilter>,
+    /// NLI classifier for the entailment ratios (`hf:NorGLM/Entailment`, `path:DIR` or a
+    /// directory); needs `source=COLUMN` in --map
+    #[arg(long, value_name = "SRC")]
+    pub nli_model: Option<String>,
     /// Print one JSON object whose `metrics` maps metric names to numbers
     #[arg(long)]
     pub json: bool,

@@ -33,6 +33,7 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
     let req = ScoreRequest {
         map: a.map.clone().unwrap_or_default(),
         filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
+        nli: None,
     };
     let samples = import_samples(task, &table, &req)?;
     if samples.is_empty() {

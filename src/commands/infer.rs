@@ -14,7 +14,7 @@ use crate::args::{DtypeArg, GenerateArgs, Global, ModelArgs, PerplexityArgs};
 use crate::context;
 
 /// A source as given on the command line; a bare existing directory means `path:DIR`.
-fn source(s: &str) -> anyhow::Result<Source> {
+pub(crate) fn source(s: &str) -> anyhow::Result<Source> {
     if !s.contains(':') && Path::new(s).is_dir() {
         return Ok(Source::Path {
             path: std::fs::canonicalize(s)?,

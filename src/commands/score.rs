@@ -1,13 +1,24 @@
 //! `nlebench score`: a task's metrics from an outputs file, without a model or the store.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::anyhow;
 use orchestrator::spec::DataFormat;
+use worker::engine::bert::BertClassifier;
 use worker::tasks::{ScoreRequest, score_table};
 
 use crate::args::{Global, RowFilter, ScoreArgs};
+use crate::commands::infer::source;
 use crate::{context, render};
+
+/// The NLI classifier of the entailment ratios.
+fn load_nli(g: &Global, model: &str) -> anyhow::Result<Arc<BertClassifier>> {
+    let s = context::settings(g)?;
+    let files = worker::engine::locate(&source(model)?, &context::models_dir(&s), true)?;
+    let device = worker::engine::device::from_env()?;
+    Ok(Arc::new(BertClassifier::load(&files, &device)?))
+}
 
 pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
@@ -24,6 +35,7 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
     let req = ScoreRequest {
         map: a.map.clone().unwrap_or_default(),
         filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
+        nli: a.nli_model.as_deref().map(|m| load_nli(g, m)).transpose()?,
     };
     let rows_kept = if req.filter_paper {
         worker::tasks::filter_paper(&table).rows.len()

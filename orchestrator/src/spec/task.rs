@@ -54,6 +54,9 @@ impl TaskKind {
                 "entr",
                 "entr_valid",
                 "usr",
+                "contradiction_ratio",
+                "entailment_ratio",
+                "neutral_ratio",
             ],
             TaskKind::AttributeScores => &["attribute_mean", "attribute_share"],
         }

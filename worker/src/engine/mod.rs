@@ -2,6 +2,7 @@
 //! GPT-2 (NorGPT), GPT-J, Llama, Mistral and Mixtral, batched log-likelihood scoring and perplexity, a model cache, and
 //! deterministic random-weight models.
 
+pub mod bert;
 pub mod cache;
 pub mod config;
 pub mod content;

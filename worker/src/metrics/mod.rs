@@ -4,6 +4,7 @@ pub mod bias;
 pub mod bleu;
 pub mod bootstrap;
 pub mod diversity;
+pub mod entailment;
 pub mod generation;
 pub mod ids;
 pub mod nltk;
@@ -19,6 +20,7 @@ pub fn current_version(name: &str) -> Option<i32> {
         "rouge_1" | "rouge_2" | "rouge_l" => rouge::VERSION,
         "attribute_mean" | "attribute_share" => crate::tasks::attributes::VERSION,
         "entr" | "entr_valid" | "usr" => diversity::VERSION,
+        "contradiction_ratio" | "entailment_ratio" | "neutral_ratio" => entailment::VERSION,
         b if b.starts_with("distinct_") => diversity::VERSION,
         _ => return None,
     })

@@ -9,6 +9,7 @@ use super::{BatchOptions, ScoreOutcome, ScoreRequest, TaskError};
 use crate::data::{Table, text};
 use crate::engine::{GenerationConfig, LoadedModel, generate};
 use crate::metrics::bootstrap::Bootstrap;
+use crate::metrics::entailment;
 use crate::metrics::generation::text_metrics;
 
 /// Column names used by `{placeholders}` in a template.
@@ -150,20 +151,54 @@ pub fn score_table(
     };
     let (h, r) = (col("hyp")?, col("ref")?);
     table.require(&[h.as_str(), r.as_str()], "name existing columns in --map")?;
+    let boot = Bootstrap::from_env();
     let m = text_metrics(
         table.rows.iter().map(|row| (cell(row, &h), cell(row, &r))),
         &task.metrics,
-        &Bootstrap::from_env(),
+        &boot,
     );
+    let mut metrics = m.metrics;
+    let mut notes: Vec<String> = m
+        .missing
+        .map(|e| format!("Distinct-n and ENTR left out: {e}"))
+        .into_iter()
+        .collect();
+    let wants_nli = task
+        .metrics
+        .iter()
+        .any(|w| entailment::NAMES.contains(&w.as_str()));
+    match (&req.nli, wants_nli) {
+        (Some(clf), true) => {
+            let s = req.map.get("source").ok_or_else(|| {
+                TaskError::Request(format!(
+                    "the entailment ratio classifies the source text against the hypothesis: add `source=COLUMN` to --map (columns: {})",
+                    table.columns.join(", ")
+                ))
+            })?;
+            table.require(&[s.as_str()], "name existing columns in --map")?;
+            entailment::check_labels(clf)?;
+            let pairs: Vec<(&str, &str)> = table
+                .rows
+                .iter()
+                .map(|row| (cell(row, s), cell(row, &h)))
+                .collect();
+            let labels = entailment::labels(clf, &pairs)?;
+            metrics.extend(
+                entailment::shares(&labels, &boot)
+                    .into_iter()
+                    .filter(|m| task.metrics.contains(&m.name)),
+            );
+        }
+        (None, true) => notes.push(
+            "entailment ratios left out: give the NLI classifier with `--nli-model hf:NorGLM/Entailment` (or its local directory) and the article with `--map source=COLUMN`".into(),
+        ),
+        (_, false) => {}
+    }
     Ok(ScoreOutcome {
-        metrics: m.metrics,
+        metrics,
         rows_scored: table.rows.len() - m.skipped,
         rows_skipped: m.skipped,
-        notes: m
-            .missing
-            .map(|e| format!("Distinct-n and ENTR left out: {e}"))
-            .into_iter()
-            .collect(),
+        notes,
     })
 }
 

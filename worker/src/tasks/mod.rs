@@ -54,6 +54,8 @@ pub struct ScoreRequest {
     pub map: BTreeMap<String, String>,
     /// Apply the NorGLM authors' row filter first.
     pub filter_paper: bool,
+    /// NLI classifier for the entailment ratios (source → hypothesis), when given.
+    pub nli: Option<std::sync::Arc<crate::engine::bert::BertClassifier>>,
 }
 
 /// What scoring an outputs file gave.

@@ -1,0 +1,146 @@
+//! `nlebench score` on generation tasks: the entailment ratios with a BERT NLI classifier, and
+//! what happens when a metric's model or data is missing (a note, the other metrics intact).
+
+mod common;
+
+use common::{Env, root, text};
+
+/// The fixture's (article, summary) pairs as a JSON Lines outputs file; returns the labels
+/// transformers gave them.
+fn nli_outputs(env: &Env) -> (String, Vec<usize>) {
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/tiny-bert-nli/reference.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let lines: Vec<String> = r["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            serde_json::json!({"article": p[0], "summary": p[1], "gold": "Regjeringen foreslår lavere skatt."})
+                .to_string()
+        })
+        .collect();
+    let path = env.write("outputs.jsonl", &(lines.join("\n") + "\n"));
+    let labels = serde_json::from_value(r["labels"].clone()).unwrap();
+    (path.display().to_string(), labels)
+}
+
+#[test]
+fn entailment_ratios_are_the_label_shares_of_the_nli_classifier() {
+    let env = Env::embedded();
+    let (input, labels) = nli_outputs(&env);
+    let clf = root().join("tests/fixtures/tiny-bert-nli");
+    let args = [
+        "score",
+        "--task",
+        "multi-qa-sum-summary",
+        "--input",
+        &input,
+        "--map",
+        "hyp=summary,ref=gold,source=article",
+        "--nli-model",
+        clf.to_str().unwrap(),
+        "--json",
+    ];
+    let got: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
+    let n = labels.len() as f64;
+    for (k, name) in ["contradiction_ratio", "entailment_ratio", "neutral_ratio"]
+        .iter()
+        .enumerate()
+    {
+        let want = labels.iter().filter(|&&l| l == k).count() as f64 / n;
+        assert_eq!(got["metrics"][name].as_f64(), Some(want), "{name}: {got}");
+        assert_eq!(got["n"][name], 5);
+    }
+    assert!(got["metrics"]["rouge_l"].is_number());
+
+    // Without the classifier: the other metrics, and a note saying how to get these.
+    let out = env.run(
+        &args[..args.len() - 3]
+            .iter()
+            .chain(&["--json"])
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+    assert!(out.status.success());
+    let (stdout, stderr) = text(&out);
+    let got: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(got["metrics"].get("entailment_ratio").is_none(), "{got}");
+    assert!(got["metrics"]["bleu"].is_number());
+    assert!(
+        stderr.contains("entailment ratios left out") && stderr.contains("--nli-model"),
+        "{stderr}"
+    );
+
+    // With the classifier but without the article column: a clear error.
+    let out = env.run(&[
+        "score",
+        "--task",
+        "multi-qa-sum-summary",
+        "--input",
+        &input,
+        "--map",
+        "hyp=summary,ref=gold",
+        "--nli-model",
+        clf.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let e = text(&out).1;
+    assert!(e.contains("source=COLUMN") && e.contains("article"), "{e}");
+
+    // A causal LM is not an NLI classifier.
+    let gpt2 = root().join("tests/fixtures/tiny-gpt2");
+    let mut wrong = args.to_vec();
+    wrong[8] = gpt2.to_str().unwrap();
+    let out = env.run(&wrong);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("model_type `gpt2` is not supported"));
+}
+
+#[test]
+fn without_the_punkt_model_bleu_and_rouge_remain_and_a_note_says_how_to_install_it() {
+    let system_punkt = [
+        "/usr/share/nltk_data",
+        "/usr/local/share/nltk_data",
+        "/usr/lib/nltk_data",
+        "/usr/local/lib/nltk_data",
+    ]
+    .iter()
+    .any(|d| {
+        std::path::Path::new(d)
+            .join("tokenizers/punkt_tab/english")
+            .is_dir()
+    });
+    if system_punkt {
+        eprintln!("SKIPPED: a system-wide NLTK Punkt model is installed");
+        return;
+    }
+    let mut env = Env::embedded();
+    let empty = env.dir.path().join("no-nltk");
+    std::fs::create_dir_all(&empty).unwrap();
+    env.extra
+        .push(("NLTK_DATA".into(), empty.display().to_string()));
+    env.extra.push(("HOME".into(), empty.display().to_string()));
+    let (input, _) = nli_outputs(&env);
+    let out = env.run(&[
+        "score",
+        "--task",
+        "multi-qa-sum-summary",
+        "--input",
+        &input,
+        "--map",
+        "hyp=summary,ref=gold",
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let (stdout, stderr) = text(&out);
+    let got: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(got["metrics"]["bleu"].is_number() && got["metrics"]["rouge_1"].is_number());
+    assert!(got["metrics"].get("distinct_1").is_none() && got["metrics"].get("entr").is_none());
+    assert!(
+        stderr.contains("Distinct-n and ENTR left out") && stderr.contains("fetch_punkt.py"),
+        "{stderr}"
+    );
+}
