@@ -376,6 +376,12 @@ pub struct ScoreArgs {
     /// directory); needs `source=COLUMN` in --map
     #[arg(long, value_name = "SRC")]
     pub nli_model: Option<String>,
+    /// Causal LM for MAUVE's features (the authors: `hf:gpt2-large`)
+    #[arg(long, value_name = "SRC")]
+    pub mauve_model: Option<String>,
+    /// Tokens of each text MAUVE's feature model reads (the authors: 256)
+    #[arg(long, default_value_t = 256)]
+    pub mauve_max_tokens: usize,
     /// Print one JSON object whose `metrics` maps metric names to numbers
     #[arg(long)]
     pub json: bool,

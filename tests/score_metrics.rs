@@ -100,6 +100,69 @@ fn entailment_ratios_are_the_label_shares_of_the_nli_classifier() {
 }
 
 #[test]
+fn mauve_with_a_feature_model_and_a_note_without_one() {
+    let env = Env::embedded();
+    let (input, _) = nli_outputs(&env);
+    let lm = root().join("tests/fixtures/tiny-gpt2");
+    let score = |map: &str, with_model: bool| {
+        let mut args = vec![
+            "score",
+            "--task",
+            "multi-qa-sum-summary",
+            "--input",
+            &input,
+            "--map",
+            map,
+            "--json",
+        ];
+        if with_model {
+            args.extend(["--mauve-model", lm.to_str().unwrap()]);
+        }
+        let out = env.run(&args);
+        assert!(out.status.success(), "{}", text(&out).1);
+        let (stdout, stderr) = text(&out);
+        (
+            serde_json::from_str::<serde_json::Value>(&stdout).unwrap(),
+            stderr,
+        )
+    };
+    // P = the references (here the articles), Q = the generations, as the library computes.
+    let (got, _) = score("hyp=summary,ref=article", true);
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let col = |c: &str| -> Vec<String> {
+        rows.iter()
+            .map(|r| r[c].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (articles, summaries) = (col("article"), col("summary"));
+    let model = worker::engine::LoadedModel::load(
+        &worker::engine::files::in_dir(&lm, None).unwrap(),
+        orchestrator::spec::Dtype::F32,
+        &worker::engine::device::from_env().unwrap(),
+    )
+    .unwrap();
+    let feats = |t: &[String]| {
+        let t: Vec<&str> = t.iter().map(String::as_str).collect();
+        worker::metrics::mauve::features(&model, &t, 256).unwrap()
+    };
+    let want =
+        worker::metrics::mauve::mauve(&feats(&articles), &feats(&summaries), &Default::default())
+            .unwrap();
+    assert_eq!(got["metrics"]["mauve"].as_f64(), Some(want.mauve), "{got}");
+    assert_eq!(got["n"]["mauve"], 5);
+    let (none, stderr) = score("hyp=summary,ref=article", false);
+    assert!(none["metrics"].get("mauve").is_none());
+    assert!(
+        stderr.contains("MAUVE left out") && stderr.contains("--mauve-model"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn without_the_punkt_model_bleu_and_rouge_remain_and_a_note_says_how_to_install_it() {
     let system_punkt = [
         "/usr/share/nltk_data",

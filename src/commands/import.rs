@@ -34,6 +34,7 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
         map: a.map.clone().unwrap_or_default(),
         filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
         nli: None,
+        mauve: None,
     };
     let samples = import_samples(task, &table, &req)?;
     if samples.is_empty() {

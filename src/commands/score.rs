@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use orchestrator::spec::DataFormat;
+use orchestrator::spec::Dtype;
 use worker::engine::bert::BertClassifier;
+use worker::engine::{LoadedModel, ModelCache};
 use worker::tasks::{ScoreRequest, score_table};
 
 use crate::args::{Global, RowFilter, ScoreArgs};
@@ -18,6 +20,18 @@ fn load_nli(g: &Global, model: &str) -> anyhow::Result<Arc<BertClassifier>> {
     let files = worker::engine::locate(&source(model)?, &context::models_dir(&s), true)?;
     let device = worker::engine::device::from_env()?;
     Ok(Arc::new(BertClassifier::load(&files, &device)?))
+}
+
+/// The causal LM whose hidden states are MAUVE's features (f32).
+fn load_lm(g: &Global, model: &str) -> anyhow::Result<Arc<LoadedModel>> {
+    let s = context::settings(g)?;
+    Ok(ModelCache::default().get(
+        &source(model)?,
+        Dtype::F32,
+        None,
+        &context::models_dir(&s),
+        &worker::engine::device::from_env()?,
+    )?)
 }
 
 pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
@@ -36,6 +50,11 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
         map: a.map.clone().unwrap_or_default(),
         filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
         nli: a.nli_model.as_deref().map(|m| load_nli(g, m)).transpose()?,
+        mauve: a
+            .mauve_model
+            .as_deref()
+            .map(|m| load_lm(g, m).map(|lm| (lm, a.mauve_max_tokens)))
+            .transpose()?,
     };
     let rows_kept = if req.filter_paper {
         worker::tasks::filter_paper(&table).rows.len()

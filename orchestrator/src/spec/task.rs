@@ -57,6 +57,7 @@ impl TaskKind {
                 "contradiction_ratio",
                 "entailment_ratio",
                 "neutral_ratio",
+                "mauve",
             ],
             TaskKind::AttributeScores => &["attribute_mean", "attribute_share"],
         }

@@ -7,6 +7,7 @@ pub mod diversity;
 pub mod entailment;
 pub mod generation;
 pub mod ids;
+pub mod mauve;
 pub mod nltk;
 pub mod rouge;
 
@@ -21,6 +22,7 @@ pub fn current_version(name: &str) -> Option<i32> {
         "attribute_mean" | "attribute_share" => crate::tasks::attributes::VERSION,
         "entr" | "entr_valid" | "usr" => diversity::VERSION,
         "contradiction_ratio" | "entailment_ratio" | "neutral_ratio" => entailment::VERSION,
+        "mauve" => mauve::VERSION,
         b if b.starts_with("distinct_") => diversity::VERSION,
         _ => return None,
     })

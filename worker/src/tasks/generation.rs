@@ -9,8 +9,8 @@ use super::{BatchOptions, ScoreOutcome, ScoreRequest, TaskError};
 use crate::data::{Table, text};
 use crate::engine::{GenerationConfig, LoadedModel, generate};
 use crate::metrics::bootstrap::Bootstrap;
-use crate::metrics::entailment;
 use crate::metrics::generation::text_metrics;
+use crate::metrics::{entailment, mauve};
 
 /// Column names used by `{placeholders}` in a template.
 pub fn placeholders(template: &str) -> Vec<&str> {
@@ -193,6 +193,37 @@ pub fn score_table(
             "entailment ratios left out: give the NLI classifier with `--nli-model hf:NorGLM/Entailment` (or its local directory) and the article with `--map source=COLUMN`".into(),
         ),
         (_, false) => {}
+    }
+    if task.metrics.iter().any(|w| w == "mauve") {
+        match &req.mauve {
+            Some((model, max_tokens)) => {
+                // P = the human references, Q = the generations, empty texts left out.
+                let side = |c: &str| -> Vec<&str> {
+                    table
+                        .rows
+                        .iter()
+                        .map(|row| cell(row, c))
+                        .filter(|t| !t.is_empty())
+                        .collect()
+                };
+                let (p, q) = (side(&r), side(&h));
+                let pf = mauve::features(model, &p, *max_tokens)?;
+                let qf = mauve::features(model, &q, *max_tokens)?;
+                if let Some(m) = mauve::mauve(&pf, &qf, &mauve::MauveConfig::default()) {
+                    metrics.push(MetricValue {
+                        name: "mauve".into(),
+                        value: m.mauve,
+                        ci_low: None,
+                        ci_high: None,
+                        n: qf.len() as i64,
+                        version: mauve::VERSION,
+                    });
+                }
+            }
+            None => notes.push(
+                "MAUVE left out: give the feature model with `--mauve-model hf:gpt2-large` (the authors' choice) or a local directory".into(),
+            ),
+        }
     }
     Ok(ScoreOutcome {
         metrics,

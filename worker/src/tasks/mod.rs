@@ -56,6 +56,8 @@ pub struct ScoreRequest {
     pub filter_paper: bool,
     /// NLI classifier for the entailment ratios (source → hypothesis), when given.
     pub nli: Option<std::sync::Arc<crate::engine::bert::BertClassifier>>,
+    /// Causal LM whose final hidden states are MAUVE's features, and the tokens it reads.
+    pub mauve: Option<(std::sync::Arc<crate::engine::LoadedModel>, usize)>,
 }
 
 /// What scoring an outputs file gave.
