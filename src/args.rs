@@ -400,8 +400,10 @@ fn parse_map(s: &str) -> Result<std::collections::BTreeMap<String, String>, Stri
         let (k, v) = part
             .split_once('=')
             .ok_or_else(|| format!("`{part}` is not ROLE=COLUMN (e.g. hyp=generated_text)"))?;
-        if !matches!(k, "hyp" | "ref" | "source") {
-            return Err(format!("unknown role `{k}`; roles are hyp, ref and source"));
+        if !matches!(k, "hyp" | "ref" | "source" | "pred" | "label") {
+            return Err(format!(
+                "unknown role `{k}`; roles are hyp, ref and source (generation tasks), pred and label (classification tasks)"
+            ));
         }
         if v.is_empty() {
             return Err(format!("role `{k}` has no column"));

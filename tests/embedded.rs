@@ -416,3 +416,78 @@ fn rescoring_reproduces_the_metrics_and_clears_exactly_the_stale_runs() {
     let e = env.run(&["rescore", "run:99"]);
     assert!(text(&e).1.contains("no run 99 in the store"));
 }
+
+#[test]
+fn a_classification_task_runs_with_a_seq_cls_adapter() {
+    let env = Env::embedded();
+    let fixtures = root().join("tests/fixtures");
+    // The adapter fixture's texts, split back into the task's fields; labels as JSON booleans.
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures.join("seq-cls-gpt2/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let texts: Vec<&str> = reference["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let gold = [true, false, true];
+    let lines: Vec<String> = texts
+        .iter()
+        .zip(gold)
+        .map(|(t, g)| {
+            let (passage, question) = t.split_once(" [SEP] ").unwrap();
+            serde_json::json!({"passage": passage, "question": question, "label": g}).to_string()
+        })
+        .collect();
+    let data = env.write("boolq.jsonl", &(lines.join("\n") + "\n"));
+    let sweep = format!(
+        "name = \"nlu\"\ntasks = [\"no-boolq\"]\n[datasets]\nno-boolq = \"path:{}\"\n\
+         [[models]]\nname = \"tiny\"\nsource = \"path:{}\"\n\
+         [[models.adapters]]\nname = \"boolq\"\nsource = \"path:{}\"\n\
+         [[exclude]]\nadapter = \"none\"\n",
+        data.display(),
+        fixtures.join("tiny-gpt2").display(),
+        fixtures.join("seq-cls-gpt2").display()
+    );
+    let p = env.write("s.toml", &sweep);
+    let out = env.ok(&["run", p.to_str().unwrap()]);
+    assert!(out.contains("accuracy"), "{out}");
+    // Predictions are the argmax of the engine's classification logits for the same texts.
+    let model = worker::engine::ModelCache::default()
+        .get(
+            &orchestrator::spec::Source::Path {
+                path: fixtures.join("tiny-gpt2"),
+            },
+            orchestrator::spec::Dtype::F32,
+            Some(&orchestrator::spec::Source::Path {
+                path: fixtures.join("seq-cls-gpt2"),
+            }),
+            &env.dir.path().join("models"),
+            &worker::engine::device::from_env().unwrap(),
+        )
+        .unwrap();
+    let logits = worker::engine::classify(&model, &texts, 4).unwrap();
+    let pred: Vec<String> = logits
+        .iter()
+        .map(|l| {
+            let m = l.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            l.iter().position(|&v| v == m).unwrap().to_string()
+        })
+        .collect();
+    let rows = env.query("SELECT output, reference FROM samples ORDER BY idx");
+    assert_eq!(rows.iter().map(|r| r[0].clone()).collect::<Vec<_>>(), pred);
+    assert_eq!(
+        rows.iter().map(|r| r[1].clone()).collect::<Vec<_>>(),
+        ["1", "0", "1"]
+    );
+    let correct = pred
+        .iter()
+        .zip(["1", "0", "1"])
+        .filter(|(p, g)| p.as_str() == *g)
+        .count();
+    let acc = env.query("SELECT CAST(value AS TEXT) FROM metrics WHERE name = 'accuracy'");
+    let stored: f64 = acc[0][0].parse().unwrap_or_else(|_| panic!("{acc:?}"));
+    assert!((stored - correct as f64 / 3.0).abs() < 1e-12, "{stored}");
+}

@@ -207,3 +207,77 @@ fn without_the_punkt_model_bleu_and_rouge_remain_and_a_note_says_how_to_install_
         "{stderr}"
     );
 }
+
+#[test]
+fn classification_scores_equal_scikit_learn_and_a_bad_label_is_named() {
+    let env = Env::embedded();
+    let r: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/fixtures/classification_reference.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let case = &r["cases"][0];
+    assert_eq!(case["name"], "binary");
+    let names = ["False", "True"];
+    // Gold labels as the dataset writes them, predictions as class indices.
+    let mut csv = String::from("prediction,label\n");
+    for (p, g) in case["pred"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(case["gold"].as_array().unwrap())
+    {
+        csv += &format!("{},{}\n", p, names[g.as_u64().unwrap() as usize]);
+    }
+    let input = env.write("boolq.csv", &csv);
+    let out = env.ok(&[
+        "score",
+        "--task",
+        "no-boolq",
+        "--input",
+        input.to_str().unwrap(),
+        "--map",
+        "pred=prediction,label=label",
+        "--json",
+    ]);
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for m in ["accuracy", "f1", "f1_macro", "mcc"] {
+        let (a, b) = (
+            got["metrics"][m].as_f64().unwrap(),
+            case[m].as_f64().unwrap(),
+        );
+        assert!((a - b).abs() < 1e-12, "{m}: {a} vs {b}");
+    }
+    assert_eq!(got["rows_scored"], 200);
+
+    let bad = env.write("bad.csv", "prediction,label\n1,True\n0,kanskje\n");
+    let out = env.run(&[
+        "score",
+        "--task",
+        "no-boolq",
+        "--input",
+        bad.to_str().unwrap(),
+        "--map",
+        "pred=prediction,label=label",
+    ]);
+    assert!(!out.status.success());
+    let e = text(&out).1;
+    assert!(
+        e.contains("row 3") && e.contains("`kanskje`") && e.contains("False, True"),
+        "{e}"
+    );
+    let out = env.run(&[
+        "score",
+        "--task",
+        "no-boolq",
+        "--input",
+        bad.to_str().unwrap(),
+        "--map",
+        "hyp=prediction,ref=label",
+    ]);
+    assert!(
+        text(&out)
+            .1
+            .contains("give `--map pred=COLUMN,label=COLUMN`")
+    );
+}

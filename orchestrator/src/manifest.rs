@@ -165,6 +165,7 @@ mod tests {
                 ]),
                 template: None,
                 attributes: vec![],
+                labels: vec![],
                 path: PathBuf::new(),
                 dataset_origin: None,
             },

@@ -261,7 +261,10 @@ impl SweepSpec {
                 ));
             };
             if spec.kind == super::task::TaskKind::AttributeScores
-                || (spec.kind == super::task::TaskKind::Generation && spec.template.is_none())
+                || (matches!(
+                    spec.kind,
+                    super::task::TaskKind::Generation | super::task::TaskKind::Classification
+                ) && spec.template.is_none())
             {
                 return Err(err(
                     t.span(),

@@ -21,6 +21,9 @@ pub enum TaskKind {
     /// Aggregate scores an external classifier gave each output (e.g. Perspective API
     /// toxicity attributes); scores imported or released outputs only.
     AttributeScores,
+    /// Classify each example's text with a sequence-classification head (the paper's NLU
+    /// tasks with SEQ_CLS adapters) and compare the argmax with the label.
+    Classification,
 }
 
 impl TaskKind {
@@ -30,6 +33,7 @@ impl TaskKind {
             TaskKind::LoglikPair => (&["more", "less"], &["group"]),
             TaskKind::Generation => (&["reference"], &["source"]),
             TaskKind::AttributeScores => (&[], &["text", "prompt"]),
+            TaskKind::Classification => (&["label"], &[]),
         }
     }
 
@@ -60,6 +64,7 @@ impl TaskKind {
                 "mauve",
             ],
             TaskKind::AttributeScores => &["attribute_mean", "attribute_share"],
+            TaskKind::Classification => &["accuracy", "f1", "f1_macro", "mcc"],
         }
     }
 
@@ -69,6 +74,7 @@ impl TaskKind {
             TaskKind::LoglikPair => false,
             TaskKind::Generation => true,
             TaskKind::AttributeScores => false,
+            TaskKind::Classification => false,
         }
     }
 
@@ -78,6 +84,7 @@ impl TaskKind {
             TaskKind::LoglikPair => "loglik-pair",
             TaskKind::Generation => "generation",
             TaskKind::AttributeScores => "attribute-scores",
+            TaskKind::Classification => "classification",
         }
     }
 }
@@ -135,6 +142,7 @@ struct TaskFile {
     template: Option<Spanned<String>>,
     #[serde(default)]
     attributes: Vec<String>,
+    labels: Option<Spanned<Vec<String>>>,
 }
 
 /// Where a task's examples come from, resolved.
@@ -175,6 +183,10 @@ pub struct TaskSpec {
     /// Score columns aggregated by `attribute-scores` tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<String>,
+    /// Label values of `classification` tasks in class-index order (`["False", "True"]`):
+    /// dataset labels and predictions may be these values or their indices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     /// The file the task was read from.
     #[serde(skip)]
     pub path: PathBuf,
@@ -258,7 +270,54 @@ impl TaskSpec {
                 "name one of the task's metrics",
             ));
         }
+        let labels = file
+            .labels
+            .as_ref()
+            .map(|l| l.get_ref().clone())
+            .unwrap_or_default();
+        match (&file.labels, kind == TaskKind::Classification) {
+            (Some(l), true) if l.get_ref().len() < 2 => {
+                return Err(at(
+                    l.span(),
+                    "labels",
+                    "a classification task needs at least two labels".into(),
+                    "list the label values in class-index order, e.g. labels = [\"False\", \"True\"]",
+                ));
+            }
+            (None, true) => {
+                return Err(at(
+                    file.name.span(),
+                    "labels",
+                    "a classification task needs `labels`".into(),
+                    "add `labels = [\"False\", \"True\"]` (the label values in class-index order)",
+                ));
+            }
+            (Some(l), false) => {
+                return Err(at(
+                    l.span(),
+                    "labels",
+                    format!("task kind `{}` has no labels", kind.as_str()),
+                    "remove `labels`",
+                ));
+            }
+            _ => {}
+        }
+        if kind == TaskKind::Classification
+            && file.metrics.get_ref().iter().any(|m| m == "f1")
+            && labels.len() != 2
+        {
+            return Err(at(
+                file.metrics.span(),
+                "metrics",
+                format!(
+                    "binary `f1` needs two labels; this task has {}",
+                    labels.len()
+                ),
+                "use `f1_macro`",
+            ));
+        }
         let spec = TaskSpec {
+            labels,
             name: file.name.into_inner(),
             version: file.version,
             kind,
@@ -452,6 +511,37 @@ group = "bias_type"
         assert_eq!(e.key, "kind");
         assert!(e.problem.contains("unknown variant"), "{e}");
         assert_eq!(e.location, Some((4, 8)));
+    }
+
+    const BOOLQ: &str = r#"
+name = "boolq"
+version = 1
+kind = "classification"
+primary_metric = "accuracy"
+metrics = ["accuracy", "f1"]
+labels = ["False", "True"]
+template = "{passage} [SEP] {question}"
+[dataset]
+source = "path:val.jsonl"
+[fields]
+label = "label"
+"#;
+
+    #[test]
+    fn classification_tasks_need_their_labels_and_only_they_have_them() {
+        let d = tempfile::tempdir().unwrap();
+        let t = TaskSpec::load(&write(d.path(), "b.toml", BOOLQ)).unwrap();
+        assert_eq!(t.labels, ["False", "True"]);
+        let text = BOOLQ.replace("labels = [\"False\", \"True\"]\n", "");
+        let e = TaskSpec::load(&write(d.path(), "b.toml", &text)).unwrap_err();
+        assert_eq!(e.key, "labels");
+        assert!(e.problem.contains("needs `labels`"), "{e}");
+        let text = BOOLQ.replace("[\"False\", \"True\"]", "[\"a\", \"b\", \"c\"]");
+        let e = TaskSpec::load(&write(d.path(), "b.toml", &text)).unwrap_err();
+        assert!(e.problem.contains("binary `f1` needs two labels"), "{e}");
+        let text = GOOD.replace("[dataset]", "labels = [\"a\", \"b\"]\n[dataset]");
+        let e = TaskSpec::load(&write(d.path(), "bias.toml", &text)).unwrap_err();
+        assert!(e.problem.contains("has no labels"), "{e}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod bias;
 pub mod bleu;
 pub mod bootstrap;
+pub mod classification;
 pub mod diversity;
 pub mod entailment;
 pub mod generation;
@@ -23,6 +24,7 @@ pub fn current_version(name: &str) -> Option<i32> {
         "entr" | "entr_valid" | "usr" => diversity::VERSION,
         "contradiction_ratio" | "entailment_ratio" | "neutral_ratio" => entailment::VERSION,
         "mauve" => mauve::VERSION,
+        "accuracy" | "f1" | "f1_macro" | "mcc" => classification::VERSION,
         b if b.starts_with("distinct_") => diversity::VERSION,
         _ => return None,
     })

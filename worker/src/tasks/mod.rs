@@ -1,6 +1,7 @@
 //! Task kinds: how a task's examples become samples, and samples become metrics.
 
 pub mod attributes;
+pub mod classification;
 pub mod generation;
 pub mod loglik_pair;
 
@@ -134,6 +135,7 @@ pub fn run_batch(
             "task `{}` aggregates external scores and cannot be run by a model",
             task.name
         ))),
+        TaskKind::Classification => classification::run(task, model, table, indices, shard, opts),
     }
 }
 
@@ -143,6 +145,7 @@ pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricV
         TaskKind::LoglikPair => loglik_pair::metrics(task, samples),
         TaskKind::Generation => generation::metrics(task, samples),
         TaskKind::AttributeScores => attributes::metrics(task, samples),
+        TaskKind::Classification => classification::metrics(task, samples),
     }
 }
 
@@ -168,6 +171,7 @@ pub fn score_table(
         }),
         TaskKind::Generation => generation::score_table(task, table, req),
         TaskKind::AttributeScores => attributes::score_table(task, table),
+        TaskKind::Classification => classification::score_table(task, table, req),
     }
 }
 
@@ -196,6 +200,7 @@ pub fn import_samples(
     };
     let cell = |row: &crate::data::Row, c: Option<&str>| c.map(|c| crate::data::text(row, c));
     match task.kind {
+        TaskKind::Classification => classification::import_samples(task, table, req),
         TaskKind::Generation => {
             let (h, r) = (need("hyp")?, need("ref")?);
             let mut cols = vec![h, r];

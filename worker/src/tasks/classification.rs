@@ -1,0 +1,201 @@
+//! `classification`: the paper's NLU tasks (NO-BoolQ, NO-QNLI, NO-MRPC). Each example's
+//! text (the template, e.g. `{passage} [SEP] {question}`) goes through the model's
+//! sequence-classification head; the argmax is the prediction. Samples store the predicted
+//! and the gold class index; the metrics are accuracy (with a bootstrap interval), binary F1,
+//! macro F1 and MCC as scikit-learn computes them.
+
+use orchestrator::spec::TaskSpec;
+use orchestrator::store::{MetricValue, NewSample, entities::sample};
+use serde_json::json;
+
+use super::generation::fill;
+use super::{BatchOptions, ScoreOutcome, ScoreRequest, TaskError};
+use crate::data::{Table, text};
+use crate::engine::{LoadedModel, classify};
+use crate::metrics::bootstrap::Bootstrap;
+use crate::metrics::classification::{self, correct, f1_binary, f1_macro, mcc};
+
+/// Class index of a label cell: one of the task's label values (case-insensitively, so
+/// JSON `true` matches `True`) or an index below their number.
+pub fn class_of(task: &TaskSpec, value: &str) -> Option<usize> {
+    let v = value.trim();
+    task.labels
+        .iter()
+        .position(|l| l.eq_ignore_ascii_case(v))
+        .or_else(|| v.parse::<usize>().ok().filter(|&i| i < task.labels.len()))
+}
+
+fn label_error(task: &TaskSpec, idx: i64, where_: String, value: &str) -> TaskError {
+    TaskError::Sample {
+        idx,
+        message: format!(
+            "{where_}: `{value}` is not a label of task `{}` (labels: {}, or their indices 0..{})",
+            task.name,
+            task.labels.join(", "),
+            task.labels.len()
+        ),
+    }
+}
+
+/// Classify the examples `indices`.
+pub fn run(
+    task: &TaskSpec,
+    model: &LoadedModel,
+    table: &Table,
+    indices: &[usize],
+    shard: i32,
+    opts: &BatchOptions,
+) -> Result<Vec<NewSample>, TaskError> {
+    let template = task
+        .template
+        .as_deref()
+        .ok_or_else(|| TaskError::Request(format!("task `{}` has no input template", task.name)))?;
+    let label = task.fields.get("label").map_or("label", String::as_str);
+    let texts: Vec<String> = indices
+        .iter()
+        .map(|&i| fill(template, &table.rows[i]))
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let logits = classify(model, &refs, opts.batch_size.unwrap_or(8))?;
+    indices
+        .iter()
+        .zip(texts)
+        .zip(logits)
+        .map(|((&i, prompt), l)| {
+            let raw = text(&table.rows[i], label);
+            let gold = class_of(task, &raw).ok_or_else(|| {
+                label_error(task, i as i64, format!("example {i}, `{label}`"), &raw)
+            })?;
+            let pred = l
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (k, &v)| if v > b.1 { (k, v) } else { b },
+                )
+                .0;
+            Ok(NewSample {
+                idx: i as i64,
+                shard,
+                prompt,
+                output: Some(pred.to_string()),
+                reference: Some(gold.to_string()),
+                data: json!({ "logits": l, "label": raw }),
+            })
+        })
+        .collect()
+}
+
+/// Metrics of predicted and gold class indices.
+pub fn of_classes(task: &TaskSpec, pred: &[usize], gold: &[usize]) -> Vec<MetricValue> {
+    let boot = Bootstrap::from_env();
+    let plain = |name: &str, value: f64| MetricValue {
+        name: name.into(),
+        value,
+        ci_low: None,
+        ci_high: None,
+        n: pred.len() as i64,
+        version: classification::VERSION,
+    };
+    task.metrics
+        .iter()
+        .filter_map(|m| {
+            Some(match m.as_str() {
+                "accuracy" => boot.mean_metric(m, &correct(pred, gold), classification::VERSION),
+                "f1" => plain(m, f1_binary(pred, gold)),
+                "f1_macro" => plain(m, f1_macro(pred, gold)),
+                "mcc" => plain(m, mcc(pred, gold)),
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+/// Metrics from stored samples (predicted and gold class indices).
+pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricValue>, TaskError> {
+    let class = |s: &sample::Model, v: &Option<String>, what: &str| {
+        v.as_deref()
+            .and_then(|x| class_of(task, x))
+            .ok_or_else(|| TaskError::Sample {
+                idx: s.idx,
+                message: format!(
+                    "stored {what} `{}` is not a class",
+                    v.as_deref().unwrap_or("")
+                ),
+            })
+    };
+    let mut pred = Vec::with_capacity(samples.len());
+    let mut gold = Vec::with_capacity(samples.len());
+    for s in samples {
+        pred.push(class(s, &s.output, "prediction")?);
+        gold.push(class(s, &s.reference, "label")?);
+    }
+    Ok(of_classes(task, &pred, &gold))
+}
+
+/// Predicted and gold classes of an outputs file (`--map pred=COLUMN,label=COLUMN`).
+pub fn classes_of_table(
+    task: &TaskSpec,
+    table: &Table,
+    req: &ScoreRequest,
+) -> Result<(Vec<usize>, Vec<usize>), TaskError> {
+    let col = |k: &str| {
+        req.map.get(k).cloned().ok_or_else(|| {
+            TaskError::Request(format!(
+                "task `{}` compares predictions with labels: give `--map pred=COLUMN,label=COLUMN` (columns: {})",
+                task.name,
+                table.columns.join(", ")
+            ))
+        })
+    };
+    let (p, l) = (col("pred")?, col("label")?);
+    table.require(&[p.as_str(), l.as_str()], "name existing columns in --map")?;
+    let mut pred = Vec::with_capacity(table.rows.len());
+    let mut gold = Vec::with_capacity(table.rows.len());
+    for (i, row) in table.rows.iter().enumerate() {
+        for (c, out) in [(&p, &mut pred), (&l, &mut gold)] {
+            let v = text(row, c);
+            let where_ = format!("row {} of {}, column `{c}`", i + 2, table.path.display());
+            out.push(class_of(task, &v).ok_or_else(|| label_error(task, i as i64, where_, &v))?);
+        }
+    }
+    Ok((pred, gold))
+}
+
+/// Metrics of an outputs file.
+pub fn score_table(
+    task: &TaskSpec,
+    table: &Table,
+    req: &ScoreRequest,
+) -> Result<ScoreOutcome, TaskError> {
+    let (pred, gold) = classes_of_table(task, table, req)?;
+    Ok(ScoreOutcome {
+        metrics: of_classes(task, &pred, &gold),
+        rows_scored: pred.len(),
+        rows_skipped: 0,
+        notes: vec![],
+    })
+}
+
+/// Samples of an outputs file for `nlebench import`.
+pub fn import_samples(
+    task: &TaskSpec,
+    table: &Table,
+    req: &ScoreRequest,
+) -> Result<Vec<NewSample>, TaskError> {
+    let (pred, gold) = classes_of_table(task, table, req)?;
+    let source = req.map.get("source");
+    Ok(pred
+        .into_iter()
+        .zip(gold)
+        .enumerate()
+        .map(|(i, (p, g))| NewSample {
+            idx: i as i64,
+            shard: 0,
+            prompt: source.map(|c| text(&table.rows[i], c)).unwrap_or_default(),
+            output: Some(p.to_string()),
+            reference: Some(g.to_string()),
+            data: json!({}),
+        })
+        .collect())
+}
