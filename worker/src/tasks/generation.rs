@@ -132,6 +132,18 @@ pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricV
     if let Some(e) = &m.missing {
         tracing::warn!("Distinct-n and ENTR left out: {e}");
     }
+    let model_metrics: Vec<&str> = task
+        .metrics
+        .iter()
+        .map(String::as_str)
+        .filter(|w| *w == "mauve" || entailment::NAMES.contains(w))
+        .collect();
+    if !model_metrics.is_empty() {
+        tracing::warn!(
+            "{} left out of stored runs: they need their own model; compute them with `nlebench score --nli-model … --mauve-model …` on the exported outputs",
+            model_metrics.join(", ")
+        );
+    }
     Ok(m.metrics)
 }
 
