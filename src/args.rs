@@ -88,6 +88,9 @@ pub enum Command {
     /// Task definitions
     #[command(subcommand)]
     Tasks(TasksCommand),
+    /// Baselines runs are compared with: import a CSV, list them
+    #[command(subcommand)]
+    Baselines(BaselinesCommand),
     /// Compute a task's metrics from an outputs file, without a model
     Score(ScoreArgs),
     /// Models: random-weight models, downloads, the catalog
@@ -342,6 +345,21 @@ pub struct ExportArgs {
     /// Write to a file instead of standard output
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselinesCommand {
+    /// Import baselines from a CSV (task,model,setting,metric,value,source,note); rows
+    /// already stored (same task, model, setting, metric and source) get the new value
+    Import(BaselinesImportArgs),
+    /// List the stored baselines
+    List(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct BaselinesImportArgs {
+    /// The CSV file
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -17,7 +17,7 @@ mod render;
 
 use clap::Parser;
 
-use crate::args::{BenchCommand, Cli, Command, ModelsCommand, TasksCommand};
+use crate::args::{BaselinesCommand, BenchCommand, Cli, Command, ModelsCommand, TasksCommand};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -68,6 +68,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Migrate => commands::status::migrate(&global).await,
         Command::Tasks(TasksCommand::List(a)) => commands::tasks::list(&global, a),
         Command::Score(a) => commands::score::score(&global, a),
+        Command::Baselines(BaselinesCommand::Import(a)) => {
+            commands::baselines::import(&global, a).await
+        }
+        Command::Baselines(BaselinesCommand::List(a)) => {
+            commands::baselines::list(&global, a).await
+        }
         Command::Models(ModelsCommand::Random(a)) => commands::models::random(&global, a),
         Command::Models(ModelsCommand::Pull(a)) => commands::models::pull(a),
         Command::Models(ModelsCommand::List) => commands::models::list(&global),

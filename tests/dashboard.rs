@@ -18,27 +18,15 @@ fn get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
-#[test]
-fn sweeps_and_a_sweep_page_render_with_escaped_names() {
-    let env = Env::embedded();
-    let sweep = env.write(
-        "s.toml",
-        &sweep_toml(
-            "web",
-            &[("<script>alert(1)</script>", "random:norgpt-tiny@1")],
-            &[("ten", 10)],
-            5,
-            &mini_pairs(),
-        ),
-    );
-    env.ok(&["run", sweep.to_str().unwrap()]);
+/// Start `nlebench serve` on a free port of `env`'s store.
+fn serve(env: &Env) -> (Proc, u16) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let _server = Proc {
+    let server = Proc {
         child: env
             .cmd(&["serve", "--addr", &addr])
             .stdout(Stdio::null())
@@ -54,6 +42,160 @@ fn sweeps_and_a_sweep_page_render_with_escaped_names() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    (server, port)
+}
+
+/// Body of a 200 response (panics on another status).
+fn ok(port: u16, path: &str) -> String {
+    let (status, page) = get(port, path);
+    assert_eq!(status, 200, "GET {path}:\n{page}");
+    page
+}
+
+/// Every page, export and error of the dashboard on a store with two runs, baselines and
+/// samples: the embedded SQLite default, and PostgreSQL when configured (always in CI).
+fn every_page(env: &Env) {
+    let sweep = env.write(
+        "s.toml",
+        &format!(
+            "name = \"pages\"\ntasks = [\"no-crows-pairs\"]\nshard_size = 5\n[datasets]\nno-crows-pairs = \"path:{}\"\n\
+             [[models]]\nname = \"NorGPT-369M\"\nsource = \"random:norgpt-tiny@1\"\n\
+             [[models]]\nname = \"half\"\nsource = \"random:norgpt-tiny@1\"\ndtype = \"f16\"\n\
+             [[settings]]\nname = \"ten\"\nlimit = 10\n[[settings]]\nname = \"five\"\nlimit = 5\n",
+            mini_pairs().display()
+        ),
+    );
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    let baselines = common::root().join("experiments/baselines/norglm-released.csv");
+    let out = env.ok(&["baselines", "import", baselines.to_str().unwrap()]);
+    assert!(out.contains("148 baseline(s) imported"), "{out}");
+    // Importing again updates instead of duplicating.
+    env.ok(&["baselines", "import", baselines.to_str().unwrap()]);
+    assert_eq!(env.count("SELECT COUNT(*) FROM baselines"), 148);
+    let (_server, port) = serve(env);
+
+    let page = ok(port, "/");
+    assert!(
+        page.contains("href=\"/sweeps/pages\"") && page.contains("<th>stale</th>"),
+        "{page}"
+    );
+    ok(port, "/?sort=name&dir=asc&per_page=1");
+    assert_eq!(get(port, "/?sort=colour").0, 400);
+
+    let grid = ok(port, "/sweeps/pages");
+    assert!(grid.contains("<th>no-crows-pairs</th>"), "{grid}");
+    assert!(grid.contains("href=\"/runs/1\"") && grid.contains("href=\"/runs/2\""));
+    assert!(
+        grid.contains("<svg") && grid.contains("stroke-dasharray"),
+        "chart with the baseline marker"
+    );
+    // NorGPT-369M has the paper's bias share as baseline: the delta is shown.
+    assert!(
+        grid.contains("vs 47.11 (NorGLM released outputs)"),
+        "{grid}"
+    );
+
+    let run = ok(port, "/runs/1?per_page=3");
+    for field in [
+        "engine version",
+        "fingerprint",
+        "prompt template",
+        "dataset revision",
+        "bias_paper",
+    ] {
+        assert!(run.contains(field), "run page lacks {field}");
+    }
+    assert!(
+        run.contains("page 1 of 4 (10 in all)") && run.contains("rel=\"next\""),
+        "{run}"
+    );
+    let next = ok(port, "/runs/1?page=4&per_page=3");
+    assert!(next.contains("page 4 of 4") && next.contains("rel=\"prev\""));
+    let found = ok(port, "/runs/1?q=Kvinner");
+    assert!(
+        found.contains("Kvinner") && !found.contains("(10 in all)"),
+        "{found}"
+    );
+    assert_eq!(get(port, "/runs/999").0, 404);
+
+    let ids = |model: &str| -> Vec<String> {
+        env.query(&format!(
+            "SELECT CAST(id AS TEXT) FROM runs WHERE model_name = '{model}' ORDER BY setting_name"
+        ))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+    };
+    let (full, half) = (ids("NorGPT-369M"), ids("half"));
+    // NorGPT-369M in settings `five` and `ten`, and `half` (f16) in `ten`.
+    let cmp = ok(port, &format!("/compare?runs={},{}", full[1], half[1]));
+    assert!(cmp.contains("Δ"), "{cmp}");
+    assert!(
+        cmp.contains("differ in fields that change scores") && cmp.contains("dtype"),
+        "{cmp}"
+    );
+    let same = ok(port, &format!("/compare?run={}&run={}", full[1], full[0]));
+    assert!(cmp.contains("Samples side by side") && same.contains("Samples side by side"));
+    assert!(!same.contains("differ in fields"));
+    assert_eq!(get(port, "/compare?runs=1").0, 400);
+    assert_eq!(get(port, "/compare?runs=1,x").0, 400);
+    assert_eq!(get(port, "/compare?runs=1,99").0, 404);
+    let csv = ok(port, "/compare.csv?runs=1,2");
+    assert!(
+        csv.contains(
+            "run_id,model,adapter,task,setting,seed,metric,value,ci_low,ci_high,n,delta_to_first"
+        ),
+        "{csv}"
+    );
+
+    let lb = ok(port, "/leaderboard?metric=bias_paper");
+    assert!(
+        lb.contains("baseline: NorGLM released outputs") && lb.contains("href=\"/runs/"),
+        "{lb}"
+    );
+    ok(port, "/leaderboard");
+    ok(port, "/workers");
+    let b = ok(port, "/baselines");
+    assert!(b.contains("NB-GPT-J-6B") && b.contains("rouge_l"));
+
+    let export = ok(port, "/sweeps/pages/export.csv");
+    assert!(
+        export.contains("text/csv") && export.contains("bias_paper"),
+        "{export}"
+    );
+    let samples = ok(port, &format!("/runs/{}/samples.json", half[1]));
+    let body = &samples[samples.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 10);
+    assert_eq!(get(port, "/runs/2/samples.xml").0, 404);
+}
+
+#[test]
+fn every_page_renders_on_the_embedded_store() {
+    every_page(&Env::embedded());
+}
+
+#[test]
+fn every_page_renders_on_postgres() {
+    let Some(env) = Env::team() else { return };
+    every_page(&env);
+}
+
+#[test]
+fn sweeps_and_a_sweep_page_render_with_escaped_names() {
+    let env = Env::embedded();
+    let sweep = env.write(
+        "s.toml",
+        &sweep_toml(
+            "web",
+            &[("<script>alert(1)</script>", "random:norgpt-tiny@1")],
+            &[("ten", 10)],
+            5,
+            &mini_pairs(),
+        ),
+    );
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    let (_server, port) = serve(&env);
     let (status, page) = get(port, "/");
     assert_eq!(status, 200);
     assert!(page.contains("href=\"/sweeps/web\""), "{page}");

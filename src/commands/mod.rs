@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod baselines;
 pub mod bench;
 pub mod export;
 pub mod import;

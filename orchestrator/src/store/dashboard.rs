@@ -1,0 +1,399 @@
+//! Reads for the dashboard: paginated and sorted lists whose number of queries does not grow
+//! with the rows shown (aggregates are grouped in the database, details fetched with `IN`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, EntityTrait, JoinType, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::entities::{baseline, metric, run, sample, sweep, sweep_cell, worker};
+use super::{Store, StoreError};
+
+/// A window of a list: rows `offset..offset + limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Rows skipped.
+    pub offset: u64,
+    /// Rows shown.
+    pub limit: u64,
+}
+
+/// Sort order of the sweeps list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepSort {
+    /// By name.
+    Name,
+    /// By creation time.
+    Created,
+    /// By last update.
+    Updated,
+}
+
+/// A sweep with its progress.
+#[derive(Debug, Clone)]
+pub struct SweepOverview {
+    /// The sweep row.
+    pub sweep: sweep::Model,
+    /// Runs per status (`queued`, `running`, `done`, `failed`, `cancelled`).
+    pub counts: BTreeMap<String, i64>,
+    /// Runs whose metrics come from an older metric implementation.
+    pub stale: i64,
+    /// When its first run started.
+    pub first_started: Option<DateTime<Utc>>,
+}
+
+impl SweepOverview {
+    /// Runs with status `s`.
+    pub fn count(&self, s: &str) -> i64 {
+        self.counts.get(s).copied().unwrap_or(0)
+    }
+
+    /// Seconds until the queued and running runs are done, at the rate runs finished so far.
+    pub fn eta_seconds(&self, now: DateTime<Utc>) -> Option<i64> {
+        let left = self.count("queued") + self.count("running");
+        let done = self.count("done") + self.count("failed");
+        let elapsed = (now - self.first_started?).num_seconds();
+        (left > 0 && done > 0 && elapsed > 0).then(|| left * elapsed / done)
+    }
+}
+
+/// A run with its cell key in a sweep.
+#[derive(Debug, Clone)]
+pub struct CellRun {
+    /// Cell key.
+    pub cell: String,
+    /// The run.
+    pub run: run::Model,
+}
+
+/// The tuple `(name, version)` of stored metrics whose implementation is older than current.
+pub type StaleTest = fn(&str, i32) -> bool;
+
+fn cell_join() -> sea_orm::RelationDef {
+    sweep_cell::Entity::belongs_to(run::Entity)
+        .from(sweep_cell::Column::RunId)
+        .to(run::Column::Id)
+        .into()
+}
+
+fn metric_cell_join() -> sea_orm::RelationDef {
+    metric::Entity::belongs_to(sweep_cell::Entity)
+        .from(metric::Column::RunId)
+        .to(sweep_cell::Column::RunId)
+        .into()
+}
+
+impl Store {
+    /// A page of sweeps with their progress: four queries whatever the page size.
+    pub async fn sweep_overviews(
+        &self,
+        sort: SweepSort,
+        descending: bool,
+        window: Window,
+        stale: StaleTest,
+    ) -> Result<(Vec<SweepOverview>, u64), StoreError> {
+        let total = sweep::Entity::find().count(&self.db).await?;
+        let col = match sort {
+            SweepSort::Name => sweep::Column::Name,
+            SweepSort::Created => sweep::Column::CreatedAt,
+            SweepSort::Updated => sweep::Column::UpdatedAt,
+        };
+        let order = if descending {
+            sea_orm::Order::Desc
+        } else {
+            sea_orm::Order::Asc
+        };
+        let sweeps = sweep::Entity::find()
+            .order_by(col, order)
+            .order_by_asc(sweep::Column::Id)
+            .offset(window.offset)
+            .limit(window.limit)
+            .all(&self.db)
+            .await?;
+        let ids: Vec<i64> = sweeps.iter().map(|s| s.id).collect();
+        let rows: Vec<(i64, String, i64, Option<DateTime<Utc>>)> = sweep_cell::Entity::find()
+            .select_only()
+            .column(sweep_cell::Column::SweepId)
+            .column(run::Column::Status)
+            .column_as(run::Column::Id.count(), "n")
+            .column_as(run::Column::StartedAt.min(), "first")
+            .join(JoinType::InnerJoin, cell_join())
+            .filter(sweep_cell::Column::SweepId.is_in(ids.clone()))
+            .group_by(sweep_cell::Column::SweepId)
+            .group_by(run::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let stale_runs = self.stale_runs_per_sweep(&ids, stale).await?;
+        let mut by_id: HashMap<i64, SweepOverview> = sweeps
+            .into_iter()
+            .map(|s| {
+                (
+                    s.id,
+                    SweepOverview {
+                        stale: stale_runs.get(&s.id).copied().unwrap_or(0),
+                        sweep: s,
+                        counts: BTreeMap::new(),
+                        first_started: None,
+                    },
+                )
+            })
+            .collect();
+        for (id, status, n, first) in rows {
+            if let Some(o) = by_id.get_mut(&id) {
+                o.counts.insert(status, n);
+                o.first_started = match (o.first_started, first) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        let out = ids.iter().filter_map(|id| by_id.remove(id)).collect();
+        Ok((out, total))
+    }
+
+    /// Runs per sweep with a metric from an older implementation (two queries: the distinct
+    /// (name, version) pairs, then the runs that have a stale one).
+    async fn stale_runs_per_sweep(
+        &self,
+        sweep_ids: &[i64],
+        stale: StaleTest,
+    ) -> Result<HashMap<i64, i64>, StoreError> {
+        if sweep_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let pairs: Vec<(String, i32)> = metric::Entity::find()
+            .select_only()
+            .column(metric::Column::Name)
+            .column(metric::Column::Version)
+            .distinct()
+            .join(JoinType::InnerJoin, metric_cell_join())
+            .filter(sweep_cell::Column::SweepId.is_in(sweep_ids.iter().copied()))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let old: Vec<(String, i32)> = pairs.into_iter().filter(|(n, v)| stale(n, *v)).collect();
+        if old.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut cond = sea_orm::Condition::any();
+        for (n, v) in &old {
+            cond = cond.add(
+                sea_orm::Condition::all()
+                    .add(metric::Column::Name.eq(n.as_str()))
+                    .add(metric::Column::Version.eq(*v)),
+            );
+        }
+        let rows: Vec<(i64, i64)> = metric::Entity::find()
+            .select_only()
+            .column(sweep_cell::Column::SweepId)
+            .column_as(Expr::cust("COUNT(DISTINCT metrics.run_id)"), "n")
+            .join(JoinType::InnerJoin, metric_cell_join())
+            .filter(sweep_cell::Column::SweepId.is_in(sweep_ids.iter().copied()))
+            .filter(cond)
+            .group_by(sweep_cell::Column::SweepId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// A sweep's runs in cell order and all their metrics (three queries).
+    pub async fn sweep_runs(
+        &self,
+        name: &str,
+    ) -> Result<(sweep::Model, Vec<CellRun>, Vec<metric::Model>), StoreError> {
+        let sweep = sweep::Entity::find()
+            .filter(sweep::Column::Name.eq(name))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::NoSweep(name.to_string()))?;
+        let rows: Vec<(sweep_cell::Model, Option<run::Model>)> = sweep_cell::Entity::find()
+            .filter(sweep_cell::Column::SweepId.eq(sweep.id))
+            .order_by_asc(sweep_cell::Column::Id)
+            .join(JoinType::InnerJoin, cell_join())
+            .select_also(run::Entity)
+            .all(&self.db)
+            .await?;
+        let runs: Vec<CellRun> = rows
+            .into_iter()
+            .filter_map(|(c, r)| {
+                r.map(|run| CellRun {
+                    cell: c.cell_key,
+                    run,
+                })
+            })
+            .collect();
+        let metrics = metric::Entity::find()
+            .join(JoinType::InnerJoin, metric_cell_join())
+            .filter(sweep_cell::Column::SweepId.eq(sweep.id))
+            .order_by_asc(metric::Column::RunId)
+            .order_by_asc(metric::Column::Name)
+            .all(&self.db)
+            .await?;
+        Ok((sweep, runs, metrics))
+    }
+
+    /// Samples stored per unfinished run of a sweep (finished runs hold all of theirs): one
+    /// query.
+    pub async fn unfinished_sample_counts(
+        &self,
+        sweep_id: i64,
+    ) -> Result<HashMap<i64, i64>, StoreError> {
+        let rows: Vec<(i64, i64)> = sample::Entity::find()
+            .select_only()
+            .column(sample::Column::RunId)
+            .column_as(sample::Column::Id.count(), "n")
+            .join(
+                JoinType::InnerJoin,
+                sample::Entity::belongs_to(sweep_cell::Entity)
+                    .from(sample::Column::RunId)
+                    .to(sweep_cell::Column::RunId)
+                    .into(),
+            )
+            .join(JoinType::InnerJoin, cell_join())
+            .filter(sweep_cell::Column::SweepId.eq(sweep_id))
+            .filter(run::Column::Status.ne("done"))
+            .group_by(sample::Column::RunId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Runs by id (missing ids are left out).
+    pub async fn runs_by_id(&self, ids: &[i64]) -> Result<Vec<run::Model>, StoreError> {
+        Ok(run::Entity::find()
+            .filter(run::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Names of the sweeps a run belongs to.
+    pub async fn sweeps_of_run(&self, run_id: i64) -> Result<Vec<String>, StoreError> {
+        Ok(sweep::Entity::find()
+            .select_only()
+            .column(sweep::Column::Name)
+            .join(
+                JoinType::InnerJoin,
+                sweep::Entity::belongs_to(sweep_cell::Entity)
+                    .from(sweep::Column::Id)
+                    .to(sweep_cell::Column::SweepId)
+                    .into(),
+            )
+            .filter(sweep_cell::Column::RunId.eq(run_id))
+            .order_by_asc(sweep::Column::Name)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Samples stored for a run so far.
+    pub async fn sample_count(&self, run_id: i64) -> Result<u64, StoreError> {
+        Ok(sample::Entity::find()
+            .filter(sample::Column::RunId.eq(run_id))
+            .count(&self.db)
+            .await?)
+    }
+
+    /// A page of a run's samples by index, optionally only those whose prompt, output or
+    /// reference contains `search`; and how many match.
+    pub async fn samples_page(
+        &self,
+        run_id: i64,
+        search: Option<&str>,
+        window: Window,
+    ) -> Result<(Vec<sample::Model>, u64), StoreError> {
+        let mut q = sample::Entity::find().filter(sample::Column::RunId.eq(run_id));
+        if let Some(s) = search.filter(|s| !s.is_empty()) {
+            q = q.filter(
+                sea_orm::Condition::any()
+                    .add(sample::Column::Prompt.contains(s))
+                    .add(sample::Column::Output.contains(s))
+                    .add(sample::Column::Reference.contains(s)),
+            );
+        }
+        let total = q.clone().count(&self.db).await?;
+        let rows = q
+            .order_by_asc(sample::Column::Idx)
+            .offset(window.offset)
+            .limit(window.limit)
+            .all(&self.db)
+            .await?;
+        Ok((rows, total))
+    }
+
+    /// Samples of several runs at the given indices (for side-by-side comparison).
+    pub async fn samples_at(
+        &self,
+        run_ids: &[i64],
+        idx: &[i64],
+    ) -> Result<Vec<sample::Model>, StoreError> {
+        Ok(sample::Entity::find()
+            .filter(sample::Column::RunId.is_in(run_ids.iter().copied()))
+            .filter(sample::Column::Idx.is_in(idx.iter().copied()))
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The metric `name` of every finished run, newest first, with its run (one query).
+    pub async fn metric_of_done_runs(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(metric::Model, Option<run::Model>)>, StoreError> {
+        Ok(metric::Entity::find()
+            .filter(metric::Column::Name.eq(name))
+            .join(
+                JoinType::InnerJoin,
+                metric::Entity::belongs_to(run::Entity)
+                    .from(metric::Column::RunId)
+                    .to(run::Column::Id)
+                    .into(),
+            )
+            .select_also(run::Entity)
+            .filter(run::Column::Status.eq("done"))
+            .order_by_desc(run::Column::FinishedAt)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Distinct metric names stored, sorted.
+    pub async fn metric_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(metric::Entity::find()
+            .select_only()
+            .column(metric::Column::Name)
+            .distinct()
+            .order_by_asc(metric::Column::Name)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// All baselines, by task, model and metric.
+    pub async fn baselines(&self) -> Result<Vec<baseline::Model>, StoreError> {
+        Ok(baseline::Entity::find()
+            .order_by_asc(baseline::Column::Task)
+            .order_by_asc(baseline::Column::Model)
+            .order_by_asc(baseline::Column::Metric)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// A page of workers, most recent heartbeat first.
+    pub async fn workers_page(
+        &self,
+        window: Window,
+    ) -> Result<(Vec<worker::Model>, u64), StoreError> {
+        let total = worker::Entity::find().count(&self.db).await?;
+        let rows = worker::Entity::find()
+            .order_by_desc(worker::Column::LastHeartbeat)
+            .offset(window.offset)
+            .limit(window.limit)
+            .all(&self.db)
+            .await?;
+        Ok((rows, total))
+    }
+}

@@ -1,0 +1,172 @@
+//! Downloads: a sweep's metrics, a run's samples and a comparison, as CSV or JSON.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::pages::compare;
+
+/// `csv` or `json`, from the path's extension.
+fn format_of(file: &str) -> Result<(&str, &str), PageError> {
+    match file.rsplit_once('.') {
+        Some((stem, "csv")) => Ok((stem, "csv")),
+        Some((stem, "json")) => Ok((stem, "json")),
+        _ => Err(PageError::not_found(format!(
+            "{file}: ask for .csv or .json"
+        ))),
+    }
+}
+
+fn respond<T: Serialize>(rows: &[T], format: &str, name: &str) -> Result<Response, PageError> {
+    let internal = |e: String| PageError(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e);
+    let (body, mime) = if format == "csv" {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in rows {
+            w.serialize(r).map_err(|e| internal(e.to_string()))?;
+        }
+        (
+            w.into_inner().map_err(|e| internal(e.to_string()))?,
+            "text/csv; charset=utf-8",
+        )
+    } else {
+        (
+            serde_json::to_vec_pretty(rows).map_err(|e| internal(e.to_string()))?,
+            "application/json",
+        )
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.{format}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `/sweeps/{name}/export.csv|json`: one row per run and metric.
+pub async fn sweep(
+    State(app): State<AppState>,
+    Path((name, file)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let (stem, format) = format_of(&file)?;
+    if stem != "export" {
+        return Err(PageError::not_found(format!("no {file} here")));
+    }
+    let rows = app.store.export_rows(&name).await?;
+    respond(&rows, format, &name)
+}
+
+/// One sample in a download.
+#[derive(Serialize)]
+struct SampleOut {
+    run_id: i64,
+    idx: i64,
+    prompt: String,
+    output: Option<String>,
+    reference: Option<String>,
+    data: String,
+}
+
+/// `/runs/{id}/samples.csv|json`.
+pub async fn samples(
+    State(app): State<AppState>,
+    Path((id, file)): Path<(i64, String)>,
+) -> Result<Response, PageError> {
+    let (stem, format) = format_of(&file)?;
+    if stem != "samples" {
+        return Err(PageError::not_found(format!("no {file} here")));
+    }
+    if app.store.runs_by_id(&[id]).await?.is_empty() {
+        return Err(PageError::not_found(format!("no run {id}")));
+    }
+    let rows: Vec<SampleOut> = app
+        .store
+        .samples(id)
+        .await?
+        .into_iter()
+        .map(|s| SampleOut {
+            run_id: s.run_id,
+            idx: s.idx,
+            prompt: s.prompt,
+            output: s.output,
+            reference: s.reference,
+            data: s.data,
+        })
+        .collect();
+    respond(&rows, format, &format!("run-{id}-samples"))
+}
+
+/// One metric of a compared run.
+#[derive(Serialize)]
+struct CompareOut {
+    run_id: i64,
+    model: String,
+    adapter: String,
+    task: String,
+    setting: String,
+    seed: i64,
+    metric: String,
+    value: f64,
+    ci_low: Option<f64>,
+    ci_high: Option<f64>,
+    n: i64,
+    delta_to_first: Option<f64>,
+}
+
+/// `/compare.csv?runs=1,2`.
+pub async fn comparison_csv(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    comparison(app, raw, "csv").await
+}
+
+/// `/compare.json?runs=1,2`.
+pub async fn comparison_json(
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, PageError> {
+    comparison(app, raw, "json").await
+}
+
+async fn comparison(
+    app: AppState,
+    raw: Option<String>,
+    format: &str,
+) -> Result<Response, PageError> {
+    let (ids, _) = compare::parse(raw.as_deref())?;
+    let (runs, metrics) = compare::load(&app, &ids).await?;
+    let first = |name: &str| {
+        metrics
+            .iter()
+            .find(|m| m.run_id == runs[0].id && m.name == name)
+            .map(|m| m.value)
+    };
+    let mut rows = Vec::new();
+    for r in &runs {
+        for m in metrics.iter().filter(|m| m.run_id == r.id) {
+            rows.push(CompareOut {
+                run_id: r.id,
+                model: r.model_name.clone(),
+                adapter: r.adapter_name.clone().unwrap_or_default(),
+                task: r.task_name.clone(),
+                setting: r.setting_name.clone(),
+                seed: r.seed,
+                metric: m.name.clone(),
+                value: m.value,
+                ci_low: m.ci_low,
+                ci_high: m.ci_high,
+                n: m.n,
+                delta_to_first: first(&m.name).map(|f| m.value - f),
+            });
+        }
+    }
+    respond(&rows, format, "comparison")
+}

@@ -1,0 +1,69 @@
+//! How numbers, intervals, deltas, durations and colours are written on the pages.
+
+use chrono::{DateTime, Utc};
+use orchestrator::store::entities::{baseline, metric};
+
+/// A metric value with its interval: `0.4711 [0.4502, 0.4920]`.
+pub fn value_ci(m: &metric::Model) -> String {
+    match (m.ci_low, m.ci_high) {
+        (Some(lo), Some(hi)) => format!("{} [{}, {}]", num(m.value), num(lo), num(hi)),
+        _ => num(m.value),
+    }
+}
+
+/// Four significant decimals for values below 10, two above.
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if v.abs() >= 10.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// Signed difference: `+0.0123`.
+pub fn delta(v: f64) -> String {
+    let s = num(v);
+    if v > 0.0 { format!("+{s}") } else { s }
+}
+
+/// The baseline of `metric` for `task` and `model` (model names compared case-insensitively).
+pub fn baseline_for<'a>(
+    baselines: &'a [baseline::Model],
+    task: &str,
+    model: &str,
+    metric: &str,
+) -> Option<&'a baseline::Model> {
+    baselines
+        .iter()
+        .find(|b| b.task == task && b.metric == metric && b.model.eq_ignore_ascii_case(model))
+}
+
+/// `2026-11-27 10:38`.
+pub fn time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// `1 h 02 min`, `3 min 05 s`, `12 s`.
+pub fn duration(secs: i64) -> String {
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    if h > 0 {
+        format!("{h} h {m:02} min")
+    } else if m > 0 {
+        format!("{m} min {s:02} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// Background of a value on a column's scale (light to saturated blue).
+pub fn shade(v: f64, lo: f64, hi: f64) -> String {
+    let t = if hi > lo && v.is_finite() {
+        ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    format!("hsl(210, 70%, {:.0}%)", 95.0 - 35.0 * t)
+}

@@ -1,0 +1,138 @@
+//! Server-side pagination and sorting shared by the list pages: query parameters in,
+//! page links out. URLs stay stable and shareable (`?page=3&sort=name&dir=asc`).
+
+use orchestrator::store::dashboard::Window;
+use serde::Deserialize;
+
+/// Rows per page unless `per_page` says otherwise (at most [`MAX_PER_PAGE`]).
+pub const PER_PAGE: u64 = 50;
+/// The largest page.
+pub const MAX_PER_PAGE: u64 = 500;
+
+/// `?page=N&per_page=M&sort=KEY&dir=asc|desc&q=TEXT`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ListQuery {
+    /// 1-based page.
+    pub page: Option<u64>,
+    /// Rows per page.
+    pub per_page: Option<u64>,
+    /// Sort key.
+    pub sort: Option<String>,
+    /// `asc` or `desc`.
+    pub dir: Option<String>,
+    /// Search text.
+    pub q: Option<String>,
+}
+
+impl ListQuery {
+    /// The rows to show.
+    pub fn window(&self) -> Window {
+        let limit = self.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
+        Window {
+            offset: (self.page.unwrap_or(1).max(1) - 1) * limit,
+            limit,
+        }
+    }
+
+    /// Descending unless `dir=asc`.
+    pub fn descending(&self, default_desc: bool) -> bool {
+        match self.dir.as_deref() {
+            Some("asc") => false,
+            Some("desc") => true,
+            _ => default_desc,
+        }
+    }
+}
+
+/// Links of a paginated list.
+#[derive(Debug, Clone)]
+pub struct Pager {
+    /// Current page (1-based).
+    pub page: u64,
+    /// Number of pages.
+    pub pages: u64,
+    /// Total rows.
+    pub total: u64,
+    /// Link to the previous page, if any.
+    pub prev: Option<String>,
+    /// Link to the next page, if any.
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// Pager for `total` rows shown through `q`; `base` is the path and the fixed parameters
+    /// (`/runs/3?q=hei`).
+    pub fn new(base: &str, q: &ListQuery, total: u64) -> Pager {
+        let w = q.window();
+        let page = w.offset / w.limit + 1;
+        let pages = total.div_ceil(w.limit).max(1);
+        let link = |p: u64| {
+            let mut params = vec![format!("page={p}")];
+            if let Some(n) = q.per_page {
+                params.push(format!("per_page={n}"));
+            }
+            if let Some(s) = &q.sort {
+                params.push(format!("sort={}", encode(s)));
+            }
+            if let Some(d) = &q.dir {
+                params.push(format!("dir={}", encode(d)));
+            }
+            if let Some(t) = q.q.as_deref().filter(|t| !t.is_empty()) {
+                params.push(format!("q={}", encode(t)));
+            }
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}{}", params.join("&"))
+        };
+        Pager {
+            page,
+            pages,
+            total,
+            prev: (page > 1).then(|| link(page - 1)),
+            next: (page < pages).then(|| link(page + 1)),
+        }
+    }
+}
+
+/// Percent-encode a query value.
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_and_links() {
+        let q = ListQuery {
+            page: Some(2),
+            per_page: Some(10),
+            q: Some("blå bær".into()),
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            q.window(),
+            Window {
+                offset: 10,
+                limit: 10
+            }
+        );
+        let p = Pager::new("/runs/1", &q, 35);
+        assert_eq!((p.page, p.pages), (2, 4));
+        assert_eq!(
+            p.prev.as_deref(),
+            Some("/runs/1?page=1&per_page=10&q=bl%C3%A5%20b%C3%A6r")
+        );
+        assert!(p.next.unwrap().starts_with("/runs/1?page=3"));
+        assert_eq!(Pager::new("/", &ListQuery::default(), 0).pages, 1);
+    }
+}

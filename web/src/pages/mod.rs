@@ -1,0 +1,9 @@
+//! One module per page.
+
+pub mod baselines;
+pub mod compare;
+pub mod leaderboard;
+pub mod run;
+pub mod sweep;
+pub mod sweeps;
+pub mod workers;

@@ -1,0 +1,185 @@
+//! `/runs/{id}`: a run's manifest, timings, metrics with intervals and baseline deltas, its
+//! error, and a paginated, searchable samples browser (prompt, output, reference side by
+//! side).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use orchestrator::store::entities::metric;
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::format::{baseline_for, delta, duration, num, time, value_ci};
+use crate::list::{ListQuery, Pager};
+
+/// A metric row.
+pub struct MetricRow {
+    name: String,
+    value: String,
+    n: i64,
+    version: i32,
+    stale: bool,
+    baseline: String,
+}
+
+/// A sample row.
+pub struct SampleRow {
+    idx: i64,
+    prompt: String,
+    output: String,
+    reference: String,
+    data: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "run.html")]
+pub struct RunPage {
+    id: i64,
+    title: String,
+    fields: Vec<(&'static str, String)>,
+    sweeps: Vec<String>,
+    metrics: Vec<MetricRow>,
+    error: String,
+    samples: Vec<SampleRow>,
+    pager: Pager,
+    search: String,
+    manifest: String,
+    active: bool,
+}
+
+pub async fn page(
+    State(app): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<ListQuery>,
+) -> Result<RunPage, PageError> {
+    let run = app
+        .store
+        .runs_by_id(&[id])
+        .await?
+        .pop()
+        .ok_or_else(|| PageError::not_found(format!("no run {id}")))?;
+    let metrics: Vec<metric::Model> = app.store.metrics_of(&[id]).await?;
+    let baselines = app.store.baselines().await?;
+    let sweeps = app.store.sweeps_of_run(id).await?;
+    let search = q.q.clone().unwrap_or_default();
+    let (samples, total) = app
+        .store
+        .samples_page(id, Some(&search), q.window())
+        .await?;
+    let stored = if search.is_empty() {
+        total
+    } else {
+        app.store.sample_count(id).await?
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_str(&run.manifest).unwrap_or(serde_json::Value::Null);
+    let text = |p: &str| {
+        manifest
+            .pointer(p)
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            })
+            .unwrap_or_default()
+    };
+    let seconds = run
+        .started_at
+        .zip(run.finished_at)
+        .map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0);
+    let mut fields = vec![
+        ("status", run.status.clone()),
+        (
+            "model",
+            format!("{} ({})", run.model_name, run.model_source),
+        ),
+        (
+            "model revision",
+            run.model_revision.clone().unwrap_or_default(),
+        ),
+        ("dtype", text("/model/dtype")),
+        (
+            "adapter",
+            match (&run.adapter_name, &run.adapter_source) {
+                (Some(n), Some(s)) => format!("{n} ({s})"),
+                _ => String::new(),
+            },
+        ),
+        ("task", format!("{} v{}", run.task_name, run.task_version)),
+        ("prompt template", text("/task/template")),
+        ("dataset revision", text("/dataset/revision")),
+        ("setting", run.setting_name.clone()),
+        ("decoding", text("/setting/decoding")),
+        ("seed", run.seed.to_string()),
+        ("engine version", text("/engine_version")),
+        ("source", run.source.clone()),
+        ("worker", run.worker.clone().unwrap_or_default()),
+        ("attempts", run.attempts.to_string()),
+        ("fingerprint", run.fingerprint.clone()),
+        ("created", time(&run.created_at)),
+        (
+            "started",
+            run.started_at.as_ref().map(time).unwrap_or_default(),
+        ),
+        (
+            "finished",
+            run.finished_at.as_ref().map(time).unwrap_or_default(),
+        ),
+        (
+            "samples",
+            format!("{stored} of {} expected", run.n_expected),
+        ),
+    ];
+    if let Some(s) = seconds {
+        fields.push(("duration", duration(s as i64)));
+        if s > 0.0 {
+            fields.push(("samples/s", num(stored as f64 / s)));
+        }
+    }
+    if run.random_weights {
+        fields.push(("weights", "RANDOM (the outputs are noise)".into()));
+    }
+    let metrics = metrics
+        .iter()
+        .map(|m| MetricRow {
+            name: m.name.clone(),
+            value: value_ci(m),
+            n: m.n,
+            version: m.version,
+            stale: (app.stale)(&m.name, m.version),
+            baseline: baseline_for(&baselines, &run.task_name, &run.model_name, &m.name)
+                .map(|b| {
+                    format!(
+                        "{} vs {} ({})",
+                        delta(m.value - b.value),
+                        num(b.value),
+                        b.source
+                    )
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    let samples = samples
+        .into_iter()
+        .map(|s| SampleRow {
+            idx: s.idx,
+            prompt: s.prompt,
+            output: s.output.unwrap_or_default(),
+            reference: s.reference.unwrap_or_default(),
+            data: s.data,
+        })
+        .collect();
+    Ok(RunPage {
+        id,
+        title: format!("{} · {}", run.model_name, run.task_name),
+        fields,
+        sweeps,
+        metrics,
+        error: run.error.clone().unwrap_or_default(),
+        samples,
+        pager: Pager::new(&format!("/runs/{id}"), &q, total),
+        search,
+        manifest: serde_json::to_string_pretty(&manifest).unwrap_or_default(),
+        active: matches!(run.status.as_str(), "queued" | "running"),
+    })
+}

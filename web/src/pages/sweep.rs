@@ -1,0 +1,202 @@
+//! `/sweeps/{name}`: the model (× adapter × setting × seed) by task grid of primary metrics
+//! with intervals, baseline deltas and status, bar charts per task, and the runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use orchestrator::store::entities::{metric, run};
+
+use crate::AppState;
+use crate::chart::{Bar, bars};
+use crate::error::PageError;
+use crate::format::{baseline_for, delta, num, shade, value_ci};
+
+/// A cell of the grid.
+pub struct GridCell {
+    run_id: i64,
+    status: String,
+    value: String,
+    delta: String,
+    style: String,
+}
+
+/// A row of the grid.
+pub struct GridRow {
+    label: String,
+    cells: Vec<Option<GridCell>>,
+}
+
+/// One run of the runs table.
+pub struct RunRow {
+    id: i64,
+    cell: String,
+    status: String,
+    samples: i64,
+    expected: i64,
+    primary: String,
+    random_weights: bool,
+    error: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "sweep.html")]
+pub struct SweepPage {
+    name: String,
+    description: String,
+    counts: Vec<(&'static str, usize)>,
+    tasks: Vec<String>,
+    grid: Vec<GridRow>,
+    charts: Vec<String>,
+    runs: Vec<RunRow>,
+    active: bool,
+}
+
+/// Row label of a run: model, adapter, setting and seed.
+pub fn row_label(r: &run::Model) -> String {
+    let mut s = r.model_name.clone();
+    if let Some(a) = &r.adapter_name {
+        s += &format!(" + {a}");
+    }
+    format!("{s} · {} · seed {}", r.setting_name, r.seed)
+}
+
+/// The primary metric name of a run (from its manifest).
+pub fn primary_of(r: &run::Model) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(&r.manifest)
+        .ok()?
+        .pointer("/task/primary_metric")?
+        .as_str()
+        .map(str::to_string)
+}
+
+pub async fn page(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<SweepPage, PageError> {
+    let (sweep, runs, metrics) = app.store.sweep_runs(&name).await?;
+    let counts_of = app.store.unfinished_sample_counts(sweep.id).await?;
+    let baselines = app.store.baselines().await?;
+    let mut by_run: BTreeMap<i64, Vec<&metric::Model>> = BTreeMap::new();
+    for m in &metrics {
+        by_run.entry(m.run_id).or_default().push(m);
+    }
+    let primary = |r: &run::Model| -> Option<&metric::Model> {
+        let p = primary_of(r)?;
+        by_run.get(&r.id)?.iter().copied().find(|m| m.name == p)
+    };
+    let tasks: Vec<String> = runs
+        .iter()
+        .map(|c| c.run.task_name.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let labels: BTreeSet<String> = runs.iter().map(|c| row_label(&c.run)).collect();
+    // Column scales.
+    let mut range: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    for c in &runs {
+        if let Some(m) = primary(&c.run).filter(|m| m.value.is_finite()) {
+            let e = range
+                .entry(c.run.task_name.as_str())
+                .or_insert((m.value, m.value));
+            e.0 = e.0.min(m.value);
+            e.1 = e.1.max(m.value);
+        }
+    }
+    let grid = labels
+        .iter()
+        .map(|label| GridRow {
+            label: label.clone(),
+            cells: tasks
+                .iter()
+                .map(|t| {
+                    let c = runs
+                        .iter()
+                        .rev()
+                        .find(|c| &c.run.task_name == t && &row_label(&c.run) == label)?;
+                    let m = primary(&c.run);
+                    let (lo, hi) = range.get(t.as_str()).copied().unwrap_or((0.0, 1.0));
+                    let b = m.and_then(|m| baseline_for(&baselines, t, &c.run.model_name, &m.name));
+                    Some(GridCell {
+                        run_id: c.run.id,
+                        status: c.run.status.clone(),
+                        value: m.map(value_ci).unwrap_or_default(),
+                        delta: match (m, b) {
+                            (Some(m), Some(b)) => {
+                                format!(
+                                    "{} vs {} ({})",
+                                    delta(m.value - b.value),
+                                    num(b.value),
+                                    b.source
+                                )
+                            }
+                            _ => String::new(),
+                        },
+                        style: m
+                            .map(|m| format!("background: {}", shade(m.value, lo, hi)))
+                            .unwrap_or_default(),
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    let charts = tasks
+        .iter()
+        .filter_map(|t| {
+            let items: Vec<Bar> = runs
+                .iter()
+                .filter(|c| &c.run.task_name == t)
+                .filter_map(|c| {
+                    primary(&c.run).map(|m| Bar {
+                        label: row_label(&c.run),
+                        value: m.value,
+                        ci: m.ci_low.zip(m.ci_high),
+                    })
+                })
+                .collect();
+            let first = runs.iter().find(|c| &c.run.task_name == t)?;
+            let metric_name = primary_of(&first.run)?;
+            let base = baseline_for(&baselines, t, &first.run.model_name, &metric_name)
+                .map(|b| (b.value, b.source.as_str()));
+            (!items.is_empty()).then(|| bars(&format!("{t}: {metric_name}"), &items, base))
+        })
+        .collect();
+    let statuses = ["queued", "running", "done", "failed", "cancelled"];
+    let counts = statuses
+        .iter()
+        .map(|s| (*s, runs.iter().filter(|c| c.run.status == *s).count()))
+        .collect();
+    let active = runs
+        .iter()
+        .any(|c| matches!(c.run.status.as_str(), "queued" | "running"));
+    let runs = runs
+        .iter()
+        .map(|c| RunRow {
+            id: c.run.id,
+            cell: c.cell.clone(),
+            status: c.run.status.clone(),
+            samples: if c.run.status == "done" {
+                c.run.n_expected
+            } else {
+                counts_of.get(&c.run.id).copied().unwrap_or(0)
+            },
+            expected: c.run.n_expected,
+            primary: primary(&c.run)
+                .map(|m| format!("{} = {}", m.name, value_ci(m)))
+                .unwrap_or_default(),
+            random_weights: c.run.random_weights,
+            error: c.run.error.clone().unwrap_or_default(),
+        })
+        .collect();
+    Ok(SweepPage {
+        name: sweep.name,
+        description: sweep.description.unwrap_or_default(),
+        counts,
+        tasks,
+        grid,
+        charts,
+        runs,
+        active,
+    })
+}

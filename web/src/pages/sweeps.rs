@@ -1,0 +1,90 @@
+//! `/`: the sweeps, with progress and an ETA from the observed throughput.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use chrono::Utc;
+use orchestrator::store::dashboard::SweepSort;
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::format::{duration, time};
+use crate::list::{ListQuery, Pager};
+
+/// One row of the sweeps page.
+pub struct SweepRow {
+    name: String,
+    owner: String,
+    created: String,
+    counts: Vec<i64>,
+    eta: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "sweeps.html")]
+pub struct SweepsPage {
+    sweeps: Vec<SweepRow>,
+    statuses: Vec<&'static str>,
+    pager: Pager,
+    active: bool,
+    sort_links: Vec<(&'static str, String)>,
+}
+
+/// Statuses shown as columns (stale: metrics from an older implementation).
+const STATUSES: [&str; 6] = ["queued", "running", "done", "failed", "cancelled", "stale"];
+
+pub async fn page(
+    State(app): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<SweepsPage, PageError> {
+    let sort = match q.sort.as_deref() {
+        Some("name") => SweepSort::Name,
+        Some("created") => SweepSort::Created,
+        None | Some("updated") => SweepSort::Updated,
+        Some(other) => {
+            return Err(PageError::bad_request(format!(
+                "unknown sort `{other}`; use name, created or updated"
+            )));
+        }
+    };
+    let desc = q.descending(sort != SweepSort::Name);
+    let (rows, total) = app
+        .store
+        .sweep_overviews(sort, desc, q.window(), app.stale)
+        .await?;
+    let now = Utc::now();
+    let active = rows
+        .iter()
+        .any(|o| o.count("queued") + o.count("running") > 0);
+    let sweeps = rows
+        .iter()
+        .map(|o| SweepRow {
+            name: o.sweep.name.clone(),
+            owner: o.sweep.owner.clone().unwrap_or_default(),
+            created: time(&o.sweep.created_at),
+            counts: STATUSES
+                .iter()
+                .map(|s| if *s == "stale" { o.stale } else { o.count(s) })
+                .collect(),
+            eta: o.eta_seconds(now).map(duration).unwrap_or_default(),
+        })
+        .collect();
+    let sort_links = ["name", "created", "updated"]
+        .into_iter()
+        .map(|k| {
+            let dir = if q.sort.as_deref() == Some(k) && desc {
+                "asc"
+            } else {
+                "desc"
+            };
+            (k, format!("/?sort={k}&dir={dir}"))
+        })
+        .collect();
+    Ok(SweepsPage {
+        sweeps,
+        statuses: STATUSES.to_vec(),
+        pager: Pager::new("/", &q, total),
+        active,
+        sort_links,
+    })
+}
