@@ -98,6 +98,9 @@ pub enum Command {
     Models(ModelsCommand),
     /// Serve the dashboard
     Serve(ServeArgs),
+    /// Dashboard accounts
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Generate text with a model (and adapter)
     Generate(GenerateArgs),
     /// Perplexity of each line of a file (start token prepended, as Hugging Face `evaluate`)
@@ -245,11 +248,44 @@ pub struct PerplexityArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a dashboard user, or set an existing one's password and role
+    Add(UsersAddArgs),
+}
+
+/// Dashboard roles.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// May view the pages
+    Viewer,
+    /// May view, cancel, retry and import baselines
+    Editor,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersAddArgs {
+    /// User name
+    pub name: String,
+    /// Role
+    #[arg(long, value_enum, default_value_t = RoleArg::Viewer)]
+    pub role: RoleArg,
+    /// Read the password from standard input (first line) instead of NLEBENCH_PASSWORD
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on
     #[arg(long, env = "NLEBENCH_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
+    /// Pages are viewable without signing in (actions still need an editor)
+    #[arg(long, env = "NLEBENCH_DASHBOARD_PUBLIC")]
+    pub public: bool,
+    /// Mark the session cookie Secure (serve behind HTTPS)
+    #[arg(long, env = "NLEBENCH_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 #[derive(Debug, Args)]

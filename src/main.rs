@@ -17,7 +17,9 @@ mod render;
 
 use clap::Parser;
 
-use crate::args::{BaselinesCommand, BenchCommand, Cli, Command, ModelsCommand, TasksCommand};
+use crate::args::{
+    BaselinesCommand, BenchCommand, Cli, Command, ModelsCommand, TasksCommand, UsersCommand,
+};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -78,6 +80,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Models(ModelsCommand::Pull(a)) => commands::models::pull(a),
         Command::Models(ModelsCommand::List) => commands::models::list(&global),
         Command::Serve(a) => commands::serve::serve(&global, a).await,
+        Command::Users(UsersCommand::Add(a)) => commands::serve::add_user(&global, a).await,
         Command::Generate(a) => commands::infer::generate(&global, a),
         Command::Perplexity(a) => commands::infer::perplexity(&global, a),
         Command::Bench(BenchCommand::Engine(a)) => commands::bench::engine(a),

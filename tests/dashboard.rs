@@ -18,8 +18,13 @@ fn get(port: u16, path: &str) -> (u16, String) {
     (status, body)
 }
 
-/// Start `nlebench serve` on a free port of `env`'s store.
+/// Start `nlebench serve --public` on a free port of `env`'s store.
 fn serve(env: &Env) -> (Proc, u16) {
+    serve_with(env, &["--public"])
+}
+
+/// Start `nlebench serve ARGS` on a free port of `env`'s store.
+fn serve_with(env: &Env, args: &[&str]) -> (Proc, u16) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -28,7 +33,7 @@ fn serve(env: &Env) -> (Proc, u16) {
     let addr = format!("127.0.0.1:{port}");
     let server = Proc {
         child: env
-            .cmd(&["serve", "--addr", &addr])
+            .cmd(&[&["serve", "--addr", &addr], args].concat())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -217,4 +222,262 @@ fn sweeps_and_a_sweep_page_render_with_escaped_names() {
     let (status, page) = get(port, "/sweeps/nope");
     assert_eq!(status, 404);
     assert!(page.contains("no sweep named nope"));
+}
+
+/// A raw HTTP/1.0 request; returns the status and the whole response.
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let body: String = form
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    (out[9..12].parse().unwrap(), out)
+}
+
+fn urlencode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `name=value` of a Set-Cookie header of a response.
+fn set_cookie(response: &str, name: &str) -> String {
+    response
+        .lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: "))
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in\n{response}"))
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The value of a hidden `csrf` input.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    page[at..at + page[at..].find('"').unwrap()].to_string()
+}
+
+/// Sign in through the form; returns the session cookie.
+fn sign_in(port: u16, name: &str, password: &str) -> String {
+    let (_, form) = request(port, "GET", "/login", "", &[]);
+    let login_cookie = set_cookie(&form, "nlebench_login");
+    let (status, r) = request(
+        port,
+        "POST",
+        "/login",
+        &login_cookie,
+        &[
+            ("name", name),
+            ("password", password),
+            ("csrf", &csrf_of(&form)),
+            ("next", "/"),
+        ],
+    );
+    assert_eq!(status, 303, "{r}");
+    let c = r
+        .lines()
+        .find(|l| l.starts_with("set-cookie: nlebench_session="))
+        .unwrap();
+    assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax"), "{c}");
+    set_cookie(&r, "nlebench_session")
+}
+
+/// Sign-in, roles and CSRF: viewers see pages but cannot act, a POST without the token is
+/// refused, editors cancel, retry and import baselines.
+fn permissions(env: &Env) {
+    for (name, role) in [("leser", "viewer"), ("redaktør", "editor")] {
+        let out = env
+            .cmd(&["users", "add", name, "--role", role])
+            .env("NLEBENCH_PASSWORD", "passord123")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", common::text(&out).1);
+    }
+    let short = env
+        .cmd(&["users", "add", "x"])
+        .env("NLEBENCH_PASSWORD", "kort")
+        .output()
+        .unwrap();
+    assert!(!short.status.success() && common::text(&short).1.contains("shorter than 8"));
+    // Queued cells (nothing works the queue here) to cancel and retry.
+    let sweep = env.write(
+        "q.toml",
+        &sweep_toml(
+            "queued",
+            &[("tiny", "random:norgpt-tiny@1")],
+            &[("ten", 10)],
+            5,
+            &mini_pairs(),
+        ),
+    );
+    env.ok(&["submit", sweep.to_str().unwrap()]);
+    let (_server, port) = serve_with(env, &[]);
+
+    let (status, r) = request(port, "GET", "/sweeps/queued", "", &[]);
+    assert_eq!(status, 303, "{r}");
+    assert!(
+        r.contains("location: /login?next=%2Fsweeps%2Fqueued"),
+        "{r}"
+    );
+    let (_, form) = request(port, "GET", "/login", "", &[]);
+    let login_cookie = set_cookie(&form, "nlebench_login");
+    let (status, _) = request(
+        port,
+        "POST",
+        "/login",
+        &login_cookie,
+        &[("name", "leser"), ("password", "passord123")],
+    );
+    assert_eq!(status, 403, "sign-in without the form's CSRF token");
+    let (status, r) = request(
+        port,
+        "POST",
+        "/login",
+        &login_cookie,
+        &[
+            ("name", "leser"),
+            ("password", "feil-passord"),
+            ("csrf", &csrf_of(&form)),
+        ],
+    );
+    assert_eq!(status, 401);
+    assert!(r.contains("wrong name or password"));
+
+    let viewer = sign_in(port, "leser", "passord123");
+    let (status, page) = request(port, "GET", "/sweeps/queued", &viewer, &[]);
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains("Cancel sweep"),
+        "viewers get no action forms"
+    );
+    let viewer_csrf = csrf_of(&page); // the sign-out form's token
+    let (status, r) = request(
+        port,
+        "POST",
+        "/sweeps/queued/cancel",
+        &viewer,
+        &[("csrf", &viewer_csrf)],
+    );
+    assert_eq!(status, 403);
+    assert!(r.contains("only editors"), "{r}");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM runs WHERE status = 'cancelled'"),
+        0
+    );
+
+    let editor = sign_in(port, "redaktør", "passord123");
+    let page = request(port, "GET", "/sweeps/queued", &editor, &[]).1;
+    assert!(page.contains("Cancel sweep") && page.contains("Retry failed cells"));
+    let csrf = csrf_of(&page);
+    let (status, r) = request(port, "POST", "/sweeps/queued/cancel", &editor, &[]);
+    assert_eq!(status, 403, "no CSRF token");
+    assert!(r.contains("CSRF"), "{r}");
+    let (status, _) = request(
+        port,
+        "POST",
+        "/sweeps/queued/cancel",
+        &editor,
+        &[("csrf", "forged")],
+    );
+    assert_eq!(status, 403);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM runs WHERE status = 'cancelled'"),
+        0
+    );
+    let (status, r) = request(
+        port,
+        "POST",
+        "/sweeps/queued/cancel",
+        &editor,
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(status, 303, "{r}");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM runs WHERE status = 'cancelled'"),
+        1
+    );
+    let (status, _) = request(
+        port,
+        "POST",
+        "/sweeps/queued/retry",
+        &editor,
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(status, 303);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM runs WHERE status = 'queued'"),
+        1
+    );
+
+    let csv = "task,model,setting,metric,value,source,note\nno-crows-pairs,tiny,zero-shot,bias_paper,50.0,<b>hånd</b>,\n";
+    let (status, _) = request(
+        port,
+        "POST",
+        "/baselines/import",
+        &viewer,
+        &[("csrf", &viewer_csrf), ("csv", csv)],
+    );
+    assert_eq!(status, 403);
+    let (status, r) = request(
+        port,
+        "POST",
+        "/baselines/import",
+        &editor,
+        &[("csrf", &csrf), ("csv", "task,model\nx,y\n")],
+    );
+    assert_eq!(status, 400);
+    assert!(r.contains("no column `metric`"), "{r}");
+    let (status, _) = request(
+        port,
+        "POST",
+        "/baselines/import",
+        &editor,
+        &[("csrf", &csrf), ("csv", csv)],
+    );
+    assert_eq!(status, 303);
+    let page = request(port, "GET", "/baselines", &editor, &[]).1;
+    assert!(
+        page.contains("&#60;b&#62;hånd&#60;/b&#62;") || page.contains("&lt;b&gt;hånd&lt;/b&gt;"),
+        "{page}"
+    );
+
+    let (status, r) = request(port, "POST", "/logout", &editor, &[("csrf", &csrf)]);
+    assert_eq!(status, 303);
+    assert!(r.contains("nlebench_session=;"));
+    assert_eq!(
+        request(port, "GET", "/", &editor, &[]).0,
+        303,
+        "the session is gone"
+    );
+}
+
+#[test]
+fn sign_in_roles_and_csrf_on_the_embedded_store() {
+    permissions(&Env::embedded());
+}
+
+#[test]
+fn sign_in_roles_and_csrf_on_postgres() {
+    let Some(env) = Env::team() else { return };
+    permissions(&env);
 }

@@ -7,6 +7,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_init;
+mod m20261127_000002_users;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -14,6 +15,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_init::Migration)]
+        vec![
+            Box::new(m20261127_000001_init::Migration),
+            Box::new(m20261127_000002_users::Migration),
+        ]
     }
 }

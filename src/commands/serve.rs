@@ -1,18 +1,77 @@
-//! `nlebench serve`: the dashboard.
+//! `nlebench serve` (the dashboard) and `nlebench users add`.
 
+use std::io::BufRead;
 use std::process::ExitCode;
 
-use crate::args::{Global, ServeArgs};
+use anyhow::anyhow;
+use orchestrator::store::users::Role;
+
+use crate::args::{Global, RoleArg, ServeArgs, UsersAddArgs};
 use crate::context;
 
 pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = context::store_migrated(&s).await?;
-    eprintln!("dashboard on http://{}/ (store {})", a.addr, store.url());
+    let queue = match context::queue(&s).await {
+        Ok(q) => Some(q),
+        Err(e) => {
+            eprintln!("note: no queue ({e}); retrying from the dashboard is off");
+            None
+        }
+    };
+    if !a.public && !store.has_users().await? {
+        eprintln!(
+            "note: no dashboard users yet: add one with `nlebench users add NAME --role editor`, or serve with --public to let anyone view"
+        );
+    }
+    eprintln!(
+        "dashboard on http://{}/ (store {}{})",
+        a.addr,
+        store.url(),
+        if a.public { ", public" } else { "" }
+    );
     let app = web::AppState {
         store,
         stale: |name, version| worker::metrics::current_version(name).is_some_and(|v| version < v),
+        public: a.public,
+        secure_cookies: a.secure_cookies,
+        queue,
     };
     web::serve(app, a.addr).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn add_user(g: &Global, a: UsersAddArgs) -> anyhow::Result<ExitCode> {
+    let password = if a.password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        std::env::var("NLEBENCH_PASSWORD").map_err(|_| {
+            anyhow!(
+                "no password given\n  fix: pass --password-stdin and type it, or set NLEBENCH_PASSWORD"
+            )
+        })?
+    };
+    if password.chars().count() < 8 {
+        return Err(anyhow!(
+            "the password is shorter than 8 characters\n  fix: choose a longer one"
+        ));
+    }
+    let role = match a.role {
+        RoleArg::Viewer => Role::Viewer,
+        RoleArg::Editor => Role::Editor,
+    };
+    let s = context::settings(g)?;
+    let store = context::store_migrated(&s).await?;
+    let created = store
+        .upsert_user(&a.name, &web::auth::hash_password(&password), role)
+        .await?;
+    outln!(
+        "{} {} ({})",
+        if created { "added" } else { "updated" },
+        a.name,
+        role.as_str()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -6,9 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orchestrator::store::StoreError;
 
+use crate::auth::Nav;
+
 #[derive(Template, WebTemplate)]
 #[template(path = "error.html")]
 struct ErrorPage {
+    nav: Nav,
     message: String,
 }
 
@@ -39,6 +42,13 @@ impl From<StoreError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        (self.0, ErrorPage { message: self.1 }).into_response()
+        (
+            self.0,
+            ErrorPage {
+                nav: Nav::default(),
+                message: self.1,
+            },
+        )
+            .into_response()
     }
 }

@@ -3,6 +3,8 @@
 //! baselines, with CSV/JSON downloads. Every page works without JavaScript; pages of active
 //! sweeps and runs refresh themselves.
 
+pub mod actions;
+pub mod auth;
 pub mod chart;
 pub mod error;
 pub mod export;
@@ -13,7 +15,8 @@ pub mod pages;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
+use orchestrator::queue::Queue;
 use orchestrator::store::Store;
 use orchestrator::store::dashboard::StaleTest;
 
@@ -24,6 +27,12 @@ pub struct AppState {
     pub store: Store,
     /// Whether a stored metric (name, version) comes from an older implementation.
     pub stale: StaleTest,
+    /// Pages are viewable without signing in (actions still need an editor).
+    pub public: bool,
+    /// Mark the session cookie `Secure` (when served over HTTPS).
+    pub secure_cookies: bool,
+    /// The queue retried jobs go on.
+    pub queue: Option<Queue>,
 }
 
 /// The dashboard's routes.
@@ -40,6 +49,15 @@ pub fn router(app: AppState) -> Router {
         .route("/leaderboard", get(pages::leaderboard::page))
         .route("/workers", get(pages::workers::page))
         .route("/baselines", get(pages::baselines::page))
+        .route("/baselines/import", post(actions::import_baselines))
+        .route("/sweeps/{name}/cancel", post(actions::cancel))
+        .route("/sweeps/{name}/retry", post(actions::retry))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::require_viewer,
+        ))
         .with_state(app)
 }
 

@@ -9,6 +9,7 @@ mod jobs;
 pub(crate) mod plan;
 mod report;
 mod results;
+pub mod users;
 mod workers;
 
 use std::time::Duration;

@@ -5,6 +5,7 @@ use askama_web::WebTemplate;
 use axum::extract::State;
 
 use crate::AppState;
+use crate::auth::{MaybeSession, Nav};
 use crate::error::PageError;
 use crate::format::num;
 
@@ -22,10 +23,14 @@ pub struct Row {
 #[derive(Template, WebTemplate)]
 #[template(path = "baselines.html")]
 pub struct BaselinesPage {
+    nav: Nav,
     rows: Vec<Row>,
 }
 
-pub async fn page(State(app): State<AppState>) -> Result<BaselinesPage, PageError> {
+pub async fn page(
+    State(app): State<AppState>,
+    session: MaybeSession,
+) -> Result<BaselinesPage, PageError> {
     let rows = app
         .store
         .baselines()
@@ -41,5 +46,8 @@ pub async fn page(State(app): State<AppState>) -> Result<BaselinesPage, PageErro
             note: b.note.unwrap_or_default(),
         })
         .collect();
-    Ok(BaselinesPage { rows })
+    Ok(BaselinesPage {
+        nav: Nav::of(&session),
+        rows,
+    })
 }

@@ -10,6 +10,7 @@ use axum::extract::{RawQuery, State};
 use orchestrator::store::entities::{metric, run};
 
 use crate::AppState;
+use crate::auth::{MaybeSession, Nav};
 use crate::error::PageError;
 use crate::format::{delta, value_ci};
 use crate::list::{ListQuery, Pager};
@@ -109,6 +110,7 @@ pub struct SampleRow {
 #[derive(Template, WebTemplate)]
 #[template(path = "compare.html")]
 pub struct ComparePage {
+    nav: Nav,
     runs: Vec<(i64, String)>,
     ids: String,
     differences: Vec<(String, Vec<String>)>,
@@ -121,6 +123,7 @@ pub struct ComparePage {
 pub async fn page(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
+    session: MaybeSession,
 ) -> Result<ComparePage, PageError> {
     let (ids, q) = parse(raw.as_deref())?;
     let (runs, metrics) = load(&app, &ids).await?;
@@ -180,6 +183,7 @@ pub async fn page(
         (vec![], 0)
     };
     Ok(ComparePage {
+        nav: Nav::of(&session),
         runs: runs
             .iter()
             .map(|r| (r.id, crate::pages::sweep::row_label(r)))

@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::auth::{MaybeSession, Nav};
 use crate::error::PageError;
 use crate::format::{num, value_ci};
 
@@ -31,6 +32,7 @@ pub struct Row {
 #[derive(Template, WebTemplate)]
 #[template(path = "leaderboard.html")]
 pub struct LeaderboardPage {
+    nav: Nav,
     metric: String,
     metrics: Vec<String>,
     rows: Vec<Row>,
@@ -39,6 +41,7 @@ pub struct LeaderboardPage {
 pub async fn page(
     State(app): State<AppState>,
     Query(q): Query<LeaderboardQuery>,
+    session: MaybeSession,
 ) -> Result<LeaderboardPage, PageError> {
     let metrics = app.store.metric_names().await?;
     let metric = q
@@ -84,6 +87,7 @@ pub async fn page(
     }
     rows.sort_by(|a, b| a.task.cmp(&b.task).then(b.sort.total_cmp(&a.sort)));
     Ok(LeaderboardPage {
+        nav: Nav::of(&session),
         metric,
         metrics,
         rows,

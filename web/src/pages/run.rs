@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use orchestrator::store::entities::metric;
 
 use crate::AppState;
+use crate::auth::{MaybeSession, Nav};
 use crate::error::PageError;
 use crate::format::{baseline_for, delta, duration, num, time, value_ci};
 use crate::list::{ListQuery, Pager};
@@ -34,6 +35,7 @@ pub struct SampleRow {
 #[derive(Template, WebTemplate)]
 #[template(path = "run.html")]
 pub struct RunPage {
+    nav: Nav,
     id: i64,
     title: String,
     fields: Vec<(&'static str, String)>,
@@ -51,6 +53,7 @@ pub async fn page(
     State(app): State<AppState>,
     Path(id): Path<i64>,
     Query(q): Query<ListQuery>,
+    session: MaybeSession,
 ) -> Result<RunPage, PageError> {
     let run = app
         .store
@@ -170,6 +173,7 @@ pub async fn page(
         })
         .collect();
     Ok(RunPage {
+        nav: Nav::of(&session),
         id,
         title: format!("{} · {}", run.model_name, run.task_name),
         fields,

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use orchestrator::store::entities::{metric, run};
 
 use crate::AppState;
+use crate::auth::{MaybeSession, Nav};
 use crate::chart::{Bar, bars};
 use crate::error::PageError;
 use crate::format::{baseline_for, delta, num, shade, value_ci};
@@ -43,6 +44,7 @@ pub struct RunRow {
 #[derive(Template, WebTemplate)]
 #[template(path = "sweep.html")]
 pub struct SweepPage {
+    nav: Nav,
     name: String,
     description: String,
     counts: Vec<(&'static str, usize)>,
@@ -74,6 +76,7 @@ pub fn primary_of(r: &run::Model) -> Option<String> {
 pub async fn page(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    session: MaybeSession,
 ) -> Result<SweepPage, PageError> {
     let (sweep, runs, metrics) = app.store.sweep_runs(&name).await?;
     let counts_of = app.store.unfinished_sample_counts(sweep.id).await?;
@@ -190,6 +193,7 @@ pub async fn page(
         })
         .collect();
     Ok(SweepPage {
+        nav: Nav::of(&session),
         name: sweep.name,
         description: sweep.description.unwrap_or_default(),
         counts,

@@ -7,6 +7,7 @@ use chrono::Utc;
 use orchestrator::store::dashboard::SweepSort;
 
 use crate::AppState;
+use crate::auth::{MaybeSession, Nav};
 use crate::error::PageError;
 use crate::format::{duration, time};
 use crate::list::{ListQuery, Pager};
@@ -23,6 +24,7 @@ pub struct SweepRow {
 #[derive(Template, WebTemplate)]
 #[template(path = "sweeps.html")]
 pub struct SweepsPage {
+    nav: Nav,
     sweeps: Vec<SweepRow>,
     statuses: Vec<&'static str>,
     pager: Pager,
@@ -36,6 +38,7 @@ const STATUSES: [&str; 6] = ["queued", "running", "done", "failed", "cancelled",
 pub async fn page(
     State(app): State<AppState>,
     Query(q): Query<ListQuery>,
+    session: MaybeSession,
 ) -> Result<SweepsPage, PageError> {
     let sort = match q.sort.as_deref() {
         Some("name") => SweepSort::Name,
@@ -81,6 +84,7 @@ pub async fn page(
         })
         .collect();
     Ok(SweepsPage {
+        nav: Nav::of(&session),
         sweeps,
         statuses: STATUSES.to_vec(),
         pager: Pager::new("/", &q, total),

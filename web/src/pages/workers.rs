@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use chrono::Utc;
 
 use crate::AppState;
+use crate::auth::{MaybeSession, Nav};
 use crate::error::PageError;
 use crate::format::{duration, time};
 use crate::list::{ListQuery, Pager};
@@ -24,6 +25,7 @@ pub struct Row {
 #[derive(Template, WebTemplate)]
 #[template(path = "workers.html")]
 pub struct WorkersPage {
+    nav: Nav,
     rows: Vec<Row>,
     pager: Pager,
 }
@@ -31,6 +33,7 @@ pub struct WorkersPage {
 pub async fn page(
     State(app): State<AppState>,
     Query(q): Query<ListQuery>,
+    session: MaybeSession,
 ) -> Result<WorkersPage, PageError> {
     let (workers, total) = app.store.workers_page(q.window()).await?;
     let now = Utc::now();
@@ -51,6 +54,7 @@ pub async fn page(
         })
         .collect();
     Ok(WorkersPage {
+        nav: Nav::of(&session),
         rows,
         pager: Pager::new("/workers", &q, total),
     })

@@ -5,6 +5,8 @@ pub mod job;
 pub mod metric;
 pub mod run;
 pub mod sample;
+pub mod session;
 pub mod sweep;
 pub mod sweep_cell;
+pub mod user;
 pub mod worker;

@@ -1,0 +1,76 @@
+//! What editors can do from the dashboard: cancel a sweep, retry its failed cells, import
+//! baselines. Each action is a POST with the session's CSRF token; viewers are refused.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use orchestrator::store::baselines::parse_csv;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{CsrfForm, MaybeSession, require_editor};
+use crate::error::PageError;
+use crate::list::encode;
+
+/// `POST /sweeps/{name}/cancel`.
+pub async fn cancel(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    session: MaybeSession,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let who = require_editor(&session, f.csrf.as_deref())?;
+    let n = app.store.cancel_sweep(&name).await?;
+    tracing::info!("{} cancelled {n} run(s) of sweep {name}", who.user);
+    Ok(Redirect::to(&format!("/sweeps/{}", encode(&name))).into_response())
+}
+
+/// `POST /sweeps/{name}/retry`: failed and cancelled runs go back on the queue and resume
+/// from their stored samples.
+pub async fn retry(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    session: MaybeSession,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let who = require_editor(&session, f.csrf.as_deref())?;
+    let Some(mut queue) = app.queue.clone() else {
+        return Err(PageError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this dashboard has no queue to put jobs on; use `nlebench retry`".into(),
+        ));
+    };
+    let jobs = app.store.retry_sweep(&name).await?;
+    queue
+        .push(&jobs, 0, None)
+        .await
+        .map_err(|e| PageError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    app.store.mark_enqueued(&jobs).await?;
+    tracing::info!(
+        "{} requeued {} job(s) of sweep {name}",
+        who.user,
+        jobs.len()
+    );
+    Ok(Redirect::to(&format!("/sweeps/{}", encode(&name))).into_response())
+}
+
+/// The baseline import form: the CSV pasted or uploaded as text.
+#[derive(Debug, Deserialize)]
+pub struct ImportForm {
+    csrf: Option<String>,
+    csv: String,
+}
+
+/// `POST /baselines/import`.
+pub async fn import_baselines(
+    State(app): State<AppState>,
+    session: MaybeSession,
+    Form(f): Form<ImportForm>,
+) -> Result<Response, PageError> {
+    let who = require_editor(&session, f.csrf.as_deref())?;
+    let rows = parse_csv(&f.csv, "the pasted CSV").map_err(PageError::bad_request)?;
+    let n = app.store.import_baselines(&rows).await?;
+    tracing::info!("{} imported {n} baseline(s)", who.user);
+    Ok(Redirect::to("/baselines").into_response())
+}

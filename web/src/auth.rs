@@ -1,0 +1,317 @@
+//! Signing in: argon2 password hashes, session cookies (HttpOnly, SameSite=Lax) stored by
+//! their SHA-256, a CSRF token per session that every form must carry, and the viewer /
+//! editor roles. Pages need a signed-in user unless the dashboard is public.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Duration, Utc};
+use orchestrator::store::users::Role;
+use rand::Rng;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::PageError;
+
+/// Session cookie name.
+pub const COOKIE: &str = "nlebench_session";
+/// Cookie of the sign-in form's CSRF token (double submit, before a session exists).
+const LOGIN_COOKIE: &str = "nlebench_login";
+/// How long a session lasts.
+const SESSION_DAYS: i64 = 14;
+
+/// An argon2id hash of a password (PHC string with a random salt).
+pub fn hash_password(password: &str) -> String {
+    let salt_bytes: [u8; 16] = rand::rng().random();
+    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a valid salt");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashes any password")
+        .to_string()
+}
+
+/// Whether `password` matches a stored hash.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
+}
+
+fn sha256(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The signed-in user of a request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// User name.
+    pub user: String,
+    /// Role.
+    pub role: Role,
+    /// The token forms must carry.
+    pub csrf: String,
+}
+
+/// The signed-in user, if any.
+pub struct MaybeSession(pub Option<Session>);
+
+impl FromRequestParts<AppState> for MaybeSession {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, PageError> {
+        let Some(token) = cookie(&parts.headers, COOKIE) else {
+            return Ok(MaybeSession(None));
+        };
+        Ok(MaybeSession(
+            app.store.session(&sha256(token)).await?.and_then(|(s, u)| {
+                Some(Session {
+                    role: Role::parse(&u.role)?,
+                    user: u.name,
+                    csrf: s.csrf,
+                })
+            }),
+        ))
+    }
+}
+
+/// What the navigation bar shows.
+#[derive(Debug, Clone, Default)]
+pub struct Nav {
+    /// Signed-in user.
+    pub user: Option<String>,
+    /// Whether the user may act.
+    pub editor: bool,
+    /// CSRF token for the page's forms.
+    pub csrf: String,
+}
+
+impl Nav {
+    /// The bar for a request's session.
+    pub fn of(s: &MaybeSession) -> Nav {
+        match &s.0 {
+            Some(s) => Nav {
+                user: Some(s.user.clone()),
+                editor: s.role == Role::Editor,
+                csrf: s.csrf.clone(),
+            },
+            None => Nav::default(),
+        }
+    }
+}
+
+/// Middleware: pages need a signed-in user unless the dashboard is public; the sign-in page
+/// itself is always reachable.
+pub async fn require_viewer(
+    State(app): State<AppState>,
+    session: MaybeSession,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    if app.public || session.0.is_some() || path == "/login" {
+        return next.run(req).await;
+    }
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    Redirect::to(&format!("/login?next={}", crate::list::encode(&target))).into_response()
+}
+
+/// Check that the request may act: an editor whose form carries the session's CSRF token.
+pub fn require_editor<'a>(
+    session: &'a MaybeSession,
+    csrf: Option<&str>,
+) -> Result<&'a Session, PageError> {
+    let Some(s) = &session.0 else {
+        return Err(PageError(
+            StatusCode::FORBIDDEN,
+            "sign in as an editor to do this".into(),
+        ));
+    };
+    if csrf != Some(s.csrf.as_str()) {
+        return Err(PageError(
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is missing or wrong; reload the page and try again".into(),
+        ));
+    }
+    if s.role != Role::Editor {
+        return Err(PageError(
+            StatusCode::FORBIDDEN,
+            format!("{} is a viewer; only editors may do this", s.user),
+        ));
+    }
+    Ok(s)
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    nav: Nav,
+    csrf: String,
+    next: String,
+    message: String,
+}
+
+/// `?next=PATH`.
+#[derive(Debug, Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+/// Only same-site paths are followed after signing in.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        _ => "/".into(),
+    }
+}
+
+fn login_page(next: &str, message: &str, status: StatusCode) -> Response {
+    let csrf = random_token();
+    let cookie = format!("{LOGIN_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/login");
+    (
+        status,
+        [(header::SET_COOKIE, cookie)],
+        LoginPage {
+            nav: Nav::default(),
+            csrf,
+            next: next.to_string(),
+            message: message.to_string(),
+        },
+    )
+        .into_response()
+}
+
+/// `GET /login`.
+pub async fn login_form(Query(q): Query<NextQuery>) -> Response {
+    login_page(&safe_next(q.next.as_deref()), "", StatusCode::OK)
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    name: String,
+    password: String,
+    csrf: Option<String>,
+    next: Option<String>,
+}
+
+/// `POST /login`.
+pub async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Result<Response, PageError> {
+    let expected = cookie(&headers, LOGIN_COOKIE);
+    if f.csrf.is_none() || f.csrf.as_deref() != expected {
+        return Err(PageError(
+            StatusCode::FORBIDDEN,
+            "the sign-in form's CSRF token is missing or wrong; reload the page".into(),
+        ));
+    }
+    let next = safe_next(f.next.as_deref());
+    let user = app.store.user(&f.name).await?;
+    let Some(user) = user.filter(|u| verify_password(&f.password, &u.password_hash)) else {
+        return Ok(login_page(
+            &next,
+            "wrong name or password",
+            StatusCode::UNAUTHORIZED,
+        ));
+    };
+    let token = random_token();
+    app.store
+        .create_session(
+            user.id,
+            &sha256(&token),
+            &random_token(),
+            Utc::now() + Duration::days(SESSION_DAYS),
+        )
+        .await?;
+    let secure = if app.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
+        SESSION_DAYS * 86_400
+    );
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
+}
+
+/// A form that only carries the CSRF token.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    /// The token.
+    pub csrf: Option<String>,
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    session: MaybeSession,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    match &session.0 {
+        Some(s) if f.csrf.as_deref() == Some(s.csrf.as_str()) => {}
+        _ => {
+            return Err(PageError(
+                StatusCode::FORBIDDEN,
+                "the form's CSRF token is missing or wrong".into(),
+            ));
+        }
+    }
+    if let Some(token) = cookie(&headers, COOKIE) {
+        app.store.delete_session(&sha256(token)).await?;
+    }
+    let clear = format!("{COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
+    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_against_their_hash_only() {
+        let h = hash_password("hemmelig");
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("hemmelig", &h));
+        assert!(!verify_password("Hemmelig", &h));
+        assert!(!verify_password("hemmelig", "not a hash"));
+        assert_ne!(h, hash_password("hemmelig"), "salted");
+    }
+
+    #[test]
+    fn only_same_site_paths_are_followed() {
+        assert_eq!(safe_next(Some("/runs/3?page=2")), "/runs/3?page=2");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}
