@@ -116,6 +116,39 @@ pub enum BenchCommand {
     Engine(BenchEngineArgs),
     /// Time the text metrics over the NorGLM authors' released CoT and toxicity outputs
     Metrics(BenchMetricsArgs),
+    /// Dashboard latency under concurrent clients on a (seeded) store
+    Dashboard(BenchDashboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDashboardArgs {
+    /// First write a synthetic history into the (empty) store
+    #[arg(long)]
+    pub seed: bool,
+    /// Sweeps to seed
+    #[arg(long, default_value_t = 100)]
+    pub sweeps: usize,
+    /// Runs to seed
+    #[arg(long, default_value_t = 10_000)]
+    pub runs: usize,
+    /// Samples per seeded run
+    #[arg(long, default_value_t = 100)]
+    pub samples_per_run: usize,
+    /// Metric rows per seeded run
+    #[arg(long, default_value_t = 5)]
+    pub metrics_per_run: usize,
+    /// Concurrent clients
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Seconds of load
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Replace the dashboard section of this BENCHMARKS.md with the report
+    #[arg(long)]
+    pub write: Option<PathBuf>,
+    /// The dashboard's aggregate cache lifetime in milliseconds, as `serve --cache-ms`
+    #[arg(long, default_value_t = 2000)]
+    pub cache_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -286,6 +319,10 @@ pub struct ServeArgs {
     /// Mark the session cookie Secure (serve behind HTTPS)
     #[arg(long, env = "NLEBENCH_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Milliseconds the aggregate data of the sweeps, sweep and leaderboard pages is reused
+    /// (0: never)
+    #[arg(long, env = "NLEBENCH_DASHBOARD_CACHE_MS", default_value_t = 2000)]
+    pub cache_ms: u64,
 }
 
 #[derive(Debug, Args)]

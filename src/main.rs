@@ -85,5 +85,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Perplexity(a) => commands::infer::perplexity(&global, a),
         Command::Bench(BenchCommand::Engine(a)) => commands::bench::engine(a),
         Command::Bench(BenchCommand::Metrics(a)) => commands::bench::metrics(a),
+        Command::Bench(BenchCommand::Dashboard(a)) => {
+            commands::bench_dashboard::run(&global, a).await
+        }
     }
 }

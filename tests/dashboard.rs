@@ -100,6 +100,15 @@ fn every_page(env: &Env) {
         "{grid}"
     );
 
+    assert!(grid.contains("runs finished over time (4 of 4"), "{grid}");
+    // Live progress as server-sent events; the stream ends as the sweep is finished.
+    let events = ok(port, "/sweeps/pages/events");
+    assert!(
+        events.contains("text/event-stream") && events.contains("event: progress"),
+        "{events}"
+    );
+    assert!(events.contains("\"done\":4"), "{events}");
+
     let run = ok(port, "/runs/1?per_page=3");
     for field in [
         "engine version",
@@ -121,6 +130,15 @@ fn every_page(env: &Env) {
         found.contains("Kvinner") && !found.contains("(10 in all)"),
         "{found}"
     );
+    assert!(
+        run.contains("<option>perp_more</option>"),
+        "score fields offered: {run}"
+    );
+    let all = ok(port, "/runs/1?field=perp_more&min=0&max=1e300");
+    assert!(all.contains("(10 in all)"), "{all}");
+    let none = ok(port, "/runs/1?field=perp_more&min=1e300");
+    assert!(none.contains("(0 in all)"), "{none}");
+    assert_eq!(get(port, "/runs/1?field=perp_more%27--").0, 400);
     assert_eq!(get(port, "/runs/999").0, 404);
 
     let ids = |model: &str| -> Vec<String> {

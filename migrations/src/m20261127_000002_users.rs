@@ -1,4 +1,5 @@
-//! Dashboard users and their sessions; an index for the leaderboard's metric lookups.
+//! Dashboard users and their sessions; an index on metric (name, version) for the
+//! leaderboard and the stale-run check.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -30,6 +31,7 @@ enum Sessions {
 enum Metrics {
     Table,
     Name,
+    Version,
 }
 
 #[async_trait::async_trait]
@@ -68,9 +70,10 @@ impl MigrationTrait for Migration {
         .await?;
         m.create_index(
             Index::create()
-                .name("ix_metrics_name")
+                .name("ix_metrics_name_version")
                 .table(Metrics::Table)
                 .col(Metrics::Name)
+                .col(Metrics::Version)
                 .if_not_exists()
                 .to_owned(),
         )
@@ -80,7 +83,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_index(
             Index::drop()
-                .name("ix_metrics_name")
+                .name("ix_metrics_name_version")
                 .table(Metrics::Table)
                 .to_owned(),
         )

@@ -2,6 +2,7 @@
 
 pub mod baselines;
 pub mod bench;
+pub mod bench_dashboard;
 pub mod export;
 pub mod import;
 pub mod infer;

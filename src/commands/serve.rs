@@ -36,6 +36,9 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
         public: a.public,
         secure_cookies: a.secure_cookies,
         queue,
+        caches: std::sync::Arc::new(web::cache::Caches::new(std::time::Duration::from_millis(
+            a.cache_ms,
+        ))),
     };
     web::serve(app, a.addr).await?;
     Ok(ExitCode::SUCCESS)

@@ -23,6 +23,7 @@ pub async fn cancel(
     let who = require_editor(&session, f.csrf.as_deref())?;
     let n = app.store.cancel_sweep(&name).await?;
     tracing::info!("{} cancelled {n} run(s) of sweep {name}", who.user);
+    app.caches.clear();
     Ok(Redirect::to(&format!("/sweeps/{}", encode(&name))).into_response())
 }
 
@@ -52,6 +53,7 @@ pub async fn retry(
         who.user,
         jobs.len()
     );
+    app.caches.clear();
     Ok(Redirect::to(&format!("/sweeps/{}", encode(&name))).into_response())
 }
 
@@ -72,5 +74,6 @@ pub async fn import_baselines(
     let rows = parse_csv(&f.csv, "the pasted CSV").map_err(PageError::bad_request)?;
     let n = app.store.import_baselines(&rows).await?;
     tracing::info!("{} imported {n} baseline(s)", who.user);
+    app.caches.clear();
     Ok(Redirect::to("/baselines").into_response())
 }

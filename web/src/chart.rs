@@ -95,6 +95,40 @@ pub fn bars(title: &str, bars: &[Bar], baseline: Option<(f64, &str)>) -> String 
     svg + "</svg>"
 }
 
+/// A sweep's progress over time: runs finished (done or failed) against time, as a step
+/// line from the first start to the last finish, with the total as a dashed line.
+pub fn progress(
+    start: chrono::DateTime<chrono::Utc>,
+    finished: &[chrono::DateTime<chrono::Utc>],
+    total: usize,
+) -> String {
+    let (w, h, pad, top) = (420.0f64, 120.0f64, 40.0f64, 20.0f64);
+    let mut times: Vec<_> = finished.to_vec();
+    times.sort();
+    let end = times.last().copied().unwrap_or(start).max(start);
+    let span = ((end - start).num_milliseconds() as f64).max(1.0);
+    let x =
+        |t: chrono::DateTime<chrono::Utc>| pad + w * ((t - start).num_milliseconds() as f64 / span);
+    let y = |n: usize| top + h * (1.0 - n as f64 / total.max(1) as f64);
+    let mut points = format!("{:.1},{:.1}", pad, y(0));
+    for (i, t) in times.iter().enumerate() {
+        points += &format!(" {:.1},{:.1} {:.1},{:.1}", x(*t), y(i), x(*t), y(i + 1));
+    }
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"{:.0}\" height=\"{:.0}\" role=\"img\" aria-label=\"progress over time\">\
+         <text x=\"{pad}\" y=\"14\" font-size=\"12\">runs finished over time ({} of {total}, {})</text>\
+         <line x1=\"{pad}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\
+         <polyline fill=\"none\" stroke=\"#1f618d\" stroke-width=\"2\" points=\"{points}\"/></svg>",
+        pad + w + 10.0,
+        top + h + 20.0,
+        times.len(),
+        crate::format::duration((end - start).num_seconds()),
+        y(total),
+        pad + w,
+        y(total),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

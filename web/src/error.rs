@@ -35,6 +35,7 @@ impl From<StoreError> for PageError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NoSweep(name) => PageError::not_found(format!("no sweep named {name}")),
+            StoreError::Filter(message) => PageError::bad_request(message),
             other => PageError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }

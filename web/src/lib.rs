@@ -5,11 +5,13 @@
 
 pub mod actions;
 pub mod auth;
+pub mod cache;
 pub mod chart;
 pub mod error;
 pub mod export;
 pub mod format;
 pub mod list;
+pub mod live;
 pub mod pages;
 
 use std::net::SocketAddr;
@@ -33,6 +35,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The queue retried jobs go on.
     pub queue: Option<Queue>,
+    /// Short-lived caches of aggregate page data.
+    pub caches: std::sync::Arc<cache::Caches>,
 }
 
 /// The dashboard's routes.
@@ -40,6 +44,7 @@ pub fn router(app: AppState) -> Router {
     Router::new()
         .route("/", get(pages::sweeps::page))
         .route("/sweeps/{name}", get(pages::sweep::page))
+        .route("/sweeps/{name}/events", get(live::sweep_events))
         .route("/sweeps/{name}/{file}", get(export::sweep))
         .route("/runs/{id}", get(pages::run::page))
         .route("/runs/{id}/{file}", get(export::samples))

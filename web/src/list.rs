@@ -22,6 +22,12 @@ pub struct ListQuery {
     pub dir: Option<String>,
     /// Search text.
     pub q: Option<String>,
+    /// Numeric field of the samples' data to filter on.
+    pub field: Option<String>,
+    /// Lowest value of `field` shown.
+    pub min: Option<f64>,
+    /// Highest value of `field` shown.
+    pub max: Option<f64>,
 }
 
 impl ListQuery {
@@ -32,6 +38,16 @@ impl ListQuery {
             offset: (self.page.unwrap_or(1).max(1) - 1) * limit,
             limit,
         }
+    }
+
+    /// The samples' range filter, when a field is chosen.
+    pub fn range(&self) -> Option<(&str, f64, f64)> {
+        let f = self.field.as_deref().filter(|f| !f.is_empty())?;
+        Some((
+            f,
+            self.min.unwrap_or(f64::MIN),
+            self.max.unwrap_or(f64::MAX),
+        ))
     }
 
     /// Descending unless `dir=asc`.
@@ -79,6 +95,15 @@ impl Pager {
             }
             if let Some(t) = q.q.as_deref().filter(|t| !t.is_empty()) {
                 params.push(format!("q={}", encode(t)));
+            }
+            if let Some(f) = q.field.as_deref().filter(|f| !f.is_empty()) {
+                params.push(format!("field={}", encode(f)));
+            }
+            if let Some(v) = q.min {
+                params.push(format!("min={v}"));
+            }
+            if let Some(v) = q.max {
+                params.push(format!("max={v}"));
             }
             let sep = if base.contains('?') { '&' } else { '?' };
             format!("{base}{sep}{}", params.join("&"))

@@ -165,13 +165,12 @@ impl Store {
         if sweep_ids.is_empty() {
             return Ok(HashMap::new());
         }
+        // All (name, version) pairs stored: an index-only scan, and usually none is stale.
         let pairs: Vec<(String, i32)> = metric::Entity::find()
             .select_only()
             .column(metric::Column::Name)
             .column(metric::Column::Version)
             .distinct()
-            .join(JoinType::InnerJoin, metric_cell_join())
-            .filter(sweep_cell::Column::SweepId.is_in(sweep_ids.iter().copied()))
             .into_tuple()
             .all(&self.db)
             .await?;
@@ -264,6 +263,28 @@ impl Store {
         Ok(rows.into_iter().collect())
     }
 
+    /// Runs of a sweep per status (one query), for live progress.
+    pub async fn sweep_counts(&self, name: &str) -> Result<BTreeMap<String, i64>, StoreError> {
+        let rows: Vec<(String, i64)> = sweep_cell::Entity::find()
+            .select_only()
+            .column(run::Column::Status)
+            .column_as(run::Column::Id.count(), "n")
+            .join(JoinType::InnerJoin, cell_join())
+            .join(
+                JoinType::InnerJoin,
+                sweep_cell::Entity::belongs_to(sweep::Entity)
+                    .from(sweep_cell::Column::SweepId)
+                    .to(sweep::Column::Id)
+                    .into(),
+            )
+            .filter(sweep::Column::Name.eq(name))
+            .group_by(run::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Runs by id (missing ids are left out).
     pub async fn runs_by_id(&self, ids: &[i64]) -> Result<Vec<run::Model>, StoreError> {
         Ok(run::Entity::find()
@@ -307,7 +328,45 @@ impl Store {
         search: Option<&str>,
         window: Window,
     ) -> Result<(Vec<sample::Model>, u64), StoreError> {
+        self.samples_filtered(run_id, search, None, window).await
+    }
+
+    /// [`Store::samples_page`] with a range filter on a numeric field of the samples' JSON
+    /// data (`("perp_more", 10.0, 50.0)`).
+    pub async fn samples_filtered(
+        &self,
+        run_id: i64,
+        search: Option<&str>,
+        range: Option<(&str, f64, f64)>,
+        window: Window,
+    ) -> Result<(Vec<sample::Model>, u64), StoreError> {
         let mut q = sample::Entity::find().filter(sample::Column::RunId.eq(run_id));
+        if let Some((field, lo, hi)) = range {
+            // Written into the SQL: the field is checked to be a plain name, the bounds to be
+            // numbers (written as such).
+            if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(StoreError::Filter(format!(
+                    "`{field}` is not a field name (ASCII letters, digits and _)"
+                )));
+            }
+            let bound = |v: f64| {
+                if v.is_finite() {
+                    v
+                } else {
+                    v.signum() * f64::MAX
+                }
+            };
+            let (lo, hi) = (bound(lo), bound(hi));
+            let sql = match self.db.get_database_backend() {
+                sea_orm::DbBackend::Postgres => format!(
+                    "CAST((samples.data::json ->> '{field}') AS DOUBLE PRECISION) BETWEEN {lo:e} AND {hi:e}"
+                ),
+                _ => format!(
+                    "CAST(json_extract(samples.data, '$.{field}') AS REAL) BETWEEN {lo:e} AND {hi:e}"
+                ),
+            };
+            q = q.filter(Expr::cust(sql));
+        }
         if let Some(s) = search.filter(|s| !s.is_empty()) {
             q = q.filter(
                 sea_orm::Condition::any()
@@ -339,25 +398,41 @@ impl Store {
             .await?)
     }
 
-    /// The metric `name` of every finished run, newest first, with its run (one query).
-    pub async fn metric_of_done_runs(
+    /// For each (task, model, adapter): the newest finished run with the metric `name`, and
+    /// that metric (two queries: the grouping, then the rows).
+    pub async fn leaderboard(
         &self,
         name: &str,
-    ) -> Result<Vec<(metric::Model, Option<run::Model>)>, StoreError> {
-        Ok(metric::Entity::find()
+    ) -> Result<Vec<(run::Model, metric::Model)>, StoreError> {
+        let metric_run = || -> sea_orm::RelationDef {
+            metric::Entity::belongs_to(run::Entity)
+                .from(metric::Column::RunId)
+                .to(run::Column::Id)
+                .into()
+        };
+        let latest: Vec<i64> = metric::Entity::find()
+            .select_only()
+            .column_as(run::Column::Id.max(), "id")
+            .join(JoinType::InnerJoin, metric_run())
             .filter(metric::Column::Name.eq(name))
-            .join(
-                JoinType::InnerJoin,
-                metric::Entity::belongs_to(run::Entity)
-                    .from(metric::Column::RunId)
-                    .to(run::Column::Id)
-                    .into(),
-            )
-            .select_also(run::Entity)
             .filter(run::Column::Status.eq("done"))
-            .order_by_desc(run::Column::FinishedAt)
+            .group_by(run::Column::TaskName)
+            .group_by(run::Column::ModelName)
+            .group_by(run::Column::AdapterName)
+            .into_tuple()
             .all(&self.db)
-            .await?)
+            .await?;
+        let rows: Vec<(metric::Model, Option<run::Model>)> = metric::Entity::find()
+            .filter(metric::Column::Name.eq(name))
+            .filter(metric::Column::RunId.is_in(latest))
+            .join(JoinType::InnerJoin, metric_run())
+            .select_also(run::Entity)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(m, r)| r.map(|r| (r, m)))
+            .collect())
     }
 
     /// Distinct metric names stored, sorted.

@@ -9,6 +9,7 @@ mod jobs;
 pub(crate) mod plan;
 mod report;
 mod results;
+pub mod seed;
 pub mod users;
 mod workers;
 
@@ -103,6 +104,12 @@ pub enum StoreError {
     /// Any other database error.
     #[error(transparent)]
     Db(#[from] DbErr),
+    /// A list filter that cannot be applied.
+    #[error("{0}")]
+    Filter(String),
+    /// Synthetic history cannot be written here.
+    #[error("{0}")]
+    Seed(String),
     /// A stored manifest could not be read.
     #[error("run {run_id} has an unreadable manifest: {message}")]
     Manifest {
@@ -206,6 +213,16 @@ impl Store {
             });
         }
         Ok(())
+    }
+
+    /// Count every statement this store (and its clones made afterwards) runs.
+    pub fn count_queries(&mut self) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+        let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = n.clone();
+        self.db.set_metric_callback(move |_| {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        n
     }
 
     /// The underlying connection (for the dashboard's read-only queries).

@@ -1,8 +1,6 @@
 //! `/leaderboard?metric=NAME`: every task × model (× adapter) for one metric, the latest
 //! finished run of each, beside the baselines of that metric marked by their source.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
@@ -43,53 +41,82 @@ pub async fn page(
     Query(q): Query<LeaderboardQuery>,
     session: MaybeSession,
 ) -> Result<LeaderboardPage, PageError> {
-    let metrics = app.store.metric_names().await?;
-    let metric = q
-        .metric
-        .or_else(|| {
-            ["bias_paper", "rouge_l", "accuracy"]
-                .iter()
-                .find(|m| metrics.iter().any(|x| x == *m))
-                .map(|m| m.to_string())
+    let data = app
+        .caches
+        .leaderboard
+        .get_or(q.metric.clone().unwrap_or_default(), || {
+            LeaderboardData::load(&app, q.metric.clone())
         })
-        .or_else(|| metrics.first().cloned())
-        .unwrap_or_default();
-    let mut latest: BTreeMap<(String, String), Row> = BTreeMap::new();
-    for (m, r) in app.store.metric_of_done_runs(&metric).await? {
-        let Some(r) = r else { continue };
-        let model = match &r.adapter_name {
-            Some(a) => format!("{} + {a}", r.model_name),
-            None => r.model_name.clone(),
-        };
-        latest
-            .entry((r.task_name.clone(), model.clone()))
-            .or_insert(Row {
-                task: r.task_name.clone(),
-                model,
-                value: value_ci(&m),
-                sort: m.value,
-                run_id: Some(r.id),
-                baseline_source: String::new(),
-            });
-    }
-    let mut rows: Vec<Row> = latest.into_values().collect();
-    for b in app.store.baselines().await? {
-        if b.metric == metric {
-            rows.push(Row {
-                task: b.task,
-                model: b.model,
-                value: num(b.value),
-                sort: b.value,
-                run_id: None,
-                baseline_source: b.source,
-            });
-        }
+        .await?;
+    let LeaderboardData {
+        metrics,
+        metric,
+        rows: runs,
+        baselines,
+    } = &*data;
+    let mut rows: Vec<Row> = runs
+        .iter()
+        .map(|(r, m)| Row {
+            task: r.task_name.clone(),
+            model: match &r.adapter_name {
+                Some(a) => format!("{} + {a}", r.model_name),
+                None => r.model_name.clone(),
+            },
+            value: value_ci(m),
+            sort: m.value,
+            run_id: Some(r.id),
+            baseline_source: String::new(),
+        })
+        .collect();
+    for b in baselines.iter().filter(|b| &b.metric == metric) {
+        rows.push(Row {
+            task: b.task.clone(),
+            model: b.model.clone(),
+            value: num(b.value),
+            sort: b.value,
+            run_id: None,
+            baseline_source: b.source.clone(),
+        });
     }
     rows.sort_by(|a, b| a.task.cmp(&b.task).then(b.sort.total_cmp(&a.sort)));
     Ok(LeaderboardPage {
         nav: Nav::of(&session),
-        metric,
-        metrics,
+        metric: metric.clone(),
+        metrics: metrics.clone(),
         rows,
     })
+}
+
+/// The leaderboard's data for one metric.
+pub struct LeaderboardData {
+    metrics: Vec<String>,
+    metric: String,
+    rows: Vec<(
+        orchestrator::store::entities::run::Model,
+        orchestrator::store::entities::metric::Model,
+    )>,
+    baselines: Vec<orchestrator::store::entities::baseline::Model>,
+}
+
+impl LeaderboardData {
+    async fn load(app: &AppState, asked: Option<String>) -> Result<LeaderboardData, PageError> {
+        let metrics = app.store.metric_names().await?;
+        let metric = asked
+            .or_else(|| {
+                ["bias_paper", "rouge_l", "accuracy"]
+                    .iter()
+                    .find(|m| metrics.iter().any(|x| x == *m))
+                    .map(|m| m.to_string())
+            })
+            .or_else(|| metrics.first().cloned())
+            .unwrap_or_default();
+        let rows = app.store.leaderboard(&metric).await?;
+        let baselines = app.store.baselines().await?;
+        Ok(LeaderboardData {
+            metrics,
+            metric,
+            rows,
+            baselines,
+        })
+    }
 }

@@ -45,6 +45,10 @@ pub struct RunPage {
     samples: Vec<SampleRow>,
     pager: Pager,
     search: String,
+    score_fields: Vec<String>,
+    field: String,
+    min: String,
+    max: String,
     manifest: String,
     active: bool,
 }
@@ -67,9 +71,22 @@ pub async fn page(
     let search = q.q.clone().unwrap_or_default();
     let (samples, total) = app
         .store
-        .samples_page(id, Some(&search), q.window())
+        .samples_filtered(id, Some(&search), q.range(), q.window())
         .await?;
-    let stored = if search.is_empty() {
+    // Numeric fields of the samples' data, offered for the range filter.
+    let score_fields: Vec<String> = samples
+        .first()
+        .and_then(|s| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&s.data).ok()
+        })
+        .map(|m| {
+            m.into_iter()
+                .filter(|(_, v)| v.is_number())
+                .map(|(k, _)| k)
+                .collect()
+        })
+        .unwrap_or_default();
+    let stored = if search.is_empty() && q.range().is_none() {
         total
     } else {
         app.store.sample_count(id).await?
@@ -183,6 +200,10 @@ pub async fn page(
         samples,
         pager: Pager::new(&format!("/runs/{id}"), &q, total),
         search,
+        score_fields,
+        field: q.field.clone().unwrap_or_default(),
+        min: q.min.map(|v| v.to_string()).unwrap_or_default(),
+        max: q.max.map(|v| v.to_string()).unwrap_or_default(),
         manifest: serde_json::to_string_pretty(&manifest).unwrap_or_default(),
         active: matches!(run.status.as_str(), "queued" | "running"),
     })

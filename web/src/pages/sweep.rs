@@ -1,7 +1,7 @@
 //! `/sweeps/{name}`: the model (× adapter × setting × seed) by task grid of primary metrics
 //! with intervals, baseline deltas and status, bar charts per task, and the runs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -51,8 +51,33 @@ pub struct SweepPage {
     tasks: Vec<String>,
     grid: Vec<GridRow>,
     charts: Vec<String>,
+    progress_chart: String,
     runs: Vec<RunRow>,
     active: bool,
+}
+
+/// What the sweep page shows, as read from the store.
+pub struct SweepData {
+    sweep: orchestrator::store::entities::sweep::Model,
+    runs: Vec<orchestrator::store::dashboard::CellRun>,
+    metrics: Vec<metric::Model>,
+    unfinished: HashMap<i64, i64>,
+    baselines: Vec<orchestrator::store::entities::baseline::Model>,
+}
+
+impl SweepData {
+    async fn load(app: &AppState, name: &str) -> Result<SweepData, PageError> {
+        let (sweep, runs, metrics) = app.store.sweep_runs(name).await?;
+        let unfinished = app.store.unfinished_sample_counts(sweep.id).await?;
+        let baselines = app.store.baselines().await?;
+        Ok(SweepData {
+            sweep,
+            runs,
+            metrics,
+            unfinished,
+            baselines,
+        })
+    }
 }
 
 /// Row label of a run: model, adapter, setting and seed.
@@ -78,27 +103,54 @@ pub async fn page(
     Path(name): Path<String>,
     session: MaybeSession,
 ) -> Result<SweepPage, PageError> {
-    let (sweep, runs, metrics) = app.store.sweep_runs(&name).await?;
-    let counts_of = app.store.unfinished_sample_counts(sweep.id).await?;
-    let baselines = app.store.baselines().await?;
+    let data = app
+        .caches
+        .sweep
+        .get_or(name.clone(), || SweepData::load(&app, &name))
+        .await?;
+    let SweepData {
+        sweep,
+        runs,
+        metrics,
+        unfinished: counts_of,
+        baselines,
+    } = &*data;
     let mut by_run: BTreeMap<i64, Vec<&metric::Model>> = BTreeMap::new();
-    for m in &metrics {
+    for m in metrics {
         by_run.entry(m.run_id).or_default().push(m);
     }
-    let primary = |r: &run::Model| -> Option<&metric::Model> {
-        let p = primary_of(r)?;
-        by_run.get(&r.id)?.iter().copied().find(|m| m.name == p)
-    };
+    // Each run's primary metric and row label, computed once (manifests are parsed once).
+    let primaries: HashMap<i64, &metric::Model> = runs
+        .iter()
+        .filter_map(|c| {
+            let p = primary_of(&c.run)?;
+            let m = by_run
+                .get(&c.run.id)?
+                .iter()
+                .copied()
+                .find(|m| m.name == p)?;
+            Some((c.run.id, m))
+        })
+        .collect();
+    let primary = |r: &run::Model| -> Option<&metric::Model> { primaries.get(&r.id).copied() };
+    let label_of: HashMap<i64, String> =
+        runs.iter().map(|c| (c.run.id, row_label(&c.run))).collect();
+    // The newest run of each (row, task) cell.
+    let mut cell_run: HashMap<(&str, &str), &orchestrator::store::dashboard::CellRun> =
+        HashMap::new();
+    for c in runs {
+        cell_run.insert((label_of[&c.run.id].as_str(), c.run.task_name.as_str()), c);
+    }
     let tasks: Vec<String> = runs
         .iter()
         .map(|c| c.run.task_name.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let labels: BTreeSet<String> = runs.iter().map(|c| row_label(&c.run)).collect();
+    let labels: BTreeSet<&str> = label_of.values().map(String::as_str).collect();
     // Column scales.
     let mut range: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
-    for c in &runs {
+    for c in runs {
         if let Some(m) = primary(&c.run).filter(|m| m.value.is_finite()) {
             let e = range
                 .entry(c.run.task_name.as_str())
@@ -110,17 +162,14 @@ pub async fn page(
     let grid = labels
         .iter()
         .map(|label| GridRow {
-            label: label.clone(),
+            label: label.to_string(),
             cells: tasks
                 .iter()
                 .map(|t| {
-                    let c = runs
-                        .iter()
-                        .rev()
-                        .find(|c| &c.run.task_name == t && &row_label(&c.run) == label)?;
+                    let c = *cell_run.get(&(*label, t.as_str()))?;
                     let m = primary(&c.run);
                     let (lo, hi) = range.get(t.as_str()).copied().unwrap_or((0.0, 1.0));
-                    let b = m.and_then(|m| baseline_for(&baselines, t, &c.run.model_name, &m.name));
+                    let b = m.and_then(|m| baseline_for(baselines, t, &c.run.model_name, &m.name));
                     Some(GridCell {
                         run_id: c.run.id,
                         status: c.run.status.clone(),
@@ -152,7 +201,7 @@ pub async fn page(
                 .filter(|c| &c.run.task_name == t)
                 .filter_map(|c| {
                     primary(&c.run).map(|m| Bar {
-                        label: row_label(&c.run),
+                        label: label_of[&c.run.id].clone(),
                         value: m.value,
                         ci: m.ci_low.zip(m.ci_high),
                     })
@@ -160,11 +209,22 @@ pub async fn page(
                 .collect();
             let first = runs.iter().find(|c| &c.run.task_name == t)?;
             let metric_name = primary_of(&first.run)?;
-            let base = baseline_for(&baselines, t, &first.run.model_name, &metric_name)
+            let base = baseline_for(baselines, t, &first.run.model_name, &metric_name)
                 .map(|b| (b.value, b.source.as_str()));
             (!items.is_empty()).then(|| bars(&format!("{t}: {metric_name}"), &items, base))
         })
         .collect();
+    let finished: Vec<_> = runs
+        .iter()
+        .filter(|c| matches!(c.run.status.as_str(), "done" | "failed"))
+        .filter_map(|c| c.run.finished_at)
+        .collect();
+    let progress_chart = runs
+        .iter()
+        .filter_map(|c| c.run.started_at)
+        .min()
+        .map(|start| crate::chart::progress(start, &finished, runs.len()))
+        .unwrap_or_default();
     let statuses = ["queued", "running", "done", "failed", "cancelled"];
     let counts = statuses
         .iter()
@@ -194,12 +254,13 @@ pub async fn page(
         .collect();
     Ok(SweepPage {
         nav: Nav::of(&session),
-        name: sweep.name,
-        description: sweep.description.unwrap_or_default(),
+        name: sweep.name.clone(),
+        description: sweep.description.clone().unwrap_or_default(),
         counts,
         tasks,
         grid,
         charts,
+        progress_chart,
         runs,
         active,
     })

@@ -51,10 +51,15 @@ pub async fn page(
         }
     };
     let desc = q.descending(sort != SweepSort::Name);
-    let (rows, total) = app
-        .store
-        .sweep_overviews(sort, desc, q.window(), app.stale)
+    let w = q.window();
+    let data = app
+        .caches
+        .sweeps
+        .get_or((sort as u8, desc, w.offset, w.limit), || {
+            app.store.sweep_overviews(sort, desc, w, app.stale)
+        })
         .await?;
+    let (rows, total) = (&data.0, data.1);
     let now = Utc::now();
     let active = rows
         .iter()

@@ -1,0 +1,276 @@
+//! A synthetic history for the dashboard benchmark and tests: sweeps of finished runs with
+//! samples and metrics, workers and baselines, written in bulk. Deterministic: the same
+//! size gives the same rows. Not for real results — the runs' sources say `synthetic`.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use super::entities::{baseline, metric, run, sample, sweep, sweep_cell, worker};
+use super::{Store, StoreError};
+
+/// How much history to write.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedSize {
+    /// Sweeps; runs are spread evenly over them.
+    pub sweeps: usize,
+    /// Runs in all.
+    pub runs: usize,
+    /// Samples per run.
+    pub samples_per_run: usize,
+    /// Metric rows per run.
+    pub metrics_per_run: usize,
+    /// Workers.
+    pub workers: usize,
+}
+
+const TASKS: [(&str, &str, &[&str]); 2] = [
+    (
+        "no-crows-pairs",
+        "bias_paper",
+        &[
+            "bias_paper",
+            "bias_standard",
+            "bias_paper/gender",
+            "bias_paper/age",
+            "bias_paper/religion",
+        ],
+    ),
+    (
+        "multi-qa-sum-summary",
+        "rouge_l",
+        &["rouge_l", "bleu", "rouge_1", "rouge_2", "usr"],
+    ),
+];
+const MODELS: [&str; 5] = [
+    "NorGPT-369M",
+    "NorGPT-3B",
+    "NorLlama-3B",
+    "NB-GPT-J-6B",
+    "NorGPT-23B",
+];
+
+/// A value in 0..1 from a counter (deterministic, spread out).
+fn unit(i: usize) -> f64 {
+    ((i as f64 * 0.618_033_988_75).fract() * 0.8) + 0.1
+}
+
+impl Store {
+    /// Write `size` worth of synthetic history; `progress(what, done, total)` is called as
+    /// rows go in. Returns the number of rows written.
+    pub async fn seed_history(
+        &self,
+        size: SeedSize,
+        progress: impl Fn(&str, usize, usize),
+    ) -> Result<usize, StoreError> {
+        if sweep::Entity::find().one(&self.db).await?.is_some() {
+            return Err(StoreError::Seed(
+                "the store already holds sweeps; seed a fresh database".into(),
+            ));
+        }
+        let t0 = Utc::now() - Duration::days(30);
+        let per_sweep = size.runs.div_ceil(size.sweeps.max(1));
+        let mut written = 0;
+        let sweeps = (0..size.sweeps).map(|s| sweep::ActiveModel {
+            name: Set(format!("bench-{s:04}")),
+            owner: Set(Some(format!("team-{}", s % 7))),
+            description: Set(Some("synthetic history for the dashboard benchmark".into())),
+            spec_path: Set("synthetic.toml".into()),
+            spec: Set(String::new()),
+            priority: Set(0),
+            shard_size: Set(50),
+            created_at: Set(t0 + Duration::minutes(s as i64)),
+            updated_at: Set(t0 + Duration::minutes(s as i64 + 60)),
+            ..Default::default()
+        });
+        for chunk in sweeps.collect::<Vec<_>>().chunks(1000) {
+            sweep::Entity::insert_many(chunk.to_vec())
+                .exec(&self.db)
+                .await?;
+        }
+        written += size.sweeps;
+        let sweep_ids: HashMap<String, i64> = sweep::Entity::find()
+            .filter(sweep::Column::Name.starts_with("bench-"))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|s| (s.name, s.id))
+            .collect();
+        let mut run_ids: Vec<i64> = Vec::with_capacity(size.runs);
+        for start in (0..size.runs).step_by(1000) {
+            let end = (start + 1000).min(size.runs);
+            let runs = (start..end).map(|i| {
+                let (task, primary, _) = TASKS[i % 2];
+                let model = MODELS[(i / 2) % MODELS.len()];
+                let setting = format!("setting-{}", (i / 10) % 5);
+                let started = t0 + Duration::minutes(i as i64);
+                let manifest = serde_json::json!({
+                    "model": {"name": model, "source": {"hf": format!("NorGLM/{model}")}, "dtype": "f32"},
+                    "task": {"name": task, "version": 1, "primary_metric": primary,
+                             "template": "Human: {question} Robot:"},
+                    "dataset": {"revision": "sha256:synthetic", "rows": size.samples_per_run},
+                    "setting": {"name": setting, "decoding": {"max_new_tokens": 64}},
+                    "seed": 1, "engine_version": "0.1.0", "synthetic": true,
+                });
+                run::ActiveModel {
+                    fingerprint: Set(format!("synthetic-{i:08}")),
+                    model_name: Set(model.into()),
+                    model_source: Set(format!("hf:NorGLM/{model}")),
+                    model_revision: Set(Some("main".into())),
+                    adapter_name: Set(None),
+                    adapter_source: Set(None),
+                    task_name: Set(task.into()),
+                    task_version: Set(1),
+                    setting_name: Set(setting),
+                    seed: Set((i / 50) as i64),
+                    sample_limit: Set(None),
+                    manifest: Set(manifest.to_string()),
+                    source: Set("synthetic".into()),
+                    status: Set(if i % 97 == 0 { "failed" } else { "done" }.into()),
+                    n_expected: Set(size.samples_per_run as i64),
+                    random_weights: Set(false),
+                    error: Set((i % 97 == 0).then(|| "synthetic failure".to_string())),
+                    worker: Set(Some(format!("worker-{}", i % size.workers.max(1)))),
+                    attempts: Set(1),
+                    created_at: Set(started),
+                    started_at: Set(Some(started)),
+                    finished_at: Set(Some(started + Duration::seconds(90))),
+                    ..Default::default()
+                }
+            });
+            run::Entity::insert_many(runs.collect::<Vec<_>>())
+                .exec(&self.db)
+                .await?;
+            let ids: HashMap<String, i64> = run::Entity::find()
+                .filter(
+                    run::Column::Fingerprint
+                        .is_in((start..end).map(|i| format!("synthetic-{i:08}"))),
+                )
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|r| (r.fingerprint, r.id))
+                .collect();
+            run_ids.extend((start..end).map(|i| ids[&format!("synthetic-{i:08}")]));
+            let cells = (start..end).map(|i| sweep_cell::ActiveModel {
+                sweep_id: Set(sweep_ids[&format!("bench-{:04}", i / per_sweep)]),
+                cell_key: Set(format!("cell-{i:08}")),
+                run_id: Set(run_ids[i]),
+                ..Default::default()
+            });
+            sweep_cell::Entity::insert_many(cells.collect::<Vec<_>>())
+                .exec(&self.db)
+                .await?;
+            let metrics = (start..end).flat_map(|i| {
+                let (_, _, names) = TASKS[i % 2];
+                let rid = run_ids[i];
+                (0..size.metrics_per_run).map(move |k| {
+                    let v = unit(i * 7 + k);
+                    metric::ActiveModel {
+                        run_id: Set(rid),
+                        name: Set(names
+                            .get(k)
+                            .map_or_else(|| format!("extra_{k}"), |n| n.to_string())),
+                        value: Set(if names[0] == "bias_paper" {
+                            v * 100.0
+                        } else {
+                            v
+                        }),
+                        ci_low: Set(Some(v * 0.9)),
+                        ci_high: Set(Some(v * 1.1)),
+                        n: Set(size.samples_per_run as i64),
+                        version: Set(1),
+                        created_at: Set(t0),
+                        ..Default::default()
+                    }
+                })
+            });
+            for chunk in metrics.collect::<Vec<_>>().chunks(2000) {
+                metric::Entity::insert_many(chunk.to_vec())
+                    .exec(&self.db)
+                    .await?;
+            }
+            written += (end - start) * (2 + size.metrics_per_run);
+            progress("runs", end, size.runs);
+        }
+        let total = size.runs * size.samples_per_run;
+        let mut done = 0;
+        let per_insert = 1000usize;
+        let mut batch = Vec::with_capacity(per_insert);
+        for (i, &run_id) in run_ids.iter().enumerate() {
+            for idx in 0..size.samples_per_run {
+                batch.push(sample::ActiveModel {
+                    run_id: Set(run_id),
+                    idx: Set(idx as i64),
+                    shard: Set((idx / 50) as i32),
+                    prompt: Set(format!(
+                        "Human: Hva handler artikkel nummer {idx} om, og hvem er involvert? Robot:"
+                    )),
+                    output: Set(Some(format!(
+                        "Artikkelen handler om kommunestyret i Trondheim, som vedtok et nytt budsjett for skoler og eldreomsorg (svar {i}-{idx})."
+                    ))),
+                    reference: Set(Some(
+                        "Kommunestyret vedtok budsjettet for skole og eldreomsorg.".into(),
+                    )),
+                    data: Set(format!("{{\"score\": {:.4}}}", unit(i + idx))),
+                    worker: Set(None),
+                    created_at: Set(t0),
+                    ..Default::default()
+                });
+                if batch.len() == per_insert {
+                    sample::Entity::insert_many(std::mem::take(&mut batch))
+                        .exec(&self.db)
+                        .await?;
+                    done += per_insert;
+                    if done % 50_000 == 0 {
+                        progress("samples", done, total);
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            done += batch.len();
+            sample::Entity::insert_many(batch).exec(&self.db).await?;
+        }
+        progress("samples", done, total);
+        written += done;
+        let workers = (0..size.workers).map(|w| worker::ActiveModel {
+            name: Set(format!("worker-{w}")),
+            host: Set(format!("gpu-{:02}", w / 4)),
+            pid: Set(1000 + w as i64),
+            device: Set(format!("cuda:{}", w % 4)),
+            queue: Set("nlebench-jobs".into()),
+            status: Set("stopped".into()),
+            current_job: Set(None),
+            jobs_done: Set((size.runs / size.workers.max(1)) as i64),
+            started_at: Set(t0),
+            last_heartbeat: Set(t0 + Duration::days(1)),
+            ..Default::default()
+        });
+        if size.workers > 0 {
+            worker::Entity::insert_many(workers.collect::<Vec<_>>())
+                .exec(&self.db)
+                .await?;
+        }
+        let baselines = MODELS.iter().flat_map(|m| {
+            TASKS
+                .iter()
+                .map(move |(task, primary, _)| baseline::ActiveModel {
+                    task: Set(task.to_string()),
+                    model: Set(m.to_string()),
+                    setting: Set("paper".into()),
+                    metric: Set(primary.to_string()),
+                    value: Set(if *primary == "bias_paper" { 50.0 } else { 0.2 }),
+                    source: Set("synthetic".into()),
+                    note: Set(None),
+                    created_at: Set(t0),
+                    ..Default::default()
+                })
+        });
+        baseline::Entity::insert_many(baselines.collect::<Vec<_>>())
+            .exec(&self.db)
+            .await?;
+        Ok(written + size.workers + MODELS.len() * TASKS.len())
+    }
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Browser check of the dashboard: headless Chromium (Debian's `chromium`) loads the sweep grid,
+# run, compare and leaderboard pages of a freshly seeded embedded store, fails on any console
+# message (script errors, failed loads), and saves screenshots.
+#
+# Usage (from the repository root, after `cargo build`):
+#   tools/browser/check.sh [OUT_DIR]        # screenshots go to OUT_DIR (default ./screenshots)
+# Needs: chromium (apt-get install chromium). NLEBENCH_BIN overrides target/debug/nlebench.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BIN=${NLEBENCH_BIN:-$ROOT/target/debug/nlebench}
+OUT=$(realpath -m "${1:-screenshots}")
+CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+if [ -z "$CHROME" ]; then
+  echo "browser check: chromium not found (apt-get install chromium)" >&2
+  exit 1
+fi
+[ -x "$BIN" ] || { echo "browser check: $BIN missing; run cargo build first" >&2; exit 1; }
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+SERVER=""
+cleanup() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+export NLEBENCH_DATA_DIR="$WORK/data" NLEBENCH_DATABASE_URL="sqlite://$WORK/data/nlebench.sqlite" \
+  NLEBENCH_QUEUE_URL="sqlite://$WORK/data/queue.sqlite" NLEBENCH_TASKS_DIR="$ROOT/experiments/tasks" \
+  NLEBENCH_CATALOG="$ROOT/experiments/models/catalog.toml" HF_HUB_OFFLINE=1 NO_COLOR=1
+cat > "$WORK/sweep.toml" <<TOML
+name = "browser"
+tasks = ["no-crows-pairs"]
+[datasets]
+no-crows-pairs = "path:$ROOT/experiments/data/no-crows-pairs-mini.csv"
+[[models]]
+name = "NorGPT-369M"
+source = "random:norgpt-tiny@1"
+[[models]]
+name = "tiny-b"
+source = "random:norgpt-tiny@2"
+[[settings]]
+name = "ten"
+limit = 10
+TOML
+"$BIN" run "$WORK/sweep.toml" >/dev/null
+"$BIN" baselines import experiments/baselines/norglm-released.csv >/dev/null
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$BIN" serve --public --addr "127.0.0.1:$PORT" 2>"$WORK/serve.log" &
+SERVER=$!
+for _ in $(seq 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+  sleep 0.1
+done
+failed=0
+for page in "sweep-grid /sweeps/browser" "run /runs/1" "compare /compare?runs=1,2" "leaderboard /leaderboard?metric=bias_paper"; do
+  name=${page%% *}
+  path=${page#* }
+  log="$WORK/$name.log"
+  timeout 60 "$CHROME" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
+    --no-first-run --user-data-dir="$WORK/profile-$name" --window-size=1280,1400 \
+    --enable-logging=stderr --v=0 --virtual-time-budget=3000 \
+    --screenshot="$OUT/$name.png" "http://127.0.0.1:$PORT$path" 2>"$log" >/dev/null || true
+  if [ ! -s "$OUT/$name.png" ]; then
+    echo "FAIL $name: no screenshot" >&2; sed -n '1,20p' "$log" >&2; failed=1
+  elif grep -E 'CONSOLE|Uncaught|Failed to load resource' "$log" >&2; then
+    echo "FAIL $name: console messages above" >&2; failed=1
+  else
+    echo "ok   $name: $OUT/$name.png"
+  fi
+done
+exit $failed

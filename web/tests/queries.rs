@@ -1,0 +1,79 @@
+//! No N+1: every page runs the same number of store queries whatever the number of rows it
+//! shows (two synthetic histories, ten times apart in size).
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use orchestrator::store::Store;
+use orchestrator::store::seed::SeedSize;
+use tower::ServiceExt;
+
+const PAGES: [&str; 10] = [
+    "/?per_page=500",
+    "/sweeps/bench-0000",
+    "/runs/1?per_page=500",
+    "/runs/1?q=Trondheim&per_page=500",
+    "/compare?runs=1,3&per_page=500",
+    "/leaderboard?metric=bias_paper",
+    "/workers?per_page=500",
+    "/baselines",
+    "/sweeps/bench-0000/export.json",
+    "/runs/1/samples.csv",
+];
+
+async fn counts(size: SeedSize) -> Vec<usize> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.sqlite").display());
+    let mut store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    store.seed_history(size, |_, _, _| {}).await.unwrap();
+    let n = store.count_queries();
+    let app = web::router(web::AppState {
+        store,
+        stale: |_, _| false,
+        public: true,
+        secure_cookies: false,
+        queue: None,
+        caches: std::sync::Arc::new(web::cache::Caches::new(std::time::Duration::ZERO)),
+    });
+    let mut out = Vec::new();
+    for page in PAGES {
+        let before = n.load(Ordering::SeqCst);
+        let res = app
+            .clone()
+            .oneshot(Request::get(page).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{page}");
+        out.push(n.load(Ordering::SeqCst) - before);
+    }
+    out
+}
+
+#[tokio::test]
+async fn query_counts_do_not_grow_with_the_rows_shown() {
+    let small = counts(SeedSize {
+        sweeps: 2,
+        runs: 8,
+        samples_per_run: 5,
+        metrics_per_run: 5,
+        workers: 2,
+    })
+    .await;
+    let large = counts(SeedSize {
+        sweeps: 2,
+        runs: 80,
+        samples_per_run: 50,
+        metrics_per_run: 5,
+        workers: 20,
+    })
+    .await;
+    for ((page, a), b) in PAGES.iter().zip(&small).zip(&large) {
+        assert!(*a > 0, "{page}: no query counted");
+        assert_eq!(
+            a, b,
+            "{page}: {a} queries with few rows, {b} with ten times more"
+        );
+    }
+}
