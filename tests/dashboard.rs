@@ -116,6 +116,7 @@ fn every_page(env: &Env) {
         "prompt template",
         "dataset revision",
         "bias_paper",
+        "<th>device</th>",
     ] {
         assert!(run.contains(field), "run page lacks {field}");
     }
@@ -178,8 +179,20 @@ fn every_page(env: &Env) {
     );
     ok(port, "/leaderboard");
     ok(port, "/workers");
-    let b = ok(port, "/baselines");
-    assert!(b.contains("NB-GPT-J-6B") && b.contains("rouge_l"));
+    let b = ok(port, "/baselines?per_page=200");
+    assert!(b.contains("NB-GPT-J-6B") && b.contains("rouge_l") && b.contains("(148 in all)"));
+    let b = ok(port, "/baselines?sort=value&dir=desc&per_page=10");
+    assert!(
+        b.contains("page 1 of 15") && b.contains("rel=\"next\""),
+        "{b}"
+    );
+    assert_eq!(get(port, "/baselines?sort=colour").0, 400);
+    let lb = ok(
+        port,
+        "/leaderboard?metric=bias_paper&sort=value&dir=asc&per_page=2",
+    );
+    assert!(lb.contains("page 1 of"), "{lb}");
+    ok(port, "/workers?sort=jobs&dir=asc");
 
     let export = ok(port, "/sweeps/pages/export.csv");
     assert!(
@@ -218,7 +231,8 @@ fn sweeps_and_a_sweep_page_render_with_escaped_names() {
         ),
     );
     env.ok(&["run", sweep.to_str().unwrap()]);
-    let (_server, port) = serve(&env);
+    // No accounts and a loopback address: viewable without signing in.
+    let (_server, port) = serve_with(&env, &[]);
     let (status, page) = get(port, "/");
     assert_eq!(status, 200);
     assert!(page.contains("href=\"/sweeps/web\""), "{page}");
@@ -498,4 +512,60 @@ fn sign_in_roles_and_csrf_on_the_embedded_store() {
 fn sign_in_roles_and_csrf_on_postgres() {
     let Some(env) = Env::team() else { return };
     permissions(&env);
+}
+
+#[test]
+fn a_generation_run_shows_its_token_rate_and_run_serve_serves_the_sweep() {
+    let mut env = Env::embedded();
+    let tasks = env.dir.path().join("tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    std::fs::write(
+        tasks.join("continue.toml"),
+        "name = \"continue\"\nversion = 1\nkind = \"generation\"\nprimary_metric = \"rouge_l\"\n\
+         metrics = [\"bleu\", \"rouge_l\"]\ntemplate = \"Fortsett: {sent_more_no}\"\n\
+         [dataset]\nsource = \"path:/unused.csv\"\n[fields]\nreference = \"sent_less_no\"\n",
+    )
+    .unwrap();
+    env.extra
+        .push(("NLEBENCH_TASKS_DIR".into(), tasks.display().to_string()));
+    let sweep = env.write(
+        "s.toml",
+        &format!(
+            "name = \"gen\"\ntasks = [\"continue\"]\n[datasets]\ncontinue = \"path:{}\"\n\
+             [[models]]\nname = \"tiny\"\nsource = \"path:{}\"\n\
+             [[settings]]\nname = \"greedy\"\nlimit = 4\n[settings.decoding]\nmax_new_tokens = 6\n",
+            mini_pairs().display(),
+            common::root().join("tests/fixtures/tiny-llama").display()
+        ),
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // `run --serve ADDR` evaluates, then serves the dashboard until stopped.
+    let _run = Proc {
+        child: env
+            .cmd(&[
+                "run",
+                sweep.to_str().unwrap(),
+                "--serve",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "run --serve did not serve"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(ok(port, "/sweeps/gen").contains("href=\"/runs/1\""));
+    let run = ok(port, "/runs/1");
+    assert!(run.contains("<th>generated tokens/s</th>"), "{run}");
 }

@@ -78,6 +78,15 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
         .runs
         .iter()
         .any(|r| r.run.status != RunStatus::Done.as_str());
+    if let Some(addr) = a.serve {
+        let serve = crate::args::ServeArgs {
+            addr,
+            public: false,
+            secure_cookies: false,
+            cache_ms: 2000,
+        };
+        crate::commands::serve::serve(g, serve).await?;
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -19,21 +19,28 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
-    if !a.public && !store.has_users().await? {
+    // A store without accounts served on loopback is one person's local tool: viewable.
+    let local = !a.public && a.addr.ip().is_loopback() && !store.has_users().await?;
+    if local {
+        eprintln!(
+            "note: no dashboard users yet, so the pages are viewable without signing in on this loopback address; add accounts with `nlebench users add NAME --role editor`"
+        );
+    } else if !a.public && !store.has_users().await? {
         eprintln!(
             "note: no dashboard users yet: add one with `nlebench users add NAME --role editor`, or serve with --public to let anyone view"
         );
     }
+    let public = a.public || local;
     eprintln!(
         "dashboard on http://{}/ (store {}{})",
         a.addr,
         store.url(),
-        if a.public { ", public" } else { "" }
+        if public { ", public" } else { "" }
     );
     let app = web::AppState {
         store,
         stale: |name, version| worker::metrics::current_version(name).is_some_and(|v| version < v),
-        public: a.public,
+        public,
         secure_cookies: a.secure_cookies,
         queue,
         caches: std::sync::Arc::new(web::cache::Caches::new(std::time::Duration::from_millis(

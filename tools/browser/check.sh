@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-BIN=${NLEBENCH_BIN:-$ROOT/target/debug/nlebench}
+BIN=${NLEBENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/nlebench}
 OUT=$(realpath -m "${1:-screenshots}")
 CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -z "$CHROME" ]; then

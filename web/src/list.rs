@@ -118,6 +118,47 @@ impl Pager {
     }
 }
 
+/// Links that sort a list by each of `keys`; the current key's link flips the direction.
+pub fn sort_links(
+    base: &str,
+    q: &ListQuery,
+    keys: &[&'static str],
+    default_desc: bool,
+) -> Vec<(&'static str, String)> {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    keys.iter()
+        .map(|k| {
+            let dir = if q.sort.as_deref() == Some(*k) && q.descending(default_desc) {
+                "asc"
+            } else {
+                "desc"
+            };
+            (*k, format!("{base}{sep}sort={k}&dir={dir}"))
+        })
+        .collect()
+}
+
+/// The sort key asked for, if it is one of `keys` (else a clear error), or `default`.
+pub fn sort_key<'a>(q: &ListQuery, keys: &[&'a str], default: &'a str) -> Result<&'a str, String> {
+    match q.sort.as_deref() {
+        None => Ok(default),
+        Some(s) => keys
+            .iter()
+            .find(|k| **k == s)
+            .copied()
+            .ok_or_else(|| format!("unknown sort `{s}`; use {}", keys.join(", "))),
+    }
+}
+
+/// The rows of the current page of a list held in memory.
+pub fn page_of<T>(rows: Vec<T>, q: &ListQuery) -> Vec<T> {
+    let w = q.window();
+    rows.into_iter()
+        .skip(w.offset as usize)
+        .take(w.limit as usize)
+        .collect()
+}
+
 /// Percent-encode a query value.
 pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

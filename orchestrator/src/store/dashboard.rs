@@ -457,14 +457,86 @@ impl Store {
             .await?)
     }
 
-    /// A page of workers, most recent heartbeat first.
+    /// New tokens generated over a run's samples (their `new_tokens`), one query.
+    pub async fn generated_tokens(&self, run_id: i64) -> Result<Option<i64>, StoreError> {
+        let sum = match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                "CAST(SUM(CAST(samples.data::json ->> 'new_tokens' AS BIGINT)) AS BIGINT)"
+            }
+            _ => {
+                "CAST(SUM(CAST(json_extract(samples.data, '$.new_tokens') AS INTEGER)) AS INTEGER)"
+            }
+        };
+        let n: Option<Option<i64>> = sample::Entity::find()
+            .select_only()
+            .column_as(Expr::cust(sum), "n")
+            .filter(sample::Column::RunId.eq(run_id))
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(n.flatten())
+    }
+
+    /// A worker by name.
+    pub async fn worker_named(&self, name: &str) -> Result<Option<worker::Model>, StoreError> {
+        Ok(worker::Entity::find()
+            .filter(worker::Column::Name.eq(name))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// A page of baselines sorted by `sort` (task, model, metric, value or source).
+    pub async fn baselines_page(
+        &self,
+        sort: &str,
+        descending: bool,
+        window: Window,
+    ) -> Result<(Vec<baseline::Model>, u64), StoreError> {
+        let col = match sort {
+            "model" => baseline::Column::Model,
+            "metric" => baseline::Column::Metric,
+            "value" => baseline::Column::Value,
+            "source" => baseline::Column::Source,
+            _ => baseline::Column::Task,
+        };
+        let order = if descending {
+            sea_orm::Order::Desc
+        } else {
+            sea_orm::Order::Asc
+        };
+        let total = baseline::Entity::find().count(&self.db).await?;
+        let rows = baseline::Entity::find()
+            .order_by(col, order)
+            .order_by_asc(baseline::Column::Id)
+            .offset(window.offset)
+            .limit(window.limit)
+            .all(&self.db)
+            .await?;
+        Ok((rows, total))
+    }
+
+    /// A page of workers sorted by `sort` (name, host, heartbeat or jobs).
     pub async fn workers_page(
         &self,
+        sort: &str,
+        descending: bool,
         window: Window,
     ) -> Result<(Vec<worker::Model>, u64), StoreError> {
+        let col = match sort {
+            "name" => worker::Column::Name,
+            "host" => worker::Column::Host,
+            "jobs" => worker::Column::JobsDone,
+            _ => worker::Column::LastHeartbeat,
+        };
+        let order = if descending {
+            sea_orm::Order::Desc
+        } else {
+            sea_orm::Order::Asc
+        };
         let total = worker::Entity::find().count(&self.db).await?;
         let rows = worker::Entity::find()
-            .order_by_desc(worker::Column::LastHeartbeat)
+            .order_by(col, order)
+            .order_by_asc(worker::Column::Id)
             .offset(window.offset)
             .limit(window.limit)
             .all(&self.db)

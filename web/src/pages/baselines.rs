@@ -2,12 +2,13 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::State;
+use axum::extract::{Query, State};
 
 use crate::AppState;
 use crate::auth::{MaybeSession, Nav};
 use crate::error::PageError;
 use crate::format::num;
+use crate::list::{ListQuery, Pager, sort_key, sort_links};
 
 /// A baseline row.
 pub struct Row {
@@ -25,16 +26,20 @@ pub struct Row {
 pub struct BaselinesPage {
     nav: Nav,
     rows: Vec<Row>,
+    pager: Pager,
+    sort_links: Vec<(&'static str, String)>,
 }
 
 pub async fn page(
     State(app): State<AppState>,
+    Query(q): Query<ListQuery>,
     session: MaybeSession,
 ) -> Result<BaselinesPage, PageError> {
-    let rows = app
-        .store
-        .baselines()
-        .await?
+    const KEYS: [&str; 5] = ["task", "model", "metric", "value", "source"];
+    let sort = sort_key(&q, &KEYS, "task").map_err(PageError::bad_request)?;
+    let desc = q.descending(sort == "value");
+    let (rows, total) = app.store.baselines_page(sort, desc, q.window()).await?;
+    let rows = rows
         .into_iter()
         .map(|b| Row {
             task: b.task,
@@ -49,5 +54,7 @@ pub async fn page(
     Ok(BaselinesPage {
         nav: Nav::of(&session),
         rows,
+        pager: Pager::new("/baselines", &q, total),
+        sort_links: sort_links("/baselines", &q, &KEYS, false),
     })
 }

@@ -10,6 +10,7 @@ use crate::AppState;
 use crate::auth::{MaybeSession, Nav};
 use crate::error::PageError;
 use crate::format::{num, value_ci};
+use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
 
 /// `?metric=NAME`.
 #[derive(Debug, Deserialize)]
@@ -34,11 +35,14 @@ pub struct LeaderboardPage {
     metric: String,
     metrics: Vec<String>,
     rows: Vec<Row>,
+    pager: Pager,
+    sort_links: Vec<(&'static str, String)>,
 }
 
 pub async fn page(
     State(app): State<AppState>,
     Query(q): Query<LeaderboardQuery>,
+    Query(list): Query<ListQuery>,
     session: MaybeSession,
 ) -> Result<LeaderboardPage, PageError> {
     let data = app
@@ -78,12 +82,28 @@ pub async fn page(
             baseline_source: b.source.clone(),
         });
     }
-    rows.sort_by(|a, b| a.task.cmp(&b.task).then(b.sort.total_cmp(&a.sort)));
+    const KEYS: [&str; 3] = ["task", "model", "value"];
+    let key = sort_key(&list, &KEYS, "task").map_err(PageError::bad_request)?;
+    let desc = list.descending(key == "value");
+    rows.sort_by(|a, b| {
+        let o = match key {
+            "model" => a.model.cmp(&b.model),
+            "value" => a.sort.total_cmp(&b.sort),
+            _ => a.task.cmp(&b.task).then(b.sort.total_cmp(&a.sort)),
+        };
+        if desc { o.reverse() } else { o }
+    });
+    let base = format!("/leaderboard?metric={}", crate::list::encode(metric));
+    let pager = Pager::new(&base, &list, rows.len() as u64);
+    let links = sort_links(&base, &list, &KEYS, false);
+    let rows = page_of(rows, &list);
     Ok(LeaderboardPage {
         nav: Nav::of(&session),
         metric: metric.clone(),
         metrics: metrics.clone(),
         rows,
+        pager,
+        sort_links: links,
     })
 }
 

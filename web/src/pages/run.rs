@@ -91,6 +91,15 @@ pub async fn page(
     } else {
         app.store.sample_count(id).await?
     };
+    let device = match &run.worker {
+        Some(w) => app
+            .store
+            .worker_named(w)
+            .await?
+            .map(|w| format!("{} on {}", w.device, w.host))
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     let manifest: serde_json::Value =
         serde_json::from_str(&run.manifest).unwrap_or(serde_json::Value::Null);
     let text = |p: &str| {
@@ -134,6 +143,7 @@ pub async fn page(
         ("engine version", text("/engine_version")),
         ("source", run.source.clone()),
         ("worker", run.worker.clone().unwrap_or_default()),
+        ("device", device),
         ("attempts", run.attempts.to_string()),
         ("fingerprint", run.fingerprint.clone()),
         ("created", time(&run.created_at)),
@@ -154,6 +164,11 @@ pub async fn page(
         fields.push(("duration", duration(s as i64)));
         if s > 0.0 {
             fields.push(("samples/s", num(stored as f64 / s)));
+            if text("/task/kind") == "generation"
+                && let Some(t) = app.store.generated_tokens(id).await?
+            {
+                fields.push(("generated tokens/s", num(t as f64 / s)));
+            }
         }
     }
     if run.random_weights {

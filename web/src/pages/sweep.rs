@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use orchestrator::store::entities::{metric, run};
 
 use crate::AppState;
@@ -13,6 +13,7 @@ use crate::auth::{MaybeSession, Nav};
 use crate::chart::{Bar, bars};
 use crate::error::PageError;
 use crate::format::{baseline_for, delta, num, shade, value_ci};
+use crate::list::{ListQuery, Pager, page_of};
 
 /// A cell of the grid.
 pub struct GridCell {
@@ -53,6 +54,7 @@ pub struct SweepPage {
     charts: Vec<String>,
     progress_chart: String,
     runs: Vec<RunRow>,
+    pager: Pager,
     active: bool,
 }
 
@@ -101,6 +103,7 @@ pub fn primary_of(r: &run::Model) -> Option<String> {
 pub async fn page(
     State(app): State<AppState>,
     Path(name): Path<String>,
+    Query(q): Query<ListQuery>,
     session: MaybeSession,
 ) -> Result<SweepPage, PageError> {
     let data = app
@@ -233,8 +236,13 @@ pub async fn page(
     let active = runs
         .iter()
         .any(|c| matches!(c.run.status.as_str(), "queued" | "running"));
-    let runs = runs
-        .iter()
+    let pager = Pager::new(
+        &format!("/sweeps/{}", crate::list::encode(&name)),
+        &q,
+        runs.len() as u64,
+    );
+    let runs = page_of(runs.iter().collect(), &q)
+        .into_iter()
         .map(|c| RunRow {
             id: c.run.id,
             cell: c.cell.clone(),
@@ -262,6 +270,7 @@ pub async fn page(
         charts,
         progress_chart,
         runs,
+        pager,
         active,
     })
 }

@@ -9,7 +9,7 @@ use crate::AppState;
 use crate::auth::{MaybeSession, Nav};
 use crate::error::PageError;
 use crate::format::{duration, time};
-use crate::list::{ListQuery, Pager};
+use crate::list::{ListQuery, Pager, sort_key, sort_links};
 
 /// A worker row.
 pub struct Row {
@@ -28,6 +28,7 @@ pub struct WorkersPage {
     nav: Nav,
     rows: Vec<Row>,
     pager: Pager,
+    sort_links: Vec<(&'static str, String)>,
 }
 
 pub async fn page(
@@ -35,7 +36,10 @@ pub async fn page(
     Query(q): Query<ListQuery>,
     session: MaybeSession,
 ) -> Result<WorkersPage, PageError> {
-    let (workers, total) = app.store.workers_page(q.window()).await?;
+    const KEYS: [&str; 4] = ["heartbeat", "name", "host", "jobs"];
+    let sort = sort_key(&q, &KEYS, "heartbeat").map_err(PageError::bad_request)?;
+    let desc = q.descending(matches!(sort, "heartbeat" | "jobs"));
+    let (workers, total) = app.store.workers_page(sort, desc, q.window()).await?;
     let now = Utc::now();
     let rows = workers
         .into_iter()
@@ -57,5 +61,6 @@ pub async fn page(
         nav: Nav::of(&session),
         rows,
         pager: Pager::new("/workers", &q, total),
+        sort_links: sort_links("/workers", &q, &KEYS, true),
     })
 }
