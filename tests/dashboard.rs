@@ -101,6 +101,13 @@ fn every_page(env: &Env) {
     );
 
     assert!(grid.contains("runs finished over time (4 of 4"), "{grid}");
+    let sorted = ok(port, "/sweeps/pages?sort=run&dir=desc&per_page=1");
+    assert!(
+        sorted.contains("page 1 of 4")
+            && sorted.contains("value=\"4\" aria-label=\"compare run 4\""),
+        "{sorted}"
+    );
+    assert_eq!(get(port, "/sweeps/pages?sort=colour").0, 400);
     // Live progress as server-sent events; the stream ends as the sweep is finished.
     let events = ok(port, "/sweeps/pages/events");
     assert!(

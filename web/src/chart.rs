@@ -22,8 +22,10 @@ fn esc(s: &str) -> String {
 /// A bar chart (SVG markup, labels escaped) with whiskers for intervals and a dashed line at
 /// the baseline, if any.
 pub fn bars(title: &str, bars: &[Bar], baseline: Option<(f64, &str)>) -> String {
-    let (w, h, pad, top) = (60.0f64, 160.0f64, 40.0f64, 24.0f64);
-    let width = pad + w * bars.len().max(1) as f64 + 10.0;
+    let (w, h, pad, top) = (90.0f64, 160.0f64, 40.0f64, 24.0f64);
+    // Wide enough for the bars and the title (about 7 px per character at 12 px).
+    let width =
+        (pad + w * bars.len().max(1) as f64 + 10.0).max(pad + 7.0 * title.chars().count() as f64);
     let mut hi = bars
         .iter()
         .map(|b| b.ci.map_or(b.value, |c| c.1.max(b.value)))
@@ -80,7 +82,7 @@ pub fn bars(title: &str, bars: &[Bar], baseline: Option<(f64, &str)>) -> String 
             "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
             x + (w - 20.0) / 2.0,
             top + h + 14.0,
-            esc(&b.label.chars().take(12).collect::<String>())
+            esc(&b.label.chars().take(16).collect::<String>())
         );
     }
     if let Some((v, source)) = baseline {

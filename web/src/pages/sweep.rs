@@ -13,7 +13,7 @@ use crate::auth::{MaybeSession, Nav};
 use crate::chart::{Bar, bars};
 use crate::error::PageError;
 use crate::format::{baseline_for, delta, num, shade, value_ci};
-use crate::list::{ListQuery, Pager, page_of};
+use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
 
 /// A cell of the grid.
 pub struct GridCell {
@@ -55,6 +55,7 @@ pub struct SweepPage {
     progress_chart: String,
     runs: Vec<RunRow>,
     pager: Pager,
+    sort_links: Vec<(&'static str, String)>,
     active: bool,
 }
 
@@ -241,7 +242,24 @@ pub async fn page(
         &q,
         runs.len() as u64,
     );
-    let runs = page_of(runs.iter().collect(), &q)
+    const KEYS: [&str; 3] = ["cell", "run", "status"];
+    let key = sort_key(&q, &KEYS, "cell").map_err(PageError::bad_request)?;
+    let mut ordered: Vec<&orchestrator::store::dashboard::CellRun> = runs.iter().collect();
+    match key {
+        "run" => ordered.sort_by_key(|c| c.run.id),
+        "status" => ordered.sort_by(|a, b| a.run.status.cmp(&b.run.status)),
+        _ => {}
+    }
+    if q.descending(false) {
+        ordered.reverse();
+    }
+    let sort_links = sort_links(
+        &format!("/sweeps/{}", crate::list::encode(&name)),
+        &q,
+        &KEYS,
+        false,
+    );
+    let runs = page_of(ordered, &q)
         .into_iter()
         .map(|c| RunRow {
             id: c.run.id,
@@ -271,6 +289,7 @@ pub async fn page(
         progress_chart,
         runs,
         pager,
+        sort_links,
         active,
     })
 }
