@@ -19,13 +19,23 @@ pub fn init_logging(cli: &Cli) {
         (1, _) => "info",
         _ => "debug,sqlx=warn,hyper=info",
     };
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("NLEBENCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(base));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        .with_filter(filter);
+    // Jobs' own lines at info and above, whatever the console shows: a failed run keeps them.
+    let run_log = worker::runlog::RunLogLayer.with_filter(tracing_subscriber::EnvFilter::new(
+        "warn,worker=info,nlebench=info",
+    ));
+    tracing_subscriber::registry()
+        .with(console)
+        .with(run_log)
         .init();
 }
 

@@ -200,6 +200,13 @@ fn hub_models_come_from_the_local_cache_and_failing_jobs_retry_up_to_the_maximum
         error.contains("is not in the local Hugging Face cache"),
         "{error}"
     );
+    // The run keeps its job's log tail: the retries before it gave up.
+    assert!(
+        error.contains("log tail (worker")
+            && error.contains("job failed, retrying")
+            && error.contains("job failed for good"),
+        "{error}"
+    );
     assert_eq!(st["runs"][0]["samples"], 0);
 
     // Back in the cache: `retry` requeues the failed run and it completes.

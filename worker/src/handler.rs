@@ -148,6 +148,9 @@ impl Inner {
                 false
             }
         };
+        if finished {
+            crate::runlog::forget(job.run_id);
+        }
         self.store.worker_job(name, None, finished).await?;
         Ok(())
     }
@@ -157,8 +160,20 @@ impl Inner {
         let message = e.to_string();
         if e.is_permanent() || attempts >= self.cfg.max_attempts {
             warn!(attempts, "job failed for good: {message}");
+            // The run keeps what its job logged here before failing (shown by the dashboard).
+            let tail = crate::runlog::tail(c.run.id);
+            crate::runlog::forget(c.run.id);
+            let stored = if tail.is_empty() {
+                message
+            } else {
+                format!(
+                    "{message}\n\nlog tail (worker {}):\n{}",
+                    self.cfg.worker,
+                    tail.join("\n")
+                )
+            };
             self.store
-                .fail_job(c.job.id, c.run.id, &message, JobOutcome::GiveUp)
+                .fail_job(c.job.id, c.run.id, &stored, JobOutcome::GiveUp)
                 .await
         } else {
             let delay = self.cfg.backoff * 2u32.saturating_pow(attempts - 1);

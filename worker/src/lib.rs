@@ -6,6 +6,7 @@ pub mod engine;
 pub mod handler;
 pub mod metrics;
 pub mod resolver;
+pub mod runlog;
 pub mod tasks;
 
 pub use engine::ENGINE_VERSION;
