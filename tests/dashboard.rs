@@ -147,6 +147,22 @@ fn every_page(env: &Env) {
     let none = ok(port, "/runs/1?field=perp_more&min=1e300");
     assert!(none.contains("(0 in all)"), "{none}");
     assert_eq!(get(port, "/runs/1?field=perp_more%27--").0, 400);
+    let desc = ok(port, "/runs/1?sort=idx&dir=desc&per_page=1");
+    assert!(
+        desc.contains("<td class=\"num\">9</td>"),
+        "newest index first: {desc}"
+    );
+    assert_eq!(get(port, "/runs/1?sort=colour").0, 400);
+    // A failed run shows its error with the job's log tail.
+    let last = env.query("SELECT CAST(MAX(id) AS TEXT) FROM runs")[0][0].clone();
+    env.execute(&format!(
+        "UPDATE runs SET status = 'failed', error = 'model vanished\n\nlog tail (worker w1):\n2026-11-27 10:00:00  WARN job failed, retrying' WHERE id = {last}"
+    ));
+    let failed = ok(port, &format!("/runs/{last}"));
+    assert!(
+        failed.contains("model vanished") && failed.contains("log tail (worker w1)"),
+        "{failed}"
+    );
     assert_eq!(get(port, "/runs/999").0, 404);
 
     let ids = |model: &str| -> Vec<String> {

@@ -328,16 +328,18 @@ impl Store {
         search: Option<&str>,
         window: Window,
     ) -> Result<(Vec<sample::Model>, u64), StoreError> {
-        self.samples_filtered(run_id, search, None, window).await
+        self.samples_filtered(run_id, search, None, false, window)
+            .await
     }
 
     /// [`Store::samples_page`] with a range filter on a numeric field of the samples' JSON
-    /// data (`("perp_more", 10.0, 50.0)`).
+    /// data (`("perp_more", 10.0, 50.0)`), by index ascending or descending.
     pub async fn samples_filtered(
         &self,
         run_id: i64,
         search: Option<&str>,
         range: Option<(&str, f64, f64)>,
+        descending: bool,
         window: Window,
     ) -> Result<(Vec<sample::Model>, u64), StoreError> {
         let mut q = sample::Entity::find().filter(sample::Column::RunId.eq(run_id));
@@ -377,7 +379,14 @@ impl Store {
         }
         let total = q.clone().count(&self.db).await?;
         let rows = q
-            .order_by_asc(sample::Column::Idx)
+            .order_by(
+                sample::Column::Idx,
+                if descending {
+                    sea_orm::Order::Desc
+                } else {
+                    sea_orm::Order::Asc
+                },
+            )
             .offset(window.offset)
             .limit(window.limit)
             .all(&self.db)

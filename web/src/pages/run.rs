@@ -11,7 +11,7 @@ use crate::AppState;
 use crate::auth::{MaybeSession, Nav};
 use crate::error::PageError;
 use crate::format::{baseline_for, delta, duration, num, time, value_ci};
-use crate::list::{ListQuery, Pager};
+use crate::list::{ListQuery, Pager, sort_key, sort_links};
 
 /// A metric row.
 pub struct MetricRow {
@@ -45,6 +45,7 @@ pub struct RunPage {
     samples: Vec<SampleRow>,
     pager: Pager,
     search: String,
+    sort_links: Vec<(&'static str, String)>,
     score_fields: Vec<String>,
     field: String,
     min: String,
@@ -71,7 +72,13 @@ pub async fn page(
     let search = q.q.clone().unwrap_or_default();
     let (samples, total) = app
         .store
-        .samples_filtered(id, Some(&search), q.range(), q.window())
+        .samples_filtered(
+            id,
+            Some(&search),
+            q.range(),
+            q.descending(false),
+            q.window(),
+        )
         .await?;
     // Numeric fields of the samples' data, offered for the range filter.
     let score_fields: Vec<String> = samples
@@ -91,6 +98,7 @@ pub async fn page(
     } else {
         app.store.sample_count(id).await?
     };
+    sort_key(&q, &["idx"], "idx").map_err(PageError::bad_request)?;
     let device = match &run.worker {
         Some(w) => app
             .store
@@ -214,6 +222,7 @@ pub async fn page(
         error: run.error.clone().unwrap_or_default(),
         samples,
         pager: Pager::new(&format!("/runs/{id}"), &q, total),
+        sort_links: sort_links(&format!("/runs/{id}"), &q, &["idx"], false),
         search,
         score_fields,
         field: q.field.clone().unwrap_or_default(),
