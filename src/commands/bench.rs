@@ -183,8 +183,13 @@ pub const METRIC_PAIRS: &[(&str, &str, &str)] = &[
 
 pub fn metrics(a: BenchMetricsArgs) -> anyhow::Result<ExitCode> {
     use worker::metrics::bootstrap::Bootstrap;
-    use worker::metrics::generation::{NAMES, text_metrics};
-    let wanted: Vec<String> = NAMES.iter().map(|s| s.to_string()).collect();
+    use worker::metrics::generation::{from_pairs, text_metrics};
+    let wanted: Vec<String> = orchestrator::spec::TaskKind::Generation
+        .metrics()
+        .iter()
+        .filter(|m| from_pairs(m))
+        .map(|s| s.to_string())
+        .collect();
     // Python's reference computes no intervals: neither do we here.
     let boot = Bootstrap {
         iterations: 0,

@@ -138,9 +138,7 @@ pub async fn run(g: &Global, a: BenchDashboardArgs) -> anyhow::Result<std::proce
     for cache_ms in settings {
         let app = web::AppState {
             store: store.clone(),
-            stale: |name, version| {
-                worker::metrics::current_version(name).is_some_and(|v| version < v)
-            },
+            stale: worker::metrics::is_stale_metric,
             public: true,
             secure_cookies: false,
             queue: None,

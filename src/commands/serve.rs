@@ -20,12 +20,13 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     // A store without accounts served on loopback is one person's local tool: viewable.
-    let local = !a.public && a.addr.ip().is_loopback() && !store.has_users().await?;
+    let no_users = !a.public && !store.has_users().await?;
+    let local = no_users && a.addr.ip().is_loopback();
     if local {
         eprintln!(
             "note: no dashboard users yet, so the pages are viewable without signing in on this loopback address; add accounts with `nlebench users add NAME --role editor`"
         );
-    } else if !a.public && !store.has_users().await? {
+    } else if no_users {
         eprintln!(
             "note: no dashboard users yet: add one with `nlebench users add NAME --role editor`, or serve with --public to let anyone view"
         );
@@ -39,7 +40,7 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let app = web::AppState {
         store,
-        stale: |name, version| worker::metrics::current_version(name).is_some_and(|v| version < v),
+        stale: worker::metrics::is_stale_metric,
         public,
         secure_cookies: a.secure_cookies,
         queue,

@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks_md import write_section  # noqa: E402 (tools/bench is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[2]
 THREADS = "2"
 
@@ -212,15 +214,7 @@ def write_markdown(results: dict, args) -> None:
     lines += ["", "Ratio = nlebench / transformers (higher is better for throughput). Issue 3 asks for "
               "≥ 1.0× (1.5× aspired) and peak memory ≤ transformers'."]
     section = "\n".join(lines) + "\n"
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nEvery number here comes from a command in the repository, run on the machine named with it.\n\n"
-    start = text.find("## Engine (issue 3)")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
+    write_section("Engine (issue 3)", section)
     print(section)
 
 

@@ -28,6 +28,8 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
+from benchmarks_md import write_section  # noqa: E402 (tools/bench is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[2]
 PAIRS = [
     ("cot/scene1/CoT_23B_s1_contain.csv", "generated_text", "positive_sample"),
@@ -143,15 +145,7 @@ def main() -> None:
         "script one (as the authors ran it).",
     ]
     section = "\n".join(lines) + "\n"
-    path = ROOT / "BENCHMARKS.md"
-    text = path.read_text()
-    start = text.find("## Metrics (issue 4)")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + section
-    path.write_text(text)
+    write_section("Metrics (issue 4)", section)
     print(section)
 
 

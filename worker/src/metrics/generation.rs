@@ -11,25 +11,11 @@ use super::ids::Vocab;
 use super::nltk::{MissingPunkt, word_tokenize};
 use super::{bleu, diversity, rouge};
 
-/// Metric names computed from (hypothesis, reference) pairs.
-pub const NAMES: &[&str] = &[
-    "bleu",
-    "bleu_corpus",
-    "rouge_1",
-    "rouge_2",
-    "rouge_l",
-    "distinct_1",
-    "distinct_2",
-    "distinct_3",
-    "distinct_4",
-    "distinct_std_1",
-    "distinct_std_2",
-    "distinct_std_3",
-    "distinct_std_4",
-    "entr",
-    "entr_valid",
-    "usr",
-];
+/// Whether `name` is computed from the pairs alone (not by a model of its own, as the
+/// entailment ratios and MAUVE are).
+pub fn from_pairs(name: &str) -> bool {
+    name != "mauve" && !super::entailment::NAMES.contains(&name)
+}
 
 fn needs_tokens(name: &str) -> bool {
     name.starts_with("distinct") || name.starts_with("entr")

@@ -30,9 +30,14 @@ pub fn current_version(name: &str) -> Option<i32> {
     })
 }
 
+/// Whether a stored metric (name, version) was computed by an older implementation.
+pub fn is_stale_metric(name: &str, version: i32) -> bool {
+    current_version(name).is_some_and(|v| version < v)
+}
+
 /// Whether any of a run's stored metrics was computed by an older implementation.
 pub fn is_stale<'a>(metrics: impl IntoIterator<Item = (&'a str, i32)>) -> bool {
     metrics
         .into_iter()
-        .any(|(name, version)| current_version(name).is_some_and(|v| version < v))
+        .any(|(name, version)| is_stale_metric(name, version))
 }
