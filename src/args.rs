@@ -58,6 +58,16 @@ pub struct Global {
     /// First retry delay in seconds, doubling per attempt [default: 5]
     #[arg(long, env = "NLEBENCH_BACKOFF_SECS", global = true)]
     pub backoff_secs: Option<u64>,
+    /// Inference device: auto, cpu, cuda or cuda:N [default: auto]
+    #[arg(long, env = "NLEBENCH_DEVICE", global = true)]
+    pub device: Option<String>,
+    /// Memory budget of a scoring forward pass in MiB, when a setting names no batch size
+    /// [default: 2048]
+    #[arg(long, env = "NLEBENCH_MEMORY_BUDGET_MB", global = true)]
+    pub memory_budget_mb: Option<String>,
+    /// Bootstrap resamples per metric interval; 0 turns intervals off [default: 1000]
+    #[arg(long, env = "NLEBENCH_BOOTSTRAP_ITERATIONS", global = true)]
+    pub bootstrap_iterations: Option<String>,
     /// More log output (-v info, -vv debug)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,

@@ -2,11 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use engine::content::HashCache;
 use orchestrator::config::{Overrides, Settings};
 use orchestrator::queue::Queue;
 use orchestrator::spec::{Catalog, SweepSpec, TaskRegistry};
 use orchestrator::store::Store;
-use worker::engine::content::HashCache;
+use worker::lifecycle::WorkerOptions;
 use worker::resolver::EngineResolver;
 
 use crate::args::{Cli, Command, Global};
@@ -31,7 +32,7 @@ pub fn init_logging(cli: &Cli) {
         .with_filter(filter);
     // Jobs' own lines at info and above, whatever the console shows: a failed run keeps them.
     let run_log = worker::runlog::RunLogLayer.with_filter(tracing_subscriber::EnvFilter::new(
-        "warn,worker=info,nlebench=info",
+        "warn,worker=info,nlebench=info,orchestrator::runner=info",
     ));
     tracing_subscriber::registry()
         .with(console)
@@ -53,6 +54,9 @@ pub fn settings(g: &Global) -> anyhow::Result<Settings> {
             missed_heartbeats: g.missed_heartbeats,
             max_attempts: g.max_attempts,
             backoff_secs: g.backoff_secs,
+            device: g.device.clone(),
+            memory_budget_mb: g.memory_budget_mb.clone(),
+            bootstrap_iterations: g.bootstrap_iterations.clone(),
         },
         Some(&g.config),
     )?)
@@ -123,13 +127,20 @@ pub fn resolver(s: &Settings) -> EngineResolver {
     }
 }
 
-/// A worker name unique across hosts: `HOST-PID[-SUFFIX]`.
-pub fn worker_name(given: Option<String>, suffix: Option<usize>) -> String {
-    given.unwrap_or_else(|| {
-        let host = gethostname::gethostname().to_string_lossy().into_owned();
-        match suffix {
-            Some(i) => format!("{host}-{}-{i}", std::process::id()),
-            None => format!("{host}-{}", std::process::id()),
-        }
-    })
+/// A worker named `given`, or uniquely across hosts `HOST-PID[-SUFFIX]`.
+pub fn worker_options(
+    given: Option<String>,
+    suffix: Option<usize>,
+    idle_exit: Option<std::time::Duration>,
+) -> WorkerOptions {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let name = given.unwrap_or_else(|| match suffix {
+        Some(i) => format!("{host}-{}-{i}", std::process::id()),
+        None => format!("{host}-{}", std::process::id()),
+    });
+    WorkerOptions {
+        name,
+        host,
+        idle_exit,
+    }
 }

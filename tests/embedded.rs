@@ -462,7 +462,7 @@ fn a_classification_task_runs_with_a_seq_cls_adapter() {
     let out = env.ok(&["run", p.to_str().unwrap()]);
     assert!(out.contains("accuracy"), "{out}");
     // Predictions are the argmax of the engine's classification logits for the same texts.
-    let model = worker::engine::ModelCache::default()
+    let model = engine::ModelCache::default()
         .get(
             &orchestrator::spec::Source::Path {
                 path: fixtures.join("tiny-gpt2"),
@@ -472,10 +472,10 @@ fn a_classification_task_runs_with_a_seq_cls_adapter() {
                 path: fixtures.join("seq-cls-gpt2"),
             }),
             &env.dir.path().join("models"),
-            &worker::engine::device::from_env().unwrap(),
+            &engine::device::select(types::DeviceSpec::Auto).unwrap(),
         )
         .unwrap();
-    let logits = worker::engine::classify(&model, &texts, 4).unwrap();
+    let logits = engine::classify(&model, &texts, 4).unwrap();
     let pred: Vec<String> = logits
         .iter()
         .map(|l| {

@@ -139,19 +139,25 @@ fn mauve_with_a_feature_model_and_a_note_without_one() {
             .collect()
     };
     let (articles, summaries) = (col("article"), col("summary"));
-    let model = worker::engine::LoadedModel::load(
-        &worker::engine::files::in_dir(&lm, None).unwrap(),
-        orchestrator::spec::Dtype::F32,
-        &worker::engine::device::from_env().unwrap(),
+    let model = engine::LoadedModel::load(
+        &engine::files::in_dir(&lm, None).unwrap(),
+        types::Dtype::F32,
+        &engine::device::select(types::DeviceSpec::Auto).unwrap(),
     )
     .unwrap();
     let feats = |t: &[String]| {
         let t: Vec<&str> = t.iter().map(String::as_str).collect();
-        worker::metrics::mauve::features(&model, &t, 256).unwrap()
+        metrics::mauve::Featurizer::features(
+            &engine::LastHiddenState {
+                model: &model,
+                max_tokens: 256,
+            },
+            &t,
+        )
+        .unwrap()
     };
     let want =
-        worker::metrics::mauve::mauve(&feats(&articles), &feats(&summaries), &Default::default())
-            .unwrap();
+        metrics::mauve::mauve(&feats(&articles), &feats(&summaries), &Default::default()).unwrap();
     assert_eq!(got["metrics"]["mauve"].as_f64(), Some(want.mauve), "{got}");
     assert_eq!(got["n"]["mauve"], 5);
     let (none, stderr) = score("hyp=summary,ref=article", false);

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use types::{DeviceSpec, UnknownDevice};
+
 use crate::queue::{DEFAULT_QUEUE, QueueConfig};
 use crate::spec::SpecError;
 use crate::spec::load::load_toml;
@@ -35,6 +37,12 @@ pub struct Overrides {
     pub max_attempts: Option<u32>,
     /// First retry delay in seconds (doubles per attempt).
     pub backoff_secs: Option<u64>,
+    /// Inference device, as written (`auto`, `cpu`, `cuda`, `cuda:N`).
+    pub device: Option<String>,
+    /// Memory budget of a forward pass in MiB, as written.
+    pub memory_budget_mb: Option<String>,
+    /// Bootstrap resamples per metric interval, as written.
+    pub bootstrap_iterations: Option<String>,
 }
 
 /// `nlebench.toml`.
@@ -47,6 +55,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     tasks_dir: Option<PathBuf>,
     catalog: Option<PathBuf>,
+    bootstrap_iterations: Option<usize>,
     #[serde(default)]
     worker: WorkerFileConfig,
 }
@@ -58,6 +67,8 @@ struct WorkerFileConfig {
     missed_heartbeats: Option<usize>,
     max_attempts: Option<u32>,
     backoff_secs: Option<u64>,
+    device: Option<String>,
+    memory_budget_mb: Option<u64>,
 }
 
 /// The effective configuration.
@@ -77,12 +88,40 @@ pub struct Settings {
     pub max_attempts: u32,
     /// First retry delay (doubles per attempt).
     pub backoff: Duration,
+    /// Where workers and direct commands run models.
+    pub device: DeviceSpec,
+    /// Memory budget of a scoring forward pass in MiB, when a setting names no batch size.
+    pub memory_budget_mb: u64,
+    /// Bootstrap resamples per metric interval (0: no intervals).
+    pub bootstrap_iterations: usize,
     /// Store and queue are the embedded SQLite files.
     pub embedded: bool,
 }
 
 /// Default config file name, looked up in the current directory.
 pub const CONFIG_FILE: &str = "nlebench.toml";
+
+/// Default memory budget of a scoring forward pass, in MiB.
+pub const DEFAULT_MEMORY_BUDGET_MB: u64 = 2048;
+
+/// Default bootstrap resamples per metric interval.
+pub const DEFAULT_BOOTSTRAP_ITERATIONS: usize = 1000;
+
+/// Parse a flag or environment value, or say which flag/variable is wrong and what it takes.
+fn parse_override<T: std::str::FromStr>(
+    value: &str,
+    flag: &str,
+    var: &str,
+    expected: &str,
+) -> Result<T, SpecError> {
+    value.trim().parse().map_err(|_| {
+        SpecError::file(
+            Path::new(var),
+            format!("`{value}` (from {var} or {flag}) is not valid"),
+            format!("set {var} (or {flag}) to {expected}"),
+        )
+    })
+}
 
 impl Settings {
     /// Merge overrides with the config file (if it exists) and defaults.
@@ -120,6 +159,47 @@ impl Settings {
             (None, Some(q)) => (embedded_db, q),
         };
         let embedded = database_url.starts_with("sqlite:") && queue_url.starts_with("sqlite:");
+        let device = match o.device {
+            Some(v) => parse_override(
+                &v,
+                "--device",
+                "NLEBENCH_DEVICE",
+                "auto, cpu, cuda or cuda:N",
+            )?,
+            None => match file.worker.device {
+                Some(v) => v.parse().map_err(|e: UnknownDevice| {
+                    SpecError::file(
+                        config_file.unwrap_or(Path::new(CONFIG_FILE)),
+                        format!("[worker] device: {e}"),
+                        "write device = \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"",
+                    )
+                })?,
+                None => DeviceSpec::Auto,
+            },
+        };
+        let memory_budget_mb = match o.memory_budget_mb {
+            Some(v) => parse_override(
+                &v,
+                "--memory-budget-mb",
+                "NLEBENCH_MEMORY_BUDGET_MB",
+                "a whole number of MiB, e.g. 2048",
+            )?,
+            None => file
+                .worker
+                .memory_budget_mb
+                .unwrap_or(DEFAULT_MEMORY_BUDGET_MB),
+        };
+        let bootstrap_iterations = match o.bootstrap_iterations {
+            Some(v) => parse_override(
+                &v,
+                "--bootstrap-iterations",
+                "NLEBENCH_BOOTSTRAP_ITERATIONS",
+                "a whole number, e.g. 1000 (0 turns intervals off)",
+            )?,
+            None => file
+                .bootstrap_iterations
+                .unwrap_or(DEFAULT_BOOTSTRAP_ITERATIONS),
+        };
         Ok(Settings {
             queue: QueueConfig {
                 url: queue_url,
@@ -155,6 +235,9 @@ impl Settings {
                 .unwrap_or(3)
                 .max(1),
             backoff: Duration::from_secs(o.backoff_secs.or(file.worker.backoff_secs).unwrap_or(5)),
+            device,
+            memory_budget_mb,
+            bootstrap_iterations,
             embedded,
         })
     }
@@ -191,6 +274,50 @@ mod tests {
         assert_eq!(s.queue.url, "redis://flag:6379");
         assert_eq!(s.max_attempts, 7);
         assert!(!s.embedded);
+    }
+
+    #[test]
+    fn bad_device_budget_or_bootstrap_values_name_the_variable() {
+        for (o, var) in [
+            (
+                Overrides {
+                    device: Some("tpu".into()),
+                    ..Overrides::default()
+                },
+                "NLEBENCH_DEVICE",
+            ),
+            (
+                Overrides {
+                    memory_budget_mb: Some("lots".into()),
+                    ..Overrides::default()
+                },
+                "NLEBENCH_MEMORY_BUDGET_MB",
+            ),
+            (
+                Overrides {
+                    bootstrap_iterations: Some("-1".into()),
+                    ..Overrides::default()
+                },
+                "NLEBENCH_BOOTSTRAP_ITERATIONS",
+            ),
+        ] {
+            let e = Settings::resolve(o, None).unwrap_err().to_string();
+            assert!(e.starts_with(var) && e.contains("fix: set"), "{e}");
+        }
+        let s = Settings::resolve(
+            Overrides {
+                device: Some("cuda:1".into()),
+                memory_budget_mb: Some("512".into()),
+                bootstrap_iterations: Some("0".into()),
+                ..Overrides::default()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.device, s.memory_budget_mb, s.bootstrap_iterations),
+            (DeviceSpec::Cuda(1), 512, 0)
+        );
     }
 
     #[test]

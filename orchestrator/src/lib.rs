@@ -3,14 +3,16 @@
 //! (apalis over Redis or SQLite).
 //!
 //! It never touches candle or axum: models and datasets are resolved through the
-//! [`resolve::Resolver`] trait and jobs are run through the [`queue::JobHandler`] trait, both
-//! implemented by the worker crate.
+//! [`resolve::Resolver`] trait, and jobs are computed through the [`runner::JobHandler`]
+//! trait, both implemented by the worker crate; the [`runner::Runner`] owns a job's states and
+//! its retries.
 
 pub mod config;
 pub mod grid;
 pub mod manifest;
 pub mod queue;
 pub mod resolve;
+pub mod runner;
 pub mod spec;
 pub mod store;
 pub mod submit;

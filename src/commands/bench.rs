@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
+use engine::files::in_dir;
+use engine::{GenerationConfig, LoadedModel, generate, perplexities_of_ids};
 use orchestrator::spec::Dtype;
 use serde::Deserialize;
-use worker::engine::files::in_dir;
-use worker::engine::{GenerationConfig, LoadedModel, generate, perplexities_of_ids};
 
 use crate::args::{BenchEngineArgs, BenchMetricsArgs, BenchPhase};
 
@@ -44,7 +44,7 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
             a.inputs.display()
         )
     })?;
-    let device = worker::engine::device::from_env()?;
+    let device = engine::device::select(types::DeviceSpec::Auto)?;
     let t0 = Instant::now();
     let model = LoadedModel::load(&in_dir(&a.model, None)?, Dtype::F32, &device)?;
     let load_s = t0.elapsed().as_secs_f64();
@@ -57,7 +57,7 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
                 let s = perplexities_of_ids(
                     &model,
                     w.ppl_token_ids.clone(),
-                    Some(w.ppl_batch_size),
+                    engine::BatchSize::Fixed(w.ppl_batch_size),
                     None,
                 )?;
                 serde_json::json!(s.iter().map(|x| x.perplexity).collect::<Vec<_>>())
@@ -102,7 +102,7 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
         "load_seconds": load_s,
         "peak_rss_mib": peak_rss_mib(),
         "threads": std::env::var("RAYON_NUM_THREADS").ok(),
-        "device": worker::engine::device::name(&device),
+        "device": engine::device::name(&device),
         "output": output,
     });
     if a.json {
@@ -182,8 +182,8 @@ pub const METRIC_PAIRS: &[(&str, &str, &str)] = &[
 ];
 
 pub fn metrics(a: BenchMetricsArgs) -> anyhow::Result<ExitCode> {
-    use worker::metrics::bootstrap::Bootstrap;
-    use worker::metrics::generation::{from_pairs, text_metrics};
+    use metrics::bootstrap::Bootstrap;
+    use metrics::generation::{from_pairs, text_metrics};
     let wanted: Vec<String> = orchestrator::spec::TaskKind::Generation
         .metrics()
         .iter()

@@ -138,7 +138,7 @@ pub async fn run(g: &Global, a: BenchDashboardArgs) -> anyhow::Result<std::proce
     for cache_ms in settings {
         let app = web::AppState {
             store: store.clone(),
-            stale: worker::metrics::is_stale_metric,
+            stale: metrics::is_stale_metric,
             public: true,
             secure_cookies: false,
             queue: None,

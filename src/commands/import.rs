@@ -5,10 +5,11 @@
 use std::process::ExitCode;
 
 use anyhow::anyhow;
+use engine::content::HashCache;
+use metrics::bootstrap::Bootstrap;
 use orchestrator::manifest::{ModelManifest, RunManifest};
 use orchestrator::resolve::{ResolvedDataset, ResolvedModel};
 use orchestrator::spec::{DataFormat, Dtype, Setting, Source};
-use worker::engine::content::HashCache;
 use worker::tasks::{ScoreRequest, import_samples, metrics_of_new};
 
 use crate::args::{Global, ImportArgs, RowFilter};
@@ -35,6 +36,7 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
         filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
         nli: None,
         mauve: None,
+        bootstrap: Bootstrap::with_iterations(s.bootstrap_iterations),
     };
     let samples = import_samples(task, &table, &req)?;
     if samples.is_empty() {
@@ -48,7 +50,7 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
             }
         ));
     }
-    let metrics = metrics_of_new(task, &samples)?;
+    let metrics = metrics_of_new(task, &samples, &req.bootstrap)?;
     let sha = HashCache::new(None).sha256(&file)?;
     let map: Vec<String> = req.map.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let setting = format!(

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use orchestrator::spec::{Dtype, Source};
-use worker::engine::{
-    GenerationConfig, LoadedModel, ModelCache, generate as run_generate, perplexities,
+use engine::{
+    BatchSize, GenerationConfig, LoadedModel, ModelCache, generate as run_generate, perplexities,
 };
+use orchestrator::spec::{Dtype, Source};
 
 use crate::args::{DtypeArg, GenerateArgs, Global, ModelArgs, PerplexityArgs};
 use crate::context;
@@ -37,7 +37,7 @@ fn load(g: &Global, m: &ModelArgs) -> anyhow::Result<Arc<LoadedModel>> {
         dtype,
         adapter.as_ref(),
         &context::models_dir(&s),
-        &worker::engine::device::from_env()?,
+        &engine::device::select(s.device)?,
     )?)
 }
 
@@ -123,7 +123,9 @@ pub fn perplexity(g: &Global, a: PerplexityArgs) -> anyhow::Result<ExitCode> {
     }
     let model = load(g, &a.model)?;
     warn_random(&model);
-    let scores = perplexities(&model, &lines, a.batch_size, a.max_tokens)?;
+    let budget = context::settings(g)?.memory_budget_mb;
+    let batch = BatchSize::of_setting(a.batch_size, budget);
+    let scores = perplexities(&model, &lines, batch, a.max_tokens)?;
     let mean = scores.iter().map(|s| s.perplexity).sum::<f64>() / scores.len() as f64;
     let truncated = scores.iter().filter(|s| s.truncated).count();
     if truncated > 0 {

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use engine::{files, random};
 use orchestrator::spec::Source;
-use worker::engine::{files, random};
 
 use crate::args::{Global, PullArgs, RandomArgs};
 use crate::context;

@@ -4,6 +4,7 @@
 
 use std::process::ExitCode;
 
+use metrics::bootstrap::Bootstrap;
 use orchestrator::manifest::RunManifest;
 use orchestrator::store::RunStatus;
 
@@ -14,6 +15,7 @@ pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = context::store_migrated(&s).await?;
     let runs = store.runs_for(&a.target).await?;
+    let boot = Bootstrap::with_iterations(s.bootstrap_iterations);
     let (mut done, mut skipped) = (0, 0);
     for run in runs {
         if RunStatus::parse(&run.status) != Some(RunStatus::Done) {
@@ -23,7 +25,7 @@ pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
         }
         let manifest: RunManifest = serde_json::from_str(&run.manifest)?;
         let samples = store.samples(run.id).await?;
-        let metrics = worker::tasks::metrics(&manifest.task, &samples)?;
+        let metrics = worker::tasks::metrics(&manifest.task, &samples, &boot)?;
         store.replace_metrics(run.id, &metrics).await?;
         outln!(
             "run {}: {} metric(s) recomputed from {} sample(s) (task {} v{})",

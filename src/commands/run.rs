@@ -8,7 +8,7 @@ use orchestrator::store::RunStatus;
 use tokio::sync::watch;
 
 use crate::args::{Global, RunArgs};
-use crate::commands::{submit, worker};
+use crate::commands::submit;
 use crate::{context, render};
 
 pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
@@ -25,9 +25,9 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
     let mut workers = Vec::new();
     for i in 0..a.workers.max(1) {
         let (s, store, queue, stop) = (s.clone(), store.clone(), queue.clone(), stop_rx.clone());
-        let wname = context::worker_name(None, Some(i));
+        let opts = context::worker_options(None, Some(i), None);
         workers.push(tokio::spawn(async move {
-            worker::run_one(&s, store, queue, wname, stop, None).await
+            worker::lifecycle::run(&s, store, queue, opts, stop).await
         }));
     }
 

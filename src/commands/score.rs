@@ -4,10 +4,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::anyhow;
+use engine::bert::BertClassifier;
+use engine::{LoadedModel, ModelCache};
+use metrics::bootstrap::Bootstrap;
 use orchestrator::spec::DataFormat;
 use orchestrator::spec::Dtype;
-use worker::engine::bert::BertClassifier;
-use worker::engine::{LoadedModel, ModelCache};
 use worker::tasks::{ScoreRequest, score_table};
 
 use crate::args::{Global, RowFilter, ScoreArgs};
@@ -17,8 +18,8 @@ use crate::{context, render};
 /// The NLI classifier of the entailment ratios.
 fn load_nli(g: &Global, model: &str) -> anyhow::Result<Arc<BertClassifier>> {
     let s = context::settings(g)?;
-    let files = worker::engine::locate(&source(model)?, &context::models_dir(&s), true)?;
-    let device = worker::engine::device::from_env()?;
+    let files = engine::locate(&source(model)?, &context::models_dir(&s), true)?;
+    let device = engine::device::select(s.device)?;
     Ok(Arc::new(BertClassifier::load(&files, &device)?))
 }
 
@@ -30,7 +31,7 @@ fn load_lm(g: &Global, model: &str) -> anyhow::Result<Arc<LoadedModel>> {
         Dtype::F32,
         None,
         &context::models_dir(&s),
-        &worker::engine::device::from_env()?,
+        &engine::device::select(s.device)?,
     )?)
 }
 
@@ -55,6 +56,7 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
             .as_deref()
             .map(|m| load_lm(g, m).map(|lm| (lm, a.mauve_max_tokens)))
             .transpose()?,
+        bootstrap: Bootstrap::with_iterations(s.bootstrap_iterations),
     };
     let rows_kept = if req.filter_paper {
         worker::tasks::filter_paper(&table).rows.len()

@@ -40,7 +40,7 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     let app = web::AppState {
         store,
-        stale: worker::metrics::is_stale_metric,
+        stale: metrics::is_stale_metric,
         public,
         secure_cookies: a.secure_cookies,
         queue,

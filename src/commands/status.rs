@@ -60,7 +60,7 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                             "fingerprint": r.run.fingerprint, "samples": r.samples_done,
                             "expected": r.run.n_expected, "random_weights": r.run.random_weights,
                             "error": r.run.error,
-                            "stale": worker::metrics::is_stale(r.metric_versions()),
+                            "stale": metrics::is_stale(r.metric_versions()),
                             "metrics": r.metrics.iter().map(|m| (m.name.clone(), m.value)).collect::<std::collections::BTreeMap<_, _>>(),
                         })
                     })
@@ -77,7 +77,7 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                 let stale = st
                     .runs
                     .iter()
-                    .filter(|r| worker::metrics::is_stale(r.metric_versions()))
+                    .filter(|r| metrics::is_stale(r.metric_versions()))
                     .count();
                 let counts = st
                     .counts()

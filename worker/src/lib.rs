@@ -1,12 +1,10 @@
-//! The nlebench worker: the job handler, the candle inference engine, NLEBench task kinds,
-//! paper-faithful metrics and dataset loaders.
+//! The nlebench worker: NLEBench task kinds, dataset loaders and the job handler that runs
+//! them with the engine (`nlebench-engine`) and scores them with the metrics
+//! (`nlebench-metrics`).
 
 pub mod data;
-pub mod engine;
 pub mod handler;
-pub mod metrics;
+pub mod lifecycle;
 pub mod resolver;
 pub mod runlog;
 pub mod tasks;
-
-pub use engine::ENGINE_VERSION;

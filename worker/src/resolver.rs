@@ -7,13 +7,13 @@ use orchestrator::resolve::{ResolveError, ResolvedDataset, ResolvedModel, Resolv
 use orchestrator::spec::{Source, TaskSpec};
 
 use crate::data;
-use crate::engine::config::ModelConfig;
-use crate::engine::content::HashCache;
-use crate::engine::files::locate_adapter;
-use crate::engine::lora::Adapter;
-use crate::engine::model::{check_weights, load_tokenizer};
-use crate::engine::{ENGINE_VERSION, locate};
 use crate::tasks::required_columns;
+use engine::config::ModelConfig;
+use engine::content::HashCache;
+use engine::files::locate_adapter;
+use engine::lora::Adapter;
+use engine::model::{check_weights, load_tokenizer};
+use engine::{ENGINE_VERSION, locate};
 
 /// Resolves sources on this machine.
 #[derive(Debug, Clone)]

@@ -5,9 +5,9 @@
 
 use std::path::PathBuf;
 
+use metrics::{bleu, rouge};
 use orchestrator::spec::DataFormat;
 use worker::data::{read, text};
-use worker::metrics::{bleu, rouge};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -95,13 +95,13 @@ fn word_tokenize_and_the_diversity_metrics_equal_nltk_and_the_authors_functions(
         eprintln!("SKIPPED: {} is not here", data.display());
         return;
     }
-    if let Err(e) = worker::metrics::nltk::word_tokenize("Hei.") {
+    if let Err(e) = metrics::nltk::word_tokenize("Hei.") {
         assert!(std::env::var("NLEBENCH_REQUIRE_SHARED").is_err(), "{e}");
         eprintln!("SKIPPED: {e}");
         return;
     }
+    use metrics::{diversity, nltk};
     use sha2::{Digest, Sha256};
-    use worker::metrics::{diversity, nltk};
     let reference: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/text_metrics_reference.json"))
             .unwrap(),

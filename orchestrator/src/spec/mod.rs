@@ -3,12 +3,11 @@
 pub mod error;
 pub mod load;
 pub mod model;
-pub mod source;
 pub mod sweep;
 pub mod task;
 
 pub use error::SpecError;
-pub use model::{Catalog, Dtype};
-pub use source::Source;
+pub use model::Catalog;
 pub use sweep::{AdapterRef, Decoding, ModelRef, Origin, Setting, SweepSpec};
 pub use task::{DataFormat, DatasetRef, TaskKind, TaskRegistry, TaskSpec};
+pub use types::{Dtype, Source, SourceError};

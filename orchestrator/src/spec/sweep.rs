@@ -9,9 +9,10 @@ use toml::Spanned;
 
 use super::error::SpecError;
 use super::load::load_toml;
-use super::model::{Catalog, Dtype, ModelEntry};
-use super::source::Source;
+use super::model::{Catalog, ModelEntry};
 use super::task::{DatasetRef, TaskRegistry, TaskSpec, dataset_ref};
+use types::Dtype;
+use types::Source;
 
 /// Decoding parameters for generation tasks (recorded with each run).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::error::SpecError;
 use super::load::load_toml;
-use super::source::Source;
+use types::Source;
 
 /// How a task is run. Each kind has its own required dataset fields and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

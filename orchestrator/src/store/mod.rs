@@ -21,7 +21,8 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 pub use jobs::{ClaimedJob, JobOutcome};
 pub use plan::{CellAction, JobRef};
 pub use report::{ExportRow, RunSummary, SweepStatus};
-pub use results::{MetricValue, NewSample};
+pub use results::NewSample;
+pub use types::MetricValue;
 pub use workers::WorkerInfo;
 
 /// Status of a run or job.

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::entities::{metric, run, sample};
-use super::{RunStatus, Store, StoreError, now};
+use super::{MetricValue, RunStatus, Store, StoreError, now};
 
 /// A sample to store.
 #[derive(Debug, Clone)]
@@ -23,23 +23,6 @@ pub struct NewSample {
     pub reference: Option<String>,
     /// Task-specific JSON.
     pub data: serde_json::Value,
-}
-
-/// A metric to store.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct MetricValue {
-    /// Name, e.g. `bias_paper/gender`.
-    pub name: String,
-    /// The value.
-    pub value: f64,
-    /// Lower end of the confidence interval.
-    pub ci_low: Option<f64>,
-    /// Upper end of the confidence interval.
-    pub ci_high: Option<f64>,
-    /// Number of samples behind the value.
-    pub n: i64,
-    /// Implementation version.
-    pub version: i32,
 }
 
 impl Store {

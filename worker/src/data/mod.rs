@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use orchestrator::spec::{DataFormat, DatasetRef, Source};
 use serde_json::{Map, Value};
 
-use crate::engine::hub::{self, RepoKind};
+use engine::hub::{self, RepoKind};
 
 /// One example: column → value.
 pub type Row = Map<String, Value>;

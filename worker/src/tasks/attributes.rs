@@ -1,41 +1,21 @@
-//! `attribute-scores`: aggregate the scores an external classifier gave each output, per
-//! attribute: the mean, and the share of outputs scored above 0.5 (as pandas computes
-//! `df[a].mean()` and `(df[a] > 0.5).mean()`), each with a bootstrap interval.
+//! `attribute-scores`: the scores an external classifier gave each output, read per
+//! attribute from an outputs file or stored samples and aggregated by
+//! [`metrics::attributes`].
 
 use orchestrator::spec::TaskSpec;
 use orchestrator::store::{MetricValue, entities::sample};
 
 use super::{ScoreOutcome, TaskError};
 use crate::data::{Table, text};
-use crate::metrics::bootstrap::Bootstrap;
-
-/// Implementation version.
-pub const VERSION: i32 = 1;
-
-fn aggregate(task: &TaskSpec, columns: &[Vec<f64>]) -> Vec<MetricValue> {
-    let boot = Bootstrap::from_env();
-    let mut out = Vec::new();
-    for metric in &task.metrics {
-        for (attr, values) in task.attributes.iter().zip(columns) {
-            let name = format!("{metric}/{attr}");
-            match metric.as_str() {
-                "attribute_mean" => out.push(boot.mean_metric(&name, values, VERSION)),
-                "attribute_share" => {
-                    let above: Vec<f64> = values
-                        .iter()
-                        .map(|&v| if v > 0.5 { 1.0 } else { 0.0 })
-                        .collect();
-                    out.push(boot.mean_metric(&name, &above, VERSION));
-                }
-                _ => {}
-            }
-        }
-    }
-    out
-}
+use metrics::attributes::aggregate;
+use metrics::bootstrap::Bootstrap;
 
 /// Metrics of an outputs file with one column per attribute.
-pub fn score_table(task: &TaskSpec, table: &Table) -> Result<ScoreOutcome, TaskError> {
+pub fn score_table(
+    task: &TaskSpec,
+    table: &Table,
+    boot: &Bootstrap,
+) -> Result<ScoreOutcome, TaskError> {
     let attrs: Vec<&str> = task.attributes.iter().map(String::as_str).collect();
     table.require(
         &attrs,
@@ -56,7 +36,7 @@ pub fn score_table(task: &TaskSpec, table: &Table) -> Result<ScoreOutcome, TaskE
         }
     }
     Ok(ScoreOutcome {
-        metrics: aggregate(task, &columns),
+        metrics: aggregate(&task.metrics, &task.attributes, &columns, boot),
         rows_scored: table.rows.len(),
         rows_skipped: 0,
         notes: vec![],
@@ -64,7 +44,11 @@ pub fn score_table(task: &TaskSpec, table: &Table) -> Result<ScoreOutcome, TaskE
 }
 
 /// Metrics from stored samples whose `data` holds the attribute scores.
-pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricValue>, TaskError> {
+pub fn metrics(
+    task: &TaskSpec,
+    samples: &[sample::Model],
+    boot: &Bootstrap,
+) -> Result<Vec<MetricValue>, TaskError> {
     let mut columns = vec![Vec::with_capacity(samples.len()); task.attributes.len()];
     for s in samples {
         let d: serde_json::Value =
@@ -83,5 +67,5 @@ pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricV
             );
         }
     }
-    Ok(aggregate(task, &columns))
+    Ok(aggregate(&task.metrics, &task.attributes, &columns, boot))
 }

@@ -11,9 +11,9 @@ use serde_json::json;
 use super::generation::fill;
 use super::{BatchOptions, ScoreOutcome, ScoreRequest, TaskError};
 use crate::data::{Table, text};
-use crate::engine::{LoadedModel, classify};
-use crate::metrics::bootstrap::Bootstrap;
-use crate::metrics::classification::{self, correct, f1_binary, f1_macro, mcc};
+use engine::{LoadedModel, classify};
+use metrics::bootstrap::Bootstrap;
+use metrics::classification::{self, correct, f1_binary, f1_macro, mcc};
 
 /// Class index of a label cell: one of the task's label values (case-insensitively, so
 /// JSON `true` matches `True`) or an index below their number.
@@ -87,8 +87,12 @@ pub fn run(
 }
 
 /// Metrics of predicted and gold class indices.
-pub fn of_classes(task: &TaskSpec, pred: &[usize], gold: &[usize]) -> Vec<MetricValue> {
-    let boot = Bootstrap::from_env();
+pub fn of_classes(
+    task: &TaskSpec,
+    pred: &[usize],
+    gold: &[usize],
+    boot: &Bootstrap,
+) -> Vec<MetricValue> {
     let plain = |name: &str, value: f64| MetricValue {
         name: name.into(),
         value,
@@ -112,7 +116,11 @@ pub fn of_classes(task: &TaskSpec, pred: &[usize], gold: &[usize]) -> Vec<Metric
 }
 
 /// Metrics from stored samples (predicted and gold class indices).
-pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricValue>, TaskError> {
+pub fn metrics(
+    task: &TaskSpec,
+    samples: &[sample::Model],
+    boot: &Bootstrap,
+) -> Result<Vec<MetricValue>, TaskError> {
     let class = |s: &sample::Model, v: &Option<String>, what: &str| {
         v.as_deref()
             .and_then(|x| class_of(task, x))
@@ -130,7 +138,7 @@ pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricV
         pred.push(class(s, &s.output, "prediction")?);
         gold.push(class(s, &s.reference, "label")?);
     }
-    Ok(of_classes(task, &pred, &gold))
+    Ok(of_classes(task, &pred, &gold, boot))
 }
 
 /// Predicted and gold classes of an outputs file (`--map pred=COLUMN,label=COLUMN`).
@@ -170,7 +178,7 @@ pub fn score_table(
 ) -> Result<ScoreOutcome, TaskError> {
     let (pred, gold) = classes_of_table(task, table, req)?;
     Ok(ScoreOutcome {
-        metrics: of_classes(task, &pred, &gold),
+        metrics: of_classes(task, &pred, &gold, &req.bootstrap),
         rows_scored: pred.len(),
         rows_skipped: 0,
         notes: vec![],

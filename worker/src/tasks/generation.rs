@@ -7,10 +7,11 @@ use serde_json::json;
 
 use super::{BatchOptions, ScoreOutcome, ScoreRequest, TaskError};
 use crate::data::{Table, text};
-use crate::engine::{GenerationConfig, LoadedModel, generate};
-use crate::metrics::bootstrap::Bootstrap;
-use crate::metrics::generation::text_metrics;
-use crate::metrics::{entailment, mauve};
+use engine::LastHiddenState;
+use engine::{EngineError, GenerationConfig, LoadedModel, generate};
+use metrics::bootstrap::Bootstrap;
+use metrics::generation::text_metrics;
+use metrics::{entailment, mauve};
 
 /// Column names used by `{placeholders}` in a template.
 pub fn placeholders(template: &str) -> Vec<&str> {
@@ -121,14 +122,18 @@ pub fn run(
 }
 
 /// Metrics from stored samples (output against reference).
-pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricValue>, TaskError> {
+pub fn metrics(
+    task: &TaskSpec,
+    samples: &[sample::Model],
+    boot: &Bootstrap,
+) -> Result<Vec<MetricValue>, TaskError> {
     let pairs = samples.iter().map(|s| {
         (
             s.output.as_deref().unwrap_or(""),
             s.reference.as_deref().unwrap_or(""),
         )
     });
-    let m = text_metrics(pairs, &task.metrics, &Bootstrap::from_env());
+    let m = text_metrics(pairs, &task.metrics, boot);
     if let Some(e) = &m.missing {
         tracing::warn!("Distinct-n and ENTR left out: {e}");
     }
@@ -163,11 +168,11 @@ pub fn score_table(
     };
     let (h, r) = (col("hyp")?, col("ref")?);
     table.require(&[h.as_str(), r.as_str()], "name existing columns in --map")?;
-    let boot = Bootstrap::from_env();
+    let boot = &req.bootstrap;
     let m = text_metrics(
         table.rows.iter().map(|row| (cell(row, &h), cell(row, &r))),
         &task.metrics,
-        &boot,
+        boot,
     );
     let mut metrics = m.metrics;
     let mut notes: Vec<String> = m
@@ -188,15 +193,20 @@ pub fn score_table(
                 ))
             })?;
             table.require(&[s.as_str()], "name existing columns in --map")?;
-            entailment::check_labels(clf)?;
+            entailment::check_labels(&clf.labels).map_err(|e| {
+                TaskError::Engine(EngineError::Config {
+                    path: "config.json".into(),
+                    message: e.to_string(),
+                })
+            })?;
             let pairs: Vec<(&str, &str)> = table
                 .rows
                 .iter()
                 .map(|row| (cell(row, s), cell(row, &h)))
                 .collect();
-            let labels = entailment::labels(clf, &pairs)?;
+            let labels = entailment::labels(clf.as_ref(), &pairs)?;
             metrics.extend(
-                entailment::shares(&labels, &boot)
+                entailment::shares(&labels, boot)
                     .into_iter()
                     .filter(|m| task.metrics.contains(&m.name)),
             );
@@ -219,15 +229,18 @@ pub fn score_table(
                         .collect()
                 };
                 let (p, q) = (side(&r), side(&h));
-                let pf = mauve::features(model, &p, *max_tokens)?;
-                let qf = mauve::features(model, &q, *max_tokens)?;
-                if let Some(m) = mauve::mauve(&pf, &qf, &mauve::MauveConfig::default()) {
+                let features = LastHiddenState {
+                    model,
+                    max_tokens: *max_tokens,
+                };
+                let cfg = mauve::MauveConfig::default();
+                if let Some(m) = mauve::mauve_of_texts(&features, &p, &q, &cfg)? {
                     metrics.push(MetricValue {
                         name: "mauve".into(),
                         value: m.mauve,
                         ci_low: None,
                         ci_high: None,
-                        n: qf.len() as i64,
+                        n: m.q_rows as i64,
                         version: mauve::VERSION,
                     });
                 }

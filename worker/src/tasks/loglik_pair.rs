@@ -10,9 +10,9 @@ use serde_json::json;
 
 use super::{BatchOptions, TaskError};
 use crate::data::{Table, text};
-use crate::engine::{LoadedModel, perplexities};
-use crate::metrics::bias::{Pair, shares};
-use crate::metrics::bootstrap::Bootstrap;
+use engine::{BatchSize, LoadedModel, perplexities};
+use metrics::bias::{Pair, shares};
+use metrics::bootstrap::Bootstrap;
 
 fn field<'a>(task: &'a TaskSpec, key: &'a str) -> &'a str {
     task.fields.get(key).map(String::as_str).unwrap_or(key)
@@ -47,7 +47,8 @@ pub fn run(
         }
     }
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let scores = perplexities(model, &refs, opts.batch_size, opts.max_tokens)?;
+    let batch = BatchSize::of_setting(opts.batch_size, opts.memory_budget_mb);
+    let scores = perplexities(model, &refs, batch, opts.max_tokens)?;
     Ok(indices
         .iter()
         .enumerate()
@@ -76,7 +77,11 @@ pub fn run(
 }
 
 /// Metrics from stored samples.
-pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricValue>, TaskError> {
+pub fn metrics(
+    task: &TaskSpec,
+    samples: &[sample::Model],
+    boot: &Bootstrap,
+) -> Result<Vec<MetricValue>, TaskError> {
     let pairs = samples
         .iter()
         .map(|s| {
@@ -98,12 +103,16 @@ pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricV
             })
         })
         .collect::<Result<Vec<_>, TaskError>>()?;
-    Ok(shares(&pairs, &task.metrics, &Bootstrap::from_env()))
+    Ok(shares(&pairs, &task.metrics, boot))
 }
 
 /// Metrics from an outputs file with columns `perp_more`, `perp_less` and the task's group
 /// column (the authors' released `bias_<model>.csv` files).
-pub fn score_table(task: &TaskSpec, table: &Table) -> Result<Vec<MetricValue>, TaskError> {
+pub fn score_table(
+    task: &TaskSpec,
+    table: &Table,
+    boot: &Bootstrap,
+) -> Result<Vec<MetricValue>, TaskError> {
     let group = task.fields.get("group").map(String::as_str);
     let mut needed = vec!["perp_more", "perp_less"];
     needed.extend(group);
@@ -137,5 +146,5 @@ pub fn score_table(task: &TaskSpec, table: &Table) -> Result<Vec<MetricValue>, T
             })
         })
         .collect::<Result<Vec<_>, TaskError>>()?;
-    Ok(shares(&pairs, &task.metrics, &Bootstrap::from_env()))
+    Ok(shares(&pairs, &task.metrics, boot))
 }

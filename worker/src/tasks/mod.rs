@@ -11,7 +11,8 @@ use orchestrator::spec::{Decoding, TaskKind, TaskSpec};
 use orchestrator::store::{MetricValue, NewSample, entities::sample};
 
 use crate::data::{DataError, Table};
-use crate::engine::{EngineError, LoadedModel};
+use engine::{EngineError, LoadedModel};
+use metrics::bootstrap::Bootstrap;
 
 /// Errors of running or scoring a task.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,8 @@ pub enum TaskError {
 pub struct BatchOptions {
     /// Texts per forward pass (`None`: as many as fit the memory budget).
     pub batch_size: Option<usize>,
+    /// Memory budget of a forward pass in MiB, when `batch_size` is `None`.
+    pub memory_budget_mb: u64,
     /// Context limit in tokens.
     pub max_tokens: Option<usize>,
     /// Decoding of generation tasks.
@@ -56,9 +59,11 @@ pub struct ScoreRequest {
     /// Apply the NorGLM authors' row filter first.
     pub filter_paper: bool,
     /// NLI classifier for the entailment ratios (source → hypothesis), when given.
-    pub nli: Option<std::sync::Arc<crate::engine::bert::BertClassifier>>,
+    pub nli: Option<std::sync::Arc<engine::bert::BertClassifier>>,
     /// Causal LM whose final hidden states are MAUVE's features, and the tokens it reads.
-    pub mauve: Option<(std::sync::Arc<crate::engine::LoadedModel>, usize)>,
+    pub mauve: Option<(std::sync::Arc<LoadedModel>, usize)>,
+    /// How the metrics' intervals are drawn.
+    pub bootstrap: Bootstrap,
 }
 
 /// What scoring an outputs file gave.
@@ -140,12 +145,16 @@ pub fn run_batch(
 }
 
 /// The task's metrics from its stored samples.
-pub fn metrics(task: &TaskSpec, samples: &[sample::Model]) -> Result<Vec<MetricValue>, TaskError> {
+pub fn metrics(
+    task: &TaskSpec,
+    samples: &[sample::Model],
+    boot: &Bootstrap,
+) -> Result<Vec<MetricValue>, TaskError> {
     match task.kind {
-        TaskKind::LoglikPair => loglik_pair::metrics(task, samples),
-        TaskKind::Generation => generation::metrics(task, samples),
-        TaskKind::AttributeScores => attributes::metrics(task, samples),
-        TaskKind::Classification => classification::metrics(task, samples),
+        TaskKind::LoglikPair => loglik_pair::metrics(task, samples, boot),
+        TaskKind::Generation => generation::metrics(task, samples, boot),
+        TaskKind::AttributeScores => attributes::metrics(task, samples, boot),
+        TaskKind::Classification => classification::metrics(task, samples, boot),
     }
 }
 
@@ -164,13 +173,13 @@ pub fn score_table(
     };
     match task.kind {
         TaskKind::LoglikPair => Ok(ScoreOutcome {
-            metrics: loglik_pair::score_table(task, table)?,
+            metrics: loglik_pair::score_table(task, table, &req.bootstrap)?,
             rows_scored: table.rows.len(),
             rows_skipped: 0,
             notes: vec![],
         }),
         TaskKind::Generation => generation::score_table(task, table, req),
-        TaskKind::AttributeScores => attributes::score_table(task, table),
+        TaskKind::AttributeScores => attributes::score_table(task, table, &req.bootstrap),
         TaskKind::Classification => classification::score_table(task, table, req),
     }
 }
@@ -221,7 +230,7 @@ pub fn import_samples(
                 .collect())
         }
         TaskKind::LoglikPair => {
-            loglik_pair::score_table(task, table)?; // validates the columns and numbers
+            loglik_pair::score_table(task, table, &req.bootstrap)?; // validates the columns and numbers
             let group = task.fields.get("group").map(String::as_str);
             Ok(table
                 .rows
@@ -250,7 +259,7 @@ pub fn import_samples(
                 .collect())
         }
         TaskKind::AttributeScores => {
-            attributes::score_table(task, table)?; // validates the columns and numbers
+            attributes::score_table(task, table, &req.bootstrap)?; // validates the columns and numbers
             Ok(table
                 .rows
                 .iter()
@@ -285,6 +294,7 @@ pub fn import_samples(
 pub fn metrics_of_new(
     task: &TaskSpec,
     samples: &[NewSample],
+    boot: &Bootstrap,
 ) -> Result<Vec<MetricValue>, TaskError> {
     let now = chrono::Utc::now();
     let models: Vec<sample::Model> = samples
@@ -302,7 +312,7 @@ pub fn metrics_of_new(
             created_at: now,
         })
         .collect();
-    metrics(task, &models)
+    metrics(task, &models, boot)
 }
 
 /// The columns a task's prompt template reads.

@@ -1,0 +1,14 @@
+//! The small vocabulary shared by every nlebench crate, kept free of heavy dependencies so
+//! that the engine and the metrics can use it without the store, the queue or each other:
+//! where a model or dataset comes from ([`Source`]), the dtype and device a model runs on
+//! ([`Dtype`], [`DeviceSpec`]), and a computed metric ([`MetricValue`]).
+
+mod device;
+mod dtype;
+mod metric;
+mod source;
+
+pub use device::{DeviceSpec, UnknownDevice};
+pub use dtype::Dtype;
+pub use metric::MetricValue;
+pub use source::{Source, SourceError};

@@ -1,0 +1,49 @@
+//! Opening the configured device ([`DeviceSpec`]): `auto` is CUDA when the binary was built
+//! with the `cuda` feature and a GPU is present, else the CPU.
+
+use candle_core::Device;
+use types::DeviceSpec;
+
+use super::error::{EngineError, Result};
+
+/// Open the device `spec` names.
+pub fn select(spec: DeviceSpec) -> Result<Device> {
+    let gpu = |n: usize| {
+        Device::new_cuda(n).map_err(|e| {
+            EngineError::Generation(format!(
+                "device `{spec}` is not available: {e} (CUDA needs a binary built with `--features cuda`)"
+            ))
+        })
+    };
+    match spec {
+        DeviceSpec::Auto => Ok(Device::cuda_if_available(0).unwrap_or(Device::Cpu)),
+        DeviceSpec::Cpu => Ok(Device::Cpu),
+        DeviceSpec::Cuda(n) => gpu(n),
+    }
+}
+
+/// A short name for records: `cpu` or `cuda:N`.
+pub fn name(d: &Device) -> String {
+    match d.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+/// Whether an error is an out-of-memory failure of the device (then a smaller batch may fit).
+pub fn is_oom(e: &EngineError) -> bool {
+    let s = e.to_string().to_lowercase();
+    s.contains("out of memory") || s.contains("cuda_error_out_of_memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_is_always_there() {
+        assert!(matches!(select(DeviceSpec::Cpu).unwrap(), Device::Cpu));
+        assert!(select(DeviceSpec::Auto).is_ok());
+    }
+}

@@ -1,0 +1,35 @@
+//! The candle inference engine: model loading from local dirs, the HF cache or the Hub,
+//! GPT-2 (NorGPT), GPT-J, Llama, Mistral and Mixtral, batched log-likelihood scoring and perplexity, a model cache, and
+//! deterministic random-weight models.
+
+pub mod bert;
+pub mod cache;
+pub mod config;
+pub mod content;
+pub mod device;
+pub mod error;
+pub mod files;
+pub mod generate;
+pub mod gpt2;
+pub mod gptj;
+pub mod hub;
+pub mod kernels;
+pub mod layers;
+pub mod llama;
+pub mod lora;
+pub mod metric_models;
+pub mod model;
+pub mod random;
+pub mod scoring;
+pub mod weights;
+
+pub use cache::ModelCache;
+pub use error::{EngineError, Result};
+pub use files::{ModelFiles, locate};
+pub use generate::{Generation, GenerationConfig, StopReason, generate};
+pub use metric_models::LastHiddenState;
+pub use model::LoadedModel;
+pub use scoring::{BatchSize, TextScore, classify, perplexities, perplexities_of_ids};
+
+/// Version of the engine; part of every run's fingerprint.
+pub const ENGINE_VERSION: &str = "0.1.0";

@@ -1,0 +1,48 @@
+//! MAUVE's featurization (the last token's final hidden state) equals mauve-text's
+//! `featurize_tokens_from_model` on tiny-gpt2 (tests/fixtures/mauve_reference.json, recorded by
+//! tools/reference/mauve_reference.py).
+
+use std::path::PathBuf;
+
+use candle_core::Device;
+use engine::files::in_dir;
+use engine::{LastHiddenState, LoadedModel};
+use metrics::mauve::Featurizer;
+use types::Dtype;
+
+#[test]
+fn features_are_mauve_texts_last_token_hidden_states() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("mauve_reference.json")).unwrap())
+            .unwrap();
+    let f = &r["features"];
+    let model = LoadedModel::load(
+        &in_dir(&root.join("tiny-gpt2"), None).unwrap(),
+        Dtype::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let texts: Vec<&str> = f["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let got = LastHiddenState {
+        model: &model,
+        max_tokens: f["max_tokens"].as_u64().unwrap() as usize,
+    }
+    .features(&texts)
+    .unwrap();
+    let want: Vec<Vec<f32>> = serde_json::from_value(f["features"].clone()).unwrap();
+    assert_eq!(got.len(), want.len());
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "text {i}: max |diff| {worst}");
+    }
+}
