@@ -17,9 +17,7 @@ mod render;
 
 use clap::Parser;
 
-use crate::args::{
-    BaselinesCommand, BenchCommand, Cli, Command, ModelsCommand, TasksCommand, UsersCommand,
-};
+use crate::args::{BaselinesCommand, Cli, Command, ModelsCommand, TasksCommand, UsersCommand};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -83,10 +81,5 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Users(UsersCommand::Add(a)) => commands::serve::add_user(&global, a).await,
         Command::Generate(a) => commands::infer::generate(&global, a),
         Command::Perplexity(a) => commands::infer::perplexity(&global, a),
-        Command::Bench(BenchCommand::Engine(a)) => commands::bench::engine(a),
-        Command::Bench(BenchCommand::Metrics(a)) => commands::bench::metrics(a),
-        Command::Bench(BenchCommand::Dashboard(a)) => {
-            commands::bench_dashboard::run(&global, a).await
-        }
     }
 }

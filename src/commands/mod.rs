@@ -1,8 +1,6 @@
 //! One module per command.
 
 pub mod baselines;
-pub mod bench;
-pub mod bench_dashboard;
 pub mod export;
 pub mod import;
 pub mod infer;

@@ -8,12 +8,12 @@
    built from tools/parity/nb_corpus.txt and experiments/data/no-crows-pairs-mini.csv.
 3. Measures, alternating engine and reference so that machine noise hits both alike, each in a
    fresh process with 2 threads: transformers (`python engine_reference.py --measure PHASE`) and
-   `nlebench bench engine --phase PHASE`. Each process does one warm-up run and --repeats timed runs.
+   `nlebench-dev bench engine --phase PHASE`. Each process does one warm-up run and --repeats timed runs.
 4. Checks both give the same perplexities (relative 1e-4) and the same greedy tokens, and writes
    the table with ratios to BENCHMARKS.md (section "Engine").
 
 Usage (from the repository root; needs a venv with torch and transformers):
-  cargo build --release --bin nlebench
+  cargo build --release --bin nlebench --bin nlebench-dev
   python tools/bench/engine_reference.py [--rounds 3] [--repeats 3] [--out bench-out]
 """
 
@@ -126,7 +126,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench-out")
     ap.add_argument("--rounds", type=int, default=3, help="alternating engine/reference process pairs per phase")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per process")
-    ap.add_argument("--binary", type=Path, default=ROOT / "target/release/nlebench")
+    ap.add_argument("--binary", type=Path, default=ROOT / "target/release/nlebench-dev")
+    ap.add_argument("--nlebench", type=Path, default=ROOT / "target/release/nlebench")
     ap.add_argument("--report-only", action="store_true", help="rewrite BENCHMARKS.md from OUT/engine_results.json")
     ap.add_argument("--measure", choices=["ppl", "gen"], help=argparse.SUPPRESS)
     ap.add_argument("--model", type=Path, help=argparse.SUPPRESS)
@@ -141,7 +142,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     model = args.out / "norgpt-369m-random"
     if not (model / "model.safetensors").exists():
-        subprocess.run([str(args.binary), "models", "random", "--preset", "norgpt-369m", "--seed", "0",
+        subprocess.run([str(args.nlebench), "models", "random", "--preset", "norgpt-369m", "--seed", "0",
                         "--out", str(model)], check=True)
     inputs = args.out / "bench_inputs.json"
     inputs.write_text(json.dumps(workload(model / "tokenizer.json")))
@@ -199,7 +200,7 @@ def write_markdown(results: dict, args) -> None:
         "the median over all runs, the range in brackets. Peak RSS is the largest of the processes "
         "(model load included).",
         "",
-        "Command: `cargo build --release --bin nlebench && python tools/bench/engine_reference.py "
+        "Command: `cargo build --release --bin nlebench --bin nlebench-dev && python tools/bench/engine_reference.py "
         f"--rounds {rounds} --repeats {repeats}` (with no other load on the machine).",
         "",
         "| workload | nlebench | transformers | ratio | peak RSS nlebench | peak RSS transformers | outputs |",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Metrics benchmark: the NorGLM authors' text metrics over their released CoT and toxicity
 outputs (11,354 hypothesis/reference pairs), in Python as they computed them and with
-`nlebench bench metrics`, alternating in one session; writes the "Metrics" section of
+`nlebench-dev bench metrics`, alternating in one session; writes the "Metrics" section of
 BENCHMARKS.md.
 
 Python side, per pair: sacrebleu BLEU().sentence_score, rouge Rouge().get_scores (pairs that
@@ -10,7 +10,7 @@ USR per file. Needs a venv with sacrebleu, rouge==1.0.1, nltk, numpy, pandas and
 English model (tools/reference/fetch_punkt.py).
 
 Usage (from the repository root):
-  cargo build --release --bin nlebench
+  cargo build --release --bin nlebench --bin nlebench-dev
   python tools/bench/metrics_reference.py [--rounds 3] [--data ../shared/data/norglm-results]
 """
 
@@ -93,7 +93,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/norglm-results")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--binary", type=Path, default=ROOT / "target/release/nlebench")
+    ap.add_argument("--binary", type=Path, default=ROOT / "target/release/nlebench-dev")
     args = ap.parse_args()
     inputs = []
     for f, h, r in PAIRS:
@@ -125,12 +125,12 @@ def main() -> None:
         f"Scoring every released CoT scene-1 and toxicity output of the NorGLM authors ({n:,} "
         "hypothesis/reference pairs) with sentence BLEU, ROUGE-1/2/L, Distinct-1..4 (as implemented and "
         "standard), ENTR and USR. Python: sacrebleu " f"{sacrebleu.__version__}, rouge 1.0.1, nltk "
-        f"{nltk.__version__}, one process as the authors' script runs; nlebench: `nlebench bench metrics` "
+        f"{nltk.__version__}, one process as the authors' script runs; nlebench: `nlebench-dev bench metrics` "
         f"(release build, {threads} threads, no bootstrap intervals since Python computes none). "
         f"Machine: {platform.machine()}, {os.cpu_count()} cores. {args.rounds} alternating rounds; medians, "
         "ranges in brackets.",
         "",
-        "Command: `cargo build --release --bin nlebench && python tools/bench/metrics_reference.py "
+        "Command: `cargo build --release --bin nlebench --bin nlebench-dev && python tools/bench/metrics_reference.py "
         f"--rounds {args.rounds}`",
         "",
         "| | seconds | pairs/s |",

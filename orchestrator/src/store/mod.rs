@@ -9,7 +9,6 @@ mod jobs;
 pub(crate) mod plan;
 mod report;
 mod results;
-pub mod seed;
 pub mod users;
 mod workers;
 
@@ -108,9 +107,6 @@ pub enum StoreError {
     /// A list filter that cannot be applied.
     #[error("{0}")]
     Filter(String),
-    /// Synthetic history cannot be written here.
-    #[error("{0}")]
-    Seed(String),
     /// A stored manifest could not be read.
     #[error("run {run_id} has an unreadable manifest: {message}")]
     Manifest {

@@ -5,8 +5,8 @@ use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use devtools::seed::{SeedSize, seed_history};
 use orchestrator::store::Store;
-use orchestrator::store::seed::SeedSize;
 use tower::ServiceExt;
 
 const PAGES: [&str; 10] = [
@@ -27,7 +27,7 @@ async fn counts(size: SeedSize) -> Vec<usize> {
     let url = format!("sqlite://{}", dir.path().join("s.sqlite").display());
     let mut store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
-    store.seed_history(size, |_, _, _| {}).await.unwrap();
+    seed_history(&store, size, |_, _, _| {}).await.unwrap();
     let n = store.count_queries();
     let app = web::router(web::AppState {
         store,

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use chrono::{Duration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
-use super::entities::{baseline, metric, run, sample, sweep, sweep_cell, worker};
-use super::{Store, StoreError};
+use orchestrator::store::Store;
+use orchestrator::store::entities::{baseline, metric, run, sample, sweep, sweep_cell, worker};
 
 /// How much history to write.
 #[derive(Debug, Clone, Copy)]
@@ -56,18 +56,17 @@ fn unit(i: usize) -> f64 {
     ((i as f64 * 0.618_033_988_75).fract() * 0.8) + 0.1
 }
 
-impl Store {
-    /// Write `size` worth of synthetic history; `progress(what, done, total)` is called as
-    /// rows go in. Returns the number of rows written.
-    pub async fn seed_history(
-        &self,
-        size: SeedSize,
-        progress: impl Fn(&str, usize, usize),
-    ) -> Result<usize, StoreError> {
-        if sweep::Entity::find().one(&self.db).await?.is_some() {
-            return Err(StoreError::Seed(
-                "the store already holds sweeps; seed a fresh database".into(),
-            ));
+/// Write `size` worth of synthetic history into an empty `store`; `progress(what, done,
+/// total)` is called as rows go in. Returns the number of rows written.
+pub async fn seed_history(
+    store: &Store,
+    size: SeedSize,
+    progress: impl Fn(&str, usize, usize),
+) -> anyhow::Result<usize> {
+    let db = store.connection();
+    {
+        if sweep::Entity::find().one(db).await?.is_some() {
+            anyhow::bail!("the store already holds sweeps; seed a fresh database");
         }
         let t0 = Utc::now() - Duration::days(30);
         let per_sweep = size.runs.div_ceil(size.sweeps.max(1));
@@ -85,14 +84,12 @@ impl Store {
             ..Default::default()
         });
         for chunk in sweeps.collect::<Vec<_>>().chunks(1000) {
-            sweep::Entity::insert_many(chunk.to_vec())
-                .exec(&self.db)
-                .await?;
+            sweep::Entity::insert_many(chunk.to_vec()).exec(db).await?;
         }
         written += size.sweeps;
         let sweep_ids: HashMap<String, i64> = sweep::Entity::find()
             .filter(sweep::Column::Name.starts_with("bench-"))
-            .all(&self.db)
+            .all(db)
             .await?
             .into_iter()
             .map(|s| (s.name, s.id))
@@ -140,14 +137,14 @@ impl Store {
                 }
             });
             run::Entity::insert_many(runs.collect::<Vec<_>>())
-                .exec(&self.db)
+                .exec(db)
                 .await?;
             let ids: HashMap<String, i64> = run::Entity::find()
                 .filter(
                     run::Column::Fingerprint
                         .is_in((start..end).map(|i| format!("synthetic-{i:08}"))),
                 )
-                .all(&self.db)
+                .all(db)
                 .await?
                 .into_iter()
                 .map(|r| (r.fingerprint, r.id))
@@ -160,7 +157,7 @@ impl Store {
                 ..Default::default()
             });
             sweep_cell::Entity::insert_many(cells.collect::<Vec<_>>())
-                .exec(&self.db)
+                .exec(db)
                 .await?;
             let metrics = (start..end).flat_map(|i| {
                 let (_, _, names) = TASKS[i % 2];
@@ -187,9 +184,7 @@ impl Store {
                 })
             });
             for chunk in metrics.collect::<Vec<_>>().chunks(2000) {
-                metric::Entity::insert_many(chunk.to_vec())
-                    .exec(&self.db)
-                    .await?;
+                metric::Entity::insert_many(chunk.to_vec()).exec(db).await?;
             }
             written += (end - start) * (2 + size.metrics_per_run);
             progress("runs", end, size.runs);
@@ -220,7 +215,7 @@ impl Store {
                 });
                 if batch.len() == per_insert {
                     sample::Entity::insert_many(std::mem::take(&mut batch))
-                        .exec(&self.db)
+                        .exec(db)
                         .await?;
                     done += per_insert;
                     if done % 50_000 == 0 {
@@ -231,7 +226,7 @@ impl Store {
         }
         if !batch.is_empty() {
             done += batch.len();
-            sample::Entity::insert_many(batch).exec(&self.db).await?;
+            sample::Entity::insert_many(batch).exec(db).await?;
         }
         progress("samples", done, total);
         written += done;
@@ -250,7 +245,7 @@ impl Store {
         });
         if size.workers > 0 {
             worker::Entity::insert_many(workers.collect::<Vec<_>>())
-                .exec(&self.db)
+                .exec(db)
                 .await?;
         }
         let baselines = MODELS.iter().flat_map(|m| {
@@ -269,7 +264,7 @@ impl Store {
                 })
         });
         baseline::Entity::insert_many(baselines.collect::<Vec<_>>())
-            .exec(&self.db)
+            .exec(db)
             .await?;
         Ok(written + size.workers + MODELS.len() * TASKS.len())
     }

@@ -1,4 +1,4 @@
-//! `nlebench bench dashboard`: seed a synthetic history (10,000 runs, 1,000,000 samples,
+//! `nlebench-dev bench dashboard`: seed a synthetic history (10,000 runs, 1,000,000 samples,
 //! 50,000 metric rows by default), serve the dashboard in-process on loopback, and measure
 //! every page's latency under concurrent clients, and the store queries each page runs.
 
@@ -8,14 +8,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
+use devtools::seed::{SeedSize, seed_history};
 use orchestrator::store::Store;
-use orchestrator::store::seed::SeedSize;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::args::{BenchDashboardArgs, Global};
-use crate::context;
+use crate::args::BenchDashboardArgs;
 
 /// Page kinds and how to make a URL of each from the seeded ids.
 struct Targets {
@@ -78,9 +77,9 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
-pub async fn run(g: &Global, a: BenchDashboardArgs) -> anyhow::Result<std::process::ExitCode> {
-    let s = context::settings(g)?;
-    let mut store = context::store_migrated(&s).await?;
+pub async fn run(a: BenchDashboardArgs) -> anyhow::Result<std::process::ExitCode> {
+    let mut store = Store::connect(&a.database_url).await?;
+    store.migrate().await?;
     if a.seed {
         let size = SeedSize {
             sweeps: a.sweeps,
@@ -90,11 +89,10 @@ pub async fn run(g: &Global, a: BenchDashboardArgs) -> anyhow::Result<std::proce
             workers: 20,
         };
         let t = Instant::now();
-        let n = store
-            .seed_history(size, |what, done, total| {
-                eprintln!("seeding {what}: {done}/{total}");
-            })
-            .await?;
+        let n = seed_history(&store, size, |what, done, total| {
+            eprintln!("seeding {what}: {done}/{total}");
+        })
+        .await?;
         eprintln!("seeded {n} rows in {:.0} s", t.elapsed().as_secs_f64());
     }
     // Targets from the store.
@@ -154,7 +152,7 @@ pub async fn run(g: &Global, a: BenchDashboardArgs) -> anyhow::Result<std::proce
             }
         );
     }
-    outln!("{report}");
+    println!("{report}");
     if let Some(path) = &a.write {
         write_section(path, &a, &report)?;
         eprintln!("wrote the dashboard section of {}", path.display());
@@ -279,13 +277,13 @@ fn write_section(path: &Path, a: &BenchDashboardArgs, report: &str) -> anyhow::R
         "## Dashboard (issue 5)\n\n\
          Latency of every page under {} concurrent clients for {} s on loopback, measured by the \
          client (so it includes the server time), the server in the same process \
-         (`nlebench bench dashboard`), on {cores} cores shared by the clients, the server and \
+         (`nlebench-dev bench dashboard`), on {cores} cores shared by the clients, the server and \
          PostgreSQL. `queries` is the number of store queries the page ran on a cold cache; \
          `web/tests/queries.rs` checks that it does not grow with the rows shown. The pages are \
          measured with the aggregate cache of `nlebench serve` (sweeps list, sweep grid and \
          leaderboard data reused for `--cache-ms`) and without it, in the same run.\n\n\
          Seeding and measuring (into an empty PostgreSQL database):\n\n\
-         ```sh\nNLEBENCH_DATABASE_URL=postgres://…/empty nlebench bench dashboard --seed --clients {} --seconds {} --write BENCHMARKS.md\n```\n\n\
+         ```sh\nNLEBENCH_DATABASE_URL=postgres://…/empty nlebench-dev bench dashboard --seed --clients {} --seconds {} --write BENCHMARKS.md\n```\n\n\
          {report}",
         a.clients, a.seconds, a.clients, a.seconds
     );

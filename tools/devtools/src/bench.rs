@@ -1,4 +1,4 @@
-//! `nlebench bench engine`: the engine's throughput and peak memory on a fixed workload (token
+//! `nlebench-dev bench engine`: the engine's throughput and peak memory on a fixed workload (token
 //! ids written by tools/bench/engine_reference.py, which measures transformers on the same ids).
 
 use std::process::ExitCode;
@@ -106,9 +106,9 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
         "output": output,
     });
     if a.json {
-        outln!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(&report)?);
     } else {
-        outln!(
+        println!(
             "{:?}: median {median:.2} {unit} over {} run(s) ({:?}); peak RSS {:.0} MiB",
             a.phase,
             runs.len(),
@@ -239,9 +239,9 @@ pub fn metrics(a: BenchMetricsArgs) -> anyhow::Result<ExitCode> {
         "threads": rayon::current_num_threads(), "checksum": checksum,
     });
     if a.json {
-        outln!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(&report)?);
     } else {
-        outln!(
+        println!(
             "{n} pairs, {} metrics each: median {median:.3} s over {} run(s) ({} threads)",
             wanted.len(),
             seconds.len(),

@@ -1,0 +1,110 @@
+//! Command line of `nlebench-dev`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Development tools of nlebench: the benchmarks of BENCHMARKS.md.
+#[derive(Debug, Parser)]
+#[command(name = "nlebench-dev", version)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The tools.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Benchmarks (see BENCHMARKS.md)
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Engine throughput and peak memory on the workload of tools/bench/engine_reference.py
+    Engine(BenchEngineArgs),
+    /// Time the text metrics over the NorGLM authors' released CoT and toxicity outputs
+    Metrics(BenchMetricsArgs),
+    /// Dashboard latency under concurrent clients on a (seeded) store
+    Dashboard(BenchDashboardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDashboardArgs {
+    /// Store to measure: postgres://USER:PASS@HOST/DB or sqlite://FILE
+    #[arg(
+        long,
+        env = "NLEBENCH_DATABASE_URL",
+        default_value = "sqlite://.nlebench/nlebench.sqlite"
+    )]
+    pub database_url: String,
+    /// First write a synthetic history into the (empty) store
+    #[arg(long)]
+    pub seed: bool,
+    /// Sweeps to seed
+    #[arg(long, default_value_t = 100)]
+    pub sweeps: usize,
+    /// Runs to seed
+    #[arg(long, default_value_t = 10_000)]
+    pub runs: usize,
+    /// Samples per seeded run
+    #[arg(long, default_value_t = 100)]
+    pub samples_per_run: usize,
+    /// Metric rows per seeded run
+    #[arg(long, default_value_t = 5)]
+    pub metrics_per_run: usize,
+    /// Concurrent clients
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Seconds of load
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// Replace the dashboard section of this BENCHMARKS.md with the report
+    #[arg(long)]
+    pub write: Option<PathBuf>,
+    /// The dashboard's aggregate cache lifetime in milliseconds, as `serve --cache-ms`
+    #[arg(long, default_value_t = 2000)]
+    pub cache_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchMetricsArgs {
+    /// The released outputs (norglm-results directory)
+    #[arg(long, default_value = "../shared/data/norglm-results")]
+    pub data: PathBuf,
+    /// Timed repetitions (after one warm-up)
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BenchPhase {
+    /// Perplexity of the input sentences
+    Ppl,
+    /// Greedy generation from the input prompts
+    Gen,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEngineArgs {
+    /// Model directory (e.g. from `nlebench models random --preset norgpt-369m`)
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Workload written by tools/bench/engine_reference.py (token ids)
+    #[arg(long)]
+    pub inputs: PathBuf,
+    /// Which workload
+    #[arg(long, value_enum)]
+    pub phase: BenchPhase,
+    /// Timed repetitions (after one warm-up)
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
