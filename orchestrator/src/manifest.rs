@@ -56,6 +56,31 @@ pub struct RunManifest {
 }
 
 impl RunManifest {
+    /// The fields that change scores, as shown when runs are compared: task, task version,
+    /// prompt template, decoding, dtype and engine version (empty where not set).
+    pub fn score_fields(&self) -> [(&'static str, String); 6] {
+        [
+            ("task", self.task.name.clone()),
+            ("task version", self.task.version.to_string()),
+            (
+                "prompt template",
+                self.task.template.clone().unwrap_or_default(),
+            ),
+            ("decoding", self.decoding_json()),
+            ("dtype", self.model.dtype.as_str().to_string()),
+            ("engine version", self.engine_version.clone()),
+        ]
+    }
+
+    /// The setting's decoding as compact JSON; empty when it has none.
+    pub fn decoding_json(&self) -> String {
+        self.setting
+            .decoding
+            .as_ref()
+            .and_then(|d| serde_json::to_string(d).ok())
+            .unwrap_or_default()
+    }
+
     /// Hex SHA-256 of the canonical JSON of everything that changes the run's outputs.
     ///
     /// Left out on purpose: names (model, setting, sweep), local paths (the content id
@@ -115,7 +140,7 @@ impl RunManifest {
             // Only tasks with a template carry it, so fingerprints of the others stay as they were.
             canonical["task"]["template"] = t.as_str().into();
         }
-        serde_json::to_string(&canonical).expect("JSON values always serialize")
+        canonical.to_string()
     }
 }
 

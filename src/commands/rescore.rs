@@ -5,7 +5,6 @@
 use std::process::ExitCode;
 
 use metrics::bootstrap::Bootstrap;
-use orchestrator::manifest::RunManifest;
 use orchestrator::store::RunStatus;
 
 use crate::args::{Global, RescoreArgs};
@@ -18,12 +17,12 @@ pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
     let boot = Bootstrap::with_iterations(s.bootstrap_iterations);
     let (mut done, mut skipped) = (0, 0);
     for run in runs {
-        if RunStatus::parse(&run.status) != Some(RunStatus::Done) {
+        if run.status != RunStatus::Done {
             outln!("run {}: {} — not finished, left alone", run.id, run.status);
             skipped += 1;
             continue;
         }
-        let manifest: RunManifest = serde_json::from_str(&run.manifest)?;
+        let manifest = run.manifest()?;
         let samples = store.samples(run.id).await?;
         let metrics = worker::tasks::metrics(&manifest.task, &samples, &boot)?;
         store.replace_metrics(run.id, &metrics).await?;

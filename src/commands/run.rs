@@ -74,10 +74,7 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     render::results(&status);
-    let failed = status
-        .runs
-        .iter()
-        .any(|r| r.run.status != RunStatus::Done.as_str());
+    let failed = status.runs.iter().any(|r| r.run.status != RunStatus::Done);
     if let Some(addr) = a.serve {
         let serve = crate::args::ServeArgs {
             addr,

@@ -108,7 +108,7 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
                     t.add_row([
                         r.run.id.to_string(),
                         r.cell.clone(),
-                        r.run.status.clone(),
+                        r.run.status.to_string(),
                         format!("{}/{}", r.samples_done, r.run.n_expected),
                         primary,
                         note,

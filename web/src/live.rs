@@ -23,9 +23,9 @@ pub async fn sweep_events(
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
         let counts = app.store.sweep_counts(&name).await.ok()?;
-        let active = counts.get("queued").copied().unwrap_or(0)
-            + counts.get("running").copied().unwrap_or(0)
-            > 0;
+        let active = counts
+            .iter()
+            .any(|(status, n)| status.is_active() && *n > 0);
         let event = Event::default()
             .event("progress")
             .data(serde_json::to_string(&counts).unwrap_or_default());

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use super::entities::{baseline, metric, run, sample, sweep, sweep_cell, worker};
-use super::{Store, StoreError};
+use super::{RunStatus, Store, StoreError};
 
 /// A window of a list: rows `offset..offset + limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +37,8 @@ pub enum SweepSort {
 pub struct SweepOverview {
     /// The sweep row.
     pub sweep: sweep::Model,
-    /// Runs per status (`queued`, `running`, `done`, `failed`, `cancelled`).
-    pub counts: BTreeMap<String, i64>,
+    /// Runs per status.
+    pub counts: BTreeMap<RunStatus, i64>,
     /// Runs whose metrics come from an older metric implementation.
     pub stale: i64,
     /// When its first run started.
@@ -47,14 +47,19 @@ pub struct SweepOverview {
 
 impl SweepOverview {
     /// Runs with status `s`.
-    pub fn count(&self, s: &str) -> i64 {
-        self.counts.get(s).copied().unwrap_or(0)
+    pub fn count(&self, s: RunStatus) -> i64 {
+        self.counts.get(&s).copied().unwrap_or(0)
+    }
+
+    /// Runs queued or running.
+    pub fn active(&self) -> i64 {
+        self.count(RunStatus::Queued) + self.count(RunStatus::Running)
     }
 
     /// Seconds until the queued and running runs are done, at the rate runs finished so far.
     pub fn eta_seconds(&self, now: DateTime<Utc>) -> Option<i64> {
-        let left = self.count("queued") + self.count("running");
-        let done = self.count("done") + self.count("failed");
+        let left = self.active();
+        let done = self.count(RunStatus::Done) + self.count(RunStatus::Failed);
         let elapsed = (now - self.first_started?).num_seconds();
         (left > 0 && done > 0 && elapsed > 0).then(|| left * elapsed / done)
     }
@@ -114,7 +119,7 @@ impl Store {
             .all(&self.db)
             .await?;
         let ids: Vec<i64> = sweeps.iter().map(|s| s.id).collect();
-        let rows: Vec<(i64, String, i64, Option<DateTime<Utc>>)> = sweep_cell::Entity::find()
+        let rows: Vec<(i64, RunStatus, i64, Option<DateTime<Utc>>)> = sweep_cell::Entity::find()
             .select_only()
             .column(sweep_cell::Column::SweepId)
             .column(run::Column::Status)
@@ -255,7 +260,7 @@ impl Store {
             )
             .join(JoinType::InnerJoin, cell_join())
             .filter(sweep_cell::Column::SweepId.eq(sweep_id))
-            .filter(run::Column::Status.ne("done"))
+            .filter(run::Column::Status.ne(RunStatus::Done))
             .group_by(sample::Column::RunId)
             .into_tuple()
             .all(&self.db)
@@ -264,8 +269,8 @@ impl Store {
     }
 
     /// Runs of a sweep per status (one query), for live progress.
-    pub async fn sweep_counts(&self, name: &str) -> Result<BTreeMap<String, i64>, StoreError> {
-        let rows: Vec<(String, i64)> = sweep_cell::Entity::find()
+    pub async fn sweep_counts(&self, name: &str) -> Result<BTreeMap<RunStatus, i64>, StoreError> {
+        let rows: Vec<(RunStatus, i64)> = sweep_cell::Entity::find()
             .select_only()
             .column(run::Column::Status)
             .column_as(run::Column::Id.count(), "n")
@@ -424,7 +429,7 @@ impl Store {
             .column_as(run::Column::Id.max(), "id")
             .join(JoinType::InnerJoin, metric_run())
             .filter(metric::Column::Name.eq(name))
-            .filter(run::Column::Status.eq("done"))
+            .filter(run::Column::Status.eq(RunStatus::Done))
             .group_by(run::Column::TaskName)
             .group_by(run::Column::ModelName)
             .group_by(run::Column::AdapterName)

@@ -1,13 +1,10 @@
 //! Storing outputs produced elsewhere as a finished run (`source = import`), with its samples
 //! and metrics, in one transaction.
 
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
-    sea_query::OnConflict,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
-use super::entities::{metric, run, sample, sweep, sweep_cell};
-use super::{MetricValue, NewSample, RunStatus, Store, StoreError, now};
+use super::entities::{metric, sample, sweep};
+use super::{MetricValue, NewSample, RunStatus, Store, StoreError, now, rows};
 use crate::manifest::RunManifest;
 
 impl Store {
@@ -47,32 +44,14 @@ impl Store {
                 .id
             }
         };
-        let m = manifest;
-        let r = run::ActiveModel {
-            fingerprint: Set(m.fingerprint()),
-            model_name: Set(m.model.name.clone()),
-            model_source: Set(m.model.source.to_string()),
-            model_revision: Set(m.model.resolved.revision.clone()),
-            adapter_name: Set(None),
-            adapter_source: Set(None),
-            task_name: Set(m.task.name.clone()),
-            task_version: Set(m.task.version as i32),
-            setting_name: Set(m.setting.name.clone()),
-            seed: Set(m.seed as i64),
-            sample_limit: Set(None),
-            manifest: Set(serde_json::to_string(m).expect("manifests always serialize")),
-            source: Set("import".into()),
-            status: Set(RunStatus::Done.as_str().into()),
-            n_expected: Set(samples.len() as i64),
-            random_weights: Set(false),
-            error: Set(None),
-            worker: Set(None),
-            attempts: Set(0),
-            created_at: Set(t),
-            started_at: Set(Some(t)),
-            finished_at: Set(Some(t)),
-            ..Default::default()
-        }
+        let r = rows::new_run(
+            manifest,
+            manifest.fingerprint(),
+            "import",
+            RunStatus::Done,
+            samples.len() as u64,
+            t,
+        )?
         .insert(&txn)
         .await?;
         for chunk in samples.chunks(500) {
@@ -92,33 +71,11 @@ impl Store {
             .await?;
         }
         if !metrics.is_empty() {
-            metric::Entity::insert_many(metrics.iter().map(|x| metric::ActiveModel {
-                run_id: Set(r.id),
-                name: Set(x.name.clone()),
-                value: Set(x.value),
-                ci_low: Set(x.ci_low),
-                ci_high: Set(x.ci_high),
-                n: Set(x.n),
-                version: Set(x.version),
-                created_at: Set(t),
-                ..Default::default()
-            }))
-            .exec_without_returning(&txn)
-            .await?;
+            metric::Entity::insert_many(rows::metric_rows(r.id, metrics, t))
+                .exec_without_returning(&txn)
+                .await?;
         }
-        sweep_cell::Entity::insert(sweep_cell::ActiveModel {
-            sweep_id: Set(sweep_id),
-            cell_key: Set(cell_key.to_string()),
-            run_id: Set(r.id),
-            ..Default::default()
-        })
-        .on_conflict(
-            OnConflict::columns([sweep_cell::Column::SweepId, sweep_cell::Column::CellKey])
-                .update_column(sweep_cell::Column::RunId)
-                .to_owned(),
-        )
-        .exec(&txn)
-        .await?;
+        rows::link_cell(&txn, sweep_id, cell_key, r.id).await?;
         txn.commit().await?;
         Ok(r.id)
     }

@@ -44,7 +44,7 @@ impl Store {
         let Some(r) = run::Entity::find_by_id(j.run_id).one(&self.db).await? else {
             return Ok(None);
         };
-        let job_status = RunStatus::parse(&j.status);
+        let job_status = Some(j.status);
         if matches!(job_status, Some(RunStatus::Done | RunStatus::Cancelled)) {
             return Ok(None);
         }
@@ -54,24 +54,20 @@ impl Store {
         {
             return Ok(None);
         }
-        if RunStatus::parse(&r.status) == Some(RunStatus::Cancelled) {
+        if r.status == RunStatus::Cancelled {
             self.set_job_status(job_id, RunStatus::Cancelled).await?;
             return Ok(None);
         }
-        let manifest: RunManifest =
-            serde_json::from_str(&r.manifest).map_err(|e| StoreError::Manifest {
-                run_id: r.id,
-                message: e.to_string(),
-            })?;
+        let manifest = r.manifest()?;
         let t = now();
         let mut a: job::ActiveModel = j.clone().into();
-        a.status = Set(RunStatus::Running.as_str().into());
+        a.status = Set(RunStatus::Running);
         a.worker = Set(Some(worker.to_string()));
         a.attempts = Set(j.attempts + 1);
         a.started_at = Set(Some(t));
         let job = a.update(&self.db).await?;
         let mut a: run::ActiveModel = r.clone().into();
-        a.status = Set(RunStatus::Running.as_str().into());
+        a.status = Set(RunStatus::Running);
         a.worker = Set(Some(worker.to_string()));
         if r.started_at.is_none() {
             a.started_at = Set(Some(t));
@@ -86,7 +82,7 @@ impl Store {
         Ok(run::Entity::find_by_id(run_id)
             .one(&self.db)
             .await?
-            .and_then(|r| RunStatus::parse(&r.status)))
+            .map(|r| r.status))
     }
 
     async fn set_job_status(&self, job_id: i64, status: RunStatus) -> Result<(), StoreError> {
@@ -109,7 +105,7 @@ impl Store {
             .await?;
         let open = job::Entity::find()
             .filter(job::Column::RunId.eq(run_id))
-            .filter(job::Column::Status.ne(RunStatus::Done.as_str()))
+            .filter(job::Column::Status.ne(RunStatus::Done))
             .count(&self.db)
             .await?;
         Ok(open == 0)
@@ -137,7 +133,7 @@ impl Store {
         let mut update = run::Entity::update_many()
             .col_expr(run::Column::Error, Expr::value(Some(error.to_string())))
             .filter(run::Column::Id.eq(run_id))
-            .filter(run::Column::Status.ne(RunStatus::Cancelled.as_str()));
+            .filter(run::Column::Status.ne(RunStatus::Cancelled));
         if outcome == JobOutcome::GiveUp {
             update = update
                 .col_expr(run::Column::Status, Expr::value(run_status.as_str()))

@@ -9,12 +9,14 @@ mod jobs;
 pub(crate) mod plan;
 mod report;
 mod results;
+mod rows;
 pub mod users;
 mod workers;
 
 use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
+use sea_orm::entity::prelude::{DeriveActiveEnum, EnumIter, StringLen};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 pub use jobs::{ClaimedJob, JobOutcome};
@@ -24,22 +26,50 @@ pub use results::NewSample;
 pub use types::MetricValue;
 pub use workers::WorkerInfo;
 
-/// Status of a run or job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Status of a run or job, stored as its lower-case name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    serde::Serialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Waiting on the queue.
+    #[sea_orm(string_value = "queued")]
     Queued,
     /// A worker is on it.
+    #[sea_orm(string_value = "running")]
     Running,
     /// Finished; metrics are stored.
+    #[sea_orm(string_value = "done")]
     Done,
     /// Gave up after the allowed retries.
+    #[sea_orm(string_value = "failed")]
     Failed,
     /// Cancelled by a user.
+    #[sea_orm(string_value = "cancelled")]
     Cancelled,
 }
 
 impl RunStatus {
+    /// Every status, in the order a run goes through them.
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Done,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ];
+
     /// Name stored in the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,24 +81,23 @@ impl RunStatus {
         }
     }
 
-    /// Parse a stored name.
-    pub fn parse(s: &str) -> Option<RunStatus> {
-        Some(match s {
-            "queued" => RunStatus::Queued,
-            "running" => RunStatus::Running,
-            "done" => RunStatus::Done,
-            "failed" => RunStatus::Failed,
-            "cancelled" => RunStatus::Cancelled,
-            _ => return None,
-        })
-    }
-
     /// No more work will happen without a user action.
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
             RunStatus::Done | RunStatus::Failed | RunStatus::Cancelled
         )
+    }
+
+    /// Waiting or being worked on.
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -107,6 +136,9 @@ pub enum StoreError {
     /// A list filter that cannot be applied.
     #[error("{0}")]
     Filter(String),
+    /// A manifest could not be encoded for storage.
+    #[error("cannot encode a run manifest: {0}")]
+    Encode(String),
     /// A stored manifest could not be read.
     #[error("run {run_id} has an unreadable manifest: {message}")]
     Manifest {

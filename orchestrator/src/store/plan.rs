@@ -5,12 +5,11 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
-    sea_query::OnConflict,
 };
 use serde::Serialize;
 
 use super::entities::{job, run, sweep, sweep_cell};
-use super::{RunStatus, Store, StoreError, now};
+use super::{RunStatus, Store, StoreError, now, rows};
 use crate::manifest::RunManifest;
 
 /// What submitting does with one cell.
@@ -28,8 +27,8 @@ pub enum CellAction {
     Retry {
         /// The run.
         run_id: i64,
-        /// `failed` or `cancelled`.
-        was: String,
+        /// Failed or cancelled.
+        was: RunStatus,
     },
     /// A run with this fingerprint is queued or running: leave it.
     InProgress {
@@ -109,11 +108,8 @@ impl Store {
             .iter()
             .map(|fp| {
                 let runs = latest.get(fp).map(Vec::as_slice).unwrap_or(&[]);
-                let status = |r: &run::Model| RunStatus::parse(&r.status);
-                let done = runs.iter().find(|r| status(r) == Some(RunStatus::Done));
-                let active = runs
-                    .iter()
-                    .find(|r| matches!(status(r), Some(RunStatus::Queued | RunStatus::Running)));
+                let done = runs.iter().find(|r| r.status == RunStatus::Done);
+                let active = runs.iter().find(|r| r.status.is_active());
                 match (force, runs.first(), done, active) {
                     (_, None, _, _) => CellAction::New,
                     (true, Some(last), _, _) => CellAction::Forced {
@@ -123,7 +119,7 @@ impl Store {
                     (false, _, None, Some(a)) => CellAction::InProgress { run_id: a.id },
                     (false, Some(last), None, None) => CellAction::Retry {
                         run_id: last.id,
-                        was: last.status.clone(),
+                        was: last.status,
                     },
                 }
             })
@@ -196,33 +192,14 @@ impl Store {
             let run_id = match &cell.action {
                 CellAction::New | CellAction::Forced { .. } => {
                     let m = &cell.manifest;
-                    let manifest_json =
-                        serde_json::to_string(m).expect("manifests always serialize");
-                    let r = run::ActiveModel {
-                        fingerprint: Set(cell.fingerprint.clone()),
-                        model_name: Set(m.model.name.clone()),
-                        model_source: Set(m.model.source.to_string()),
-                        model_revision: Set(m.model.resolved.revision.clone()),
-                        adapter_name: Set(m.adapter.as_ref().map(|a| a.name.clone())),
-                        adapter_source: Set(m.adapter.as_ref().map(|a| a.source.to_string())),
-                        task_name: Set(m.task.name.clone()),
-                        task_version: Set(m.task.version as i32),
-                        setting_name: Set(m.setting.name.clone()),
-                        seed: Set(m.seed as i64),
-                        sample_limit: Set(m.setting.limit.map(|l| l as i64)),
-                        manifest: Set(manifest_json),
-                        source: Set("engine".into()),
-                        status: Set(RunStatus::Queued.as_str().into()),
-                        n_expected: Set(m.n_expected as i64),
-                        random_weights: Set(m.model.resolved.random_weights),
-                        error: Set(None),
-                        worker: Set(None),
-                        attempts: Set(0),
-                        created_at: Set(t),
-                        started_at: Set(None),
-                        finished_at: Set(None),
-                        ..Default::default()
-                    }
+                    let r = rows::new_run(
+                        m,
+                        cell.fingerprint.clone(),
+                        "engine",
+                        RunStatus::Queued,
+                        m.n_expected,
+                        t,
+                    )?
                     .insert(&txn)
                     .await?;
                     let shard = sweep_row.shard_size.max(1);
@@ -234,7 +211,7 @@ impl Store {
                             shard: Set(s as i32),
                             start_idx: Set((s * shard) as i64),
                             end_idx: Set(((s + 1) * shard).min(n) as i64),
-                            status: Set(RunStatus::Queued.as_str().into()),
+                            status: Set(RunStatus::Queued),
                             attempts: Set(0),
                             worker: Set(None),
                             error: Set(None),
@@ -262,7 +239,7 @@ impl Store {
                     let lost = job::Entity::find()
                         .filter(job::Column::RunId.eq(*run_id))
                         .filter(job::Column::EnqueuedAt.is_null())
-                        .filter(job::Column::Status.eq(RunStatus::Queued.as_str()))
+                        .filter(job::Column::Status.eq(RunStatus::Queued))
                         .all(&txn)
                         .await?;
                     to_enqueue.extend(lost.into_iter().map(|j| JobRef {
@@ -274,19 +251,7 @@ impl Store {
                 }
                 CellAction::Done { run_id } => *run_id,
             };
-            sweep_cell::Entity::insert(sweep_cell::ActiveModel {
-                sweep_id: Set(sweep_id),
-                cell_key: Set(cell.key.clone()),
-                run_id: Set(run_id),
-                ..Default::default()
-            })
-            .on_conflict(
-                OnConflict::columns([sweep_cell::Column::SweepId, sweep_cell::Column::CellKey])
-                    .update_column(sweep_cell::Column::RunId)
-                    .to_owned(),
-            )
-            .exec(&txn)
-            .await?;
+            rows::link_cell(&txn, sweep_id, &cell.key, run_id).await?;
         }
         txn.commit().await?;
         Ok((sweep_id, to_enqueue))
@@ -316,7 +281,7 @@ impl Store {
             .await?;
         let jobs = job::Entity::find()
             .filter(job::Column::RunId.eq(run_id))
-            .filter(job::Column::Status.ne(RunStatus::Done.as_str()))
+            .filter(job::Column::Status.ne(RunStatus::Done))
             .all(db)
             .await?;
         let mut out = Vec::new();
@@ -327,7 +292,7 @@ impl Store {
                 shard: j.shard,
             };
             let mut a: job::ActiveModel = j.into();
-            a.status = Set(RunStatus::Queued.as_str().into());
+            a.status = Set(RunStatus::Queued);
             a.attempts = Set(0);
             a.error = Set(None);
             a.enqueued_at = Set(None);

@@ -46,31 +46,20 @@ pub struct SweepStatus {
 impl SweepStatus {
     /// Number of runs per status name.
     pub fn counts(&self) -> Vec<(&'static str, usize)> {
-        [
-            RunStatus::Queued,
-            RunStatus::Running,
-            RunStatus::Done,
-            RunStatus::Failed,
-            RunStatus::Cancelled,
-        ]
-        .into_iter()
-        .map(|s| {
-            (
-                s.as_str(),
-                self.runs
-                    .iter()
-                    .filter(|r| r.run.status == s.as_str())
-                    .count(),
-            )
-        })
-        .collect()
+        RunStatus::ALL
+            .into_iter()
+            .map(|s| {
+                (
+                    s.as_str(),
+                    self.runs.iter().filter(|r| r.run.status == s).count(),
+                )
+            })
+            .collect()
     }
 
     /// Whether every run has reached a terminal status.
     pub fn finished(&self) -> bool {
-        self.runs
-            .iter()
-            .all(|r| RunStatus::parse(&r.run.status).is_some_and(RunStatus::is_terminal))
+        self.runs.iter().all(|r| r.run.status.is_terminal())
     }
 }
 
@@ -98,7 +87,7 @@ pub struct ExportRow {
     /// Seed.
     pub seed: i64,
     /// Run status.
-    pub status: String,
+    pub status: RunStatus,
     /// Whether the model had random weights.
     pub random_weights: bool,
     /// Metric name.
@@ -213,7 +202,7 @@ impl Store {
                 task_version: r.task_version,
                 setting: r.setting_name.clone(),
                 seed: r.seed,
-                status: r.status.clone(),
+                status: r.status,
                 random_weights: r.random_weights,
                 metric: m.map(|m| m.name.clone()).unwrap_or_default(),
                 value: m.map(|m| m.value),
@@ -302,10 +291,7 @@ impl Store {
         let txn = self.db.begin().await?;
         let mut jobs = Vec::new();
         for (_, r) in cells {
-            if matches!(
-                RunStatus::parse(&r.status),
-                Some(RunStatus::Failed | RunStatus::Cancelled)
-            ) {
+            if matches!(r.status, RunStatus::Failed | RunStatus::Cancelled) {
                 jobs.extend(Self::reset_run(&txn, r.id).await?);
             }
         }

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::entities::{metric, run, sample};
-use super::{MetricValue, RunStatus, Store, StoreError, now};
+use super::{MetricValue, RunStatus, Store, StoreError, now, rows};
 
 /// A sample to store.
 #[derive(Debug, Clone)]
@@ -97,18 +97,7 @@ impl Store {
         let txn = self.db.begin().await?;
         let t = now();
         if !metrics.is_empty() {
-            let rows = metrics.iter().map(|m| metric::ActiveModel {
-                run_id: Set(run_id),
-                name: Set(m.name.clone()),
-                value: Set(m.value),
-                ci_low: Set(m.ci_low),
-                ci_high: Set(m.ci_high),
-                n: Set(m.n),
-                version: Set(m.version),
-                created_at: Set(t),
-                ..Default::default()
-            });
-            metric::Entity::insert_many(rows)
+            metric::Entity::insert_many(rows::metric_rows(run_id, metrics, t))
                 .on_conflict(
                     OnConflict::columns([metric::Column::RunId, metric::Column::Name])
                         .update_columns([
@@ -148,19 +137,9 @@ impl Store {
             .await?;
         let t = now();
         if !metrics.is_empty() {
-            metric::Entity::insert_many(metrics.iter().map(|m| metric::ActiveModel {
-                run_id: Set(run_id),
-                name: Set(m.name.clone()),
-                value: Set(m.value),
-                ci_low: Set(m.ci_low),
-                ci_high: Set(m.ci_high),
-                n: Set(m.n),
-                version: Set(m.version),
-                created_at: Set(t),
-                ..Default::default()
-            }))
-            .exec_without_returning(&txn)
-            .await?;
+            metric::Entity::insert_many(rows::metric_rows(run_id, metrics, t))
+                .exec_without_returning(&txn)
+                .await?;
         }
         txn.commit().await?;
         Ok(())

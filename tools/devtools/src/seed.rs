@@ -3,12 +3,16 @@
 //! size gives the same rows. Not for real results — the runs' sources say `synthetic`.
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use chrono::{Duration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
-use orchestrator::store::Store;
+use orchestrator::manifest::{ModelManifest, RunManifest};
+use orchestrator::resolve::{ResolvedDataset, ResolvedModel};
+use orchestrator::spec::{Decoding, Dtype, Setting, Source, TaskRegistry, TaskSpec};
 use orchestrator::store::entities::{baseline, metric, run, sample, sweep, sweep_cell, worker};
+use orchestrator::store::{RunStatus, Store};
 
 /// How much history to write.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +54,70 @@ const MODELS: [&str; 5] = [
     "NB-GPT-J-6B",
     "NorGPT-23B",
 ];
+
+/// The seeded tasks' specs, from the repository's task files; the generation task gets a
+/// template so that the pages show one.
+fn task_specs() -> anyhow::Result<[TaskSpec; 2]> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/tasks");
+    let registry = TaskRegistry::load_dir(&dir)?;
+    let spec = |name: &str| {
+        registry
+            .get(name)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("no task `{name}` in {}", dir.display()))
+    };
+    let mut generation = spec(TASKS[1].0)?;
+    generation.template = Some("Human: {question} Robot:".into());
+    Ok([spec(TASKS[0].0)?, generation])
+}
+
+/// A run's manifest as a submission would write it, for a synthetic model on the Hub.
+fn manifest(task: &TaskSpec, model: &str, setting: &str, rows: usize) -> anyhow::Result<String> {
+    let m = RunManifest {
+        model: ModelManifest {
+            name: model.into(),
+            source: Source::Hf {
+                repo: format!("NorGLM/{model}"),
+                revision: None,
+            },
+            dtype: Dtype::F32,
+            resolved: ResolvedModel {
+                revision: Some("main".into()),
+                content_id: None,
+                random_weights: false,
+                arch: "gpt2".into(),
+            },
+        },
+        adapter: None,
+        task: task.clone(),
+        dataset: ResolvedDataset {
+            revision: "sha256:synthetic".into(),
+            rows: rows as u64,
+        },
+        setting: Setting {
+            name: setting.into(),
+            limit: None,
+            batch_size: None,
+            max_tokens: None,
+            decoding: task.kind.uses_decoding().then_some(Decoding {
+                do_sample: false,
+                temperature: None,
+                top_p: None,
+                top_k: None,
+                num_beams: None,
+                max_new_tokens: Some(64),
+                min_new_tokens: None,
+                max_length: None,
+                no_repeat_ngram_size: None,
+                repetition_penalty: None,
+            }),
+        },
+        seed: 1,
+        n_expected: rows as u64,
+        engine_version: "0.1.0".into(),
+    };
+    Ok(serde_json::to_string(&m)?)
+}
 
 /// A value in 0..1 from a counter (deterministic, spread out).
 fn unit(i: usize) -> f64 {
@@ -94,23 +162,17 @@ pub async fn seed_history(
             .into_iter()
             .map(|s| (s.name, s.id))
             .collect();
+        let specs = task_specs()?;
         let mut run_ids: Vec<i64> = Vec::with_capacity(size.runs);
         for start in (0..size.runs).step_by(1000) {
             let end = (start + 1000).min(size.runs);
-            let runs = (start..end).map(|i| {
-                let (task, primary, _) = TASKS[i % 2];
+            let runs = (start..end).map(|i| -> anyhow::Result<run::ActiveModel> {
+                let (task, _, _) = TASKS[i % 2];
                 let model = MODELS[(i / 2) % MODELS.len()];
                 let setting = format!("setting-{}", (i / 10) % 5);
                 let started = t0 + Duration::minutes(i as i64);
-                let manifest = serde_json::json!({
-                    "model": {"name": model, "source": {"hf": format!("NorGLM/{model}")}, "dtype": "f32"},
-                    "task": {"name": task, "version": 1, "primary_metric": primary,
-                             "template": "Human: {question} Robot:"},
-                    "dataset": {"revision": "sha256:synthetic", "rows": size.samples_per_run},
-                    "setting": {"name": setting, "decoding": {"max_new_tokens": 64}},
-                    "seed": 1, "engine_version": "0.1.0", "synthetic": true,
-                });
-                run::ActiveModel {
+                let manifest = manifest(&specs[i % 2], model, &setting, size.samples_per_run)?;
+                Ok(run::ActiveModel {
                     fingerprint: Set(format!("synthetic-{i:08}")),
                     model_name: Set(model.into()),
                     model_source: Set(format!("hf:NorGLM/{model}")),
@@ -122,9 +184,13 @@ pub async fn seed_history(
                     setting_name: Set(setting),
                     seed: Set((i / 50) as i64),
                     sample_limit: Set(None),
-                    manifest: Set(manifest.to_string()),
+                    manifest: Set(manifest),
                     source: Set("synthetic".into()),
-                    status: Set(if i % 97 == 0 { "failed" } else { "done" }.into()),
+                    status: Set(if i % 97 == 0 {
+                        RunStatus::Failed
+                    } else {
+                        RunStatus::Done
+                    }),
                     n_expected: Set(size.samples_per_run as i64),
                     random_weights: Set(false),
                     error: Set((i % 97 == 0).then(|| "synthetic failure".to_string())),
@@ -134,9 +200,9 @@ pub async fn seed_history(
                     started_at: Set(Some(started)),
                     finished_at: Set(Some(started + Duration::seconds(90))),
                     ..Default::default()
-                }
+                })
             });
-            run::Entity::insert_many(runs.collect::<Vec<_>>())
+            run::Entity::insert_many(runs.collect::<anyhow::Result<Vec<_>>>()?)
                 .exec(db)
                 .await?;
             let ids: HashMap<String, i64> = run::Entity::find()

@@ -16,15 +16,6 @@ use crate::format::{delta, value_ci};
 use crate::list::{ListQuery, Pager};
 
 /// Manifest fields that change scores: (JSON pointer, label).
-pub const SCORE_FIELDS: [(&str, &str); 6] = [
-    ("/task/name", "task"),
-    ("/task/version", "task version"),
-    ("/task/template", "prompt template"),
-    ("/setting/decoding", "decoding"),
-    ("/model/dtype", "dtype"),
-    ("/engine_version", "engine version"),
-];
-
 /// The run ids of `runs=1,2` and/or `run=1&run=2`, and the list parameters.
 pub fn parse(raw: Option<&str>) -> Result<(Vec<i64>, ListQuery), PageError> {
     let mut ids = Vec::new();
@@ -75,18 +66,28 @@ pub async fn load(
     Ok((runs, metrics))
 }
 
-/// Fields whose values differ between the runs, with the values.
+/// Fields that change scores whose values differ between the runs, with the values (a run
+/// whose manifest cannot be read shows `?`).
 pub fn differences(runs: &[run::Model]) -> Vec<(String, Vec<String>)> {
-    let manifests: Vec<serde_json::Value> = runs
+    let fields: Vec<Option<_>> = runs
         .iter()
-        .map(|r| serde_json::from_str(&r.manifest).unwrap_or(serde_json::Value::Null))
+        .map(|r| r.manifest().ok().map(|m| m.score_fields()))
         .collect();
-    SCORE_FIELDS
+    let Some(labels) = fields
         .iter()
-        .filter_map(|(ptr, label)| {
-            let values: Vec<String> = manifests
+        .flatten()
+        .next()
+        .map(|f| f.clone().map(|(l, _)| l))
+    else {
+        return Vec::new();
+    };
+    labels
+        .iter()
+        .enumerate()
+        .filter_map(|(i, label)| {
+            let values: Vec<String> = fields
                 .iter()
-                .map(|m| m.pointer(ptr).map(|v| v.to_string()).unwrap_or_default())
+                .map(|f| f.as_ref().map_or("?".into(), |f| f[i].1.clone()))
                 .collect();
             (values.iter().collect::<BTreeSet<_>>().len() > 1).then(|| (label.to_string(), values))
         })

@@ -5,6 +5,8 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
+use orchestrator::manifest::RunManifest;
+use orchestrator::spec::TaskKind;
 use orchestrator::store::entities::metric;
 
 use crate::AppState;
@@ -108,24 +110,16 @@ pub async fn page(
             .unwrap_or_default(),
         None => String::new(),
     };
-    let manifest: serde_json::Value =
-        serde_json::from_str(&run.manifest).unwrap_or(serde_json::Value::Null);
-    let text = |p: &str| {
-        manifest
-            .pointer(p)
-            .map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => String::new(),
-                other => other.to_string(),
-            })
-            .unwrap_or_default()
-    };
+    // A manifest this version cannot read still shows, raw, below the fields.
+    let manifest = run.manifest().ok();
+    let from_manifest =
+        |f: fn(&RunManifest) -> String| manifest.as_ref().map(f).unwrap_or_default();
     let seconds = run
         .started_at
         .zip(run.finished_at)
         .map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0);
     let mut fields = vec![
-        ("status", run.status.clone()),
+        ("status", run.status.to_string()),
         (
             "model",
             format!("{} ({})", run.model_name, run.model_source),
@@ -134,7 +128,7 @@ pub async fn page(
             "model revision",
             run.model_revision.clone().unwrap_or_default(),
         ),
-        ("dtype", text("/model/dtype")),
+        ("dtype", from_manifest(|m| m.model.dtype.as_str().into())),
         (
             "adapter",
             match (&run.adapter_name, &run.adapter_source) {
@@ -143,12 +137,21 @@ pub async fn page(
             },
         ),
         ("task", format!("{} v{}", run.task_name, run.task_version)),
-        ("prompt template", text("/task/template")),
-        ("dataset revision", text("/dataset/revision")),
+        (
+            "prompt template",
+            from_manifest(|m| m.task.template.clone().unwrap_or_default()),
+        ),
+        (
+            "dataset revision",
+            from_manifest(|m| m.dataset.revision.clone()),
+        ),
         ("setting", run.setting_name.clone()),
-        ("decoding", text("/setting/decoding")),
+        ("decoding", from_manifest(RunManifest::decoding_json)),
         ("seed", run.seed.to_string()),
-        ("engine version", text("/engine_version")),
+        (
+            "engine version",
+            from_manifest(|m| m.engine_version.clone()),
+        ),
         ("source", run.source.clone()),
         ("worker", run.worker.clone().unwrap_or_default()),
         ("device", device),
@@ -172,7 +175,9 @@ pub async fn page(
         fields.push(("duration", duration(s as i64)));
         if s > 0.0 {
             fields.push(("samples/s", num(stored as f64 / s)));
-            if text("/task/kind") == "generation"
+            if manifest
+                .as_ref()
+                .is_some_and(|m| m.task.kind == TaskKind::Generation)
                 && let Some(t) = app.store.generated_tokens(id).await?
             {
                 fields.push(("generated tokens/s", num(t as f64 / s)));
@@ -228,7 +233,9 @@ pub async fn page(
         field: q.field.clone().unwrap_or_default(),
         min: q.min.map(|v| v.to_string()).unwrap_or_default(),
         max: q.max.map(|v| v.to_string()).unwrap_or_default(),
-        manifest: serde_json::to_string_pretty(&manifest).unwrap_or_default(),
-        active: matches!(run.status.as_str(), "queued" | "running"),
+        manifest: serde_json::from_str::<serde_json::Value>(&run.manifest)
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .unwrap_or_else(|_| run.manifest.clone()),
+        active: run.status.is_active(),
     })
 }

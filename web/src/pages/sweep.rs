@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
+use orchestrator::store::RunStatus;
 use orchestrator::store::entities::{metric, run};
 
 use crate::AppState;
@@ -94,11 +95,7 @@ pub fn row_label(r: &run::Model) -> String {
 
 /// The primary metric name of a run (from its manifest).
 pub fn primary_of(r: &run::Model) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(&r.manifest)
-        .ok()?
-        .pointer("/task/primary_metric")?
-        .as_str()
-        .map(str::to_string)
+    r.manifest().ok().map(|m| m.task.primary_metric)
 }
 
 pub async fn page(
@@ -176,7 +173,7 @@ pub async fn page(
                     let b = m.and_then(|m| baseline_for(baselines, t, &c.run.model_name, &m.name));
                     Some(GridCell {
                         run_id: c.run.id,
-                        status: c.run.status.clone(),
+                        status: c.run.status.to_string(),
                         value: m.map(value_ci).unwrap_or_default(),
                         delta: match (m, b) {
                             (Some(m), Some(b)) => {
@@ -220,7 +217,7 @@ pub async fn page(
         .collect();
     let finished: Vec<_> = runs
         .iter()
-        .filter(|c| matches!(c.run.status.as_str(), "done" | "failed"))
+        .filter(|c| matches!(c.run.status, RunStatus::Done | RunStatus::Failed))
         .filter_map(|c| c.run.finished_at)
         .collect();
     let progress_chart = runs
@@ -229,14 +226,16 @@ pub async fn page(
         .min()
         .map(|start| crate::chart::progress(start, &finished, runs.len()))
         .unwrap_or_default();
-    let statuses = ["queued", "running", "done", "failed", "cancelled"];
-    let counts = statuses
+    let counts = RunStatus::ALL
         .iter()
-        .map(|s| (*s, runs.iter().filter(|c| c.run.status == *s).count()))
+        .map(|s| {
+            (
+                s.as_str(),
+                runs.iter().filter(|c| c.run.status == *s).count(),
+            )
+        })
         .collect();
-    let active = runs
-        .iter()
-        .any(|c| matches!(c.run.status.as_str(), "queued" | "running"));
+    let active = runs.iter().any(|c| c.run.status.is_active());
     let pager = Pager::new(
         &format!("/sweeps/{}", crate::list::encode(&name)),
         &q,
@@ -247,7 +246,7 @@ pub async fn page(
     let mut ordered: Vec<&orchestrator::store::dashboard::CellRun> = runs.iter().collect();
     match key {
         "run" => ordered.sort_by_key(|c| c.run.id),
-        "status" => ordered.sort_by(|a, b| a.run.status.cmp(&b.run.status)),
+        "status" => ordered.sort_by_key(|c| c.run.status.as_str()),
         _ => {}
     }
     if q.descending(false) {
@@ -264,8 +263,8 @@ pub async fn page(
         .map(|c| RunRow {
             id: c.run.id,
             cell: c.cell.clone(),
-            status: c.run.status.clone(),
-            samples: if c.run.status == "done" {
+            status: c.run.status.to_string(),
+            samples: if c.run.status == RunStatus::Done {
                 c.run.n_expected
             } else {
                 counts_of.get(&c.run.id).copied().unwrap_or(0)

@@ -4,6 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use chrono::Utc;
+use orchestrator::store::RunStatus;
 use orchestrator::store::dashboard::SweepSort;
 
 use crate::AppState;
@@ -32,8 +33,8 @@ pub struct SweepsPage {
     sort_links: Vec<(&'static str, String)>,
 }
 
-/// Statuses shown as columns (stale: metrics from an older implementation).
-const STATUSES: [&str; 6] = ["queued", "running", "done", "failed", "cancelled", "stale"];
+/// Statuses shown as columns, then `stale` (metrics from an older implementation).
+const STALE: &str = "stale";
 
 pub async fn page(
     State(app): State<AppState>,
@@ -61,18 +62,17 @@ pub async fn page(
         .await?;
     let (rows, total) = (&data.0, data.1);
     let now = Utc::now();
-    let active = rows
-        .iter()
-        .any(|o| o.count("queued") + o.count("running") > 0);
+    let active = rows.iter().any(|o| o.active() > 0);
     let sweeps = rows
         .iter()
         .map(|o| SweepRow {
             name: o.sweep.name.clone(),
             owner: o.sweep.owner.clone().unwrap_or_default(),
             created: time(&o.sweep.created_at),
-            counts: STATUSES
+            counts: RunStatus::ALL
                 .iter()
-                .map(|s| if *s == "stale" { o.stale } else { o.count(s) })
+                .map(|s| o.count(*s))
+                .chain([o.stale])
                 .collect(),
             eta: o.eta_seconds(now).map(duration).unwrap_or_default(),
         })
@@ -91,7 +91,11 @@ pub async fn page(
     Ok(SweepsPage {
         nav: Nav::of(&session),
         sweeps,
-        statuses: STATUSES.to_vec(),
+        statuses: RunStatus::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .chain([STALE])
+            .collect(),
         pager: Pager::new("/", &q, total),
         active,
         sort_links,

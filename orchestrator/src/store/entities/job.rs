@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::store::RunStatus;
+
 /// A job.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "jobs")]
@@ -12,7 +14,7 @@ pub struct Model {
     pub shard: i32,
     pub start_idx: i64,
     pub end_idx: i64,
-    pub status: String,
+    pub status: RunStatus,
     pub attempts: i32,
     pub worker: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]

@@ -2,6 +2,9 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::manifest::RunManifest;
+use crate::store::{RunStatus, StoreError};
+
 /// A run.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "runs")]
@@ -24,8 +27,7 @@ pub struct Model {
     pub manifest: String,
     /// `engine` or `import`.
     pub source: String,
-    /// See [`crate::store::RunStatus`].
-    pub status: String,
+    pub status: RunStatus,
     pub n_expected: i64,
     pub random_weights: bool,
     #[sea_orm(column_type = "Text", nullable)]
@@ -41,3 +43,13 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The run's manifest, typed.
+    pub fn manifest(&self) -> Result<RunManifest, StoreError> {
+        serde_json::from_str(&self.manifest).map_err(|e| StoreError::Manifest {
+            run_id: self.id,
+            message: e.to_string(),
+        })
+    }
+}
