@@ -29,10 +29,11 @@ pub fn metrics_table(metrics: &[MetricValue]) -> Table {
     }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    if groups.len() == 1 && names.len() > 4 {
+    if let (1, Some(values)) = (groups.len(), groups.values().next())
+        && names.len() > 4
+    {
         // Many metrics of one group read better one per row.
         t.set_header(["metric", "n", "value"]);
-        let values = groups.values().next().expect("one group");
         for name in &names {
             let (v, n) = &values[name];
             t.add_row(vec![

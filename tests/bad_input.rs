@@ -1,5 +1,6 @@
 //! Bad input gives one clear error (file, place, key, fix), a non-zero exit, and leaves
 //! nothing half-written in the store.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! The dashboard serves the sweeps of the embedded store, escaping what users wrote.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 mod common;
 

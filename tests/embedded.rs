@@ -1,5 +1,6 @@
 //! The embedded default (SQLite store and queue, in-process workers): the quickstart sweep,
 //! resubmission, dry runs, status and export.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 mod common;
 

@@ -64,8 +64,7 @@ pub fn manifests(
                 })
             }
         };
-        let dkey =
-            serde_json::to_string(&(&cell.task.dataset, &cell.task.fields)).expect("serializable");
+        let dkey = format!("{:?}", (&cell.task.dataset, &cell.task.fields));
         let dataset = match datasets.get(&dkey) {
             Some(d) => d.clone(),
             None => {

@@ -35,7 +35,7 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} samples · {msg}",
         )
-        .expect("valid template"),
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut interrupted = false;
     let status = loop {

@@ -76,7 +76,12 @@ pub async fn add_user(g: &Global, a: UsersAddArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = context::store_migrated(&s).await?;
     let created = store
-        .upsert_user(&a.name, &web::auth::hash_password(&password), role)
+        .upsert_user(
+            &a.name,
+            &web::auth::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?,
+            role,
+        )
         .await?;
     outln!(
         "{} {} ({})",

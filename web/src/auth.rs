@@ -29,13 +29,12 @@ const LOGIN_COOKIE: &str = "nlebench_login";
 const SESSION_DAYS: i64 = 14;
 
 /// An argon2id hash of a password (PHC string with a random salt).
-pub fn hash_password(password: &str) -> String {
+pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt_bytes: [u8; 16] = rand::rng().random();
-    let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes make a valid salt");
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 hashes any password")
-        .to_string()
+    let salt = SaltString::encode_b64(&salt_bytes)?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)?
+        .to_string())
 }
 
 /// Whether `password` matches a stored hash.
@@ -299,12 +298,12 @@ mod tests {
 
     #[test]
     fn passwords_verify_against_their_hash_only() {
-        let h = hash_password("hemmelig");
+        let h = hash_password("hemmelig").unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(verify_password("hemmelig", &h));
         assert!(!verify_password("Hemmelig", &h));
         assert!(!verify_password("hemmelig", "not a hash"));
-        assert_ne!(h, hash_password("hemmelig"), "salted");
+        assert_ne!(h, hash_password("hemmelig").unwrap(), "salted");
     }
 
     #[test]

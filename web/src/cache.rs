@@ -36,13 +36,20 @@ impl<K: Hash + Eq + Clone, V> Ttl<K, V> {
         if self.ttl.is_zero() {
             return compute().await.map(Arc::new);
         }
-        if let Some((at, v)) = self.map.lock().expect("cache lock").get(&key)
+        if let Some((at, v)) = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
             && at.elapsed() < self.ttl
         {
             return Ok(v.clone());
         }
         let v = Arc::new(compute().await?);
-        let mut map = self.map.lock().expect("cache lock");
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= MAX_ENTRIES {
             let ttl = self.ttl;
             map.retain(|_, (at, _)| at.elapsed() < ttl);
@@ -56,7 +63,10 @@ impl<K: Hash + Eq + Clone, V> Ttl<K, V> {
 
     /// Drop every entry.
     pub fn clear(&self) {
-        self.map.lock().expect("cache lock").clear();
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 }
 

@@ -84,7 +84,9 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Ru
             event.metadata().level(),
             f.text
         );
-        let mut b = buffers().lock().expect("run log lock");
+        let mut b = buffers()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !b.contains_key(&run) && b.len() >= RUNS {
             b.clear();
         }
@@ -100,7 +102,7 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Ru
 pub fn tail(run: i64) -> Vec<String> {
     buffers()
         .lock()
-        .expect("run log lock")
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .get(&run)
         .map(|l| l.iter().cloned().collect())
         .unwrap_or_default()
@@ -108,7 +110,10 @@ pub fn tail(run: i64) -> Vec<String> {
 
 /// Forget a run's lines (its job is over).
 pub fn forget(run: i64) {
-    buffers().lock().expect("run log lock").remove(&run);
+    buffers()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&run);
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! sacrebleu and the `rouge` package within 1e-9 (values recorded by
 //! tools/reference/text_metrics.py). Reads ../shared; skips (with a note) where it is absent,
 //! unless NLEBENCH_REQUIRE_SHARED is set, as in CI.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use std::path::PathBuf;
 

@@ -296,10 +296,11 @@ impl SweepSpec {
         }
         for (task_name, source) in &file.datasets {
             let key = format!("datasets.{}", task_name.get_ref());
-            let Some(spec) = task_specs
+            let spec = task_specs
                 .iter_mut()
-                .find(|s| &s.name == task_name.get_ref())
-            else {
+                .find(|s| &s.name == task_name.get_ref());
+            let section = tasks.dataset_section(task_name.get_ref());
+            let (Some(spec), Some(section)) = (spec, section) else {
                 return Err(err(
                     task_name.span(),
                     &key,
@@ -310,9 +311,6 @@ impl SweepSpec {
                     "remove the override or add the task to `tasks`",
                 ));
             };
-            let section = tasks
-                .dataset_section(&spec.name)
-                .expect("registry holds a section for each task");
             spec.dataset = override_dataset(section, source, base)
                 .map_err(|(span, problem, fix)| err(span, &key, problem, &fix))?;
             let (line, col) = super::error::line_col(&text, source.span().start);
@@ -343,8 +341,12 @@ impl SweepSpec {
             let from_catalog = catalog.get(&name);
             let (raw_source, source_origin, source_base) = match (&entry.source, from_catalog) {
                 (Some(s), _) => (s, origin(s.span(), format!("{key}.source")), base),
-                (None, Some(c)) if c.source.is_some() => {
-                    let s = c.source.as_ref().expect("checked");
+                (
+                    None,
+                    Some(ModelEntry {
+                        source: Some(s), ..
+                    }),
+                ) => {
                     let catalog_base = catalog.path.parent().unwrap_or(Path::new("."));
                     (
                         s,

@@ -1,5 +1,6 @@
 //! No N+1: every page runs the same number of store queries whatever the number of rows it
 //! shows (two synthetic histories, ten times apart in size).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use std::sync::atomic::Ordering;
 

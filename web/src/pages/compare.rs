@@ -47,7 +47,10 @@ pub fn parse(raw: Option<&str>) -> Result<(Vec<i64>, ListQuery), PageError> {
 
 /// The list parameters of a query string.
 fn list_query(s: &str) -> ListQuery {
-    axum::extract::Query::<ListQuery>::try_from_uri(&format!("/?{s}").parse().expect("valid uri"))
+    format!("/?{s}")
+        .parse()
+        .ok()
+        .and_then(|uri| axum::extract::Query::<ListQuery>::try_from_uri(&uri).ok())
         .map(|q| q.0)
         .unwrap_or_default()
 }

@@ -34,12 +34,18 @@ impl ModelCache {
     ) -> Result<Arc<LoadedModel>> {
         let key = format!("{source}|{}", dtype.as_str());
         let base = {
-            let mut slot = self.base.lock().expect("model cache lock");
+            let mut slot = self
+                .base
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             match slot.as_ref() {
                 Some((k, m)) if *k == key => m.clone(),
                 _ => {
                     *slot = None; // free the old model before loading the next
-                    *self.merged.lock().expect("model cache lock") = None;
+                    *self
+                        .merged
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                     let files = locate(source, models_dir, true)?;
                     let model = Arc::new(LoadedModel::load(&files, dtype, device)?);
                     self.loads
@@ -53,7 +59,10 @@ impl ModelCache {
             return Ok(base);
         };
         let akey = format!("{key}|{adapter}");
-        let mut slot = self.merged.lock().expect("model cache lock");
+        let mut slot = self
+            .merged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((k, m)) = slot.as_ref()
             && *k == akey
         {

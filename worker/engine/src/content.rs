@@ -62,7 +62,9 @@ impl HashCache {
                 let _ = std::fs::create_dir_all(dir);
             }
             let tmp = p.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, serde_json::to_string_pretty(&map).expect("json")).is_ok() {
+            if let Ok(text) = serde_json::to_string_pretty(&map)
+                && std::fs::write(&tmp, text).is_ok()
+            {
                 let _ = std::fs::rename(&tmp, p);
             }
         }

@@ -397,13 +397,13 @@ impl Hypotheses {
         let worst = self.beams.iter().map(|b| b.0).fold(f64::INFINITY, f64::min);
         if self.beams.len() < self.k || score > worst {
             self.beams.push((score, tokens, eos));
-            if self.beams.len() > self.k {
-                let (i, _) = self
+            if self.beams.len() > self.k
+                && let Some((i, _)) = self
                     .beams
                     .iter()
                     .enumerate()
                     .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
-                    .expect("non-empty");
+            {
                 self.beams.remove(i);
             }
         }
@@ -540,23 +540,22 @@ fn beam_search(
         };
         logits = last_logits(model, &step, &mut cache)?;
     }
-    Ok(hyps
-        .into_iter()
+    hyps.into_iter()
         .map(|h| {
             let best = h
                 .beams
                 .into_iter()
                 .max_by(|a, c| a.0.total_cmp(&c.0))
-                .expect("every prompt has a hypothesis");
+                .ok_or_else(|| EngineError::Generation("beam search kept no hypothesis".into()))?;
             let mut tokens = best.1;
             if best.2 {
                 tokens.push(model.eos_ids[0]);
-                (tokens, StopReason::Eos)
+                Ok((tokens, StopReason::Eos))
             } else {
-                (tokens, limit)
+                Ok((tokens, limit))
             }
         })
-        .collect())
+        .collect()
 }
 
 fn log_softmax(v: &[f32]) -> Vec<f32> {

@@ -160,7 +160,11 @@ impl LoadedModel {
             dir: files.dir.clone(),
             message: e.to_string(),
         })?;
-        let base = std::mem::take(&mut *seen.lock().expect("recorder lock"));
+        let base = std::mem::take(
+            &mut *seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         Ok(LoadedModel {
             network,
             classifier: None,

@@ -142,10 +142,7 @@ pub fn write(p: &Preset, seed: u64, out: &Path) -> Result<()> {
         let path = tmp.join(name);
         std::fs::write(&path, text).map_err(io(&path))
     };
-    write_file(
-        "config.json",
-        serde_json::to_string_pretty(&config).expect("json") + "\n",
-    )?;
+    write_file("config.json", format!("{config:#}\n"))?;
     write_file("tokenizer.json", TOKENIZER_JSON.to_string())?;
     let special = serde_json::json!({
         "bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"
@@ -176,6 +173,7 @@ pub fn write(p: &Preset, seed: u64, out: &Path) -> Result<()> {
 
 fn weights(p: &Preset, seed: u64) -> Result<HashMap<String, Tensor>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    #[allow(clippy::expect_used)] // constant parameters: a positive standard deviation
     let normal = Normal::new(0.0f32, 0.02).expect("valid normal");
     let dev = Device::Cpu;
     let c = p.n_embd;

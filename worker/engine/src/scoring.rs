@@ -132,10 +132,9 @@ pub fn perplexities_of_ids(
             });
         }
     }
-    Ok(out
-        .into_iter()
-        .map(|s| s.expect("every text scored"))
-        .collect())
+    out.into_iter()
+        .map(|s| s.ok_or_else(|| EngineError::Generation("a text was left unscored".into())))
+        .collect()
 }
 
 /// [`score_batch`], halving the batch when the device runs out of memory.

@@ -35,7 +35,7 @@ impl SimpleBackend for Recorder {
         let t = self.inner.get(s, name, h, dtype, dev)?;
         self.seen
             .lock()
-            .expect("recorder lock")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(name.to_string(), t.clone());
         Ok(t)
     }
@@ -44,7 +44,7 @@ impl SimpleBackend for Recorder {
         let t = self.inner.get_unchecked(name, dtype, dev)?;
         self.seen
             .lock()
-            .expect("recorder lock")
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(name.to_string(), t.clone());
         Ok(t)
     }

@@ -1,6 +1,7 @@
 //! Generation equals transformers' `generate` token for token on every architecture's tiny
 //! fixture (f32): greedy, greedy with repetition penalty + n-gram ban + min_new_tokens,
 //! `max_length`, and beam search, all on a left-padded batch of three prompts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use std::path::PathBuf;
 

@@ -1,5 +1,6 @@
 //! The engine's GPT-2 perplexities equal Hugging Face transformers' on the tiny fixture
 //! (recorded by tools/parity/make_gpt2_fixture.py with `evaluate` semantics).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use std::path::PathBuf;
 

@@ -120,6 +120,8 @@ struct Regexes {
     treebank_end: Vec<(Regex, &'static str)>,
 }
 
+/// One of the tokenizer's fixed patterns (NLTK's, written in this file).
+#[allow(clippy::expect_used)] // literal patterns; every one is compiled by the unit tests
 fn re(p: &str) -> Regex {
     Regex::new(p).expect("valid regex")
 }

@@ -1,5 +1,6 @@
 //! Accuracy, F1 (binary and macro) and MCC equal scikit-learn on fixed label vectors
 //! (tests/fixtures/classification_reference.json, from tools/reference/classification.py).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use std::path::PathBuf;
 

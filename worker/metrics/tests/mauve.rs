@@ -1,5 +1,6 @@
 //! MAUVE equals the mauve-text package on identical feature vectors
 //! (tests/fixtures/mauve_reference.json, recorded by tools/reference/mauve_reference.py).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use std::path::PathBuf;
 

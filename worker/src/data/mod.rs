@@ -125,22 +125,24 @@ pub fn read(path: &Path, format: DataFormat) -> Result<Table, DataError> {
         message,
         fix: fix.to_string(),
     };
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        let line = bytes[..e.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64
-            + 1;
-        return Err(parse(
-            line,
-            format!("not valid UTF-8 (byte {})", e.valid_up_to()),
-            "convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8`",
-        ));
-    }
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64
+                + 1;
+            return Err(parse(
+                line,
+                format!("not valid UTF-8 (byte {})", e.valid_up_to()),
+                "convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8`",
+            ));
+        }
+    };
     match format {
         DataFormat::Csv => read_csv(path, &bytes, parse),
         DataFormat::Jsonl => {
-            let text = std::str::from_utf8(&bytes).expect("checked above");
             let mut rows = Vec::new();
             for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
@@ -309,7 +311,10 @@ impl DatasetCache {
     /// The table of `d` (revision as resolved at submission).
     pub fn get(&self, d: &DatasetRef, revision: &str) -> Result<Arc<Table>, DataError> {
         let key = format!("{}|{:?}|{revision}", d.source, d.file);
-        let mut last = self.last.lock().expect("dataset cache lock");
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((k, t)) = last.as_ref()
             && *k == key
         {
