@@ -1,83 +1,33 @@
 //! Dependencies point one way (ARCHITECTURE.md): the metrics know no ML framework and no
 //! store, the engine knows no store, queue or web server, the shared vocabulary knows nothing.
-//! Read from `cargo metadata`, following normal (non-dev) dependencies transitively.
+//! Read from `cargo tree` (normal and build dependencies, transitively, for this platform).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::process::Command;
 
-use serde_json::Value;
-
-/// Package name → names of the packages it depends on (normal and build dependencies).
-fn graph() -> (HashMap<String, Vec<String>>, HashMap<String, String>) {
+/// Every package `package` depends on, directly or not (dev-dependencies left out).
+fn closure(package: &str) -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--offline",
-            "--manifest-path",
-        ])
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .args(["tree", "--offline", "-e", "normal,build", "--prefix", "none", "-p", package])
+        .args(["--manifest-path", concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")])
         .output()
-        .expect("cargo metadata runs");
+        .expect("cargo tree runs");
     assert!(
         out.status.success(),
-        "cargo metadata failed: {}",
+        "cargo tree -p {package} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: HashMap<String, String> = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["id"].as_str().unwrap().to_string(),
-                p["name"].as_str().unwrap().to_string(),
-            )
-        })
+    let tree = String::from_utf8(out.stdout).unwrap();
+    let mut all: BTreeSet<String> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
         .collect();
-    let mut deps = HashMap::new();
-    for node in meta["resolve"]["nodes"].as_array().unwrap() {
-        let id = node["id"].as_str().unwrap().to_string();
-        let normal: Vec<String> = node["deps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|d| {
-                d["dep_kinds"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|k| k["kind"].as_str() != Some("dev"))
-            })
-            .map(|d| d["pkg"].as_str().unwrap().to_string())
-            .collect();
-        deps.insert(id, normal);
-    }
-    (deps, names)
-}
-
-/// Every package `package` depends on, directly or not.
-fn closure(package: &str) -> BTreeSet<String> {
-    let (deps, names) = graph();
-    let root = names
-        .iter()
-        .find(|(_, n)| n.as_str() == package)
-        .map(|(id, _)| id.clone())
-        .unwrap_or_else(|| panic!("no package {package} in the workspace"));
-    let mut seen = BTreeSet::new();
-    let mut todo = vec![root];
-    while let Some(id) = todo.pop() {
-        for d in deps.get(&id).into_iter().flatten() {
-            if seen.insert(names[d].clone()) {
-                todo.push(d.clone());
-            }
-        }
-    }
-    seen
+    all.remove(package);
+    assert!(!all.is_empty() || package == "nlebench-types", "{tree}");
+    all
 }
 
 fn assert_free_of(package: &str, forbidden: &[&str]) {
