@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::AppState;
 use crate::error::PageError;
+use crate::nav::Nav;
 
 /// Session cookie name.
 pub const COOKIE: &str = "nlebench_session";
@@ -99,21 +100,10 @@ impl FromRequestParts<AppState> for MaybeSession {
     }
 }
 
-/// What the navigation bar shows.
-#[derive(Debug, Clone, Default)]
-pub struct Nav {
-    /// Signed-in user.
-    pub user: Option<String>,
-    /// Whether the user may act.
-    pub editor: bool,
-    /// CSRF token for the page's forms.
-    pub csrf: String,
-}
-
-impl Nav {
-    /// The bar for a request's session.
-    pub fn of(s: &MaybeSession) -> Nav {
-        match &s.0 {
+impl MaybeSession {
+    /// The navigation bar for this request's session.
+    pub fn nav(&self) -> Nav {
+        match &self.0 {
             Some(s) => Nav {
                 user: Some(s.user.clone()),
                 editor: s.role == Role::Editor,

@@ -9,6 +9,8 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use orchestrator::store::dashboard::{LeaderboardData, SweepData, SweepOverview};
+
 /// Entries kept at most per cache (oldest dropped first when full).
 const MAX_ENTRIES: usize = 512;
 
@@ -71,17 +73,16 @@ impl<K: Hash + Eq + Clone, V> Ttl<K, V> {
 }
 
 /// Sweeps list pages by (sort, descending, offset, limit): the overviews and the total.
-pub type SweepsCache =
-    Ttl<(u8, bool, u64, u64), (Vec<orchestrator::store::dashboard::SweepOverview>, u64)>;
+pub type SweepsCache = Ttl<(u8, bool, u64, u64), (Vec<SweepOverview>, u64)>;
 
 /// The caches of the dashboard.
 pub struct Caches {
     /// Sweeps list pages by (sort, descending, offset, limit).
     pub sweeps: SweepsCache,
     /// A sweep's runs and metrics by name.
-    pub sweep: Ttl<String, crate::pages::sweep::SweepData>,
+    pub sweep: Ttl<String, SweepData>,
     /// Leaderboard data by metric.
-    pub leaderboard: Ttl<String, crate::pages::leaderboard::LeaderboardData>,
+    pub leaderboard: Ttl<String, LeaderboardData>,
 }
 
 impl Caches {

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orchestrator::store::StoreError;
 
-use crate::auth::Nav;
+use crate::nav::Nav;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "error.html")]

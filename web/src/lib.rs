@@ -12,6 +12,7 @@ pub mod export;
 pub mod format;
 pub mod list;
 pub mod live;
+pub mod nav;
 pub mod pages;
 
 use std::net::SocketAddr;

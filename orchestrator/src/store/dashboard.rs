@@ -65,6 +65,37 @@ impl SweepOverview {
     }
 }
 
+/// What the sweep page shows, read together (the dashboard keeps it for a moment).
+#[derive(Debug, Clone)]
+pub struct SweepData {
+    /// The sweep.
+    pub sweep: sweep::Model,
+    /// Its cells' runs.
+    pub runs: Vec<CellRun>,
+    /// Their metrics.
+    pub metrics: Vec<metric::Model>,
+    /// Samples stored so far per unfinished run.
+    pub unfinished: HashMap<i64, i64>,
+    /// Every baseline.
+    pub baselines: Vec<baseline::Model>,
+}
+
+/// What the leaderboard shows for one metric.
+#[derive(Debug, Clone)]
+pub struct LeaderboardData {
+    /// Every stored metric name.
+    pub metrics: Vec<String>,
+    /// The metric shown.
+    pub metric: String,
+    /// The newest finished run per task × model × adapter, with its value.
+    pub rows: Vec<(run::Model, metric::Model)>,
+    /// Every baseline.
+    pub baselines: Vec<baseline::Model>,
+}
+
+/// Metrics a leaderboard shows when none is asked for, the first one stored winning.
+const DEFAULT_LEADERBOARD_METRICS: [&str; 3] = ["bias_paper", "rouge_l", "accuracy"];
+
 /// A run with its cell key in a sweep.
 #[derive(Debug, Clone)]
 pub struct CellRun {
@@ -266,6 +297,45 @@ impl Store {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().collect())
+    }
+
+    /// A sweep with its runs, metrics, progress and the baselines, for its page.
+    pub async fn sweep_data(&self, name: &str) -> Result<SweepData, StoreError> {
+        let (sweep, runs, metrics) = self.sweep_runs(name).await?;
+        let unfinished = self.unfinished_sample_counts(sweep.id).await?;
+        let baselines = self.baselines().await?;
+        Ok(SweepData {
+            sweep,
+            runs,
+            metrics,
+            unfinished,
+            baselines,
+        })
+    }
+
+    /// The leaderboard of metric `asked` (else a default one that is stored).
+    pub async fn leaderboard_data(
+        &self,
+        asked: Option<String>,
+    ) -> Result<LeaderboardData, StoreError> {
+        let metrics = self.metric_names().await?;
+        let metric = asked
+            .or_else(|| {
+                DEFAULT_LEADERBOARD_METRICS
+                    .iter()
+                    .find(|m| metrics.iter().any(|x| x == *m))
+                    .map(|m| m.to_string())
+            })
+            .or_else(|| metrics.first().cloned())
+            .unwrap_or_default();
+        let rows = self.leaderboard(&metric).await?;
+        let baselines = self.baselines().await?;
+        Ok(LeaderboardData {
+            metrics,
+            metric,
+            rows,
+            baselines,
+        })
     }
 
     /// Runs of a sweep per status (one query), for live progress.

@@ -5,7 +5,8 @@ use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 
 use crate::AppState;
-use crate::auth::{MaybeSession, Nav};
+use crate::auth::MaybeSession;
+use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::num;
 use crate::list::{ListQuery, Pager, sort_key, sort_links};
@@ -52,7 +53,7 @@ pub async fn page(
         })
         .collect();
     Ok(BaselinesPage {
-        nav: Nav::of(&session),
+        nav: session.nav(),
         rows,
         pager: Pager::new("/baselines", &q, total),
         sort_links: sort_links("/baselines", &q, &KEYS, false),

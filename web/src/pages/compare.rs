@@ -10,7 +10,8 @@ use axum::extract::{RawQuery, State};
 use orchestrator::store::entities::{metric, run};
 
 use crate::AppState;
-use crate::auth::{MaybeSession, Nav};
+use crate::auth::MaybeSession;
+use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::{delta, value_ci};
 use crate::list::{ListQuery, Pager};
@@ -187,7 +188,7 @@ pub async fn page(
         (vec![], 0)
     };
     Ok(ComparePage {
-        nav: Nav::of(&session),
+        nav: session.nav(),
         runs: runs
             .iter()
             .map(|r| (r.id, crate::pages::sweep::row_label(r)))

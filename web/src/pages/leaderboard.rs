@@ -4,10 +4,12 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
+use orchestrator::store::dashboard::LeaderboardData;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::auth::{MaybeSession, Nav};
+use crate::auth::MaybeSession;
+use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::{num, value_ci};
 use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
@@ -49,7 +51,7 @@ pub async fn page(
         .caches
         .leaderboard
         .get_or(q.metric.clone().unwrap_or_default(), || {
-            LeaderboardData::load(&app, q.metric.clone())
+            app.store.leaderboard_data(q.metric.clone())
         })
         .await?;
     let LeaderboardData {
@@ -98,45 +100,11 @@ pub async fn page(
     let links = sort_links(&base, &list, &KEYS, false);
     let rows = page_of(rows, &list);
     Ok(LeaderboardPage {
-        nav: Nav::of(&session),
+        nav: session.nav(),
         metric: metric.clone(),
         metrics: metrics.clone(),
         rows,
         pager,
         sort_links: links,
     })
-}
-
-/// The leaderboard's data for one metric.
-pub struct LeaderboardData {
-    metrics: Vec<String>,
-    metric: String,
-    rows: Vec<(
-        orchestrator::store::entities::run::Model,
-        orchestrator::store::entities::metric::Model,
-    )>,
-    baselines: Vec<orchestrator::store::entities::baseline::Model>,
-}
-
-impl LeaderboardData {
-    async fn load(app: &AppState, asked: Option<String>) -> Result<LeaderboardData, PageError> {
-        let metrics = app.store.metric_names().await?;
-        let metric = asked
-            .or_else(|| {
-                ["bias_paper", "rouge_l", "accuracy"]
-                    .iter()
-                    .find(|m| metrics.iter().any(|x| x == *m))
-                    .map(|m| m.to_string())
-            })
-            .or_else(|| metrics.first().cloned())
-            .unwrap_or_default();
-        let rows = app.store.leaderboard(&metric).await?;
-        let baselines = app.store.baselines().await?;
-        Ok(LeaderboardData {
-            metrics,
-            metric,
-            rows,
-            baselines,
-        })
-    }
 }

@@ -10,7 +10,8 @@ use orchestrator::spec::TaskKind;
 use orchestrator::store::entities::metric;
 
 use crate::AppState;
-use crate::auth::{MaybeSession, Nav};
+use crate::auth::MaybeSession;
+use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::{baseline_for, delta, duration, num, time, value_ci};
 use crate::list::{ListQuery, Pager, sort_key, sort_links};
@@ -218,7 +219,7 @@ pub async fn page(
         })
         .collect();
     Ok(RunPage {
-        nav: Nav::of(&session),
+        nav: session.nav(),
         id,
         title: format!("{} · {}", run.model_name, run.task_name),
         fields,

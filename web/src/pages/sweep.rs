@@ -7,10 +7,12 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use orchestrator::store::RunStatus;
+use orchestrator::store::dashboard::SweepData;
 use orchestrator::store::entities::{metric, run};
 
 use crate::AppState;
-use crate::auth::{MaybeSession, Nav};
+use crate::auth::MaybeSession;
+use crate::nav::Nav;
 use crate::chart::{Bar, bars};
 use crate::error::PageError;
 use crate::format::{baseline_for, delta, num, shade, value_ci};
@@ -60,30 +62,6 @@ pub struct SweepPage {
     active: bool,
 }
 
-/// What the sweep page shows, as read from the store.
-pub struct SweepData {
-    sweep: orchestrator::store::entities::sweep::Model,
-    runs: Vec<orchestrator::store::dashboard::CellRun>,
-    metrics: Vec<metric::Model>,
-    unfinished: HashMap<i64, i64>,
-    baselines: Vec<orchestrator::store::entities::baseline::Model>,
-}
-
-impl SweepData {
-    async fn load(app: &AppState, name: &str) -> Result<SweepData, PageError> {
-        let (sweep, runs, metrics) = app.store.sweep_runs(name).await?;
-        let unfinished = app.store.unfinished_sample_counts(sweep.id).await?;
-        let baselines = app.store.baselines().await?;
-        Ok(SweepData {
-            sweep,
-            runs,
-            metrics,
-            unfinished,
-            baselines,
-        })
-    }
-}
-
 /// Row label of a run: model, adapter, setting and seed.
 pub fn row_label(r: &run::Model) -> String {
     let mut s = r.model_name.clone();
@@ -107,7 +85,7 @@ pub async fn page(
     let data = app
         .caches
         .sweep
-        .get_or(name.clone(), || SweepData::load(&app, &name))
+        .get_or(name.clone(), || app.store.sweep_data(&name))
         .await?;
     let SweepData {
         sweep,
@@ -278,7 +256,7 @@ pub async fn page(
         })
         .collect();
     Ok(SweepPage {
-        nav: Nav::of(&session),
+        nav: session.nav(),
         name: sweep.name.clone(),
         description: sweep.description.clone().unwrap_or_default(),
         counts,

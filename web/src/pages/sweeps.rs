@@ -8,7 +8,8 @@ use orchestrator::store::RunStatus;
 use orchestrator::store::dashboard::SweepSort;
 
 use crate::AppState;
-use crate::auth::{MaybeSession, Nav};
+use crate::auth::MaybeSession;
+use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::{duration, time};
 use crate::list::{ListQuery, Pager};
@@ -89,7 +90,7 @@ pub async fn page(
         })
         .collect();
     Ok(SweepsPage {
-        nav: Nav::of(&session),
+        nav: session.nav(),
         sweeps,
         statuses: RunStatus::ALL
             .iter()

@@ -6,7 +6,8 @@ use axum::extract::{Query, State};
 use chrono::Utc;
 
 use crate::AppState;
-use crate::auth::{MaybeSession, Nav};
+use crate::auth::MaybeSession;
+use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::{duration, time};
 use crate::list::{ListQuery, Pager, sort_key, sort_links};
@@ -58,7 +59,7 @@ pub async fn page(
         })
         .collect();
     Ok(WorkersPage {
-        nav: Nav::of(&session),
+        nav: session.nav(),
         rows,
         pager: Pager::new("/workers", &q, total),
         sort_links: sort_links("/workers", &q, &KEYS, true),

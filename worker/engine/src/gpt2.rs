@@ -5,7 +5,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, layer_norm};
 
 use super::config::Gpt2Config;
-use super::layers::{KvCache, attend, matmul_2d};
+use super::layers::{KvCache, attend, lm_head, matmul_2d};
 
 /// GPT-2's Conv1D: weight stored as [in, out], `y = x W + b`.
 #[derive(Debug, Clone)]
@@ -49,6 +49,13 @@ impl Activation {
             "relu" => Activation::Relu,
             "silu" | "swish" => Activation::Silu,
             _ => return None,
+        })
+    }
+
+    /// The activation a config's field names, or an error naming it.
+    pub fn named(name: &str) -> Result<Activation> {
+        Activation::parse(name).ok_or_else(|| {
+            candle_core::Error::Msg(format!("unsupported activation_function `{name}`"))
         })
     }
 
@@ -132,12 +139,7 @@ impl Gpt2 {
     /// Build from weights named as transformers saves `GPT2LMHeadModel` (`transformer.` prefix
     /// optional); the head is tied to the token embedding unless `lm_head.weight` exists.
     pub fn load(vb: VarBuilder, cfg: &Gpt2Config) -> Result<Gpt2> {
-        let act = Activation::parse(&cfg.activation_function).ok_or_else(|| {
-            candle_core::Error::Msg(format!(
-                "unsupported activation_function `{}`",
-                cfg.activation_function
-            ))
-        })?;
+        let act = Activation::named(&cfg.activation_function)?;
         let root = if vb.contains_tensor("transformer.wte.weight") {
             vb.pp("transformer")
         } else {
@@ -172,11 +174,7 @@ impl Gpt2 {
             });
         }
         let ln_f = ln(root.pp("ln_f"))?;
-        let lm_head = if vb.contains_tensor("lm_head.weight") {
-            vb.get((cfg.vocab_size, c), "lm_head.weight")?
-        } else {
-            wte.embeddings().clone()
-        };
+        let lm_head = lm_head(&vb, (cfg.vocab_size, c), &wte)?;
         Ok(Gpt2 {
             wte,
             wpe,

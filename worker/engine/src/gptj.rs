@@ -91,12 +91,7 @@ pub struct GptJ {
 impl GptJ {
     /// Build from weights named as transformers saves `GPTJForCausalLM`.
     pub fn load(vb: VarBuilder, c: &GptJConfig) -> Result<GptJ> {
-        let act = Activation::parse(&c.activation_function).ok_or_else(|| {
-            candle_core::Error::Msg(format!(
-                "unsupported activation_function `{}`",
-                c.activation_function
-            ))
-        })?;
+        let act = Activation::named(&c.activation_function)?;
         let t = vb.pp("transformer");
         let e = c.n_embd;
         let head_dim = e / c.n_head;

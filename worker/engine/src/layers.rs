@@ -2,6 +2,7 @@
 //! padding, causality and sliding windows, rotary position tables and attention itself.
 
 use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::{Embedding, VarBuilder};
 
 /// Keys and values of one layer: buffers `[B, H, capacity, D]` filled up to `len`.
 #[derive(Debug, Clone)]
@@ -202,6 +203,16 @@ pub fn matmul_2d(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let mut out: Vec<usize> = dims[..dims.len() - 1].to_vec();
     out.push(w.dim(1)?);
     x.reshape((rows, k))?.matmul(w)?.reshape(out)
+}
+
+/// The output head `[vocab, hidden]`: `lm_head.weight` where the checkpoint has one, else tied
+/// to the token embedding.
+pub fn lm_head(vb: &VarBuilder, shape: (usize, usize), embed: &Embedding) -> Result<Tensor> {
+    if vb.contains_tensor("lm_head.weight") {
+        vb.get(shape, "lm_head.weight")
+    } else {
+        Ok(embed.embeddings().clone())
+    }
 }
 
 #[cfg(test)]

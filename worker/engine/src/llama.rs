@@ -5,7 +5,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder, linear_b, linear_no_bias, rms_norm};
 
 use super::config::LlamaConfig;
-use super::layers::{KvCache, Rotary, attend, matmul_2d, repeat_kv};
+use super::layers::{KvCache, Rotary, attend, lm_head, matmul_2d, repeat_kv};
 
 #[derive(Debug, Clone)]
 struct Attention {
@@ -212,11 +212,7 @@ impl Llama {
             });
         }
         let norm = rms_norm(h, c.rms_norm_eps, m.pp("norm"))?;
-        let lm_head = if vb.contains_tensor("lm_head.weight") {
-            vb.get((c.vocab_size, h), "lm_head.weight")?
-        } else {
-            embed.embeddings().clone()
-        };
+        let lm_head = lm_head(&vb, (c.vocab_size, h), &embed)?;
         Ok(Llama {
             embed,
             layers,
