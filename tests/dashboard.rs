@@ -4,9 +4,9 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Env, Proc, mini_pairs, sweep_toml};
 
@@ -26,11 +26,7 @@ fn serve(env: &Env) -> (Proc, u16) {
 
 /// Start `nlebench serve ARGS` on a free port of `env`'s store.
 fn serve_with(env: &Env, args: &[&str]) -> (Proc, u16) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let server = Proc {
         child: env
@@ -40,14 +36,7 @@ fn serve_with(env: &Env, args: &[&str]) -> (Proc, u16) {
             .spawn()
             .unwrap(),
     };
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "dashboard did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for_port(port, Duration::from_secs(30), "dashboard did not start");
     (server, port)
 }
 
@@ -562,11 +551,7 @@ fn a_generation_run_shows_its_token_rate_and_run_serve_serves_the_sweep() {
             common::root().join("tests/fixtures/tiny-llama").display()
         ),
     );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     // `run --serve ADDR` evaluates, then serves the dashboard until stopped.
     let _run = Proc {
         child: env
@@ -581,14 +566,7 @@ fn a_generation_run_shows_its_token_rate_and_run_serve_serves_the_sweep() {
             .spawn()
             .unwrap(),
     };
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "run --serve did not serve"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_for_port(port, Duration::from_secs(120), "run --serve did not serve");
     assert!(ok(port, "/sweeps/gen").contains("href=\"/runs/1\""));
     let run = ok(port, "/runs/1");
     assert!(run.contains("<th>generated tokens/s</th>"), "{run}");

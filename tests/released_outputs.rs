@@ -10,20 +10,7 @@ use std::path::PathBuf;
 use common::{Env, root};
 
 fn released_dir() -> Option<PathBuf> {
-    let dir = root().join("../shared/data/norglm-results/bias");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("NLEBENCH_REQUIRE_SHARED").is_err(),
-        "NLEBENCH_REQUIRE_SHARED is set but {} is missing",
-        dir.display()
-    );
-    eprintln!(
-        "SKIPPED: {} is not here (it exists next to the project in CI)",
-        dir.display()
-    );
-    None
+    test_support::released("bias")
 }
 
 #[test]

@@ -54,6 +54,17 @@ pub enum QueueError {
     Worker(String),
 }
 
+/// Run `$body` with `$s` bound to the backend's storage, whichever backend `$queue` is (the
+/// backends share apalis' traits but are different types).
+macro_rules! with_backend {
+    ($queue:expr, $s:ident => $body:expr) => {
+        match $queue {
+            Queue::Redis($s) => $body,
+            Queue::Sqlite($s) => $body,
+        }
+    };
+}
+
 /// A connected queue of [`JobRef`]s.
 #[derive(Clone)]
 pub enum Queue {
@@ -160,16 +171,10 @@ impl Queue {
                 b.build()
             })
             .collect();
-        match self {
-            Queue::Redis(s) => s
-                .push_all(&mut futures::stream::iter(tasks))
-                .await
-                .map_err(|e| QueueError::Push(e.to_string())),
-            Queue::Sqlite(s) => s
-                .push_all(&mut futures::stream::iter(tasks))
-                .await
-                .map_err(|e| QueueError::Push(e.to_string())),
-        }
+        with_backend!(self, s => s
+            .push_all(&mut futures::stream::iter(tasks))
+            .await
+            .map_err(|e| QueueError::Push(e.to_string())))
     }
 }
 
@@ -197,25 +202,14 @@ where
         Ok::<(), std::io::Error>(())
     };
     let handler = SharedHandler(handler);
-    let res = match queue {
-        Queue::Redis(storage) => {
-            WorkerBuilder::new(name.as_str())
-                .backend(storage)
-                .data(handler)
-                .concurrency(1)
-                .build(handle_job)
-                .run_until(signal)
-                .await
-        }
-        Queue::Sqlite(storage) => {
-            WorkerBuilder::new(name.as_str())
-                .backend(storage)
-                .data(handler)
-                .concurrency(1)
-                .build(handle_job)
-                .run_until(signal)
-                .await
-        }
-    };
+    let res = with_backend!(queue, storage => {
+        WorkerBuilder::new(name.as_str())
+            .backend(storage)
+            .data(handler)
+            .concurrency(1)
+            .build(handle_job)
+            .run_until(signal)
+            .await
+    });
     res.map_err(|e| QueueError::Worker(e.to_string()))
 }

@@ -14,7 +14,25 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    test_support::repo()
+}
+
+/// A TCP port on loopback that nothing listens on (for a server a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait until something listens on loopback `port`; fail with `what` after `within`.
+pub fn wait_for_port(port: u16, within: Duration, what: &str) {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < within, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The small Norwegian pairs file shipped with the project.

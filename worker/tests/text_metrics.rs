@@ -4,36 +4,16 @@
 //! unless NLEBENCH_REQUIRE_SHARED is set, as in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-use std::path::PathBuf;
-
 use metrics::{bleu, rouge};
 use orchestrator::spec::DataFormat;
 use worker::data::{read, text};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 #[test]
 fn per_pair_bleu_and_rouge_equal_the_python_packages() {
-    let data = root().join("../shared/data/norglm-results");
-    if !data.is_dir() {
-        assert!(
-            std::env::var("NLEBENCH_REQUIRE_SHARED").is_err(),
-            "{} is missing",
-            data.display()
-        );
-        eprintln!(
-            "SKIPPED: {} is not here (it exists next to the project in CI)",
-            data.display()
-        );
+    let Some(data) = test_support::released("") else {
         return;
-    }
-    let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/text_metrics_reference.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    };
+    let reference = test_support::read_json(&test_support::fixture("text_metrics_reference.json"));
     let (mut pairs, mut errors, mut worst) = (0, 0, 0f64);
     for (key, rows) in reference["files"].as_object().unwrap() {
         let mut parts = key.split(':');
@@ -86,16 +66,9 @@ fn per_pair_bleu_and_rouge_equal_the_python_packages() {
 
 #[test]
 fn word_tokenize_and_the_diversity_metrics_equal_nltk_and_the_authors_functions() {
-    let data = root().join("../shared/data/norglm-results");
-    if !data.is_dir() {
-        assert!(
-            std::env::var("NLEBENCH_REQUIRE_SHARED").is_err(),
-            "{} is missing",
-            data.display()
-        );
-        eprintln!("SKIPPED: {} is not here", data.display());
+    let Some(data) = test_support::released("") else {
         return;
-    }
+    };
     if let Err(e) = metrics::nltk::word_tokenize("Hei.") {
         assert!(std::env::var("NLEBENCH_REQUIRE_SHARED").is_err(), "{e}");
         eprintln!("SKIPPED: {e}");
@@ -103,11 +76,7 @@ fn word_tokenize_and_the_diversity_metrics_equal_nltk_and_the_authors_functions(
     }
     use metrics::{diversity, nltk};
     use sha2::{Digest, Sha256};
-    let reference: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/text_metrics_reference.json"))
-            .unwrap(),
-    )
-    .unwrap();
+    let reference = test_support::read_json(&test_support::fixture("text_metrics_reference.json"));
     let mut texts_checked = 0;
     for (key, per_text) in reference["tokens"].as_object().unwrap() {
         let (file, column) = key.split_once(':').unwrap();

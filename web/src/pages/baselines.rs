@@ -6,10 +6,10 @@ use axum::extract::{Query, State};
 
 use crate::AppState;
 use crate::auth::MaybeSession;
-use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::num;
 use crate::list::{ListQuery, Pager, sort_key, sort_links};
+use crate::nav::Nav;
 
 /// A baseline row.
 pub struct Row {

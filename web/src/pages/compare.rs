@@ -11,10 +11,10 @@ use orchestrator::store::entities::{metric, run};
 
 use crate::AppState;
 use crate::auth::MaybeSession;
-use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::{delta, value_ci};
 use crate::list::{ListQuery, Pager};
+use crate::nav::Nav;
 
 /// Manifest fields that change scores: (JSON pointer, label).
 /// The run ids of `runs=1,2` and/or `run=1&run=2`, and the list parameters.

@@ -9,10 +9,10 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::MaybeSession;
-use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::{num, value_ci};
 use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
+use crate::nav::Nav;
 
 /// `?metric=NAME`.
 #[derive(Debug, Deserialize)]

@@ -11,10 +11,10 @@ use orchestrator::store::entities::metric;
 
 use crate::AppState;
 use crate::auth::MaybeSession;
-use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::{baseline_for, delta, duration, num, time, value_ci};
 use crate::list::{ListQuery, Pager, sort_key, sort_links};
+use crate::nav::Nav;
 
 /// A metric row.
 pub struct MetricRow {

@@ -12,11 +12,11 @@ use orchestrator::store::entities::{metric, run};
 
 use crate::AppState;
 use crate::auth::MaybeSession;
-use crate::nav::Nav;
 use crate::chart::{Bar, bars};
 use crate::error::PageError;
 use crate::format::{baseline_for, delta, num, shade, value_ci};
 use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
+use crate::nav::Nav;
 
 /// A cell of the grid.
 pub struct GridCell {

@@ -9,10 +9,10 @@ use orchestrator::store::dashboard::SweepSort;
 
 use crate::AppState;
 use crate::auth::MaybeSession;
-use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::{duration, time};
 use crate::list::{ListQuery, Pager};
+use crate::nav::Nav;
 
 /// One row of the sweeps page.
 pub struct SweepRow {

@@ -7,10 +7,10 @@ use chrono::Utc;
 
 use crate::AppState;
 use crate::auth::MaybeSession;
-use crate::nav::Nav;
 use crate::error::PageError;
 use crate::format::{duration, time};
 use crate::list::{ListQuery, Pager, sort_key, sort_links};
+use crate::nav::Nav;
 
 /// A worker row.
 pub struct Row {

@@ -2,20 +2,13 @@
 //! on a tiny random model in the layout of NorGLM/Entailment (tools/parity/make_bert_fixture.py).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-use std::path::PathBuf;
-
 use candle_core::Device;
 use engine::EngineError;
 use engine::bert::BertClassifier;
 use engine::files::in_dir;
 use metrics::bootstrap::Bootstrap;
 use metrics::entailment;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
+use test_support::fixture;
 
 #[test]
 fn bert_nli_logits_labels_and_truncation_equal_transformers() {

@@ -3,19 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use engine::LoadedModel;
 use engine::files::in_dir;
-use engine::model::Step;
+use test_support::fixture;
+use test_support::models::{load_dir, max_diff};
 use types::Dtype;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -40,27 +35,7 @@ fn reference_logits() -> (Vec<u32>, Tensor) {
 }
 
 fn logits(dir: &Path, dtype: Dtype, ids: &[u32]) -> Tensor {
-    let m = LoadedModel::load(&in_dir(dir, None).unwrap(), dtype, &Device::Cpu).unwrap();
-    let step = Step {
-        ids: vec![ids.to_vec()],
-        positions: vec![(0..ids.len() as u32).collect()],
-        key_mask: vec![vec![1; ids.len()]],
-    };
-    m.head(&m.hidden(&step, None).unwrap())
-        .unwrap()
-        .squeeze(0)
-        .unwrap()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
+    test_support::models::logits(&load_dir(dir, dtype), ids)
 }
 
 #[test]

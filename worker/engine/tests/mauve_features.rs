@@ -3,27 +3,14 @@
 //! tools/reference/mauve_reference.py).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-use std::path::PathBuf;
-
-use candle_core::Device;
-use engine::files::in_dir;
-use engine::{LastHiddenState, LoadedModel};
+use engine::LastHiddenState;
 use metrics::mauve::Featurizer;
-use types::Dtype;
 
 #[test]
 fn features_are_mauve_texts_last_token_hidden_states() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("mauve_reference.json")).unwrap())
-            .unwrap();
+    let r = test_support::read_json(&test_support::fixture("mauve_reference.json"));
     let f = &r["features"];
-    let model = LoadedModel::load(
-        &in_dir(&root.join("tiny-gpt2"), None).unwrap(),
-        Dtype::F32,
-        &Device::Cpu,
-    )
-    .unwrap();
+    let model = test_support::models::load("tiny-gpt2");
     let texts: Vec<&str> = f["texts"]
         .as_array()
         .unwrap()

@@ -3,13 +3,11 @@
 //! alone, in right- and left-padded batches, and step by step through the KV cache.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-use std::path::PathBuf;
-
 use candle_core::{Device, Tensor};
 use engine::LoadedModel;
-use engine::files::in_dir;
 use engine::model::Step;
-use types::Dtype;
+use test_support::fixture;
+use test_support::models::{load, max_diff};
 
 pub const ARCHS: &[&str] = &[
     "tiny-gpt2",
@@ -18,21 +16,6 @@ pub const ARCHS: &[&str] = &[
     "tiny-mixtral",
     "tiny-gptj",
 ];
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
-
-fn load(name: &str) -> LoadedModel {
-    LoadedModel::load(
-        &in_dir(&fixture(name), None).unwrap(),
-        Dtype::F32,
-        &Device::Cpu,
-    )
-    .unwrap()
-}
 
 struct Reference {
     prompts: Vec<Vec<u32>>,
@@ -52,17 +35,6 @@ fn reference(name: &str) -> Reference {
         .map(|i| t[&format!("logits_row{i}")].squeeze(0).unwrap())
         .collect();
     Reference { prompts, logits }
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 /// Logits `[T, V]` of the real positions of each row of a padded batch.

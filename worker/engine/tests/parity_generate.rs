@@ -3,11 +3,10 @@
 //! `max_length`, and beam search, all on a left-padded batch of three prompts.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-use std::path::PathBuf;
-
 use candle_core::Device;
 use engine::files::in_dir;
 use engine::{GenerationConfig, LoadedModel, StopReason, generate};
+use test_support::fixture;
 use types::Dtype;
 
 const ARCHS: &[&str] = &[
@@ -17,12 +16,6 @@ const ARCHS: &[&str] = &[
     "tiny-mixtral",
     "tiny-gptj",
 ];
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
 
 fn config(params: &serde_json::Value) -> GenerationConfig {
     let get = |k: &str| params.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);

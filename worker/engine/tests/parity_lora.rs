@@ -2,36 +2,14 @@
 //! transformers; adapters swap on a loaded base without reading it again; bad adapters fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use engine::files::in_dir;
+use engine::classify;
 use engine::lora::{Adapter, merge};
-use engine::model::Step;
-use engine::{LoadedModel, classify};
+use test_support::fixture;
+use test_support::models::{load, logits, max_diff};
 use types::Dtype;
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
-
-fn load(dir: &Path) -> LoadedModel {
-    LoadedModel::load(&in_dir(dir, None).unwrap(), Dtype::F32, &Device::Cpu).unwrap()
-}
-
-fn logits(m: &LoadedModel, ids: &[u32]) -> Tensor {
-    let step = Step {
-        ids: vec![ids.to_vec()],
-        positions: vec![(0..ids.len() as u32).collect()],
-        key_mask: vec![vec![1; ids.len()]],
-    };
-    m.head(&m.hidden(&step, None).unwrap())
-        .unwrap()
-        .squeeze(0)
-        .unwrap()
-}
 
 fn reference(dir: &str) -> Tensor {
     candle_core::safetensors::load(fixture(dir).join("reference.safetensors"), &Device::Cpu)
@@ -39,23 +17,12 @@ fn reference(dir: &str) -> Tensor {
         .clone()
 }
 
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
 const TEXT: &str = "Norge er et langstrakt land i Nord-Europa med lange kyster og mange fjorder.";
 
 #[test]
 fn merged_lora_logits_equal_peft() {
     for (base, adapter) in [("tiny-gpt2", "lora-gpt2"), ("tiny-llama", "lora-llama")] {
-        let m = load(&fixture(base));
+        let m = load(base);
         let merged = merge(&m, &Adapter::load(&fixture(adapter)).unwrap(), adapter).unwrap();
         let ids = m.encode(TEXT).unwrap();
         let want = reference(adapter).squeeze(0).unwrap();
@@ -71,7 +38,7 @@ fn merged_lora_logits_equal_peft() {
 
 #[test]
 fn sequence_classification_equals_transformers() {
-    let m = load(&fixture("tiny-gpt2"));
+    let m = load("tiny-gpt2");
     let clf = merge(
         &m,
         &Adapter::load(&fixture("seq-cls-gpt2")).unwrap(),
@@ -108,7 +75,7 @@ fn adapters_swap_without_reading_the_base_again() {
         let f = f.unwrap().path();
         std::fs::copy(&f, d.path().join(f.file_name().unwrap())).unwrap();
     }
-    let m = load(d.path());
+    let m = test_support::models::load_dir(d.path(), Dtype::F32);
     std::fs::remove_file(d.path().join("model.safetensors")).unwrap();
     let ids = m.encode(TEXT).unwrap();
     let a = merge(&m, &Adapter::load(&fixture("lora-gpt2")).unwrap(), "a").unwrap();
@@ -129,7 +96,7 @@ fn copy_adapter(name: &str, to: &Path) {
 
 #[test]
 fn adapters_for_another_base_or_without_effect_are_rejected() {
-    let gpt2 = load(&fixture("tiny-gpt2"));
+    let gpt2 = load("tiny-gpt2");
     let e = merge(&gpt2, &Adapter::load(&fixture("lora-llama")).unwrap(), "x").unwrap_err();
     assert!(
         e.to_string()

@@ -2,16 +2,11 @@
 //! (tests/fixtures/classification_reference.json, from tools/reference/classification.py).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-use std::path::PathBuf;
-
 use metrics::classification::{correct, f1_binary, f1_macro, mcc};
 
 #[test]
 fn classification_metrics_equal_scikit_learn() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/classification_reference.json");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let r = test_support::read_json(&test_support::fixture("classification_reference.json"));
     for case in r["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let v = |k: &str| -> Vec<usize> { serde_json::from_value(case[k].clone()).unwrap() };

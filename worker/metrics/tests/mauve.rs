@@ -2,16 +2,11 @@
 //! (tests/fixtures/mauve_reference.json, recorded by tools/reference/mauve_reference.py).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-use std::path::PathBuf;
-
 use metrics::mauve::{MauveConfig, mauve};
 
 #[test]
 fn mauve_frontier_integral_and_histograms_equal_mauve_text() {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/mauve_reference.json");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let r = test_support::read_json(&test_support::fixture("mauve_reference.json"));
     for case in r["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let rows = |k: &str| -> Vec<Vec<f32>> { serde_json::from_value(case[k].clone()).unwrap() };

@@ -1,0 +1,52 @@
+//! Fixture models and tensor comparison for the engine's parity tests.
+
+use candle_core::{Device, Tensor};
+use engine::LoadedModel;
+use engine::files::in_dir;
+use engine::model::Step;
+use types::Dtype;
+
+/// The fixture model in `dir`, in `dtype`, on the CPU.
+pub fn load_dir(dir: &std::path::Path, dtype: Dtype) -> LoadedModel {
+    LoadedModel::load(&in_dir(dir, None).unwrap(), dtype, &Device::Cpu)
+        .unwrap_or_else(|e| panic!("cannot load {}: {e}", dir.display()))
+}
+
+/// The fixture model `tests/fixtures/NAME` in f32.
+pub fn load(name: &str) -> LoadedModel {
+    load_dir(&crate::fixture(name), Dtype::F32)
+}
+
+/// Logits `[T, V]` of one unpadded row of token ids.
+pub fn logits(m: &LoadedModel, ids: &[u32]) -> Tensor {
+    let step = Step {
+        ids: vec![ids.to_vec()],
+        positions: vec![(0..ids.len() as u32).collect()],
+        key_mask: vec![vec![1; ids.len()]],
+    };
+    m.head(&m.hidden(&step, None).unwrap())
+        .unwrap()
+        .squeeze(0)
+        .unwrap()
+}
+
+/// Largest absolute difference between two tensors of the same shape.
+pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Tensors of a fixture's `reference.safetensors`.
+pub fn reference_tensors(name: &str) -> std::collections::HashMap<String, Tensor> {
+    candle_core::safetensors::load(
+        crate::fixture(name).join("reference.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap()
+}
