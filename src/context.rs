@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use engine::content::HashCache;
 use orchestrator::config::{Overrides, Settings};
 use orchestrator::queue::Queue;
-use orchestrator::spec::{Catalog, SweepSpec, TaskRegistry};
+use orchestrator::spec::{Catalog, SweepSpec, TaskRegistry, TaskSpec};
 use orchestrator::store::Store;
 use worker::lifecycle::WorkerOptions;
 use worker::resolver::EngineResolver;
@@ -79,6 +79,16 @@ pub async fn queue(s: &Settings) -> anyhow::Result<Queue> {
 pub fn tasks(s: &Settings, sweep: Option<&Path>) -> anyhow::Result<TaskRegistry> {
     let dir = fallback(&s.tasks_dir, sweep, "tasks");
     Ok(TaskRegistry::load_dir(&dir)?)
+}
+
+/// Task `name` of the registry, or an error listing the known ones.
+pub fn task<'a>(tasks: &'a TaskRegistry, name: &str) -> anyhow::Result<&'a TaskSpec> {
+    tasks.get(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown task `{name}`; known tasks: {}\n  fix: see `nlebench tasks list`",
+            tasks.names().join(", ")
+        )
+    })
 }
 
 /// The model catalog (same fallback as the tasks).

@@ -18,13 +18,7 @@ use crate::{context, render};
 pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let tasks = context::tasks(&s, None)?;
-    let task = tasks.get(&a.task).ok_or_else(|| {
-        anyhow!(
-            "unknown task `{}`; known tasks: {}\n  fix: see `nlebench tasks list`",
-            a.task,
-            tasks.names().join(", ")
-        )
-    })?;
+    let task = context::task(&tasks, &a.task)?;
     let file = std::fs::canonicalize(&a.file)
         .map_err(|e| anyhow!("cannot read {}: {e}", a.file.display()))?;
     let table = worker::data::read(

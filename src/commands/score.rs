@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::anyhow;
 use engine::bert::BertClassifier;
 use engine::{LoadedModel, ModelCache};
 use metrics::bootstrap::Bootstrap;
@@ -38,13 +37,7 @@ fn load_lm(g: &Global, model: &str) -> anyhow::Result<Arc<LoadedModel>> {
 pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let tasks = context::tasks(&s, None)?;
-    let task = tasks.get(&a.task).ok_or_else(|| {
-        anyhow!(
-            "unknown task `{}`; known tasks: {}\n  fix: see `nlebench tasks list`",
-            a.task,
-            tasks.names().join(", ")
-        )
-    })?;
+    let task = context::task(&tasks, &a.task)?;
     let format = DataFormat::from_path(&a.input).unwrap_or(DataFormat::Csv);
     let table = worker::data::read(&a.input, format)?;
     let req = ScoreRequest {

@@ -14,7 +14,7 @@ use orchestrator::store::{ClaimedJob, MetricValue, RunStatus, Store};
 use tracing::info;
 
 use crate::data::DatasetCache;
-use crate::tasks::{self, BatchOptions, TaskError};
+use crate::tasks::{self, Batch, BatchOptions, TaskError};
 
 /// Examples scored and written together when the setting names no batch size.
 pub const DEFAULT_BATCH_SIZE: usize = 16;
@@ -177,7 +177,15 @@ impl Inner {
             );
             let shard = c.job.shard;
             let samples = blocking(move || {
-                tasks::run_batch(&task, &model, &table, &idx, shard, &opts).map_err(JobError::from)
+                let batch = Batch {
+                    task: &task,
+                    model: &model,
+                    table: &table,
+                    indices: &idx,
+                    shard,
+                    opts: &opts,
+                };
+                tasks::run_batch(&batch).map_err(JobError::from)
             })
             .await?;
             self.store

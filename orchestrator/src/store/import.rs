@@ -55,20 +55,9 @@ impl Store {
         .insert(&txn)
         .await?;
         for chunk in samples.chunks(500) {
-            sample::Entity::insert_many(chunk.iter().map(|s| sample::ActiveModel {
-                run_id: Set(r.id),
-                idx: Set(s.idx),
-                shard: Set(s.shard),
-                prompt: Set(s.prompt.clone()),
-                output: Set(s.output.clone()),
-                reference: Set(s.reference.clone()),
-                data: Set(s.data.to_string()),
-                worker: Set(Some("import".into())),
-                created_at: Set(t),
-                ..Default::default()
-            }))
-            .exec_without_returning(&txn)
-            .await?;
+            sample::Entity::insert_many(rows::sample_rows(r.id, "import", chunk, t))
+                .exec_without_returning(&txn)
+                .await?;
         }
         if !metrics.is_empty() {
             metric::Entity::insert_many(rows::metric_rows(r.id, metrics, t))

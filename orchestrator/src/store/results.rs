@@ -1,7 +1,7 @@
 //! Writing samples per batch and metrics per run, idempotently.
 
 use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 
@@ -56,19 +56,7 @@ impl Store {
             return Ok(0);
         }
         let t = now();
-        let rows = samples.iter().map(|s| sample::ActiveModel {
-            run_id: Set(run_id),
-            idx: Set(s.idx),
-            shard: Set(s.shard),
-            prompt: Set(s.prompt.clone()),
-            output: Set(s.output.clone()),
-            reference: Set(s.reference.clone()),
-            data: Set(s.data.to_string()),
-            worker: Set(Some(worker.to_string())),
-            created_at: Set(t),
-            ..Default::default()
-        });
-        let res = sample::Entity::insert_many(rows)
+        let res = sample::Entity::insert_many(rows::sample_rows(run_id, worker, samples, t))
             .on_conflict(
                 OnConflict::columns([sample::Column::RunId, sample::Column::Idx])
                     .do_nothing()

@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, EntityTrait, Set, sea_query::OnConflict};
 
-use super::entities::{metric, run, sweep_cell};
-use super::{MetricValue, RunStatus, StoreError};
+use super::entities::{metric, run, sample, sweep_cell};
+use super::{MetricValue, NewSample, RunStatus, StoreError};
 use crate::manifest::RunManifest;
 
 /// A new run of `m`, created at `t`; `source` is `engine` or `import`.
@@ -60,6 +60,27 @@ pub(super) fn metric_rows(
         ci_high: Set(m.ci_high),
         n: Set(m.n),
         version: Set(m.version),
+        created_at: Set(t),
+        ..Default::default()
+    })
+}
+
+/// The sample rows of run `run_id` computed by `worker`, created at `t`.
+pub(super) fn sample_rows<'a>(
+    run_id: i64,
+    worker: &'a str,
+    samples: &'a [NewSample],
+    t: DateTime<Utc>,
+) -> impl Iterator<Item = sample::ActiveModel> + 'a {
+    samples.iter().map(move |s| sample::ActiveModel {
+        run_id: Set(run_id),
+        idx: Set(s.idx),
+        shard: Set(s.shard),
+        prompt: Set(s.prompt.clone()),
+        output: Set(s.output.clone()),
+        reference: Set(s.reference.clone()),
+        data: Set(s.data.to_string()),
+        worker: Set(Some(worker.to_string())),
         created_at: Set(t),
         ..Default::default()
     })

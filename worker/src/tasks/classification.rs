@@ -9,9 +9,9 @@ use orchestrator::store::{MetricValue, NewSample, entities::sample};
 use serde_json::json;
 
 use super::generation::fill;
-use super::{BatchOptions, ScoreOutcome, ScoreRequest, TaskError};
+use super::{Batch, ScoreOutcome, ScoreRequest, TaskError};
 use crate::data::{Table, text};
-use engine::{LoadedModel, classify};
+use engine::classify;
 use metrics::bootstrap::Bootstrap;
 use metrics::classification::{self, correct, f1_binary, f1_macro, mcc};
 
@@ -38,14 +38,15 @@ fn label_error(task: &TaskSpec, idx: i64, where_: String, value: &str) -> TaskEr
 }
 
 /// Classify the examples `indices`.
-pub fn run(
-    task: &TaskSpec,
-    model: &LoadedModel,
-    table: &Table,
-    indices: &[usize],
-    shard: i32,
-    opts: &BatchOptions,
-) -> Result<Vec<NewSample>, TaskError> {
+pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
+    let Batch {
+        task,
+        model,
+        table,
+        indices,
+        shard,
+        opts,
+    } = *b;
     let template = task
         .template
         .as_deref()

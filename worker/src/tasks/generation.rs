@@ -5,10 +5,10 @@ use orchestrator::spec::{Decoding, TaskSpec};
 use orchestrator::store::{MetricValue, NewSample, entities::sample};
 use serde_json::json;
 
-use super::{BatchOptions, ScoreOutcome, ScoreRequest, TaskError};
+use super::{Batch, ScoreOutcome, ScoreRequest, TaskError};
 use crate::data::{Table, text};
 use engine::LastHiddenState;
-use engine::{EngineError, GenerationConfig, LoadedModel, generate};
+use engine::{EngineError, GenerationConfig, generate};
 use metrics::bootstrap::Bootstrap;
 use metrics::generation::text_metrics;
 use metrics::{entailment, mauve};
@@ -75,14 +75,15 @@ pub fn config(d: Option<&Decoding>, seed: u64) -> GenerationConfig {
 }
 
 /// Generate for the examples `indices`.
-pub fn run(
-    task: &TaskSpec,
-    model: &LoadedModel,
-    table: &Table,
-    indices: &[usize],
-    shard: i32,
-    opts: &BatchOptions,
-) -> Result<Vec<NewSample>, TaskError> {
+pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
+    let Batch {
+        task,
+        model,
+        table,
+        indices,
+        shard,
+        opts,
+    } = *b;
     let template = task.template.as_deref().ok_or_else(|| TaskError::Sample {
         idx: indices.first().copied().unwrap_or(0) as i64,
         message: format!("task `{}` has no prompt template", task.name),

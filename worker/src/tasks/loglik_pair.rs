@@ -8,9 +8,9 @@ use orchestrator::spec::TaskSpec;
 use orchestrator::store::{MetricValue, NewSample, entities::sample};
 use serde_json::json;
 
-use super::{BatchOptions, TaskError};
+use super::{Batch, TaskError};
 use crate::data::{Table, text};
-use engine::{BatchSize, LoadedModel, perplexities};
+use engine::{BatchSize, perplexities};
 use metrics::bias::{Pair, shares};
 use metrics::bootstrap::Bootstrap;
 
@@ -19,14 +19,15 @@ fn field<'a>(task: &'a TaskSpec, key: &'a str) -> &'a str {
 }
 
 /// Score the examples `indices`.
-pub fn run(
-    task: &TaskSpec,
-    model: &LoadedModel,
-    table: &Table,
-    indices: &[usize],
-    shard: i32,
-    opts: &BatchOptions,
-) -> Result<Vec<NewSample>, TaskError> {
+pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
+    let Batch {
+        task,
+        model,
+        table,
+        indices,
+        shard,
+        opts,
+    } = *b;
     let (more_col, less_col) = (field(task, "more"), field(task, "less"));
     let group_col = task.fields.get("group");
     let mut texts: Vec<String> = Vec::with_capacity(indices.len() * 2);

@@ -113,6 +113,15 @@ pub fn filter_paper(table: &Table) -> Table {
     }
 }
 
+/// The rows a scoring request reads: the authors' filter applied when it asks for it.
+fn requested_rows<'a>(table: &'a Table, req: &ScoreRequest) -> std::borrow::Cow<'a, Table> {
+    if req.filter_paper {
+        std::borrow::Cow::Owned(filter_paper(table))
+    } else {
+        std::borrow::Cow::Borrowed(table)
+    }
+}
+
 /// The columns a task reads from its dataset.
 pub fn required_columns(task: &TaskSpec) -> Vec<&str> {
     let (required, _) = task.kind.fields();
@@ -124,23 +133,34 @@ pub fn required_columns(task: &TaskSpec) -> Vec<&str> {
         .collect()
 }
 
-/// Run examples `indices` of `table` through the model.
-pub fn run_batch(
-    task: &TaskSpec,
-    model: &LoadedModel,
-    table: &Table,
-    indices: &[usize],
-    shard: i32,
-    opts: &BatchOptions,
-) -> Result<Vec<NewSample>, TaskError> {
+/// Examples of a task to run through a model: which rows of its dataset, in which shard, how.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// The task.
+    pub task: &'a TaskSpec,
+    /// The model (with its adapter merged).
+    pub model: &'a LoadedModel,
+    /// The task's dataset.
+    pub table: &'a Table,
+    /// Rows of `table` to run.
+    pub indices: &'a [usize],
+    /// The shard they belong to.
+    pub shard: i32,
+    /// Batch size, context and decoding.
+    pub opts: &'a BatchOptions,
+}
+
+/// Run a batch of examples through the model.
+pub fn run_batch(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
+    let task = b.task;
     match task.kind {
-        TaskKind::LoglikPair => loglik_pair::run(task, model, table, indices, shard, opts),
-        TaskKind::Generation => generation::run(task, model, table, indices, shard, opts),
+        TaskKind::LoglikPair => loglik_pair::run(b),
+        TaskKind::Generation => generation::run(b),
         TaskKind::AttributeScores => Err(TaskError::Request(format!(
             "task `{}` aggregates external scores and cannot be run by a model",
             task.name
         ))),
-        TaskKind::Classification => classification::run(task, model, table, indices, shard, opts),
+        TaskKind::Classification => classification::run(b),
     }
 }
 
@@ -164,13 +184,7 @@ pub fn score_table(
     table: &Table,
     req: &ScoreRequest,
 ) -> Result<ScoreOutcome, TaskError> {
-    let filtered;
-    let table = if req.filter_paper {
-        filtered = filter_paper(table);
-        &filtered
-    } else {
-        table
-    };
+    let table = &*requested_rows(table, req);
     match task.kind {
         TaskKind::LoglikPair => Ok(ScoreOutcome {
             metrics: loglik_pair::score_table(task, table, &req.bootstrap)?,
@@ -190,13 +204,7 @@ pub fn import_samples(
     table: &Table,
     req: &ScoreRequest,
 ) -> Result<Vec<NewSample>, TaskError> {
-    let filtered;
-    let table = if req.filter_paper {
-        filtered = filter_paper(table);
-        &filtered
-    } else {
-        table
-    };
+    let table = &*requested_rows(table, req);
     let col = |role: &str| req.map.get(role).map(String::as_str);
     let need = |role: &str| {
         col(role).ok_or_else(|| {
