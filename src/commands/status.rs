@@ -1,9 +1,11 @@
 //! `nlebench status`, `cancel`, `retry` and `migrate`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use orchestrator::store::Store;
+use orchestrator::store::dashboard::{SweepSort, Window};
+use orchestrator::store::{RunStatus, RunSummary, Store};
 
 use crate::args::{Global, StatusArgs, SweepArg};
 use crate::context;
@@ -12,117 +14,138 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = context::store_migrated(&s).await?;
     match a.sweep {
-        None => {
-            let mut rows = Vec::new();
-            for sw in store.sweeps().await? {
-                let st = store.sweep_status(&sw.name).await?;
-                rows.push((sw, st.counts()));
-            }
-            if a.json {
-                let v: Vec<_> = rows
-                    .iter()
-                    .map(|(sw, counts)| {
-                        let mut o = serde_json::json!({
-                            "name": sw.name, "owner": sw.owner, "updated_at": sw.updated_at,
-                        });
-                        for (k, n) in counts {
-                            o[*k] = (*n).into();
-                        }
-                        o
-                    })
-                    .collect();
-                outln!("{}", serde_json::to_string_pretty(&v)?);
-            } else if rows.is_empty() {
-                outln!("no sweeps in {}", store.url());
-            } else {
-                let mut t = Table::new();
-                t.load_preset(UTF8_FULL_CONDENSED);
-                let mut header = vec!["sweep".to_string(), "updated".into()];
-                header.extend(rows[0].1.iter().map(|(k, _)| k.to_string()));
-                t.set_header(header);
-                for (sw, counts) in rows {
-                    let mut row = vec![sw.name, sw.updated_at.format("%Y-%m-%d %H:%M").to_string()];
-                    row.extend(counts.iter().map(|(_, n)| n.to_string()));
-                    t.add_row(row);
-                }
-                outln!("{t}");
-            }
-        }
-        Some(name) => {
-            let st = store.sweep_status(&name).await?;
-            if a.json {
-                let runs: Vec<_> = st
-                    .runs
-                    .iter()
-                    .map(|r| {
-                        serde_json::json!({
-                            "cell": r.cell, "run_id": r.run.id, "status": r.run.status,
-                            "fingerprint": r.run.fingerprint, "samples": r.samples_done,
-                            "expected": r.run.n_expected, "random_weights": r.run.random_weights,
-                            "error": r.run.error,
-                            "stale": metrics::is_stale(r.metric_versions()),
-                            "metrics": r.metrics.iter().map(|m| (m.name.clone(), m.value)).collect::<std::collections::BTreeMap<_, _>>(),
-                        })
-                    })
-                    .collect();
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "sweep": st.sweep.name,
-                        "counts": st.counts().iter().map(|(k, n)| (k.to_string(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
-                        "runs": runs,
-                    }))?
-                );
-            } else {
-                let stale = st
-                    .runs
-                    .iter()
-                    .filter(|r| metrics::is_stale(r.metric_versions()))
-                    .count();
-                let counts = st
-                    .counts()
-                    .iter()
-                    .map(|(k, n)| format!("{n} {k}"))
-                    .chain((stale > 0).then(|| {
-                        format!("{stale} stale (run `nlebench rescore {}`)", st.sweep.name)
-                    }))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                outln!("sweep {}: {counts}", st.sweep.name);
-                let mut t = Table::new();
-                t.load_preset(UTF8_FULL_CONDENSED);
-                t.set_header(["run", "cell", "status", "samples", "primary metric", "note"]);
-                for r in &st.runs {
-                    let primary = primary_metric(r);
-                    let note = match (&r.run.error, r.run.random_weights) {
-                        (Some(e), _) => e
-                            .lines()
-                            .next()
-                            .unwrap_or_default()
-                            .chars()
-                            .take(80)
-                            .collect(),
-                        (None, true) => "random weights".to_string(),
-                        (None, false) => String::new(),
-                    };
-                    t.add_row([
-                        r.run.id.to_string(),
-                        r.cell.clone(),
-                        r.run.status.to_string(),
-                        format!("{}/{}", r.samples_done, r.run.n_expected),
-                        primary,
-                        note,
-                    ]);
-                }
-                outln!("{t}");
-            }
-        }
+        None => list_sweeps(&store, a.json).await?,
+        Some(name) => show_sweep(&store, &name, a.json).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn primary_metric(r: &orchestrator::store::RunSummary) -> String {
-    let primary = serde_json::from_str::<orchestrator::manifest::RunManifest>(&r.run.manifest)
+/// Every sweep with its runs per status (one grouped query for all sweeps).
+async fn list_sweeps(store: &Store, json: bool) -> anyhow::Result<()> {
+    let all = Window {
+        offset: 0,
+        limit: i64::MAX as u64,
+    };
+    let (sweeps, _) = store
+        .sweep_overviews(SweepSort::Updated, true, all, metrics::is_stale_metric)
+        .await?;
+    if json {
+        let v: Vec<_> = sweeps
+            .iter()
+            .map(|o| {
+                let mut v = serde_json::json!({
+                    "name": o.sweep.name, "owner": o.sweep.owner, "updated_at": o.sweep.updated_at,
+                });
+                for status in RunStatus::ALL {
+                    v[status.as_str()] = o.count(status).into();
+                }
+                v
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+    } else if sweeps.is_empty() {
+        outln!("no sweeps in {}", store.url());
+    } else {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        let mut header = vec!["sweep".to_string(), "updated".into()];
+        header.extend(RunStatus::ALL.iter().map(|s| s.to_string()));
+        t.set_header(header);
+        for o in sweeps {
+            let mut row = vec![
+                o.sweep.name.clone(),
+                o.sweep.updated_at.format("%Y-%m-%d %H:%M").to_string(),
+            ];
+            row.extend(RunStatus::ALL.iter().map(|s| o.count(*s).to_string()));
+            t.add_row(row);
+        }
+        outln!("{t}");
+    }
+    Ok(())
+}
+
+/// One sweep's runs with progress, primary metric and errors.
+async fn show_sweep(store: &Store, name: &str, json: bool) -> anyhow::Result<()> {
+    let st = store.sweep_status(name).await?;
+    if json {
+        let runs: Vec<_> = st.runs.iter().map(run_json).collect();
+        let counts: BTreeMap<String, usize> = st
+            .counts()
+            .iter()
+            .map(|(k, n)| (k.to_string(), *n))
+            .collect();
+        let v = serde_json::json!({ "sweep": st.sweep.name, "counts": counts, "runs": runs });
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let stale = st
+        .runs
+        .iter()
+        .filter(|r| metrics::is_stale(r.metric_versions()))
+        .count();
+    let counts = st
+        .counts()
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .chain(
+            (stale > 0)
+                .then(|| format!("{stale} stale (run `nlebench rescore {}`)", st.sweep.name)),
+        )
+        .collect::<Vec<_>>()
+        .join(", ");
+    outln!("sweep {}: {counts}", st.sweep.name);
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(["run", "cell", "status", "samples", "primary metric", "note"]);
+    for r in &st.runs {
+        t.add_row([
+            r.run.id.to_string(),
+            r.cell.clone(),
+            r.run.status.to_string(),
+            format!("{}/{}", r.samples_done, r.run.n_expected),
+            primary_metric(r),
+            note(r),
+        ]);
+    }
+    outln!("{t}");
+    Ok(())
+}
+
+fn run_json(r: &RunSummary) -> serde_json::Value {
+    let metrics: BTreeMap<&str, f64> = r
+        .metrics
+        .iter()
+        .map(|m| (m.name.as_str(), m.value))
+        .collect();
+    serde_json::json!({
+        "cell": r.cell, "run_id": r.run.id, "status": r.run.status,
+        "fingerprint": r.run.fingerprint, "samples": r.samples_done,
+        "expected": r.run.n_expected, "random_weights": r.run.random_weights,
+        "error": r.run.error,
+        "stale": metrics::is_stale(r.metric_versions()),
+        "metrics": metrics,
+    })
+}
+
+/// The first line of a run's error (80 characters), or that its weights are random.
+fn note(r: &RunSummary) -> String {
+    match (&r.run.error, r.run.random_weights) {
+        (Some(e), _) => e
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(80)
+            .collect(),
+        (None, true) => "random weights".to_string(),
+        (None, false) => String::new(),
+    }
+}
+
+fn primary_metric(r: &RunSummary) -> String {
+    let primary = r
+        .run
+        .manifest()
         .map(|m| m.task.primary_metric)
         .unwrap_or_default();
     r.metrics

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::error::SpecError;
 use super::load::load_toml;
 use super::model::{Catalog, ModelEntry};
-use super::task::{DatasetRef, TaskRegistry, TaskSpec, dataset_ref};
+use super::task::{DatasetRef, TaskKind, TaskRegistry, TaskSpec, dataset_ref};
 use types::Dtype;
 use types::Source;
 
@@ -200,262 +200,16 @@ impl SweepSpec {
         catalog: &Catalog,
     ) -> Result<SweepSpec, SpecError> {
         let (file, text): (SweepFile, String) = load_toml(path)?;
-        let shared: std::sync::Arc<str> = text.clone().into();
-        let origin = |span: Range<usize>, key: String| Origin {
-            file: path.to_path_buf(),
-            text: shared.clone(),
-            span,
-            key,
+        let l = Loader {
+            path,
+            base: path.parent().unwrap_or(Path::new(".")),
+            shared: text.clone().into(),
+            text,
         };
-        let err = |span: Range<usize>, key: &str, problem: String, fix: &str| {
-            SpecError::at(path, &text, Some(span), key, problem, fix)
-        };
-        let base = path.parent().unwrap_or(Path::new("."));
-
-        if file.name.get_ref().trim().is_empty() {
-            return Err(err(
-                file.name.span(),
-                "name",
-                "the sweep name is empty".into(),
-                "give the sweep a name",
-            ));
-        }
-        let shard_size = match &file.shard_size {
-            Some(s) if *s.get_ref() == 0 => {
-                return Err(err(
-                    s.span(),
-                    "shard_size",
-                    "shard_size must be at least 1".into(),
-                    "set shard_size to the number of examples per job, e.g. 256",
-                ));
-            }
-            Some(s) => *s.get_ref(),
-            None => DEFAULT_SHARD_SIZE,
-        };
-        let seeds = match &file.seeds {
-            Some(s) if s.get_ref().is_empty() => {
-                return Err(err(
-                    s.span(),
-                    "seeds",
-                    "seeds is empty, so the sweep has no cells".into(),
-                    "list at least one seed, e.g. seeds = [0]",
-                ));
-            }
-            Some(s) => dedup(s.get_ref()),
-            None => vec![0],
-        };
-
-        // Tasks, with dataset overrides.
-        let mut task_specs = Vec::new();
-        for (i, t) in file.tasks.get_ref().iter().enumerate() {
-            let name = t.get_ref();
-            let Some(spec) = tasks.get(name) else {
-                return Err(err(
-                    t.span(),
-                    &format!("tasks[{i}]"),
-                    format!(
-                        "unknown task `{name}`; known tasks in {}: {}",
-                        tasks.dir.display(),
-                        tasks.names().join(", ")
-                    ),
-                    "use one of the known task names, or add a task file",
-                ));
-            };
-            if spec.kind == super::task::TaskKind::AttributeScores
-                || (matches!(
-                    spec.kind,
-                    super::task::TaskKind::Generation | super::task::TaskKind::Classification
-                ) && spec.template.is_none())
-            {
-                return Err(err(
-                    t.span(),
-                    &format!("tasks[{i}]"),
-                    format!(
-                        "task `{name}` has no prompt template (or needs external scores), so it cannot be run; it scores imported outputs"
-                    ),
-                    "use `nlebench score` / `nlebench import` with its outputs, or add `template` to the task file",
-                ));
-            }
-            if task_specs.iter().any(|s: &TaskSpec| &s.name == name) {
-                return Err(err(
-                    t.span(),
-                    &format!("tasks[{i}]"),
-                    format!("task `{name}` is listed twice"),
-                    "list each task once",
-                ));
-            }
-            task_specs.push(spec.clone());
-        }
-        if task_specs.is_empty() {
-            return Err(err(
-                file.tasks.span(),
-                "tasks",
-                "tasks is empty, so the sweep has no cells".into(),
-                "list at least one task, e.g. tasks = [\"no-crows-pairs\"]",
-            ));
-        }
-        for (task_name, source) in &file.datasets {
-            let key = format!("datasets.{}", task_name.get_ref());
-            let spec = task_specs
-                .iter_mut()
-                .find(|s| &s.name == task_name.get_ref());
-            let section = tasks.dataset_section(task_name.get_ref());
-            let (Some(spec), Some(section)) = (spec, section) else {
-                return Err(err(
-                    task_name.span(),
-                    &key,
-                    format!(
-                        "dataset override for `{}`, which is not among the sweep's tasks",
-                        task_name.get_ref()
-                    ),
-                    "remove the override or add the task to `tasks`",
-                ));
-            };
-            spec.dataset = override_dataset(section, source, base)
-                .map_err(|(span, problem, fix)| err(span, &key, problem, &fix))?;
-            let (line, col) = super::error::line_col(&text, source.span().start);
-            spec.dataset_origin = Some((path.to_path_buf(), line, col, key));
-        }
-
-        // Models.
-        let mut models: Vec<ModelRef> = Vec::new();
-        if file.models.get_ref().is_empty() {
-            return Err(err(
-                file.models.span(),
-                "models",
-                "the sweep lists no models".into(),
-                "add a [[models]] table with `name` and `source`",
-            ));
-        }
-        for (i, entry) in file.models.get_ref().iter().enumerate() {
-            let key = format!("models[{i}]");
-            let name = entry.name.get_ref().clone();
-            if models.iter().any(|m| m.name == name) {
-                return Err(err(
-                    entry.name.span(),
-                    &format!("{key}.name"),
-                    format!("model name `{name}` is used twice"),
-                    "give each model entry a unique name",
-                ));
-            }
-            let from_catalog = catalog.get(&name);
-            let (raw_source, source_origin, source_base) = match (&entry.source, from_catalog) {
-                (Some(s), _) => (s, origin(s.span(), format!("{key}.source")), base),
-                (
-                    None,
-                    Some(ModelEntry {
-                        source: Some(s), ..
-                    }),
-                ) => {
-                    let catalog_base = catalog.path.parent().unwrap_or(Path::new("."));
-                    (
-                        s,
-                        Origin {
-                            file: catalog.path.clone(),
-                            text: catalog.text.clone().into(),
-                            span: s.span(),
-                            key: format!("models.{name}.source"),
-                        },
-                        catalog_base,
-                    )
-                }
-                _ => {
-                    return Err(err(
-                        entry.name.span(),
-                        &format!("{key}.source"),
-                        format!(
-                            "model `{name}` has no `source` and is not in the catalog {}",
-                            catalog.path.display()
-                        ),
-                        "add `source = \"hf:ORG/NAME\"` or `source = \"path:DIR\"`",
-                    ));
-                }
-            };
-            let source = Source::parse(raw_source.get_ref(), source_base)
-                .map_err(|e| source_origin.error(e.problem, e.fix))?;
-            let dtype = entry
-                .dtype
-                .or(from_catalog.and_then(|c| c.dtype))
-                .unwrap_or_default();
-            let arch = entry
-                .arch
-                .clone()
-                .or_else(|| from_catalog.and_then(|c| c.arch.clone()));
-            let mut adapters: Vec<AdapterRef> = Vec::new();
-            for (j, a) in entry.adapters.iter().enumerate() {
-                let akey = format!("{key}.adapters[{j}]");
-                let aname = a.name.get_ref().clone();
-                if aname == "none" || adapters.iter().any(|x| x.name == aname) {
-                    return Err(err(
-                        a.name.span(),
-                        &format!("{akey}.name"),
-                        format!("adapter name `{aname}` is reserved or used twice"),
-                        "give each adapter of a model a unique name other than `none`",
-                    ));
-                }
-                let aorigin = origin(a.source.span(), format!("{akey}.source"));
-                let asource = Source::parse(a.source.get_ref(), base)
-                    .map_err(|e| aorigin.error(e.problem, e.fix))?;
-                if matches!(asource, Source::Random { .. }) {
-                    return Err(aorigin.error(
-                        "adapters cannot be `random:`",
-                        "use `hf:ORG/NAME` or `path:DIR`",
-                    ));
-                }
-                adapters.push(AdapterRef {
-                    name: aname,
-                    source: asource,
-                    origin: aorigin,
-                });
-            }
-            models.push(ModelRef {
-                name,
-                source,
-                dtype,
-                arch,
-                adapters,
-                origin: source_origin,
-            });
-        }
-
-        // Settings.
-        let mut settings: Vec<Setting> = Vec::new();
-        for (i, s) in file.settings.iter().enumerate() {
-            let name = s.name.get_ref().clone();
-            if settings.iter().any(|x| x.name == name) {
-                return Err(err(
-                    s.name.span(),
-                    &format!("settings[{i}].name"),
-                    format!("setting name `{name}` is used twice"),
-                    "give each setting a unique name",
-                ));
-            }
-            if s.limit == Some(0) || s.batch_size == Some(0) || s.max_tokens == Some(0) {
-                return Err(err(
-                    s.name.span(),
-                    &format!("settings[{i}]"),
-                    "limit, batch_size and max_tokens must be at least 1 when given".into(),
-                    "remove the key or give a positive number",
-                ));
-            }
-            settings.push(Setting {
-                name,
-                limit: s.limit,
-                batch_size: s.batch_size,
-                max_tokens: s.max_tokens,
-                decoding: s.decoding.clone(),
-            });
-        }
-        if settings.is_empty() {
-            settings.push(Setting {
-                name: "default".into(),
-                limit: None,
-                batch_size: None,
-                max_tokens: None,
-                decoding: None,
-            });
-        }
-
+        let (shard_size, seeds) = l.sizes(&file)?;
+        let task_specs = l.tasks(&file, tasks)?;
+        let models = l.models(&file, catalog)?;
+        let settings = l.settings(&file)?;
         let spec = SweepSpec {
             name: file.name.into_inner(),
             owner: file.owner,
@@ -469,20 +223,9 @@ impl SweepSpec {
             include: file.include,
             exclude: file.exclude,
             path: path.to_path_buf(),
-            text: text.clone(),
+            text: l.text.clone(),
         };
-        for (kind, rules) in [("include", &spec.include), ("exclude", &spec.exclude)] {
-            for (i, r) in rules.iter().enumerate() {
-                spec.check_rule(r).map_err(|(span, field, problem)| {
-                    err(
-                        span,
-                        &format!("{kind}[{i}].{field}"),
-                        problem,
-                        "name a model, adapter, task or setting of this sweep",
-                    )
-                })?;
-            }
-        }
+        l.check_rules(&spec)?;
         Ok(spec)
     }
 
@@ -543,6 +286,315 @@ fn dedup(v: &[u64]) -> Vec<u64> {
         }
     }
     out
+}
+
+/// Reads one sweep file: each step validates a part of it and says where a problem is.
+struct Loader<'a> {
+    path: &'a Path,
+    /// Relative `path:` sources are relative to the sweep's folder.
+    base: &'a Path,
+    text: String,
+    shared: std::sync::Arc<str>,
+}
+
+impl Loader<'_> {
+    fn err(&self, span: Range<usize>, key: &str, problem: String, fix: &str) -> SpecError {
+        SpecError::at(self.path, &self.text, Some(span), key, problem, fix)
+    }
+
+    fn origin(&self, span: Range<usize>, key: String) -> Origin {
+        Origin {
+            file: self.path.to_path_buf(),
+            text: self.shared.clone(),
+            span,
+            key,
+        }
+    }
+
+    /// The name must not be empty; shard size and seeds default when not given.
+    fn sizes(&self, file: &SweepFile) -> Result<(u64, Vec<u64>), SpecError> {
+        if file.name.get_ref().trim().is_empty() {
+            return Err(self.err(
+                file.name.span(),
+                "name",
+                "the sweep name is empty".into(),
+                "give the sweep a name",
+            ));
+        }
+        let shard_size = match &file.shard_size {
+            Some(s) if *s.get_ref() == 0 => {
+                return Err(self.err(
+                    s.span(),
+                    "shard_size",
+                    "shard_size must be at least 1".into(),
+                    "set shard_size to the number of examples per job, e.g. 256",
+                ));
+            }
+            Some(s) => *s.get_ref(),
+            None => DEFAULT_SHARD_SIZE,
+        };
+        let seeds = match &file.seeds {
+            Some(s) if s.get_ref().is_empty() => {
+                return Err(self.err(
+                    s.span(),
+                    "seeds",
+                    "seeds is empty, so the sweep has no cells".into(),
+                    "list at least one seed, e.g. seeds = [0]",
+                ));
+            }
+            Some(s) => dedup(s.get_ref()),
+            None => vec![0],
+        };
+        Ok((shard_size, seeds))
+    }
+
+    /// The tasks named, runnable and listed once, with their dataset overrides applied.
+    fn tasks(&self, file: &SweepFile, tasks: &TaskRegistry) -> Result<Vec<TaskSpec>, SpecError> {
+        let mut task_specs: Vec<TaskSpec> = Vec::new();
+        for (i, t) in file.tasks.get_ref().iter().enumerate() {
+            let name = t.get_ref();
+            let key = format!("tasks[{i}]");
+            let Some(spec) = tasks.get(name) else {
+                return Err(self.err(
+                    t.span(),
+                    &key,
+                    format!(
+                        "unknown task `{name}`; known tasks in {}: {}",
+                        tasks.dir.display(),
+                        tasks.names().join(", ")
+                    ),
+                    "use one of the known task names, or add a task file",
+                ));
+            };
+            if spec.kind == TaskKind::AttributeScores
+                || (matches!(spec.kind, TaskKind::Generation | TaskKind::Classification)
+                    && spec.template.is_none())
+            {
+                return Err(self.err(
+                    t.span(),
+                    &key,
+                    format!(
+                        "task `{name}` has no prompt template (or needs external scores), so it cannot be run; it scores imported outputs"
+                    ),
+                    "use `nlebench score` / `nlebench import` with its outputs, or add `template` to the task file",
+                ));
+            }
+            if task_specs.iter().any(|s| &s.name == name) {
+                return Err(self.err(
+                    t.span(),
+                    &key,
+                    format!("task `{name}` is listed twice"),
+                    "list each task once",
+                ));
+            }
+            task_specs.push(spec.clone());
+        }
+        if task_specs.is_empty() {
+            return Err(self.err(
+                file.tasks.span(),
+                "tasks",
+                "tasks is empty, so the sweep has no cells".into(),
+                "list at least one task, e.g. tasks = [\"no-crows-pairs\"]",
+            ));
+        }
+        for (task_name, source) in &file.datasets {
+            let key = format!("datasets.{}", task_name.get_ref());
+            let spec = task_specs
+                .iter_mut()
+                .find(|s| &s.name == task_name.get_ref());
+            let section = tasks.dataset_section(task_name.get_ref());
+            let (Some(spec), Some(section)) = (spec, section) else {
+                return Err(self.err(
+                    task_name.span(),
+                    &key,
+                    format!(
+                        "dataset override for `{}`, which is not among the sweep's tasks",
+                        task_name.get_ref()
+                    ),
+                    "remove the override or add the task to `tasks`",
+                ));
+            };
+            spec.dataset = override_dataset(section, source, self.base)
+                .map_err(|(span, problem, fix)| self.err(span, &key, problem, &fix))?;
+            let (line, col) = super::error::line_col(&self.text, source.span().start);
+            spec.dataset_origin = Some((self.path.to_path_buf(), line, col, key));
+        }
+        Ok(task_specs)
+    }
+
+    /// The models, each with a source (its own or the catalog's) and its adapters.
+    fn models(&self, file: &SweepFile, catalog: &Catalog) -> Result<Vec<ModelRef>, SpecError> {
+        if file.models.get_ref().is_empty() {
+            return Err(self.err(
+                file.models.span(),
+                "models",
+                "the sweep lists no models".into(),
+                "add a [[models]] table with `name` and `source`",
+            ));
+        }
+        let mut models: Vec<ModelRef> = Vec::new();
+        for (i, entry) in file.models.get_ref().iter().enumerate() {
+            let key = format!("models[{i}]");
+            let name = entry.name.get_ref().clone();
+            if models.iter().any(|m| m.name == name) {
+                return Err(self.err(
+                    entry.name.span(),
+                    &format!("{key}.name"),
+                    format!("model name `{name}` is used twice"),
+                    "give each model entry a unique name",
+                ));
+            }
+            let from_catalog = catalog.get(&name);
+            let (source, origin) = self.model_source(&key, entry, catalog)?;
+            models.push(ModelRef {
+                dtype: entry
+                    .dtype
+                    .or(from_catalog.and_then(|c| c.dtype))
+                    .unwrap_or_default(),
+                arch: entry
+                    .arch
+                    .clone()
+                    .or_else(|| from_catalog.and_then(|c| c.arch.clone())),
+                adapters: self.adapters(&key, entry)?,
+                name,
+                source,
+                origin,
+            });
+        }
+        Ok(models)
+    }
+
+    /// A model's source, from its entry or else from the catalog, parsed where it is written.
+    fn model_source(
+        &self,
+        key: &str,
+        entry: &ModelEntry,
+        catalog: &Catalog,
+    ) -> Result<(Source, Origin), SpecError> {
+        let name = entry.name.get_ref();
+        let (raw, origin, base) = match (&entry.source, catalog.get(name)) {
+            (Some(s), _) => (s, self.origin(s.span(), format!("{key}.source")), self.base),
+            (
+                None,
+                Some(ModelEntry {
+                    source: Some(s), ..
+                }),
+            ) => (
+                s,
+                Origin {
+                    file: catalog.path.clone(),
+                    text: catalog.text.clone().into(),
+                    span: s.span(),
+                    key: format!("models.{name}.source"),
+                },
+                catalog.path.parent().unwrap_or(Path::new(".")),
+            ),
+            _ => {
+                return Err(self.err(
+                    entry.name.span(),
+                    &format!("{key}.source"),
+                    format!(
+                        "model `{name}` has no `source` and is not in the catalog {}",
+                        catalog.path.display()
+                    ),
+                    "add `source = \"hf:ORG/NAME\"` or `source = \"path:DIR\"`",
+                ));
+            }
+        };
+        let source =
+            Source::parse(raw.get_ref(), base).map_err(|e| origin.error(e.problem, e.fix))?;
+        Ok((source, origin))
+    }
+
+    /// A model's adapters: unique names other than `none`, `hf:` or `path:` sources.
+    fn adapters(&self, key: &str, entry: &ModelEntry) -> Result<Vec<AdapterRef>, SpecError> {
+        let mut adapters: Vec<AdapterRef> = Vec::new();
+        for (j, a) in entry.adapters.iter().enumerate() {
+            let akey = format!("{key}.adapters[{j}]");
+            let aname = a.name.get_ref().clone();
+            if aname == "none" || adapters.iter().any(|x| x.name == aname) {
+                return Err(self.err(
+                    a.name.span(),
+                    &format!("{akey}.name"),
+                    format!("adapter name `{aname}` is reserved or used twice"),
+                    "give each adapter of a model a unique name other than `none`",
+                ));
+            }
+            let origin = self.origin(a.source.span(), format!("{akey}.source"));
+            let source = Source::parse(a.source.get_ref(), self.base)
+                .map_err(|e| origin.error(e.problem, e.fix))?;
+            if matches!(source, Source::Random { .. }) {
+                return Err(origin.error(
+                    "adapters cannot be `random:`",
+                    "use `hf:ORG/NAME` or `path:DIR`",
+                ));
+            }
+            adapters.push(AdapterRef {
+                name: aname,
+                source,
+                origin,
+            });
+        }
+        Ok(adapters)
+    }
+
+    /// The settings, uniquely named with positive sizes; one `default` setting when none.
+    fn settings(&self, file: &SweepFile) -> Result<Vec<Setting>, SpecError> {
+        let mut settings: Vec<Setting> = Vec::new();
+        for (i, s) in file.settings.iter().enumerate() {
+            let name = s.name.get_ref().clone();
+            if settings.iter().any(|x| x.name == name) {
+                return Err(self.err(
+                    s.name.span(),
+                    &format!("settings[{i}].name"),
+                    format!("setting name `{name}` is used twice"),
+                    "give each setting a unique name",
+                ));
+            }
+            if s.limit == Some(0) || s.batch_size == Some(0) || s.max_tokens == Some(0) {
+                return Err(self.err(
+                    s.name.span(),
+                    &format!("settings[{i}]"),
+                    "limit, batch_size and max_tokens must be at least 1 when given".into(),
+                    "remove the key or give a positive number",
+                ));
+            }
+            settings.push(Setting {
+                name,
+                limit: s.limit,
+                batch_size: s.batch_size,
+                max_tokens: s.max_tokens,
+                decoding: s.decoding.clone(),
+            });
+        }
+        if settings.is_empty() {
+            settings.push(Setting {
+                name: "default".into(),
+                limit: None,
+                batch_size: None,
+                max_tokens: None,
+                decoding: None,
+            });
+        }
+        Ok(settings)
+    }
+
+    /// Include and exclude rules name models, adapters, tasks and settings of the sweep.
+    fn check_rules(&self, spec: &SweepSpec) -> Result<(), SpecError> {
+        for (kind, rules) in [("include", &spec.include), ("exclude", &spec.exclude)] {
+            for (i, r) in rules.iter().enumerate() {
+                spec.check_rule(r).map_err(|(span, field, problem)| {
+                    self.err(
+                        span,
+                        &format!("{kind}[{i}].{field}"),
+                        problem,
+                        "name a model, adapter, task or setting of this sweep",
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

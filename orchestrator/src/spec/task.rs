@@ -209,113 +209,10 @@ impl TaskSpec {
         let base = path.parent().unwrap_or(Path::new("."));
         let dataset = dataset_ref(&file.dataset, None, base)
             .map_err(|(span, problem, fix)| at(span, "dataset.source", problem, &fix))?;
+        check_fields(&file, &at)?;
+        check_metrics(&file, &at)?;
+        let labels = check_labels(&file, &at)?;
         let kind = file.kind;
-        let (required, optional) = kind.fields();
-        for need in required {
-            if !file.fields.get_ref().contains_key(*need) {
-                return Err(at(
-                    file.fields.span(),
-                    "fields",
-                    format!("task kind `{}` needs `fields.{need}`", kind.as_str()),
-                    &format!("add `{need} = \"COLUMN\"` under [fields]"),
-                ));
-            }
-        }
-        if let Some(extra) = file
-            .fields
-            .get_ref()
-            .keys()
-            .find(|k| !required.contains(&k.as_str()) && !optional.contains(&k.as_str()))
-        {
-            return Err(at(
-                file.fields.span(),
-                &format!("fields.{extra}"),
-                format!(
-                    "task kind `{}` has no field `{extra}`; expected {}",
-                    kind.as_str(),
-                    required
-                        .iter()
-                        .chain(optional)
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                "remove it or rename it",
-            ));
-        }
-        let known = kind.metrics();
-        for m in file.metrics.get_ref() {
-            if !known.contains(&m.as_str()) {
-                return Err(at(
-                    file.metrics.span(),
-                    "metrics",
-                    format!(
-                        "unknown metric `{m}` for task kind `{}`; expected one of {}",
-                        kind.as_str(),
-                        known.join(", ")
-                    ),
-                    "remove it or use a metric the task kind computes",
-                ));
-            }
-        }
-        if !file
-            .metrics
-            .get_ref()
-            .contains(file.primary_metric.get_ref())
-        {
-            return Err(at(
-                file.primary_metric.span(),
-                "primary_metric",
-                format!("`{}` is not among `metrics`", file.primary_metric.get_ref()),
-                "name one of the task's metrics",
-            ));
-        }
-        let labels = file
-            .labels
-            .as_ref()
-            .map(|l| l.get_ref().clone())
-            .unwrap_or_default();
-        match (&file.labels, kind == TaskKind::Classification) {
-            (Some(l), true) if l.get_ref().len() < 2 => {
-                return Err(at(
-                    l.span(),
-                    "labels",
-                    "a classification task needs at least two labels".into(),
-                    "list the label values in class-index order, e.g. labels = [\"False\", \"True\"]",
-                ));
-            }
-            (None, true) => {
-                return Err(at(
-                    file.name.span(),
-                    "labels",
-                    "a classification task needs `labels`".into(),
-                    "add `labels = [\"False\", \"True\"]` (the label values in class-index order)",
-                ));
-            }
-            (Some(l), false) => {
-                return Err(at(
-                    l.span(),
-                    "labels",
-                    format!("task kind `{}` has no labels", kind.as_str()),
-                    "remove `labels`",
-                ));
-            }
-            _ => {}
-        }
-        if kind == TaskKind::Classification
-            && file.metrics.get_ref().iter().any(|m| m == "f1")
-            && labels.len() != 2
-        {
-            return Err(at(
-                file.metrics.span(),
-                "metrics",
-                format!(
-                    "binary `f1` needs two labels; this task has {}",
-                    labels.len()
-                ),
-                "use `f1_macro`",
-            ));
-        }
         let spec = TaskSpec {
             labels,
             name: file.name.into_inner(),
@@ -336,6 +233,133 @@ impl TaskSpec {
         };
         Ok((spec, file.dataset))
     }
+}
+
+/// Where a task file's problem is: (span, key, problem, fix) → the located error.
+type At<'a> = dyn Fn(std::ops::Range<usize>, &str, String, &str) -> SpecError + 'a;
+
+/// `[fields]` has every field the kind needs and none it does not know.
+fn check_fields(file: &TaskFile, at: &At) -> Result<(), SpecError> {
+    let kind = file.kind;
+    let (required, optional) = kind.fields();
+    for need in required {
+        if !file.fields.get_ref().contains_key(*need) {
+            return Err(at(
+                file.fields.span(),
+                "fields",
+                format!("task kind `{}` needs `fields.{need}`", kind.as_str()),
+                &format!("add `{need} = \"COLUMN\"` under [fields]"),
+            ));
+        }
+    }
+    if let Some(extra) = file
+        .fields
+        .get_ref()
+        .keys()
+        .find(|k| !required.contains(&k.as_str()) && !optional.contains(&k.as_str()))
+    {
+        return Err(at(
+            file.fields.span(),
+            &format!("fields.{extra}"),
+            format!(
+                "task kind `{}` has no field `{extra}`; expected {}",
+                kind.as_str(),
+                required
+                    .iter()
+                    .chain(optional)
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "remove it or rename it",
+        ));
+    }
+    Ok(())
+}
+
+/// Every metric is one the kind computes, and the primary metric is among them.
+fn check_metrics(file: &TaskFile, at: &At) -> Result<(), SpecError> {
+    let kind = file.kind;
+    let known = kind.metrics();
+    for m in file.metrics.get_ref() {
+        if !known.contains(&m.as_str()) {
+            return Err(at(
+                file.metrics.span(),
+                "metrics",
+                format!(
+                    "unknown metric `{m}` for task kind `{}`; expected one of {}",
+                    kind.as_str(),
+                    known.join(", ")
+                ),
+                "remove it or use a metric the task kind computes",
+            ));
+        }
+    }
+    if !file
+        .metrics
+        .get_ref()
+        .contains(file.primary_metric.get_ref())
+    {
+        return Err(at(
+            file.primary_metric.span(),
+            "primary_metric",
+            format!("`{}` is not among `metrics`", file.primary_metric.get_ref()),
+            "name one of the task's metrics",
+        ));
+    }
+    Ok(())
+}
+
+/// Classification tasks have two or more labels (two for binary `f1`); others have none.
+fn check_labels(file: &TaskFile, at: &At) -> Result<Vec<String>, SpecError> {
+    let kind = file.kind;
+    let labels = file
+        .labels
+        .as_ref()
+        .map(|l| l.get_ref().clone())
+        .unwrap_or_default();
+    match (&file.labels, kind == TaskKind::Classification) {
+        (Some(l), true) if l.get_ref().len() < 2 => {
+            return Err(at(
+                l.span(),
+                "labels",
+                "a classification task needs at least two labels".into(),
+                "list the label values in class-index order, e.g. labels = [\"False\", \"True\"]",
+            ));
+        }
+        (None, true) => {
+            return Err(at(
+                file.name.span(),
+                "labels",
+                "a classification task needs `labels`".into(),
+                "add `labels = [\"False\", \"True\"]` (the label values in class-index order)",
+            ));
+        }
+        (Some(l), false) => {
+            return Err(at(
+                l.span(),
+                "labels",
+                format!("task kind `{}` has no labels", kind.as_str()),
+                "remove `labels`",
+            ));
+        }
+        _ => {}
+    }
+    if kind == TaskKind::Classification
+        && file.metrics.get_ref().iter().any(|m| m == "f1")
+        && labels.len() != 2
+    {
+        return Err(at(
+            file.metrics.span(),
+            "metrics",
+            format!(
+                "binary `f1` needs two labels; this task has {}",
+                labels.len()
+            ),
+            "use `f1_macro`",
+        ));
+    }
+    Ok(labels)
 }
 
 type SpanProblem = (std::ops::Range<usize>, String, String);
