@@ -3,8 +3,10 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use serde::Serialize;
 
@@ -135,118 +137,23 @@ impl Store {
     ) -> Result<(i64, Vec<JobRef>), StoreError> {
         let txn = self.db.begin().await?;
         let t = now();
-        let existing = sweep::Entity::find()
-            .filter(sweep::Column::Name.eq(&sweep_row.name))
-            .one(&txn)
-            .await?;
-        let sweep_id = match existing {
-            Some(s) => {
-                let mut a: sweep::ActiveModel = s.into();
-                a.owner = Set(sweep_row.owner.clone());
-                a.description = Set(sweep_row.description.clone());
-                a.spec_path = Set(sweep_row.spec_path.clone());
-                a.spec = Set(sweep_row.spec.clone());
-                a.priority = Set(sweep_row.priority);
-                a.shard_size = Set(sweep_row.shard_size as i64);
-                a.updated_at = Set(t);
-                a.update(&txn).await?.id
-            }
-            None => {
-                sweep::ActiveModel {
-                    name: Set(sweep_row.name.clone()),
-                    owner: Set(sweep_row.owner.clone()),
-                    description: Set(sweep_row.description.clone()),
-                    spec_path: Set(sweep_row.spec_path.clone()),
-                    spec: Set(sweep_row.spec.clone()),
-                    priority: Set(sweep_row.priority),
-                    shard_size: Set(sweep_row.shard_size as i64),
-                    created_at: Set(t),
-                    updated_at: Set(t),
-                    ..Default::default()
-                }
-                .insert(&txn)
-                .await?
-                .id
-            }
-        };
-
-        // Cells dropped from the sweep file leave the sweep (their runs stay in the history).
-        let keep: std::collections::HashSet<&str> = cells.iter().map(|c| c.key.as_str()).collect();
-        let dropped: Vec<i64> = sweep_cell::Entity::find()
-            .filter(sweep_cell::Column::SweepId.eq(sweep_id))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .filter(|c| !keep.contains(c.cell_key.as_str()))
-            .map(|c| c.id)
-            .collect();
-        for chunk in dropped.chunks(500) {
-            sweep_cell::Entity::delete_many()
-                .filter(sweep_cell::Column::Id.is_in(chunk.iter().copied()))
-                .exec(&txn)
-                .await?;
-        }
-
+        let sweep_id = Self::upsert_sweep(&txn, sweep_row, t).await?;
+        Self::drop_removed_cells(&txn, sweep_id, cells).await?;
         let mut to_enqueue = Vec::new();
         for cell in cells {
             let run_id = match &cell.action {
                 CellAction::New | CellAction::Forced { .. } => {
-                    let m = &cell.manifest;
-                    let r = rows::new_run(
-                        m,
-                        cell.fingerprint.clone(),
-                        "engine",
-                        RunStatus::Queued,
-                        m.n_expected,
-                        t,
-                    )?
-                    .insert(&txn)
-                    .await?;
-                    let shard = sweep_row.shard_size.max(1);
-                    let n = m.n_expected;
-                    let shards = n.div_ceil(shard);
-                    for s in 0..shards {
-                        let j = job::ActiveModel {
-                            run_id: Set(r.id),
-                            shard: Set(s as i32),
-                            start_idx: Set((s * shard) as i64),
-                            end_idx: Set(((s + 1) * shard).min(n) as i64),
-                            status: Set(RunStatus::Queued),
-                            attempts: Set(0),
-                            worker: Set(None),
-                            error: Set(None),
-                            enqueued_at: Set(None),
-                            started_at: Set(None),
-                            finished_at: Set(None),
-                            ..Default::default()
-                        }
-                        .insert(&txn)
-                        .await?;
-                        to_enqueue.push(JobRef {
-                            job_id: j.id,
-                            run_id: r.id,
-                            shard: j.shard,
-                        });
-                    }
-                    r.id
+                    let (run_id, jobs) =
+                        Self::create_run(&txn, cell, sweep_row.shard_size, t).await?;
+                    to_enqueue.extend(jobs);
+                    run_id
                 }
                 CellAction::Retry { run_id, .. } => {
                     to_enqueue.extend(Self::reset_run(&txn, *run_id).await?);
                     *run_id
                 }
                 CellAction::InProgress { run_id } => {
-                    // Jobs whose push never reached the queue go out again.
-                    let lost = job::Entity::find()
-                        .filter(job::Column::RunId.eq(*run_id))
-                        .filter(job::Column::EnqueuedAt.is_null())
-                        .filter(job::Column::Status.eq(RunStatus::Queued))
-                        .all(&txn)
-                        .await?;
-                    to_enqueue.extend(lost.into_iter().map(|j| JobRef {
-                        job_id: j.id,
-                        run_id: j.run_id,
-                        shard: j.shard,
-                    }));
+                    to_enqueue.extend(Self::unqueued_jobs(&txn, *run_id).await?);
                     *run_id
                 }
                 CellAction::Done { run_id } => *run_id,
@@ -255,6 +162,132 @@ impl Store {
         }
         txn.commit().await?;
         Ok((sweep_id, to_enqueue))
+    }
+
+    /// The sweep named in `row`, created or updated to `row`; returns its id.
+    pub(super) async fn upsert_sweep<C: ConnectionTrait>(
+        db: &C,
+        row: &SweepRow,
+        t: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let existing = sweep::Entity::find()
+            .filter(sweep::Column::Name.eq(&row.name))
+            .one(db)
+            .await?;
+        let fill = |mut a: sweep::ActiveModel| {
+            a.owner = Set(row.owner.clone());
+            a.description = Set(row.description.clone());
+            a.spec_path = Set(row.spec_path.clone());
+            a.spec = Set(row.spec.clone());
+            a.priority = Set(row.priority);
+            a.shard_size = Set(row.shard_size as i64);
+            a.updated_at = Set(t);
+            a
+        };
+        Ok(match existing {
+            Some(s) => fill(s.into()).update(db).await?.id,
+            None => {
+                fill(sweep::ActiveModel {
+                    name: Set(row.name.clone()),
+                    created_at: Set(t),
+                    ..Default::default()
+                })
+                .insert(db)
+                .await?
+                .id
+            }
+        })
+    }
+
+    /// Cells no longer in the sweep file leave the sweep (their runs stay in the history).
+    async fn drop_removed_cells<C: ConnectionTrait>(
+        db: &C,
+        sweep_id: i64,
+        cells: &[PlannedCell],
+    ) -> Result<(), StoreError> {
+        let keep: std::collections::HashSet<&str> = cells.iter().map(|c| c.key.as_str()).collect();
+        let dropped: Vec<i64> = sweep_cell::Entity::find()
+            .filter(sweep_cell::Column::SweepId.eq(sweep_id))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter(|c| !keep.contains(c.cell_key.as_str()))
+            .map(|c| c.id)
+            .collect();
+        for chunk in dropped.chunks(500) {
+            sweep_cell::Entity::delete_many()
+                .filter(sweep_cell::Column::Id.is_in(chunk.iter().copied()))
+                .exec(db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A queued run of `cell` with one job per `shard_size` examples.
+    async fn create_run<C: ConnectionTrait>(
+        db: &C,
+        cell: &PlannedCell,
+        shard_size: u64,
+        t: DateTime<Utc>,
+    ) -> Result<(i64, Vec<JobRef>), StoreError> {
+        let m = &cell.manifest;
+        let r = rows::new_run(
+            m,
+            cell.fingerprint.clone(),
+            "engine",
+            RunStatus::Queued,
+            m.n_expected,
+            t,
+        )?
+        .insert(db)
+        .await?;
+        let (shard, n) = (shard_size.max(1), m.n_expected);
+        let mut jobs = Vec::new();
+        for s in 0..n.div_ceil(shard) {
+            let j = job::ActiveModel {
+                run_id: Set(r.id),
+                shard: Set(s as i32),
+                start_idx: Set((s * shard) as i64),
+                end_idx: Set(((s + 1) * shard).min(n) as i64),
+                status: Set(RunStatus::Queued),
+                attempts: Set(0),
+                worker: Set(None),
+                error: Set(None),
+                enqueued_at: Set(None),
+                started_at: Set(None),
+                finished_at: Set(None),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?;
+            jobs.push(JobRef {
+                job_id: j.id,
+                run_id: r.id,
+                shard: j.shard,
+            });
+        }
+        Ok((r.id, jobs))
+    }
+
+    /// Queued jobs of a run whose push never reached the queue (they go out again).
+    async fn unqueued_jobs<C: ConnectionTrait>(
+        db: &C,
+        run_id: i64,
+    ) -> Result<Vec<JobRef>, StoreError> {
+        let lost = job::Entity::find()
+            .filter(job::Column::RunId.eq(run_id))
+            .filter(job::Column::EnqueuedAt.is_null())
+            .filter(job::Column::Status.eq(RunStatus::Queued))
+            .all(db)
+            .await?;
+        Ok(lost
+            .into_iter()
+            .map(|j| JobRef {
+                job_id: j.id,
+                run_id: j.run_id,
+                shard: j.shard,
+            })
+            .collect())
     }
 
     /// Put a failed or cancelled run back to queued; its unfinished jobs start again from

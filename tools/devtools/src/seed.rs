@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use chrono::{Duration, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
 use orchestrator::manifest::{ModelManifest, RunManifest};
 use orchestrator::resolve::{ResolvedDataset, ResolvedModel};
@@ -132,13 +132,41 @@ pub async fn seed_history(
     progress: impl Fn(&str, usize, usize),
 ) -> anyhow::Result<usize> {
     let db = store.connection();
-    {
-        if sweep::Entity::find().one(db).await?.is_some() {
-            anyhow::bail!("the store already holds sweeps; seed a fresh database");
-        }
-        let t0 = Utc::now() - Duration::days(30);
-        let per_sweep = size.runs.div_ceil(size.sweeps.max(1));
-        let mut written = 0;
+    if sweep::Entity::find().one(db).await?.is_some() {
+        anyhow::bail!("the store already holds sweeps; seed a fresh database");
+    }
+    let s = Seeder {
+        db,
+        size,
+        t0: Utc::now() - Duration::days(30),
+    };
+    let sweep_ids = s.sweeps().await?;
+    let specs = task_specs()?;
+    let mut run_ids: Vec<i64> = Vec::with_capacity(size.runs);
+    for start in (0..size.runs).step_by(1000) {
+        let end = (start + 1000).min(size.runs);
+        s.runs(start..end, &specs).await?;
+        run_ids.extend(s.cells_and_metrics(start..end, &sweep_ids).await?);
+        progress("runs", end, size.runs);
+    }
+    let samples = s.samples(&run_ids, &progress).await?;
+    s.workers_and_baselines().await?;
+    let runs = size.runs * (2 + size.metrics_per_run);
+    Ok(size.sweeps + runs + samples + size.workers + MODELS.len() * TASKS.len())
+}
+
+/// Writes the parts of a synthetic history.
+struct Seeder<'a> {
+    db: &'a DatabaseConnection,
+    size: SeedSize,
+    /// When the history starts.
+    t0: DateTime<Utc>,
+}
+
+impl Seeder<'_> {
+    /// The sweeps `bench-NNNN`, by name → id.
+    async fn sweeps(&self) -> anyhow::Result<HashMap<String, i64>> {
+        let (db, size, t0) = (self.db, self.size, self.t0);
         let sweeps = (0..size.sweeps).map(|s| sweep::ActiveModel {
             name: Set(format!("bench-{s:04}")),
             owner: Set(Some(format!("team-{}", s % 7))),
@@ -154,107 +182,131 @@ pub async fn seed_history(
         for chunk in sweeps.collect::<Vec<_>>().chunks(1000) {
             sweep::Entity::insert_many(chunk.to_vec()).exec(db).await?;
         }
-        written += size.sweeps;
-        let sweep_ids: HashMap<String, i64> = sweep::Entity::find()
+        Ok(sweep::Entity::find()
             .filter(sweep::Column::Name.starts_with("bench-"))
             .all(db)
             .await?
             .into_iter()
             .map(|s| (s.name, s.id))
-            .collect();
-        let specs = task_specs()?;
-        let mut run_ids: Vec<i64> = Vec::with_capacity(size.runs);
-        for start in (0..size.runs).step_by(1000) {
-            let end = (start + 1000).min(size.runs);
-            let runs = (start..end).map(|i| -> anyhow::Result<run::ActiveModel> {
-                let (task, _, _) = TASKS[i % 2];
-                let model = MODELS[(i / 2) % MODELS.len()];
-                let setting = format!("setting-{}", (i / 10) % 5);
-                let started = t0 + Duration::minutes(i as i64);
-                let manifest = manifest(&specs[i % 2], model, &setting, size.samples_per_run)?;
-                Ok(run::ActiveModel {
-                    fingerprint: Set(format!("synthetic-{i:08}")),
-                    model_name: Set(model.into()),
-                    model_source: Set(format!("hf:NorGLM/{model}")),
-                    model_revision: Set(Some("main".into())),
-                    adapter_name: Set(None),
-                    adapter_source: Set(None),
-                    task_name: Set(task.into()),
-                    task_version: Set(1),
-                    setting_name: Set(setting),
-                    seed: Set((i / 50) as i64),
-                    sample_limit: Set(None),
-                    manifest: Set(manifest),
-                    source: Set("synthetic".into()),
-                    status: Set(if i % 97 == 0 {
-                        RunStatus::Failed
-                    } else {
-                        RunStatus::Done
-                    }),
-                    n_expected: Set(size.samples_per_run as i64),
-                    random_weights: Set(false),
-                    error: Set((i % 97 == 0).then(|| "synthetic failure".to_string())),
-                    worker: Set(Some(format!("worker-{}", i % size.workers.max(1)))),
-                    attempts: Set(1),
-                    created_at: Set(started),
-                    started_at: Set(Some(started)),
-                    finished_at: Set(Some(started + Duration::seconds(90))),
-                    ..Default::default()
-                })
-            });
-            run::Entity::insert_many(runs.collect::<anyhow::Result<Vec<_>>>()?)
-                .exec(db)
-                .await?;
-            let ids: HashMap<String, i64> = run::Entity::find()
-                .filter(
-                    run::Column::Fingerprint
-                        .is_in((start..end).map(|i| format!("synthetic-{i:08}"))),
-                )
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|r| (r.fingerprint, r.id))
-                .collect();
-            run_ids.extend((start..end).map(|i| ids[&format!("synthetic-{i:08}")]));
-            let cells = (start..end).map(|i| sweep_cell::ActiveModel {
-                sweep_id: Set(sweep_ids[&format!("bench-{:04}", i / per_sweep)]),
-                cell_key: Set(format!("cell-{i:08}")),
-                run_id: Set(run_ids[i]),
+            .collect())
+    }
+
+    /// Runs `range`, finished (every 97th failed), alternating the two tasks.
+    async fn runs(
+        &self,
+        range: std::ops::Range<usize>,
+        specs: &[TaskSpec; 2],
+    ) -> anyhow::Result<()> {
+        let (db, size, t0) = (self.db, self.size, self.t0);
+        let runs = range.map(|i| -> anyhow::Result<run::ActiveModel> {
+            let (task, _, _) = TASKS[i % 2];
+            let model = MODELS[(i / 2) % MODELS.len()];
+            let setting = format!("setting-{}", (i / 10) % 5);
+            let started = t0 + Duration::minutes(i as i64);
+            let manifest = manifest(&specs[i % 2], model, &setting, size.samples_per_run)?;
+            Ok(run::ActiveModel {
+                fingerprint: Set(format!("synthetic-{i:08}")),
+                model_name: Set(model.into()),
+                model_source: Set(format!("hf:NorGLM/{model}")),
+                model_revision: Set(Some("main".into())),
+                adapter_name: Set(None),
+                adapter_source: Set(None),
+                task_name: Set(task.into()),
+                task_version: Set(1),
+                setting_name: Set(setting),
+                seed: Set((i / 50) as i64),
+                sample_limit: Set(None),
+                manifest: Set(manifest),
+                source: Set("synthetic".into()),
+                status: Set(if i % 97 == 0 {
+                    RunStatus::Failed
+                } else {
+                    RunStatus::Done
+                }),
+                n_expected: Set(size.samples_per_run as i64),
+                random_weights: Set(false),
+                error: Set((i % 97 == 0).then(|| "synthetic failure".to_string())),
+                worker: Set(Some(format!("worker-{}", i % size.workers.max(1)))),
+                attempts: Set(1),
+                created_at: Set(started),
+                started_at: Set(Some(started)),
+                finished_at: Set(Some(started + Duration::seconds(90))),
                 ..Default::default()
-            });
-            sweep_cell::Entity::insert_many(cells.collect::<Vec<_>>())
-                .exec(db)
-                .await?;
-            let metrics = (start..end).flat_map(|i| {
-                let (_, _, names) = TASKS[i % 2];
-                let rid = run_ids[i];
-                (0..size.metrics_per_run).map(move |k| {
-                    let v = unit(i * 7 + k);
-                    metric::ActiveModel {
-                        run_id: Set(rid),
-                        name: Set(names
-                            .get(k)
-                            .map_or_else(|| format!("extra_{k}"), |n| n.to_string())),
-                        value: Set(if names[0] == "bias_paper" {
-                            v * 100.0
-                        } else {
-                            v
-                        }),
-                        ci_low: Set(Some(v * 0.9)),
-                        ci_high: Set(Some(v * 1.1)),
-                        n: Set(size.samples_per_run as i64),
-                        version: Set(1),
-                        created_at: Set(t0),
-                        ..Default::default()
-                    }
-                })
-            });
-            for chunk in metrics.collect::<Vec<_>>().chunks(2000) {
-                metric::Entity::insert_many(chunk.to_vec()).exec(db).await?;
-            }
-            written += (end - start) * (2 + size.metrics_per_run);
-            progress("runs", end, size.runs);
+            })
+        });
+        run::Entity::insert_many(runs.collect::<anyhow::Result<Vec<_>>>()?)
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+
+    /// The sweep cells and metric rows of runs `range`; returns the runs' ids.
+    async fn cells_and_metrics(
+        &self,
+        range: std::ops::Range<usize>,
+        sweep_ids: &HashMap<String, i64>,
+    ) -> anyhow::Result<Vec<i64>> {
+        let (db, size, t0) = (self.db, self.size, self.t0);
+        let (start, end) = (range.start, range.end);
+        let per_sweep = size.runs.div_ceil(size.sweeps.max(1));
+        let ids: HashMap<String, i64> = run::Entity::find()
+            .filter(
+                run::Column::Fingerprint.is_in((start..end).map(|i| format!("synthetic-{i:08}"))),
+            )
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| (r.fingerprint, r.id))
+            .collect();
+        let run_ids: Vec<i64> = (start..end)
+            .map(|i| ids[&format!("synthetic-{i:08}")])
+            .collect();
+        let cells = (start..end).map(|i| sweep_cell::ActiveModel {
+            sweep_id: Set(sweep_ids[&format!("bench-{:04}", i / per_sweep)]),
+            cell_key: Set(format!("cell-{i:08}")),
+            run_id: Set(run_ids[i - start]),
+            ..Default::default()
+        });
+        sweep_cell::Entity::insert_many(cells.collect::<Vec<_>>())
+            .exec(db)
+            .await?;
+        let metrics = (start..end).flat_map(|i| {
+            let (_, _, names) = TASKS[i % 2];
+            let rid = run_ids[i - start];
+            (0..size.metrics_per_run).map(move |k| {
+                let v = unit(i * 7 + k);
+                metric::ActiveModel {
+                    run_id: Set(rid),
+                    name: Set(names
+                        .get(k)
+                        .map_or_else(|| format!("extra_{k}"), |n| n.to_string())),
+                    value: Set(if names[0] == "bias_paper" {
+                        v * 100.0
+                    } else {
+                        v
+                    }),
+                    ci_low: Set(Some(v * 0.9)),
+                    ci_high: Set(Some(v * 1.1)),
+                    n: Set(size.samples_per_run as i64),
+                    version: Set(1),
+                    created_at: Set(t0),
+                    ..Default::default()
+                }
+            })
+        });
+        for chunk in metrics.collect::<Vec<_>>().chunks(2000) {
+            metric::Entity::insert_many(chunk.to_vec()).exec(db).await?;
         }
+        Ok(run_ids)
+    }
+
+    /// `samples_per_run` Norwegian question-answer samples per run; returns how many.
+    async fn samples(
+        &self,
+        run_ids: &[i64],
+        progress: &impl Fn(&str, usize, usize),
+    ) -> anyhow::Result<usize> {
+        let (db, size, t0) = (self.db, self.size, self.t0);
         let total = size.runs * size.samples_per_run;
         let mut done = 0;
         let per_insert = 1000usize;
@@ -295,7 +347,12 @@ pub async fn seed_history(
             sample::Entity::insert_many(batch).exec(db).await?;
         }
         progress("samples", done, total);
-        written += done;
+        Ok(done)
+    }
+
+    /// The workers and one baseline per model and task.
+    async fn workers_and_baselines(&self) -> anyhow::Result<()> {
+        let (db, size, t0) = (self.db, self.size, self.t0);
         let workers = (0..size.workers).map(|w| worker::ActiveModel {
             name: Set(format!("worker-{w}")),
             host: Set(format!("gpu-{:02}", w / 4)),
@@ -332,6 +389,6 @@ pub async fn seed_history(
         baseline::Entity::insert_many(baselines.collect::<Vec<_>>())
             .exec(db)
             .await?;
-        Ok(written + size.workers + MODELS.len() * TASKS.len())
+        Ok(())
     }
 }

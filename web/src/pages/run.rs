@@ -7,7 +7,7 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use orchestrator::manifest::RunManifest;
 use orchestrator::spec::TaskKind;
-use orchestrator::store::entities::metric;
+use orchestrator::store::entities::{baseline, metric, run, sample};
 
 use crate::AppState;
 use crate::auth::MaybeSession;
@@ -83,19 +83,7 @@ pub async fn page(
             q.window(),
         )
         .await?;
-    // Numeric fields of the samples' data, offered for the range filter.
-    let score_fields: Vec<String> = samples
-        .first()
-        .and_then(|s| {
-            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&s.data).ok()
-        })
-        .map(|m| {
-            m.into_iter()
-                .filter(|(_, v)| v.is_number())
-                .map(|(k, _)| k)
-                .collect()
-        })
-        .unwrap_or_default();
+    let score_fields = numeric_fields(samples.first());
     let stored = if search.is_empty() && q.range().is_none() {
         total
     } else {
@@ -103,23 +91,77 @@ pub async fn page(
     };
     sort_key(&q, &["idx"], "idx").map_err(PageError::bad_request)?;
     let device = match &run.worker {
-        Some(w) => app
-            .store
-            .worker_named(w)
-            .await?
-            .map(|w| format!("{} on {}", w.device, w.host))
-            .unwrap_or_default(),
-        None => String::new(),
-    };
+        Some(w) => app.store.worker_named(w).await?,
+        None => None,
+    }
+    .map(|w| format!("{} on {}", w.device, w.host))
+    .unwrap_or_default();
     // A manifest this version cannot read still shows, raw, below the fields.
     let manifest = run.manifest().ok();
-    let from_manifest =
-        |f: fn(&RunManifest) -> String| manifest.as_ref().map(f).unwrap_or_default();
+    let mut fields = fields(&run, manifest.as_ref(), device, stored);
     let seconds = run
         .started_at
         .zip(run.finished_at)
         .map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0);
-    let mut fields = vec![
+    if let Some(s) = seconds {
+        fields.push(("duration", duration(s as i64)));
+        if s > 0.0 {
+            fields.push(("samples/s", num(stored as f64 / s)));
+            if manifest
+                .as_ref()
+                .is_some_and(|m| m.task.kind == TaskKind::Generation)
+                && let Some(t) = app.store.generated_tokens(id).await?
+            {
+                fields.push(("generated tokens/s", num(t as f64 / s)));
+            }
+        }
+    }
+    if run.random_weights {
+        fields.push(("weights", "RANDOM (the outputs are noise)".into()));
+    }
+    let metrics = metric_rows(&app, &run, &metrics, &baselines);
+    let samples = samples
+        .into_iter()
+        .map(|s| SampleRow {
+            idx: s.idx,
+            prompt: s.prompt,
+            output: s.output.unwrap_or_default(),
+            reference: s.reference.unwrap_or_default(),
+            data: s.data,
+        })
+        .collect();
+    Ok(RunPage {
+        nav: session.nav(),
+        id,
+        title: format!("{} · {}", run.model_name, run.task_name),
+        fields,
+        sweeps,
+        metrics,
+        error: run.error.clone().unwrap_or_default(),
+        samples,
+        pager: Pager::new(&format!("/runs/{id}"), &q, total),
+        sort_links: sort_links(&format!("/runs/{id}"), &q, &["idx"], false),
+        search,
+        score_fields,
+        field: q.field.clone().unwrap_or_default(),
+        min: q.min.map(|v| v.to_string()).unwrap_or_default(),
+        max: q.max.map(|v| v.to_string()).unwrap_or_default(),
+        manifest: serde_json::from_str::<serde_json::Value>(&run.manifest)
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .unwrap_or_else(|_| run.manifest.clone()),
+        active: run.status.is_active(),
+    })
+}
+
+/// The run's fields: what ran (manifest), where, when and how far.
+fn fields(
+    run: &run::Model,
+    manifest: Option<&RunManifest>,
+    device: String,
+    stored: u64,
+) -> Vec<(&'static str, String)> {
+    let from_manifest = |f: fn(&RunManifest) -> String| manifest.map(f).unwrap_or_default();
+    vec![
         ("status", run.status.to_string()),
         (
             "model",
@@ -171,24 +213,17 @@ pub async fn page(
             "samples",
             format!("{stored} of {} expected", run.n_expected),
         ),
-    ];
-    if let Some(s) = seconds {
-        fields.push(("duration", duration(s as i64)));
-        if s > 0.0 {
-            fields.push(("samples/s", num(stored as f64 / s)));
-            if manifest
-                .as_ref()
-                .is_some_and(|m| m.task.kind == TaskKind::Generation)
-                && let Some(t) = app.store.generated_tokens(id).await?
-            {
-                fields.push(("generated tokens/s", num(t as f64 / s)));
-            }
-        }
-    }
-    if run.random_weights {
-        fields.push(("weights", "RANDOM (the outputs are noise)".into()));
-    }
-    let metrics = metrics
+    ]
+}
+
+/// The run's metrics with versions, staleness and the delta to the matching baseline.
+fn metric_rows(
+    app: &AppState,
+    run: &run::Model,
+    metrics: &[metric::Model],
+    baselines: &[baseline::Model],
+) -> Vec<MetricRow> {
+    metrics
         .iter()
         .map(|m| MetricRow {
             name: m.name.clone(),
@@ -196,7 +231,7 @@ pub async fn page(
             n: m.n,
             version: m.version,
             stale: (app.stale)(&m.name, m.version),
-            baseline: baseline_for(&baselines, &run.task_name, &run.model_name, &m.name)
+            baseline: baseline_for(baselines, &run.task_name, &run.model_name, &m.name)
                 .map(|b| {
                     format!(
                         "{} vs {} ({})",
@@ -207,36 +242,20 @@ pub async fn page(
                 })
                 .unwrap_or_default(),
         })
-        .collect();
-    let samples = samples
-        .into_iter()
-        .map(|s| SampleRow {
-            idx: s.idx,
-            prompt: s.prompt,
-            output: s.output.unwrap_or_default(),
-            reference: s.reference.unwrap_or_default(),
-            data: s.data,
+        .collect()
+}
+
+/// Numeric fields of a sample's data, offered for the range filter.
+fn numeric_fields(sample: Option<&sample::Model>) -> Vec<String> {
+    sample
+        .and_then(|s| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&s.data).ok()
         })
-        .collect();
-    Ok(RunPage {
-        nav: session.nav(),
-        id,
-        title: format!("{} · {}", run.model_name, run.task_name),
-        fields,
-        sweeps,
-        metrics,
-        error: run.error.clone().unwrap_or_default(),
-        samples,
-        pager: Pager::new(&format!("/runs/{id}"), &q, total),
-        sort_links: sort_links(&format!("/runs/{id}"), &q, &["idx"], false),
-        search,
-        score_fields,
-        field: q.field.clone().unwrap_or_default(),
-        min: q.min.map(|v| v.to_string()).unwrap_or_default(),
-        max: q.max.map(|v| v.to_string()).unwrap_or_default(),
-        manifest: serde_json::from_str::<serde_json::Value>(&run.manifest)
-            .and_then(|v| serde_json::to_string_pretty(&v))
-            .unwrap_or_else(|_| run.manifest.clone()),
-        active: run.status.is_active(),
-    })
+        .map(|m| {
+            m.into_iter()
+                .filter(|(_, v)| v.is_number())
+                .map(|(k, _)| k)
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -7,7 +7,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use orchestrator::store::RunStatus;
-use orchestrator::store::dashboard::SweepData;
+use orchestrator::store::dashboard::{CellRun, SweepData};
 use orchestrator::store::entities::{metric, run};
 
 use crate::AppState;
@@ -87,123 +87,8 @@ pub async fn page(
         .sweep
         .get_or(name.clone(), || app.store.sweep_data(&name))
         .await?;
-    let SweepData {
-        sweep,
-        runs,
-        metrics,
-        unfinished: counts_of,
-        baselines,
-    } = &*data;
-    let mut by_run: BTreeMap<i64, Vec<&metric::Model>> = BTreeMap::new();
-    for m in metrics {
-        by_run.entry(m.run_id).or_default().push(m);
-    }
-    // Each run's primary metric and row label, computed once (manifests are parsed once).
-    let primaries: HashMap<i64, &metric::Model> = runs
-        .iter()
-        .filter_map(|c| {
-            let p = primary_of(&c.run)?;
-            let m = by_run
-                .get(&c.run.id)?
-                .iter()
-                .copied()
-                .find(|m| m.name == p)?;
-            Some((c.run.id, m))
-        })
-        .collect();
-    let primary = |r: &run::Model| -> Option<&metric::Model> { primaries.get(&r.id).copied() };
-    let label_of: HashMap<i64, String> =
-        runs.iter().map(|c| (c.run.id, row_label(&c.run))).collect();
-    // The newest run of each (row, task) cell.
-    let mut cell_run: HashMap<(&str, &str), &orchestrator::store::dashboard::CellRun> =
-        HashMap::new();
-    for c in runs {
-        cell_run.insert((label_of[&c.run.id].as_str(), c.run.task_name.as_str()), c);
-    }
-    let tasks: Vec<String> = runs
-        .iter()
-        .map(|c| c.run.task_name.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let labels: BTreeSet<&str> = label_of.values().map(String::as_str).collect();
-    // Column scales.
-    let mut range: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
-    for c in runs {
-        if let Some(m) = primary(&c.run).filter(|m| m.value.is_finite()) {
-            let e = range
-                .entry(c.run.task_name.as_str())
-                .or_insert((m.value, m.value));
-            e.0 = e.0.min(m.value);
-            e.1 = e.1.max(m.value);
-        }
-    }
-    let grid = labels
-        .iter()
-        .map(|label| GridRow {
-            label: label.to_string(),
-            cells: tasks
-                .iter()
-                .map(|t| {
-                    let c = *cell_run.get(&(*label, t.as_str()))?;
-                    let m = primary(&c.run);
-                    let (lo, hi) = range.get(t.as_str()).copied().unwrap_or((0.0, 1.0));
-                    let b = m.and_then(|m| baseline_for(baselines, t, &c.run.model_name, &m.name));
-                    Some(GridCell {
-                        run_id: c.run.id,
-                        status: c.run.status.to_string(),
-                        value: m.map(value_ci).unwrap_or_default(),
-                        delta: match (m, b) {
-                            (Some(m), Some(b)) => {
-                                format!(
-                                    "{} vs {} ({})",
-                                    delta(m.value - b.value),
-                                    num(b.value),
-                                    b.source
-                                )
-                            }
-                            _ => String::new(),
-                        },
-                        style: m
-                            .map(|m| format!("background: {}", shade(m.value, lo, hi)))
-                            .unwrap_or_default(),
-                    })
-                })
-                .collect(),
-        })
-        .collect();
-    let charts = tasks
-        .iter()
-        .filter_map(|t| {
-            let items: Vec<Bar> = runs
-                .iter()
-                .filter(|c| &c.run.task_name == t)
-                .filter_map(|c| {
-                    primary(&c.run).map(|m| Bar {
-                        label: label_of[&c.run.id].clone(),
-                        value: m.value,
-                        ci: m.ci_low.zip(m.ci_high),
-                    })
-                })
-                .collect();
-            let first = runs.iter().find(|c| &c.run.task_name == t)?;
-            let metric_name = primary_of(&first.run)?;
-            let base = baseline_for(baselines, t, &first.run.model_name, &metric_name)
-                .map(|b| (b.value, b.source.as_str()));
-            (!items.is_empty()).then(|| bars(&format!("{t}: {metric_name}"), &items, base))
-        })
-        .collect();
-    let finished: Vec<_> = runs
-        .iter()
-        .filter(|c| matches!(c.run.status, RunStatus::Done | RunStatus::Failed))
-        .filter_map(|c| c.run.finished_at)
-        .collect();
-    let progress_chart = runs
-        .iter()
-        .filter_map(|c| c.run.started_at)
-        .min()
-        .map(|start| crate::chart::progress(start, &finished, runs.len()))
-        .unwrap_or_default();
+    let view = Indexed::new(&data);
+    let runs = &data.runs;
     let counts = RunStatus::ALL
         .iter()
         .map(|s| {
@@ -213,60 +98,209 @@ pub async fn page(
             )
         })
         .collect();
-    let active = runs.iter().any(|c| c.run.status.is_active());
-    let pager = Pager::new(
-        &format!("/sweeps/{}", crate::list::encode(&name)),
-        &q,
-        runs.len() as u64,
-    );
+    let base = format!("/sweeps/{}", crate::list::encode(&name));
     const KEYS: [&str; 3] = ["cell", "run", "status"];
     let key = sort_key(&q, &KEYS, "cell").map_err(PageError::bad_request)?;
-    let mut ordered: Vec<&orchestrator::store::dashboard::CellRun> = runs.iter().collect();
-    match key {
-        "run" => ordered.sort_by_key(|c| c.run.id),
-        "status" => ordered.sort_by_key(|c| c.run.status.as_str()),
-        _ => {}
-    }
-    if q.descending(false) {
-        ordered.reverse();
-    }
-    let sort_links = sort_links(
-        &format!("/sweeps/{}", crate::list::encode(&name)),
-        &q,
-        &KEYS,
-        false,
-    );
-    let runs = page_of(ordered, &q)
-        .into_iter()
-        .map(|c| RunRow {
-            id: c.run.id,
-            cell: c.cell.clone(),
-            status: c.run.status.to_string(),
-            samples: if c.run.status == RunStatus::Done {
-                c.run.n_expected
-            } else {
-                counts_of.get(&c.run.id).copied().unwrap_or(0)
-            },
-            expected: c.run.n_expected,
-            primary: primary(&c.run)
-                .map(|m| format!("{} = {}", m.name, value_ci(m)))
-                .unwrap_or_default(),
-            random_weights: c.run.random_weights,
-            error: c.run.error.clone().unwrap_or_default(),
-        })
-        .collect();
     Ok(SweepPage {
         nav: session.nav(),
-        name: sweep.name.clone(),
-        description: sweep.description.clone().unwrap_or_default(),
+        name: data.sweep.name.clone(),
+        description: data.sweep.description.clone().unwrap_or_default(),
         counts,
-        tasks,
-        grid,
-        charts,
-        progress_chart,
-        runs,
-        pager,
-        sort_links,
-        active,
+        grid: view.grid(),
+        charts: view.charts(),
+        progress_chart: view.progress_chart(),
+        runs: view.runs_table(key, &q),
+        tasks: view.tasks,
+        pager: Pager::new(&base, &q, runs.len() as u64),
+        sort_links: sort_links(&base, &q, &KEYS, false),
+        active: runs.iter().any(|c| c.run.status.is_active()),
     })
+}
+
+/// A sweep's runs indexed for its page: each run's primary metric (manifests parsed once), its
+/// row label, the newest run of each (row, task) cell and the tasks, in order.
+struct Indexed<'a> {
+    data: &'a SweepData,
+    primaries: HashMap<i64, &'a metric::Model>,
+    labels: HashMap<i64, String>,
+    cells: HashMap<(String, String), &'a CellRun>,
+    tasks: Vec<String>,
+}
+
+impl<'a> Indexed<'a> {
+    fn new(data: &'a SweepData) -> Indexed<'a> {
+        let mut by_run: BTreeMap<i64, Vec<&metric::Model>> = BTreeMap::new();
+        for m in &data.metrics {
+            by_run.entry(m.run_id).or_default().push(m);
+        }
+        let primaries = data
+            .runs
+            .iter()
+            .filter_map(|c| {
+                let p = primary_of(&c.run)?;
+                let m = by_run
+                    .get(&c.run.id)?
+                    .iter()
+                    .copied()
+                    .find(|m| m.name == p)?;
+                Some((c.run.id, m))
+            })
+            .collect();
+        let labels: HashMap<i64, String> = data
+            .runs
+            .iter()
+            .map(|c| (c.run.id, row_label(&c.run)))
+            .collect();
+        let cells = data
+            .runs
+            .iter()
+            .map(|c| ((labels[&c.run.id].clone(), c.run.task_name.clone()), c))
+            .collect();
+        let tasks = data
+            .runs
+            .iter()
+            .map(|c| c.run.task_name.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        Indexed {
+            data,
+            primaries,
+            labels,
+            cells,
+            tasks,
+        }
+    }
+
+    fn primary(&self, r: &run::Model) -> Option<&'a metric::Model> {
+        self.primaries.get(&r.id).copied()
+    }
+
+    /// Rows × tasks of primary metrics, shaded per task between its lowest and highest value.
+    fn grid(&self) -> Vec<GridRow> {
+        let mut range: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+        for c in &self.data.runs {
+            if let Some(m) = self.primary(&c.run).filter(|m| m.value.is_finite()) {
+                let e = range
+                    .entry(c.run.task_name.as_str())
+                    .or_insert((m.value, m.value));
+                e.0 = e.0.min(m.value);
+                e.1 = e.1.max(m.value);
+            }
+        }
+        let labels: BTreeSet<&str> = self.labels.values().map(String::as_str).collect();
+        labels
+            .into_iter()
+            .map(|label| GridRow {
+                label: label.to_string(),
+                cells: self
+                    .tasks
+                    .iter()
+                    .map(|t| {
+                        let c = *self.cells.get(&(label.to_string(), t.clone()))?;
+                        let (lo, hi) = range.get(t.as_str()).copied().unwrap_or((0.0, 1.0));
+                        Some(self.grid_cell(c, t, lo, hi))
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn grid_cell(&self, c: &CellRun, task: &str, lo: f64, hi: f64) -> GridCell {
+        let m = self.primary(&c.run);
+        let b =
+            m.and_then(|m| baseline_for(&self.data.baselines, task, &c.run.model_name, &m.name));
+        GridCell {
+            run_id: c.run.id,
+            status: c.run.status.to_string(),
+            value: m.map(value_ci).unwrap_or_default(),
+            delta: match (m, b) {
+                (Some(m), Some(b)) => format!(
+                    "{} vs {} ({})",
+                    delta(m.value - b.value),
+                    num(b.value),
+                    b.source
+                ),
+                _ => String::new(),
+            },
+            style: m
+                .map(|m| format!("background: {}", shade(m.value, lo, hi)))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// One bar chart per task: the primary metric of each run, with the baseline.
+    fn charts(&self) -> Vec<String> {
+        let runs = &self.data.runs;
+        self.tasks
+            .iter()
+            .filter_map(|t| {
+                let items: Vec<Bar> = runs
+                    .iter()
+                    .filter(|c| &c.run.task_name == t)
+                    .filter_map(|c| {
+                        self.primary(&c.run).map(|m| Bar {
+                            label: self.labels[&c.run.id].clone(),
+                            value: m.value,
+                            ci: m.ci_low.zip(m.ci_high),
+                        })
+                    })
+                    .collect();
+                let first = runs.iter().find(|c| &c.run.task_name == t)?;
+                let metric_name = primary_of(&first.run)?;
+                let base =
+                    baseline_for(&self.data.baselines, t, &first.run.model_name, &metric_name)
+                        .map(|b| (b.value, b.source.as_str()));
+                (!items.is_empty()).then(|| bars(&format!("{t}: {metric_name}"), &items, base))
+            })
+            .collect()
+    }
+
+    /// Runs finished over time, from the first start.
+    fn progress_chart(&self) -> String {
+        let runs = &self.data.runs;
+        let finished: Vec<_> = runs
+            .iter()
+            .filter(|c| matches!(c.run.status, RunStatus::Done | RunStatus::Failed))
+            .filter_map(|c| c.run.finished_at)
+            .collect();
+        runs.iter()
+            .filter_map(|c| c.run.started_at)
+            .min()
+            .map(|start| crate::chart::progress(start, &finished, runs.len()))
+            .unwrap_or_default()
+    }
+
+    /// The page of the runs table, sorted by `key`.
+    fn runs_table(&self, key: &str, q: &ListQuery) -> Vec<RunRow> {
+        let mut ordered: Vec<&CellRun> = self.data.runs.iter().collect();
+        match key {
+            "run" => ordered.sort_by_key(|c| c.run.id),
+            "status" => ordered.sort_by_key(|c| c.run.status.as_str()),
+            _ => {}
+        }
+        if q.descending(false) {
+            ordered.reverse();
+        }
+        page_of(ordered, q)
+            .into_iter()
+            .map(|c| RunRow {
+                id: c.run.id,
+                cell: c.cell.clone(),
+                status: c.run.status.to_string(),
+                samples: if c.run.status == RunStatus::Done {
+                    c.run.n_expected
+                } else {
+                    self.data.unfinished.get(&c.run.id).copied().unwrap_or(0)
+                },
+                expected: c.run.n_expected,
+                primary: self
+                    .primary(&c.run)
+                    .map(|m| format!("{} = {}", m.name, value_ci(m)))
+                    .unwrap_or_default(),
+                random_weights: c.run.random_weights,
+                error: c.run.error.clone().unwrap_or_default(),
+            })
+            .collect()
+    }
 }

@@ -409,6 +409,21 @@ impl Hypotheses {
         }
     }
 
+    /// The best finished hypothesis, with EOS where it ended on it.
+    fn best(self, model: &LoadedModel, limit: StopReason) -> Result<(Vec<u32>, StopReason)> {
+        let (_, mut tokens, eos) = self
+            .beams
+            .into_iter()
+            .max_by(|a, c| a.0.total_cmp(&c.0))
+            .ok_or_else(|| EngineError::Generation("beam search kept no hypothesis".into()))?;
+        if eos {
+            tokens.push(model.eos_ids[0]);
+            Ok((tokens, StopReason::Eos))
+        } else {
+            Ok((tokens, limit))
+        }
+    }
+
     fn is_done(&self, best_sum_logprobs: f64, generated: usize) -> bool {
         if self.beams.len() < self.k {
             return false;
@@ -438,12 +453,15 @@ fn beam_search(
         .collect();
     let mut cache = model.cache();
     let first = prefill_step(&expanded, width, pad);
-    let mut seqs = first.ids.clone();
-    let mut key_mask = first.key_mask.clone();
-    let mut next_pos: Vec<u32> = expanded.iter().map(|r| r.len() as u32).collect();
-    let mut scores: Vec<f64> = (0..b * k)
-        .map(|i| if i % k == 0 { 0.0 } else { -1e9 })
-        .collect();
+    let mut beams = Beams {
+        seqs: first.ids.clone(),
+        key_mask: first.key_mask.clone(),
+        next_pos: expanded.iter().map(|r| r.len() as u32).collect(),
+        // Only the first beam of each prompt starts live, so the beams do not repeat.
+        scores: (0..b * k)
+            .map(|i| if i % k == 0 { 0.0 } else { -1e9 })
+            .collect(),
+    };
     let mut hyps: Vec<Hypotheses> = (0..b)
         .map(|_| Hypotheses {
             k,
@@ -454,58 +472,31 @@ fn beam_search(
     let mut done = vec![false; b];
     let mut logits = last_logits(model, &first, &mut cache)?;
     for n in 0..steps {
-        let cur_len = width + n;
         let mut next: Vec<(usize, u32, f64)> = Vec::with_capacity(b * k);
         for p in 0..b {
             if done[p] {
                 next.extend((0..k).map(|_| (p * k, pad, 0.0)));
                 continue;
             }
-            let mut cands: Vec<(f64, usize, u32)> = Vec::with_capacity(k * 2 * k);
-            for j in 0..k {
-                let row = p * k + j;
-                let lp = log_softmax(&logits[row]);
-                let mut lp = lp;
-                process(&mut lp, &seqs[row], n, &model.eos_ids, cfg);
-                // Only the 2k best continuations of each beam can be among the 2k best overall.
-                let mut idx: Vec<usize> = (0..lp.len()).collect();
-                let take = (2 * k).min(idx.len());
-                idx.select_nth_unstable_by(take - 1, |&a, &c| {
-                    lp[c].total_cmp(&lp[a]).then(a.cmp(&c))
-                });
-                for &v in &idx[..take] {
-                    cands.push((scores[row] + lp[v] as f64, j, v as u32));
-                }
-            }
-            cands.sort_by(|a, c| c.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(c.1, c.2))));
-            cands.truncate(2 * k);
-            let mut chosen = 0;
-            for (rank, &(s, j, v)) in cands.iter().enumerate() {
-                if model.eos_ids.contains(&v) {
-                    if rank >= k {
-                        continue;
-                    }
-                    let row = p * k + j;
-                    hyps[p].add(seqs[row][width..].to_vec(), s, n + 1, true);
-                } else {
-                    next.push((p * k + j, v, s));
-                    chosen += 1;
-                }
-                if chosen == k {
-                    break;
-                }
-            }
+            let cands = beams.candidates(model, &logits, p, k, n, cfg);
+            next.extend(choose(
+                model,
+                &cands,
+                &beams.seqs,
+                &mut hyps[p],
+                p,
+                k,
+                width,
+                n,
+            ));
             let best = cands.first().map_or(f64::NEG_INFINITY, |c| c.0);
-            done[p] = hyps[p].is_done(best, cur_len - width);
+            done[p] = hyps[p].is_done(best, n);
         }
         if done.iter().all(|&d| d) || n + 1 == steps {
             // Running beams (with the token just chosen) join the hypotheses at the end.
-            for p in 0..b {
-                if done[p] {
-                    continue;
-                }
+            for p in (0..b).filter(|&p| !done[p]) {
                 for &(src, v, s) in &next[p * k..p * k + k] {
-                    let mut toks = seqs[src][width..].to_vec();
+                    let mut toks = beams.seqs[src][width..].to_vec();
                     toks.push(v);
                     let len = toks.len();
                     hyps[p].add(toks, s, len, false);
@@ -515,47 +506,110 @@ fn beam_search(
         }
         let src: Vec<u32> = next.iter().map(|x| x.0 as u32).collect();
         cache.select_rows(&Tensor::new(src.as_slice(), &model.device)?)?;
-        seqs = next
+        let step = beams.advance(&next);
+        logits = last_logits(model, &step, &mut cache)?;
+    }
+    hyps.into_iter().map(|h| h.best(model, limit)).collect()
+}
+
+/// The running beams of a beam search, `k` rows per prompt.
+struct Beams {
+    /// Prompt and tokens so far.
+    seqs: Vec<Vec<u32>>,
+    /// Which keys are real (not left padding).
+    key_mask: Vec<Vec<u8>>,
+    /// Position of the next token.
+    next_pos: Vec<u32>,
+    /// Sum of log-probabilities.
+    scores: Vec<f64>,
+}
+
+impl Beams {
+    /// The 2k best continuations (score, beam, token) of prompt `p`'s beams, best first.
+    fn candidates(
+        &self,
+        model: &LoadedModel,
+        logits: &[Vec<f32>],
+        p: usize,
+        k: usize,
+        n: usize,
+        cfg: &GenerationConfig,
+    ) -> Vec<(f64, usize, u32)> {
+        let mut cands: Vec<(f64, usize, u32)> = Vec::with_capacity(k * 2 * k);
+        for j in 0..k {
+            let row = p * k + j;
+            let mut lp = log_softmax(&logits[row]);
+            process(&mut lp, &self.seqs[row], n, &model.eos_ids, cfg);
+            // Only the 2k best continuations of each beam can be among the 2k best overall.
+            let mut idx: Vec<usize> = (0..lp.len()).collect();
+            let take = (2 * k).min(idx.len());
+            idx.select_nth_unstable_by(take - 1, |&a, &c| lp[c].total_cmp(&lp[a]).then(a.cmp(&c)));
+            for &v in &idx[..take] {
+                cands.push((self.scores[row] + lp[v] as f64, j, v as u32));
+            }
+        }
+        cands.sort_by(|a, c| c.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(c.1, c.2))));
+        cands.truncate(2 * k);
+        cands
+    }
+
+    /// Continue each beam from its source row `next[i].0` with token `next[i].1`; the step
+    /// that feeds the new tokens.
+    fn advance(&mut self, next: &[(usize, u32, f64)]) -> Step {
+        self.seqs = next
             .iter()
             .map(|&(s, v, _)| {
-                let mut q = seqs[s].clone();
+                let mut q = self.seqs[s].clone();
                 q.push(v);
                 q
             })
             .collect();
-        key_mask = next
+        self.key_mask = next
             .iter()
             .map(|&(s, _, _)| {
-                let mut m = key_mask[s].clone();
+                let mut m = self.key_mask[s].clone();
                 m.push(1);
                 m
             })
             .collect();
-        next_pos = next.iter().map(|&(s, _, _)| next_pos[s] + 1).collect();
-        scores = next.iter().map(|x| x.2).collect();
-        let step = Step {
+        self.next_pos = next.iter().map(|&(s, _, _)| self.next_pos[s] + 1).collect();
+        self.scores = next.iter().map(|x| x.2).collect();
+        Step {
             ids: next.iter().map(|x| vec![x.1]).collect(),
-            positions: next_pos.iter().map(|&p| vec![p - 1]).collect(),
-            key_mask: key_mask.clone(),
-        };
-        logits = last_logits(model, &step, &mut cache)?;
+            positions: self.next_pos.iter().map(|&p| vec![p - 1]).collect(),
+            key_mask: self.key_mask.clone(),
+        }
     }
-    hyps.into_iter()
-        .map(|h| {
-            let best = h
-                .beams
-                .into_iter()
-                .max_by(|a, c| a.0.total_cmp(&c.0))
-                .ok_or_else(|| EngineError::Generation("beam search kept no hypothesis".into()))?;
-            let mut tokens = best.1;
-            if best.2 {
-                tokens.push(model.eos_ids[0]);
-                Ok((tokens, StopReason::Eos))
-            } else {
-                Ok((tokens, limit))
+}
+
+/// The k beams prompt `p` continues with, from its ranked candidates; a candidate ending in
+/// EOS among the k best becomes a finished hypothesis instead.
+#[allow(clippy::too_many_arguments)] // the beam search's state at one step, named
+fn choose(
+    model: &LoadedModel,
+    cands: &[(f64, usize, u32)],
+    seqs: &[Vec<u32>],
+    hyps: &mut Hypotheses,
+    p: usize,
+    k: usize,
+    width: usize,
+    n: usize,
+) -> Vec<(usize, u32, f64)> {
+    let mut next = Vec::with_capacity(k);
+    for (rank, &(s, j, v)) in cands.iter().enumerate() {
+        if model.eos_ids.contains(&v) {
+            if rank >= k {
+                continue;
             }
-        })
-        .collect()
+            hyps.add(seqs[p * k + j][width..].to_vec(), s, n + 1, true);
+        } else {
+            next.push((p * k + j, v, s));
+        }
+        if next.len() == k {
+            break;
+        }
+    }
+    next
 }
 
 fn log_softmax(v: &[f32]) -> Vec<f32> {
