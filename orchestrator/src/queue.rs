@@ -10,7 +10,7 @@ use apalis::prelude::*;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
 
-use crate::store::JobRef;
+use crate::store::{JobRef, StoreError};
 
 /// How to reach the queue and how workers keep their leases.
 #[derive(Debug, Clone)]
@@ -83,11 +83,11 @@ impl std::fmt::Debug for Queue {
     }
 }
 
-/// Runs one job; implemented by the worker crate.
-pub trait JobHandler: Send + Sync + 'static {
-    /// Process a job. Errors are handled inside (retries, failing the run); an `Err` here
-    /// means the job could not even be recorded and the queue should deliver it again.
-    fn handle(&self, job: JobRef) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+/// Takes the jobs the queue delivers: the [`Runner`](crate::runner::Runner).
+pub trait Deliveries: Send + Sync + 'static {
+    /// Process a delivered job. Its failures are recorded inside (retries, failing the run);
+    /// an `Err` here means not even that was possible, and the queue delivers it again.
+    fn handle(&self, job: JobRef) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
 }
 
 impl Queue {
@@ -180,7 +180,7 @@ impl Queue {
 
 /// The handler as worker data (a named type keeps the job function's signature simple).
 #[derive(Clone)]
-struct SharedHandler(Arc<dyn JobHandler>);
+struct SharedHandler(Arc<dyn Deliveries>);
 
 async fn handle_job(job: JobRef, handler: Data<SharedHandler>) -> Result<(), BoxDynError> {
     let SharedHandler(h) = &*handler;
@@ -191,7 +191,7 @@ async fn handle_job(job: JobRef, handler: Data<SharedHandler>) -> Result<(), Box
 pub async fn run_worker<F>(
     queue: Queue,
     name: String,
-    handler: Arc<dyn JobHandler>,
+    handler: Arc<dyn Deliveries>,
     shutdown: F,
 ) -> Result<(), QueueError>
 where

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tracing::{Instrument, info, info_span, warn};
 use types::MetricValue;
 
-use crate::queue::{JobHandler as QueueHandler, Queue};
+use crate::queue::{Deliveries, Queue};
 use crate::store::{ClaimedJob, JobOutcome, JobRef, Store, StoreError};
 
 /// A boxed future, as the handler's methods return.
@@ -207,18 +207,11 @@ impl Runner {
     }
 }
 
-impl QueueHandler for Runner {
-    fn handle(&self, job: JobRef) -> BoxFuture<Result<(), String>> {
+impl Deliveries for Runner {
+    fn handle(&self, job: JobRef) -> BoxFuture<Result<(), StoreError>> {
         let runner = self.clone();
         let span = info_span!("job", job = job.job_id, run = job.run_id, shard = job.shard);
-        Box::pin(
-            async move {
-                Runner::handle(&runner, job)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .instrument(span),
-        )
+        Box::pin(async move { Runner::handle(&runner, job).await }.instrument(span))
     }
 }
 

@@ -13,7 +13,7 @@
    the table with ratios to BENCHMARKS.md (section "Engine").
 
 Usage (from the repository root; needs a venv with torch and transformers):
-  cargo build --release --bin nlebench --bin nlebench-dev
+  cargo build --release -p nlebench -p nlebench-devtools
   python tools/bench/engine_reference.py [--rounds 3] [--repeats 3] [--out bench-out]
 """
 
@@ -200,7 +200,7 @@ def write_markdown(results: dict, args) -> None:
         "the median over all runs, the range in brackets. Peak RSS is the largest of the processes "
         "(model load included).",
         "",
-        "Command: `cargo build --release --bin nlebench --bin nlebench-dev && python tools/bench/engine_reference.py "
+        "Command: `cargo build --release -p nlebench -p nlebench-devtools && python tools/bench/engine_reference.py "
         f"--rounds {rounds} --repeats {repeats}` (with no other load on the machine).",
         "",
         "| workload | nlebench | transformers | ratio | peak RSS nlebench | peak RSS transformers | outputs |",

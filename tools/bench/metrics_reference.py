@@ -10,7 +10,7 @@ USR per file. Needs a venv with sacrebleu, rouge==1.0.1, nltk, numpy, pandas and
 English model (tools/reference/fetch_punkt.py).
 
 Usage (from the repository root):
-  cargo build --release --bin nlebench --bin nlebench-dev
+  cargo build --release -p nlebench -p nlebench-devtools
   python tools/bench/metrics_reference.py [--rounds 3] [--data ../shared/data/norglm-results]
 """
 
@@ -130,7 +130,7 @@ def main() -> None:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores. {args.rounds} alternating rounds; medians, "
         "ranges in brackets.",
         "",
-        "Command: `cargo build --release --bin nlebench --bin nlebench-dev && python tools/bench/metrics_reference.py "
+        "Command: `cargo build --release -p nlebench -p nlebench-devtools && python tools/bench/metrics_reference.py "
         f"--rounds {args.rounds}`",
         "",
         "| | seconds | pairs/s |",

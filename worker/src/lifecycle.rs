@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use orchestrator::config::Settings;
-use orchestrator::queue::{JobHandler as Deliveries, Queue, QueueError, run_worker};
+use orchestrator::queue::{Deliveries, Queue, QueueError, run_worker};
 use orchestrator::runner::{BoxFuture, RetryPolicy, Runner};
 use orchestrator::store::{JobRef, Store, StoreError, WorkerInfo};
 use tokio::sync::watch;
@@ -176,7 +176,7 @@ impl Activity {
 }
 
 impl Deliveries for Activity {
-    fn handle(&self, job: JobRef) -> BoxFuture<Result<(), String>> {
+    fn handle(&self, job: JobRef) -> BoxFuture<Result<(), StoreError>> {
         let (last, busy, started) = (self.last.clone(), self.busy.clone(), self.started);
         let fut = Deliveries::handle(&self.runner, job);
         Box::pin(async move {
