@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod handler;
+pub mod import;
 pub mod lifecycle;
 pub mod resolver;
 pub mod runlog;
