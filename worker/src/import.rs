@@ -26,10 +26,10 @@ pub enum ImportError {
     },
     /// The file is not a table of the task's columns.
     #[error(transparent)]
-    Data(#[from] DataError),
+    Data(Box<DataError>),
     /// The rows do not fit the task.
     #[error(transparent)]
-    Task(#[from] TaskError),
+    Task(Box<TaskError>),
     /// Hashing the file failed.
     #[error(transparent)]
     Hash(#[from] EngineError),
@@ -41,6 +41,18 @@ pub enum ImportError {
         /// The paper filter was applied.
         filtered: bool,
     },
+}
+
+impl From<DataError> for ImportError {
+    fn from(e: DataError) -> Self {
+        ImportError::Data(Box::new(e))
+    }
+}
+
+impl From<TaskError> for ImportError {
+    fn from(e: TaskError) -> Self {
+        ImportError::Task(Box::new(e))
+    }
 }
 
 /// A file's outputs, ready for `Store::import_run`.
