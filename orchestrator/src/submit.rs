@@ -5,13 +5,14 @@ use std::collections::HashMap;
 
 use crate::grid::expand;
 use crate::manifest::{AdapterManifest, ModelManifest, RunManifest};
+use crate::queue::{Queue, QueueError};
 use crate::resolve::{ResolveError, ResolvedDataset, ResolvedModel, Resolver};
 use crate::spec::{SpecError, SweepSpec, TaskSpec};
 use crate::store::{CellAction, Store, StoreError};
 
 pub use crate::store::plan::{PlannedCell, SweepRow};
 
-/// Why a submission could not be planned.
+/// Why a submission could not be planned or made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// A problem in the spec files or their sources.
@@ -20,6 +21,71 @@ pub enum PlanError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The queue refused the jobs.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// What a submission did.
+#[derive(Debug)]
+pub struct Submitted {
+    /// The sweep.
+    pub sweep: SweepSpec,
+    /// Its cells with their actions.
+    pub cells: Vec<PlannedCell>,
+    /// Jobs put on the queue.
+    pub enqueued: usize,
+}
+
+/// Plan, store and enqueue a sweep whose cells were resolved with [`manifests`]. Callers
+/// resolve the cells, then reach the store and the queue, before anything is written; the
+/// jobs' `enqueued_at` is set only once the queue accepted them, and a later submission
+/// pushes again any job that never reached the queue.
+pub async fn submit(
+    store: &Store,
+    queue: &mut Queue,
+    sweep: SweepSpec,
+    cells: Vec<CellManifest>,
+    force: bool,
+) -> Result<Submitted, PlanError> {
+    let (row, cells) = plan(&sweep, cells, store, force).await?;
+    let (_, jobs) = store.apply(&row, &cells).await?;
+    queue.push(&jobs, sweep.priority, None).await?;
+    store.mark_enqueued(&jobs).await?;
+    Ok(Submitted {
+        sweep,
+        cells,
+        enqueued: jobs.len(),
+    })
+}
+
+/// The plan against the stored runs at `database_url`, writing nothing: a store that does not
+/// exist yet, or has no tables yet, means every cell is new.
+pub async fn dry_run(
+    database_url: &str,
+    sweep: &SweepSpec,
+    cells: Vec<CellManifest>,
+    force: bool,
+) -> Result<Vec<PlannedCell>, PlanError> {
+    let missing_sqlite = database_url
+        .strip_prefix("sqlite://")
+        .map(|p| p.split('?').next().unwrap_or(p))
+        .is_some_and(|p| !std::path::Path::new(p).exists());
+    if !missing_sqlite {
+        let store = Store::connect(database_url).await?;
+        if store.require_migrated().await.is_ok() {
+            return Ok(plan(sweep, cells, &store, force).await?.1);
+        }
+    }
+    Ok(cells
+        .into_iter()
+        .map(|(key, manifest, fingerprint)| PlannedCell {
+            key,
+            manifest,
+            fingerprint,
+            action: CellAction::New,
+        })
+        .collect())
 }
 
 /// The cells of a sweep with their manifests and fingerprints (no store needed).

@@ -17,7 +17,7 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
     let cells = orchestrator::submit::manifests(&sweep, &context::resolver(&s))?;
     let store = context::store_migrated(&s).await?;
     let mut queue = context::queue(&s).await?;
-    let done = submit::submit_sweep(&store, &mut queue, sweep, cells, a.force).await?;
+    let done = orchestrator::submit::submit(&store, &mut queue, sweep, cells, a.force).await?;
     submit::print_plan(&done.sweep, &done.cells, false);
     let name = done.sweep.name.clone();
 
