@@ -225,6 +225,10 @@ fn every_page_renders_on_the_embedded_store() {
 }
 
 #[test]
+#[cfg_attr(
+    not(nlebench_services),
+    ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
+)]
 fn every_page_renders_on_postgres() {
     let Some(env) = Env::team() else { return };
     every_page(&env);
@@ -522,6 +526,10 @@ fn sign_in_roles_and_csrf_on_the_embedded_store() {
 }
 
 #[test]
+#[cfg_attr(
+    not(nlebench_services),
+    ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
+)]
 fn sign_in_roles_and_csrf_on_postgres() {
     let Some(env) = Env::team() else { return };
     permissions(&env);

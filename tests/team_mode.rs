@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use common::{Env, mini_pairs, sweep_toml};
 
 #[test]
+#[cfg_attr(
+    not(nlebench_services),
+    ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
+)]
 fn two_workers_complete_a_sweep_and_resubmission_fills_only_missing_cells() {
     let Some(env) = Env::team() else { return };
     env.ok(&["migrate"]);
@@ -98,6 +102,10 @@ fn two_workers_complete_a_sweep_and_resubmission_fills_only_missing_cells() {
 }
 
 #[test]
+#[cfg_attr(
+    not(nlebench_services),
+    ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
+)]
 fn a_killed_workers_job_is_finished_by_another_without_recomputing_stored_samples() {
     let Some(env) = Env::team() else { return };
     env.ok(&["migrate"]);

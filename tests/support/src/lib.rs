@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod build;
 #[cfg(feature = "engine")]
 pub mod models;
 
