@@ -70,8 +70,8 @@ fn per_pair_bleu_and_rouge_equal_the_python_packages() {
 
 #[test]
 #[cfg_attr(
-    not(nlebench_shared),
-    ignore = "needs the authors' released outputs in ../shared/data/norglm-results (CI has them)"
+    not(all(nlebench_shared, nlebench_punkt)),
+    ignore = "needs the authors' released outputs in ../shared/data/norglm-results and NLTK's Punkt model (python3 tools/reference/fetch_punkt.py); CI has both"
 )]
 fn word_tokenize_and_the_diversity_metrics_equal_nltk_and_the_authors_functions() {
     let Some(data) = test_support::released("") else {

@@ -26,3 +26,32 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
         println!("cargo::rustc-cfg=nlebench_shared");
     }
 }
+
+/// Emit `cfg(nlebench_punkt)` when NLTK's Punkt English model is installed where
+/// `nltk.data` looks (`NLTK_DATA`, `~/nltk_data`, the system directories);
+/// `python3 tools/reference/fetch_punkt.py` installs it.
+pub fn emit_punkt_cfg() {
+    println!("cargo::rustc-check-cfg=cfg(nlebench_punkt)");
+    println!("cargo::rerun-if-env-changed=NLTK_DATA");
+    let mut dirs: Vec<std::path::PathBuf> = std::env::var_os("NLTK_DATA")
+        .map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join("nltk_data"));
+    }
+    dirs.extend(
+        [
+            "/usr/share/nltk_data",
+            "/usr/local/share/nltk_data",
+            "/usr/lib/nltk_data",
+            "/usr/local/lib/nltk_data",
+        ]
+        .map(std::path::PathBuf::from),
+    );
+    if dirs
+        .iter()
+        .any(|d| d.join("tokenizers/punkt_tab/english").is_dir())
+    {
+        println!("cargo::rustc-cfg=nlebench_punkt");
+    }
+}
