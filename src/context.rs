@@ -123,15 +123,10 @@ pub fn sweep(s: &Settings, path: &Path) -> anyhow::Result<SweepSpec> {
     Ok(SweepSpec::load(path, &tasks, &catalog)?)
 }
 
-/// Where generated models are kept.
-pub fn models_dir(s: &Settings) -> PathBuf {
-    s.data_dir.join("models")
-}
-
 /// The engine-backed resolver for submissions.
 pub fn resolver(s: &Settings) -> EngineResolver {
     EngineResolver {
-        models_dir: models_dir(s),
+        models_dir: s.models_dir(),
         hashes: HashCache::new(Some(s.data_dir.join("file-hashes.json"))),
         download: true,
     }

@@ -124,6 +124,11 @@ fn parse_override<T: std::str::FromStr>(
 }
 
 impl Settings {
+    /// Where generated (random-weight) models are kept.
+    pub fn models_dir(&self) -> PathBuf {
+        self.data_dir.join("models")
+    }
+
     /// Merge overrides with the config file (if it exists) and defaults.
     pub fn resolve(o: Overrides, config_file: Option<&Path>) -> Result<Settings, SpecError> {
         let file: FileConfig = match config_file {

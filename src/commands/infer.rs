@@ -36,7 +36,7 @@ fn load(g: &Global, m: &ModelArgs) -> anyhow::Result<Arc<LoadedModel>> {
         &source(&m.model)?,
         dtype,
         adapter.as_ref(),
-        &context::models_dir(&s),
+        &s.models_dir(),
         &engine::device::select(s.device)?,
     )?)
 }

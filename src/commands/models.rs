@@ -15,7 +15,7 @@ pub fn random(g: &Global, a: RandomArgs) -> anyhow::Result<ExitCode> {
     let preset = random::preset(&a.preset)?;
     let out = a
         .out
-        .unwrap_or_else(|| random::dir_for(&a.preset, a.seed, &context::models_dir(&s)));
+        .unwrap_or_else(|| random::dir_for(&a.preset, a.seed, &s.models_dir()));
     random::write(&preset, a.seed, &out)?;
     outln!(
         "wrote a RANDOM-WEIGHT model ({}, seed {}) to {}\nuse it as source `path:{}` or `random:{}@{}`",

@@ -17,7 +17,7 @@ use crate::{context, render};
 /// The NLI classifier of the entailment ratios.
 fn load_nli(g: &Global, model: &str) -> anyhow::Result<Arc<BertClassifier>> {
     let s = context::settings(g)?;
-    let files = engine::locate(&source(model)?, &context::models_dir(&s), true)?;
+    let files = engine::locate(&source(model)?, &s.models_dir(), true)?;
     let device = engine::device::select(s.device)?;
     Ok(Arc::new(BertClassifier::load(&files, &device)?))
 }
@@ -29,7 +29,7 @@ fn load_lm(g: &Global, model: &str) -> anyhow::Result<Arc<LoadedModel>> {
         &source(model)?,
         Dtype::F32,
         None,
-        &context::models_dir(&s),
+        &s.models_dir(),
         &engine::device::select(s.device)?,
     )?)
 }

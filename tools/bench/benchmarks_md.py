@@ -1,5 +1,6 @@
 """Replace (or append) one `## …` section of BENCHMARKS.md; shared by the benchmark scripts."""
 
+import platform
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,3 +18,14 @@ def write_section(title: str, section: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     path.write_text(text)
+
+
+def cpu_model() -> str:
+    """The CPU model (/proc/cpuinfo), which every figure names: results differ by machine."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

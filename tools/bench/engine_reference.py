@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks_md import write_section  # noqa: E402 (tools/bench is on sys.path)
+from benchmarks_md import cpu_model, write_section  # noqa: E402 (tools/bench is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[2]
 THREADS = "2"
@@ -173,16 +173,6 @@ def main() -> None:
 def summary(runs: list[dict]) -> tuple[float, float, float, float]:
     rates = [x for r in runs for x in r["rates"]]
     return statistics.median(rates), min(rates), max(rates), max(r["peak_rss_mib"] for r in runs)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def write_markdown(results: dict, args) -> None:

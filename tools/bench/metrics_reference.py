@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from benchmarks_md import write_section  # noqa: E402 (tools/bench is on sys.path)
+from benchmarks_md import cpu_model, write_section  # noqa: E402 (tools/bench is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[2]
 PAIRS = [
@@ -127,7 +126,7 @@ def main() -> None:
         "standard), ENTR and USR. Python: sacrebleu " f"{sacrebleu.__version__}, rouge 1.0.1, nltk "
         f"{nltk.__version__}, one process as the authors' script runs; nlebench: `nlebench-dev bench metrics` "
         f"(release build, {threads} threads, no bootstrap intervals since Python computes none). "
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores. {args.rounds} alternating rounds; medians, "
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores. {args.rounds} alternating rounds; medians, "
         "ranges in brackets.",
         "",
         "Command: `cargo build --release -p nlebench -p nlebench-devtools && python tools/bench/metrics_reference.py "

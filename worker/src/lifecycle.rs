@@ -63,7 +63,7 @@ pub async fn run(
     let handler = Handler::new(
         HandlerConfig {
             worker: name.clone(),
-            models_dir: s.data_dir.join("models"),
+            models_dir: s.models_dir(),
             memory_budget_mb: s.memory_budget_mb,
             bootstrap: metrics::bootstrap::Bootstrap::with_iterations(s.bootstrap_iterations),
         },

@@ -165,7 +165,7 @@ impl Store {
     }
 
     /// The sweep named in `row`, created or updated to `row`; returns its id.
-    pub(super) async fn upsert_sweep<C: ConnectionTrait>(
+    async fn upsert_sweep<C: ConnectionTrait>(
         db: &C,
         row: &SweepRow,
         t: DateTime<Utc>,

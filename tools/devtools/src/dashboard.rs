@@ -272,15 +272,29 @@ async fn store_counts(store: &Store) -> anyhow::Result<String> {
     Ok(parts.join(", "))
 }
 
+/// The CPU model from /proc/cpuinfo (figures hold only for the machine they were measured on).
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
 fn write_section(path: &Path, a: &BenchDashboardArgs, report: &str) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = cpu_model();
     let section = format!(
         "## Dashboard (issue 5)\n\n\
          Latency of every page under {} concurrent clients for {} s on loopback, measured by the \
          client (so it includes the server time), the server in the same process \
-         (`nlebench-dev bench dashboard`), on {cores} cores shared by the clients, the server and \
-         PostgreSQL. `queries` is the number of store queries the page ran on a cold cache; \
-         `web/tests/queries.rs` checks that it does not grow with the rows shown. The pages are \
+         (`nlebench-dev bench dashboard`), on {cpu} ({cores} cores) shared by the clients, the \
+         server and PostgreSQL. `queries` is the number of store queries the page ran on a cold \
+         cache; `tools/devtools/tests/queries.rs` checks that it does not grow with the rows shown. The pages are \
          measured with the aggregate cache of `nlebench serve` (sweeps list, sweep grid and \
          leaderboard data reused for `--cache-ms`) and without it, in the same run.\n\n\
          Seeding and measuring (into an empty PostgreSQL database):\n\n\
