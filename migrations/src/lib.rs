@@ -2,12 +2,14 @@
 //!
 //! One migration set serves both PostgreSQL (team mode) and SQLite (embedded default).
 //! Result writes are made idempotent by unique constraints: a sample is unique on
-//! (run, index), a metric on (run, name), a job on (run, shard).
+//! (run, index), a metric on (run, name), a job on (run, shard), a chain step on (run, index, step,
+//! item).
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_init;
 mod m20261127_000002_users;
+mod m20261130_000003_chain_steps;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -18,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_init::Migration),
             Box::new(m20261127_000002_users::Migration),
+            Box::new(m20261130_000003_chain_steps::Migration),
         ]
     }
 }

@@ -47,14 +47,15 @@ impl Cell<'_> {
     }
 }
 
-/// The cells of a sweep, in a stable order. With `include` rules, only cells matching one
+/// The cells of a sweep, in a stable order. An adapter (or a model) that declares its
+/// tasks is paired only with those. With `include` rules, only cells matching one
 /// of them are kept; cells matching an `exclude` rule are dropped.
 pub fn expand(sweep: &SweepSpec) -> Vec<Cell<'_>> {
     let mut cells = Vec::new();
     for model in &sweep.models {
         let adapters = std::iter::once(None).chain(model.adapters.iter().map(Some));
         for adapter in adapters {
-            for task in &sweep.tasks {
+            for task in sweep.tasks.iter().filter(|t| model.runs(adapter, &t.name)) {
                 for setting in &sweep.settings {
                     for &seed in &sweep.seeds {
                         let cell = Cell {

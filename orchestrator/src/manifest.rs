@@ -136,10 +136,47 @@ impl RunManifest {
         // Keys are sorted (BTreeMap) or inserted in the fixed order written here, so the
         // compact encoding is canonical.
         let mut canonical = canonical;
-        if let Some(t) = &self.task.template {
-            // Only tasks with a template carry it, so fingerprints of the others stay as they were.
+        // Optional parts are added only when present, so the fingerprints of tasks without
+        // them stay as they were.
+        let task = &self.task;
+        if let Some(t) = &task.template {
             canonical["task"]["template"] = t.as_str().into();
         }
+        let mut optional = |key: &str, value: serde_json::Value, present: bool| {
+            if present {
+                canonical["task"][key] = value;
+            }
+        };
+        optional(
+            "template_when_empty",
+            serde_json::json!(task.template_when_empty),
+            !task.template_when_empty.is_empty(),
+        );
+        optional(
+            "input_limit",
+            serde_json::json!(task.input_limit),
+            task.input_limit.is_some(),
+        );
+        optional(
+            "steps",
+            serde_json::json!(task.steps),
+            !task.steps.is_empty(),
+        );
+        optional(
+            "label_words",
+            serde_json::json!([task.label_words, task.zero_shot_template]),
+            !task.label_words.is_empty(),
+        );
+        optional(
+            "rows",
+            serde_json::json!(task.dataset.rows),
+            task.dataset.rows.is_some(),
+        );
+        optional(
+            "explode",
+            serde_json::json!(task.dataset.explode),
+            task.dataset.explode.is_some(),
+        );
         canonical.to_string()
     }
 }
@@ -183,12 +220,20 @@ mod tests {
                     file: None,
                     split: None,
                     format: DataFormat::Csv,
+                    rows: None,
+                    explode: None,
                 },
                 fields: BTreeMap::from([
                     ("more".into(), "sent_more_no".into()),
                     ("less".into(), "sent_less_no".into()),
                 ]),
                 template: None,
+                template_when_empty: BTreeMap::new(),
+                decoding: None,
+                input_limit: None,
+                steps: vec![],
+                label_words: vec![],
+                zero_shot_template: None,
                 attributes: vec![],
                 labels: vec![],
                 path: PathBuf::new(),

@@ -7,7 +7,7 @@ use crate::grid::expand;
 use crate::manifest::{AdapterManifest, ModelManifest, RunManifest};
 use crate::queue::{Queue, QueueError};
 use crate::resolve::{ResolveError, ResolvedDataset, ResolvedModel, Resolver};
-use crate::spec::{SpecError, SweepSpec, TaskSpec};
+use crate::spec::{Setting, SpecError, SweepSpec, TaskSpec};
 use crate::store::{CellAction, Store, StoreError};
 
 pub use crate::store::plan::{PlannedCell, SweepRow};
@@ -167,7 +167,15 @@ pub fn manifests(
             adapter,
             task: cell.task.clone(),
             dataset,
-            setting: cell.setting.clone(),
+            setting: Setting {
+                // The setting's decoding, or else the task's own (the paper's).
+                decoding: cell
+                    .setting
+                    .decoding
+                    .clone()
+                    .or_else(|| cell.task.decoding.clone()),
+                ..cell.setting.clone()
+            },
             seed: cell.seed,
             n_expected,
             engine_version: resolver.engine_version().to_string(),

@@ -13,8 +13,11 @@ use orchestrator::runner::{BoxFuture, JobError, JobHandler};
 use orchestrator::store::{ClaimedJob, MetricValue, RunStatus, Store};
 use tracing::info;
 
-use crate::data::DatasetCache;
-use crate::tasks::{self, Batch, BatchOptions, TaskError};
+use crate::data::{DatasetCache, Table};
+use crate::tasks::{self, Batch, BatchOptions, TaskError, chain};
+use engine::LoadedModel;
+use orchestrator::spec::{TaskKind, TaskSpec};
+use orchestrator::store::NewSample;
 
 /// Examples scored and written together when the setting names no batch size.
 pub const DEFAULT_BATCH_SIZE: usize = 16;
@@ -176,23 +179,80 @@ impl Inner {
                 opts.clone(),
             );
             let shard = c.job.shard;
-            let samples = blocking(move || {
-                let batch = Batch {
-                    task: &task,
-                    model: &model,
-                    table: &table,
-                    indices: &idx,
-                    shard,
-                    opts: &opts,
-                };
-                tasks::run_batch(&batch).map_err(JobError::from)
-            })
-            .await?;
+            let samples = if task.kind == TaskKind::Chain {
+                self.run_chain(c.run.id, task, model, table, idx, shard, opts)
+                    .await?
+            } else {
+                blocking(move || {
+                    let batch = Batch {
+                        task: &task,
+                        model: &model,
+                        table: &table,
+                        indices: &idx,
+                        shard,
+                        opts: &opts,
+                    };
+                    tasks::run_batch(&batch).map_err(JobError::from)
+                })
+                .await?
+            };
             self.store
                 .insert_samples(c.run.id, &self.cfg.worker, &samples)
                 .await?;
         }
         Ok(())
+    }
+
+    /// A chain task's examples, step by step: each step is computed only for the examples
+    /// that do not have it stored, and stored before the next step starts.
+    #[allow(clippy::too_many_arguments)] // the parts of one batch, moved into blocking tasks
+    async fn run_chain(
+        &self,
+        run_id: i64,
+        task: TaskSpec,
+        model: Arc<LoadedModel>,
+        table: Arc<Table>,
+        idx: Vec<usize>,
+        shard: i32,
+        opts: BatchOptions,
+    ) -> Result<Vec<NewSample>, JobError> {
+        let (lo, hi) = (
+            idx.iter().min().copied().unwrap_or(0) as i64,
+            idx.iter().max().map_or(0, |m| *m + 1) as i64,
+        );
+        let mut stored = Arc::new(chain::index(self.store.steps(run_id, lo, hi).await?));
+        let parts = Arc::new((task, model, table, idx, opts));
+        for k in 0..parts.0.steps.len() {
+            let (p, have) = (parts.clone(), stored.clone());
+            let new = blocking(move || {
+                let (task, model, table, idx, opts) = &*p;
+                let batch = Batch {
+                    task,
+                    model,
+                    table,
+                    indices: idx,
+                    shard,
+                    opts,
+                };
+                chain::run_step(&batch, k, &have).map_err(JobError::from)
+            })
+            .await?;
+            if !new.is_empty() {
+                info!(step = %parts.0.steps[k].name, computed = new.len(), "chain step");
+                self.store.insert_steps(run_id, &new).await?;
+                stored = Arc::new(chain::index(self.store.steps(run_id, lo, hi).await?));
+            }
+        }
+        let (task, model, table, idx, opts) = &*parts;
+        let batch = Batch {
+            task,
+            model,
+            table,
+            indices: idx,
+            shard,
+            opts,
+        };
+        chain::samples(&batch, &stored).map_err(JobError::from)
     }
 
     async fn metrics(&self, c: &ClaimedJob) -> Result<Vec<MetricValue>, JobError> {

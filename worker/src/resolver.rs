@@ -99,12 +99,8 @@ impl Resolver for EngineResolver {
         let (path, commit) =
             data::locate(&task.dataset, self.download).map_err(|e| split_fix(&e))?;
         let table = data::read(&path, task.dataset.format).map_err(|e| split_fix(&e))?;
-        table
-            .require(
-                &required_columns(task),
-                &format!("fix `[fields]` in {}", task.path.display()),
-            )
-            .map_err(|e| split_fix(&e))?;
+        let table = data::examples::select(&task.dataset, table).map_err(|e| split_fix(&e))?;
+        check_examples(task, &table).map_err(|e| split_fix(&e))?;
         let revision = match commit {
             Some(c) => c,
             None => format!(
@@ -121,4 +117,24 @@ impl Resolver for EngineResolver {
     fn engine_version(&self) -> &str {
         ENGINE_VERSION
     }
+}
+
+/// Every example has the task's fields as text, and every list a chain step runs over parses.
+fn check_examples(task: &TaskSpec, table: &data::Table) -> Result<(), data::DataError> {
+    let lists: Vec<&orchestrator::spec::ListColumn> =
+        task.steps.iter().filter_map(|s| s.each.as_ref()).collect();
+    let columns = required_columns(task);
+    let text_columns: Vec<&str> = columns
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !lists.iter().any(|l| l.column == *c))
+        .collect();
+    data::examples::check_fields(table, &text_columns)?;
+    for list in lists {
+        table.require(&[list.column.as_str()], "fix `each` in the task file")?;
+        for row in 0..table.rows.len() {
+            data::examples::items(table, row, list)?;
+        }
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::error::SpecError;
 use super::load::load_toml;
 use super::model::{Catalog, ModelEntry};
-use super::task::{DatasetRef, TaskKind, TaskRegistry, TaskSpec, dataset_ref};
+use super::task::{DatasetRef, TaskRegistry, TaskSpec, dataset_ref};
 use types::Dtype;
 use types::Source;
 
@@ -94,6 +94,9 @@ struct SweepFile {
     shard_size: Option<Spanned<u64>>,
     seeds: Option<Spanned<Vec<u64>>>,
     tasks: Spanned<Vec<Spanned<String>>>,
+    /// Catalog adapter families evaluated on every model of the sweep that has them.
+    #[serde(default)]
+    adapters: Vec<Spanned<String>>,
     #[serde(default)]
     datasets: BTreeMap<Spanned<String>, Spanned<String>>,
     models: Spanned<Vec<ModelEntry>>,
@@ -118,6 +121,8 @@ pub struct ModelRef {
     pub arch: Option<String>,
     /// Adapters to evaluate on top of the model.
     pub adapters: Vec<AdapterRef>,
+    /// The tasks the model is for (all when `None`).
+    pub tasks: Option<Vec<String>>,
     /// Where the source was written (file, text span) for error messages.
     pub origin: Origin,
 }
@@ -129,8 +134,20 @@ pub struct AdapterRef {
     pub name: String,
     /// Parsed source.
     pub source: Source,
+    /// The tasks it was trained for (all when `None`): cells are made only for these.
+    pub tasks: Option<Vec<String>>,
     /// Where the source was written.
     pub origin: Origin,
+}
+
+impl ModelRef {
+    /// Whether the model with `adapter` (or alone) is run on `task`.
+    pub fn runs(&self, adapter: Option<&AdapterRef>, task: &str) -> bool {
+        let allows = |tasks: &Option<Vec<String>>| {
+            tasks.as_ref().is_none_or(|t| t.iter().any(|x| x == task))
+        };
+        allows(&self.tasks) && adapter.is_none_or(|a| allows(&a.tasks))
+    }
 }
 
 /// The place in a file a value came from.
@@ -208,6 +225,7 @@ impl SweepSpec {
         };
         let (shard_size, seeds) = l.sizes(&file)?;
         let task_specs = l.tasks(&file, tasks)?;
+        l.check_families(&file, catalog, tasks)?;
         let models = l.models(&file, catalog)?;
         let settings = l.settings(&file)?;
         let spec = SweepSpec {
@@ -366,15 +384,12 @@ impl Loader<'_> {
                     "use one of the known task names, or add a task file",
                 ));
             };
-            if spec.kind == TaskKind::AttributeScores
-                || (matches!(spec.kind, TaskKind::Generation | TaskKind::Classification)
-                    && spec.template.is_none())
-            {
+            if !spec.is_runnable() {
                 return Err(self.err(
                     t.span(),
                     &key,
                     format!(
-                        "task `{name}` has no prompt template (or needs external scores), so it cannot be run; it scores imported outputs"
+                        "task `{name}` has no prompt template, so it cannot be run; it scores imported outputs"
                     ),
                     "use `nlebench score` / `nlebench import` with its outputs, or add `template` to the task file",
                 ));
@@ -455,7 +470,12 @@ impl Loader<'_> {
                     .arch
                     .clone()
                     .or_else(|| from_catalog.and_then(|c| c.arch.clone())),
-                adapters: self.adapters(&key, entry)?,
+                adapters: self.adapters(&key, entry, &file.adapters, catalog)?,
+                tasks: entry
+                    .tasks
+                    .as_ref()
+                    .or(from_catalog.and_then(|c| c.tasks.as_ref()))
+                    .map(|t| t.get_ref().clone()),
                 name,
                 source,
                 origin,
@@ -506,23 +526,33 @@ impl Loader<'_> {
         Ok((source, origin))
     }
 
-    /// A model's adapters: unique names other than `none`, `hf:` or `path:` sources.
-    fn adapters(&self, key: &str, entry: &ModelEntry) -> Result<Vec<AdapterRef>, SpecError> {
+    /// A model's adapters: its own entries, then the sweep's catalog families trained on it;
+    /// unique names other than `none`, `hf:` or `path:` sources.
+    fn adapters(
+        &self,
+        key: &str,
+        entry: &ModelEntry,
+        families: &[Spanned<String>],
+        catalog: &Catalog,
+    ) -> Result<Vec<AdapterRef>, SpecError> {
         let mut adapters: Vec<AdapterRef> = Vec::new();
-        for (j, a) in entry.adapters.iter().enumerate() {
-            let akey = format!("{key}.adapters[{j}]");
-            let aname = a.name.get_ref().clone();
+        let mut add = |name: &Spanned<String>,
+                       name_key: String,
+                       raw: &str,
+                       origin: Origin,
+                       base: &Path,
+                       tasks: Option<Vec<String>>|
+         -> Result<(), SpecError> {
+            let aname = name.get_ref().clone();
             if aname == "none" || adapters.iter().any(|x| x.name == aname) {
                 return Err(self.err(
-                    a.name.span(),
-                    &format!("{akey}.name"),
+                    name.span(),
+                    &name_key,
                     format!("adapter name `{aname}` is reserved or used twice"),
                     "give each adapter of a model a unique name other than `none`",
                 ));
             }
-            let origin = self.origin(a.source.span(), format!("{akey}.source"));
-            let source = Source::parse(a.source.get_ref(), self.base)
-                .map_err(|e| origin.error(e.problem, e.fix))?;
+            let source = Source::parse(raw, base).map_err(|e| origin.error(e.problem, e.fix))?;
             if matches!(source, Source::Random { .. }) {
                 return Err(origin.error(
                     "adapters cannot be `random:`",
@@ -532,10 +562,82 @@ impl Loader<'_> {
             adapters.push(AdapterRef {
                 name: aname,
                 source,
+                tasks,
                 origin,
             });
+            Ok(())
+        };
+        for (j, a) in entry.adapters.iter().enumerate() {
+            let akey = format!("{key}.adapters[{j}]");
+            let origin = self.origin(a.source.span(), format!("{akey}.source"));
+            add(
+                &a.name,
+                format!("{akey}.name"),
+                a.source.get_ref(),
+                origin,
+                self.base,
+                a.tasks.as_ref().map(|t| t.get_ref().clone()),
+            )?;
+        }
+        for family in families {
+            if let Some(a) = catalog.adapter(family.get_ref(), entry.name.get_ref()) {
+                let origin = Origin {
+                    file: catalog.path.clone(),
+                    text: catalog.text.clone().into(),
+                    span: a.source.span(),
+                    key: format!("adapters.{}.source", family.get_ref()),
+                };
+                add(
+                    family,
+                    "adapters".into(),
+                    a.source.get_ref(),
+                    origin,
+                    catalog.path.parent().unwrap_or(Path::new(".")),
+                    Some(a.tasks.get_ref().clone()),
+                )?;
+            }
         }
         Ok(adapters)
+    }
+
+    /// Every adapter family the sweep names is in the catalog.
+    fn check_families(
+        &self,
+        file: &SweepFile,
+        catalog: &Catalog,
+        registry: &TaskRegistry,
+    ) -> Result<(), SpecError> {
+        for a in &catalog.adapters {
+            if let Some(t) = a.tasks.get_ref().iter().find(|t| registry.get(t).is_none()) {
+                return Err(SpecError::at(
+                    &catalog.path,
+                    &catalog.text,
+                    Some(a.tasks.span()),
+                    format!("adapters.{}.tasks", a.name.get_ref()),
+                    format!(
+                        "unknown task `{t}`; known tasks: {}",
+                        registry.names().join(", ")
+                    ),
+                    "name tasks of experiments/tasks/",
+                ));
+            }
+        }
+        for (i, family) in file.adapters.iter().enumerate() {
+            if !catalog.has_family(family.get_ref()) {
+                return Err(self.err(
+                    family.span(),
+                    &format!("adapters[{i}]"),
+                    format!(
+                        "`{}` is not an adapter family of the catalog {}; known: {}",
+                        family.get_ref(),
+                        catalog.path.display(),
+                        catalog.families().join(", ")
+                    ),
+                    "name a family of the catalog's [[adapters]], or give the adapter under [[models.adapters]] with its source",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The settings, uniquely named with positive sizes; one `default` setting when none.

@@ -8,6 +8,8 @@ use toml::Spanned;
 
 use super::error::SpecError;
 use super::load::load_toml;
+use super::sweep::Decoding;
+use super::template::Template;
 use types::Source;
 
 /// How a task is run. Each kind has its own required dataset fields and metrics.
@@ -22,8 +24,12 @@ pub enum TaskKind {
     /// toxicity attributes); scores imported or released outputs only.
     AttributeScores,
     /// Classify each example's text with a sequence-classification head (the paper's NLU
-    /// tasks with SEQ_CLS adapters) and compare the argmax with the label.
+    /// tasks with SEQ_CLS adapters) and compare the argmax with the label; without a head,
+    /// zero-shot by the log-likelihood of the task's label words.
     Classification,
+    /// Generate in steps (`[[steps]]`), each step's output in the next step's prompt; the
+    /// last step's output is scored like `generation`.
+    Chain,
 }
 
 impl TaskKind {
@@ -34,6 +40,7 @@ impl TaskKind {
             TaskKind::Generation => (&["reference"], &["source"]),
             TaskKind::AttributeScores => (&[], &["text", "prompt"]),
             TaskKind::Classification => (&["label"], &[]),
+            TaskKind::Chain => (&["reference"], &["source"]),
         }
     }
 
@@ -41,7 +48,7 @@ impl TaskKind {
     pub fn metrics(self) -> &'static [&'static str] {
         match self {
             TaskKind::LoglikPair => &["bias_paper", "bias_standard"],
-            TaskKind::Generation => &[
+            TaskKind::Generation | TaskKind::Chain => &[
                 "bleu",
                 "bleu_corpus",
                 "rouge_1",
@@ -62,6 +69,7 @@ impl TaskKind {
                 "entailment_ratio",
                 "neutral_ratio",
                 "mauve",
+                "long_inputs",
             ],
             TaskKind::AttributeScores => &["attribute_mean", "attribute_share"],
             TaskKind::Classification => &["accuracy", "f1", "f1_macro", "mcc"],
@@ -72,8 +80,9 @@ impl TaskKind {
     pub fn uses_decoding(self) -> bool {
         match self {
             TaskKind::LoglikPair => false,
-            TaskKind::Generation => true,
-            TaskKind::AttributeScores => false,
+            TaskKind::Generation | TaskKind::Chain => true,
+            // Runnable attribute tasks generate the outputs that get scored.
+            TaskKind::AttributeScores => true,
             TaskKind::Classification => false,
         }
     }
@@ -85,6 +94,7 @@ impl TaskKind {
             TaskKind::Generation => "generation",
             TaskKind::AttributeScores => "attribute-scores",
             TaskKind::Classification => "classification",
+            TaskKind::Chain => "chain",
         }
     }
 }
@@ -97,8 +107,10 @@ pub enum DataFormat {
     Csv,
     /// One JSON object per line.
     Jsonl,
-    /// A JSON array of objects.
+    /// A JSON array of objects (records), or an object of equal-length arrays (columns).
     Json,
+    /// Apache Parquet (as the Hub's dataset viewer converts datasets).
+    Parquet,
 }
 
 impl DataFormat {
@@ -108,6 +120,7 @@ impl DataFormat {
             "csv" => Some(DataFormat::Csv),
             "jsonl" => Some(DataFormat::Jsonl),
             "json" => Some(DataFormat::Json),
+            "parquet" => Some(DataFormat::Parquet),
             _ => None,
         }
     }
@@ -125,6 +138,120 @@ pub struct DatasetSection {
     pub split: Option<String>,
     /// File format; inferred from the file name when absent.
     pub format: Option<DataFormat>,
+    /// Which rows are the examples, e.g. `"80%:"` (the last 20 %).
+    pub rows: Option<Spanned<String>>,
+    /// A list column whose items become the examples.
+    pub explode: Option<ListColumn>,
+}
+
+/// A column holding a list of tuples (a Python literal such as `[('q', 'a'), …]` or JSON),
+/// each item's parts named by `into`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListColumn {
+    /// The column.
+    pub column: String,
+    /// Names of each item's parts, in order.
+    pub into: Vec<String>,
+}
+
+/// One end of a row range: a row number or a percentage of the rows (rounded down, as
+/// Python's `int(len(df) * p)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowBound {
+    /// Row number (0-based).
+    Row(u64),
+    /// Percent of the rows.
+    Percent(u8),
+}
+
+impl RowBound {
+    /// The row number this bound means in a table of `n` rows.
+    pub fn at(self, n: u64) -> u64 {
+        match self {
+            RowBound::Row(r) => r.min(n),
+            RowBound::Percent(p) => n * u64::from(p) / 100,
+        }
+    }
+}
+
+/// Rows `start..end` of a dataset, written `"START:END"` with either end optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowRange {
+    /// First row (inclusive); the first row when absent.
+    pub start: Option<RowBound>,
+    /// Last row (exclusive); the end when absent.
+    pub end: Option<RowBound>,
+}
+
+impl RowRange {
+    /// Parse `"80%:"`, `":100"`, `"10:20"`, `"0%:80%"`.
+    pub fn parse(text: &str) -> Result<RowRange, String> {
+        let bad = || {
+            format!(
+                "`{text}` is not a row range; write START:END with row numbers or percentages, e.g. \"80%:\" for the last 20 %"
+            )
+        };
+        let (a, b) = text.split_once(':').ok_or_else(bad)?;
+        let bound = |s: &str| -> Result<Option<RowBound>, String> {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            match s.strip_suffix('%') {
+                Some(p) => p
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|&p| p <= 100)
+                    .map(|p| Some(RowBound::Percent(p)))
+                    .ok_or_else(bad),
+                None => s
+                    .parse::<u64>()
+                    .map(|r| Some(RowBound::Row(r)))
+                    .map_err(|_| bad()),
+            }
+        };
+        Ok(RowRange {
+            start: bound(a)?,
+            end: bound(b)?,
+        })
+    }
+
+    /// The row numbers of a table of `n` rows.
+    pub fn of(self, n: u64) -> std::ops::Range<u64> {
+        let start = self.start.map_or(0, |b| b.at(n));
+        let end = self.end.map_or(n, |b| b.at(n));
+        start..end.max(start)
+    }
+}
+
+/// Outputs the authors left empty: an example whose `column` has more than `max_words`
+/// whitespace-separated words is not run; its output is empty and the sample is flagged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputLimit {
+    /// The column counted.
+    pub column: String,
+    /// Most words an input may have.
+    pub max_words: u64,
+}
+
+/// One step of a `chain` task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainStep {
+    /// Name; later templates read this step's output as `{NAME}`.
+    pub name: String,
+    /// Prompt template: dataset columns, earlier steps, and the item's parts with `each`.
+    pub template: String,
+    /// Run the step once per item of a list column (e.g. once per question).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub each: Option<ListColumn>,
+    /// How each item's output reads in later templates (`{output}` and the item's parts),
+    /// concatenated; without it the outputs are joined by newlines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<String>,
 }
 
 /// A task file as written.
@@ -141,8 +268,15 @@ struct TaskFile {
     fields: Spanned<BTreeMap<String, String>>,
     template: Option<Spanned<String>>,
     #[serde(default)]
+    template_when_empty: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
     attributes: Vec<String>,
     labels: Option<Spanned<Vec<String>>>,
+    label_words: Option<Spanned<Vec<String>>>,
+    zero_shot_template: Option<Spanned<String>>,
+    decoding: Option<Decoding>,
+    input_limit: Option<InputLimit>,
+    steps: Option<Spanned<Vec<ChainStep>>>,
 }
 
 /// Where a task's examples come from, resolved.
@@ -156,10 +290,16 @@ pub struct DatasetRef {
     pub split: Option<String>,
     /// File format.
     pub format: DataFormat,
+    /// Which rows are the examples (all when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<RowRange>,
+    /// A list column whose items become the examples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explode: Option<ListColumn>,
 }
 
 /// A validated task definition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// Unique task name, e.g. `no-crows-pairs`.
     pub name: String,
@@ -180,6 +320,26 @@ pub struct TaskSpec {
     /// Prompt template with `{column}` placeholders (generation tasks); tasks without one can
     /// only score imported outputs.
     pub template: Option<String>,
+    /// Templates used instead of `template` when a column is empty (column → template), e.g.
+    /// the instruction form without input.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub template_when_empty: BTreeMap<String, String>,
+    /// The decoding the task is run with unless a setting gives its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoding: Option<Decoding>,
+    /// Inputs too long to run (empty output, flagged), as in the authors' code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_limit: Option<InputLimit>,
+    /// Steps of a `chain` task.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<ChainStep>,
+    /// Zero-shot classification (a model without a classification head): the label words in
+    /// class-index order, each scored as the continuation of `zero_shot_template`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub label_words: Vec<String>,
+    /// The prompt whose continuations the label words are (zero-shot classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_shot_template: Option<String>,
     /// Score columns aggregated by `attribute-scores` tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<String>,
@@ -196,6 +356,18 @@ pub struct TaskSpec {
 }
 
 impl TaskSpec {
+    /// Whether a model can run the task (it has a prompt template or steps); the others
+    /// only score imported outputs.
+    pub fn is_runnable(&self) -> bool {
+        match self.kind {
+            TaskKind::LoglikPair => true,
+            TaskKind::Chain => !self.steps.is_empty(),
+            TaskKind::Generation | TaskKind::Classification | TaskKind::AttributeScores => {
+                self.template.is_some()
+            }
+        }
+    }
+
     /// Read and validate a task file. Relative `path:` sources are relative to the file.
     pub fn load(path: &Path) -> Result<TaskSpec, SpecError> {
         Self::load_with_section(path).map(|(t, _)| t)
@@ -212,9 +384,33 @@ impl TaskSpec {
         check_fields(&file, &at)?;
         check_metrics(&file, &at)?;
         let labels = check_labels(&file, &at)?;
+        check_templates(&file, &at)?;
+        check_steps(&file, &at)?;
+        check_label_words(&file, labels.len(), &at)?;
         let kind = file.kind;
         let spec = TaskSpec {
             labels,
+            template_when_empty: file
+                .template_when_empty
+                .iter()
+                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                .collect(),
+            decoding: file.decoding.clone(),
+            input_limit: file.input_limit.clone(),
+            steps: file
+                .steps
+                .as_ref()
+                .map(|s| s.get_ref().clone())
+                .unwrap_or_default(),
+            label_words: file
+                .label_words
+                .as_ref()
+                .map(|l| l.get_ref().clone())
+                .unwrap_or_default(),
+            zero_shot_template: file
+                .zero_shot_template
+                .as_ref()
+                .map(|t| t.get_ref().clone()),
             name: file.name.into_inner(),
             version: file.version,
             kind,
@@ -362,6 +558,147 @@ fn check_labels(file: &TaskFile, at: &At) -> Result<Vec<String>, SpecError> {
     Ok(labels)
 }
 
+/// Every template parses (filters known, arguments valid).
+fn check_templates(file: &TaskFile, at: &At) -> Result<(), SpecError> {
+    let mut all: Vec<(&Spanned<String>, String)> = Vec::new();
+    all.extend(file.template.iter().map(|t| (t, "template".to_string())));
+    all.extend(
+        file.template_when_empty
+            .iter()
+            .map(|(k, t)| (t, format!("template_when_empty.{k}"))),
+    );
+    all.extend(
+        file.zero_shot_template
+            .iter()
+            .map(|t| (t, "zero_shot_template".to_string())),
+    );
+    for (t, key) in all {
+        Template::parse(t.get_ref()).map_err(|e| {
+            at(
+                t.span(),
+                &key,
+                e,
+                "use `{COLUMN}` or `{COLUMN|first_words:N}` / `{COLUMN|last_turn:MARKER}`",
+            )
+        })?;
+    }
+    if !file.template_when_empty.is_empty() && file.template.is_none() {
+        let (k, t) = file
+            .template_when_empty
+            .iter()
+            .next()
+            .map(|(k, t)| (k.clone(), t.span()))
+            .unwrap_or_default();
+        return Err(at(
+            t,
+            &format!("template_when_empty.{k}"),
+            "`template_when_empty` replaces `template`, which the task does not have".into(),
+            "add `template`",
+        ));
+    }
+    Ok(())
+}
+
+/// `chain` tasks have uniquely named steps with valid templates; other kinds have none.
+fn check_steps(file: &TaskFile, at: &At) -> Result<(), SpecError> {
+    let is_chain = file.kind == TaskKind::Chain;
+    let Some(steps) = &file.steps else {
+        if is_chain {
+            return Err(at(
+                file.name.span(),
+                "steps",
+                "a chain task needs `[[steps]]`".into(),
+                "add at least two [[steps]] tables with `name` and `template`",
+            ));
+        }
+        return Ok(());
+    };
+    if !is_chain {
+        return Err(at(
+            steps.span(),
+            "steps",
+            format!("task kind `{}` has no steps", file.kind.as_str()),
+            "remove `[[steps]]` or use `kind = \"chain\"`",
+        ));
+    }
+    if steps.get_ref().is_empty() {
+        return Err(at(
+            steps.span(),
+            "steps",
+            "a chain task needs at least one step".into(),
+            "add [[steps]] tables with `name` and `template`",
+        ));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, step) in steps.get_ref().iter().enumerate() {
+        let key = format!("steps[{i}]");
+        let err = |problem: String, fix: &str| at(steps.span(), &key, problem, fix);
+        if step.name.is_empty()
+            || !step.name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            || seen.contains(&step.name.as_str())
+        {
+            return Err(err(
+                format!(
+                    "step name `{}` is empty, not a plain word, or used twice",
+                    step.name
+                ),
+                "name each step uniquely with letters, digits and `_`",
+            ));
+        }
+        for (t, what) in [
+            (Some(&step.template), "template"),
+            (step.join.as_ref(), "join"),
+        ] {
+            if let Some(t) = t {
+                Template::parse(t)
+                    .map_err(|e| err(format!("{what}: {e}"), "fix the placeholder"))?;
+            }
+        }
+        if let Some(each) = &step.each
+            && each.into.is_empty()
+        {
+            return Err(err(
+                format!("step `{}`: `each.into` names no parts", step.name),
+                "name the parts of each item, e.g. into = [\"question\", \"answer\"]",
+            ));
+        }
+        seen.push(&step.name);
+    }
+    Ok(())
+}
+
+/// Label words: only for classification, one per label, with the prompt they continue.
+fn check_label_words(file: &TaskFile, labels: usize, at: &At) -> Result<(), SpecError> {
+    match (&file.label_words, &file.zero_shot_template) {
+        (None, None) => Ok(()),
+        (Some(w), _) if file.kind != TaskKind::Classification => Err(at(
+            w.span(),
+            "label_words",
+            format!("task kind `{}` has no labels", file.kind.as_str()),
+            "remove `label_words`",
+        )),
+        (Some(w), Some(_)) if w.get_ref().len() != labels => Err(at(
+            w.span(),
+            "label_words",
+            format!("{} label words for {labels} labels", w.get_ref().len()),
+            "give one word per label, in the order of `labels`",
+        )),
+        (Some(_), Some(_)) => Ok(()),
+        (Some(w), None) => Err(at(
+            w.span(),
+            "zero_shot_template",
+            "`label_words` need the prompt they continue".into(),
+            "add `zero_shot_template`, e.g. \"{passage}\\nSpørsmål: {question}?\\nSvar:\"",
+        )),
+        (None, Some(t)) => Err(at(
+            t.span(),
+            "label_words",
+            "`zero_shot_template` needs the label words".into(),
+            "add `label_words`, one per label",
+        )),
+    }
+}
+
 type SpanProblem = (std::ops::Range<usize>, String, String);
 
 /// Build a [`DatasetRef`] from a `[dataset]` section, or from a sweep's override source.
@@ -403,14 +740,26 @@ pub(crate) fn dataset_ref(
                     "cannot tell the format of `{}` from its extension",
                     format_path.display()
                 ),
-                "add `format = \"csv\"` (or jsonl, json) to [dataset]".to_string(),
+                "add `format = \"csv\"` (or jsonl, json, parquet) to [dataset]".to_string(),
             )
         })?;
+    let rows = match &section.rows {
+        Some(r) => Some(RowRange::parse(r.get_ref()).map_err(|e| {
+            (
+                r.span(),
+                e,
+                "e.g. rows = \"80%:\" (the last 20 %) or rows = \":100\"".to_string(),
+            )
+        })?),
+        None => None,
+    };
     Ok(DatasetRef {
         source,
         file,
         split: section.split.clone(),
         format,
+        rows,
+        explode: section.explode.clone(),
     })
 }
 

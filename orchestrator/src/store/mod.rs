@@ -10,6 +10,7 @@ pub(crate) mod plan;
 mod report;
 mod results;
 mod rows;
+mod steps;
 pub mod users;
 mod workers;
 
@@ -23,6 +24,7 @@ pub use jobs::{ClaimedJob, JobOutcome};
 pub use plan::{CellAction, JobRef};
 pub use report::{ExportRow, RunSummary, SweepStatus};
 pub use results::NewSample;
+pub use steps::NewStep;
 pub use types::MetricValue;
 pub use workers::WorkerInfo;
 

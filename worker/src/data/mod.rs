@@ -1,5 +1,10 @@
-//! Dataset loaders: CSV, JSON Lines and JSON arrays from a local file, the Hugging Face cache
-//! or the Hub. Every row becomes a map from column name to value.
+//! Dataset loaders: CSV, JSON Lines, JSON (records or columns) and Parquet from a local file,
+//! the Hugging Face cache or the Hub. Every row becomes a map from column name to value; the
+//! task's `[dataset]` then picks its examples ([`examples`]).
+
+pub mod examples;
+pub mod literal;
+mod parquet;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -125,6 +130,9 @@ pub fn read(path: &Path, format: DataFormat) -> Result<Table, DataError> {
         message,
         fix: fix.to_string(),
     };
+    if format == DataFormat::Parquet {
+        return parquet::read(path, &bytes);
+    }
     let text = match std::str::from_utf8(&bytes) {
         Ok(text) => text,
         Err(e) => {
@@ -142,61 +150,104 @@ pub fn read(path: &Path, format: DataFormat) -> Result<Table, DataError> {
     };
     match format {
         DataFormat::Csv => read_csv(path, &bytes, parse),
-        DataFormat::Jsonl => {
-            let mut rows = Vec::new();
-            for (i, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                match serde_json::from_str::<Value>(line) {
-                    Ok(Value::Object(m)) => rows.push(m),
-                    Ok(_) => {
-                        return Err(parse(
-                            i as u64 + 1,
-                            "the line is not a JSON object".into(),
-                            "write one JSON object per line",
-                        ));
-                    }
-                    Err(e) => {
-                        return Err(parse(
-                            i as u64 + 1,
-                            format!("invalid JSON: {e}"),
-                            "write one JSON object per line",
-                        ));
-                    }
-                }
-            }
-            Ok(table(path, rows))
+        DataFormat::Jsonl => read_jsonl(path, text, parse),
+        DataFormat::Json | DataFormat::Parquet => read_json(path, &bytes, parse),
+    }
+}
+
+/// One JSON object per line; blank lines are skipped.
+fn read_jsonl(
+    path: &Path,
+    text: &str,
+    parse: impl Fn(u64, String, &str) -> DataError,
+) -> Result<Table, DataError> {
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
         }
-        DataFormat::Json => {
-            let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                parse(
-                    e.line() as u64,
-                    format!("invalid JSON: {e}"),
-                    "fix the JSON",
-                )
-            })?;
-            let Value::Array(items) = v else {
+        match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(m)) => rows.push(m),
+            Ok(_) => {
                 return Err(parse(
-                    1,
-                    "expected a JSON array of objects".into(),
-                    "use a JSON array of objects",
+                    i as u64 + 1,
+                    "the line is not a JSON object".into(),
+                    "write one JSON object per line",
                 ));
-            };
+            }
+            Err(e) => {
+                return Err(parse(
+                    i as u64 + 1,
+                    format!("invalid JSON: {e}"),
+                    "write one JSON object per line",
+                ));
+            }
+        }
+    }
+    Ok(table(path, rows))
+}
+
+/// A JSON array of objects (records), or an object of equal-length arrays (columns, as
+/// pandas' `to_json(orient="columns")` of a default index and `datasets`' `to_dict()` write).
+fn read_json(
+    path: &Path,
+    bytes: &[u8],
+    parse: impl Fn(u64, String, &str) -> DataError,
+) -> Result<Table, DataError> {
+    const FIX: &str = "use a JSON array of objects, or an object of equal-length arrays";
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+        parse(
+            e.line() as u64,
+            format!("invalid JSON: {e}"),
+            "fix the JSON",
+        )
+    })?;
+    match v {
+        Value::Array(items) => {
             let rows = items
                 .into_iter()
                 .enumerate()
                 .map(|(i, it)| match it {
                     Value::Object(m) => Ok(m),
-                    _ => Err(parse(
-                        1,
-                        format!("item {i} is not an object"),
-                        "use a JSON array of objects",
-                    )),
+                    _ => Err(parse(1, format!("row {} is not an object", i + 1), FIX)),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(table(path, rows))
         }
+        Value::Object(cols) => {
+            let mut n = None;
+            for (name, col) in &cols {
+                let len = match col {
+                    Value::Array(a) => a.len(),
+                    _ => return Err(parse(1, format!("column `{name}` is not an array"), FIX)),
+                };
+                if *n.get_or_insert(len) != len {
+                    return Err(parse(
+                        1,
+                        format!(
+                            "column `{name}` has {len} values, an earlier column {}",
+                            n.unwrap_or(0)
+                        ),
+                        FIX,
+                    ));
+                }
+            }
+            let rows = (0..n.unwrap_or(0))
+                .map(|i| {
+                    cols.iter()
+                        .map(|(name, col)| {
+                            (name.clone(), col.get(i).cloned().unwrap_or(Value::Null))
+                        })
+                        .collect()
+                })
+                .collect();
+            Ok(Table {
+                columns: cols.keys().cloned().collect(),
+                rows,
+                path: path.to_path_buf(),
+            })
+        }
+        _ => Err(parse(1, "expected a JSON array or object".into(), FIX)),
     }
 }
 
@@ -310,7 +361,10 @@ pub struct DatasetCache {
 impl DatasetCache {
     /// The table of `d` (revision as resolved at submission).
     pub fn get(&self, d: &DatasetRef, revision: &str) -> Result<Arc<Table>, DataError> {
-        let key = format!("{}|{:?}|{revision}", d.source, d.file);
+        let key = format!(
+            "{}|{:?}|{:?}|{:?}|{revision}",
+            d.source, d.file, d.rows, d.explode
+        );
         let mut last = self
             .last
             .lock()
@@ -321,7 +375,7 @@ impl DatasetCache {
             return Ok(t.clone());
         }
         let (path, _) = locate(d, true)?;
-        let t = Arc::new(read(&path, d.format)?);
+        let t = Arc::new(examples::select(d, read(&path, d.format)?)?);
         *last = Some((key, t.clone()));
         Ok(t)
     }

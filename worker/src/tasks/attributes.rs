@@ -43,29 +43,45 @@ pub fn score_table(
     })
 }
 
-/// Metrics from stored samples whose `data` holds the attribute scores.
+/// Metrics from stored samples whose `data` holds the attribute scores. Samples without
+/// scores (generated here, not scored yet) are left out and counted; a run with none has no
+/// metrics until `nlebench import --onto RUN` brings the scores.
 pub fn metrics(
     task: &TaskSpec,
     samples: &[sample::Model],
     boot: &Bootstrap,
 ) -> Result<Vec<MetricValue>, TaskError> {
     let mut columns = vec![Vec::with_capacity(samples.len()); task.attributes.len()];
+    let mut unscored = 0;
     for s in samples {
         let d: serde_json::Value =
             serde_json::from_str(&s.data).map_err(|e| TaskError::Sample {
                 idx: s.idx,
                 message: e.to_string(),
             })?;
-        for (c, a) in task.attributes.iter().enumerate() {
-            columns[c].push(
-                d.get(a)
-                    .and_then(serde_json::Value::as_f64)
-                    .ok_or_else(|| TaskError::Sample {
-                        idx: s.idx,
-                        message: format!("no score `{a}`"),
-                    })?,
-            );
+        let scores: Option<Vec<f64>> = task
+            .attributes
+            .iter()
+            .map(|a| d.get(a).and_then(serde_json::Value::as_f64))
+            .collect();
+        match scores {
+            Some(v) => {
+                for (c, x) in v.into_iter().enumerate() {
+                    columns[c].push(x);
+                }
+            }
+            None => unscored += 1,
         }
+    }
+    if unscored > 0 {
+        tracing::warn!(
+            "{unscored} of {} outputs have no {} scores yet: export them (`nlebench export`), score them, and bring the scores back with `nlebench import --onto RUN`",
+            samples.len(),
+            task.attributes.join("/")
+        );
+    }
+    if columns.first().is_none_or(Vec::is_empty) {
+        return Ok(vec![]);
     }
     Ok(aggregate(&task.metrics, &task.attributes, &columns, boot))
 }

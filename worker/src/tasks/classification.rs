@@ -8,10 +8,10 @@ use orchestrator::spec::TaskSpec;
 use orchestrator::store::{MetricValue, NewSample, entities::sample};
 use serde_json::json;
 
-use super::generation::fill;
+use super::prompt::fill;
 use super::{Batch, ScoreOutcome, ScoreRequest, TaskError};
 use crate::data::{Table, text};
-use engine::classify;
+use engine::{BatchSize, classify, perplexities_of_ids};
 use metrics::bootstrap::Bootstrap;
 use metrics::classification::{self, correct, f1_binary, f1_macro, mcc};
 
@@ -37,7 +37,8 @@ fn label_error(task: &TaskSpec, idx: i64, where_: String, value: &str) -> TaskEr
     }
 }
 
-/// Classify the examples `indices`.
+/// Classify the examples `indices`: with the model's classification head (a SEQ_CLS
+/// adapter) when it has one, else zero-shot by the task's label words.
 pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
     let Batch {
         task,
@@ -47,21 +48,31 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
         shard,
         opts,
     } = *b;
-    let template = task
-        .template
-        .as_deref()
-        .ok_or_else(|| TaskError::Request(format!("task `{}` has no input template", task.name)))?;
     let label = task.fields.get("label").map_or("label", String::as_str);
-    let texts: Vec<String> = indices
-        .iter()
-        .map(|&i| fill(template, &table.rows[i]))
-        .collect();
-    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let logits = classify(model, &refs, opts.batch_size.unwrap_or(8))?;
+    let (texts, scores, zero_shot) = if model.classifier.is_some() {
+        let template = task.template.as_deref().ok_or_else(|| {
+            TaskError::Request(format!("task `{}` has no input template", task.name))
+        })?;
+        let texts = indices
+            .iter()
+            .map(|&i| fill(template, &table.rows[i]))
+            .collect::<Result<Vec<_>, _>>()?;
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let logits = classify(model, &refs, opts.batch_size.unwrap_or(8))?;
+        (texts, logits, false)
+    } else {
+        let (texts, nll) = zero_shot(b)?;
+        // Higher is better, like logits: the negative log-likelihood of each label word.
+        let scores = nll
+            .into_iter()
+            .map(|row| row.into_iter().map(|x| -x as f32).collect())
+            .collect();
+        (texts, scores, true)
+    };
     indices
         .iter()
         .zip(texts)
-        .zip(logits)
+        .zip(scores)
         .map(|((&i, prompt), l)| {
             let raw = text(&table.rows[i], label);
             let gold = class_of(task, &raw).ok_or_else(|| {
@@ -75,16 +86,79 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
                     |b, (k, &v)| if v > b.1 { (k, v) } else { b },
                 )
                 .0;
+            let data = if zero_shot {
+                json!({ "label_loglik": l, "label": raw, "zero_shot": true })
+            } else {
+                json!({ "logits": l, "label": raw })
+            };
             Ok(NewSample {
                 idx: i as i64,
                 shard,
                 prompt,
                 output: Some(pred.to_string()),
                 reference: Some(gold.to_string()),
-                data: json!({ "logits": l, "label": raw }),
+                data,
             })
         })
         .collect()
+}
+
+/// Zero-shot classification as lm-evaluation-harness does multiple choice: each label word,
+/// after a space, is scored as the continuation of the prompt; the prompt's tokens are the
+/// same for every label, so comparing the whole sequences' NLL sums compares the label
+/// words' log-likelihoods. Returns the prompts and, per example, each label's NLL sum.
+fn zero_shot(b: &Batch) -> Result<(Vec<String>, Vec<Vec<f64>>), TaskError> {
+    let Batch {
+        task,
+        model,
+        table,
+        indices,
+        opts,
+        ..
+    } = *b;
+    let template = task.zero_shot_template.as_deref().ok_or_else(|| {
+        TaskError::Request(format!(
+            "the model has no classification head and task `{}` has no `label_words` / `zero_shot_template` for zero-shot classification; give the cell an NLU adapter or add them to the task file",
+            task.name
+        ))
+    })?;
+    let words = task
+        .label_words
+        .iter()
+        .map(|w| model.encode(&format!(" {w}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let texts = indices
+        .iter()
+        .map(|&i| fill(template, &table.rows[i]))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Over the context limit, the prompt loses its first tokens (never the label words), the
+    // same for every label.
+    let limit = opts
+        .max_tokens
+        .unwrap_or(model.max_positions)
+        .min(model.max_positions)
+        .saturating_sub(1);
+    let longest_word = words.iter().map(Vec::len).max().unwrap_or(0);
+    let mut seqs = Vec::with_capacity(texts.len() * words.len());
+    for t in &texts {
+        let mut ctx = model.encode(t)?;
+        let room = limit.saturating_sub(longest_word);
+        if ctx.len() > room {
+            ctx.drain(..ctx.len() - room);
+        }
+        for w in &words {
+            let mut ids = ctx.clone();
+            ids.extend_from_slice(w);
+            seqs.push(ids);
+        }
+    }
+    let batch = BatchSize::of_setting(opts.batch_size, opts.memory_budget_mb);
+    let scores = perplexities_of_ids(model, seqs, batch, opts.max_tokens)?;
+    let nll = scores
+        .chunks(words.len())
+        .map(|c| c.iter().map(|s| s.nll_sum).collect())
+        .collect();
+    Ok((texts, nll))
 }
 
 /// Metrics of predicted and gold class indices.

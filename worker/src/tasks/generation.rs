@@ -5,44 +5,13 @@ use orchestrator::spec::{Decoding, TaskSpec};
 use orchestrator::store::{MetricValue, NewSample, entities::sample};
 use serde_json::json;
 
-use super::{Batch, ScoreOutcome, ScoreRequest, TaskError};
+use super::{Batch, ScoreOutcome, ScoreRequest, TaskError, prompt};
 use crate::data::{Table, text};
 use engine::LastHiddenState;
 use engine::{EngineError, GenerationConfig, generate};
 use metrics::bootstrap::Bootstrap;
 use metrics::generation::text_metrics;
 use metrics::{entailment, mauve};
-
-/// Column names used by `{placeholders}` in a template.
-pub fn placeholders(template: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        match after.find('}') {
-            Some(end)
-                if !after[..end].is_empty()
-                    && after[..end]
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '_') =>
-            {
-                out.push(&after[..end]);
-                rest = &after[end + 1..];
-            }
-            _ => rest = after,
-        }
-    }
-    out
-}
-
-/// The template with each `{column}` replaced by the row's text.
-pub fn fill(template: &str, row: &crate::data::Row) -> String {
-    let mut s = template.to_string();
-    for p in placeholders(template) {
-        s = s.replace(&format!("{{{p}}}"), &text(row, p));
-    }
-    s
-}
 
 /// Decoding of a setting as generation parameters (greedy, 20 new tokens by default).
 pub fn config(d: Option<&Decoding>, seed: u64) -> GenerationConfig {
@@ -74,7 +43,8 @@ pub fn config(d: Option<&Decoding>, seed: u64) -> GenerationConfig {
     }
 }
 
-/// Generate for the examples `indices`.
+/// Generate for the examples `indices`. An example over the task's input limit is not run:
+/// its output is empty and its sample says so (`long_input`), as the authors' code did.
 pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
     let Batch {
         task,
@@ -84,42 +54,70 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
         shard,
         opts,
     } = *b;
-    let template = task.template.as_deref().ok_or_else(|| TaskError::Sample {
-        idx: indices.first().copied().unwrap_or(0) as i64,
-        message: format!("task `{}` has no prompt template", task.name),
-    })?;
-    let reference = task
-        .fields
-        .get("reference")
-        .map(String::as_str)
-        .unwrap_or("reference");
-    let prompts: Vec<String> = indices
+    let reference = task.fields.get("reference").map(String::as_str);
+    let prompts = indices
         .iter()
-        .map(|&i| fill(template, &table.rows[i]))
-        .collect();
-    let ids = prompts
-        .iter()
-        .map(|p| model.encode(p))
+        .map(|&i| prompt::prompt(task, &table.rows[i]))
         .collect::<Result<Vec<_>, _>>()?;
-    let out = generate(model, &ids, &config(opts.decoding.as_ref(), opts.seed))?;
-    Ok(indices
+    let long: Vec<Option<usize>> = indices
         .iter()
-        .zip(prompts)
-        .zip(out)
-        .map(|((&i, prompt), g)| NewSample {
-            idx: i as i64,
-            shard,
-            prompt,
-            output: Some(g.text.clone()),
-            reference: Some(text(&table.rows[i], reference)),
-            data: json!({
-                "new_tokens": g.tokens.len(),
-                "stop": g.stop,
-                "prompt_tokens": g.prompt_tokens,
-                "prompt_dropped": g.prompt_dropped,
-            }),
+        .map(|&i| prompt::over_limit(task, &table.rows[i]))
+        .collect();
+    let run_ids = prompts
+        .iter()
+        .zip(&long)
+        .filter(|(_, l)| l.is_none())
+        .map(|(p, _)| model.encode(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut generated =
+        generate(model, &run_ids, &config(opts.decoding.as_ref(), opts.seed))?.into_iter();
+    let mut out = Vec::with_capacity(indices.len());
+    for ((&i, prompt), long) in indices.iter().zip(prompts).zip(long) {
+        let reference = reference.map(|r| text(&table.rows[i], r));
+        let sample = match long {
+            Some(words) => NewSample {
+                idx: i as i64,
+                shard,
+                prompt,
+                output: Some(String::new()),
+                reference,
+                data: json!({ "long_input": true, "input_words": words }),
+            },
+            None => {
+                let g = generated.next().ok_or_else(|| {
+                    TaskError::Request("the engine returned fewer outputs than prompts".into())
+                })?;
+                NewSample {
+                    idx: i as i64,
+                    shard,
+                    prompt,
+                    output: Some(g.text.clone()),
+                    reference,
+                    data: json!({
+                        "new_tokens": g.tokens.len(),
+                        "stop": g.stop,
+                        "prompt_tokens": g.prompt_tokens,
+                        "prompt_dropped": g.prompt_dropped,
+                    }),
+                }
+            }
+        };
+        out.push(sample);
+    }
+    Ok(out)
+}
+
+/// Samples whose input was over the task's limit (their output is empty).
+pub fn long_inputs(samples: &[sample::Model]) -> usize {
+    samples
+        .iter()
+        .filter(|s| {
+            serde_json::from_str::<serde_json::Value>(&s.data)
+                .ok()
+                .and_then(|d| d.get("long_input")?.as_bool())
+                == Some(true)
         })
-        .collect())
+        .count()
 }
 
 /// Metrics from stored samples (output against reference).
@@ -138,6 +136,24 @@ pub fn metrics(
     if let Some(e) = &m.missing {
         tracing::warn!("Distinct-n and ENTR left out: {e}");
     }
+    let mut out = m.metrics;
+    if task.metrics.iter().any(|x| x == "long_inputs") {
+        let n = long_inputs(samples);
+        if n > 0 {
+            tracing::warn!(
+                "{n} of {} inputs were over the task's word limit and got the empty output",
+                samples.len()
+            );
+        }
+        out.push(MetricValue {
+            name: "long_inputs".into(),
+            value: n as f64,
+            ci_low: None,
+            ci_high: None,
+            n: samples.len() as i64,
+            version: 1,
+        });
+    }
     let model_metrics: Vec<&str> = task
         .metrics
         .iter()
@@ -150,7 +166,7 @@ pub fn metrics(
             model_metrics.join(", ")
         );
     }
-    Ok(m.metrics)
+    Ok(out)
 }
 
 /// Metrics of an outputs file whose hypothesis and reference columns are named by `hyp` and

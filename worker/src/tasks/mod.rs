@@ -1,9 +1,11 @@
 //! Task kinds: how a task's examples become samples, and samples become metrics.
 
 pub mod attributes;
+pub mod chain;
 pub mod classification;
 pub mod generation;
 pub mod loglik_pair;
+pub mod prompt;
 
 use std::collections::BTreeMap;
 
@@ -122,15 +124,50 @@ fn requested_rows<'a>(table: &'a Table, req: &ScoreRequest) -> std::borrow::Cow<
     }
 }
 
-/// The columns a task reads from its dataset.
-pub fn required_columns(task: &TaskSpec) -> Vec<&str> {
+/// The columns a task reads from its dataset: its fields and what its templates read (for
+/// chains, what is not an earlier step or an item's part).
+pub fn required_columns(task: &TaskSpec) -> Vec<String> {
     let (required, _) = task.kind.fields();
-    required
+    let mut out: Vec<String> = required
         .iter()
-        .filter_map(|k| task.fields.get(*k).map(String::as_str))
-        .chain(task.fields.get("group").map(String::as_str))
-        .chain(template_columns(task))
-        .collect()
+        .filter_map(|k| task.fields.get(*k).cloned())
+        .chain(task.fields.get("group").cloned())
+        .collect();
+    let mut not_columns: Vec<&str> = vec!["output"];
+    for step in &task.steps {
+        if let Some(each) = &step.each {
+            not_columns.extend(each.into.iter().map(String::as_str));
+            out.push(each.column.clone());
+        }
+    }
+    let mut templates: Vec<&str> = task.steps.iter().map(|s| s.template.as_str()).collect();
+    templates.extend(task.steps.iter().filter_map(|s| s.join.as_deref()));
+    let step_names: Vec<&str> = task.steps.iter().map(|s| s.name.as_str()).collect();
+    let chain_columns = templates
+        .into_iter()
+        .filter_map(|t| orchestrator::spec::Template::parse(t).ok())
+        .flat_map(|t| {
+            t.columns()
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        });
+    for c in prompt::columns(task).into_iter().chain(chain_columns) {
+        if !step_names.contains(&c.as_str()) && !not_columns.contains(&c.as_str()) {
+            out.push(c);
+        }
+    }
+    if task.kind == TaskKind::Chain {
+        // The reference may be an item's part (scored per item).
+        out.retain(|c| !not_columns.contains(&c.as_str()));
+    }
+    let mut seen = Vec::new();
+    out.retain(|c| {
+        let new = !seen.contains(c);
+        seen.push(c.clone());
+        new
+    });
+    out
 }
 
 /// Examples of a task to run through a model: which rows of its dataset, in which shard, how.
@@ -156,11 +193,13 @@ pub fn run_batch(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
     match task.kind {
         TaskKind::LoglikPair => loglik_pair::run(b),
         TaskKind::Generation => generation::run(b),
-        TaskKind::AttributeScores => Err(TaskError::Request(format!(
-            "task `{}` aggregates external scores and cannot be run by a model",
+        // The outputs are generated here; their scores come from the scorer (or an import).
+        TaskKind::AttributeScores => generation::run(b),
+        TaskKind::Classification => classification::run(b),
+        TaskKind::Chain => Err(TaskError::Request(format!(
+            "task `{}` runs in steps (tasks::chain), not in one batch",
             task.name
         ))),
-        TaskKind::Classification => classification::run(b),
     }
 }
 
@@ -175,6 +214,7 @@ pub fn metrics(
         TaskKind::Generation => generation::metrics(task, samples, boot),
         TaskKind::AttributeScores => attributes::metrics(task, samples, boot),
         TaskKind::Classification => classification::metrics(task, samples, boot),
+        TaskKind::Chain => chain::metrics(task, samples, boot),
     }
 }
 
@@ -192,7 +232,7 @@ pub fn score_table(
             rows_skipped: 0,
             notes: vec![],
         }),
-        TaskKind::Generation => generation::score_table(task, table, req),
+        TaskKind::Generation | TaskKind::Chain => generation::score_table(task, table, req),
         TaskKind::AttributeScores => attributes::score_table(task, table, &req.bootstrap),
         TaskKind::Classification => classification::score_table(task, table, req),
     }
@@ -218,7 +258,7 @@ pub fn import_samples(
     let cell = |row: &crate::data::Row, c: Option<&str>| c.map(|c| crate::data::text(row, c));
     match task.kind {
         TaskKind::Classification => classification::import_samples(task, table, req),
-        TaskKind::Generation => {
+        TaskKind::Generation | TaskKind::Chain => {
             let (h, r) = (need("hyp")?, need("ref")?);
             let mut cols = vec![h, r];
             cols.extend(col("source"));
@@ -321,12 +361,4 @@ pub fn metrics_of_new(
         })
         .collect();
     metrics(task, &models, boot)
-}
-
-/// The columns a task's prompt template reads.
-pub fn template_columns(task: &TaskSpec) -> Vec<&str> {
-    task.template
-        .as_deref()
-        .map(generation::placeholders)
-        .unwrap_or_default()
 }

@@ -1,6 +1,7 @@
 //! sea-orm entities of the store, one module per table.
 
 pub mod baseline;
+pub mod chain_step;
 pub mod job;
 pub mod metric;
 pub mod run;
