@@ -1,7 +1,7 @@
 //! Planning a submission: expand the grid, resolve sources, build manifests and
 //! fingerprints, and decide per cell what to do given the runs already stored.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::grid::expand;
 use crate::manifest::{AdapterManifest, ModelManifest, RunManifest};
@@ -197,6 +197,88 @@ fn dataset_error(task: &TaskSpec, e: ResolveError) -> SpecError {
         },
         None => SpecError::file(&task.path, e.problem, e.fix),
     }
+}
+
+/// How many cells a sweep's grid has per model, task and adapter (no resolving, no store).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GridCounts {
+    /// Cells per model name.
+    pub by_model: BTreeMap<String, usize>,
+    /// Cells per task name.
+    pub by_task: BTreeMap<String, usize>,
+    /// Cells per adapter name (`none` for the base models).
+    pub by_adapter: BTreeMap<String, usize>,
+    /// (model, adapter, task) of every cell, in grid order.
+    pub cells: Vec<(String, String, String)>,
+}
+
+impl GridCounts {
+    /// The counts of `sweep`'s grid.
+    pub fn of(sweep: &SweepSpec) -> GridCounts {
+        let mut c = GridCounts::default();
+        for cell in expand(sweep) {
+            let adapter = cell.adapter.map_or("none", |a| a.name.as_str()).to_string();
+            *c.by_model.entry(cell.model.name.clone()).or_default() += 1;
+            *c.by_task.entry(cell.task.name.clone()).or_default() += 1;
+            *c.by_adapter.entry(adapter.clone()).or_default() += 1;
+            c.cells
+                .push((cell.model.name.clone(), adapter, cell.task.name.clone()));
+        }
+        c
+    }
+
+    /// Number of cells.
+    pub fn total(&self) -> usize {
+        self.cells.len()
+    }
+}
+
+/// A source of the sweep that could not be resolved here, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    /// `model NAME (SOURCE)`, `adapter NAME of MODEL (SOURCE)` or `dataset of TASK (SOURCE)`.
+    pub what: String,
+    /// Why.
+    pub problem: String,
+}
+
+/// Every model, adapter and dataset of the sweep's grid that does not resolve (e.g. offline
+/// with nothing cached), each source tried once; empty when all resolve.
+pub fn unresolved(sweep: &SweepSpec, resolver: &dyn Resolver) -> Vec<Unresolved> {
+    let mut tried: std::collections::BTreeSet<String> = Default::default();
+    let mut out = Vec::new();
+    let mut check = |key: String, what: String, r: Result<(), ResolveError>| {
+        if tried.insert(key)
+            && let Err(e) = r
+        {
+            out.push(Unresolved {
+                what,
+                problem: e.problem,
+            });
+        }
+    };
+    for cell in expand(sweep) {
+        let m = cell.model;
+        check(
+            format!("m {}", m.source),
+            format!("model {} ({})", m.name, m.source),
+            resolver.model(&m.source).map(|_| ()),
+        );
+        if let Some(a) = cell.adapter {
+            check(
+                format!("a {}", a.source),
+                format!("adapter {} of {} ({})", a.name, m.name, a.source),
+                resolver.adapter(&a.source).map(|_| ()),
+            );
+        }
+        let t = cell.task;
+        check(
+            format!("d {:?}", (&t.dataset, &t.fields)),
+            format!("dataset of {} ({})", t.name, t.dataset.source),
+            resolver.dataset(t).map(|_| ()),
+        );
+    }
+    out
 }
 
 /// A cell's key, manifest and fingerprint.

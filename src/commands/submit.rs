@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use orchestrator::spec::SweepSpec;
 use orchestrator::store::CellAction;
-use orchestrator::submit::{PlannedCell, dry_run, manifests, summarize};
+use orchestrator::submit::{GridCounts, PlannedCell, dry_run, manifests, summarize, unresolved};
 
 use crate::args::{Global, SubmitArgs};
 use crate::context;
@@ -12,18 +12,50 @@ use crate::context;
 pub async fn submit(g: &Global, a: SubmitArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let sweep = context::sweep(&s, &a.sweep)?;
-    let cells = manifests(&sweep, &context::resolver(&s))?;
+    let mut resolver = context::resolver(&s);
     if a.dry_run {
+        // A dry run writes nothing, the model and dataset caches included.
+        resolver.download = false;
+        print_grid(&sweep, &GridCounts::of(&sweep));
+        let missing = unresolved(&sweep, &resolver);
+        if !missing.is_empty() {
+            outln!(
+                "{} source(s) do not resolve here, so revisions, example counts and what is already stored are not shown:",
+                missing.len()
+            );
+            for u in &missing {
+                outln!("  unresolved: {}: {}", u.what, u.problem);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let cells = manifests(&sweep, &resolver)?;
         let cells = dry_run(&s.database_url, &sweep, cells, a.force).await?;
         print_plan(&sweep, &cells, true);
         return Ok(ExitCode::SUCCESS);
     }
+    let cells = manifests(&sweep, &resolver)?;
     let store = context::store_migrated(&s).await?;
     let mut queue = context::queue(&s).await?;
     let done = orchestrator::submit::submit(&store, &mut queue, sweep, cells, a.force).await?;
     print_plan(&done.sweep, &done.cells, false);
     outln!("{} job(s) queued on {}", done.enqueued, s.queue.name);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Print the grid: cells per model, task and adapter, and the total.
+pub fn print_grid(sweep: &SweepSpec, g: &GridCounts) {
+    outln!("sweep {}: grid of {} cell(s)", sweep.name, g.total());
+    for (title, counts) in [
+        ("model", &g.by_model),
+        ("task", &g.by_task),
+        ("adapter", &g.by_adapter),
+    ] {
+        outln!("  per {title}:");
+        for (name, n) in counts {
+            outln!("    {name:<36} {n:>5}");
+        }
+    }
+    outln!("  total                                  {:>5}", g.total());
 }
 
 /// Print the plan: counts, then one line per cell.
