@@ -306,14 +306,19 @@ pub struct SweepArg {
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Task name
-    #[arg(long)]
-    pub task: String,
+    #[arg(long, required_unless_present = "onto")]
+    pub task: Option<String>,
     /// Name of the model that produced the outputs
-    #[arg(long)]
-    pub model: String,
-    /// Outputs file (CSV, JSON Lines or JSON)
+    #[arg(long, required_unless_present = "onto")]
+    pub model: Option<String>,
+    /// Outputs file (CSV, JSON Lines, JSON or Parquet); with --onto, the samples export with
+    /// a score column per attribute
     #[arg(long)]
     pub file: PathBuf,
+    /// Add per-sample scores (e.g. toxicity attributes computed elsewhere) to stored run ID
+    /// and recompute its metrics, instead of importing a new run
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["task", "model", "map", "filter"])]
+    pub onto: Option<i64>,
     /// Columns by role: hyp=COLUMN,ref=COLUMN[,source=COLUMN]
     #[arg(long, value_parser = parse_map)]
     pub map: Option<std::collections::BTreeMap<String, String>>,
@@ -341,6 +346,10 @@ pub enum Format {
 pub struct ExportArgs {
     /// Sweep name
     pub sweep: String,
+    /// One row per sample (run_id, idx, model, adapter, task, prompt, output, reference)
+    /// instead of one per metric
+    #[arg(long)]
+    pub samples: bool,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,

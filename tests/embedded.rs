@@ -13,7 +13,7 @@ fn quickstart_runs_offline_and_prints_per_type_bias_shares() {
     let out = env.run(&["run", sweep.to_str().unwrap()]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("1 new"), "{stdout}");
+    assert!(stdout.contains("4 new"), "{stdout}");
     assert!(stdout.contains("RANDOM WEIGHTS"), "{stdout}");
     for group in [
         "overall",
@@ -26,10 +26,27 @@ fn quickstart_runs_offline_and_prints_per_type_bias_shares() {
         assert!(stdout.contains(group), "no row {group}:\n{stdout}");
     }
     assert!(stdout.contains("bias_paper %") && stdout.contains("bias_standard %"));
-    // 32 pairs were scored and stored, and the generated model is on disk.
+    // One task of each kind ran to the end: 32 pairs, 8 BoolQ questions (zero-shot),
+    // 6 instructions, 3 articles through both CoT steps; the generated model is on disk.
     let st = env.status("quickstart");
-    assert_eq!(st["runs"][0]["samples"], 32);
-    assert_eq!(st["runs"][0]["status"], "done");
+    let runs = st["runs"].as_array().unwrap();
+    let samples = |task: &str| {
+        let r = runs
+            .iter()
+            .find(|r| r["cell"].as_str().unwrap().contains(&format!("/{task}/")))
+            .unwrap_or_else(|| panic!("no run of {task}: {st}"));
+        assert_eq!(r["status"], "done", "{r}");
+        r["samples"].as_i64().unwrap()
+    };
+    assert_eq!(samples("no-crows-pairs"), 32);
+    assert_eq!(samples("no-boolq"), 8);
+    assert_eq!(samples("no-alpaca-culture"), 6);
+    assert_eq!(samples("cot-scene-1"), 3);
+    assert_eq!(env.count("SELECT COUNT(*) FROM chain_steps"), 7 + 3);
+    assert!(
+        stdout.contains("accuracy") && stdout.contains("rouge_l"),
+        "{stdout}"
+    );
     assert!(
         env.dir
             .path()
@@ -39,7 +56,7 @@ fn quickstart_runs_offline_and_prints_per_type_bias_shares() {
 
     // Running again evaluates nothing and prints the same table.
     let again = env.ok(&["run", sweep.to_str().unwrap()]);
-    assert!(again.contains("1 already done"), "{again}");
+    assert!(again.contains("4 already done"), "{again}");
     let table = |s: &str| s[s.find("results of sweep").unwrap()..].to_string();
     assert_eq!(table(&stdout), table(&again));
 }

@@ -7,13 +7,21 @@ use std::process::ExitCode;
 use metrics::bootstrap::Bootstrap;
 use worker::tasks::ScoreRequest;
 
+use orchestrator::config::Settings;
+
 use crate::args::{Global, ImportArgs, RowFilter};
 use crate::{context, render};
 
 pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
+    if let Some(run_id) = a.onto {
+        return onto(&s, run_id, &a).await;
+    }
+    let (Some(task_name), Some(model)) = (&a.task, &a.model) else {
+        anyhow::bail!("give --task and --model (or --onto RUN to add scores to a stored run)");
+    };
     let tasks = context::tasks(&s, None)?;
-    let task = context::task(&tasks, &a.task)?;
+    let task = context::task(&tasks, task_name)?;
     let req = ScoreRequest {
         map: a.map.clone().unwrap_or_default(),
         filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
@@ -21,7 +29,7 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
         mauve: None,
         bootstrap: Bootstrap::with_iterations(s.bootstrap_iterations),
     };
-    let import = worker::import::prepare(task, &a.model, &a.file, &req)?;
+    let import = worker::import::prepare(task, model, &a.file, &req)?;
     let store = context::store_migrated(&s).await?;
     let run_id = store
         .import_run(
@@ -37,9 +45,32 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
         import.samples.len(),
         import.file.display(),
         a.sweep,
-        a.model,
+        model,
         task.name
     );
     outln!("{}", render::metrics_table(&import.metrics));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `import --onto RUN`: per-sample scores computed elsewhere, merged into the run's samples,
+/// and its metrics recomputed, in one transaction.
+async fn onto(s: &Settings, run_id: i64, a: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let store = context::store_migrated(s).await?;
+    let run = store.runs_for(&format!("run:{run_id}")).await?.remove(0);
+    let manifest = run.manifest()?;
+    let samples = store.samples(run_id).await?;
+    let boot = Bootstrap::with_iterations(s.bootstrap_iterations);
+    let scores = worker::import::scores_onto(&manifest.task, run_id, &samples, &a.file, &boot)?;
+    store
+        .add_sample_scores(run_id, &scores.updates, &scores.metrics)
+        .await?;
+    outln!(
+        "added {} score(s) of {} sample(s) of run {run_id} (task {}) from {}",
+        manifest.task.attributes.len(),
+        scores.updates.len(),
+        manifest.task.name,
+        scores.file.display()
+    );
+    outln!("{}", render::metrics_table(&scores.metrics));
     Ok(ExitCode::SUCCESS)
 }

@@ -142,3 +142,119 @@ pub fn prepare(
         metrics,
     })
 }
+
+/// Scores computed elsewhere for the samples of a stored run (`import --onto RUN`): one
+/// update per row of `file` (`idx` and one column per attribute of the task; rows of other
+/// runs, by a `run_id` column, are left out), and the run's metrics with the scores merged.
+#[derive(Debug)]
+pub struct Scores {
+    /// The file, made absolute.
+    pub file: PathBuf,
+    /// (sample index, attribute → score) per row.
+    pub updates: Vec<(i64, serde_json::Map<String, serde_json::Value>)>,
+    /// The run's metrics once the scores are in.
+    pub metrics: Vec<MetricValue>,
+}
+
+/// Read per-sample attribute scores for run `run_id` of `task` from `file` and check them
+/// against the run's stored `samples`; nothing is written here.
+pub fn scores_onto(
+    task: &TaskSpec,
+    run_id: i64,
+    samples: &[orchestrator::store::entities::sample::Model],
+    file: &Path,
+    bootstrap: &metrics::bootstrap::Bootstrap,
+) -> Result<Scores, ImportError> {
+    let file = std::fs::canonicalize(file).map_err(|source| ImportError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    if task.attributes.is_empty() {
+        return Err(TaskError::Request(format!(
+            "run {run_id} is of task `{}`, which has no attribute scores to import (import --onto brings the scores of attribute-scores tasks such as no-crows-pairs-toxicity)",
+            task.name
+        ))
+        .into());
+    }
+    let table = crate::data::read(
+        &file,
+        DataFormat::from_path(&file).unwrap_or(DataFormat::Csv),
+    )?;
+    let mut needed = vec!["idx"];
+    needed.extend(task.attributes.iter().map(String::as_str));
+    table.require(
+        &needed,
+        "export the samples with `nlebench export SWEEP --samples` and add one score column per attribute",
+    )?;
+    let has_run = table.columns.iter().any(|c| c == "run_id");
+    let bad = |row: usize, column: &str, value: &str, what: &str| {
+        ImportError::Data(Box::new(DataError::Parse {
+            path: file.clone(),
+            line: row as u64 + 2,
+            message: format!("row {}: `{column}` is `{value}`, {what}", row + 1),
+            fix: "give every row the sample's index and a number per attribute".into(),
+        }))
+    };
+    let stored: std::collections::HashSet<i64> = samples.iter().map(|s| s.idx).collect();
+    let mut updates = Vec::new();
+    for (i, row) in table.rows.iter().enumerate() {
+        let cell = |c: &str| crate::data::text(row, c);
+        if has_run && cell("run_id").trim() != run_id.to_string() {
+            continue;
+        }
+        let idx_text = cell("idx");
+        let idx = idx_text
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| bad(i, "idx", &idx_text, "not a whole number"))?;
+        if !stored.contains(&idx) {
+            return Err(bad(
+                i,
+                "idx",
+                &idx_text,
+                &format!("not a sample of run {run_id}"),
+            ));
+        }
+        let mut scores = serde_json::Map::new();
+        for a in &task.attributes {
+            let v = cell(a);
+            let x = v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad(i, a, &v, "not a number"))?;
+            scores.insert(a.clone(), x.into());
+        }
+        updates.push((idx, scores));
+    }
+    if updates.is_empty() {
+        return Err(ImportError::Empty {
+            file,
+            filtered: false,
+        });
+    }
+    let by_idx: std::collections::HashMap<i64, &serde_json::Map<String, serde_json::Value>> =
+        updates.iter().map(|(i, m)| (*i, m)).collect();
+    let merged: Vec<orchestrator::store::entities::sample::Model> = samples
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            if let Some(add) = by_idx.get(&s.idx) {
+                let mut data = match serde_json::from_str::<serde_json::Value>(&s.data) {
+                    Ok(serde_json::Value::Object(m)) => m,
+                    _ => serde_json::Map::new(),
+                };
+                data.extend((*add).clone());
+                s.data = serde_json::Value::Object(data).to_string();
+            }
+            s
+        })
+        .collect();
+    let metrics = crate::tasks::metrics(task, &merged, bootstrap)?;
+    Ok(Scores {
+        file,
+        updates,
+        metrics,
+    })
+}

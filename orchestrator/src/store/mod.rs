@@ -22,7 +22,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 pub use jobs::{ClaimedJob, JobOutcome};
 pub use plan::{CellAction, JobRef};
-pub use report::{ExportRow, RunSummary, SweepStatus};
+pub use report::{ExportRow, RunSummary, SampleRow, SweepStatus};
 pub use results::NewSample;
 pub use steps::NewStep;
 pub use types::MetricValue;
@@ -132,6 +132,16 @@ pub enum StoreError {
     /// No run with that id.
     #[error("no run {0} in the store\n  fix: check the id with `nlebench status SWEEP`")]
     NoRun(i64),
+    /// No sample with that index in the run.
+    #[error(
+        "run {run_id} has no sample {idx}\n  fix: use the `idx` column of `nlebench export SWEEP --samples`"
+    )]
+    NoSample {
+        /// The run.
+        run_id: i64,
+        /// The example index.
+        idx: i64,
+    },
     /// Any other database error.
     #[error(transparent)]
     Db(#[from] DbErr),

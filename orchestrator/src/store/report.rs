@@ -63,6 +63,27 @@ impl SweepStatus {
     }
 }
 
+/// One exported sample of a run of a sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleRow {
+    /// Run id.
+    pub run_id: i64,
+    /// Example index within the run.
+    pub idx: i64,
+    /// Model name.
+    pub model: String,
+    /// Adapter name, empty for none.
+    pub adapter: String,
+    /// Task name.
+    pub task: String,
+    /// The input.
+    pub prompt: String,
+    /// The model's output.
+    pub output: String,
+    /// The reference.
+    pub reference: String,
+}
+
 /// One exported row: a metric of a run of a sweep.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportRow {
@@ -214,6 +235,28 @@ impl Store {
             match metrics.get(&r.id) {
                 Some(ms) => rows.extend(ms.iter().map(|m| base(Some(m)))),
                 None => rows.push(base(None)),
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Every sample of a sweep's runs, one row each (for scoring elsewhere and importing the
+    /// scores back with `import --onto`).
+    pub async fn export_samples(&self, name: &str) -> Result<Vec<SampleRow>, StoreError> {
+        let sweep = self.sweep_by_name(name).await?;
+        let mut rows = Vec::new();
+        for (_, r) in self.cells(sweep.id).await? {
+            for s in self.samples(r.id).await? {
+                rows.push(SampleRow {
+                    run_id: r.id,
+                    idx: s.idx,
+                    model: r.model_name.clone(),
+                    adapter: r.adapter_name.clone().unwrap_or_default(),
+                    task: r.task_name.clone(),
+                    prompt: s.prompt,
+                    output: s.output.unwrap_or_default(),
+                    reference: s.reference.unwrap_or_default(),
+                });
             }
         }
         Ok(rows)

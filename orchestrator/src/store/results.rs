@@ -112,6 +112,50 @@ impl Store {
         Ok(())
     }
 
+    /// Merge per-sample scores into the samples' `data` of `run_id` (e.g. toxicity scores
+    /// computed elsewhere) and replace the run's metrics with `metrics`, all or nothing.
+    /// Every index must be a stored sample of the run.
+    pub async fn add_sample_scores(
+        &self,
+        run_id: i64,
+        scores: &[(i64, serde_json::Map<String, serde_json::Value>)],
+        metrics: &[MetricValue],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin().await?;
+        for (idx, add) in scores {
+            let s = sample::Entity::find()
+                .filter(sample::Column::RunId.eq(run_id))
+                .filter(sample::Column::Idx.eq(*idx))
+                .one(&txn)
+                .await?
+                .ok_or(StoreError::NoSample { run_id, idx: *idx })?;
+            let mut data = match serde_json::from_str::<serde_json::Value>(&s.data) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            };
+            data.extend(add.clone());
+            sample::Entity::update_many()
+                .col_expr(
+                    sample::Column::Data,
+                    Expr::value(serde_json::Value::Object(data).to_string()),
+                )
+                .filter(sample::Column::Id.eq(s.id))
+                .exec(&txn)
+                .await?;
+        }
+        metric::Entity::delete_many()
+            .filter(metric::Column::RunId.eq(run_id))
+            .exec(&txn)
+            .await?;
+        if !metrics.is_empty() {
+            metric::Entity::insert_many(rows::metric_rows(run_id, metrics, now()))
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Replace a finished run's metrics with `metrics` (rescoring); its status is unchanged.
     pub async fn replace_metrics(
         &self,
