@@ -207,16 +207,26 @@ fn unreachable_postgres_stops_a_worker_with_a_clear_error() {
 
 #[test]
 fn a_generation_task_without_a_template_cannot_be_run() {
-    let env = Env::embedded();
+    let mut env = Env::embedded();
+    // A task that only scores imported outputs (no template).
+    let tasks = env.dir.path().join("tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    std::fs::write(
+        tasks.join("scored-only.toml"),
+        "name = \"scored-only\"\nversion = 1\nkind = \"generation\"\nprimary_metric = \"bleu\"\nmetrics = [\"bleu\"]\n[dataset]\nsource = \"path:x.csv\"\n[fields]\nreference = \"ref\"\n",
+    )
+    .unwrap();
+    env.extra
+        .push(("NLEBENCH_TASKS_DIR".into(), tasks.display().to_string()));
     let p = env.write(
         "s.toml",
         &good()
-            .replace("[\"no-crows-pairs\"]", "[\"multi-qa-sum-summary\"]")
-            .replace("no-crows-pairs = ", "multi-qa-sum-summary = "),
+            .replace("[\"no-crows-pairs\"]", "[\"scored-only\"]")
+            .replace("no-crows-pairs = ", "scored-only = "),
     );
     let e = fails(&env, &p);
     assert!(
-        e.contains("task `multi-qa-sum-summary` has no prompt template"),
+        e.contains("task `scored-only` has no prompt template"),
         "{e}"
     );
     assert!(

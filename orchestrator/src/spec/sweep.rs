@@ -600,14 +600,19 @@ impl Loader<'_> {
         Ok(adapters)
     }
 
-    /// Every adapter family the sweep names is in the catalog.
+    /// Every adapter family the sweep names is in the catalog, bound to known tasks.
     fn check_families(
         &self,
         file: &SweepFile,
         catalog: &Catalog,
         registry: &TaskRegistry,
     ) -> Result<(), SpecError> {
-        for a in &catalog.adapters {
+        let named = |a: &&super::model::CatalogAdapter| {
+            file.adapters
+                .iter()
+                .any(|f| f.get_ref() == a.name.get_ref())
+        };
+        for a in catalog.adapters.iter().filter(named) {
             if let Some(t) = a.tasks.get_ref().iter().find(|t| registry.get(t).is_none()) {
                 return Err(SpecError::at(
                     &catalog.path,
