@@ -516,3 +516,35 @@ fn a_classification_task_runs_with_a_seq_cls_adapter() {
     let stored: f64 = acc[0][0].parse().unwrap_or_else(|_| panic!("{acc:?}"));
     assert!((stored - correct as f64 / 3.0).abs() < 1e-12, "{stored}");
 }
+
+#[test]
+fn a_seeded_sample_runs_the_drawn_examples() {
+    let env = Env::embedded();
+    let sweep = env.write(
+        "s.toml",
+        &(sweep_toml(
+            "sampled",
+            &[("a", "random:norgpt-tiny@1")],
+            &[],
+            100,
+            &mini_pairs(),
+        ) + "\n[[settings]]\nname = \"five\"\nsample = 5\nsample_seed = 3\n"),
+    );
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    let table = worker::data::read(&mini_pairs(), orchestrator::spec::DataFormat::Csv).unwrap();
+    let drawn = worker::data::examples::sample(&table, 5, 3);
+    let expected: Vec<String> = drawn
+        .rows
+        .iter()
+        .map(|r| worker::data::text(r, "sent_more_no"))
+        .collect();
+    let stored = env.query("SELECT prompt FROM samples ORDER BY idx");
+    assert_eq!(stored.len(), 5);
+    for (row, more) in stored.iter().zip(&expected) {
+        assert!(
+            row[0].contains(more.as_str()),
+            "{} does not hold {more}",
+            row[0]
+        );
+    }
+}

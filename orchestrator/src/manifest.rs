@@ -177,6 +177,9 @@ impl RunManifest {
             serde_json::json!(task.dataset.explode),
             task.dataset.explode.is_some(),
         );
+        if let Some(n) = self.setting.sample {
+            canonical["sample"] = serde_json::json!([n, self.setting.sample_seed]);
+        }
         canonical.to_string()
     }
 }
@@ -247,8 +250,7 @@ mod tests {
                 name: "s".into(),
                 limit: Some(5),
                 batch_size: Some(8),
-                max_tokens: None,
-                decoding: None,
+                ..Setting::default()
             },
             seed: 0,
             n_expected: 5,
@@ -302,6 +304,20 @@ mod tests {
             |m| m.model.dtype = Dtype::F16,
             |m| m.model.resolved.revision = Some("other".into()),
             |m| m.setting.max_tokens = Some(128),
+            |m| {
+                m.setting.limit = None;
+                m.setting.sample = Some(5);
+            },
+            |m| m.task.template_when_empty = [("input".into(), "{a} :".into())].into(),
+            |m| m.task.dataset.rows = Some(crate::spec::RowRange::parse("80%:").unwrap()),
+            |m| {
+                m.task.steps = vec![crate::spec::ChainStep {
+                    name: "s".into(),
+                    template: "{a}".into(),
+                    each: None,
+                    join: None,
+                }]
+            },
             |m| {
                 m.task.fields.insert("group".into(), "bias_type".into());
             },

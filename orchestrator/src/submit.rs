@@ -156,6 +156,7 @@ pub fn manifests(
         let n_expected = cell
             .setting
             .limit
+            .or(cell.setting.sample)
             .map_or(dataset.rows, |l| l.min(dataset.rows));
         let manifest = RunManifest {
             model: ModelManifest {

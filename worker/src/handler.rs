@@ -140,6 +140,14 @@ impl Inner {
             })
             .await?
         };
+        let table = match m.setting.sample {
+            Some(n) => Arc::new(crate::data::examples::sample(
+                &table,
+                n,
+                m.setting.sample_seed,
+            )),
+            None => table,
+        };
         let (start, end) = (c.job.start_idx, c.job.end_idx);
         if end as usize > table.rows.len() {
             return Err(JobError::Retryable(format!(

@@ -121,10 +121,7 @@ pub fn prepare(
         },
         setting: Setting {
             name: setting.trim().to_string(),
-            limit: None,
-            batch_size: None,
-            max_tokens: None,
-            decoding: None,
+            ..Setting::default()
         },
         seed: 0,
         n_expected: samples.len() as u64,

@@ -272,3 +272,28 @@ fn row_ranges_and_exploded_lists_pick_the_examples() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_seeded_sample_is_the_same_draw_every_time_in_file_order() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("hundred.csv");
+    let mut s = String::from("x\n");
+    for i in 0..100 {
+        s += &format!("{i}\n");
+    }
+    std::fs::write(&p, &s).unwrap();
+    let t = read(&p, DataFormat::Csv).unwrap();
+    let draw = |seed| -> Vec<u32> {
+        examples::sample(&t, 10, seed)
+            .rows
+            .iter()
+            .map(|r| text(r, "x").parse().unwrap())
+            .collect()
+    };
+    let a = draw(7);
+    assert_eq!(a.len(), 10);
+    assert!(a.windows(2).all(|w| w[0] < w[1]), "file order: {a:?}");
+    assert_eq!(a, draw(7), "same seed, same examples");
+    assert_ne!(a, draw(8), "another seed, another draw");
+    assert_eq!(examples::sample(&t, 500, 1).rows.len(), 100);
+}

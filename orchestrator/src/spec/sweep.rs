@@ -47,24 +47,37 @@ pub struct Decoding {
 struct SettingEntry {
     name: Spanned<String>,
     limit: Option<u64>,
+    sample: Option<u64>,
+    #[serde(default)]
+    sample_seed: u64,
     batch_size: Option<u32>,
     max_tokens: Option<u32>,
     decoding: Option<Decoding>,
 }
 
 /// A named variant of how tasks are run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Setting {
     /// Unique in the sweep.
     pub name: String,
     /// Evaluate only the first `limit` examples.
     pub limit: Option<u64>,
+    /// Evaluate `sample` examples drawn at random (with `sample_seed`), in file order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u64>,
+    /// Seed of the example draw.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sample_seed: u64,
     /// Examples per forward pass (does not change results).
     pub batch_size: Option<u32>,
     /// Context limit in tokens; longer inputs are truncated and the truncation recorded.
     pub max_tokens: Option<u32>,
     /// Decoding for generation tasks.
     pub decoding: Option<Decoding>,
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 /// An include or exclude rule; every given field must match.
@@ -658,17 +671,31 @@ impl Loader<'_> {
                     "give each setting a unique name",
                 ));
             }
-            if s.limit == Some(0) || s.batch_size == Some(0) || s.max_tokens == Some(0) {
+            if s.limit == Some(0)
+                || s.sample == Some(0)
+                || s.batch_size == Some(0)
+                || s.max_tokens == Some(0)
+            {
                 return Err(self.err(
                     s.name.span(),
                     &format!("settings[{i}]"),
-                    "limit, batch_size and max_tokens must be at least 1 when given".into(),
-                    "remove the key or give a positive number",
+                    "limit, sample, batch_size and max_tokens must be at least 1 when given".into(),
+                    "remove the key or give a whole number ≥ 1",
+                ));
+            }
+            if s.limit.is_some() && s.sample.is_some() {
+                return Err(self.err(
+                    s.name.span(),
+                    &format!("settings[{i}]"),
+                    "`limit` (the first examples) and `sample` (examples drawn at random) exclude each other".into(),
+                    "keep one of them",
                 ));
             }
             settings.push(Setting {
                 name,
                 limit: s.limit,
+                sample: s.sample,
+                sample_seed: s.sample_seed,
                 batch_size: s.batch_size,
                 max_tokens: s.max_tokens,
                 decoding: s.decoding.clone(),
@@ -677,10 +704,7 @@ impl Loader<'_> {
         if settings.is_empty() {
             settings.push(Setting {
                 name: "default".into(),
-                limit: None,
-                batch_size: None,
-                max_tokens: None,
-                decoding: None,
+                ..Setting::default()
             });
         }
         Ok(settings)

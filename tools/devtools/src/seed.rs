@@ -96,9 +96,6 @@ fn manifest(task: &TaskSpec, model: &str, setting: &str, rows: usize) -> anyhow:
         },
         setting: Setting {
             name: setting.into(),
-            limit: None,
-            batch_size: None,
-            max_tokens: None,
             decoding: task.kind.uses_decoding().then_some(Decoding {
                 do_sample: false,
                 temperature: None,
@@ -111,6 +108,7 @@ fn manifest(task: &TaskSpec, model: &str, setting: &str, rows: usize) -> anyhow:
                 no_repeat_ngram_size: None,
                 repetition_penalty: None,
             }),
+            ..Setting::default()
         },
         seed: 1,
         n_expected: rows as u64,

@@ -107,10 +107,12 @@ pub async fn page(
         fields.push(("duration", duration(s as i64)));
         if s > 0.0 {
             fields.push(("samples/s", num(stored as f64 / s)));
-            if manifest
-                .as_ref()
-                .is_some_and(|m| m.task.kind == TaskKind::Generation)
-                && let Some(t) = app.store.generated_tokens(id).await?
+            if manifest.as_ref().is_some_and(|m| {
+                matches!(
+                    m.task.kind,
+                    TaskKind::Generation | TaskKind::AttributeScores
+                )
+            }) && let Some(t) = app.store.generated_tokens(id).await?
             {
                 fields.push(("generated tokens/s", num(t as f64 / s)));
             }

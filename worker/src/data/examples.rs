@@ -136,3 +136,19 @@ fn kind(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// `n` examples of `table` drawn without replacement by a ChaCha8 generator seeded with
+/// `seed`, kept in file order (all of them when the table is not larger).
+pub fn sample(table: &Table, n: u64, seed: u64) -> Table {
+    use rand::SeedableRng;
+    let total = table.rows.len();
+    let n = (n as usize).min(total);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut picked = rand::seq::index::sample(&mut rng, total, n).into_vec();
+    picked.sort_unstable();
+    Table {
+        columns: table.columns.clone(),
+        rows: picked.into_iter().map(|i| table.rows[i].clone()).collect(),
+        path: table.path.clone(),
+    }
+}
