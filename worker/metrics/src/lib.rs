@@ -12,6 +12,7 @@ pub mod ids;
 pub mod mauve;
 pub mod nltk;
 pub mod rouge;
+pub mod significance;
 
 /// The current implementation version of a stored metric name (`rouge_l`,
 /// `bias_paper/gender`, …); `None` for names no implementation produces.
