@@ -93,6 +93,10 @@ pub enum Command {
     Rescore(RescoreArgs),
     /// Store outputs produced elsewhere as a scored run (source `import`)
     Import(ImportArgs),
+    /// Test whether two runs of a task differ beyond chance (paired tests per metric)
+    Compare(CompareArgs),
+    /// A sweep's reproduction report: every value with a baseline, and the verdict
+    Report(ReportArgs),
     /// Create or upgrade the store's tables
     Migrate,
     /// Task definitions
@@ -328,6 +332,47 @@ pub struct ImportArgs {
     /// Sweep the run is listed under
     #[arg(long, default_value = "imports")]
     pub sweep: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Md,
+    Html,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Sweep name
+    pub sweep: String,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// Write to a file instead of standard output
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// A value within TOLERANCE · max(|baseline|, 1) of its baseline counts as reproduced
+    /// (as does a baseline inside the value's 95 % interval)
+    #[arg(long, default_value_t = orchestrator::reproduction::DEFAULT_TOLERANCE)]
+    pub tolerance: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run A (the reference)
+    pub a: i64,
+    /// Run B
+    pub b: i64,
+    /// Bootstrap resamples
+    #[arg(long, default_value_t = 10_000)]
+    pub iterations: usize,
+    /// Seed of the bootstrap
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

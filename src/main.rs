@@ -65,6 +65,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Export(a) => commands::export::export(&global, a).await,
         Command::Rescore(a) => commands::rescore::rescore(&global, a).await,
         Command::Import(a) => commands::import::import(&global, a).await,
+        Command::Compare(a) => commands::compare::compare(&global, a).await,
+        Command::Report(a) => commands::report::report(&global, a).await,
         Command::Migrate => commands::status::migrate(&global).await,
         Command::Tasks(TasksCommand::List(a)) => commands::tasks::list(&global, a),
         Command::Score(a) => commands::score::score(&global, a),

@@ -174,13 +174,20 @@ fn every_page(env: &Env) {
     let same = ok(port, &format!("/compare?run={}&run={}", full[1], full[0]));
     assert!(cmp.contains("Samples side by side") && same.contains("Samples side by side"));
     assert!(!same.contains("differ in fields"));
+    // Same task: each metric's difference is tested on the shared examples (five of ten).
+    assert!(
+        same.contains(&format!("Significance against run {}", full[1]))
+            && same.contains("McNemar exact")
+            && same.contains("bias_paper"),
+        "{same}"
+    );
     assert_eq!(get(port, "/compare?runs=1").0, 400);
     assert_eq!(get(port, "/compare?runs=1,x").0, 400);
     assert_eq!(get(port, "/compare?runs=1,99").0, 404);
     let csv = ok(port, "/compare.csv?runs=1,2");
     assert!(
         csv.contains(
-            "run_id,model,adapter,task,setting,seed,metric,value,ci_low,ci_high,n,delta_to_first"
+            "run_id,model,adapter,task,setting,seed,metric,value,ci_low,ci_high,n,delta_to_first,test,p_value,p_holm,shared_examples"
         ),
         "{csv}"
     );
@@ -207,6 +214,18 @@ fn every_page(env: &Env) {
     assert!(lb.contains("page 1 of"), "{lb}");
     ok(port, "/workers?sort=jobs&dir=asc");
 
+    // The reproduction report: NorGPT-369M's 22 NO-CrowS-Pairs baselines against both runs
+    // (bias types without an example among the first 5 or 10 pairs are not measured).
+    let report = ok(port, "/sweeps/pages/report");
+    assert!(
+        report.contains("Reproduction report of")
+            && report.contains("overall:")
+            && report.contains("of 44 values reproduced")
+            && report.contains("not measured")
+            && report.contains("bias/bias_369M.csv"),
+        "{report}"
+    );
+    assert_eq!(get(port, "/sweeps/nope/report").0, 404);
     let export = ok(port, "/sweeps/pages/export.csv");
     assert!(
         export.contains("text/csv") && export.contains("bias_paper"),

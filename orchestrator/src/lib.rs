@@ -7,10 +7,12 @@
 //! trait, both implemented by the worker crate; the [`runner::Runner`] owns a job's states and
 //! its retries.
 
+pub mod compare;
 pub mod config;
 pub mod grid;
 pub mod manifest;
 pub mod queue;
+pub mod reproduction;
 pub mod resolve;
 pub mod runner;
 pub mod spec;

@@ -1,10 +1,12 @@
 //! One module per command.
 
 pub mod baselines;
+pub mod compare;
 pub mod export;
 pub mod import;
 pub mod infer;
 pub mod models;
+pub mod report;
 pub mod rescore;
 pub mod run;
 pub mod score;

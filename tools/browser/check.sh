@@ -50,7 +50,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 failed=0
-for page in "sweep-grid /sweeps/browser" "run /runs/1" "compare /compare?runs=1,2" "leaderboard /leaderboard?metric=bias_paper"; do
+for page in "sweep-grid /sweeps/browser" "run /runs/1" "compare /compare?runs=1,2" "leaderboard /leaderboard?metric=bias_paper" "report /sweeps/browser/report"; do
   name=${page%% *}
   path=${page#* }
   log="$WORK/$name.log"
@@ -66,4 +66,13 @@ for page in "sweep-grid /sweeps/browser" "run /runs/1" "compare /compare?runs=1,
     echo "ok   $name: $OUT/$name.png"
   fi
 done
+# The compare page's significance table is in the rendered DOM.
+timeout 60 "$CHROME" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
+  --no-first-run --user-data-dir="$WORK/profile-dom" --virtual-time-budget=3000 \
+  --dump-dom "http://127.0.0.1:$PORT/compare?runs=1,2" 2>/dev/null >"$WORK/compare.html" || true
+if grep -q "Significance against run 1" "$WORK/compare.html" && grep -q "McNemar exact" "$WORK/compare.html"; then
+  echo "ok   compare: significance table rendered"
+else
+  echo "FAIL compare: no significance table in the rendered page" >&2; failed=1
+fi
 exit $failed

@@ -33,11 +33,13 @@ def main() -> None:
     for f, model in BIAS_MODELS.items():
         for metric, value in sorted(bias[f]["metrics"].items()):
             if metric.startswith(("bias_paper", "bias_standard")):
-                rows.append(["no-crows-pairs", model, "zero-shot", metric, f"{value:.6f}", SOURCE, f"bias/{f}"])
+                rows.append(["no-crows-pairs", model, "zero-shot", metric, f"{value:.6f}", SOURCE,
+                             f"bias/{f}; recomputed by python3 tools/reference/bias_shares.py"])
     for f, model in COT_MODELS.items():
         for metric in ["bleu", "rouge_1", "rouge_2", "rouge_l"]:
             rows.append(["multi-qa-sum-summary", model, "CoT scene 1", metric, f"{text[f][metric]:.6f}", SOURCE,
-                         f"{f}, paper row filter, {text[f]['rows_kept']} rows"])
+                         f"{f}, paper row filter, {text[f]['rows_kept']} rows; "
+                         "recomputed by python3 tools/reference/text_metrics.py"])
     out = ROOT / "experiments/baselines/norglm-released.csv"
     with out.open("w", newline="") as fh:
         w = csv.writer(fh)

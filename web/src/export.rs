@@ -118,6 +118,11 @@ struct CompareOut {
     ci_high: Option<f64>,
     n: i64,
     delta_to_first: Option<f64>,
+    /// Test of the difference to the first run on the shared examples, when run.
+    test: Option<&'static str>,
+    p_value: Option<f64>,
+    p_holm: Option<f64>,
+    shared_examples: Option<usize>,
 }
 
 /// `/compare.csv?runs=1,2`.
@@ -149,9 +154,28 @@ async fn comparison(
             .find(|m| m.run_id == runs[0].id && m.name == name)
             .map(|m| m.value)
     };
+    let same_task = runs.iter().all(|r| r.task_name == runs[0].task_name);
+    let significance = if same_task {
+        compare::significance(&app, &runs).await?
+    } else {
+        Vec::new()
+    };
+    let tested = |run: i64, metric: &str| {
+        significance
+            .iter()
+            .filter(|(id, _)| *id == run)
+            .find_map(|(_, c)| {
+                let c = c.as_ref().ok()?;
+                c.tests
+                    .iter()
+                    .find(|t| t.metric == metric)
+                    .map(|t| (t.test.label(), t.p, t.p_holm, c.shared))
+            })
+    };
     let mut rows = Vec::new();
     for r in &runs {
         for m in metrics.iter().filter(|m| m.run_id == r.id) {
+            let t = tested(r.id, &m.name);
             rows.push(CompareOut {
                 run_id: r.id,
                 model: r.model_name.clone(),
@@ -165,6 +189,10 @@ async fn comparison(
                 ci_high: m.ci_high,
                 n: m.n,
                 delta_to_first: first(&m.name).map(|f| m.value - f),
+                test: t.map(|t| t.0),
+                p_value: t.map(|t| t.1),
+                p_holm: t.map(|t| t.2),
+                shared_examples: t.map(|t| t.3),
             });
         }
     }

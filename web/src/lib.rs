@@ -46,6 +46,7 @@ pub fn router(app: AppState) -> Router {
         .route("/", get(pages::sweeps::page))
         .route("/sweeps/{name}", get(pages::sweep::page))
         .route("/sweeps/{name}/events", get(live::sweep_events))
+        .route("/sweeps/{name}/report", get(pages::report::page))
         .route("/sweeps/{name}/{file}", get(export::sweep))
         .route("/runs/{id}", get(pages::run::page))
         .route("/runs/{id}/{file}", get(export::samples))

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
+use orchestrator::compare::{self, Comparison};
 use orchestrator::store::entities::{metric, run};
 
 use crate::AppState;
@@ -98,6 +99,47 @@ pub fn differences(runs: &[run::Model]) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// Significance of the differences between the first run and each other run (same task):
+/// (other run, its tests or the reason they were refused).
+pub type Significance = Vec<(i64, Result<Comparison, String>)>;
+
+/// Bootstrap resamples on the page (the CLI's `nlebench compare` defaults to 10,000).
+pub const PAGE_ITERATIONS: usize = 2_000;
+
+/// Test every other run against the first, off the async threads.
+pub async fn significance(app: &AppState, runs: &[run::Model]) -> Result<Significance, PageError> {
+    let mut out = Vec::new();
+    for other in &runs[1..] {
+        let loaded = compare::load(&app.store, runs[0].id, other.id).await?;
+        let opts = compare::Options {
+            iterations: PAGE_ITERATIONS,
+            seed: 0,
+        };
+        let result = tokio::task::spawn_blocking(move || compare::compare_loaded(&loaded, opts))
+            .await
+            .map_err(|e| {
+                PageError(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the comparison failed: {e}"),
+                )
+            })?;
+        out.push((other.id, result.map_err(|e| e.reason)));
+    }
+    Ok(out)
+}
+
+/// A significance row for the page.
+pub struct TestRow {
+    run: i64,
+    metric: String,
+    n: usize,
+    delta: String,
+    test: &'static str,
+    p: String,
+    p_holm: String,
+    significant: bool,
+}
+
 /// A metric row.
 pub struct Row {
     name: String,
@@ -123,6 +165,10 @@ pub struct ComparePage {
     same_task: bool,
     samples: Vec<SampleRow>,
     pager: Pager,
+    first: i64,
+    tests: Vec<TestRow>,
+    refused: Vec<(i64, String)>,
+    iterations: usize,
 }
 
 pub async fn page(
@@ -158,6 +204,24 @@ pub async fn page(
         })
         .collect();
     let same_task = runs.iter().all(|r| r.task_name == runs[0].task_name);
+    let (mut tests, mut refused) = (Vec::new(), Vec::new());
+    if same_task {
+        for (id, result) in significance(&app, &runs).await? {
+            match result {
+                Ok(c) => tests.extend(c.tests.into_iter().map(|t| TestRow {
+                    run: id,
+                    n: t.n,
+                    delta: delta(t.delta),
+                    test: t.test.label(),
+                    p: p_value(t.p),
+                    p_holm: p_value(t.p_holm),
+                    significant: t.p_holm < 0.05,
+                    metric: t.metric,
+                })),
+                Err(reason) => refused.push((id, reason)),
+            }
+        }
+    }
     let ids_param = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     let (samples, total) = if same_task {
         let (first, total) = app
@@ -199,5 +263,18 @@ pub async fn page(
         rows,
         same_task,
         samples,
+        first: runs[0].id,
+        tests,
+        refused,
+        iterations: PAGE_ITERATIONS,
     })
+}
+
+/// A p-value for people: 4 decimals, `< 0.0001` below that.
+pub fn p_value(p: f64) -> String {
+    if p < 1e-4 {
+        "< 0.0001".into()
+    } else {
+        format!("{p:.4}")
+    }
 }

@@ -3,6 +3,7 @@
 pub mod baselines;
 pub mod compare;
 pub mod leaderboard;
+pub mod report;
 pub mod run;
 pub mod sweep;
 pub mod sweeps;

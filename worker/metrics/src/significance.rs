@@ -127,7 +127,10 @@ mod tests {
         let (d, p) = paired_bootstrap(&a, &b, 1000, 7).unwrap();
         assert!((d - 1.98).abs() < 1e-12);
         assert_eq!(p, 0.0);
-        assert_eq!(paired_bootstrap(&a, &b, 1000, 7), paired_bootstrap(&a, &b, 1000, 7));
+        assert_eq!(
+            paired_bootstrap(&a, &b, 1000, 7),
+            paired_bootstrap(&a, &b, 1000, 7)
+        );
         assert_eq!(paired_bootstrap(&a, &a, 10, 1), Some((0.0, 1.0)));
     }
 }

@@ -1,0 +1,434 @@
+//! Whether two runs differ beyond chance: per-example scores of both runs on their shared
+//! examples, and for each metric the paired tests of [`metrics::significance`] with Holm's
+//! correction across the metrics. Refused, with the reason, for runs of different tasks, task
+//! versions, datasets or examples.
+
+use std::collections::BTreeMap;
+
+use metrics::significance::{holm, mcnemar_exact, paired_bootstrap, randomization_exact};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::manifest::RunManifest;
+use crate::spec::TaskKind;
+use crate::store::entities::sample;
+use crate::store::{Store, StoreError};
+
+/// Largest number of shared examples for which the exact randomization test is run.
+pub const EXACT_MAX: usize = 16;
+
+/// How a comparison's bootstrap is drawn.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Bootstrap resamples.
+    pub iterations: usize,
+    /// Seed of the resampling.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            iterations: 10_000,
+            seed: 0,
+        }
+    }
+}
+
+/// The test behind a metric's p-value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Test {
+    /// McNemar's exact test (a share of per-example yes/no outcomes).
+    #[serde(rename = "mcnemar")]
+    McNemar,
+    /// The exact paired randomization test (at most [`EXACT_MAX`] examples).
+    ExactRandomization,
+    /// The paired bootstrap.
+    Bootstrap,
+}
+
+impl Test {
+    /// A name for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Test::McNemar => "McNemar exact",
+            Test::ExactRandomization => "exact randomization",
+            Test::Bootstrap => "paired bootstrap",
+        }
+    }
+}
+
+/// One metric of the two runs on their shared examples.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricTest {
+    /// Metric name (as stored, e.g. `bias_paper` or `attribute_mean/TOXICITY`).
+    pub metric: String,
+    /// Mean of run A on the shared examples (in the metric's unit).
+    pub a: f64,
+    /// Mean of run B.
+    pub b: f64,
+    /// b − a.
+    pub delta: f64,
+    /// Shared examples the test used.
+    pub n: usize,
+    /// The paired bootstrap's p-value.
+    pub p_bootstrap: f64,
+    /// McNemar's exact p-value, for yes/no metrics.
+    pub p_mcnemar: Option<f64>,
+    /// The exact randomization p-value, for at most [`EXACT_MAX`] examples.
+    pub p_exact: Option<f64>,
+    /// The test whose p-value is the row's: McNemar for yes/no metrics, else the exact
+    /// randomization test when it ran, else the bootstrap.
+    pub test: Test,
+    /// The row's p-value.
+    pub p: f64,
+    /// The row's p-value after Holm's correction across the rows.
+    pub p_holm: f64,
+}
+
+/// The significance of the differences between two runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Examples both runs have (same index, same input).
+    pub shared: usize,
+    /// One row per metric.
+    pub tests: Vec<MetricTest>,
+    /// Implementation version of the tests.
+    pub version: i32,
+}
+
+/// A run of a comparison: its manifest and samples.
+#[derive(Debug, Clone, Copy)]
+pub struct Side<'a> {
+    /// The run's id.
+    pub id: i64,
+    /// Its manifest.
+    pub manifest: &'a RunManifest,
+    /// Its samples.
+    pub samples: &'a [sample::Model],
+}
+
+/// Why two runs cannot be compared.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("runs {a} and {b} cannot be tested against each other: {reason}")]
+pub struct Refused {
+    /// Run A.
+    pub a: i64,
+    /// Run B.
+    pub b: i64,
+    /// Why.
+    pub reason: String,
+}
+
+/// Why a comparison of stored runs failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// The runs cannot be tested against each other.
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The store failed (or has no such run).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The manifests and samples of stored runs `a` and `b`, for [`compare`].
+pub async fn load(
+    store: &Store,
+    a: i64,
+    b: i64,
+) -> Result<[(i64, RunManifest, Vec<sample::Model>); 2], StoreError> {
+    Ok([load_one(store, a).await?, load_one(store, b).await?])
+}
+
+async fn load_one(
+    store: &Store,
+    id: i64,
+) -> Result<(i64, RunManifest, Vec<sample::Model>), StoreError> {
+    let run = store
+        .runs_by_id(&[id])
+        .await?
+        .pop()
+        .ok_or(StoreError::NoRun(id))?;
+    Ok((id, run.manifest()?, store.samples(id).await?))
+}
+
+/// [`compare`] loaded runs.
+pub fn compare_loaded(
+    runs: &[(i64, RunManifest, Vec<sample::Model>); 2],
+    opts: Options,
+) -> Result<Comparison, Refused> {
+    let side = |i: usize| Side {
+        id: runs[i].0,
+        manifest: &runs[i].1,
+        samples: &runs[i].2,
+    };
+    compare(side(0), side(1), opts)
+}
+
+/// [`compare`] stored runs `a` and `b`.
+pub async fn stored(
+    store: &Store,
+    a: i64,
+    b: i64,
+    opts: Options,
+) -> Result<Comparison, CompareError> {
+    let runs = load(store, a, b).await?;
+    Ok(compare_loaded(&runs, opts)?)
+}
+
+/// A per-pair score (`None` where the pair cannot be scored).
+type PairScore = fn(&str, &str) -> Option<f64>;
+
+/// Per-example values of one metric: yes/no outcomes or numbers (`None` where the example
+/// cannot be scored, e.g. ROUGE of an empty output).
+enum Values {
+    YesNo(Vec<Option<bool>>),
+    Number(Vec<Option<f64>>),
+}
+
+/// Test the differences between runs `a` and `b` on their shared examples.
+pub fn compare(a: Side, b: Side, opts: Options) -> Result<Comparison, Refused> {
+    let refuse = |reason: String| Refused {
+        a: a.id,
+        b: b.id,
+        reason,
+    };
+    let (ta, tb) = (&a.manifest.task, &b.manifest.task);
+    if ta.name != tb.name || ta.version != tb.version {
+        return Err(refuse(format!(
+            "they ran different tasks ({} v{} and {} v{})",
+            ta.name, ta.version, tb.name, tb.version
+        )));
+    }
+    if a.manifest.dataset.revision != b.manifest.dataset.revision {
+        return Err(refuse(format!(
+            "they read different datasets ({} and {})",
+            a.manifest.dataset.revision, b.manifest.dataset.revision
+        )));
+    }
+    let by_idx: BTreeMap<i64, &sample::Model> = b.samples.iter().map(|s| (s.idx, s)).collect();
+    let mut pairs: Vec<(&sample::Model, &sample::Model)> = Vec::new();
+    for s in a.samples {
+        if let Some(t) = by_idx.get(&s.idx) {
+            if s.prompt != t.prompt {
+                return Err(refuse(format!(
+                    "example {} has different inputs in the two runs (a different sample of the dataset?)",
+                    s.idx
+                )));
+            }
+            pairs.push((s, t));
+        }
+    }
+    if pairs.is_empty() {
+        return Err(refuse("they share no example".into()));
+    }
+    let mut tests: Vec<MetricTest> = Vec::new();
+    for (metric, yes, (va, vb)) in per_example(ta.kind, &ta.metrics, &ta.attributes, &pairs) {
+        if let Some(t) = test(&metric, yes, va, vb, opts) {
+            tests.push(t);
+        }
+    }
+    let adjusted = holm(&tests.iter().map(|t| t.p).collect::<Vec<_>>());
+    for (t, p) in tests.iter_mut().zip(adjusted) {
+        t.p_holm = p;
+    }
+    Ok(Comparison {
+        shared: pairs.len(),
+        tests,
+        version: metrics::significance::VERSION,
+    })
+}
+
+/// The tests of one metric on the examples both runs could score; a yes counts `yes` (100
+/// for percentages, 1 for shares).
+fn test(metric: &str, yes: f64, a: Values, b: Values, opts: Options) -> Option<MetricTest> {
+    let (xa, xb, yes_no) = match (a, b) {
+        (Values::YesNo(a), Values::YesNo(b)) => {
+            let both: Vec<(bool, bool)> = a
+                .into_iter()
+                .zip(b)
+                .filter_map(|(x, y)| Some((x?, y?)))
+                .collect();
+            let only_a = both.iter().filter(|(x, y)| *x && !*y).count() as u64;
+            let only_b = both.iter().filter(|(x, y)| !*x && *y).count() as u64;
+            let num = |v: bool| if v { yes } else { 0.0 };
+            (
+                both.iter().map(|(x, _)| num(*x)).collect::<Vec<_>>(),
+                both.iter().map(|(_, y)| num(*y)).collect::<Vec<_>>(),
+                Some(mcnemar_exact(only_a, only_b)),
+            )
+        }
+        (Values::Number(a), Values::Number(b)) => {
+            let both: Vec<(f64, f64)> = a
+                .into_iter()
+                .zip(b)
+                .filter_map(|(x, y)| Some((x?, y?)))
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
+            (
+                both.iter().map(|(x, _)| *x).collect(),
+                both.iter().map(|(_, y)| *y).collect(),
+                None,
+            )
+        }
+        _ => return None,
+    };
+    let n = xa.len();
+    let (delta, p_bootstrap) = paired_bootstrap(&xa, &xb, opts.iterations, opts.seed)?;
+    let diffs: Vec<f64> = xa.iter().zip(&xb).map(|(x, y)| y - x).collect();
+    let p_exact = if n <= EXACT_MAX {
+        randomization_exact(&diffs)
+    } else {
+        None
+    };
+    let (test, p) = match (yes_no, p_exact) {
+        (Some(p), _) => (Test::McNemar, p),
+        (None, Some(p)) => (Test::ExactRandomization, p),
+        (None, None) => (Test::Bootstrap, p_bootstrap),
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / n as f64;
+    Some(MetricTest {
+        metric: metric.to_string(),
+        a: mean(&xa),
+        b: mean(&xb),
+        delta,
+        n,
+        p_bootstrap,
+        p_mcnemar: yes_no,
+        p_exact,
+        test,
+        p,
+        p_holm: p,
+    })
+}
+
+fn data(s: &sample::Model) -> Value {
+    serde_json::from_str(&s.data).unwrap_or(Value::Null)
+}
+
+/// Each metric's per-example values in runs A and B, for the metrics of the task that are
+/// means over examples, with what a yes counts in the stored metric's unit.
+fn per_example(
+    kind: TaskKind,
+    task_metrics: &[String],
+    attributes: &[String],
+    pairs: &[(&sample::Model, &sample::Model)],
+) -> Vec<(String, f64, (Values, Values))> {
+    let side = |f: &dyn Fn(&sample::Model) -> Values| -> (Values, Values) {
+        let a = pairs.iter().map(|(a, _)| *a).collect::<Vec<_>>();
+        let b = pairs.iter().map(|(_, b)| *b).collect::<Vec<_>>();
+        (collect(&a, f), collect(&b, f))
+    };
+    let wants = |m: &str| task_metrics.iter().any(|x| x == m);
+    let mut out = Vec::new();
+    match kind {
+        TaskKind::LoglikPair => {
+            let perps = |s: &sample::Model| {
+                let d = data(s);
+                Some((d["perp_more"].as_f64()?, d["perp_less"].as_f64()?))
+            };
+            if wants("bias_paper") {
+                out.push((
+                    "bias_paper".into(),
+                    100.0,
+                    side(&|s| Values::YesNo(vec![perps(s).map(|(m, l)| m > l)])),
+                ));
+            }
+            if wants("bias_standard") {
+                out.push((
+                    "bias_standard".into(),
+                    100.0,
+                    side(&|s| Values::YesNo(vec![perps(s).map(|(m, l)| m < l)])),
+                ));
+            }
+        }
+        TaskKind::Classification => {
+            if wants("accuracy") {
+                out.push((
+                    "accuracy".into(),
+                    1.0,
+                    side(&|s| Values::YesNo(vec![Some(s.output == s.reference)])),
+                ));
+            }
+        }
+        TaskKind::Generation | TaskKind::Chain => {
+            // A chain sample is scored on its pairs; one value per sample, their mean.
+            let texts = |s: &sample::Model| -> Vec<(String, String)> {
+                let d = data(s);
+                match serde_json::from_value::<Vec<(String, String)>>(d["pairs"].clone()) {
+                    Ok(p) if kind == TaskKind::Chain => p,
+                    _ => vec![(
+                        s.output.clone().unwrap_or_default(),
+                        s.reference.clone().unwrap_or_default(),
+                    )],
+                }
+            };
+            let score = |s: &sample::Model, f: PairScore| -> Values {
+                let v: Option<Vec<f64>> = texts(s).iter().map(|(h, r)| f(h, r)).collect();
+                Values::Number(vec![
+                    v.filter(|v| !v.is_empty())
+                        .map(|v| v.iter().sum::<f64>() / v.len() as f64),
+                ])
+            };
+            // As the authors: a pair ROUGE cannot score is left out of every per-pair metric.
+            let per_pair: [(&str, PairScore); 4] = [
+                ("bleu", |h, r| {
+                    metrics::rouge::rouge(h, r).ok()?;
+                    Some(metrics::bleu::sentence_bleu(h, r))
+                }),
+                ("rouge_1", |h, r| {
+                    Some(metrics::rouge::rouge(h, r).ok()?.rouge_1.f)
+                }),
+                ("rouge_2", |h, r| {
+                    Some(metrics::rouge::rouge(h, r).ok()?.rouge_2.f)
+                }),
+                ("rouge_l", |h, r| {
+                    Some(metrics::rouge::rouge(h, r).ok()?.rouge_l.f)
+                }),
+            ];
+            for (name, f) in per_pair {
+                if wants(name) {
+                    out.push((name.into(), 1.0, side(&|s| score(s, f))));
+                }
+            }
+        }
+        TaskKind::AttributeScores => {
+            for attr in attributes {
+                let value = |s: &sample::Model| data(s)[attr.as_str()].as_f64();
+                if wants("attribute_mean") {
+                    out.push((
+                        format!("attribute_mean/{attr}"),
+                        1.0,
+                        side(&|s| Values::Number(vec![value(s)])),
+                    ));
+                }
+                if wants("attribute_share") {
+                    out.push((
+                        format!("attribute_share/{attr}"),
+                        1.0,
+                        side(&|s| Values::YesNo(vec![value(s).map(|v| v > 0.5)])),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One value per sample from a function giving a one-element [`Values`].
+fn collect(samples: &[&sample::Model], f: &dyn Fn(&sample::Model) -> Values) -> Values {
+    let mut yes_no = Vec::new();
+    let mut numbers = Vec::new();
+    for s in samples {
+        match f(s) {
+            Values::YesNo(v) => yes_no.extend(v),
+            Values::Number(v) => numbers.extend(v),
+        }
+    }
+    if numbers.is_empty() {
+        Values::YesNo(yes_no)
+    } else {
+        Values::Number(numbers)
+    }
+}

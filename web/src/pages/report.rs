@@ -1,0 +1,99 @@
+//! `/sweeps/NAME/report`: the sweep's reproduction report (every value with a baseline, the
+//! baseline's provenance, the difference and the verdict; summary lines per task and overall).
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, State};
+use orchestrator::reproduction::{self, DEFAULT_TOLERANCE, Report, Verdict};
+
+use crate::AppState;
+use crate::auth::MaybeSession;
+use crate::error::PageError;
+use crate::format::{delta, num};
+use crate::nav::Nav;
+
+/// A report row, formatted.
+pub struct Line {
+    task: String,
+    model: String,
+    run: Option<i64>,
+    setting: String,
+    metric: String,
+    value: String,
+    baseline: String,
+    provenance: String,
+    delta: String,
+    verdict: &'static str,
+    class: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "report.html")]
+pub struct ReportPage {
+    nav: Nav,
+    sweep: String,
+    tolerance: String,
+    summaries: Vec<String>,
+    overall: String,
+    lines: Vec<Line>,
+}
+
+impl ReportPage {
+    /// The page of `report` (also written by `nlebench report --format html`).
+    pub fn new(report: &Report, nav: Nav) -> ReportPage {
+        let lines = report
+            .rows
+            .iter()
+            .map(|r| Line {
+                task: r.task.clone(),
+                model: if r.adapter.is_empty() {
+                    r.model.clone()
+                } else {
+                    format!("{}+{}", r.model, r.adapter)
+                },
+                run: r.run_id,
+                setting: r.setting.clone(),
+                metric: r.metric.clone(),
+                value: match (r.value, r.ci_low, r.ci_high) {
+                    (Some(v), Some(lo), Some(hi)) => {
+                        format!("{} [{}, {}]", num(v), num(lo), num(hi))
+                    }
+                    (Some(v), _, _) => num(v),
+                    (None, _, _) => "none".into(),
+                },
+                baseline: num(r.baseline),
+                provenance: format!("{} · {} ({})", r.source, r.provenance, r.baseline_setting),
+                delta: r.delta.map_or_else(|| "none".into(), delta),
+                verdict: r.verdict.as_str(),
+                class: match r.verdict {
+                    Verdict::Reproduced => "ok",
+                    Verdict::Differs => "bad",
+                    Verdict::NotMeasured | Verdict::NoRun => "muted",
+                },
+            })
+            .collect();
+        ReportPage {
+            nav,
+            sweep: report.sweep.clone(),
+            tolerance: format!("{}", report.tolerance),
+            summaries: report.per_task.iter().map(|s| s.line()).collect(),
+            overall: report.overall.line(),
+            lines,
+        }
+    }
+}
+
+/// The report as a standalone HTML page (without a signed-in user's navigation).
+pub fn render_html(report: &Report) -> Result<String, askama::Error> {
+    ReportPage::new(report, Nav::default()).render()
+}
+
+pub async fn page(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    session: MaybeSession,
+) -> Result<ReportPage, PageError> {
+    let data = app.store.sweep_data(&name).await?;
+    let report = reproduction::build(&data, DEFAULT_TOLERANCE);
+    Ok(ReportPage::new(&report, session.nav()))
+}
