@@ -450,7 +450,7 @@ pub struct ScoreArgs {
     /// directory); needs `source=COLUMN` in --map
     #[arg(long, value_name = "SRC")]
     pub nli_model: Option<String>,
-    /// Causal LM for MAUVE's features (the authors: `hf:gpt2-large`)
+    /// Causal LM for MAUVE's features (the authors: `hf:openai-community/gpt2-large`)
     #[arg(long, value_name = "SRC")]
     pub mauve_model: Option<String>,
     /// Tokens of each text MAUVE's feature model reads (the authors: 256)

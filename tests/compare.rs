@@ -37,7 +37,9 @@ sample_seed = 1
 decoding = {{ max_new_tokens = 8 }}
 "#,
             mini_pairs().display(),
-            root().join("experiments/data/no-alpaca-plus-mini.csv").display()
+            root()
+                .join("experiments/data/no-alpaca-plus-mini.csv")
+                .display()
         ),
     );
     env.ok(&["run", sweep.to_str().unwrap()]);
@@ -47,13 +49,19 @@ decoding = {{ max_new_tokens = 8 }}
         ))[0][0]
             .clone()
     };
-    let (pa, pb) = (id("a/no-crows-pairs/all/seed=0"), id("b/no-crows-pairs/all/seed=0"));
+    let (pa, pb) = (
+        id("a/no-crows-pairs/all/seed=0"),
+        id("b/no-crows-pairs/all/seed=0"),
+    );
 
     // Bias shares are shares of yes/no outcomes: McNemar, Holm over the two metrics.
     let c = json(&env, &pa, &pb);
     assert_eq!(c["shared"], 32);
     let tests = c["tests"].as_array().unwrap();
-    let names: Vec<&str> = tests.iter().map(|t| t["metric"].as_str().unwrap()).collect();
+    let names: Vec<&str> = tests
+        .iter()
+        .map(|t| t["metric"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["bias_paper", "bias_standard"]);
     for t in tests {
         assert_eq!(t["test"], "mcnemar");
@@ -62,7 +70,10 @@ decoding = {{ max_new_tokens = 8 }}
         assert!(t["p_bootstrap"].is_number() && t["p_exact"].is_null());
     }
     let table = env.ok(&["compare", &pa, &pb]);
-    assert!(table.contains("32 shared example(s)") && table.contains("McNemar exact"), "{table}");
+    assert!(
+        table.contains("32 shared example(s)") && table.contains("McNemar exact"),
+        "{table}"
+    );
 
     // Six instructions: BLEU and ROUGE by the exact randomization test.
     let (ga, gb) = (
@@ -72,7 +83,9 @@ decoding = {{ max_new_tokens = 8 }}
     let c = json(&env, &ga, &gb);
     let tests = c["tests"].as_array().unwrap();
     assert!(
-        tests.iter().any(|t| t["metric"] == "rouge_l" && t["test"] == "exact-randomization"),
+        tests
+            .iter()
+            .any(|t| t["metric"] == "rouge_l" && t["test"] == "exact-randomization"),
         "{c}"
     );
 
@@ -80,7 +93,10 @@ decoding = {{ max_new_tokens = 8 }}
     let out = env.run(&["compare", &pa, &ga]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("they ran different tasks (no-crows-pairs v1 and no-alpaca-culture v1)"), "{err}");
+    assert!(
+        err.contains("they ran different tasks (no-crows-pairs v1 and no-alpaca-culture v1)"),
+        "{err}"
+    );
     let drawn = id("a/no-crows-pairs/drawn/seed=0");
     let out = env.run(&["compare", &pa, &drawn]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -71,7 +71,8 @@ decoding = {{ max_new_tokens = 6 }}
             "task",
             "prompt",
             "output",
-            "reference"
+            "reference",
+            "source"
         ]
     );
     let scored = env.dir.path().join("scored.csv");

@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_init;
 mod m20261127_000002_users;
 mod m20261130_000003_chain_steps;
+mod m20261130_000004_run_notes;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_init::Migration),
             Box::new(m20261127_000002_users::Migration),
             Box::new(m20261130_000003_chain_steps::Migration),
+            Box::new(m20261130_000004_run_notes::Migration),
         ]
     }
 }

@@ -237,6 +237,8 @@ mod tests {
                 steps: vec![],
                 label_words: vec![],
                 zero_shot_template: None,
+                nli_model: None,
+                mauve_model: None,
                 attributes: vec![],
                 labels: vec![],
                 path: PathBuf::new(),

@@ -43,13 +43,23 @@ pub trait JobHandler: Send + Sync + 'static {
     /// Compute and store the job's samples (those not stored yet).
     fn run(&self, job: ClaimedJob) -> BoxFuture<Result<(), JobError>>;
     /// The run's metrics from its stored samples, after its last shard.
-    fn metrics(&self, job: ClaimedJob) -> BoxFuture<Result<Vec<MetricValue>, JobError>>;
+    fn metrics(&self, job: ClaimedJob) -> BoxFuture<Result<Scored, JobError>>;
     /// Text kept with the error of a run that gives up (e.g. the job's last log lines).
     fn give_up_note(&self, _run_id: i64) -> Option<String> {
         None
     }
     /// The run's job is over (done or failed for good): drop what was kept for it.
     fn forget(&self, _run_id: i64) {}
+}
+
+/// A run's metrics, and what could not be computed and why (e.g. a metric whose model is
+/// not available): the run is done either way, and the notes are stored with it.
+#[derive(Debug, Clone, Default)]
+pub struct Scored {
+    /// The metrics.
+    pub metrics: Vec<MetricValue>,
+    /// One line per metric left out, with the reason.
+    pub notes: Vec<String>,
 }
 
 /// Attempts and backoff of failing jobs.
@@ -156,8 +166,14 @@ impl Runner {
     }
 
     async fn finish_run(&self, c: &ClaimedJob) -> Result<(), JobError> {
-        let metrics = self.inner.handler.metrics(c.clone()).await?;
-        self.inner.store.finish_run(c.run.id, &metrics).await?;
+        let scored = self.inner.handler.metrics(c.clone()).await?;
+        for note in &scored.notes {
+            warn!(run = c.run.id, "{note}");
+        }
+        self.inner
+            .store
+            .finish_run(c.run.id, &scored.metrics, &scored.notes)
+            .await?;
         info!(run = c.run.id, "run done");
         Ok(())
     }

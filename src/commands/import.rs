@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use metrics::bootstrap::Bootstrap;
+use worker::metric_models::MetricModelCache;
 use worker::tasks::ScoreRequest;
 
 use orchestrator::config::Settings;
@@ -25,11 +26,18 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
     let req = ScoreRequest {
         map: a.map.clone().unwrap_or_default(),
         filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
-        nli: None,
-        mauve: None,
+        models: MetricModelCache::default().models_for(
+            task,
+            &s.models_dir(),
+            &engine::device::select(s.device)?,
+            true,
+        ),
         bootstrap: Bootstrap::with_iterations(s.bootstrap_iterations),
     };
     let import = worker::import::prepare(task, model, &a.file, &req)?;
+    for note in &import.notes {
+        eprintln!("note: {note}");
+    }
     let store = context::store_migrated(&s).await?;
     let run_id = store
         .import_run(
@@ -40,6 +48,7 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
             &import.metrics,
         )
         .await?;
+    store.set_notes(run_id, &import.notes).await?;
     outln!(
         "imported {} sample(s) of {} as run {run_id} (sweep {}, model {}, task {})",
         import.samples.len(),

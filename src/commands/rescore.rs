@@ -16,6 +16,8 @@ pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
     let runs = store.runs_for(&a.target).await?;
     let boot = Bootstrap::with_iterations(s.bootstrap_iterations);
     let (mut done, mut skipped) = (0, 0);
+    let cache = worker::metric_models::MetricModelCache::default();
+    let device = engine::device::select(s.device)?;
     for run in runs {
         if run.status != RunStatus::Done {
             outln!("run {}: {} — not finished, left alone", run.id, run.status);
@@ -24,8 +26,14 @@ pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
         }
         let manifest = run.manifest()?;
         let samples = store.samples(run.id).await?;
-        let metrics = worker::tasks::metrics(&manifest.task, &samples, &boot)?;
+        let models = cache.models_for(&manifest.task, &s.models_dir(), &device, true);
+        let (metrics, notes) =
+            worker::tasks::metrics_with_models(&manifest.task, &samples, &models, &boot)?;
         store.replace_metrics(run.id, &metrics).await?;
+        store.set_notes(run.id, &notes).await?;
+        for note in &notes {
+            outln!("run {}: note: {note}", run.id);
+        }
         outln!(
             "run {}: {} metric(s) recomputed from {} sample(s) (task {} v{})",
             run.id,

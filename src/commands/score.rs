@@ -8,6 +8,7 @@ use engine::{LoadedModel, ModelCache};
 use metrics::bootstrap::Bootstrap;
 use orchestrator::spec::DataFormat;
 use orchestrator::spec::Dtype;
+use worker::tasks::generation::MetricModels;
 use worker::tasks::{ScoreRequest, score_table};
 
 use crate::args::{Global, RowFilter, ScoreArgs};
@@ -43,12 +44,15 @@ pub fn score(g: &Global, a: ScoreArgs) -> anyhow::Result<ExitCode> {
     let req = ScoreRequest {
         map: a.map.clone().unwrap_or_default(),
         filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
-        nli: a.nli_model.as_deref().map(|m| load_nli(g, m)).transpose()?,
-        mauve: a
-            .mauve_model
-            .as_deref()
-            .map(|m| load_lm(g, m).map(|lm| (lm, a.mauve_max_tokens)))
-            .transpose()?,
+        models: MetricModels {
+            nli: a.nli_model.as_deref().map(|m| load_nli(g, m)).transpose()?,
+            mauve: a
+                .mauve_model
+                .as_deref()
+                .map(|m| load_lm(g, m).map(|lm| (lm, a.mauve_max_tokens)))
+                .transpose()?,
+            missing: vec![],
+        },
         bootstrap: Bootstrap::with_iterations(s.bootstrap_iterations),
     };
     let rows_kept = if req.filter_paper {

@@ -122,13 +122,24 @@ fn run_json(r: &RunSummary) -> serde_json::Value {
         "fingerprint": r.run.fingerprint, "samples": r.samples_done,
         "expected": r.run.n_expected, "random_weights": r.run.random_weights,
         "error": r.run.error,
+        "notes": r.run.notes.as_deref().map(|n| n.lines().collect::<Vec<_>>()).unwrap_or_default(),
         "stale": metrics::is_stale(r.metric_versions()),
         "metrics": metrics,
     })
 }
 
-/// The first line of a run's error (80 characters), or that its weights are random.
+/// The first line of a run's error (80 characters), else how many metrics it left out, or
+/// that its weights are random.
 fn note(r: &RunSummary) -> String {
+    let missing = r.run.notes.as_deref().map_or(0, |n| n.lines().count());
+    if r.run.error.is_none() && missing > 0 {
+        let random = if r.run.random_weights {
+            "random weights; "
+        } else {
+            ""
+        };
+        return format!("{random}{missing} metric note(s): `status --json` or the run page");
+    }
     match (&r.run.error, r.run.random_weights) {
         (Some(e), _) => e
             .lines()

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use candle_core::Device;
 use engine::{EngineError, ModelCache};
 use metrics::bootstrap::Bootstrap;
-use orchestrator::runner::{BoxFuture, JobError, JobHandler};
-use orchestrator::store::{ClaimedJob, MetricValue, RunStatus, Store};
+use orchestrator::runner::{BoxFuture, JobError, JobHandler, Scored};
+use orchestrator::store::{ClaimedJob, RunStatus, Store};
 use tracing::info;
 
 use crate::data::{DatasetCache, Table};
+use crate::metric_models::MetricModelCache;
 use crate::tasks::{self, Batch, BatchOptions, TaskError, chain};
 use engine::LoadedModel;
 use orchestrator::spec::{TaskKind, TaskSpec};
@@ -46,6 +47,7 @@ struct Inner {
     cfg: HandlerConfig,
     store: Store,
     models: ModelCache,
+    metric_models: MetricModelCache,
     datasets: DatasetCache,
     device: Device,
 }
@@ -75,6 +77,7 @@ impl Handler {
                 cfg,
                 store,
                 models: ModelCache::default(),
+                metric_models: MetricModelCache::default(),
                 datasets: DatasetCache::default(),
                 device,
             }),
@@ -93,7 +96,7 @@ impl JobHandler for Handler {
         Box::pin(async move { inner.process(&job).await })
     }
 
-    fn metrics(&self, job: ClaimedJob) -> BoxFuture<Result<Vec<MetricValue>, JobError>> {
+    fn metrics(&self, job: ClaimedJob) -> BoxFuture<Result<Scored, JobError>> {
         let inner = self.inner.clone();
         Box::pin(async move { inner.metrics(&job).await })
     }
@@ -263,7 +266,7 @@ impl Inner {
         chain::samples(&batch, &stored).map_err(JobError::from)
     }
 
-    async fn metrics(&self, c: &ClaimedJob) -> Result<Vec<MetricValue>, JobError> {
+    async fn metrics(self: &Arc<Self>, c: &ClaimedJob) -> Result<Scored, JobError> {
         let samples = self.store.samples(c.run.id).await?;
         let expected = c.manifest.n_expected as usize;
         if samples.len() != expected {
@@ -273,8 +276,16 @@ impl Inner {
                 samples.len()
             )));
         }
-        let (task, boot) = (c.manifest.task.clone(), self.cfg.bootstrap);
-        blocking(move || tasks::metrics(&task, &samples, &boot).map_err(JobError::from)).await
+        let (task, boot, this) = (c.manifest.task.clone(), self.cfg.bootstrap, self.clone());
+        blocking(move || {
+            let models =
+                this.metric_models
+                    .models_for(&task, &this.cfg.models_dir, &this.device, true);
+            let (metrics, notes) = tasks::metrics_with_models(&task, &samples, &models, &boot)
+                .map_err(JobError::from)?;
+            Ok(Scored { metrics, notes })
+        })
+        .await
     }
 }
 

@@ -68,6 +68,8 @@ pub struct Imported {
     pub samples: Vec<NewSample>,
     /// The task's metrics of those samples.
     pub metrics: Vec<MetricValue>,
+    /// Metrics left out, and why.
+    pub notes: Vec<String>,
 }
 
 /// Read `file` as outputs of `task` by model `model` (columns mapped by `req`).
@@ -92,7 +94,7 @@ pub fn prepare(
             filtered: req.filter_paper,
         });
     }
-    let metrics = metrics_of_new(task, &samples, &req.bootstrap)?;
+    let (metrics, notes) = metrics_of_new(task, &samples, req)?;
     let sha = HashCache::new(None).sha256(&file)?;
     let map: Vec<String> = req.map.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let filter = if req.filter_paper {
@@ -137,6 +139,7 @@ pub fn prepare(
         manifest,
         samples,
         metrics,
+        notes,
     })
 }
 

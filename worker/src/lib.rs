@@ -6,6 +6,7 @@ pub mod data;
 pub mod handler;
 pub mod import;
 pub mod lifecycle;
+pub mod metric_models;
 pub mod resolver;
 pub mod runlog;
 pub mod tasks;

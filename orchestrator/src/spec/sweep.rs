@@ -112,6 +112,7 @@ struct SweepFile {
     adapters: Vec<Spanned<String>>,
     #[serde(default)]
     datasets: BTreeMap<Spanned<String>, Spanned<String>>,
+    metric_models: Option<MetricModels>,
     models: Spanned<Vec<ModelEntry>>,
     #[serde(default)]
     settings: Vec<SettingEntry>,
@@ -119,6 +120,15 @@ struct SweepFile {
     include: Vec<Rule>,
     #[serde(default)]
     exclude: Vec<Rule>,
+}
+
+/// `[metric_models]` of a sweep: the models of the model-based metrics for every task, in
+/// place of the task files' own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricModels {
+    nli_model: Option<Spanned<String>>,
+    mauve_model: Option<Spanned<String>>,
 }
 
 /// A model of the sweep with its source resolved against the catalog.
@@ -416,6 +426,28 @@ impl Loader<'_> {
                 ));
             }
             task_specs.push(spec.clone());
+        }
+        if let Some(mm) = &file.metric_models {
+            for (raw, key) in [
+                (&mm.nli_model, "nli_model"),
+                (&mm.mauve_model, "mauve_model"),
+            ] {
+                let Some(raw) = raw else { continue };
+                let source = Source::parse(raw.get_ref(), self.base).map_err(|e| {
+                    self.err(
+                        raw.span(),
+                        &format!("metric_models.{key}"),
+                        e.problem,
+                        &e.fix,
+                    )
+                })?;
+                for t in &mut task_specs {
+                    match key {
+                        "nli_model" => t.nli_model = Some(source.clone()),
+                        _ => t.mauve_model = Some(source.clone()),
+                    }
+                }
+            }
         }
         if task_specs.is_empty() {
             return Err(self.err(

@@ -277,6 +277,8 @@ struct TaskFile {
     decoding: Option<Decoding>,
     input_limit: Option<InputLimit>,
     steps: Option<Spanned<Vec<ChainStep>>>,
+    nli_model: Option<Spanned<String>>,
+    mauve_model: Option<Spanned<String>>,
 }
 
 /// Where a task's examples come from, resolved.
@@ -340,6 +342,12 @@ pub struct TaskSpec {
     /// The prompt whose continuations the label words are (zero-shot classification).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zero_shot_template: Option<String>,
+    /// The NLI classifier of the entailment ratios (e.g. `hf:NorGLM/Entailment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nli_model: Option<Source>,
+    /// The causal LM whose hidden states are MAUVE's features (e.g. `hf:openai-community/gpt2-large`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mauve_model: Option<Source>,
     /// Score columns aggregated by `attribute-scores` tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<String>,
@@ -387,9 +395,21 @@ impl TaskSpec {
         check_templates(&file, &at)?;
         check_steps(&file, &at)?;
         check_label_words(&file, labels.len(), &at)?;
+        let metric_model = |raw: &Option<Spanned<String>>, key: &str| {
+            raw.as_ref()
+                .map(|r| {
+                    Source::parse(r.get_ref(), base)
+                        .map_err(|e| at(r.span(), key, e.problem, &e.fix))
+                })
+                .transpose()
+        };
+        let nli_model = metric_model(&file.nli_model, "nli_model")?;
+        let mauve_model = metric_model(&file.mauve_model, "mauve_model")?;
         let kind = file.kind;
         let spec = TaskSpec {
             labels,
+            nli_model,
+            mauve_model,
             template_when_empty: file
                 .template_when_empty
                 .iter()

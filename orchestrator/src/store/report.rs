@@ -82,6 +82,8 @@ pub struct SampleRow {
     pub output: String,
     /// The reference.
     pub reference: String,
+    /// The source text the entailment ratios read (tasks with a `source` field).
+    pub source: String,
 }
 
 /// One exported row: a metric of a run of a sweep.
@@ -256,6 +258,10 @@ impl Store {
                     prompt: s.prompt,
                     output: s.output.unwrap_or_default(),
                     reference: s.reference.unwrap_or_default(),
+                    source: serde_json::from_str::<serde_json::Value>(&s.data)
+                        .ok()
+                        .and_then(|d| d.get("source")?.as_str().map(str::to_string))
+                        .unwrap_or_default(),
                 });
             }
         }

@@ -80,8 +80,14 @@ impl Store {
             .await?)
     }
 
-    /// Store a run's metrics (replacing earlier values of the same names) and mark it done.
-    pub async fn finish_run(&self, run_id: i64, metrics: &[MetricValue]) -> Result<(), StoreError> {
+    /// Store a run's metrics (replacing earlier values of the same names) and what it could
+    /// not compute (`notes`), and mark it done.
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        metrics: &[MetricValue],
+        notes: &[String],
+    ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
         let t = now();
         if !metrics.is_empty() {
@@ -105,10 +111,27 @@ impl Store {
             .col_expr(run::Column::Status, Expr::value(RunStatus::Done.as_str()))
             .col_expr(run::Column::FinishedAt, Expr::value(Some(t)))
             .col_expr(run::Column::Error, Expr::value(Option::<String>::None))
+            .col_expr(
+                run::Column::Notes,
+                Expr::value((!notes.is_empty()).then(|| notes.join("\n"))),
+            )
             .filter(run::Column::Id.eq(run_id))
             .exec(&txn)
             .await?;
         txn.commit().await?;
+        Ok(())
+    }
+
+    /// Replace a finished run's notes (after rescoring).
+    pub async fn set_notes(&self, run_id: i64, notes: &[String]) -> Result<(), StoreError> {
+        run::Entity::update_many()
+            .col_expr(
+                run::Column::Notes,
+                Expr::value((!notes.is_empty()).then(|| notes.join("\n"))),
+            )
+            .filter(run::Column::Id.eq(run_id))
+            .exec(&self.db)
+            .await?;
         Ok(())
     }
 

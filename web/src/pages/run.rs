@@ -45,6 +45,7 @@ pub struct RunPage {
     sweeps: Vec<String>,
     metrics: Vec<MetricRow>,
     error: String,
+    notes: Vec<String>,
     samples: Vec<SampleRow>,
     pager: Pager,
     search: String,
@@ -140,6 +141,11 @@ pub async fn page(
         sweeps,
         metrics,
         error: run.error.clone().unwrap_or_default(),
+        notes: run
+            .notes
+            .as_deref()
+            .map(|n| n.lines().map(str::to_string).collect())
+            .unwrap_or_default(),
         samples,
         pager: Pager::new(&format!("/runs/{id}"), &q, total),
         sort_links: sort_links(&format!("/runs/{id}"), &q, &["idx"], false),

@@ -55,6 +55,7 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
         opts,
     } = *b;
     let reference = task.fields.get("reference").map(String::as_str);
+    let source = task.fields.get("source").map(String::as_str);
     let prompts = indices
         .iter()
         .map(|&i| prompt::prompt(task, &table.rows[i]))
@@ -81,7 +82,10 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
                 prompt,
                 output: Some(String::new()),
                 reference,
-                data: json!({ "long_input": true, "input_words": words }),
+                data: with_source(
+                    json!({ "long_input": true, "input_words": words }),
+                    source.map(|c| text(&table.rows[i], c)),
+                ),
             },
             None => {
                 let g = generated.next().ok_or_else(|| {
@@ -93,18 +97,30 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
                     prompt,
                     output: Some(g.text.clone()),
                     reference,
-                    data: json!({
-                        "new_tokens": g.tokens.len(),
-                        "stop": g.stop,
-                        "prompt_tokens": g.prompt_tokens,
-                        "prompt_dropped": g.prompt_dropped,
-                    }),
+                    data: with_source(
+                        json!({
+                            "new_tokens": g.tokens.len(),
+                            "stop": g.stop,
+                            "prompt_tokens": g.prompt_tokens,
+                            "prompt_dropped": g.prompt_dropped,
+                        }),
+                        source.map(|c| text(&table.rows[i], c)),
+                    ),
                 }
             }
         };
         out.push(sample);
     }
     Ok(out)
+}
+
+/// The sample data with the source text (what the entailment ratios classify the output
+/// against), when the task has one.
+fn with_source(mut data: serde_json::Value, source: Option<String>) -> serde_json::Value {
+    if let Some(s) = source {
+        data["source"] = s.into();
+    }
+    data
 }
 
 /// Samples whose input was over the task's limit (their output is empty).
@@ -154,19 +170,123 @@ pub fn metrics(
             version: 1,
         });
     }
-    let model_metrics: Vec<&str> = task
+    Ok(out)
+}
+
+/// The models of the model-based metrics, as far as they could be loaded.
+#[derive(Debug, Clone, Default)]
+pub struct MetricModels {
+    /// NLI classifier of the entailment ratios.
+    pub nli: Option<std::sync::Arc<engine::bert::BertClassifier>>,
+    /// Causal LM whose final hidden states are MAUVE's features, and the tokens it reads.
+    pub mauve: Option<(std::sync::Arc<engine::LoadedModel>, usize)>,
+    /// Why a model the task names could not be loaded (one line each).
+    pub missing: Vec<String>,
+}
+
+/// The entailment ratios (source → hypothesis) and MAUVE (references against hypotheses)
+/// of `(source, hypothesis, reference)` rows, with the models given; a metric whose model is
+/// missing is left out with a note saying why.
+pub fn model_metrics(
+    task: &TaskSpec,
+    rows: &[(Option<&str>, &str, &str)],
+    models: &MetricModels,
+    boot: &Bootstrap,
+) -> Result<(Vec<MetricValue>, Vec<String>), TaskError> {
+    let mut metrics = Vec::new();
+    let mut notes = models.missing.clone();
+    let wants_nli = task
         .metrics
         .iter()
-        .map(String::as_str)
-        .filter(|w| *w == "mauve" || entailment::NAMES.contains(w))
-        .collect();
-    if !model_metrics.is_empty() {
-        tracing::warn!(
-            "{} left out of stored runs: they need their own model; compute them with `nlebench score --nli-model … --mauve-model …` on the exported outputs",
-            model_metrics.join(", ")
-        );
+        .any(|w| entailment::NAMES.contains(&w.as_str()));
+    let noted = |prefix: &str| models.missing.iter().any(|m| m.starts_with(prefix));
+    match (&models.nli, wants_nli) {
+        (Some(clf), true) => {
+            let pairs: Option<Vec<(&str, &str)>> =
+                rows.iter().map(|(s, h, _)| Some(((*s)?, *h))).collect();
+            match pairs {
+                Some(pairs) => {
+                    entailment::check_labels(&clf.labels).map_err(|e| {
+                        TaskError::Engine(EngineError::Config {
+                            path: "config.json".into(),
+                            message: e.to_string(),
+                        })
+                    })?;
+                    let labels = entailment::labels(clf.as_ref(), &pairs)?;
+                    metrics.extend(
+                        entailment::shares(&labels, boot)
+                            .into_iter()
+                            .filter(|m| task.metrics.contains(&m.name)),
+                    );
+                }
+                None => notes.push(
+                    "entailment ratios left out: they classify the source text against the output; give the source column (`--map source=COLUMN`, or `source` under the task's [fields])".into(),
+                ),
+            }
+        }
+        (None, true) if !noted("entailment") => notes.push(
+            "entailment ratios left out: give the NLI classifier (`nli_model` in the task file or the sweep's [metric_models], `--nli-model` for `score`), e.g. hf:NorGLM/Entailment".into(),
+        ),
+        _ => {}
     }
-    Ok(out)
+    if task.metrics.iter().any(|w| w == "mauve") {
+        match &models.mauve {
+            Some((model, max_tokens)) => {
+                // P = the human references, Q = the generations, empty texts left out.
+                let p: Vec<&str> = rows.iter().map(|r| r.2).filter(|t| !t.is_empty()).collect();
+                let q: Vec<&str> = rows.iter().map(|r| r.1).filter(|t| !t.is_empty()).collect();
+                let features = LastHiddenState {
+                    model,
+                    max_tokens: *max_tokens,
+                };
+                let cfg = mauve::MauveConfig::default();
+                if let Some(m) = mauve::mauve_of_texts(&features, &p, &q, &cfg)? {
+                    metrics.push(MetricValue {
+                        name: "mauve".into(),
+                        value: m.mauve,
+                        ci_low: None,
+                        ci_high: None,
+                        n: m.q_rows as i64,
+                        version: mauve::VERSION,
+                    });
+                }
+            }
+            None if !noted("MAUVE") => notes.push(
+                "MAUVE left out: give the feature model (`mauve_model` in the task file or the sweep's [metric_models], `--mauve-model` for `score`), e.g. hf:openai-community/gpt2-large as the authors".into(),
+            ),
+            None => {}
+        }
+    }
+    Ok((metrics, notes))
+}
+
+/// The model-based metrics of stored samples (the source text from the samples' data).
+pub fn stored_model_metrics(
+    task: &TaskSpec,
+    samples: &[sample::Model],
+    models: &MetricModels,
+    boot: &Bootstrap,
+) -> Result<(Vec<MetricValue>, Vec<String>), TaskError> {
+    let sources: Vec<Option<String>> = samples
+        .iter()
+        .map(|s| {
+            serde_json::from_str::<serde_json::Value>(&s.data)
+                .ok()
+                .and_then(|d| d.get("source")?.as_str().map(str::to_string))
+        })
+        .collect();
+    let rows: Vec<(Option<&str>, &str, &str)> = samples
+        .iter()
+        .zip(&sources)
+        .map(|(s, src)| {
+            (
+                src.as_deref(),
+                s.output.as_deref().unwrap_or(""),
+                s.reference.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    model_metrics(task, &rows, models, boot)
 }
 
 /// Metrics of an outputs file whose hypothesis and reference columns are named by `hyp` and
@@ -197,76 +317,21 @@ pub fn score_table(
         .map(|e| format!("Distinct-n and ENTR left out: {e}"))
         .into_iter()
         .collect();
-    let wants_nli = task
-        .metrics
+    let source = match req.map.get("source") {
+        Some(c) => {
+            table.require(&[c.as_str()], "name existing columns in --map")?;
+            Some(c.as_str())
+        }
+        None => None,
+    };
+    let rows: Vec<(Option<&str>, &str, &str)> = table
+        .rows
         .iter()
-        .any(|w| entailment::NAMES.contains(&w.as_str()));
-    match (&req.nli, wants_nli) {
-        (Some(clf), true) => {
-            let s = req.map.get("source").ok_or_else(|| {
-                TaskError::Request(format!(
-                    "the entailment ratio classifies the source text against the hypothesis: add `source=COLUMN` to --map (columns: {})",
-                    table.columns.join(", ")
-                ))
-            })?;
-            table.require(&[s.as_str()], "name existing columns in --map")?;
-            entailment::check_labels(&clf.labels).map_err(|e| {
-                TaskError::Engine(EngineError::Config {
-                    path: "config.json".into(),
-                    message: e.to_string(),
-                })
-            })?;
-            let pairs: Vec<(&str, &str)> = table
-                .rows
-                .iter()
-                .map(|row| (cell(row, s), cell(row, &h)))
-                .collect();
-            let labels = entailment::labels(clf.as_ref(), &pairs)?;
-            metrics.extend(
-                entailment::shares(&labels, boot)
-                    .into_iter()
-                    .filter(|m| task.metrics.contains(&m.name)),
-            );
-        }
-        (None, true) => notes.push(
-            "entailment ratios left out: give the NLI classifier with `--nli-model hf:NorGLM/Entailment` (or its local directory) and the article with `--map source=COLUMN`".into(),
-        ),
-        (_, false) => {}
-    }
-    if task.metrics.iter().any(|w| w == "mauve") {
-        match &req.mauve {
-            Some((model, max_tokens)) => {
-                // P = the human references, Q = the generations, empty texts left out.
-                let side = |c: &str| -> Vec<&str> {
-                    table
-                        .rows
-                        .iter()
-                        .map(|row| cell(row, c))
-                        .filter(|t| !t.is_empty())
-                        .collect()
-                };
-                let (p, q) = (side(&r), side(&h));
-                let features = LastHiddenState {
-                    model,
-                    max_tokens: *max_tokens,
-                };
-                let cfg = mauve::MauveConfig::default();
-                if let Some(m) = mauve::mauve_of_texts(&features, &p, &q, &cfg)? {
-                    metrics.push(MetricValue {
-                        name: "mauve".into(),
-                        value: m.mauve,
-                        ci_low: None,
-                        ci_high: None,
-                        n: m.q_rows as i64,
-                        version: mauve::VERSION,
-                    });
-                }
-            }
-            None => notes.push(
-                "MAUVE left out: give the feature model with `--mauve-model hf:gpt2-large` (the authors' choice) or a local directory".into(),
-            ),
-        }
-    }
+        .map(|row| (source.map(|c| cell(row, c)), cell(row, &h), cell(row, &r)))
+        .collect();
+    let (model_values, model_notes) = model_metrics(task, &rows, &req.models, boot)?;
+    metrics.extend(model_values);
+    notes.extend(model_notes);
     Ok(ScoreOutcome {
         metrics,
         rows_scored: table.rows.len() - m.skipped,

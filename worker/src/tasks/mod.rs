@@ -60,10 +60,8 @@ pub struct ScoreRequest {
     pub map: BTreeMap<String, String>,
     /// Apply the NorGLM authors' row filter first.
     pub filter_paper: bool,
-    /// NLI classifier for the entailment ratios (source → hypothesis), when given.
-    pub nli: Option<std::sync::Arc<engine::bert::BertClassifier>>,
-    /// Causal LM whose final hidden states are MAUVE's features, and the tokens it reads.
-    pub mauve: Option<(std::sync::Arc<LoadedModel>, usize)>,
+    /// Models of the entailment ratios and MAUVE, as far as they are available.
+    pub models: generation::MetricModels,
     /// How the metrics' intervals are drawn.
     pub bootstrap: Bootstrap,
 }
@@ -218,6 +216,24 @@ pub fn metrics(
     }
 }
 
+/// The task's metrics from its stored samples with the model-based ones (entailment ratios,
+/// MAUVE) computed by `models`, and a note for each metric left out and why.
+pub fn metrics_with_models(
+    task: &TaskSpec,
+    samples: &[sample::Model],
+    models: &generation::MetricModels,
+    boot: &Bootstrap,
+) -> Result<(Vec<MetricValue>, Vec<String>), TaskError> {
+    let mut out = metrics(task, samples, boot)?;
+    let mut notes = Vec::new();
+    if task.kind == TaskKind::Generation {
+        let (m, n) = generation::stored_model_metrics(task, samples, models, boot)?;
+        out.extend(m);
+        notes.extend(n);
+    }
+    Ok((out, notes))
+}
+
 /// The task's metrics from an outputs file (no model, nothing stored).
 pub fn score_table(
     task: &TaskSpec,
@@ -273,7 +289,10 @@ pub fn import_samples(
                     prompt: cell(row, col("source")).unwrap_or_default(),
                     output: cell(row, Some(h)),
                     reference: cell(row, Some(r)),
-                    data: serde_json::json!({}),
+                    data: match cell(row, col("source")) {
+                        Some(source) => serde_json::json!({ "source": source }),
+                        None => serde_json::json!({}),
+                    },
                 })
                 .collect())
         }
@@ -342,8 +361,8 @@ pub fn import_samples(
 pub fn metrics_of_new(
     task: &TaskSpec,
     samples: &[NewSample],
-    boot: &Bootstrap,
-) -> Result<Vec<MetricValue>, TaskError> {
+    req: &ScoreRequest,
+) -> Result<(Vec<MetricValue>, Vec<String>), TaskError> {
     let now = chrono::Utc::now();
     let models: Vec<sample::Model> = samples
         .iter()
@@ -360,5 +379,5 @@ pub fn metrics_of_new(
             created_at: now,
         })
         .collect();
-    metrics(task, &models, boot)
+    metrics_with_models(task, &models, &req.models, &req.bootstrap)
 }

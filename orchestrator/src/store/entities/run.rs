@@ -32,6 +32,9 @@ pub struct Model {
     pub random_weights: bool,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    /// What a finished run could not compute, and why, one per line.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub notes: Option<String>,
     pub worker: Option<String>,
     pub attempts: i32,
     pub created_at: ChronoDateTimeUtc,
