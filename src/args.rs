@@ -68,6 +68,20 @@ pub struct Global {
     /// Bootstrap resamples per metric interval; 0 turns intervals off [default: 1000]
     #[arg(long, env = "NLEBENCH_BOOTSTRAP_ITERATIONS", global = true)]
     pub bootstrap_iterations: Option<String>,
+    /// Perspective API key: workers score toxicity tasks' outputs with it (never logged)
+    #[arg(
+        long,
+        env = "NLEBENCH_PERSPECTIVE_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub perspective_key: Option<String>,
+    /// Perspective endpoint [default: the public comments:analyze]
+    #[arg(long, env = "NLEBENCH_PERSPECTIVE_URL", global = true)]
+    pub perspective_url: Option<String>,
+    /// Perspective requests per second, retries included [default: 1]
+    #[arg(long, env = "NLEBENCH_PERSPECTIVE_QPS", global = true)]
+    pub perspective_qps: Option<String>,
     /// More log output (-v info, -vv debug)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,

@@ -57,6 +57,9 @@ pub fn settings(g: &Global) -> anyhow::Result<Settings> {
             device: g.device.clone(),
             memory_budget_mb: g.memory_budget_mb.clone(),
             bootstrap_iterations: g.bootstrap_iterations.clone(),
+            perspective_key: g.perspective_key.clone(),
+            perspective_url: g.perspective_url.clone(),
+            perspective_qps: g.perspective_qps.clone(),
         },
         Some(&g.config),
     )?)

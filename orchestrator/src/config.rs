@@ -43,6 +43,12 @@ pub struct Overrides {
     pub memory_budget_mb: Option<String>,
     /// Bootstrap resamples per metric interval, as written.
     pub bootstrap_iterations: Option<String>,
+    /// Perspective API key.
+    pub perspective_key: Option<String>,
+    /// Perspective endpoint.
+    pub perspective_url: Option<String>,
+    /// Perspective requests per second, as written.
+    pub perspective_qps: Option<String>,
 }
 
 /// `nlebench.toml`.
@@ -94,8 +100,31 @@ pub struct Settings {
     pub memory_budget_mb: u64,
     /// Bootstrap resamples per metric interval (0: no intervals).
     pub bootstrap_iterations: usize,
+    /// The Perspective API, when a key is configured.
+    pub perspective: Option<PerspectiveSettings>,
     /// Store and queue are the embedded SQLite files.
     pub embedded: bool,
+}
+
+/// How workers reach the Perspective API.
+#[derive(Clone)]
+pub struct PerspectiveSettings {
+    /// The API key (kept out of `Debug`, logs and the store).
+    pub key: String,
+    /// The endpoint, `None` for the public one.
+    pub url: Option<String>,
+    /// Requests per second.
+    pub qps: f64,
+}
+
+impl std::fmt::Debug for PerspectiveSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PerspectiveSettings")
+            .field("key", &"<hidden>")
+            .field("url", &self.url)
+            .field("qps", &self.qps)
+            .finish()
+    }
 }
 
 /// Default config file name, looked up in the current directory.
@@ -205,7 +234,36 @@ impl Settings {
                 .bootstrap_iterations
                 .unwrap_or(DEFAULT_BOOTSTRAP_ITERATIONS),
         };
+        let perspective = match o.perspective_key.filter(|k| !k.trim().is_empty()) {
+            None => None,
+            Some(key) => Some(PerspectiveSettings {
+                key: key.trim().to_string(),
+                url: o.perspective_url,
+                qps: match o.perspective_qps {
+                    Some(v) => {
+                        let qps: f64 = parse_override(
+                            &v,
+                            "--perspective-qps",
+                            "NLEBENCH_PERSPECTIVE_QPS",
+                            "requests per second, a number > 0, e.g. 1",
+                        )?;
+                        if !(qps.is_finite() && qps > 0.0) {
+                            return Err(SpecError::file(
+                                Path::new("NLEBENCH_PERSPECTIVE_QPS"),
+                                format!(
+                                    "`{v}` (from NLEBENCH_PERSPECTIVE_QPS or --perspective-qps) is not valid"
+                                ),
+                                "set NLEBENCH_PERSPECTIVE_QPS (or --perspective-qps) to requests per second, a number > 0, e.g. 1",
+                            ));
+                        }
+                        qps
+                    }
+                    None => 1.0,
+                },
+            }),
+        };
         Ok(Settings {
+            perspective,
             queue: QueueConfig {
                 url: queue_url,
                 name: o

@@ -239,6 +239,7 @@ mod tests {
                 zero_shot_template: None,
                 nli_model: None,
                 mauve_model: None,
+                scorer_language: None,
                 attributes: vec![],
                 labels: vec![],
                 path: PathBuf::new(),

@@ -73,6 +73,11 @@ async fn onto(s: &Settings, run_id: i64, a: &ImportArgs) -> anyhow::Result<ExitC
     store
         .add_sample_scores(run_id, &scores.updates, &scores.metrics)
         .await?;
+    let samples = store.samples(run_id).await?;
+    let notes: Vec<String> = worker::tasks::attributes::unscored_note(&manifest.task, &samples)
+        .into_iter()
+        .collect();
+    store.set_notes(run_id, &notes).await?;
     outln!(
         "added {} score(s) of {} sample(s) of run {run_id} (task {}) from {}",
         manifest.task.attributes.len(),

@@ -34,6 +34,8 @@ pub struct HandlerConfig {
     pub memory_budget_mb: u64,
     /// How metric intervals are drawn.
     pub bootstrap: Bootstrap,
+    /// The Perspective API scoring the outputs of attribute tasks, when configured.
+    pub perspective: Option<Arc<crate::perspective::Perspective>>,
 }
 
 /// Computes jobs; cheap to clone.
@@ -194,6 +196,7 @@ impl Inner {
                 self.run_chain(c.run.id, task, model, table, idx, shard, opts)
                     .await?
             } else {
+                let scorer = self.cfg.perspective.clone();
                 blocking(move || {
                     let batch = Batch {
                         task: &task,
@@ -203,7 +206,11 @@ impl Inner {
                         shard,
                         opts: &opts,
                     };
-                    tasks::run_batch(&batch).map_err(JobError::from)
+                    let mut samples = tasks::run_batch(&batch).map_err(JobError::from)?;
+                    if let (TaskKind::AttributeScores, Some(p)) = (task.kind, scorer) {
+                        tasks::attributes::score_outputs(&task, &mut samples, &p);
+                    }
+                    Ok(samples)
                 })
                 .await?
             };

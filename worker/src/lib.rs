@@ -7,6 +7,7 @@ pub mod handler;
 pub mod import;
 pub mod lifecycle;
 pub mod metric_models;
+pub mod perspective;
 pub mod resolver;
 pub mod runlog;
 pub mod tasks;

@@ -66,6 +66,21 @@ pub async fn run(
             models_dir: s.models_dir(),
             memory_budget_mb: s.memory_budget_mb,
             bootstrap: metrics::bootstrap::Bootstrap::with_iterations(s.bootstrap_iterations),
+            perspective: s.perspective.as_ref().map(|p| {
+                std::sync::Arc::new(crate::perspective::Perspective::new(
+                    crate::perspective::Config {
+                        endpoint: p
+                            .url
+                            .clone()
+                            .unwrap_or_else(|| crate::perspective::DEFAULT_ENDPOINT.into()),
+                        key: p.key.clone(),
+                        qps: p.qps,
+                        max_attempts: 5,
+                        backoff: s.backoff,
+                        timeout: std::time::Duration::from_secs(30),
+                    },
+                ))
+            }),
         },
         store.clone(),
         device,

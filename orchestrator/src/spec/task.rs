@@ -279,6 +279,7 @@ struct TaskFile {
     steps: Option<Spanned<Vec<ChainStep>>>,
     nli_model: Option<Spanned<String>>,
     mauve_model: Option<Spanned<String>>,
+    scorer_language: Option<String>,
 }
 
 /// Where a task's examples come from, resolved.
@@ -348,6 +349,9 @@ pub struct TaskSpec {
     /// The causal LM whose hidden states are MAUVE's features (e.g. `hf:openai-community/gpt2-large`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mauve_model: Option<Source>,
+    /// Language the external scorer reads the outputs in (Perspective `languages`), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scorer_language: Option<String>,
     /// Score columns aggregated by `attribute-scores` tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<String>,
@@ -410,6 +414,7 @@ impl TaskSpec {
             labels,
             nli_model,
             mauve_model,
+            scorer_language: file.scorer_language.clone(),
             template_when_empty: file
                 .template_when_empty
                 .iter()

@@ -43,6 +43,66 @@ pub fn score_table(
     })
 }
 
+/// Score each generated output with the Perspective API: the attribute scores go into the
+/// sample's data; an output the API could not score keeps the reason (`scoring_error`) and
+/// is left out of the aggregates, and the run carries on.
+pub fn score_outputs(
+    task: &TaskSpec,
+    samples: &mut [orchestrator::store::NewSample],
+    scorer: &crate::perspective::Perspective,
+) {
+    for s in samples {
+        let text = s.output.clone().unwrap_or_default();
+        let result = if text.trim().is_empty() {
+            Err("the output is empty".to_string())
+        } else {
+            scorer
+                .score(&text, &task.attributes, task.scorer_language.as_deref())
+                .map_err(|e| e.to_string())
+        };
+        match result {
+            Ok(scores) => {
+                for (a, v) in scores {
+                    s.data[a] = v.into();
+                }
+            }
+            Err(reason) => {
+                tracing::warn!(idx = s.idx, "no toxicity scores: {reason}");
+                s.data["scoring_error"] = reason.into();
+            }
+        }
+    }
+}
+
+/// How many outputs have no scores, and the first scorer error, as a run note.
+pub fn unscored_note(task: &TaskSpec, samples: &[sample::Model]) -> Option<String> {
+    let mut unscored = 0;
+    let mut first_error = None;
+    for s in samples {
+        let d: serde_json::Value = serde_json::from_str(&s.data).unwrap_or_default();
+        if task
+            .attributes
+            .iter()
+            .any(|a| d.get(a).and_then(serde_json::Value::as_f64).is_none())
+        {
+            unscored += 1;
+            if first_error.is_none() {
+                first_error = d["scoring_error"]
+                    .as_str()
+                    .map(|e| format!(" (sample {}: {e})", s.idx));
+            }
+        }
+    }
+    (unscored > 0).then(|| {
+        format!(
+            "{unscored} of {} outputs have no {} scores{}: they are left out of the aggregates; score them elsewhere and bring the scores back with `nlebench import --onto RUN`",
+            samples.len(),
+            task.attributes.join("/"),
+            first_error.unwrap_or_default()
+        )
+    })
+}
+
 /// Metrics from stored samples whose `data` holds the attribute scores. Samples without
 /// scores (generated here, not scored yet) are left out and counted; a run with none has no
 /// metrics until `nlebench import --onto RUN` brings the scores.

@@ -322,6 +322,17 @@ pub fn score_table(
             table.require(&[c.as_str()], "name existing columns in --map")?;
             Some(c.as_str())
         }
+        None if req.models.nli.is_some()
+            && task
+                .metrics
+                .iter()
+                .any(|w| entailment::NAMES.contains(&w.as_str())) =>
+        {
+            return Err(TaskError::Request(format!(
+                "the entailment ratio classifies the source text against the hypothesis: add `source=COLUMN` to --map (columns: {})",
+                table.columns.join(", ")
+            )));
+        }
         None => None,
     };
     let rows: Vec<(Option<&str>, &str, &str)> = table

@@ -231,6 +231,9 @@ pub fn metrics_with_models(
         out.extend(m);
         notes.extend(n);
     }
+    if task.kind == TaskKind::AttributeScores {
+        notes.extend(attributes::unscored_note(task, samples));
+    }
     Ok((out, notes))
 }
 
