@@ -240,6 +240,8 @@ mod tests {
                 nli_model: None,
                 mauve_model: None,
                 scorer_language: None,
+                toxicity_model: None,
+                toxicity_labels: BTreeMap::new(),
                 attributes: vec![],
                 labels: vec![],
                 path: PathBuf::new(),

@@ -197,6 +197,7 @@ impl Inner {
                     .await?
             } else {
                 let scorer = self.cfg.perspective.clone();
+                let this = self.clone();
                 blocking(move || {
                     let batch = Batch {
                         task: &task,
@@ -207,8 +208,21 @@ impl Inner {
                         opts: &opts,
                     };
                     let mut samples = tasks::run_batch(&batch).map_err(JobError::from)?;
-                    if let (TaskKind::AttributeScores, Some(p)) = (task.kind, scorer) {
-                        tasks::attributes::score_outputs(&task, &mut samples, &p);
+                    if task.kind == TaskKind::AttributeScores {
+                        match (&task.toxicity_model, scorer) {
+                            (Some(src), _) => {
+                                let clf = this
+                                    .metric_models
+                                    .toxicity(src, &this.cfg.models_dir, &this.device, true)
+                                    .map_err(|e| JobError::from(TaskError::from(e)))?;
+                                tasks::attributes::score_with_classifier(&task, &mut samples, &clf)
+                                    .map_err(JobError::from)?;
+                            }
+                            (None, Some(p)) => {
+                                tasks::attributes::score_outputs(&task, &mut samples, &p)
+                            }
+                            (None, None) => {}
+                        }
                     }
                     Ok(samples)
                 })

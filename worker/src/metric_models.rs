@@ -19,6 +19,7 @@ pub const MAUVE_MAX_TOKENS: usize = 256;
 pub struct MetricModelCache {
     lm: ModelCache,
     nli: Mutex<Option<(String, Arc<BertClassifier>)>>,
+    toxicity: Mutex<Option<(String, Arc<BertClassifier>)>>,
 }
 
 impl MetricModelCache {
@@ -65,21 +66,42 @@ impl MetricModelCache {
         device: &Device,
         download: bool,
     ) -> Result<Arc<BertClassifier>, engine::EngineError> {
-        let key = src.to_string();
-        let mut slot = self
-            .nli
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((k, clf)) = slot.as_ref()
-            && *k == key
-        {
-            return Ok(clf.clone());
-        }
-        let files = engine::locate(src, models_dir, download)?;
-        let clf = Arc::new(BertClassifier::load(&files, device)?);
-        *slot = Some((key, clf.clone()));
-        Ok(clf)
+        classifier(&self.nli, src, models_dir, device, download)
     }
+
+    /// The local toxicity classifier `src` (kept for the next runs).
+    pub fn toxicity(
+        &self,
+        src: &Source,
+        models_dir: &Path,
+        device: &Device,
+        download: bool,
+    ) -> Result<Arc<BertClassifier>, engine::EngineError> {
+        classifier(&self.toxicity, src, models_dir, device, download)
+    }
+}
+
+/// The classifier in `slot` if it is `src`, else `src` loaded into it.
+fn classifier(
+    slot: &Mutex<Option<(String, Arc<BertClassifier>)>>,
+    src: &Source,
+    models_dir: &Path,
+    device: &Device,
+    download: bool,
+) -> Result<Arc<BertClassifier>, engine::EngineError> {
+    let key = src.to_string();
+    let mut slot = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((k, clf)) = slot.as_ref()
+        && *k == key
+    {
+        return Ok(clf.clone());
+    }
+    let files = engine::locate(src, models_dir, download)?;
+    let clf = Arc::new(BertClassifier::load(&files, device)?);
+    *slot = Some((key, clf.clone()));
+    Ok(clf)
 }
 
 /// An error's text on one line (a run's notes are one per line).

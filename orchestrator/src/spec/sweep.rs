@@ -129,6 +129,7 @@ struct SweepFile {
 struct MetricModels {
     nli_model: Option<Spanned<String>>,
     mauve_model: Option<Spanned<String>>,
+    toxicity_model: Option<Spanned<String>>,
 }
 
 /// A model of the sweep with its source resolved against the catalog.
@@ -431,6 +432,7 @@ impl Loader<'_> {
             for (raw, key) in [
                 (&mm.nli_model, "nli_model"),
                 (&mm.mauve_model, "mauve_model"),
+                (&mm.toxicity_model, "toxicity_model"),
             ] {
                 let Some(raw) = raw else { continue };
                 let source = Source::parse(raw.get_ref(), self.base).map_err(|e| {
@@ -444,7 +446,8 @@ impl Loader<'_> {
                 for t in &mut task_specs {
                     match key {
                         "nli_model" => t.nli_model = Some(source.clone()),
-                        _ => t.mauve_model = Some(source.clone()),
+                        "mauve_model" => t.mauve_model = Some(source.clone()),
+                        _ => t.toxicity_model = Some(source.clone()),
                     }
                 }
             }

@@ -279,6 +279,9 @@ struct TaskFile {
     steps: Option<Spanned<Vec<ChainStep>>>,
     nli_model: Option<Spanned<String>>,
     mauve_model: Option<Spanned<String>>,
+    toxicity_model: Option<Spanned<String>>,
+    #[serde(default)]
+    toxicity_labels: BTreeMap<String, String>,
     scorer_language: Option<String>,
 }
 
@@ -352,6 +355,14 @@ pub struct TaskSpec {
     /// Language the external scorer reads the outputs in (Perspective `languages`), when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scorer_language: Option<String>,
+    /// A Hugging Face sequence-classification model that scores the outputs of attribute
+    /// tasks locally (instead of the Perspective API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toxicity_model: Option<Source>,
+    /// Attribute → the local classifier's label (labels named as the attributes, ignoring
+    /// case, need no entry).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub toxicity_labels: BTreeMap<String, String>,
     /// Score columns aggregated by `attribute-scores` tasks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<String>,
@@ -409,12 +420,15 @@ impl TaskSpec {
         };
         let nli_model = metric_model(&file.nli_model, "nli_model")?;
         let mauve_model = metric_model(&file.mauve_model, "mauve_model")?;
+        let toxicity_model = metric_model(&file.toxicity_model, "toxicity_model")?;
         let kind = file.kind;
         let spec = TaskSpec {
             labels,
             nli_model,
             mauve_model,
             scorer_language: file.scorer_language.clone(),
+            toxicity_model,
+            toxicity_labels: file.toxicity_labels.clone(),
             template_when_empty: file
                 .template_when_empty
                 .iter()

@@ -48,6 +48,9 @@ pub struct BertConfig {
     /// Only `absolute` is supported.
     #[serde(default)]
     pub position_embedding_type: Option<String>,
+    /// `multi_label_classification` for classifiers scoring each label on its own.
+    #[serde(default)]
+    pub problem_type: Option<String>,
 }
 
 fn two() -> usize {
@@ -98,6 +101,9 @@ pub struct BertClassifier {
     pub tokenizer: Tokenizer,
     /// Context length in tokens.
     pub max_positions: usize,
+    /// Each label is scored on its own (a sigmoid per label), as multi-label toxicity
+    /// classifiers; otherwise the labels share a softmax.
+    pub multi_label: bool,
 }
 
 impl BertClassifier {
@@ -118,7 +124,7 @@ impl BertClassifier {
             return Err(EngineError::UnknownModelType {
                 path: files.config.clone(),
                 model_type: model_type.unwrap_or("(none)").to_string(),
-                supported: "bert (an NLI classifier such as NorGLM/Entailment)".into(),
+                supported: "bert (a sequence classifier such as NorGLM/Entailment or a toxicity classifier)".into(),
             });
         }
         let cfg: BertConfig = serde_json::from_value(value)
@@ -169,7 +175,37 @@ impl BertClassifier {
             labels,
             tokenizer,
             max_positions: cfg.max_position_embeddings,
+            multi_label: cfg.problem_type.as_deref() == Some("multi_label_classification"),
         })
+    }
+
+    /// Each label's probability for each text, as transformers' text-classification
+    /// pipeline with `top_k=None` computes it: a sigmoid per label for multi-label models,
+    /// else the softmax over the labels. Texts go through in batches of `batch`.
+    pub fn probabilities(&self, texts: &[&str], batch: usize) -> Result<Vec<Vec<f64>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(batch.max(1)) {
+            let rows = chunk
+                .iter()
+                .map(|t| self.encode(t))
+                .collect::<Result<Vec<_>>>()?;
+            let logits: Vec<Vec<f32>> = self
+                .logits(&rows)
+                .and_then(|l| l.to_dtype(candle_core::DType::F32)?.to_vec2())
+                .map_err(EngineError::from)?;
+            for row in logits {
+                let row: Vec<f64> = row.into_iter().map(f64::from).collect();
+                out.push(if self.multi_label {
+                    row.iter().map(|x| 1.0 / (1.0 + (-x).exp())).collect()
+                } else {
+                    let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let exp: Vec<f64> = row.iter().map(|x| (x - max).exp()).collect();
+                    let sum: f64 = exp.iter().sum();
+                    exp.into_iter().map(|e| e / sum).collect()
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Token ids of `text` with the special tokens, truncated to the context length.

@@ -74,6 +74,46 @@ pub fn score_outputs(
     }
 }
 
+/// Score each generated output with a local sequence classifier (the task's
+/// `toxicity_model`): each attribute gets its label's probability (`toxicity_labels` maps
+/// attributes to labels; a label named as the attribute, ignoring case, needs no entry).
+pub fn score_with_classifier(
+    task: &TaskSpec,
+    samples: &mut [orchestrator::store::NewSample],
+    clf: &engine::bert::BertClassifier,
+) -> Result<(), TaskError> {
+    let columns: Vec<(String, usize)> = task
+        .attributes
+        .iter()
+        .map(|a| {
+            let label = task.toxicity_labels.get(a).unwrap_or(a);
+            clf.labels
+                .iter()
+                .position(|l| l.eq_ignore_ascii_case(label))
+                .map(|k| (a.clone(), k))
+                .ok_or_else(|| {
+                    TaskError::Request(format!(
+                        "the toxicity classifier has no label for attribute `{a}` (its labels: {}); map it in the task file, e.g. [toxicity_labels] {a} = \"{}\"",
+                        clf.labels.join(", "),
+                        clf.labels.first().cloned().unwrap_or_default()
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let texts: Vec<String> = samples
+        .iter()
+        .map(|s| s.output.clone().unwrap_or_default())
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let probs = clf.probabilities(&refs, 16)?;
+    for (s, p) in samples.iter_mut().zip(probs) {
+        for (a, k) in &columns {
+            s.data[a.as_str()] = p[*k].into();
+        }
+    }
+    Ok(())
+}
+
 /// How many outputs have no scores, and the first scorer error, as a run note.
 pub fn unscored_note(task: &TaskSpec, samples: &[sample::Model]) -> Option<String> {
     let mut unscored = 0;
