@@ -76,14 +76,25 @@ pub(super) fn sample_rows<'a>(
         run_id: Set(run_id),
         idx: Set(s.idx),
         shard: Set(s.shard),
-        prompt: Set(s.prompt.clone()),
-        output: Set(s.output.clone()),
-        reference: Set(s.reference.clone()),
+        prompt: Set(storable(&s.prompt)),
+        output: Set(s.output.as_deref().map(storable)),
+        reference: Set(s.reference.as_deref().map(storable)),
         data: Set(s.data.to_string()),
         worker: Set(Some(worker.to_string())),
         created_at: Set(t),
         ..Default::default()
     })
+}
+
+/// Text as both backends store it: PostgreSQL text cannot hold NUL characters (a random or
+/// byte-level model can generate them), so each becomes U+FFFD. JSON columns need nothing:
+/// their NULs are escaped.
+pub(super) fn storable(text: &str) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Point a sweep's cell at `run_id` (insert, or replace the run it pointed at).
@@ -107,4 +118,13 @@ pub(super) async fn link_cell<C: ConnectionTrait>(
     .exec(db)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nul_characters_become_replacement_characters() {
+        assert_eq!(super::storable("a\0b"), "a\u{FFFD}b");
+        assert_eq!(super::storable("æøå"), "æøå");
+    }
 }

@@ -33,8 +33,8 @@ impl Store {
             idx: Set(s.idx),
             step: Set(s.step),
             item: Set(s.item),
-            prompt: Set(s.prompt.clone()),
-            output: Set(s.output.clone()),
+            prompt: Set(super::rows::storable(&s.prompt)),
+            output: Set(super::rows::storable(&s.output)),
             created_at: Set(t),
             ..Default::default()
         });
