@@ -34,11 +34,31 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => code,
+        // The reader of our output went away (`nlebench export … | head`): end quietly.
+        Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_text(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Whether the error is a write to a closed pipe (directly, or inside a CSV or JSON writer's
+/// error).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |k: std::io::ErrorKind| k == std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| broken(io.kind()))
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if broken(io.kind())))
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                .is_some_and(broken)
+    })
 }
 
 /// The error and its causes, leaving out causes whose text the message already contains.

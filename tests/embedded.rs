@@ -548,3 +548,39 @@ fn a_seeded_sample_runs_the_drawn_examples() {
         );
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_export_quietly() {
+    let env = Env::embedded();
+    let sweep = env.write(
+        "s.toml",
+        &sweep_toml(
+            "pipe",
+            &[("a", "random:norgpt-tiny@1")],
+            &[("all", 32)],
+            100,
+            &mini_pairs(),
+        ),
+    );
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    for args in [
+        &["export", "pipe", "--samples"][..],
+        &["export", "pipe", "--format", "json"][..],
+    ] {
+        // The reader closes before anything is written, as `| head -0` would.
+        let mut child = env
+            .cmd(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("Broken pipe") && !stderr.contains("error"),
+            "{stderr}"
+        );
+    }
+}

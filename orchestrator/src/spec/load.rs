@@ -32,9 +32,13 @@ pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Spe
         )
     })?;
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let key = e.path().to_string();
+        // `Spanned<T>` values add a private segment to the path; it names nothing a user wrote.
+        let key = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
         let inner = e.into_inner();
-        let message = inner.message().trim().to_string();
+        let message = readable(inner.message().trim());
         let key = if key == "." { String::new() } else { key };
         SpecError::at(
             path,
@@ -47,6 +51,36 @@ pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Spe
     })
 }
 
+/// serde's message in the words of the file: Rust type names become what they accept.
+fn readable(message: &str) -> String {
+    const TYPES: [(&str, &str); 12] = [
+        ("u64", "a whole number ≥ 0"),
+        ("u32", "a whole number ≥ 0"),
+        ("u16", "a whole number ≥ 0"),
+        ("u8", "a whole number ≥ 0"),
+        ("usize", "a whole number ≥ 0"),
+        ("i64", "a whole number"),
+        ("i32", "a whole number"),
+        ("f64", "a number"),
+        ("f32", "a number"),
+        ("a boolean", "true or false"),
+        ("a string", "text in quotes"),
+        ("a sequence", "a list in [brackets]"),
+    ];
+    let mut out = message.to_string();
+    if let Some(at) = out.rfind(", expected ") {
+        let expected = out[at + ", expected ".len()..].to_string();
+        if let Some((_, words)) = TYPES.iter().find(|(t, _)| *t == expected) {
+            out = format!("{}, expected {words}", &out[..at]);
+        }
+    }
+    out.replace("invalid value: integer", "the number")
+        .replace("invalid type: integer", "the number")
+        .replace("invalid type: string", "the text")
+        .replace("invalid type: floating point", "the number")
+        .replace("invalid type: boolean", "the boolean")
+}
+
 fn fix_for(message: &str) -> String {
     if message.starts_with("unknown field") {
         "remove this key or rename it to one of the expected keys".into()
@@ -54,8 +88,11 @@ fn fix_for(message: &str) -> String {
         "add the missing key".into()
     } else if message.starts_with("unknown variant") {
         "use one of the expected values".into()
-    } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
-        "give a value of the expected type".into()
+    } else if message.starts_with("invalid type")
+        || message.starts_with("invalid value")
+        || message.starts_with("the ")
+    {
+        "give a value of the expected kind".into()
     } else {
         "correct the value".into()
     }
@@ -103,5 +140,26 @@ mod tests {
         let e = parse_toml::<Outer>(Path::new("f.toml"), "name = 3\n").unwrap_err();
         assert_eq!(e.key, "name");
         assert_eq!(e.location, Some((1, 8)));
+        assert_eq!(e.problem, "the number `3`, expected text in quotes");
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Sized {
+        shard_size: Option<toml::Spanned<u64>>,
+    }
+
+    #[test]
+    fn numbers_are_explained_without_rust_types_or_serde_internals() {
+        let e = parse_toml::<Sized>(Path::new("f.toml"), "shard_size = -3\n").unwrap_err();
+        assert_eq!(e.key, "shard_size");
+        assert_eq!(e.problem, "the number `-3`, expected a whole number ≥ 0");
+        let e = parse_toml::<Outer>(
+            Path::new("f.toml"),
+            "name = \"a\"\n[[items]]\nsize = \"big\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.problem, "the text \"big\", expected a whole number ≥ 0");
+        assert!(!e.to_string().contains("u32") && !e.to_string().contains("serde"));
     }
 }
