@@ -584,3 +584,22 @@ fn a_closed_pipe_ends_export_quietly() {
         );
     }
 }
+
+#[test]
+fn tasks_list_fits_the_width() {
+    let env = Env::embedded();
+    for width in ["80", "120"] {
+        let out = env
+            .cmd(&["tasks", "list"])
+            .env("COLUMNS", width)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
+        assert!(
+            widest <= width.parse().unwrap(),
+            "{widest} > {width}:\n{text}"
+        );
+        assert!(text.contains("cot-scene-1") && text.contains("no-crows-pairs-toxicity"));
+    }
+}

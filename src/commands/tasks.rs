@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
 use crate::args::{Global, JsonFlag};
 use crate::context;
@@ -16,7 +16,16 @@ pub fn list(g: &Global, a: JsonFlag) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    // Wrap to the terminal; when piped, to $COLUMNS (else 100 characters).
+    if !t.is_tty() {
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse::<u16>().ok())
+            .unwrap_or(100);
+        t.set_width(width);
+    }
     t.set_header([
         "task",
         "version",
@@ -38,6 +47,12 @@ pub fn list(g: &Global, a: JsonFlag) -> anyhow::Result<ExitCode> {
             task.metrics.join(", "),
             task.description.clone(),
         ]);
+    }
+    // Names, versions and kinds are never wrapped; datasets, metrics and descriptions are.
+    for i in 0..3 {
+        if let Some(c) = t.column_mut(i) {
+            c.set_constraint(ColumnConstraint::ContentWidth);
+        }
     }
     outln!("{t}");
     Ok(ExitCode::SUCCESS)
