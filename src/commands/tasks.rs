@@ -26,30 +26,28 @@ pub fn list(g: &Global, a: JsonFlag) -> anyhow::Result<ExitCode> {
             .unwrap_or(100);
         t.set_width(width);
     }
-    t.set_header([
-        "task",
-        "version",
-        "kind",
-        "dataset",
-        "metrics",
-        "description",
-    ]);
+    t.set_header(["task", "v", "kind", "metrics", "dataset", "description"]);
     for task in tasks.iter() {
         let dataset = match &task.dataset.file {
             Some(f) => format!("{} ({f})", task.dataset.source),
             None => task.dataset.source.to_string(),
         };
+        // The primary metric and how many others (all of them in `--json`).
+        let metrics = match task.metrics.len() {
+            0 | 1 => task.primary_metric.clone(),
+            n => format!("{} (+{})", task.primary_metric, n - 1),
+        };
         t.add_row([
             task.name.clone(),
             task.version.to_string(),
             task.kind.as_str().to_string(),
+            metrics,
             dataset,
-            task.metrics.join(", "),
             task.description.clone(),
         ]);
     }
-    // Names, versions and kinds are never wrapped; datasets, metrics and descriptions are.
-    for i in 0..3 {
+    // Names, versions, kinds and metrics are never wrapped; datasets and descriptions are.
+    for i in 0..4 {
         if let Some(c) = t.column_mut(i) {
             c.set_constraint(ColumnConstraint::ContentWidth);
         }
