@@ -198,7 +198,21 @@ fn every_page(env: &Env) {
         "{lb}"
     );
     ok(port, "/leaderboard");
-    ok(port, "/workers");
+    // A worker stopped two days ago is hidden unless asked for.
+    let shown = ok(port, "/workers");
+    assert!(!shown.contains("are hidden"), "{shown}");
+    let name = env.query("SELECT name FROM workers ORDER BY id LIMIT 1")[0][0].clone();
+    env.execute(&format!(
+        "UPDATE workers SET status = 'stopped', last_heartbeat = '2020-01-01 00:00:00+00:00' WHERE name = '{name}'"
+    ));
+    let shown = ok(port, "/workers");
+    assert!(
+        shown.contains("1 worker(s) stopped more than a day ago are hidden")
+            && !shown.contains(&format!("<td>{name}</td>")),
+        "{shown}"
+    );
+    let all = ok(port, "/workers?all=1");
+    assert!(all.contains(&format!("<td>{name}</td>")), "{all}");
     let b = ok(port, "/baselines?per_page=200");
     assert!(b.contains("NB-GPT-J-6B") && b.contains("rouge_l") && b.contains("(148 in all)"));
     let b = ok(port, "/baselines?sort=value&dir=desc&per_page=10");

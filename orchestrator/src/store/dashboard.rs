@@ -599,13 +599,16 @@ impl Store {
         Ok((rows, total))
     }
 
-    /// A page of workers sorted by `sort` (name, host, heartbeat or jobs).
+    /// A page of workers sorted by `sort` (name, host, heartbeat or jobs); with
+    /// `include_stopped_before`, workers stopped before that time are left out and counted
+    /// (the third value).
     pub async fn workers_page(
         &self,
         sort: &str,
         descending: bool,
         window: Window,
-    ) -> Result<(Vec<worker::Model>, u64), StoreError> {
+        include_stopped_before: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(Vec<worker::Model>, u64, u64), StoreError> {
         let col = match sort {
             "name" => worker::Column::Name,
             "host" => worker::Column::Host,
@@ -617,14 +620,27 @@ impl Store {
         } else {
             sea_orm::Order::Asc
         };
-        let total = worker::Entity::find().count(&self.db).await?;
-        let rows = worker::Entity::find()
+        // Workers stopped before the cut-off are left out (counted) unless asked for.
+        let shown = || {
+            let q = worker::Entity::find();
+            match include_stopped_before {
+                Some(cut) => q.filter(
+                    sea_orm::Condition::any()
+                        .add(worker::Column::Status.ne("stopped"))
+                        .add(worker::Column::LastHeartbeat.gte(cut)),
+                ),
+                None => q,
+            }
+        };
+        let total = shown().count(&self.db).await?;
+        let hidden = worker::Entity::find().count(&self.db).await? - total;
+        let rows = shown()
             .order_by(col, order)
             .order_by_asc(worker::Column::Id)
             .offset(window.offset)
             .limit(window.limit)
             .all(&self.db)
             .await?;
-        Ok((rows, total))
+        Ok((rows, total, hidden))
     }
 }

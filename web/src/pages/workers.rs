@@ -30,18 +30,29 @@ pub struct WorkersPage {
     rows: Vec<Row>,
     pager: Pager,
     sort_links: Vec<(&'static str, String)>,
+    hidden: u64,
+    all: bool,
+}
+
+/// `?all=1` shows the workers stopped for more than a day too.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ShowAll {
+    all: Option<String>,
 }
 
 pub async fn page(
     State(app): State<AppState>,
     Query(q): Query<ListQuery>,
+    Query(show): Query<ShowAll>,
     session: MaybeSession,
 ) -> Result<WorkersPage, PageError> {
     const KEYS: [&str; 4] = ["heartbeat", "name", "host", "jobs"];
     let sort = sort_key(&q, &KEYS, "heartbeat").map_err(PageError::bad_request)?;
     let desc = q.descending(matches!(sort, "heartbeat" | "jobs"));
-    let (workers, total) = app.store.workers_page(sort, desc, q.window()).await?;
     let now = Utc::now();
+    let all = show.all.as_deref().is_some_and(|v| v != "0");
+    let cut = (!all).then(|| now - chrono::Duration::days(1));
+    let (workers, total, hidden) = app.store.workers_page(sort, desc, q.window(), cut).await?;
     let rows = workers
         .into_iter()
         .map(|w| Row {
@@ -63,5 +74,7 @@ pub async fn page(
         rows,
         pager: Pager::new("/workers", &q, total),
         sort_links: sort_links("/workers", &q, &KEYS, true),
+        hidden,
+        all,
     })
 }
