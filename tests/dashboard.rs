@@ -114,6 +114,9 @@ fn every_page(env: &Env) {
         "dataset revision",
         "bias_paper",
         "<th>device</th>",
+        "<th>shards</th>",
+        // Shards are not retries: a run that never failed says so.
+        "<tr><th>retries</th><td>none</td></tr>",
     ] {
         assert!(run.contains(field), "run page lacks {field}");
     }

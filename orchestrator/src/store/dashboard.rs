@@ -9,7 +9,7 @@ use sea_orm::{
     ColumnTrait, EntityTrait, JoinType, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::entities::{baseline, metric, run, sample, sweep, sweep_cell, worker};
+use super::entities::{baseline, job, metric, run, sample, sweep, sweep_cell, worker};
 use super::{RunStatus, Store, StoreError};
 
 /// A window of a list: rows `offset..offset + limit`.
@@ -527,6 +527,18 @@ impl Store {
             .distinct()
             .order_by_asc(metric::Column::Name)
             .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Attempts of each job (shard) of a run, by shard.
+    pub async fn job_attempts(&self, run_id: i64) -> Result<Vec<i32>, StoreError> {
+        Ok(job::Entity::find()
+            .select_only()
+            .column(job::Column::Attempts)
+            .filter(job::Column::RunId.eq(run_id))
+            .order_by_asc(job::Column::Shard)
+            .into_tuple::<i32>()
             .all(&self.db)
             .await?)
     }

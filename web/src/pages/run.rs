@@ -99,7 +99,8 @@ pub async fn page(
     .unwrap_or_default();
     // A manifest this version cannot read still shows, raw, below the fields.
     let manifest = run.manifest().ok();
-    let mut fields = fields(&run, manifest.as_ref(), device, stored);
+    let attempts = app.store.job_attempts(id).await?;
+    let mut fields = fields(&run, manifest.as_ref(), device, stored, &attempts);
     let seconds = run
         .started_at
         .zip(run.finished_at)
@@ -167,6 +168,7 @@ fn fields(
     manifest: Option<&RunManifest>,
     device: String,
     stored: u64,
+    attempts: &[i32],
 ) -> Vec<(&'static str, String)> {
     let from_manifest = |f: fn(&RunManifest) -> String| manifest.map(f).unwrap_or_default();
     vec![
@@ -206,7 +208,15 @@ fn fields(
         ("source", run.source.clone()),
         ("worker", run.worker.clone().unwrap_or_default()),
         ("device", device),
-        ("attempts", run.attempts.to_string()),
+        ("shards", attempts.len().to_string()),
+        (
+            // Deliveries beyond each shard's first (a worker failed or died).
+            "retries",
+            match attempts.iter().map(|a| (a - 1).max(0)).sum::<i32>() {
+                0 => "none".to_string(),
+                n => n.to_string(),
+            },
+        ),
         ("fingerprint", run.fingerprint.clone()),
         ("created", time(&run.created_at)),
         (
