@@ -157,6 +157,12 @@ fn every_page(env: &Env) {
         "{failed}"
     );
     assert_eq!(get(port, "/runs/999").0, 404);
+    let (status, missing) = get(port, "/nonexistent");
+    assert_eq!(status, 404);
+    assert!(
+        missing.contains("there is no page /nonexistent") && missing.contains("<nav"),
+        "a styled page, not an empty body: {missing}"
+    );
 
     let ids = |model: &str| -> Vec<String> {
         env.query(&format!(

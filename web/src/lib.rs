@@ -61,11 +61,20 @@ pub fn router(app: AppState) -> Router {
         .route("/sweeps/{name}/retry", post(actions::retry))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::require_viewer,
         ))
         .with_state(app)
+}
+
+/// Any other path: the error page with 404, saying where to go.
+async fn not_found(uri: axum::http::Uri) -> error::PageError {
+    error::PageError::not_found(format!(
+        "there is no page {}; the sweeps are listed at /",
+        uri.path()
+    ))
 }
 
 /// Serve the dashboard on `addr` until the process stops.
