@@ -279,6 +279,9 @@ pub struct RunArgs {
     /// In-process workers
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// Every run's metrics table, not only the model × task summary of a multi-run sweep
+    #[arg(long)]
+    pub detail: bool,
     /// Afterwards, serve the dashboard on this address (default 127.0.0.1:8080) until Ctrl-C
     #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
     pub serve: Option<std::net::SocketAddr>,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
-use orchestrator::store::{MetricValue, RunSummary, SweepStatus};
+use orchestrator::store::{MetricValue, RunStatus, RunSummary, SweepStatus};
 
 /// Rows = metric groups (`overall` first, then e.g. bias types), columns = base metrics; each
 /// value with its bootstrap interval when there is one.
@@ -94,9 +94,23 @@ pub fn run_heading(r: &RunSummary) -> String {
     )
 }
 
-/// The results of a sweep: one table per run.
-pub fn results(status: &SweepStatus) {
+/// The results of a sweep: a model × task summary of the primary metrics when it has more
+/// than one run (unless `detail`), else one table per run.
+pub fn results(status: &SweepStatus, detail: bool) {
     outln!("\nresults of sweep {}", status.sweep.name);
+    if status.runs.len() > 1 && !detail {
+        outln!("{}", summary_table(status));
+        if status.runs.iter().any(|r| r.run.random_weights) {
+            outln!(
+                "RANDOM WEIGHTS in some models: their numbers test the tool, not a trained model"
+            );
+        }
+        outln!(
+            "primary metric per cell, [low, high]: 95 % bootstrap interval; every metric per run: --detail, or `nlebench status {} --json`",
+            status.sweep.name
+        );
+        return;
+    }
     outln!("[low, high]: 95 % percentile bootstrap interval over the run's samples");
     for r in &status.runs {
         outln!("\n{}", run_heading(r));
@@ -119,4 +133,85 @@ pub fn results(status: &SweepStatus) {
             outln!("{}", metrics_table(&values));
         }
     }
+}
+
+/// Rows: model (+ adapter, setting and seed where the sweep has several); columns: tasks;
+/// cells: the task's primary metric with its interval, or the run's state.
+fn summary_table(status: &SweepStatus) -> Table {
+    let runs = &status.runs;
+    let several = |f: fn(&RunSummary) -> String| {
+        let first = runs.first().map(f);
+        runs.iter().any(|r| Some(f(r)) != first)
+    };
+    let (by_setting, by_seed) = (
+        several(|r| r.run.setting_name.clone()),
+        several(|r| r.run.seed.to_string()),
+    );
+    let row_key = |r: &RunSummary| {
+        let mut k = match &r.run.adapter_name {
+            Some(a) => format!("{} + {a}", r.run.model_name),
+            None => r.run.model_name.clone(),
+        };
+        if by_setting {
+            k += &format!(" · {}", r.run.setting_name);
+        }
+        if by_seed {
+            k += &format!(" · seed {}", r.run.seed);
+        }
+        k
+    };
+    let mut tasks: Vec<(String, String)> = Vec::new();
+    let mut rows: Vec<String> = Vec::new();
+    for r in runs {
+        let primary = r
+            .run
+            .manifest()
+            .map(|m| m.task.primary_metric)
+            .unwrap_or_default();
+        if !tasks.iter().any(|(t, _)| *t == r.run.task_name) {
+            tasks.push((r.run.task_name.clone(), primary));
+        }
+        let k = row_key(r);
+        if !rows.contains(&k) {
+            rows.push(k);
+        }
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    let mut header = vec![Cell::new("model")];
+    header.extend(
+        tasks
+            .iter()
+            .map(|(task, m)| Cell::new(format!("{task}\n{m}"))),
+    );
+    t.set_header(header);
+    for row in &rows {
+        let mut cells = vec![Cell::new(row)];
+        for (task, primary) in &tasks {
+            let run = runs
+                .iter()
+                .find(|r| &r.run.task_name == task && &row_key(r) == row);
+            let text = match run {
+                None => "–".to_string(),
+                Some(r) if r.run.status != RunStatus::Done => r.run.status.to_string(),
+                Some(r) => r
+                    .metrics
+                    .iter()
+                    .find(|m| &m.name == primary)
+                    .map(|m| {
+                        let d = if m.value.abs() < 1.0 { 4 } else { 2 };
+                        match (m.ci_low, m.ci_high) {
+                            (Some(lo), Some(hi)) => {
+                                format!("{:.d$} [{lo:.d$}, {hi:.d$}]", m.value)
+                            }
+                            _ => format!("{:.d$}", m.value),
+                        }
+                    })
+                    .unwrap_or_else(|| "no value".into()),
+            };
+            cells.push(Cell::new(text).set_alignment(CellAlignment::Right));
+        }
+        t.add_row(cells);
+    }
+    t
 }

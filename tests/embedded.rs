@@ -15,17 +15,23 @@ fn quickstart_runs_offline_and_prints_per_type_bias_shares() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("4 new"), "{stdout}");
     assert!(stdout.contains("RANDOM WEIGHTS"), "{stdout}");
-    for group in [
-        "overall",
-        "gender",
-        "socioeconomic",
-        "race-color",
-        "age",
-        "religion",
+    // A model × task summary of the primary metrics.
+    let summary = &stdout[stdout.find("results of sweep").unwrap()..];
+    for word in [
+        "no-crows-pairs",
+        "bias_paper",
+        "no-boolq",
+        "accuracy",
+        "no-alpaca-culture",
+        "cot-scene-1",
+        "rouge_l",
+        "norgpt-tiny-random",
     ] {
-        assert!(stdout.contains(group), "no row {group}:\n{stdout}");
+        assert!(
+            summary.contains(word),
+            "no {word} in the summary:\n{summary}"
+        );
     }
-    assert!(stdout.contains("bias_paper %") && stdout.contains("bias_standard %"));
     // One task of each kind ran to the end: 32 pairs, 8 BoolQ questions (zero-shot),
     // 6 instructions, 3 articles through both CoT steps; the generated model is on disk.
     let st = env.status("quickstart");
@@ -44,10 +50,6 @@ fn quickstart_runs_offline_and_prints_per_type_bias_shares() {
     assert_eq!(samples("cot-scene-1"), 3);
     assert_eq!(env.count("SELECT COUNT(*) FROM chain_steps"), 7 + 3);
     assert!(
-        stdout.contains("accuracy") && stdout.contains("rouge_l"),
-        "{stdout}"
-    );
-    assert!(
         env.dir
             .path()
             .join("data/models/random-norgpt-tiny-seed1234/model.safetensors")
@@ -59,6 +61,24 @@ fn quickstart_runs_offline_and_prints_per_type_bias_shares() {
     assert!(again.contains("4 already done"), "{again}");
     let table = |s: &str| s[s.find("results of sweep").unwrap()..].to_string();
     assert_eq!(table(&stdout), table(&again));
+
+    // --detail: every run's table, the bias shares per bias type.
+    let detail = env.ok(&["run", sweep.to_str().unwrap(), "--detail"]);
+    for group in [
+        "overall",
+        "gender",
+        "socioeconomic",
+        "race-color",
+        "age",
+        "religion",
+    ] {
+        assert!(detail.contains(group), "no row {group}:\n{detail}");
+    }
+    assert!(detail.contains("bias_paper %") && detail.contains("bias_standard %"));
+    assert!(
+        detail.contains("f1_macro") && detail.contains("rouge_2"),
+        "{detail}"
+    );
 }
 
 #[test]

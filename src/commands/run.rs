@@ -73,7 +73,7 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!("interrupted: finished work is stored; run the same command again to continue");
         return Ok(ExitCode::from(130));
     }
-    render::results(&status);
+    render::results(&status, a.detail);
     let failed = status.runs.iter().any(|r| r.run.status != RunStatus::Done);
     if let Some(addr) = a.serve {
         let serve = crate::args::ServeArgs {

@@ -46,8 +46,8 @@ pub fn list(g: &Global, a: JsonFlag) -> anyhow::Result<ExitCode> {
             task.description.clone(),
         ]);
     }
-    // Names, versions, kinds and metrics are never wrapped; datasets and descriptions are.
-    for i in 0..4 {
+    // Names, versions and kinds are never wrapped; metrics, datasets and descriptions are.
+    for i in 0..3 {
         if let Some(c) = t.column_mut(i) {
             c.set_constraint(ColumnConstraint::ContentWidth);
         }
