@@ -12,11 +12,10 @@ pub fn metrics_table(metrics: &[MetricValue]) -> Table {
     let mut names: Vec<String> = Vec::new();
     for m in metrics {
         let (name, n) = (&m.name, &m.n);
-        // Scores below 1 (ROUGE, classifier scores) need more decimals than percentages.
-        let d = if m.value.abs() < 1.0 { 4 } else { 2 };
+        let f = |v: f64| metrics::format_value(name, v);
         let value = match (m.ci_low, m.ci_high) {
-            (Some(lo), Some(hi)) => format!("{:.d$} [{lo:.d$}, {hi:.d$}]", m.value),
-            _ => format!("{:.d$}", m.value),
+            (Some(lo), Some(hi)) => format!("{} [{}, {}]", f(m.value), f(lo), f(hi)),
+            _ => f(m.value),
         };
         let (base, group) = name.split_once('/').unwrap_or((name.as_str(), ""));
         if !names.iter().any(|x| x == base) {
@@ -199,12 +198,12 @@ fn summary_table(status: &SweepStatus) -> Table {
                     .iter()
                     .find(|m| &m.name == primary)
                     .map(|m| {
-                        let d = if m.value.abs() < 1.0 { 4 } else { 2 };
+                        let f = |v: f64| metrics::format_value(&m.name, v);
                         match (m.ci_low, m.ci_high) {
                             (Some(lo), Some(hi)) => {
-                                format!("{:.d$} [{lo:.d$}, {hi:.d$}]", m.value)
+                                format!("{} [{}, {}]", f(m.value), f(lo), f(hi))
                             }
-                            _ => format!("{:.d$}", m.value),
+                            _ => f(m.value),
                         }
                     })
                     .unwrap_or_else(|| "no value".into()),

@@ -33,11 +33,8 @@ pub async fn compare(g: &Global, a: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(["metric", "n", "A", "B", "B − A", "test", "p", "p (Holm)"]);
-    let num = |x: f64| {
-        let d = if x.abs() < 1.0 { 4 } else { 2 };
-        format!("{x:.d$}")
-    };
     for m in &c.tests {
+        let num = |x: f64| metrics::format_value(&m.metric, x);
         t.add_row(vec![
             Cell::new(&m.metric),
             Cell::new(m.n).set_alignment(CellAlignment::Right),

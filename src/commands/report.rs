@@ -86,10 +86,6 @@ impl<'a> From<&'a reproduction::Row> for CsvRow<'a> {
 }
 
 fn markdown(r: &Report) -> String {
-    let num = |v: f64| {
-        let d = if v.abs() < 1.0 { 4 } else { 2 };
-        format!("{v:.d$}")
-    };
     let mut s = format!(
         "# Reproduction report of {}\n\nReproduced: the baseline lies inside the value's 95 % interval, or within {} · max(|baseline|, 1) of it. Metrics are matched by name, never flipped. Not measured: the run has no such value.\n\n**{}**\n\n",
         r.sweep,
@@ -101,6 +97,7 @@ fn markdown(r: &Report) -> String {
     }
     s += "\n| task | model | run | metric | value [95 % interval] | baseline | Δ | verdict | provenance |\n|---|---|---|---|---|---|---|---|---|\n";
     for row in &r.rows {
+        let num = |v: f64| metrics::format_value(&row.metric, v);
         let model = if row.adapter.is_empty() {
             row.model.clone()
         } else {

@@ -3,12 +3,20 @@
 use chrono::{DateTime, Utc};
 use orchestrator::store::entities::{baseline, metric};
 
-/// A metric value with its interval: `0.4711 [0.4502, 0.4920]`.
+/// A metric value with its interval in the metric's decimals: `0.4711 [0.4502, 0.4920]`,
+/// `47.11 [44.72, 49.50]` (percentages and BLEU with 2, scores in 0–1 with 4).
 pub fn value_ci(m: &metric::Model) -> String {
+    let f = |v: f64| metrics::format_value(&m.name, v);
     match (m.ci_low, m.ci_high) {
-        (Some(lo), Some(hi)) => format!("{} [{}, {}]", num(m.value), num(lo), num(hi)),
-        _ => num(m.value),
+        (Some(lo), Some(hi)) => format!("{} [{}, {}]", f(m.value), f(lo), f(hi)),
+        _ => f(m.value),
     }
+}
+
+/// A signed difference of metric `name` in its decimals: `+0.0123`, `-2.41`.
+pub fn metric_delta(name: &str, v: f64) -> String {
+    let s = metrics::format_value(name, v);
+    if v > 0.0 { format!("+{s}") } else { s }
 }
 
 /// Four significant decimals for values below 10, two above.
@@ -21,12 +29,6 @@ pub fn num(v: f64) -> String {
     } else {
         format!("{v:.4}")
     }
-}
-
-/// Signed difference: `+0.0123`.
-pub fn delta(v: f64) -> String {
-    let s = num(v);
-    if v > 0.0 { format!("+{s}") } else { s }
 }
 
 /// The baseline of `metric` for `task` and `model` (model names compared case-insensitively).

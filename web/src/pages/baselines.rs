@@ -7,7 +7,6 @@ use axum::extract::{Query, State};
 use crate::AppState;
 use crate::auth::MaybeSession;
 use crate::error::PageError;
-use crate::format::num;
 use crate::list::{ListQuery, Pager, sort_key, sort_links};
 use crate::nav::Nav;
 
@@ -46,8 +45,8 @@ pub async fn page(
             task: b.task,
             model: b.model,
             setting: b.setting,
+            value: metrics::format_value(&b.metric, b.value),
             metric: b.metric,
-            value: num(b.value),
             source: b.source,
             note: b.note.unwrap_or_default(),
         })

@@ -13,7 +13,7 @@ use orchestrator::store::entities::{metric, run};
 use crate::AppState;
 use crate::auth::MaybeSession;
 use crate::error::PageError;
-use crate::format::{delta, value_ci};
+use crate::format::{metric_delta, value_ci};
 use crate::list::{ListQuery, Pager};
 use crate::nav::Nav;
 
@@ -193,7 +193,13 @@ pub async fn page(
                     .enumerate()
                     .map(|(i, r)| match by_run.get(&r.id) {
                         Some(m) if i > 0 => match first {
-                            Some(f) => format!("{} (Δ {})", value_ci(m), delta(m.value - f)),
+                            Some(f) => {
+                                format!(
+                                    "{} (Δ {})",
+                                    value_ci(m),
+                                    metric_delta(&m.name, m.value - f)
+                                )
+                            }
                             None => value_ci(m),
                         },
                         Some(m) => value_ci(m),
@@ -211,7 +217,7 @@ pub async fn page(
                 Ok(c) => tests.extend(c.tests.into_iter().map(|t| TestRow {
                     run: id,
                     n: t.n,
-                    delta: delta(t.delta),
+                    delta: metric_delta(&t.metric, t.delta),
                     test: t.test.label(),
                     p: p_value(t.p),
                     p_holm: p_value(t.p_holm),

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::MaybeSession;
 use crate::error::PageError;
-use crate::format::{num, value_ci};
+use crate::format::value_ci;
 use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
 use crate::nav::Nav;
 
@@ -78,7 +78,7 @@ pub async fn page(
         rows.push(Row {
             task: b.task.clone(),
             model: b.model.clone(),
-            value: num(b.value),
+            value: metrics::format_value(&b.metric, b.value),
             sort: b.value,
             run_id: None,
             baseline_source: b.source.clone(),

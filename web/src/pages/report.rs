@@ -9,7 +9,12 @@ use orchestrator::reproduction::{self, DEFAULT_TOLERANCE, Report, Verdict};
 use crate::AppState;
 use crate::auth::MaybeSession;
 use crate::error::PageError;
-use crate::format::{delta, num};
+use crate::format::metric_delta;
+
+/// A value of metric `name` in its decimals.
+fn num(name: &str, v: f64) -> String {
+    metrics::format_value(name, v)
+}
 use crate::nav::Nav;
 
 /// A report row, formatted.
@@ -56,14 +61,21 @@ impl ReportPage {
                 metric: r.metric.clone(),
                 value: match (r.value, r.ci_low, r.ci_high) {
                     (Some(v), Some(lo), Some(hi)) => {
-                        format!("{} [{}, {}]", num(v), num(lo), num(hi))
+                        format!(
+                            "{} [{}, {}]",
+                            num(&r.metric, v),
+                            num(&r.metric, lo),
+                            num(&r.metric, hi)
+                        )
                     }
-                    (Some(v), _, _) => num(v),
+                    (Some(v), _, _) => num(&r.metric, v),
                     (None, _, _) => "none".into(),
                 },
-                baseline: num(r.baseline),
+                baseline: num(&r.metric, r.baseline),
                 provenance: format!("{} · {} ({})", r.source, r.provenance, r.baseline_setting),
-                delta: r.delta.map_or_else(|| "none".into(), delta),
+                delta: r
+                    .delta
+                    .map_or_else(|| "none".into(), |d| metric_delta(&r.metric, d)),
                 verdict: r.verdict.as_str(),
                 class: match r.verdict {
                     Verdict::Reproduced => "ok",

@@ -12,7 +12,7 @@ use orchestrator::store::entities::{baseline, metric, run, sample};
 use crate::AppState;
 use crate::auth::MaybeSession;
 use crate::error::PageError;
-use crate::format::{baseline_for, delta, duration, num, time, value_ci};
+use crate::format::{baseline_for, duration, metric_delta, num, time, value_ci};
 use crate::list::{ListQuery, Pager, sort_key, sort_links};
 use crate::nav::Nav;
 
@@ -253,8 +253,8 @@ fn metric_rows(
                 .map(|b| {
                     format!(
                         "{} vs {} ({})",
-                        delta(m.value - b.value),
-                        num(b.value),
+                        metric_delta(&m.name, m.value - b.value),
+                        metrics::format_value(&m.name, b.value),
                         b.source
                     )
                 })

@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::auth::MaybeSession;
 use crate::chart::{Bar, bars};
 use crate::error::PageError;
-use crate::format::{baseline_for, delta, num, shade, value_ci};
+use crate::format::{baseline_for, metric_delta, shade, value_ci};
 use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
 use crate::nav::Nav;
 
@@ -217,8 +217,8 @@ impl<'a> Indexed<'a> {
             delta: match (m, b) {
                 (Some(m), Some(b)) => format!(
                     "{} vs {} ({})",
-                    delta(m.value - b.value),
-                    num(b.value),
+                    metric_delta(&m.name, m.value - b.value),
+                    metrics::format_value(&m.name, b.value),
                     b.source
                 ),
                 _ => String::new(),

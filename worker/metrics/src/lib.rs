@@ -14,6 +14,26 @@ pub mod nltk;
 pub mod rouge;
 pub mod significance;
 
+/// Decimals a metric is shown with: 2 for percentages (the bias shares) and BLEU (0–100),
+/// 0 for counts, 4 for shares and scores in 0–1 (ROUGE, accuracy, ratios, MAUVE, …).
+/// `name` may carry a group (`bias_paper/gender`).
+pub fn decimals(name: &str) -> usize {
+    match name.split('/').next().unwrap_or(name) {
+        "bias_paper" | "bias_standard" | "bleu" | "bleu_corpus" => 2,
+        "long_inputs" => 0,
+        _ => 4,
+    }
+}
+
+/// A metric value with its decimals ([`decimals`]).
+pub fn format_value(name: &str, value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    let d = decimals(name);
+    format!("{value:.d$}")
+}
+
 /// The current implementation version of a stored metric name (`rouge_l`,
 /// `bias_paper/gender`, …); `None` for names no implementation produces.
 pub fn current_version(name: &str) -> Option<i32> {
@@ -42,4 +62,16 @@ pub fn is_stale<'a>(metrics: impl IntoIterator<Item = (&'a str, i32)>) -> bool {
     metrics
         .into_iter()
         .any(|(name, version)| is_stale_metric(name, version))
+}
+
+#[cfg(test)]
+mod format_tests {
+    #[test]
+    fn each_metric_has_its_decimals() {
+        assert_eq!(super::format_value("bias_paper/gender", 0.0), "0.00");
+        assert_eq!(super::format_value("bleu", 1.300587), "1.30");
+        assert_eq!(super::format_value("rouge_l", 0.171184), "0.1712");
+        assert_eq!(super::format_value("accuracy", 1.0), "1.0000");
+        assert_eq!(super::format_value("long_inputs", 3.0), "3");
+    }
 }
