@@ -146,6 +146,13 @@ fn every_page(env: &Env) {
         "newest index first: {desc}"
     );
     assert_eq!(get(port, "/runs/1?sort=colour").0, 400);
+    // Bad numbers are refused with a message; a page far past the end is empty, not an error.
+    let (status, page) = get(port, "/runs/1?field=perp_more&min=NaN");
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("`min` must be a finite number"), "{page}");
+    assert_eq!(get(port, "/runs/1?field=perp_more&max=inf").0, 400);
+    assert_eq!(get(port, "/runs/1?page=18446744073709551615").0, 200);
+    assert_eq!(get(port, "/?page=99999999999999").0, 200);
     // A failed run shows its error with the job's log tail.
     let last = env.query("SELECT CAST(MAX(id) AS TEXT) FROM runs")[0][0].clone();
     env.execute(&format!(

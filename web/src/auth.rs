@@ -175,10 +175,17 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// Only same-site paths are followed after signing in.
+/// Where to go after signing in: a path on this site, else `/`. Browsers drop tabs and line
+/// breaks from URLs and read `\` as `/`, so `/\t/host` or `/\\host` would leave the site.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.chars().any(|c| c.is_control() || c == '\\')
+                && !n.starts_with("//") =>
+        {
+            n.into()
+        }
         _ => "/".into(),
     }
 }
@@ -298,9 +305,24 @@ mod tests {
 
     #[test]
     fn only_same_site_paths_are_followed() {
-        assert_eq!(safe_next(Some("/runs/3?page=2")), "/runs/3?page=2");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        // (asked, followed) — `next` arrives percent-decoded by the query extractor.
+        let table = [
+            ("/runs/3?page=2", "/runs/3?page=2"),
+            ("/sweeps/a%2Fb", "/sweeps/a%2Fb"),
+            ("//evil.example", "/"),
+            ("https://evil.example", "/"),
+            ("/\\evil.example", "/"),
+            ("/\tevil.example", "/"),
+            ("/\t/evil.example", "/"),
+            ("/\n/evil.example", "/"),
+            ("\t//evil.example", "/"),
+            ("/\\/evil.example", "/"),
+            ("evil.example", "/"),
+            ("", "/"),
+        ];
+        for (asked, followed) in table {
+            assert_eq!(safe_next(Some(asked)), followed, "{asked:?}");
+        }
         assert_eq!(safe_next(None), "/");
     }
 }

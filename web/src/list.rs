@@ -34,20 +34,28 @@ impl ListQuery {
     /// The rows to show.
     pub fn window(&self) -> Window {
         let limit = self.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
-        Window {
-            offset: (self.page.unwrap_or(1).max(1) - 1) * limit,
-            limit,
-        }
+        // A page far past the end is an empty page, never an overflow.
+        let offset = (self.page.unwrap_or(1).max(1) - 1)
+            .saturating_mul(limit)
+            .min(i64::MAX as u64 / 2);
+        Window { offset, limit }
     }
 
-    /// The samples' range filter, when a field is chosen.
-    pub fn range(&self) -> Option<(&str, f64, f64)> {
-        let f = self.field.as_deref().filter(|f| !f.is_empty())?;
-        Some((
-            f,
-            self.min.unwrap_or(f64::MIN),
-            self.max.unwrap_or(f64::MAX),
-        ))
+    /// The samples' range filter, when a field is chosen; a bound that is not a finite
+    /// number (`?min=NaN`) is refused with the reason.
+    pub fn range(&self) -> Result<Option<(&str, f64, f64)>, String> {
+        for (name, v) in [("min", self.min), ("max", self.max)] {
+            if v.is_some_and(|v| !v.is_finite()) {
+                return Err(format!("`{name}` must be a finite number"));
+            }
+        }
+        Ok(self.field.as_deref().filter(|f| !f.is_empty()).map(|f| {
+            (
+                f,
+                self.min.unwrap_or(f64::MIN),
+                self.max.unwrap_or(f64::MAX),
+            )
+        }))
     }
 
     /// Descending unless `dir=asc`.

@@ -74,18 +74,13 @@ pub async fn page(
     let baselines = app.store.baselines().await?;
     let sweeps = app.store.sweeps_of_run(id).await?;
     let search = q.q.clone().unwrap_or_default();
+    let range = q.range().map_err(PageError::bad_request)?;
     let (samples, total) = app
         .store
-        .samples_filtered(
-            id,
-            Some(&search),
-            q.range(),
-            q.descending(false),
-            q.window(),
-        )
+        .samples_filtered(id, Some(&search), range, q.descending(false), q.window())
         .await?;
     let score_fields = numeric_fields(samples.first());
-    let stored = if search.is_empty() && q.range().is_none() {
+    let stored = if search.is_empty() && range.is_none() {
         total
     } else {
         app.store.sample_count(id).await?
