@@ -192,6 +192,38 @@ fn unreachable_postgres_is_one_clear_error() {
 }
 
 #[test]
+fn secrets_in_urls_are_never_printed() {
+    // A password with `@` in it, one in the query string, and an unknown queue scheme.
+    for (db, queue) in [
+        (
+            "postgres://nlebench:s3cr@t-pw@127.0.0.1:9/nlebench",
+            "redis://127.0.0.1:9",
+        ),
+        (
+            "postgres://127.0.0.1:9/nlebench?user=u&password=s3cr@t-pw",
+            "redis://127.0.0.1:9",
+        ),
+        ("sqlite://db.sqlite", "amqp://guest:s3cr@t-pw@127.0.0.1:9"),
+    ] {
+        let mut env = Env::embedded();
+        env.database_url = db.into();
+        env.queue_url = queue.into();
+        let p = env.write("s.toml", &good());
+        let out = env.run(&["submit", p.to_str().unwrap()]);
+        let (stdout, stderr) = text(&out);
+        assert!(!out.status.success(), "{db} {queue}");
+        assert!(
+            !stdout.contains("s3cr") && !stderr.contains("s3cr") && !stderr.contains("t-pw"),
+            "{db} {queue}: {stderr}"
+        );
+        assert!(
+            stderr.contains("***"),
+            "the URL is shown, redacted: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn unreachable_postgres_stops_a_worker_with_a_clear_error() {
     let mut env = Env::embedded();
     env.database_url = "postgres://u@127.0.0.1:9/x".into();

@@ -146,7 +146,7 @@ impl Queue {
                 .missed_heartbeats(cfg.missed_heartbeats);
             Ok(Queue::Sqlite(SqliteStorage::new(&pool).with_config(config)))
         } else {
-            Err(QueueError::Scheme(cfg.url.clone()))
+            Err(QueueError::Scheme(crate::store::redact(&cfg.url)))
         }
     }
 

@@ -277,15 +277,58 @@ impl Store {
     }
 }
 
-/// Hide the password of a URL for messages.
+/// A URL safe to show: the password of the userinfo (`user:***@`, also when the password
+/// contains `@` or `/`) and the values of secret query parameters (`password`, `token`, …)
+/// are replaced by `***`.
 pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((creds, host)) = rest.split_once('@')
-        && let Some((user, _)) = creds.split_once(':')
-    {
-        return format!("{scheme}://{user}:***@{host}");
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
+    };
+    let query_at = rest.find(['?', '#']).unwrap_or(rest.len());
+    let (before_query, query) = rest.split_at(query_at);
+    // The userinfo ends at the last `@` before the query (a password may contain `@` or `/`).
+    let authority = match (scheme, before_query.rfind('@')) {
+        (Some(_), Some(at)) => {
+            let (creds, host) = (&before_query[..at], &before_query[at + 1..]);
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => format!("{creds}@{host}"),
+            }
+        }
+        _ => before_query.to_string(),
+    };
+    let query = redact_query(query);
+    match scheme {
+        Some(s) => format!("{s}://{authority}{query}"),
+        None => format!("{authority}{query}"),
     }
-    url.to_string()
+}
+
+/// `?a=1&password=x` → `?a=1&password=***` for parameter names that hold secrets.
+fn redact_query(query: &str) -> String {
+    const SECRET: [&str; 7] = [
+        "password", "pass", "pwd", "secret", "token", "key", "apikey",
+    ];
+    let Some(params) = query.strip_prefix('?') else {
+        return query.to_string();
+    };
+    let (params, fragment) = params
+        .split_once('#')
+        .map_or((params, None), |(p, f)| (p, Some(f)));
+    let redacted: Vec<String> = params
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if SECRET.contains(&k.to_ascii_lowercase().as_str()) => format!("{k}=***"),
+            _ => p.to_string(),
+        })
+        .collect();
+    let mut out = format!("?{}", redacted.join("&"));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
 }
 
 fn now() -> chrono::DateTime<chrono::Utc> {
@@ -297,11 +340,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    fn redacts_passwords_in_every_url_form() {
+        let table = [
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            (
+                "postgres://u:se@cr@et@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
+            ("postgres://u:se/cr@h/db", "postgres://u:***@h/db"),
+            ("redis://:secret@h:6379", "redis://:***@h:6379"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://h/db?user=u&password=secret&sslmode=require",
+                "postgres://h/db?user=u&password=***&sslmode=require",
+            ),
+            (
+                "postgres://h/db?PASSWORD=secret#frag",
+                "postgres://h/db?PASSWORD=***#frag",
+            ),
+            ("mysql://u:secret@h/db", "mysql://u:***@h/db"),
+            ("sqlite://x.db", "sqlite://x.db"),
+            ("sqlite://dir/x.db?mode=rwc", "sqlite://dir/x.db?mode=rwc"),
+            ("not a url", "not a url"),
+        ];
+        for (url, shown) in table {
+            assert_eq!(redact(url), shown, "{url}");
+            assert!(
+                !redact(url).contains("secret") && !redact(url).contains("cr@"),
+                "{url}"
+            );
+        }
     }
 }
