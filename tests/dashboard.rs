@@ -297,6 +297,17 @@ fn sweeps_and_a_sweep_page_render_with_escaped_names() {
         ),
     );
     env.ok(&["run", sweep.to_str().unwrap()]);
+    let nordic = env.write(
+        "n.toml",
+        &sweep_toml(
+            "sjø-test",
+            &[("m", "random:norgpt-tiny@1")],
+            &[("two", 2)],
+            5,
+            &mini_pairs(),
+        ),
+    );
+    env.ok(&["run", nordic.to_str().unwrap()]);
     // No accounts and a loopback address: viewable without signing in.
     let (_server, port) = serve_with(&env, &[]);
     let (status, page) = get(port, "/");
@@ -320,6 +331,13 @@ fn sweeps_and_a_sweep_page_render_with_escaped_names() {
     let (status, page) = get(port, "/sweeps/nope");
     assert_eq!(status, 404);
     assert!(page.contains("no sweep named nope"));
+    // A download named after a non-ASCII sweep: an ASCII name and the exact one (RFC 6266).
+    let (status, csv) = get(port, "/sweeps/sj%C3%B8-test/export.csv");
+    assert_eq!(status, 200, "{csv}");
+    assert!(
+        csv.contains("filename=\"sj_-test.csv\"; filename*=UTF-8''sj%C3%B8-test.csv"),
+        "{csv}"
+    );
 }
 
 /// A raw HTTP/1.0 request; returns the status and the whole response.

@@ -20,6 +20,31 @@ fn format_of(file: &str) -> Result<(&str, &str), PageError> {
     }
 }
 
+/// `attachment` with the file name as RFC 6266 wants it: an ASCII `filename` (other
+/// characters as `_`, so quotes and line breaks cannot break the header) and the exact
+/// name, percent-encoded UTF-8, as `filename*`.
+pub fn content_disposition(file: &str) -> String {
+    let ascii: String = file
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in file.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 fn respond<T: Serialize>(rows: &[T], format: &str, name: &str) -> Result<Response, PageError> {
     let internal = |e: String| PageError(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e);
     let (body, mime) = if format == "csv" {
@@ -42,7 +67,7 @@ fn respond<T: Serialize>(rows: &[T], format: &str, name: &str) -> Result<Respons
             (header::CONTENT_TYPE, mime.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}.{format}\""),
+                content_disposition(&format!("{name}.{format}")),
             ),
         ],
         body,
@@ -197,4 +222,19 @@ async fn comparison(
         }
     }
     respond(&rows, format, "comparison")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn file_names_are_encoded_as_rfc_6266_wants() {
+        assert_eq!(
+            super::content_disposition("bias-norglm.csv"),
+            "attachment; filename=\"bias-norglm.csv\"; filename*=UTF-8''bias-norglm.csv"
+        );
+        assert_eq!(
+            super::content_disposition("sjø \"test\"\r\n.json"),
+            "attachment; filename=\"sj___test___.json\"; filename*=UTF-8''sj%C3%B8%20%22test%22%0D%0A.json"
+        );
+    }
 }
