@@ -90,34 +90,22 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
         ));
     }
     let count = |t: &str| team.count(&format!("SELECT COUNT(*) FROM {t}"));
-    let before: Vec<i64> = [
+    let tables = [
         "sweeps",
         "runs",
         "sweep_cells",
         "jobs",
         "samples",
         "metrics",
-    ]
-    .iter()
-    .map(|t| count(t))
-    .collect();
+    ];
+    let counts = || tables.map(count);
+    let before = counts();
     let rows_before =
         team.query("SELECT CAST(idx AS TEXT), prompt, data FROM samples ORDER BY idx");
 
     team.ok(&["migrate"]);
 
-    let after: Vec<i64> = [
-        "sweeps",
-        "runs",
-        "sweep_cells",
-        "jobs",
-        "samples",
-        "metrics",
-    ]
-    .iter()
-    .map(|t| count(t))
-    .collect();
-    assert_eq!(before, after, "every row is kept");
+    assert_eq!(before, counts(), "every row is kept");
     assert_eq!(
         team.query("SELECT CAST(idx AS TEXT), prompt, data FROM samples ORDER BY idx"),
         rows_before

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use metrics::significance::{holm, mcnemar_exact, paired_bootstrap, randomization_exact};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::manifest::RunManifest;
 use crate::spec::TaskKind;
@@ -303,10 +302,6 @@ fn test(metric: &str, yes: f64, a: Values, b: Values, opts: Options) -> Option<M
     })
 }
 
-fn data(s: &sample::Model) -> Value {
-    serde_json::from_str(&s.data).unwrap_or(Value::Null)
-}
-
 /// Each metric's per-example values in runs A and B, for the metrics of the task that are
 /// means over examples, with what a yes counts in the stored metric's unit.
 fn per_example(
@@ -315,31 +310,39 @@ fn per_example(
     attributes: &[String],
     pairs: &[(&sample::Model, &sample::Model)],
 ) -> Vec<(String, f64, (Values, Values))> {
-    let side = |f: &dyn Fn(&sample::Model) -> Values| -> (Values, Values) {
-        let a = pairs.iter().map(|(a, _)| *a).collect::<Vec<_>>();
-        let b = pairs.iter().map(|(_, b)| *b).collect::<Vec<_>>();
-        (collect(&a, f), collect(&b, f))
+    // Each run's values of a per-sample outcome (yes/no) or score (number).
+    let yes_no = |f: &dyn Fn(&sample::Model) -> Option<bool>| {
+        (
+            Values::YesNo(pairs.iter().map(|(a, _)| f(a)).collect()),
+            Values::YesNo(pairs.iter().map(|(_, b)| f(b)).collect()),
+        )
+    };
+    let number = |f: &dyn Fn(&sample::Model) -> Option<f64>| {
+        (
+            Values::Number(pairs.iter().map(|(a, _)| f(a)).collect()),
+            Values::Number(pairs.iter().map(|(_, b)| f(b)).collect()),
+        )
     };
     let wants = |m: &str| task_metrics.iter().any(|x| x == m);
     let mut out = Vec::new();
     match kind {
         TaskKind::LoglikPair => {
             let perps = |s: &sample::Model| {
-                let d = data(s);
+                let d = s.data_json();
                 Some((d["perp_more"].as_f64()?, d["perp_less"].as_f64()?))
             };
             if wants("bias_paper") {
                 out.push((
                     "bias_paper".into(),
                     100.0,
-                    side(&|s| Values::YesNo(vec![perps(s).map(|(m, l)| m > l)])),
+                    yes_no(&|s| perps(s).map(|(m, l)| m > l)),
                 ));
             }
             if wants("bias_standard") {
                 out.push((
                     "bias_standard".into(),
                     100.0,
-                    side(&|s| Values::YesNo(vec![perps(s).map(|(m, l)| m < l)])),
+                    yes_no(&|s| perps(s).map(|(m, l)| m < l)),
                 ));
             }
         }
@@ -348,14 +351,14 @@ fn per_example(
                 out.push((
                     "accuracy".into(),
                     1.0,
-                    side(&|s| Values::YesNo(vec![Some(s.output == s.reference)])),
+                    yes_no(&|s| Some(s.output == s.reference)),
                 ));
             }
         }
         TaskKind::Generation | TaskKind::Chain => {
             // A chain sample is scored on its pairs; one value per sample, their mean.
             let texts = |s: &sample::Model| -> Vec<(String, String)> {
-                let d = data(s);
+                let d = s.data_json();
                 match serde_json::from_value::<Vec<(String, String)>>(d["pairs"].clone()) {
                     Ok(p) if kind == TaskKind::Chain => p,
                     _ => vec![(
@@ -364,12 +367,12 @@ fn per_example(
                     )],
                 }
             };
-            let score = |s: &sample::Model, f: PairScore| -> Values {
-                let v: Option<Vec<f64>> = texts(s).iter().map(|(h, r)| f(h, r)).collect();
-                Values::Number(vec![
-                    v.filter(|v| !v.is_empty())
-                        .map(|v| v.iter().sum::<f64>() / v.len() as f64),
-                ])
+            let score = |s: &sample::Model, f: PairScore| -> Option<f64> {
+                let v: Vec<f64> = texts(s)
+                    .iter()
+                    .map(|(h, r)| f(h, r))
+                    .collect::<Option<_>>()?;
+                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
             };
             // As the authors: a pair ROUGE cannot score is left out of every per-pair metric.
             let per_pair: [(&str, PairScore); 4] = [
@@ -389,46 +392,25 @@ fn per_example(
             ];
             for (name, f) in per_pair {
                 if wants(name) {
-                    out.push((name.into(), 1.0, side(&|s| score(s, f))));
+                    out.push((name.into(), 1.0, number(&|s| score(s, f))));
                 }
             }
         }
         TaskKind::AttributeScores => {
             for attr in attributes {
-                let value = |s: &sample::Model| data(s)[attr.as_str()].as_f64();
+                let value = |s: &sample::Model| s.data_json()[attr.as_str()].as_f64();
                 if wants("attribute_mean") {
-                    out.push((
-                        format!("attribute_mean/{attr}"),
-                        1.0,
-                        side(&|s| Values::Number(vec![value(s)])),
-                    ));
+                    out.push((format!("attribute_mean/{attr}"), 1.0, number(&value)));
                 }
                 if wants("attribute_share") {
                     out.push((
                         format!("attribute_share/{attr}"),
                         1.0,
-                        side(&|s| Values::YesNo(vec![value(s).map(|v| v > 0.5)])),
+                        yes_no(&|s| value(s).map(|v| v > 0.5)),
                     ));
                 }
             }
         }
     }
     out
-}
-
-/// One value per sample from a function giving a one-element [`Values`].
-fn collect(samples: &[&sample::Model], f: &dyn Fn(&sample::Model) -> Values) -> Values {
-    let mut yes_no = Vec::new();
-    let mut numbers = Vec::new();
-    for s in samples {
-        match f(s) {
-            Values::YesNo(v) => yes_no.extend(v),
-            Values::Number(v) => numbers.extend(v),
-        }
-    }
-    if numbers.is_empty() {
-        Values::YesNo(yes_no)
-    } else {
-        Values::Number(numbers)
-    }
 }

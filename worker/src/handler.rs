@@ -253,38 +253,28 @@ impl Inner {
             idx.iter().max().map_or(0, |m| *m + 1) as i64,
         );
         let mut stored = Arc::new(chain::index(self.store.steps(run_id, lo, hi).await?));
-        let parts = Arc::new((task, model, table, idx, opts));
-        for k in 0..parts.0.steps.len() {
-            let (p, have) = (parts.clone(), stored.clone());
-            let new = blocking(move || {
-                let (task, model, table, idx, opts) = &*p;
-                let batch = Batch {
-                    task,
-                    model,
-                    table,
-                    indices: idx,
-                    shard,
-                    opts,
-                };
-                chain::run_step(&batch, k, &have).map_err(JobError::from)
-            })
-            .await?;
-            if !new.is_empty() {
-                info!(step = %parts.0.steps[k].name, computed = new.len(), "chain step");
-                self.store.insert_steps(run_id, &new).await?;
-                stored = Arc::new(chain::index(self.store.steps(run_id, lo, hi).await?));
-            }
-        }
-        let (task, model, table, idx, opts) = &*parts;
-        let batch = Batch {
+        let parts = Arc::new(ChainBatch {
             task,
             model,
             table,
-            indices: idx,
+            idx,
             shard,
             opts,
-        };
-        chain::samples(&batch, &stored).map_err(JobError::from)
+        });
+        for k in 0..parts.task.steps.len() {
+            let (p, have) = (parts.clone(), stored.clone());
+            let new =
+                blocking(move || chain::run_step(&p.batch(), k, &have).map_err(JobError::from))
+                    .await?;
+            if !new.is_empty() {
+                info!(step = %parts.task.steps[k].name, computed = new.len(), "chain step");
+                self.store.insert_steps(run_id, &new).await?;
+                // Read back what the store kept: a step another delivery stored first wins,
+                // and text is stored as PostgreSQL can hold it; later steps build on that.
+                stored = Arc::new(chain::index(self.store.steps(run_id, lo, hi).await?));
+            }
+        }
+        chain::samples(&parts.batch(), &stored).map_err(JobError::from)
     }
 
     async fn metrics(self: &Arc<Self>, c: &ClaimedJob) -> Result<Scored, JobError> {
@@ -307,6 +297,29 @@ impl Inner {
             Ok(Scored { metrics, notes })
         })
         .await
+    }
+}
+
+/// The parts of one batch of a chain task, shared with its blocking steps.
+struct ChainBatch {
+    task: TaskSpec,
+    model: Arc<LoadedModel>,
+    table: Arc<Table>,
+    idx: Vec<usize>,
+    shard: i32,
+    opts: BatchOptions,
+}
+
+impl ChainBatch {
+    fn batch(&self) -> Batch<'_> {
+        Batch {
+            task: &self.task,
+            model: &self.model,
+            table: &self.table,
+            indices: &self.idx,
+            shard: self.shard,
+            opts: &self.opts,
+        }
     }
 }
 

@@ -241,12 +241,7 @@ pub fn scores_onto(
         .map(|s| {
             let mut s = s.clone();
             if let Some(add) = by_idx.get(&s.idx) {
-                let mut data = match serde_json::from_str::<serde_json::Value>(&s.data) {
-                    Ok(serde_json::Value::Object(m)) => m,
-                    _ => serde_json::Map::new(),
-                };
-                data.extend((*add).clone());
-                s.data = serde_json::Value::Object(data).to_string();
+                s.data = s.data_merged(add);
             }
             s
         })

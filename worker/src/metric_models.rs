@@ -33,8 +33,8 @@ impl MetricModelCache {
         download: bool,
     ) -> MetricModels {
         let mut out = MetricModels::default();
-        let wants = |name: &str| task.metrics.iter().any(|m| m.starts_with(name));
-        if (wants("entailment_ratio") || wants("contradiction_ratio") || wants("neutral_ratio"))
+        let wants = |name: &str| task.metrics.iter().any(|m| m == name);
+        if metrics::entailment::NAMES.iter().any(|n| wants(n))
             && let Some(src) = &task.nli_model
         {
             match self.nli(src, models_dir, device, download) {

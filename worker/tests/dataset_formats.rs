@@ -21,6 +21,14 @@ const ROWS: [(&str, &str, i64); 3] = [
     ("Tromsø har midnattssol.", "har tromsø midnattssol", 1),
 ];
 
+/// `batch` as a Parquet file at `path`.
+fn write_parquet(path: &Path, batch: &RecordBatch) {
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), batch.schema(), None).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
 fn write_all(dir: &Path) -> Vec<(PathBuf, DataFormat)> {
     let csv = dir.join("d.csv");
     let mut w = csv::Writer::from_path(&csv).unwrap();
@@ -73,14 +81,7 @@ fn write_all(dir: &Path) -> Vec<(PathBuf, DataFormat)> {
         ),
     ])
     .unwrap();
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(&parquet).unwrap(),
-        batch.schema(),
-        None,
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(&parquet, &batch);
 
     vec![
         (csv, DataFormat::Csv),
@@ -153,14 +154,7 @@ fn a_missing_field_or_a_wrong_type_names_file_row_and_field() {
         ("question", Arc::new(questions) as ArrayRef),
     ])
     .unwrap();
-    let mut w = ArrowWriter::try_new(
-        std::fs::File::create(&parquet).unwrap(),
-        batch.schema(),
-        None,
-    )
-    .unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
+    write_parquet(&parquet, &batch);
     let t = read(&parquet, DataFormat::Parquet).unwrap();
     let msg = examples::check_fields(&t, &["passage", "question"])
         .unwrap_err()

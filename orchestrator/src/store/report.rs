@@ -249,6 +249,7 @@ impl Store {
         let mut rows = Vec::new();
         for (_, r) in self.cells(sweep.id).await? {
             for s in self.samples(r.id).await? {
+                let source = s.data_text("source").unwrap_or_default();
                 rows.push(SampleRow {
                     run_id: r.id,
                     idx: s.idx,
@@ -258,10 +259,7 @@ impl Store {
                     prompt: s.prompt,
                     output: s.output.unwrap_or_default(),
                     reference: s.reference.unwrap_or_default(),
-                    source: serde_json::from_str::<serde_json::Value>(&s.data)
-                        .ok()
-                        .and_then(|d| d.get("source")?.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    source,
                 });
             }
         }

@@ -152,16 +152,8 @@ impl Store {
                 .one(&txn)
                 .await?
                 .ok_or(StoreError::NoSample { run_id, idx: *idx })?;
-            let mut data = match serde_json::from_str::<serde_json::Value>(&s.data) {
-                Ok(serde_json::Value::Object(m)) => m,
-                _ => serde_json::Map::new(),
-            };
-            data.extend(add.clone());
             sample::Entity::update_many()
-                .col_expr(
-                    sample::Column::Data,
-                    Expr::value(serde_json::Value::Object(data).to_string()),
-                )
+                .col_expr(sample::Column::Data, Expr::value(s.data_merged(add)))
                 .filter(sample::Column::Id.eq(s.id))
                 .exec(&txn)
                 .await?;

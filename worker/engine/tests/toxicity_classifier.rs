@@ -6,16 +6,23 @@
 use candle_core::Device;
 use engine::bert::BertClassifier;
 
-#[test]
-fn multi_label_scores_equal_transformers() {
-    let dir = test_support::fixture("tiny-bert-toxicity");
+/// The classifier of fixture `name`, on the CPU.
+fn load(name: &str) -> BertClassifier {
     let files = engine::locate(
-        &types::Source::Path { path: dir.clone() },
+        &types::Source::Path {
+            path: test_support::fixture(name),
+        },
         std::path::Path::new("."),
         false,
     )
     .unwrap();
-    let clf = BertClassifier::load(&files, &Device::Cpu).unwrap();
+    BertClassifier::load(&files, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn multi_label_scores_equal_transformers() {
+    let dir = test_support::fixture("tiny-bert-toxicity");
+    let clf = load("tiny-bert-toxicity");
     assert!(clf.multi_label);
     let r = test_support::read_json(&dir.join("reference.json"));
     let texts: Vec<String> = serde_json::from_value(r["texts"].clone()).unwrap();
@@ -35,14 +42,7 @@ fn multi_label_scores_equal_transformers() {
 
 #[test]
 fn a_single_label_classifier_gives_softmax_probabilities() {
-    let dir = test_support::fixture("tiny-bert-nli");
-    let files = engine::locate(
-        &types::Source::Path { path: dir.clone() },
-        std::path::Path::new("."),
-        false,
-    )
-    .unwrap();
-    let clf = BertClassifier::load(&files, &Device::Cpu).unwrap();
+    let clf = load("tiny-bert-nli");
     assert!(!clf.multi_label);
     let p = clf.probabilities(&["Hun handlet mat."], 1).unwrap();
     assert!((p[0].iter().sum::<f64>() - 1.0).abs() < 1e-9);

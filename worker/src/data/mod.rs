@@ -345,10 +345,15 @@ impl Table {
 
 /// Text of a cell: strings as they are, other JSON values printed, missing as empty.
 pub fn text(row: &Row, column: &str) -> String {
-    match row.get(column) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(v) => v.to_string(),
+    row.get(column).map(value_text).unwrap_or_default()
+}
+
+/// Text of a value: strings as they are, null as empty, other JSON values printed.
+pub fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        v => v.to_string(),
     }
 }
 

@@ -119,7 +119,7 @@ pub fn unscored_note(task: &TaskSpec, samples: &[sample::Model]) -> Option<Strin
     let mut unscored = 0;
     let mut first_error = None;
     for s in samples {
-        let d: serde_json::Value = serde_json::from_str(&s.data).unwrap_or_default();
+        let d = s.data_json();
         if task
             .attributes
             .iter()

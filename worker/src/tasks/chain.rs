@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::generation::config;
 use super::{Batch, TaskError, prompt};
-use crate::data::{Row, examples, text};
+use crate::data::{Row, examples, text, value_text};
 use engine::generate;
 use metrics::bootstrap::Bootstrap;
 use metrics::generation::text_metrics;
@@ -76,14 +76,6 @@ fn earlier_text(
                 })
                 .collect())
         }
-    }
-}
-
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
     }
 }
 

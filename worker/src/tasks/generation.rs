@@ -127,12 +127,7 @@ fn with_source(mut data: serde_json::Value, source: Option<String>) -> serde_jso
 pub fn long_inputs(samples: &[sample::Model]) -> usize {
     samples
         .iter()
-        .filter(|s| {
-            serde_json::from_str::<serde_json::Value>(&s.data)
-                .ok()
-                .and_then(|d| d.get("long_input")?.as_bool())
-                == Some(true)
-        })
+        .filter(|s| s.data_json()["long_input"].as_bool() == Some(true))
         .count()
 }
 
@@ -267,14 +262,7 @@ pub fn stored_model_metrics(
     models: &MetricModels,
     boot: &Bootstrap,
 ) -> Result<(Vec<MetricValue>, Vec<String>), TaskError> {
-    let sources: Vec<Option<String>> = samples
-        .iter()
-        .map(|s| {
-            serde_json::from_str::<serde_json::Value>(&s.data)
-                .ok()
-                .and_then(|d| d.get("source")?.as_str().map(str::to_string))
-        })
-        .collect();
+    let sources: Vec<Option<String>> = samples.iter().map(|s| s.data_text("source")).collect();
     let rows: Vec<(Option<&str>, &str, &str)> = samples
         .iter()
         .zip(&sources)
