@@ -58,6 +58,16 @@ pub struct Global {
     /// First retry delay in seconds, doubling per attempt [default: 5]
     #[arg(long, env = "NLEBENCH_BACKOFF_SECS", global = true)]
     pub backoff_secs: Option<u64>,
+    /// Seconds a worker waits out a store outage before releasing its job [default: 120]
+    #[arg(long, env = "NLEBENCH_STORE_OUTAGE_SECS", global = true)]
+    pub store_outage_secs: Option<u64>,
+    /// Fault injection (tests/faults.rs): a worker aborts the process when it starts a job of
+    /// this sweep model, like a worker killed by the kernel's OOM killer
+    #[arg(long, env = "NLEBENCH_FAULT_ABORT_MODEL", global = true, hide = true)]
+    pub fault_abort_model: Option<String>,
+    /// Seconds between the workers' reconciler passes; 0 turns them off [default: 30]
+    #[arg(long, env = "NLEBENCH_RECONCILE_SECS", global = true)]
+    pub reconcile_secs: Option<u64>,
     /// Inference device: auto, cpu, cuda or cuda:N [default: auto]
     #[arg(long, env = "NLEBENCH_DEVICE", global = true)]
     pub device: Option<String>,
@@ -101,6 +111,8 @@ pub enum Command {
     Cancel(SweepArg),
     /// Put a sweep's failed and cancelled runs back on the queue (they resume)
     Retry(SweepArg),
+    /// Queue again every unfinished job that neither a live worker nor the queue holds
+    Reconcile(ReconcileArgs),
     /// Export a sweep's runs and metrics
     Export(ExportArgs),
     /// Recompute metrics from stored samples, without a model (SWEEP or run:ID)
@@ -314,6 +326,16 @@ pub struct StatusArgs {
     /// Sweep name (all sweeps when left out)
     pub sweep: Option<String>,
     /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Say what would be queued again; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -54,6 +54,9 @@ pub fn settings(g: &Global) -> anyhow::Result<Settings> {
             missed_heartbeats: g.missed_heartbeats,
             max_attempts: g.max_attempts,
             backoff_secs: g.backoff_secs,
+            store_outage_secs: g.store_outage_secs,
+            reconcile_secs: g.reconcile_secs,
+            fault_abort_model: g.fault_abort_model.clone(),
             device: g.device.clone(),
             memory_budget_mb: g.memory_budget_mb.clone(),
             bootstrap_iterations: g.bootstrap_iterations.clone(),
@@ -133,6 +136,11 @@ pub fn resolver(s: &Settings) -> EngineResolver {
         hashes: HashCache::new(Some(s.data_dir.join("file-hashes.json"))),
         download: true,
     }
+}
+
+/// How long a silent worker still counts as alive: its missed heartbeats.
+pub fn alive_within(s: &Settings) -> std::time::Duration {
+    s.queue.heartbeat * s.queue.missed_heartbeats as u32
 }
 
 /// A worker named `given`, or uniquely across hosts `HOST-PID[-SUFFIX]`.

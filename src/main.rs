@@ -88,6 +88,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Compare(a) => commands::compare::compare(&global, a).await,
         Command::Report(a) => commands::report::report(&global, a).await,
         Command::Migrate => commands::status::migrate(&global).await,
+        Command::Reconcile(a) => commands::reconcile::reconcile(&global, a).await,
         Command::Tasks(TasksCommand::List(a)) => commands::tasks::list(&global, a),
         Command::Score(a) => commands::score::score(&global, a),
         Command::Baselines(BaselinesCommand::Import(a)) => {

@@ -7,8 +7,8 @@ mod common;
 use common::{Env, mini_pairs, root, sweep_toml};
 use migrations::MigratorTrait;
 
-/// Migrations of the previous release (init, users).
-const PREVIOUS_RELEASE_MIGRATIONS: u32 = 2;
+/// Migrations of the previous release (init, users, chain steps, run notes).
+const PREVIOUS_RELEASE_MIGRATIONS: u32 = 4;
 
 fn sql_text(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))

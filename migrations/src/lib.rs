@@ -11,6 +11,7 @@ mod m20261127_000001_init;
 mod m20261127_000002_users;
 mod m20261130_000003_chain_steps;
 mod m20261130_000004_run_notes;
+mod m20261130_000005_job_deaths;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_users::Migration),
             Box::new(m20261130_000003_chain_steps::Migration),
             Box::new(m20261130_000004_run_notes::Migration),
+            Box::new(m20261130_000005_job_deaths::Migration),
         ]
     }
 }

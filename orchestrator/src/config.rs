@@ -37,6 +37,12 @@ pub struct Overrides {
     pub max_attempts: Option<u32>,
     /// First retry delay in seconds (doubles per attempt).
     pub backoff_secs: Option<u64>,
+    /// Seconds a worker waits out a store outage.
+    pub store_outage_secs: Option<u64>,
+    /// Seconds between the workers' reconciler passes (0: none).
+    pub reconcile_secs: Option<u64>,
+    /// Fault injection: the sweep model whose jobs abort the worker.
+    pub fault_abort_model: Option<String>,
     /// Inference device, as written (`auto`, `cpu`, `cuda`, `cuda:N`).
     pub device: Option<String>,
     /// Memory budget of a forward pass in MiB, as written.
@@ -73,6 +79,8 @@ struct WorkerFileConfig {
     missed_heartbeats: Option<usize>,
     max_attempts: Option<u32>,
     backoff_secs: Option<u64>,
+    store_outage_secs: Option<u64>,
+    reconcile_secs: Option<u64>,
     device: Option<String>,
     memory_budget_mb: Option<u64>,
 }
@@ -94,6 +102,13 @@ pub struct Settings {
     pub max_attempts: u32,
     /// First retry delay (doubles per attempt).
     pub backoff: Duration,
+    /// How long a worker waits out a store outage before releasing its job to the queue.
+    pub store_outage: Duration,
+    /// How often workers run a reconciler pass (`None`: never).
+    pub reconcile_every: Option<Duration>,
+    /// Fault injection (`tests/faults.rs`): workers abort the process on starting a job of
+    /// this sweep model, as the kernel's OOM killer would kill them.
+    pub fault_abort_model: Option<String>,
     /// Where workers and direct commands run models.
     pub device: DeviceSpec,
     /// Memory budget of a scoring forward pass in MiB, when a setting names no batch size.
@@ -152,6 +167,42 @@ fn parse_override<T: std::str::FromStr>(
     })
 }
 
+/// Refuse store and queue URLs that cannot work: unknown schemes, and a Redis queue (shared
+/// by machines) in front of the SQLite store (a file on one machine).
+fn check_urls(database_url: &str, queue_url: &str) -> Result<(), SpecError> {
+    let scheme = |u: &str| u.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let db = scheme(database_url);
+    if !matches!(db.as_deref(), Some("postgres" | "postgresql" | "sqlite")) {
+        return Err(SpecError::file(
+            Path::new("NLEBENCH_DATABASE_URL"),
+            format!(
+                "unsupported store URL `{}`",
+                crate::store::redact(database_url)
+            ),
+            "use postgres://USER@HOST/DB (team mode) or sqlite://FILE (embedded)",
+        ));
+    }
+    let queue = scheme(queue_url);
+    if !matches!(queue.as_deref(), Some("redis" | "rediss" | "sqlite")) {
+        return Err(SpecError::file(
+            Path::new("NLEBENCH_QUEUE_URL"),
+            format!(
+                "unsupported queue URL `{}`",
+                crate::store::redact(queue_url)
+            ),
+            "use redis://HOST:PORT (team mode) or sqlite://FILE (embedded)",
+        ));
+    }
+    if db.as_deref() == Some("sqlite") && queue.as_deref() != Some("sqlite") {
+        return Err(SpecError::file(
+            Path::new("NLEBENCH_QUEUE_URL"),
+            "a Redis queue with the embedded SQLite store: workers elsewhere could take jobs but never reach the store file",
+            "set NLEBENCH_DATABASE_URL=postgres://… for team mode, or drop NLEBENCH_QUEUE_URL for the embedded default",
+        ));
+    }
+    Ok(())
+}
+
 impl Settings {
     /// Where generated (random-weight) models are kept.
     pub fn models_dir(&self) -> PathBuf {
@@ -192,6 +243,7 @@ impl Settings {
             }
             (None, Some(q)) => (embedded_db, q),
         };
+        check_urls(&database_url, &queue_url)?;
         let embedded = database_url.starts_with("sqlite:") && queue_url.starts_with("sqlite:");
         let device = match o.device {
             Some(v) => parse_override(
@@ -298,6 +350,20 @@ impl Settings {
                 .unwrap_or(3)
                 .max(1),
             backoff: Duration::from_secs(o.backoff_secs.or(file.worker.backoff_secs).unwrap_or(5)),
+            store_outage: Duration::from_secs(
+                o.store_outage_secs
+                    .or(file.worker.store_outage_secs)
+                    .unwrap_or(120),
+            ),
+            fault_abort_model: o.fault_abort_model.filter(|m| !m.is_empty()),
+            reconcile_every: match o
+                .reconcile_secs
+                .or(file.worker.reconcile_secs)
+                .unwrap_or(30)
+            {
+                0 => None,
+                n => Some(Duration::from_secs(n)),
+            },
             device,
             memory_budget_mb,
             bootstrap_iterations,
@@ -391,5 +457,47 @@ mod tests {
         };
         let e = Settings::resolve(o, None).unwrap_err();
         assert!(e.fix.contains("NLEBENCH_QUEUE_URL"), "{e}");
+    }
+
+    #[test]
+    fn store_and_queue_that_cannot_work_together_are_refused() {
+        for (db, queue, var, says) in [
+            (
+                Some("sqlite://x.db"),
+                Some("redis://h:6379"),
+                "NLEBENCH_QUEUE_URL",
+                "SQLite store",
+            ),
+            (
+                None,
+                Some("redis://h:6379"),
+                "NLEBENCH_QUEUE_URL",
+                "SQLite store",
+            ),
+            (
+                Some("mysql://u:secret@h/db"),
+                Some("redis://h"),
+                "NLEBENCH_DATABASE_URL",
+                "unsupported store URL",
+            ),
+            (
+                Some("postgres://h/db"),
+                Some("amqp://h"),
+                "NLEBENCH_QUEUE_URL",
+                "unsupported queue URL",
+            ),
+        ] {
+            let o = Overrides {
+                database_url: db.map(Into::into),
+                queue_url: queue.map(Into::into),
+                ..Overrides::default()
+            };
+            let e = Settings::resolve(o, None).unwrap_err().to_string();
+            assert!(
+                e.starts_with(var) && e.contains(says) && e.contains("fix:"),
+                "{e}"
+            );
+            assert!(!e.contains("secret"), "{e}");
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod grid;
 pub mod manifest;
 pub mod queue;
+pub mod reconcile;
 pub mod reproduction;
 pub mod resolve;
 pub mod runner;

@@ -1,6 +1,7 @@
 //! The job queue behind one interface: apalis-redis in team mode, apalis-sqlite in the
 //! embedded default. The job handler is shared by both.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -49,6 +50,9 @@ pub enum QueueError {
     /// Pushing jobs failed.
     #[error("cannot push jobs to the queue: {0}")]
     Push(String),
+    /// The queue's contents could not be read.
+    #[error("cannot read the queue: {0}")]
+    Inspect(String),
     /// The worker loop failed.
     #[error("worker stopped with an error: {0}")]
     Worker(String),
@@ -175,6 +179,132 @@ impl Queue {
             .push_all(&mut futures::stream::iter(tasks))
             .await
             .map_err(|e| QueueError::Push(e.to_string())))
+    }
+}
+
+impl Queue {
+    /// The job ids the queue will still deliver: waiting, delayed or being worked on (a
+    /// worker's job comes back when the worker dies).
+    pub async fn held_jobs(&self) -> Result<HashSet<i64>, QueueError> {
+        const PAGE: u32 = 1000;
+        let held =
+            |status: Status| !matches!(status, Status::Done | Status::Failed | Status::Killed);
+        let decode = |args: &[u8]| {
+            serde_json::from_slice::<JobRef>(args)
+                .ok()
+                .map(|j| j.job_id)
+        };
+        let err = |e: String| QueueError::Inspect(e);
+        let mut out = HashSet::new();
+        match self {
+            // Every task of this queue, paged (the status filter applies after paging).
+            Queue::Redis(s) => {
+                for page in 1.. {
+                    let filter = Filter {
+                        status: None,
+                        page,
+                        page_size: Some(PAGE),
+                    };
+                    let tasks = s
+                        .list_all_tasks(&filter)
+                        .await
+                        .map_err(|e| err(e.to_string()))?;
+                    if tasks.is_empty() {
+                        break;
+                    }
+                    out.extend(
+                        tasks
+                            .iter()
+                            .filter(|t| held(t.status()))
+                            .filter_map(|t| decode(&t.args)),
+                    );
+                }
+            }
+            Queue::Sqlite(s) => {
+                for status in [Status::Pending, Status::Queued, Status::Running] {
+                    for page in 1.. {
+                        let filter = Filter {
+                            status: Some(status.clone()),
+                            page,
+                            page_size: Some(PAGE),
+                        };
+                        let tasks = s
+                            .list_tasks(&filter)
+                            .await
+                            .map_err(|e| err(e.to_string()))?;
+                        out.extend(tasks.iter().filter_map(|t| decode(&t.args)));
+                        if tasks.len() < PAGE as usize {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forget the queue's registration of worker `name` and put the jobs it had taken back
+    /// in line, so a worker restarted under the same name is accepted and the jobs of its
+    /// previous life are delivered again (the caller checked no live worker has that name).
+    pub async fn forget_worker(&mut self, name: &str) -> Result<(), QueueError> {
+        let err = |e: String| QueueError::Inspect(e);
+        match self {
+            Queue::Redis(s) => {
+                let cfg = s.get_config().clone();
+                let script = redis::Script::new(
+                    r#"
+local jobs = redis.call("smembers", KEYS[3])
+if #jobs > 0 then
+    redis.call("rpush", KEYS[2], unpack(jobs))
+    redis.call("del", KEYS[3])
+    redis.call("del", KEYS[4])
+    redis.call("lpush", KEYS[4], 1)
+end
+redis.call("zrem", KEYS[1], ARGV[1])
+return #jobs
+"#,
+                );
+                let _: i64 = script
+                    .key(cfg.workers_set())
+                    .key(cfg.active_jobs_list())
+                    .key(format!("{}:{name}", cfg.inflight_jobs_set()))
+                    .key(cfg.signal_list())
+                    .arg(name)
+                    .invoke_async(s.get_connection())
+                    .await
+                    .map_err(|e| err(e.to_string()))?;
+            }
+            Queue::Sqlite(s) => {
+                for sql in [
+                    "UPDATE Jobs SET status = 'Pending', done_at = NULL, lock_by = NULL, lock_at = NULL \
+                     WHERE lock_by = ?1 AND status IN ('Running', 'Queued')",
+                    "DELETE FROM Workers WHERE id = ?1",
+                ] {
+                    sea_orm::sqlx::query(sql)
+                        .bind(name.to_string())
+                        .execute(s.pool())
+                        .await
+                        .map_err(|e| err(e.to_string()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A warning when the queue forgets its jobs on a restart (Redis with neither snapshots
+    /// nor an append-only file); `None` when it keeps them or cannot be asked.
+    pub async fn persistence_warning(&mut self) -> Option<String> {
+        let Queue::Redis(s) = self else { return None };
+        let conn = s.get_connection();
+        let get = |key: &'static str| redis::cmd("CONFIG").arg("GET").arg(key).clone();
+        let save: Vec<String> = get("save").query_async(conn).await.ok()?;
+        let aof: Vec<String> = get("appendonly").query_async(conn).await.ok()?;
+        let (save, aof) = (save.get(1)?.trim().to_string(), aof.get(1)?.clone());
+        (save.is_empty() && aof == "no").then(|| {
+            "Redis keeps the queue in memory only (`save \"\"` and `appendonly no`): a restart loses every queued job.\n  \
+             Workers re-enqueue lost jobs from the store (`nlebench reconcile`), but set `appendonly yes` in redis.conf to keep them."
+                .to_string()
+        })
     }
 }
 

@@ -7,13 +7,15 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 use types::MetricValue;
 
 use crate::queue::{Deliveries, Queue};
-use crate::store::{ClaimedJob, JobOutcome, JobRef, Store, StoreError};
+use crate::store::outage::retry;
+use crate::store::{Claim, ClaimedJob, Completion, JobOutcome, JobRef, Store, StoreError};
 
 /// A boxed future, as the handler's methods return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -30,18 +32,46 @@ pub enum JobError {
     /// The run was cancelled while the job ran; nothing more to record.
     #[error("the run was cancelled")]
     Cancelled,
+    /// The worker is stopping: the job goes back to the queue after the current batch.
+    #[error("the worker is stopping")]
+    Stopping,
+    /// The store could not be reached: the runner waits for it without spending an attempt.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
-        JobError::Retryable(e.to_string())
+        if e.is_unavailable() {
+            JobError::Unavailable(e.to_string())
+        } else {
+            JobError::Retryable(e.to_string())
+        }
+    }
+}
+
+/// Tells a handler between batches that its worker is stopping (SIGTERM): it returns
+/// [`JobError::Stopping`] and the job goes back to the queue at once.
+#[derive(Debug, Clone)]
+pub struct StopSignal(watch::Receiver<bool>);
+
+impl StopSignal {
+    /// A signal that turns on when `rx` turns true.
+    pub fn new(rx: watch::Receiver<bool>) -> StopSignal {
+        StopSignal(rx)
+    }
+
+    /// Whether the worker is stopping.
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
     }
 }
 
 /// What a worker computes for a job; implemented by the worker crate.
 pub trait JobHandler: Send + Sync + 'static {
-    /// Compute and store the job's samples (those not stored yet).
-    fn run(&self, job: ClaimedJob) -> BoxFuture<Result<(), JobError>>;
+    /// Compute and store the job's samples (those not stored yet), checking `stop` between
+    /// batches.
+    fn run(&self, job: ClaimedJob, stop: StopSignal) -> BoxFuture<Result<(), JobError>>;
     /// The run's metrics from its stored samples, after its last shard.
     fn metrics(&self, job: ClaimedJob) -> BoxFuture<Result<Scored, JobError>>;
     /// Text kept with the error of a run that gives up (e.g. the job's last log lines).
@@ -78,6 +108,19 @@ impl RetryPolicy {
     }
 }
 
+/// How a runner treats its jobs.
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// This worker's unique name.
+    pub worker: String,
+    /// Attempts and backoff.
+    pub policy: RetryPolicy,
+    /// A job held by a worker whose heartbeat is younger than this is left to it.
+    pub stale_after: Duration,
+    /// How long a store outage is waited out before the job is released to the queue.
+    pub outage_budget: Duration,
+}
+
 /// Runs delivered jobs for one worker; cheap to clone.
 #[derive(Clone)]
 pub struct Runner {
@@ -85,141 +128,260 @@ pub struct Runner {
 }
 
 struct RunnerInner {
-    worker: String,
+    cfg: RunnerConfig,
     store: Store,
     queue: tokio::sync::Mutex<Queue>,
-    policy: RetryPolicy,
-    stale_after: Duration,
     handler: Arc<dyn JobHandler>,
+    stop: StopSignal,
 }
 
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runner")
-            .field("worker", &self.inner.worker)
-            .field("policy", &self.inner.policy)
+            .field("cfg", &self.inner.cfg)
             .finish_non_exhaustive()
     }
 }
 
 impl Runner {
-    /// A runner for worker `worker`. A job held by a worker whose heartbeat is younger than
-    /// `stale_after` is left to it.
+    /// A runner whose handler stops between batches once `stop` is set.
     pub fn new(
-        worker: String,
+        cfg: RunnerConfig,
         store: Store,
         queue: Queue,
-        policy: RetryPolicy,
-        stale_after: Duration,
         handler: Arc<dyn JobHandler>,
+        stop: StopSignal,
     ) -> Runner {
         Runner {
             inner: Arc::new(RunnerInner {
-                worker,
+                cfg,
                 store,
                 queue: tokio::sync::Mutex::new(queue),
-                policy,
-                stale_after,
                 handler,
+                stop,
             }),
         }
     }
 
-    /// Claim, run and record one delivered job. An `Err` means the outcome could not be
-    /// recorded, and the queue should deliver the job again.
+    /// Claim, run and record one delivered job. Store outages are waited out for the outage
+    /// budget; past it the job is pushed back to the queue. An `Err` means not even that was
+    /// possible (the reconciler finds the job later).
     pub async fn handle(&self, job: JobRef) -> Result<(), StoreError> {
         let me = &self.inner;
-        let Some(claimed) = me
-            .store
-            .claim_job(job.job_id, &me.worker, me.stale_after)
-            .await?
-        else {
-            info!("nothing to do (job done, gone, cancelled or held by a live worker)");
-            return Ok(());
+        let (budget, worker) = (me.cfg.outage_budget, me.cfg.worker.as_str());
+        let claim = retry(budget, "claiming a job", || {
+            me.store.claim_job(
+                job.job_id,
+                worker,
+                me.cfg.stale_after,
+                me.cfg.policy.max_attempts,
+            )
+        })
+        .await;
+        let claimed = match claim {
+            Ok(Claim::Claimed(c)) => *c,
+            Ok(Claim::Skip(why)) => {
+                info!("nothing to do: {why}");
+                return Ok(());
+            }
+            Ok(Claim::GaveUp(message)) => {
+                warn!("job failed for good: {message}");
+                me.handler.forget(job.run_id);
+                return Ok(());
+            }
+            Err(e) if e.is_unavailable() => return self.push_back(job, e).await,
+            Err(e) => return Err(e),
         };
-        me.store
-            .worker_job(&me.worker, Some(job.job_id), false)
-            .await?;
-        let finished = match me.handler.run(claimed.clone()).await {
-            Ok(()) => {
-                if me.store.complete_job(job.job_id, job.run_id).await?
-                    && let Err(e) = self.finish_run(&claimed).await
-                {
-                    self.failed(&claimed, e).await?;
-                }
-                true
-            }
-            Err(JobError::Cancelled) => {
-                info!("run cancelled; stopping");
-                false
-            }
-            Err(e) => {
-                self.failed(&claimed, e).await?;
-                false
-            }
+        let outcome = self.compute(&claimed).await;
+        let finished = match self.record(&claimed, outcome).await {
+            Ok(finished) => finished,
+            Err(e) if e.is_unavailable() => return self.push_back(job, e).await,
+            Err(e) => return Err(e),
         };
         if finished {
             me.handler.forget(job.run_id);
         }
-        me.store.worker_job(&me.worker, None, finished).await?;
-        Ok(())
+        retry(budget, "idling the worker", || {
+            me.store.worker_job(worker, None, finished)
+        })
+        .await
     }
 
-    async fn finish_run(&self, c: &ClaimedJob) -> Result<(), JobError> {
-        let scored = self.inner.handler.metrics(c.clone()).await?;
+    /// The handler's outcome, run again (skipping stored samples, spending no attempt) while
+    /// the store is unavailable and the outage budget lasts.
+    async fn compute(&self, c: &ClaimedJob) -> Result<(), JobError> {
+        let me = &self.inner;
+        let start = Instant::now();
+        loop {
+            match me.handler.run(c.clone(), me.stop.clone()).await {
+                Err(JobError::Unavailable(e)) if start.elapsed() < me.cfg.outage_budget => {
+                    warn!("store unavailable while computing; retrying the job: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Record the handler's outcome; `true` when the job is over (done or failed for good).
+    async fn record(
+        &self,
+        c: &ClaimedJob,
+        outcome: Result<(), JobError>,
+    ) -> Result<bool, StoreError> {
+        let me = &self.inner;
+        let (budget, worker) = (me.cfg.outage_budget, me.cfg.worker.as_str());
+        match outcome {
+            Ok(()) => {
+                let completion = retry(budget, "completing a job", || {
+                    me.store.complete_job(c.job.id, c.run.id, worker)
+                })
+                .await?;
+                match completion {
+                    Completion::Done => Ok(true),
+                    Completion::Last => self.finish_run(c).await,
+                    Completion::Stale(why) => {
+                        info!("result not recorded: {why}");
+                        Ok(false)
+                    }
+                }
+            }
+            Err(JobError::Cancelled) => {
+                info!("run cancelled; stopping");
+                Ok(false)
+            }
+            Err(JobError::Stopping) => {
+                self.release(c).await?;
+                Ok(false)
+            }
+            Err(JobError::Unavailable(e)) => Err(StoreError::Unavailable(e)),
+            Err(e) => self.failed(c, e).await.map(|()| true),
+        }
+    }
+
+    async fn finish_run(&self, c: &ClaimedJob) -> Result<bool, StoreError> {
+        let me = &self.inner;
+        let scored = match me.handler.metrics(c.clone()).await {
+            Ok(s) => s,
+            Err(e) => return self.failed(c, e).await.map(|()| true),
+        };
         for note in &scored.notes {
             warn!(run = c.run.id, "{note}");
         }
-        self.inner
-            .store
-            .finish_run(c.run.id, &scored.metrics, &scored.notes)
-            .await?;
-        info!(run = c.run.id, "run done");
-        Ok(())
+        let finished = retry(me.cfg.outage_budget, "finishing a run", || {
+            me.store.finish_job(
+                c.job.id,
+                c.run.id,
+                &me.cfg.worker,
+                &scored.metrics,
+                &scored.notes,
+            )
+        })
+        .await?;
+        if finished {
+            info!(run = c.run.id, "run done");
+        } else {
+            info!(
+                run = c.run.id,
+                "run not finished: the job was taken over or cancelled"
+            );
+        }
+        Ok(finished)
+    }
+
+    /// Give the job back to the queue at once (the worker is stopping).
+    async fn release(&self, c: &ClaimedJob) -> Result<(), StoreError> {
+        let me = &self.inner;
+        let released = retry(me.cfg.outage_budget, "releasing a job", || {
+            me.store.release_job(c.job.id, c.run.id, &me.cfg.worker)
+        })
+        .await?;
+        if !released {
+            return Ok(());
+        }
+        let job = job_ref(c);
+        match me.queue.lock().await.push(&[job], 0, None).await {
+            Ok(()) => {
+                info!("worker stopping: job released to the queue");
+                me.store.mark_job_enqueued(c.job.id).await
+            }
+            Err(e) => {
+                warn!("job released but not queued ({e}); `nlebench reconcile` queues it");
+                Ok(())
+            }
+        }
+    }
+
+    /// The store stayed unreachable past the outage budget: push the job back to the queue
+    /// (after the time a holder counts as alive, so the next claim can take it over).
+    async fn push_back(&self, job: JobRef, e: StoreError) -> Result<(), StoreError> {
+        let me = &self.inner;
+        warn!(
+            "store unavailable for longer than {:?}; the job goes back to the queue: {e}",
+            me.cfg.outage_budget
+        );
+        me.queue
+            .lock()
+            .await
+            .push(&[job], 0, Some(me.cfg.stale_after))
+            .await
+            .map_err(|q| {
+                StoreError::Unavailable(format!("{e}; and the job could not be queued again: {q}"))
+            })
     }
 
     /// Record a failed attempt: retry after the backoff, or fail the run for good.
     async fn failed(&self, c: &ClaimedJob, e: JobError) -> Result<(), StoreError> {
         let me = &self.inner;
+        let (budget, worker) = (me.cfg.outage_budget, me.cfg.worker.as_str());
         let attempts = c.job.attempts.max(1) as u32;
         let message = e.to_string();
         let permanent = matches!(e, JobError::Permanent(_));
-        if permanent || attempts >= me.policy.max_attempts {
+        if permanent || attempts >= me.cfg.policy.max_attempts {
             warn!(attempts, "job failed for good: {message}");
             let stored = match me.handler.give_up_note(c.run.id) {
                 Some(note) => format!("{message}\n\n{note}"),
                 None => message,
             };
             me.handler.forget(c.run.id);
-            return me
-                .store
-                .fail_job(c.job.id, c.run.id, &stored, JobOutcome::GiveUp)
-                .await;
-        }
-        let delay = me.policy.delay(attempts);
-        warn!(attempts, ?delay, "job failed, retrying: {message}");
-        me.store
-            .fail_job(c.job.id, c.run.id, &message, JobOutcome::Retry)
+            retry(budget, "failing a job", || {
+                me.store
+                    .fail_job(c.job.id, c.run.id, worker, &stored, JobOutcome::GiveUp)
+            })
             .await?;
-        let job = JobRef {
-            job_id: c.job.id,
-            run_id: c.run.id,
-            shard: c.job.shard,
-        };
-        let pushed = me.queue.lock().await.push(&[job], 0, Some(delay)).await;
+            return Ok(());
+        }
+        let delay = me.cfg.policy.delay(attempts);
+        warn!(attempts, ?delay, "job failed, retrying: {message}");
+        let recorded = retry(budget, "recording a failed attempt", || {
+            me.store
+                .fail_job(c.job.id, c.run.id, worker, &message, JobOutcome::Retry)
+        })
+        .await?;
+        if !recorded {
+            return Ok(());
+        }
+        let pushed = me
+            .queue
+            .lock()
+            .await
+            .push(&[job_ref(c)], 0, Some(delay))
+            .await;
         match pushed {
             Ok(()) => me.store.mark_job_enqueued(c.job.id).await,
             Err(q) => {
-                me.store
-                    .fail_job(
-                        c.job.id,
-                        c.run.id,
-                        &format!("{message}; and the retry could not be queued: {q}"),
-                        JobOutcome::GiveUp,
-                    )
-                    .await
+                warn!("the retry could not be queued ({q}); `nlebench reconcile` queues it");
+                Ok(())
             }
         }
+    }
+}
+
+fn job_ref(c: &ClaimedJob) -> JobRef {
+    JobRef {
+        job_id: c.job.id,
+        run_id: c.run.id,
+        shard: c.job.shard,
     }
 }
 

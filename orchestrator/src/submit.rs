@@ -48,8 +48,8 @@ pub async fn submit(
     cells: Vec<CellManifest>,
     force: bool,
 ) -> Result<Submitted, PlanError> {
-    let (row, cells) = plan(&sweep, cells, store, force).await?;
-    let (_, jobs) = store.apply(&row, &cells).await?;
+    let (row, mut cells) = plan(&sweep, cells, store, force).await?;
+    let (_, jobs) = store.apply(&row, &mut cells).await?;
     queue.push(&jobs, sweep.priority, None).await?;
     store.mark_enqueued(&jobs).await?;
     Ok(Submitted {

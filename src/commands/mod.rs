@@ -6,6 +6,7 @@ pub mod export;
 pub mod import;
 pub mod infer;
 pub mod models;
+pub mod reconcile;
 pub mod report;
 pub mod rescore;
 pub mod run;

@@ -65,6 +65,13 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     bar.finish_and_clear();
+    if interrupted {
+        eprintln!("stopping after the current batch (Ctrl-C again stops at once)");
+        tokio::spawn(async {
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        });
+    }
     let _ = stop_tx.send(true);
     for w in workers {
         w.await??;

@@ -48,7 +48,7 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
             a.cache_ms,
         ))),
     };
-    web::serve(app, a.addr).await?;
+    web::serve(app, a.addr, worker::lifecycle::wait_for_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,7 +15,7 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
     let store = context::store_migrated(&s).await?;
     match a.sweep {
         None => list_sweeps(&store, a.json).await?,
-        Some(name) => show_sweep(&store, &name, a.json).await?,
+        Some(name) => show_sweep(&store, &name, a.json, context::alive_within(&s)).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -65,8 +65,15 @@ async fn list_sweeps(store: &Store, json: bool) -> anyhow::Result<()> {
 }
 
 /// One sweep's runs with progress, primary metric and errors.
-async fn show_sweep(store: &Store, name: &str, json: bool) -> anyhow::Result<()> {
+async fn show_sweep(
+    store: &Store,
+    name: &str,
+    json: bool,
+    alive_within: std::time::Duration,
+) -> anyhow::Result<()> {
     let st = store.sweep_status(name).await?;
+    let ids: Vec<i64> = st.runs.iter().map(|r| r.run.id).collect();
+    let waiting = orchestrator::reconcile::waiting_for(store, &ids, alive_within).await?;
     if json {
         let runs: Vec<_> = st.runs.iter().map(run_json).collect();
         let counts: BTreeMap<String, usize> = st
@@ -74,7 +81,9 @@ async fn show_sweep(store: &Store, name: &str, json: bool) -> anyhow::Result<()>
             .iter()
             .map(|(k, n)| (k.to_string(), *n))
             .collect();
-        let v = serde_json::json!({ "sweep": st.sweep.name, "counts": counts, "runs": runs });
+        let v = serde_json::json!({
+            "sweep": st.sweep.name, "counts": counts, "runs": runs, "waiting": waiting,
+        });
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -108,6 +117,9 @@ async fn show_sweep(store: &Store, name: &str, json: bool) -> anyhow::Result<()>
         ]);
     }
     outln!("{t}");
+    if let Some(w) = waiting {
+        outln!("{w}");
+    }
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use orchestrator::store::Store;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 use worker::lifecycle;
 
 use crate::args::{Global, WorkerArgs};
@@ -24,8 +24,13 @@ pub async fn worker(g: &Global, a: WorkerArgs) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         lifecycle::wait_for_signal().await;
-        info!("stopping after the current job");
+        info!(
+            "stopping after the current batch; its job goes back to the queue (a second signal stops at once)"
+        );
         let _ = stop_tx.send(true);
+        lifecycle::wait_for_signal().await;
+        warn!("second signal: stopping now");
+        std::process::exit(130);
     });
     info!(worker = %opts.name, queue = %s.queue.name, "worker started");
     lifecycle::run(&s, store, queue, opts, stop_rx).await?;

@@ -77,9 +77,28 @@ async fn not_found(uri: axum::http::Uri) -> error::PageError {
     ))
 }
 
-/// Serve the dashboard on `addr` until the process stops.
-pub async fn serve(app: AppState, addr: SocketAddr) -> std::io::Result<()> {
+/// How long open requests (live streams included) get to finish after a stop.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Serve the dashboard on `addr` until `stop` completes: it then takes no new connections,
+/// lets open requests finish for up to [`SHUTDOWN_GRACE`], and returns.
+pub async fn serve<F>(app: AppState, addr: SocketAddr, stop: F) -> std::io::Result<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("dashboard on http://{addr}/");
-    axum::serve(listener, router(app)).await
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, router(app)).with_graceful_shutdown(async move {
+        stop.await;
+        tracing::info!("stopping: open requests get {SHUTDOWN_GRACE:?}");
+        let _ = stopping_tx.send(true);
+    });
+    tokio::select! {
+        r = server => r,
+        _ = async {
+            let _ = stopping.wait_for(|s| *s).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    }
 }

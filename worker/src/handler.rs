@@ -9,7 +9,7 @@ use std::sync::Arc;
 use candle_core::Device;
 use engine::{EngineError, ModelCache};
 use metrics::bootstrap::Bootstrap;
-use orchestrator::runner::{BoxFuture, JobError, JobHandler, Scored};
+use orchestrator::runner::{BoxFuture, JobError, JobHandler, Scored, StopSignal};
 use orchestrator::store::{ClaimedJob, RunStatus, Store};
 use tracing::info;
 
@@ -36,6 +36,8 @@ pub struct HandlerConfig {
     pub bootstrap: Bootstrap,
     /// The Perspective API scoring the outputs of attribute tasks, when configured.
     pub perspective: Option<Arc<crate::perspective::Perspective>>,
+    /// Fault injection: abort the process on starting a job of this sweep model.
+    pub abort_on_model: Option<String>,
 }
 
 /// Computes jobs; cheap to clone.
@@ -93,9 +95,9 @@ impl Handler {
 }
 
 impl JobHandler for Handler {
-    fn run(&self, job: ClaimedJob) -> BoxFuture<Result<(), JobError>> {
+    fn run(&self, job: ClaimedJob, stop: StopSignal) -> BoxFuture<Result<(), JobError>> {
         let inner = self.inner.clone();
-        Box::pin(async move { inner.process(&job).await })
+        Box::pin(async move { inner.process(&job, &stop).await })
     }
 
     fn metrics(&self, job: ClaimedJob) -> BoxFuture<Result<Scored, JobError>> {
@@ -120,12 +122,20 @@ impl JobHandler for Handler {
 }
 
 impl Inner {
-    async fn process(self: &Arc<Self>, c: &ClaimedJob) -> Result<(), JobError> {
+    async fn process(self: &Arc<Self>, c: &ClaimedJob, stop: &StopSignal) -> Result<(), JobError> {
         let m = &c.manifest;
+        if self.cfg.abort_on_model.as_deref() == Some(m.model.name.as_str()) {
+            tracing::error!(
+                "fault injection: aborting on a job of model {}",
+                m.model.name
+            );
+            std::process::abort();
+        }
         let (source, dtype) = (m.model.source.clone(), m.model.dtype);
         let adapter = m.adapter.as_ref().map(|a| a.source.clone());
         let models_dir = self.cfg.models_dir.clone();
         let device = self.device.clone();
+        check_model_revision(m, &self.cfg.models_dir)?;
         let model = {
             let this = self.clone();
             blocking(move || {
@@ -181,6 +191,9 @@ impl Inner {
         // Samples are written after every `write_every` examples (a crash loses at most that).
         let write_every = opts.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         for chunk in todo.chunks(write_every) {
+            if stop.is_set() {
+                return Err(JobError::Stopping);
+            }
             if self.store.run_status(c.run.id).await? == Some(RunStatus::Cancelled) {
                 return Err(JobError::Cancelled);
             }
@@ -324,6 +337,26 @@ impl ChainBatch {
 }
 
 /// Run CPU-heavy work off the async threads, so heartbeats keep flowing.
+/// Refuse to compute with model files other than the revision the manifest recorded (a Hub
+/// cache that moved to another commit since submission).
+fn check_model_revision(
+    m: &orchestrator::manifest::RunManifest,
+    models_dir: &std::path::Path,
+) -> Result<(), JobError> {
+    let Some(recorded) = m.model.resolved.revision.as_deref() else {
+        return Ok(());
+    };
+    let files = engine::locate(&m.model.source, models_dir, true)
+        .map_err(|e| JobError::from(TaskError::from(e)))?;
+    match files.revision.as_deref() {
+        Some(found) if found != recorded => Err(JobError::Permanent(format!(
+            "the model {} is at revision {found} on this worker, but the run was submitted with {recorded}\n  fix: restore revision {recorded} here, or submit the sweep again to evaluate the new revision as a new run",
+            m.model.source
+        ))),
+        _ => Ok(()),
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, JobError> + Send + 'static,
 ) -> Result<T, JobError> {

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use orchestrator::config::Settings;
 use orchestrator::queue::{Deliveries, Queue, QueueError, run_worker};
-use orchestrator::runner::{BoxFuture, RetryPolicy, Runner};
+use orchestrator::reconcile::{ReconcileOptions, reconcile};
+use orchestrator::runner::{BoxFuture, RetryPolicy, Runner, RunnerConfig, StopSignal};
 use orchestrator::store::{JobRef, Store, StoreError, WorkerInfo};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -27,6 +28,20 @@ pub enum WorkerError {
     /// The queue failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A live worker already has this name.
+    #[error(
+        "a worker named `{name}` is running (host {host}, pid {pid}, last heartbeat {age} s ago)\n  fix: stop it first, or give this worker another name with --name / NLEBENCH_WORKER_NAME"
+    )]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// Where the other worker runs.
+        host: String,
+        /// Its process id.
+        pid: i64,
+        /// Seconds since its heartbeat.
+        age: i64,
+    },
 }
 
 /// Who the worker is and when it stops by itself.
@@ -51,6 +66,17 @@ pub async fn run(
 ) -> Result<(), WorkerError> {
     let device = engine::device::select(s.device)?;
     let name = opts.name.clone();
+    let mut queue = queue;
+    claim_name(
+        &store,
+        &mut queue,
+        &opts,
+        s.queue.heartbeat * s.queue.missed_heartbeats as u32,
+    )
+    .await?;
+    if let Some(w) = queue.persistence_warning().await {
+        warn!("{w}");
+    }
     store
         .register_worker(&WorkerInfo {
             name: name.clone(),
@@ -81,20 +107,25 @@ pub async fn run(
                     },
                 ))
             }),
+            abort_on_model: s.fault_abort_model.clone(),
         },
         store.clone(),
         device,
     );
     let runner = Runner::new(
-        name.clone(),
+        RunnerConfig {
+            worker: name.clone(),
+            policy: RetryPolicy {
+                max_attempts: s.max_attempts,
+                backoff: s.backoff,
+            },
+            stale_after: stale_after(s),
+            outage_budget: s.store_outage,
+        },
         store.clone(),
         queue.clone(),
-        RetryPolicy {
-            max_attempts: s.max_attempts,
-            backoff: s.backoff,
-        },
-        stale_after(s),
         Arc::new(handler),
+        StopSignal::new(stop.clone()),
     );
     let activity = Activity::new(runner);
     let heartbeat = {
@@ -108,11 +139,80 @@ pub async fn run(
             }
         })
     };
+    let reconciler = s.reconcile_every.map(|every| {
+        tokio::spawn(reconcile_periodically(
+            store.clone(),
+            queue.clone(),
+            every,
+            stale_after(s),
+        ))
+    });
     let shutdown = activity.until_stopped(stop, opts.idle_exit);
     let result = run_worker(queue, name.clone(), Arc::new(activity), shutdown).await;
     heartbeat.abort();
+    if let Some(r) = reconciler {
+        r.abort();
+    }
     store.worker_stopped(&name).await?;
     Ok(result?)
+}
+
+/// Take this worker's name: refused while a live worker has it; otherwise the queue forgets
+/// an earlier registration under it (a worker restarted under its name is accepted).
+async fn claim_name(
+    store: &Store,
+    queue: &mut Queue,
+    opts: &WorkerOptions,
+    alive_within: Duration,
+) -> Result<(), WorkerError> {
+    if let Some(w) = store.worker_named(&opts.name).await? {
+        let age = (chrono::Utc::now() - w.last_heartbeat).num_seconds();
+        // On this host a process that is gone is known to be gone; elsewhere only its
+        // silence tells.
+        let gone =
+            w.host == opts.host && !std::path::Path::new(&format!("/proc/{}", w.pid)).exists();
+        let alive = w.status == "running" && (age.max(0) as u64) < alive_within.as_secs();
+        if alive && !gone && i64::from(std::process::id()) != w.pid {
+            return Err(WorkerError::NameTaken {
+                name: w.name,
+                host: w.host,
+                pid: w.pid,
+                age,
+            });
+        }
+    }
+    queue.forget_worker(&opts.name).await?;
+    Ok(())
+}
+
+/// A reconciler pass every `every` (one at a time across workers, by the store's lock).
+async fn reconcile_periodically(
+    store: Store,
+    mut queue: Queue,
+    every: Duration,
+    stale_after: Duration,
+) {
+    let opts = ReconcileOptions {
+        stale_after,
+        grace: stale_after.max(Duration::from_secs(2)),
+        dry_run: false,
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        match reconcile(&store, &mut queue, opts).await {
+            Ok(report) => {
+                for r in &report.repairs {
+                    warn!(
+                        job = r.job.job_id,
+                        run = r.job.run_id,
+                        "reconciler queued the job again: {}",
+                        r.reason
+                    );
+                }
+            }
+            Err(e) => warn!("reconciler pass failed: {e}"),
+        }
+    }
 }
 
 /// How long a job's holder may be silent before another worker takes it over: half the

@@ -6,6 +6,8 @@ pub mod dashboard;
 pub mod entities;
 mod import;
 mod jobs;
+mod orphans;
+pub mod outage;
 pub(crate) mod plan;
 mod report;
 mod results;
@@ -20,7 +22,8 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::entity::prelude::{DeriveActiveEnum, EnumIter, StringLen};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
-pub use jobs::{ClaimedJob, JobOutcome};
+pub use jobs::{Claim, ClaimedJob, Completion, JobOutcome};
+pub use orphans::{ReconcileLock, Unheld};
 pub use plan::{CellAction, JobRef};
 pub use report::{ExportRow, RunSummary, SampleRow, SweepStatus};
 pub use results::NewSample;
@@ -142,6 +145,9 @@ pub enum StoreError {
         /// The example index.
         idx: i64,
     },
+    /// The store stayed unreachable for longer than a worker waits.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
     /// Any other database error.
     #[error(transparent)]
     Db(#[from] DbErr),

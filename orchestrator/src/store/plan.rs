@@ -94,13 +94,21 @@ impl Store {
         fingerprints: &[String],
         force: bool,
     ) -> Result<Vec<CellAction>, StoreError> {
+        Self::decide_in(&self.db, fingerprints, force).await
+    }
+
+    async fn decide_in<C: ConnectionTrait>(
+        db: &C,
+        fingerprints: &[String],
+        force: bool,
+    ) -> Result<Vec<CellAction>, StoreError> {
         let mut latest: HashMap<String, Vec<run::Model>> = HashMap::new();
         for chunk in fingerprints.chunks(500) {
             let runs = run::Entity::find()
                 .filter(run::Column::Fingerprint.is_in(chunk.iter().map(|s| s.as_str())))
                 .filter(run::Column::Source.eq("engine"))
                 .order_by_desc(run::Column::Id)
-                .all(&self.db)
+                .all(db)
                 .await?;
             for r in runs {
                 latest.entry(r.fingerprint.clone()).or_default().push(r);
@@ -129,18 +137,31 @@ impl Store {
     }
 
     /// Store the sweep, its runs and jobs in one transaction; returns the jobs to enqueue
-    /// (new jobs, jobs of resumed runs, and jobs that never reached the queue).
+    /// (new jobs, jobs of resumed runs, and jobs that never reached the queue). Submissions
+    /// are serialized, and each cell's action is decided again inside the transaction, so
+    /// two submissions of one sweep at once create each run once (`cells` is updated).
     pub async fn apply(
         &self,
         sweep_row: &SweepRow,
-        cells: &[PlannedCell],
+        cells: &mut [PlannedCell],
     ) -> Result<(i64, Vec<JobRef>), StoreError> {
         let txn = self.db.begin().await?;
+        serialize_submissions(&txn).await?;
+        let fingerprints: Vec<String> = cells.iter().map(|c| c.fingerprint.clone()).collect();
+        let force = cells
+            .iter()
+            .any(|c| matches!(c.action, CellAction::Forced { .. }));
+        if !force {
+            let actions = Self::decide_in(&txn, &fingerprints, false).await?;
+            for (cell, action) in cells.iter_mut().zip(actions) {
+                cell.action = action;
+            }
+        }
         let t = now();
         let sweep_id = Self::upsert_sweep(&txn, sweep_row, t).await?;
         Self::drop_removed_cells(&txn, sweep_id, cells).await?;
         let mut to_enqueue = Vec::new();
-        for cell in cells {
+        for cell in cells.iter() {
             let run_id = match &cell.action {
                 CellAction::New | CellAction::Forced { .. } => {
                     let (run_id, jobs) =
@@ -251,6 +272,7 @@ impl Store {
                 end_idx: Set(((s + 1) * shard).min(n) as i64),
                 status: Set(RunStatus::Queued),
                 attempts: Set(0),
+                deaths: Set(0),
                 worker: Set(None),
                 error: Set(None),
                 enqueued_at: Set(None),
@@ -291,12 +313,13 @@ impl Store {
     }
 
     /// Put a failed or cancelled run back to queued; its unfinished jobs start again from
-    /// the samples already stored. Returns the jobs to enqueue.
+    /// the samples already stored. Returns the jobs to enqueue: none when the run is no longer
+    /// failed or cancelled (another submission or `retry` got there first).
     pub(super) async fn reset_run<C: sea_orm::ConnectionTrait>(
         db: &C,
         run_id: i64,
     ) -> Result<Vec<JobRef>, StoreError> {
-        run::Entity::update_many()
+        let reset = run::Entity::update_many()
             .col_expr(
                 run::Column::Status,
                 sea_orm::sea_query::Expr::value(RunStatus::Queued.as_str()),
@@ -310,8 +333,15 @@ impl Store {
                 sea_orm::sea_query::Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
             )
             .filter(run::Column::Id.eq(run_id))
+            .filter(
+                run::Column::Status
+                    .is_in([RunStatus::Failed.as_str(), RunStatus::Cancelled.as_str()]),
+            )
             .exec(db)
             .await?;
+        if reset.rows_affected == 0 {
+            return Ok(Vec::new());
+        }
         let jobs = job::Entity::find()
             .filter(job::Column::RunId.eq(run_id))
             .filter(job::Column::Status.ne(RunStatus::Done))
@@ -327,6 +357,8 @@ impl Store {
             let mut a: job::ActiveModel = j.into();
             a.status = Set(RunStatus::Queued);
             a.attempts = Set(0);
+            a.deaths = Set(0);
+            a.worker = Set(None);
             a.error = Set(None);
             a.enqueued_at = Set(None);
             a.update(db).await?;
@@ -350,4 +382,17 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Take the submission lock for the rest of the transaction: a PostgreSQL advisory lock; on
+/// SQLite the first write of a transaction takes the database's write lock.
+async fn serialize_submissions(txn: &sea_orm::DatabaseTransaction) -> Result<(), StoreError> {
+    /// "nlebench submit", as a 64-bit lock key.
+    const SUBMIT_LOCK: i64 = 0x6e6c_6562_7375_626d;
+    let sql = match txn.get_database_backend() {
+        sea_orm::DbBackend::Postgres => format!("SELECT pg_advisory_xact_lock({SUBMIT_LOCK})"),
+        _ => "UPDATE sweeps SET id = id WHERE id < 0".to_string(),
+    };
+    txn.execute_unprepared(&sql).await?;
+    Ok(())
 }

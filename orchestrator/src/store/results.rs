@@ -6,7 +6,7 @@ use sea_orm::{
 };
 
 use super::entities::{metric, run, sample};
-use super::{MetricValue, RunStatus, Store, StoreError, now, rows};
+use super::{MetricValue, Store, StoreError, now, rows};
 
 /// A sample to store.
 #[derive(Debug, Clone)]
@@ -81,7 +81,8 @@ impl Store {
     }
 
     /// Store a run's metrics (replacing earlier values of the same names) and what it could
-    /// not compute (`notes`), and mark it done.
+    /// not compute (`notes`), and mark it done (after rescoring or importing; workers finish
+    /// runs through [`Store::finish_job`]).
     pub async fn finish_run(
         &self,
         run_id: i64,
@@ -89,35 +90,7 @@ impl Store {
         notes: &[String],
     ) -> Result<(), StoreError> {
         let txn = self.db.begin().await?;
-        let t = now();
-        if !metrics.is_empty() {
-            metric::Entity::insert_many(rows::metric_rows(run_id, metrics, t))
-                .on_conflict(
-                    OnConflict::columns([metric::Column::RunId, metric::Column::Name])
-                        .update_columns([
-                            metric::Column::Value,
-                            metric::Column::CiLow,
-                            metric::Column::CiHigh,
-                            metric::Column::N,
-                            metric::Column::Version,
-                            metric::Column::CreatedAt,
-                        ])
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        run::Entity::update_many()
-            .col_expr(run::Column::Status, Expr::value(RunStatus::Done.as_str()))
-            .col_expr(run::Column::FinishedAt, Expr::value(Some(t)))
-            .col_expr(run::Column::Error, Expr::value(Option::<String>::None))
-            .col_expr(
-                run::Column::Notes,
-                Expr::value((!notes.is_empty()).then(|| notes.join("\n"))),
-            )
-            .filter(run::Column::Id.eq(run_id))
-            .exec(&txn)
-            .await?;
+        super::jobs::store_metrics(&txn, run_id, metrics, notes).await?;
         txn.commit().await?;
         Ok(())
     }

@@ -31,6 +31,18 @@ pub struct Table {
 /// Errors of dataset loading.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// The dataset is not the revision the run's manifest recorded.
+    #[error(
+        "the dataset {dataset} is at revision {found} on this worker, but the run was submitted with {recorded}\n  fix: restore revision {recorded} here, or submit the sweep again to evaluate the new data as a new run"
+    )]
+    RevisionChanged {
+        /// The dataset source.
+        dataset: String,
+        /// Revision in the manifest.
+        recorded: String,
+        /// Revision found here.
+        found: String,
+    },
     /// The file cannot be read.
     #[error("{path}: {source}\n  fix: check the dataset path")]
     Io {
@@ -379,7 +391,26 @@ impl DatasetCache {
         {
             return Ok(t.clone());
         }
-        let (path, _) = locate(d, true)?;
+        let (path, commit) = locate(d, true)?;
+        let found = match commit {
+            Some(c) => c,
+            None => format!(
+                "sha256:{}",
+                engine::content::HashCache::new(None)
+                    .sha256(&path)
+                    .map_err(|e| DataError::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?
+            ),
+        };
+        if found != revision {
+            return Err(DataError::RevisionChanged {
+                dataset: d.source.to_string(),
+                recorded: revision.to_string(),
+                found,
+            });
+        }
         let t = Arc::new(examples::select(d, read(&path, d.format)?)?);
         *last = Some((key, t.clone()));
         Ok(t)

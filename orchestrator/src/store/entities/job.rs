@@ -16,6 +16,7 @@ pub struct Model {
     pub end_idx: i64,
     pub status: RunStatus,
     pub attempts: i32,
+    pub deaths: i32,
     pub worker: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
