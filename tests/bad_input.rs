@@ -162,8 +162,34 @@ fn tokenizer_larger_than_the_model_vocabulary_is_reported() {
 }
 
 #[test]
-fn unreachable_redis_is_one_clear_error_and_writes_nothing() {
+fn a_redis_queue_with_the_sqlite_store_is_refused_and_writes_nothing() {
     let mut env = Env::embedded();
+    env.queue_url = "redis://127.0.0.1:9".into();
+    let p = env.write("s.toml", &good());
+    let e = fails(&env, &p);
+    assert!(
+        e.contains("NLEBENCH_QUEUE_URL: a Redis queue with the embedded SQLite store"),
+        "{e}"
+    );
+    assert!(
+        e.contains("fix: set NLEBENCH_DATABASE_URL=postgres://"),
+        "{e}"
+    );
+    let db = env.database_url.trim_start_matches("sqlite://");
+    assert!(
+        !Path::new(db).exists(),
+        "nothing written before the refusal"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(nlebench_services),
+    ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
+)]
+fn unreachable_redis_is_one_clear_error_and_writes_nothing() {
+    let Some(mut env) = Env::team() else { return };
+    env.ok(&["migrate"]);
     env.queue_url = "redis://127.0.0.1:9".into();
     let p = env.write("s.toml", &good());
     let e = fails(&env, &p);
@@ -172,6 +198,7 @@ fn unreachable_redis_is_one_clear_error_and_writes_nothing() {
         "{e}"
     );
     assert!(e.contains("fix: start the queue server"), "{e}");
+    assert_eq!(env.count("SELECT COUNT(*) FROM runs"), 0);
 }
 
 #[test]

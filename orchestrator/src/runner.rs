@@ -255,7 +255,7 @@ impl Runner {
                 Ok(false)
             }
             Err(JobError::Unavailable(e)) => Err(StoreError::Unavailable(e)),
-            Err(e) => self.failed(c, e).await.map(|()| true),
+            Err(e) => self.failed(c, e).await,
         }
     }
 
@@ -263,7 +263,7 @@ impl Runner {
         let me = &self.inner;
         let scored = match me.handler.metrics(c.clone()).await {
             Ok(s) => s,
-            Err(e) => return self.failed(c, e).await.map(|()| true),
+            Err(e) => return self.failed(c, e).await,
         };
         for note in &scored.notes {
             warn!(run = c.run.id, "{note}");
@@ -330,8 +330,8 @@ impl Runner {
             })
     }
 
-    /// Record a failed attempt: retry after the backoff, or fail the run for good.
-    async fn failed(&self, c: &ClaimedJob, e: JobError) -> Result<(), StoreError> {
+    /// Record a failed attempt: retry after the backoff, or fail the run for good (`true`).
+    async fn failed(&self, c: &ClaimedJob, e: JobError) -> Result<bool, StoreError> {
         let me = &self.inner;
         let (budget, worker) = (me.cfg.outage_budget, me.cfg.worker.as_str());
         let attempts = c.job.attempts.max(1) as u32;
@@ -349,7 +349,7 @@ impl Runner {
                     .fail_job(c.job.id, c.run.id, worker, &stored, JobOutcome::GiveUp)
             })
             .await?;
-            return Ok(());
+            return Ok(true);
         }
         let delay = me.cfg.policy.delay(attempts);
         warn!(attempts, ?delay, "job failed, retrying: {message}");
@@ -359,7 +359,7 @@ impl Runner {
         })
         .await?;
         if !recorded {
-            return Ok(());
+            return Ok(false);
         }
         let pushed = me
             .queue
@@ -368,12 +368,10 @@ impl Runner {
             .push(&[job_ref(c)], 0, Some(delay))
             .await;
         match pushed {
-            Ok(()) => me.store.mark_job_enqueued(c.job.id).await,
-            Err(q) => {
-                warn!("the retry could not be queued ({q}); `nlebench reconcile` queues it");
-                Ok(())
-            }
+            Ok(()) => me.store.mark_job_enqueued(c.job.id).await?,
+            Err(q) => warn!("the retry could not be queued ({q}); `nlebench reconcile` queues it"),
         }
+        Ok(false)
     }
 }
 

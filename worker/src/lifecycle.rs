@@ -147,8 +147,22 @@ pub async fn run(
             stale_after(s),
         ))
     });
-    let shutdown = activity.until_stopped(stop, opts.idle_exit);
-    let result = run_worker(queue, name.clone(), Arc::new(activity), shutdown).await;
+    let deliveries: Arc<dyn Deliveries> = Arc::new(activity.clone());
+    // The queue drops a worker it took for dead (blocked on a long store outage, or the queue
+    // lost its data); the worker then registers again instead of exiting.
+    let result = loop {
+        let shutdown = activity.until_stopped(stop.clone(), opts.idle_exit);
+        match run_worker(queue.clone(), name.clone(), deliveries.clone(), shutdown).await {
+            Err(e) if !*stop.borrow() => {
+                warn!("the queue dropped this worker ({e}); registering again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Err(e) = queue.forget_worker(&name).await {
+                    warn!("cannot reset the queue's registration: {e}");
+                }
+            }
+            other => break other,
+        }
+    };
     heartbeat.abort();
     if let Some(r) = reconciler {
         r.abort();
@@ -246,6 +260,7 @@ pub async fn wait_for_signal() {
 }
 
 /// The runner, tracking activity so an idle worker can stop itself.
+#[derive(Clone)]
 struct Activity {
     runner: Runner,
     last: Arc<AtomicU64>,

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Run the fault-injection suite (tests/faults.rs) against throwaway PostgreSQL and Redis and
+# write RELIABILITY.md from the figures each scenario reports. Usage: tools/reliability/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if [ -z "${NLEBENCH_TEST_DATABASE_URL:-}" ] || [ -z "${NLEBENCH_TEST_REDIS_URL:-}" ]; then
+  source .ci/services.sh
+fi
+rows=$(mktemp)
+NLEBENCH_RELIABILITY_OUT="$rows" NLEBENCH_REQUIRE_SERVICES=1 \
+  cargo test --locked --test faults -- --test-threads=1
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+{
+  echo "# Reliability"
+  echo
+  echo "What happens to a sweep under faults, measured by \`tests/faults.rs\` (fixed seed $(sed -n 's/^const SEED: u64 = \([0-9]*\);/\1/p' tests/faults.rs))"
+  echo "against real PostgreSQL and Redis on loopback. Written by \`tools/reliability/run.sh\`;"
+  echo "do not edit by hand."
+  echo
+  echo "- Commit: \`$(git rev-parse --short HEAD)\`$(git diff --quiet HEAD -- . ':!RELIABILITY.md' || echo ' (with uncommitted changes)'), $(date -u +%Y-%m-%d)"
+  echo "- Machine: ${cpu}, $(nproc) cores"
+  echo "- Workers: separate \`nlebench worker\` processes, heartbeat 1 s, 2 missed heartbeats, reconciler every 2 s,"
+  echo "  store outage budget 120 s (default); a worker that dies is started again under its name, as a service manager would"
+  echo
+  echo "| scenario | faults injected | jobs | runs | samples lost | duplicates | time to recover | workers that exited |"
+  echo "|---|---|---|---|---|---|---|---|"
+  cat "$rows"
+  echo
+  echo "*Samples lost*: samples missing from runs that ended done (each done run must have all). *Duplicates*:"
+  echo "samples stored twice for one (run, example) plus runs computed twice for one fingerprint. *Time to recover*:"
+  echo "from the end of the fault (the last kill, the flush, the restart, PostgreSQL reachable again, the retry, the"
+  echo "start of the workers) until every run of the sweep was in a terminal state. Every scenario also asserts that"
+  echo "each run ended in exactly one terminal state and that no job of a done run is left unfinished."
+  echo "*Workers that exited*: worker processes that ended by themselves (the poison job aborts them) and were"
+  echo "started again by the test; workers the test kills are started again at once and not counted here."
+} > RELIABILITY.md
+rm -f "$rows"
+echo "wrote RELIABILITY.md"
