@@ -66,6 +66,23 @@ pub async fn reconcile(
             repairs: Vec::new(),
         });
     };
+    // The lock is released whatever the pass comes to (an error must not keep it held).
+    let pass = repair(store, queue, opts).await;
+    lock.release().await?;
+    let (on_queue, repairs) = pass?;
+    Ok(Report {
+        ran: true,
+        on_queue,
+        repairs,
+    })
+}
+
+/// The pass under the lock: how many unheld jobs the queue still holds, and the repairs.
+async fn repair(
+    store: &Store,
+    queue: &mut Queue,
+    opts: ReconcileOptions,
+) -> Result<(usize, Vec<Repair>), ReconcileError> {
     // The queue first: a job pushed after this read is found queued-and-recent in the store.
     let held = queue.held_jobs().await?;
     let unheld = store.unheld_jobs(opts.stale_after, opts.grace).await?;
@@ -88,12 +105,7 @@ pub async fn reconcile(
             reason: u.reason(),
         });
     }
-    lock.release().await?;
-    Ok(Report {
-        ran: true,
-        on_queue: on_queue.len(),
-        repairs,
-    })
+    Ok((on_queue.len(), repairs))
 }
 
 /// What the active runs among `run_ids` wait for, in one line; `None` when none is active.
