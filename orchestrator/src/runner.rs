@@ -196,7 +196,11 @@ impl Runner {
         let finished = match self.record(&claimed, outcome).await {
             Ok(finished) => finished,
             Err(e) if e.is_unavailable() => return self.push_back(job, e).await,
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Not left naming the job: a live worker on it would look like its holder.
+                let _ = me.store.worker_job(worker, None, false).await;
+                return Err(e);
+            }
         };
         if finished {
             me.handler.forget(job.run_id);
