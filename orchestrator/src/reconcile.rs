@@ -108,36 +108,31 @@ async fn repair(
     Ok((on_queue.len(), repairs))
 }
 
-/// What the active runs among `run_ids` wait for, in one line; `None` when none is active.
+/// What the active runs `active` (ids) wait for, in one line; `None` when there are none.
 pub async fn waiting_for(
     store: &Store,
-    run_ids: &[i64],
+    active: &[i64],
     alive_within: Duration,
 ) -> Result<Option<String>, StoreError> {
-    let active = store
-        .runs_by_id(run_ids)
-        .await?
-        .into_iter()
-        .filter(|r| r.status.is_active())
-        .count();
-    if active == 0 {
+    if active.is_empty() {
         return Ok(None);
     }
+    let active_n = active.len();
     let live = store.live_workers(alive_within).await?;
     if live.is_empty() {
         return Ok(Some(format!(
-            "{active} run(s) wait for a worker: none is alive (start `nlebench worker` on this store and queue)"
+            "{active_n} run(s) wait for a worker: none is alive (start `nlebench worker` on this store and queue)"
         )));
     }
     let orphans = store
         .unheld_jobs(alive_within, Duration::ZERO)
         .await?
         .into_iter()
-        .filter(|u| run_ids.contains(&u.job.run_id) && u.holder.is_some())
+        .filter(|u| active.contains(&u.job.run_id) && u.holder.is_some())
         .count();
     let names: Vec<&str> = live.iter().map(|w| w.name.as_str()).collect();
     let mut line = format!(
-        "{active} run(s) in progress; live workers: {}",
+        "{active_n} run(s) in progress; live workers: {}",
         names.join(", ")
     );
     if orphans > 0 {

@@ -72,8 +72,13 @@ async fn show_sweep(
     alive_within: std::time::Duration,
 ) -> anyhow::Result<()> {
     let st = store.sweep_status(name).await?;
-    let ids: Vec<i64> = st.runs.iter().map(|r| r.run.id).collect();
-    let waiting = orchestrator::reconcile::waiting_for(store, &ids, alive_within).await?;
+    let active: Vec<i64> = st
+        .runs
+        .iter()
+        .filter(|r| r.run.status.is_active())
+        .map(|r| r.run.id)
+        .collect();
+    let waiting = orchestrator::reconcile::waiting_for(store, &active, alive_within).await?;
     if json {
         let runs: Vec<_> = st.runs.iter().map(run_json).collect();
         let counts: BTreeMap<String, usize> = st

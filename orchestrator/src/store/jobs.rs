@@ -86,6 +86,34 @@ async fn read<C: ConnectionTrait>(
     Ok(Some((j, r)))
 }
 
+/// A transaction holding the run's lock, and the job and run as it sees them.
+async fn locked(
+    db: &sea_orm::DatabaseConnection,
+    job_id: i64,
+    run_id: i64,
+) -> Result<(DatabaseTransaction, Option<(job::Model, run::Model)>), StoreError> {
+    let txn = db.begin().await?;
+    lock_run(&txn, run_id).await?;
+    let rows = read(&txn, job_id, run_id).await?;
+    Ok((txn, rows))
+}
+
+/// The job done (its run is finished separately).
+async fn set_done(
+    txn: &DatabaseTransaction,
+    job_id: i64,
+    t: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(RunStatus::Done.as_str()))
+        .col_expr(job::Column::FinishedAt, Expr::value(Some(t)))
+        .col_expr(job::Column::Error, Expr::value(Option::<String>::None))
+        .filter(job::Column::Id.eq(job_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Why `j` is not `worker`'s to record, if it is not.
 fn not_held_by(j: &job::Model, worker: &str) -> Option<String> {
     if j.status != RunStatus::Running {
@@ -112,9 +140,8 @@ impl Store {
         let Some(j) = job::Entity::find_by_id(job_id).one(&self.db).await? else {
             return Ok(Claim::Skip("the job is gone".into()));
         };
-        let txn = self.db.begin().await?;
-        lock_run(&txn, j.run_id).await?;
-        let Some((j, r)) = read(&txn, job_id, j.run_id).await? else {
+        let (txn, rows) = locked(&self.db, job_id, j.run_id).await?;
+        let Some((j, r)) = rows else {
             return Ok(Claim::Skip("the run is gone".into()));
         };
         if r.status.is_terminal() {
@@ -208,10 +235,7 @@ impl Store {
             .filter(worker::Column::Name.eq(name))
             .one(db)
             .await?;
-        let age = |t: chrono::DateTime<chrono::Utc>| (now() - t).to_std().unwrap_or_default();
-        Ok(w.is_some_and(|w| {
-            w.status == "running" && age(w.last_heartbeat) < within && w.current_job == Some(job_id)
-        }))
+        Ok(w.is_some_and(|w| super::workers::alive(&w, within) && w.current_job == Some(job_id)))
     }
 
     /// The run's current status (workers check it between batches to honour cancellation).
@@ -229,9 +253,8 @@ impl Store {
         run_id: i64,
         worker: &str,
     ) -> Result<Completion, StoreError> {
-        let txn = self.db.begin().await?;
-        lock_run(&txn, run_id).await?;
-        let Some((j, r)) = read(&txn, job_id, run_id).await? else {
+        let (txn, rows) = locked(&self.db, job_id, run_id).await?;
+        let Some((j, r)) = rows else {
             return Ok(Completion::Stale("the job is gone".into()));
         };
         if let Some(why) = not_held_by(&j, worker) {
@@ -251,13 +274,7 @@ impl Store {
         if others_open == 0 {
             return Ok(Completion::Last);
         }
-        job::Entity::update_many()
-            .col_expr(job::Column::Status, Expr::value(RunStatus::Done.as_str()))
-            .col_expr(job::Column::FinishedAt, Expr::value(Some(now())))
-            .col_expr(job::Column::Error, Expr::value(Option::<String>::None))
-            .filter(job::Column::Id.eq(job_id))
-            .exec(&txn)
-            .await?;
+        set_done(&txn, job_id, now()).await?;
         txn.commit().await?;
         Ok(Completion::Done)
     }
@@ -273,22 +290,14 @@ impl Store {
         metrics: &[MetricValue],
         notes: &[String],
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
-        lock_run(&txn, run_id).await?;
-        let Some((j, r)) = read(&txn, job_id, run_id).await? else {
+        let (txn, rows) = locked(&self.db, job_id, run_id).await?;
+        let Some((j, r)) = rows else {
             return Ok(false);
         };
         if not_held_by(&j, worker).is_some() || r.status.is_terminal() {
             return Ok(false);
         }
-        let t = now();
-        job::Entity::update_many()
-            .col_expr(job::Column::Status, Expr::value(RunStatus::Done.as_str()))
-            .col_expr(job::Column::FinishedAt, Expr::value(Some(t)))
-            .col_expr(job::Column::Error, Expr::value(Option::<String>::None))
-            .filter(job::Column::Id.eq(job_id))
-            .exec(&txn)
-            .await?;
+        set_done(&txn, job_id, now()).await?;
         store_metrics(&txn, run_id, metrics, notes).await?;
         txn.commit().await?;
         Ok(true)
@@ -305,9 +314,8 @@ impl Store {
         error: &str,
         outcome: JobOutcome,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
-        lock_run(&txn, run_id).await?;
-        let Some((j, _)) = read(&txn, job_id, run_id).await? else {
+        let (txn, rows) = locked(&self.db, job_id, run_id).await?;
+        let Some((j, _)) = rows else {
             return Ok(false);
         };
         if not_held_by(&j, worker).is_some() {
@@ -327,9 +335,8 @@ impl Store {
         run_id: i64,
         worker: &str,
     ) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
-        lock_run(&txn, run_id).await?;
-        let Some((j, r)) = read(&txn, job_id, run_id).await? else {
+        let (txn, rows) = locked(&self.db, job_id, run_id).await?;
+        let Some((j, r)) = rows else {
             return Ok(false);
         };
         if not_held_by(&j, worker).is_some() || r.status.is_terminal() {

@@ -109,12 +109,10 @@ impl Store {
         }
         let t = now();
         let age = |at: chrono::DateTime<chrono::Utc>| (t - at).to_std().unwrap_or_default();
-        let live: HashMap<String, Option<i64>> = worker::Entity::find()
-            .filter(worker::Column::Status.eq("running"))
-            .all(&self.db)
+        let live: HashMap<String, Option<i64>> = self
+            .live_workers(stale_after)
             .await?
             .into_iter()
-            .filter(|w| age(w.last_heartbeat) < stale_after)
             .map(|w| (w.name, w.current_job))
             .collect();
         let mut out = Vec::new();
@@ -194,13 +192,12 @@ impl Store {
 
     /// Workers registered as running whose heartbeat is younger than `within`.
     pub async fn live_workers(&self, within: Duration) -> Result<Vec<worker::Model>, StoreError> {
-        let t = now();
         Ok(worker::Entity::find()
             .filter(worker::Column::Status.eq("running"))
             .all(&self.db)
             .await?
             .into_iter()
-            .filter(|w| (t - w.last_heartbeat).to_std().unwrap_or_default() < within)
+            .filter(|w| super::workers::alive(w, within))
             .collect())
     }
 }

@@ -102,22 +102,13 @@ impl Store {
         Ok(())
     }
 
-    /// Whether worker `name` is registered as running with a heartbeat younger than `within`.
-    pub async fn worker_alive(
-        &self,
-        name: &str,
-        within: std::time::Duration,
-    ) -> Result<bool, StoreError> {
-        let w = worker::Entity::find()
-            .filter(worker::Column::Name.eq(name))
-            .one(&self.db)
-            .await?;
-        let age = |t: chrono::DateTime<chrono::Utc>| (now() - t).to_std().unwrap_or_default();
-        Ok(w.is_some_and(|w| w.status == "running" && age(w.last_heartbeat) < within))
-    }
-
     /// All registered workers.
     pub async fn workers(&self) -> Result<Vec<worker::Model>, StoreError> {
         Ok(worker::Entity::find().all(&self.db).await?)
     }
+}
+
+/// Registered as running, with a heartbeat younger than `within`.
+pub(super) fn alive(w: &worker::Model, within: std::time::Duration) -> bool {
+    w.status == "running" && (now() - w.last_heartbeat).to_std().unwrap_or_default() < within
 }

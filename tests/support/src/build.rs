@@ -12,6 +12,7 @@ use std::path::Path;
 pub fn emit_test_cfgs(repo: &Path, services: bool) {
     println!("cargo::rustc-check-cfg=cfg(nlebench_services)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_shared)");
+    println!("cargo::rustc-check-cfg=cfg(nlebench_redis_server)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=NLEBENCH_REQUIRE_SHARED");
     if services {
@@ -20,6 +21,15 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
         let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
         if set("NLEBENCH_TEST_DATABASE_URL") && set("NLEBENCH_TEST_REDIS_URL") {
             println!("cargo::rustc-cfg=nlebench_services");
+        }
+        // The fault tests start (and kill) Redis servers of their own.
+        println!("cargo::rerun-if-env-changed=PATH");
+        let on_path = |bin: &str| {
+            std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+        };
+        if on_path("redis-server") {
+            println!("cargo::rustc-cfg=nlebench_redis_server");
         }
     }
     if repo.join("../shared/data/norglm-results").is_dir() {
