@@ -90,28 +90,61 @@ pub fn dir_for(preset: &str, seed: u64, models_dir: &Path) -> PathBuf {
 }
 
 /// Make sure the model exists under `models_dir` (writing it when missing); returns its dir.
+/// Safe when several processes ask at once: each writes its own copy and the first rename
+/// wins; a complete directory is never replaced (the content is the same), so a reader
+/// never sees it half written or gone.
 pub fn ensure(preset_name: &str, seed: u64, models_dir: &Path) -> Result<PathBuf> {
     let p = preset(preset_name)?;
     let dir = dir_for(preset_name, seed, models_dir);
-    if dir.join("model.safetensors").is_file() && dir.join("config.json").is_file() {
+    if complete(&dir) {
         return Ok(dir);
     }
-    write(&p, seed, &dir)?;
+    let tmp = stage(&p, seed, &dir)?;
+    if std::fs::rename(&tmp, &dir).is_err() {
+        if complete(&dir) {
+            let _ = std::fs::remove_dir_all(&tmp);
+        } else {
+            // A remnant of an interrupted older write: replace it.
+            replace(&tmp, &dir)?;
+        }
+    }
     Ok(dir)
 }
 
-/// Write the model of `preset` with `seed` to `out` (atomically: a temp dir is renamed).
+/// Whether `dir` holds a written model.
+fn complete(dir: &Path) -> bool {
+    dir.join("model.safetensors").is_file() && dir.join("config.json").is_file()
+}
+
+/// Write the model of `preset` with `seed` to `out`, replacing what is there (atomically for
+/// readers of the new files: a temp dir is renamed).
 pub fn write(p: &Preset, seed: u64, out: &Path) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| EngineError::Io { path, source }
-    };
+    let tmp = stage(p, seed, out)?;
+    replace(&tmp, out)
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError {
+    let path = path.to_path_buf();
+    move |source| EngineError::Io { path, source }
+}
+
+/// `out` replaced by `tmp`.
+fn replace(tmp: &Path, out: &Path) -> Result<()> {
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::rename(tmp, out).map_err(io(out))
+}
+
+/// The model written to a fresh temp dir beside `out` (unique per process and call); returns
+/// the temp dir.
+fn stage(p: &Preset, seed: u64, out: &Path) -> Result<PathBuf> {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let parent = out.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
     let tmp = parent.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{}",
         out.file_name().and_then(|n| n.to_str()).unwrap_or("model"),
-        std::process::id()
+        std::process::id(),
+        CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
@@ -166,9 +199,7 @@ pub fn write(p: &Preset, seed: u64, out: &Path) -> Result<()> {
     let tensors = weights(p, seed)?;
     let st = tmp.join("model.safetensors");
     candle_core::safetensors::save(&tensors, &st)?;
-    let _ = std::fs::remove_dir_all(out);
-    std::fs::rename(&tmp, out).map_err(io(out))?;
-    Ok(())
+    Ok(tmp)
 }
 
 fn weights(p: &Preset, seed: u64) -> Result<HashMap<String, Tensor>> {

@@ -82,6 +82,40 @@ fn the_cache_reloads_only_when_the_model_changes() {
     );
 }
 
+/// Submissions and workers that need the same random model at once (the orchestrator of
+/// two `submit`s, several embedded workers) each find it whole: nobody sees a half-written
+/// or replaced directory.
+#[test]
+fn concurrent_ensures_of_one_random_model_all_find_it_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let models = d.path().to_path_buf();
+            std::thread::spawn(move || {
+                let mut seen = Vec::new();
+                for _ in 0..5 {
+                    let dir = random::ensure("norgpt-tiny", 3, &models).unwrap();
+                    seen.push(std::fs::read(dir.join("tokenizer.json")).unwrap().len());
+                    seen.push(std::fs::read(dir.join("model.safetensors")).unwrap().len());
+                }
+                seen
+            })
+        })
+        .collect();
+    for r in readers {
+        assert!(r.join().unwrap().iter().all(|n| *n > 0));
+    }
+    let left: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        left,
+        ["random-norgpt-tiny-seed3"],
+        "no temp dirs left behind"
+    );
+}
+
 #[test]
 fn unknown_model_types_are_rejected() {
     let d = tempfile::tempdir().unwrap();
