@@ -324,7 +324,13 @@ impl Scenario {
                 other => panic!("{}: run ended {other}: {r}", self.name),
             }
         }
-        assert_eq!(f.runs_failed, expect_failed, "{}: {status}", self.name);
+        assert_eq!(
+            f.runs_failed,
+            expect_failed,
+            "{}: {status}\njobs (shard status worker attempts deaths samples):\n{}",
+            self.name,
+            self.jobs_table()
+        );
         f.duplicates = self.env.count(
             "SELECT COUNT(*) FROM (SELECT run_id, idx FROM samples GROUP BY run_id, idx HAVING COUNT(*) > 1) d",
         ) + self.env.count("SELECT COUNT(*) - COUNT(DISTINCT fingerprint) FROM runs");
@@ -342,6 +348,20 @@ impl Scenario {
             self.name
         );
         f
+    }
+
+    /// Each job with the samples stored in its range, for a failure message.
+    fn jobs_table(&self) -> String {
+        self.env
+            .query(
+                "SELECT CAST(j.shard AS TEXT), j.status, COALESCE(j.worker, '-'), CAST(j.attempts AS TEXT), CAST(j.deaths AS TEXT), \
+                 CAST((SELECT COUNT(*) FROM samples s WHERE s.run_id = j.run_id AND s.idx >= j.start_idx AND s.idx < j.end_idx) AS TEXT) \
+                 FROM jobs j ORDER BY j.run_id, j.shard",
+            )
+            .iter()
+            .map(|r| r.join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     fn stop(&mut self) {

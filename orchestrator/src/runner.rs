@@ -211,6 +211,13 @@ impl Runner {
         .await
     }
 
+    /// The job in hand was lost without an outcome (its task panicked): the worker names no
+    /// job any more, so the reconciler queues it again (and its next claim counts a death).
+    pub async fn abandon(&self) -> Result<(), StoreError> {
+        let me = &self.inner;
+        me.store.worker_job(&me.cfg.worker, None, false).await
+    }
+
     /// The handler's outcome, run again (skipping stored samples, spending no attempt) while
     /// the store is unavailable and the outage budget lasts.
     async fn compute(&self, c: &ClaimedJob) -> Result<(), JobError> {

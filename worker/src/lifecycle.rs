@@ -155,6 +155,8 @@ pub async fn run(
         match run_worker(queue.clone(), name.clone(), deliveries.clone(), shutdown).await {
             Err(e) if !*stop.borrow() => {
                 warn!("the queue dropped this worker ({e}); registering again");
+                // The job in hand still runs to its end (see `Activity`); one job at a time.
+                activity.idle().await;
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 if let Err(e) = queue.forget_worker(&name).await {
                     warn!("cannot reset the queue's registration: {e}");
@@ -306,15 +308,59 @@ impl Activity {
 }
 
 impl Deliveries for Activity {
+    /// The job runs on a task of its own: when the queue drops this worker mid-job (and with
+    /// it the delivery's future), the job still finishes and records its outcome instead of
+    /// staying named as this live worker's job with nobody computing it.
     fn handle(&self, job: JobRef) -> BoxFuture<Result<(), StoreError>> {
-        let (last, busy, started) = (self.last.clone(), self.busy.clone(), self.started);
-        let fut = Deliveries::handle(&self.runner, job);
+        let busy = Busy::start(self);
+        let (runner, fut) = (self.runner.clone(), Deliveries::handle(&self.runner, job));
+        let task = tokio::spawn(async move {
+            let _busy = busy;
+            fut.await
+        });
         Box::pin(async move {
-            busy.fetch_add(1, Ordering::SeqCst);
-            let r = fut.await;
-            last.store(started.elapsed().as_secs(), Ordering::SeqCst);
-            busy.fetch_sub(1, Ordering::SeqCst);
-            r
+            match task.await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("the job's task failed: {e}; the reconciler queues it again");
+                    runner.abandon().await
+                }
+            }
         })
+    }
+}
+
+impl Activity {
+    /// Completes once no job is in hand.
+    async fn idle(&self) {
+        while self.busy.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// One job in hand, for as long as it lives (a panicking job is counted out too).
+struct Busy {
+    last: Arc<AtomicU64>,
+    busy: Arc<AtomicU64>,
+    started: Instant,
+}
+
+impl Busy {
+    fn start(a: &Activity) -> Busy {
+        a.busy.fetch_add(1, Ordering::SeqCst);
+        Busy {
+            last: a.last.clone(),
+            busy: a.busy.clone(),
+            started: a.started,
+        }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.last
+            .store(self.started.elapsed().as_secs(), Ordering::SeqCst);
+        self.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -1,7 +1,7 @@
 //! Storing outputs produced elsewhere as a finished run (`source = import`), with its samples
 //! and metrics, in one transaction.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::entities::{metric, sample, sweep};
 use super::{MetricValue, NewSample, RunStatus, Store, StoreError, now, rows};
@@ -18,7 +18,7 @@ impl Store {
         samples: &[NewSample],
         metrics: &[MetricValue],
     ) -> Result<i64, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = super::begin(&self.db).await?;
         let t = now();
         let sweep_id = match sweep::Entity::find()
             .filter(sweep::Column::Name.eq(sweep_name))

@@ -9,7 +9,7 @@
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    TransactionTrait, sea_query::Expr,
+    sea_query::Expr,
 };
 
 use super::entities::{job, metric, run, worker};
@@ -92,7 +92,7 @@ async fn locked(
     job_id: i64,
     run_id: i64,
 ) -> Result<(DatabaseTransaction, Option<(job::Model, run::Model)>), StoreError> {
-    let txn = db.begin().await?;
+    let txn = super::begin(db).await?;
     lock_run(&txn, run_id).await?;
     let rows = read(&txn, job_id, run_id).await?;
     Ok((txn, rows))

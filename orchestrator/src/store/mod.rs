@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::entity::prelude::{DeriveActiveEnum, EnumIter, StringLen};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait,
+};
 
 pub use jobs::{Claim, ClaimedJob, Completion, JobOutcome};
 pub use orphans::{ReconcileLock, Unheld};
@@ -172,6 +174,19 @@ pub enum StoreError {
 pub struct Store {
     db: DatabaseConnection,
     url: String,
+}
+
+/// A transaction begun on a task of its own, so a caller dropped while `BEGIN` is in flight (a
+/// dashboard client that disconnects, a job its queue gave up on) cannot hand a pooled
+/// PostgreSQL connection back inside a transaction nobody ends: sqlx 0.9.0 does not roll that
+/// one back (launchbadge/sqlx#4393), and every later statement on the connection would join
+/// it and be lost with it. Every transaction of the store starts here.
+pub(crate) async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, StoreError> {
+    let db = db.clone();
+    tokio::spawn(async move { db.begin().await })
+        .await
+        .map_err(|e| DbErr::Custom(format!("starting a transaction failed: {e}")))?
+        .map_err(StoreError::from)
 }
 
 impl Store {

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr,
 };
 
 use super::entities::{job, run, worker};
@@ -66,7 +65,7 @@ impl Store {
         if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
             return Ok(Some(ReconcileLock(None)));
         }
-        let txn = self.db.begin().await?;
+        let txn = super::begin(&self.db).await?;
         let row = txn
             .query_one_raw(sea_orm::Statement::from_string(
                 sea_orm::DbBackend::Postgres,
@@ -164,7 +163,7 @@ impl Store {
     /// Put a job of an active run back to `queued` (for [`Unheld::reset`]); `false` when its
     /// run is no longer active.
     pub async fn requeue_job(&self, job: &JobRef) -> Result<bool, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = super::begin(&self.db).await?;
         let active = run::Entity::update_many()
             .col_expr(run::Column::Attempts, Expr::col(run::Column::Attempts))
             .filter(run::Column::Id.eq(job.run_id))

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
 };
 use serde::Serialize;
 
@@ -145,7 +144,7 @@ impl Store {
         sweep_row: &SweepRow,
         cells: &mut [PlannedCell],
     ) -> Result<(i64, Vec<JobRef>), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = super::begin(&self.db).await?;
         serialize_submissions(&txn).await?;
         let fingerprints: Vec<String> = cells.iter().map(|c| c.fingerprint.clone()).collect();
         let force = cells

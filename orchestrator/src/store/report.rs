@@ -2,10 +2,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-    sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
 use serde::Serialize;
 
 use super::entities::{job, metric, run, sample, sweep, sweep_cell};
@@ -296,7 +293,7 @@ impl Store {
             .iter()
             .map(|(_, r)| r.id)
             .collect();
-        let txn = self.db.begin().await?;
+        let txn = super::begin(&self.db).await?;
         let mut cancelled = 0;
         for chunk in ids.chunks(500) {
             cancelled += run::Entity::update_many()
@@ -335,7 +332,7 @@ impl Store {
     pub async fn retry_sweep(&self, name: &str) -> Result<Vec<JobRef>, StoreError> {
         let sweep = self.sweep_by_name(name).await?;
         let cells = self.cells(sweep.id).await?;
-        let txn = self.db.begin().await?;
+        let txn = super::begin(&self.db).await?;
         let mut jobs = Vec::new();
         for (_, r) in cells {
             if matches!(r.status, RunStatus::Failed | RunStatus::Cancelled) {

@@ -1,7 +1,7 @@
 //! Writing samples per batch and metrics per run, idempotently.
 
 use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, OnConflict},
 };
 
@@ -89,7 +89,7 @@ impl Store {
         metrics: &[MetricValue],
         notes: &[String],
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = super::begin(&self.db).await?;
         super::jobs::store_metrics(&txn, run_id, metrics, notes).await?;
         txn.commit().await?;
         Ok(())
@@ -117,7 +117,7 @@ impl Store {
         scores: &[(i64, serde_json::Map<String, serde_json::Value>)],
         metrics: &[MetricValue],
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = super::begin(&self.db).await?;
         for (idx, add) in scores {
             let s = sample::Entity::find()
                 .filter(sample::Column::RunId.eq(run_id))
@@ -150,7 +150,7 @@ impl Store {
         run_id: i64,
         metrics: &[MetricValue],
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = super::begin(&self.db).await?;
         metric::Entity::delete_many()
             .filter(metric::Column::RunId.eq(run_id))
             .exec(&txn)
