@@ -239,8 +239,26 @@ pub struct PerplexityArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
-    /// Create a dashboard user, or set an existing one's password and role
+    /// Create a dashboard user, or set an existing one's password and role (a new password
+    /// ends the user's sessions)
     Add(UsersAddArgs),
+    /// List the dashboard users with their role and live sessions
+    List(UsersListArgs),
+    /// Remove a dashboard user and end its sessions
+    Remove(UsersRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsersListArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UsersRemoveArgs {
+    /// User name
+    pub name: String,
 }
 
 /// Dashboard roles.

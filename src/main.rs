@@ -102,6 +102,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Models(ModelsCommand::List) => commands::models::list(&global),
         Command::Serve(a) => commands::serve::serve(&global, a).await,
         Command::Users(UsersCommand::Add(a)) => commands::serve::add_user(&global, a).await,
+        Command::Users(UsersCommand::List(a)) => commands::serve::list_users(&global, a).await,
+        Command::Users(UsersCommand::Remove(a)) => commands::serve::remove_user(&global, a).await,
         Command::Generate(a) => commands::infer::generate(&global, a),
         Command::Perplexity(a) => commands::infer::perplexity(&global, a),
     }

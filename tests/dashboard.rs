@@ -646,3 +646,214 @@ fn a_generation_run_shows_its_token_rate_and_run_serve_serves_the_sweep() {
     let run = ok(port, "/runs/1");
     assert!(run.contains("<th>generated tokens/s</th>"), "{run}");
 }
+
+/// `nlebench users add NAME` with `NLEBENCH_PASSWORD`; returns stdout.
+fn add_user(env: &Env, name: &str, role: &str, password: &str) -> String {
+    let out = env
+        .cmd(&["users", "add", name, "--role", role])
+        .env("NLEBENCH_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out).1);
+    common::text(&out).0
+}
+
+/// A sign-in attempt through the form; returns the status and the response.
+fn try_sign_in(port: u16, name: &str, password: &str) -> (u16, String) {
+    let (_, form) = request(port, "GET", "/login", "", &[]);
+    let login_cookie = set_cookie(&form, "nlebench_login");
+    request(
+        port,
+        "POST",
+        "/login",
+        &login_cookie,
+        &[
+            ("name", name),
+            ("password", password),
+            ("csrf", &csrf_of(&form)),
+        ],
+    )
+}
+
+#[test]
+fn sign_in_is_limited_per_account_and_per_client() {
+    let env = Env::embedded();
+    add_user(&env, "kari", "editor", "passord123");
+    let (_server, port) = serve_with(&env, &[]);
+    for _ in 0..5 {
+        assert_eq!(try_sign_in(port, "kari", "gjetning").0, 401);
+    }
+    let (status, r) = try_sign_in(port, "kari", "passord123");
+    assert_eq!(status, 429, "even the right password waits: {r}");
+    assert!(
+        r.contains("too many sign-in attempts for this account"),
+        "{r}"
+    );
+    assert!(r.to_lowercase().contains("retry-after: "), "{r}");
+    // Guessing other accounts from this address runs out too (20 attempts at once, then one
+    // per 6 s).
+    let mut tries = 6;
+    let r = loop {
+        let (status, r) = try_sign_in(port, &format!("ukjent{tries}"), "gjetning");
+        tries += 1;
+        if status == 429 {
+            break r;
+        }
+        assert_eq!(status, 401, "{r}");
+        assert!(tries <= 40, "no limit per client after {tries} attempts");
+    };
+    assert!(
+        r.contains("too many sign-in attempts from this address"),
+        "{r}"
+    );
+}
+
+/// Sessions end when idle, at their end, on a password reset and with their user; expired
+/// rows are deleted; `nlebench users list|remove`.
+#[test]
+fn sessions_end_idle_expired_reset_and_removed() {
+    let env = Env::embedded();
+    add_user(&env, "kari", "editor", "passord123");
+    let (_server, port) = serve_with(&env, &[]);
+    let ago = |hours: i64| format!("strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now', '-{hours} hours')");
+    let signed_in = |cookie: &str| request(port, "GET", "/", cookie, &[]).0 == 200;
+
+    let idle = sign_in(port, "kari", "passord123");
+    assert!(signed_in(&idle));
+    env.execute(&format!("UPDATE sessions SET last_seen_at = {}", ago(25)));
+    assert!(!signed_in(&idle), "a session unused for 25 h has ended");
+
+    let old = sign_in(port, "kari", "passord123");
+    env.execute(&format!(
+        "UPDATE sessions SET expires_at = {} WHERE last_seen_at > {}",
+        ago(1),
+        ago(2)
+    ));
+    assert!(!signed_in(&old), "a session past its end has ended");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM sessions"),
+        1,
+        "the idle session was deleted when `old` signed in"
+    );
+    let live = sign_in(port, "kari", "passord123");
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM sessions"),
+        1,
+        "signing in deletes ended sessions"
+    );
+    assert!(signed_in(&live));
+
+    let list = env.ok(&["users", "list"]);
+    assert!(list.contains("kari") && list.contains("editor"), "{list}");
+    let json: serde_json::Value =
+        serde_json::from_str(&env.ok(&["users", "list", "--json"])).unwrap();
+    assert_eq!(json[0]["name"], "kari");
+    assert_eq!(json[0]["sessions"], 1);
+
+    let reset = add_user(&env, "kari", "editor", "nytt-passord");
+    assert!(reset.contains("its sessions are ended"), "{reset}");
+    assert!(!signed_in(&live), "a new password ends the user's sessions");
+    let after_reset = sign_in(port, "kari", "nytt-passord");
+    assert!(signed_in(&after_reset));
+
+    let removed = env.ok(&["users", "remove", "kari"]);
+    assert!(removed.contains("removed kari"), "{removed}");
+    assert!(
+        !signed_in(&after_reset),
+        "a removed user's sessions have ended"
+    );
+    assert!(!env.ok(&["users", "list"]).contains("kari"));
+    let out = env.run(&["users", "remove", "kari"]);
+    assert!(!out.status.success());
+    let err = common::text(&out).1;
+    assert!(
+        err.contains("no dashboard user named `kari`") && err.contains("fix:"),
+        "{err}"
+    );
+}
+
+/// A raw request with a chosen Host header.
+fn get_as(port: u16, host: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).unwrap();
+    (body[9..12].parse().unwrap(), body)
+}
+
+/// A store without accounts served on loopback is viewable from this machine only (the
+/// Host header names it: DNS rebinding is refused), and only until an account exists.
+#[test]
+fn loopback_viewing_checks_the_host_and_ends_when_accounts_exist() {
+    let env = Env::embedded();
+    let (_server, port) = serve_with(&env, &[]);
+    assert_eq!(get_as(port, &format!("localhost:{port}"), "/").0, 200);
+    assert_eq!(get_as(port, &format!("127.0.0.1:{port}"), "/").0, 200);
+    let (status, r) = get_as(port, &format!("rebound.example:{port}"), "/");
+    assert_eq!(status, 403, "{r}");
+    assert!(r.contains("answers to localhost only"), "{r}");
+    add_user(&env, "kari", "viewer", "passord123");
+    let start = std::time::Instant::now();
+    while get_as(port, "localhost", "/").0 == 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "pages still open 15 s after the first account was made"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, r) = get_as(port, "localhost", "/");
+    assert_eq!(status, 303, "{r}");
+    assert!(r.contains("location: /login"), "{r}");
+}
+
+/// A live stream of a dashboard that needs signing in ends when its session does.
+#[test]
+fn live_streams_end_with_their_session() {
+    let env = Env::embedded();
+    add_user(&env, "kari", "viewer", "passord123");
+    let sweep = env.write(
+        "q.toml",
+        &sweep_toml(
+            "queued",
+            &[("tiny", "random:norgpt-tiny@1")],
+            &[("ten", 10)],
+            5,
+            &mini_pairs(),
+        ),
+    );
+    env.ok(&["submit", sweep.to_str().unwrap()]);
+    let (_server, port) = serve_with(&env, &[]);
+    let cookie = sign_in(port, "kari", "passord123");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "GET /sweeps/queued/events HTTP/1.0\r\nHost: localhost\r\nCookie: {cookie}\r\n\r\n"
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("event: progress") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended before its first event: {seen}");
+        seen += &String::from_utf8_lossy(&buf[..n]);
+    }
+    assert!(seen.contains("\"queued\":"), "{seen}");
+    let page = request(port, "GET", "/sweeps/queued", &cookie, &[]).1;
+    let (status, _) = request(
+        port,
+        "POST",
+        "/logout",
+        &cookie,
+        &[("csrf", &csrf_of(&page))],
+    );
+    assert_eq!(status, 303);
+    // The stream (a queued sweep: endless otherwise) ends at its next poll.
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => panic!("the stream went on after sign-out: {e}"),
+        }
+    }
+}

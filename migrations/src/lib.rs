@@ -12,6 +12,7 @@ mod m20261127_000002_users;
 mod m20261130_000003_chain_steps;
 mod m20261130_000004_run_notes;
 mod m20261130_000005_job_deaths;
+mod m20261130_000006_session_last_seen;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000003_chain_steps::Migration),
             Box::new(m20261130_000004_run_notes::Migration),
             Box::new(m20261130_000005_job_deaths::Migration),
+            Box::new(m20261130_000006_session_last_seen::Migration),
         ]
     }
 }

@@ -1,4 +1,4 @@
-//! `nlebench serve` (the dashboard) and `nlebench users add`.
+//! `nlebench serve` (the dashboard) and `nlebench users add|list|remove`.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use orchestrator::store::users::Role;
 
-use crate::args::{Global, RoleArg, ServeArgs, UsersAddArgs};
+use crate::args::{Global, RoleArg, ServeArgs, UsersAddArgs, UsersListArgs, UsersRemoveArgs};
 use crate::context;
 
 pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -31,22 +31,40 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
             "note: no dashboard users yet: add one with `nlebench users add NAME --role editor`, or serve with --public to let anyone view"
         );
     }
-    let public = a.public || local;
+    let access = if a.public {
+        web::access::Access::Public
+    } else if local {
+        web::access::Access::loopback()
+    } else {
+        web::access::Access::SignIn
+    };
+    let ended = store
+        .delete_expired_sessions(web::auth::SESSION_IDLE)
+        .await?;
+    if ended > 0 {
+        eprintln!("note: deleted {ended} expired session(s)");
+    }
     eprintln!(
         "dashboard on http://{}/ (store {}{})",
         a.addr,
         store.url(),
-        if public { ", public" } else { "" }
+        match access {
+            web::access::Access::Public => ", public",
+            web::access::Access::Loopback(_) => ", viewable from this machine until accounts exist",
+            web::access::Access::SignIn => "",
+        }
     );
     let app = web::AppState {
         store,
         stale: metrics::is_stale_metric,
-        public,
+        access,
         secure_cookies: a.secure_cookies,
         queue,
         caches: std::sync::Arc::new(web::cache::Caches::new(std::time::Duration::from_millis(
             a.cache_ms,
         ))),
+        limits: Default::default(),
+        polls: Default::default(),
     };
     web::serve(app, a.addr, worker::lifecycle::wait_for_signal()).await?;
     Ok(ExitCode::SUCCESS)
@@ -84,10 +102,73 @@ pub async fn add_user(g: &Global, a: UsersAddArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
     outln!(
-        "{} {} ({})",
+        "{} {} ({}){}",
         if created { "added" } else { "updated" },
         a.name,
-        role.as_str()
+        role.as_str(),
+        if created {
+            ""
+        } else {
+            "; its sessions are ended"
+        }
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn list_users(g: &Global, a: UsersListArgs) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let store = context::store_migrated(&s).await?;
+    let users = store.users(web::auth::SESSION_IDLE).await?;
+    if a.json {
+        let rows: Vec<serde_json::Value> = users
+            .iter()
+            .map(|u| {
+                serde_json::json!({
+                    "name": u.name,
+                    "role": u.role,
+                    "created_at": u.created_at.to_rfc3339(),
+                    "sessions": u.sessions,
+                    "last_seen": u.last_seen.map(|t| t.to_rfc3339()),
+                })
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if users.is_empty() {
+        outln!("no dashboard users; add one with `nlebench users add NAME --role editor`");
+        return Ok(ExitCode::SUCCESS);
+    }
+    outln!(
+        "{:<24} {:<7} {:>8}  {:<20} created",
+        "name",
+        "role",
+        "sessions",
+        "last seen"
+    );
+    for u in &users {
+        outln!(
+            "{:<24} {:<7} {:>8}  {:<20} {}",
+            u.name,
+            u.role,
+            u.sessions,
+            u.last_seen
+                .map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
+            u.created_at.format("%Y-%m-%d")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn remove_user(g: &Global, a: UsersRemoveArgs) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let store = context::store_migrated(&s).await?;
+    if !store.remove_user(&a.name).await? {
+        return Err(anyhow!(
+            "no dashboard user named `{}`\n  fix: see the names with `nlebench users list`",
+            a.name
+        ));
+    }
+    outln!("removed {}; its sessions are ended", a.name);
     Ok(ExitCode::SUCCESS)
 }

@@ -6,8 +6,9 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use askama::Template;
 use askama_web::WebTemplate;
+use axum::Extension;
 use axum::Form;
-use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
@@ -26,8 +27,20 @@ use crate::nav::Nav;
 pub const COOKIE: &str = "nlebench_session";
 /// Cookie of the sign-in form's CSRF token (double submit, before a session exists).
 const LOGIN_COOKIE: &str = "nlebench_login";
-/// How long a session lasts.
+/// How long a session lasts at most.
 const SESSION_DAYS: i64 = 14;
+/// A session unused for this long has ended.
+pub const SESSION_IDLE: Duration = Duration::hours(24);
+
+/// The hash an unknown user's password is checked against, so a sign-in with an unknown
+/// name costs the same argon2 work as one with a wrong password.
+static UNKNOWN_USER: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password(&random_token()).unwrap_or_default());
+
+/// Compute what sign-in needs before the first request (the unknown user's hash).
+pub fn prepare() {
+    std::sync::LazyLock::force(&UNKNOWN_USER);
+}
 
 /// An argon2id hash of a password (PHC string with a random salt).
 pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Error> {
@@ -54,6 +67,11 @@ fn random_token() -> String {
 
 fn sha256(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The stored hash of the request's session token, if it carries one.
+pub fn session_hash(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE).map(sha256)
 }
 
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -85,17 +103,20 @@ impl FromRequestParts<AppState> for MaybeSession {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, PageError> {
-        let Some(token) = cookie(&parts.headers, COOKIE) else {
+        let Some(hash) = session_hash(&parts.headers) else {
             return Ok(MaybeSession(None));
         };
         Ok(MaybeSession(
-            app.store.session(&sha256(token)).await?.and_then(|(s, u)| {
-                Some(Session {
-                    role: Role::parse(&u.role)?,
-                    user: u.name,
-                    csrf: s.csrf,
-                })
-            }),
+            app.store
+                .session(&hash, SESSION_IDLE)
+                .await?
+                .and_then(|(s, u)| {
+                    Some(Session {
+                        role: Role::parse(&u.role)?,
+                        user: u.name,
+                        csrf: s.csrf,
+                    })
+                }),
         ))
     }
 }
@@ -114,24 +135,33 @@ impl MaybeSession {
     }
 }
 
-/// Middleware: pages need a signed-in user unless the dashboard is public; the sign-in page
-/// itself is always reachable.
+/// Middleware: pages need a signed-in user unless the dashboard's [`Access`] lets anyone
+/// view; the sign-in page itself is always reachable. In loopback mode, requests naming
+/// another host are refused.
+///
+/// [`Access`]: crate::access::Access
 pub async fn require_viewer(
     State(app): State<AppState>,
     session: MaybeSession,
     req: Request,
     next: Next,
-) -> Response {
+) -> Result<Response, PageError> {
+    if !app.access.admits(req.headers()) {
+        return Err(PageError(
+            StatusCode::FORBIDDEN,
+            "this dashboard of a store without accounts answers to localhost only (the Host header names another site)\n  fix: open it as http://localhost:PORT/, or add accounts with `nlebench users add NAME --role editor` to serve it to others".into(),
+        ));
+    }
     let path = req.uri().path();
-    if app.public || session.0.is_some() || path == "/login" {
-        return next.run(req).await;
+    if session.0.is_some() || path == "/login" || !app.access.needs_session(&app.store).await? {
+        return Ok(next.run(req).await);
     }
     let target = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "/".into());
-    Redirect::to(&format!("/login?next={}", crate::list::encode(&target))).into_response()
+    Ok(Redirect::to(&format!("/login?next={}", crate::list::encode(&target))).into_response())
 }
 
 /// Check that the request may act: an editor whose form carries the session's CSRF token.
@@ -220,9 +250,11 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-/// `POST /login`.
+/// `POST /login`: limited per client and per account; the password is checked on the
+/// blocking pool, against a stand-in hash when the name is unknown.
 pub async fn login(
     State(app): State<AppState>,
+    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -234,14 +266,29 @@ pub async fn login(
         ));
     }
     let next = safe_next(f.next.as_deref());
+    let client = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    if let Err(refused) = app.limits.check(client, &f.name) {
+        let mut page = login_page(&next, &refused.message(), StatusCode::TOO_MANY_REQUESTS);
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, refused.retry_after().into());
+        return Ok(page);
+    }
     let user = app.store.user(&f.name).await?;
-    let Some(user) = user.filter(|u| verify_password(&f.password, &u.password_hash)) else {
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let password = f.password;
+    let matches = tokio::task::spawn_blocking(move || {
+        verify_password(&password, hash.as_deref().unwrap_or(UNKNOWN_USER.as_str()))
+    })
+    .await
+    .unwrap_or(false);
+    let Some(user) = user.filter(|_| matches) else {
         return Ok(login_page(
             &next,
             "wrong name or password",
             StatusCode::UNAUTHORIZED,
         ));
     };
+    app.store.delete_expired_sessions(SESSION_IDLE).await?;
     let token = random_token();
     app.store
         .create_session(
@@ -301,6 +348,19 @@ mod tests {
         assert!(!verify_password("Hemmelig", &h));
         assert!(!verify_password("hemmelig", "not a hash"));
         assert_ne!(h, hash_password("hemmelig").unwrap(), "salted");
+    }
+
+    #[test]
+    fn unknown_users_are_checked_with_the_same_argon2_work_as_known_ones() {
+        let known = hash_password("hemmelig").unwrap();
+        let (a, b) = (
+            PasswordHash::new(&known).unwrap(),
+            PasswordHash::new(&UNKNOWN_USER).unwrap(),
+        );
+        assert_eq!(a.algorithm, b.algorithm);
+        assert_eq!(a.version, b.version);
+        assert_eq!(a.params, b.params, "memory, iterations and lanes");
+        assert!(!verify_password("", &UNKNOWN_USER));
     }
 
     #[test]

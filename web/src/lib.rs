@@ -3,6 +3,7 @@
 //! baselines, with CSV/JSON downloads. Every page works without JavaScript; pages of active
 //! sweeps and runs refresh themselves.
 
+pub mod access;
 pub mod actions;
 pub mod auth;
 pub mod cache;
@@ -10,6 +11,7 @@ pub mod chart;
 pub mod error;
 pub mod export;
 pub mod format;
+pub mod limits;
 pub mod list;
 pub mod live;
 pub mod nav;
@@ -30,18 +32,23 @@ pub struct AppState {
     pub store: Store,
     /// Whether a stored metric (name, version) comes from an older implementation.
     pub stale: StaleTest,
-    /// Pages are viewable without signing in (actions still need an editor).
-    pub public: bool,
+    /// Who may view the pages (actions always need an editor).
+    pub access: access::Access,
     /// Mark the session cookie `Secure` (when served over HTTPS).
     pub secure_cookies: bool,
     /// The queue retried jobs go on.
     pub queue: Option<Queue>,
     /// Short-lived caches of aggregate page data.
     pub caches: std::sync::Arc<cache::Caches>,
+    /// Sign-in attempts per client and per account.
+    pub limits: std::sync::Arc<limits::SignInLimits>,
+    /// The live streams' shared polls.
+    pub polls: std::sync::Arc<live::Polls>,
 }
 
 /// The dashboard's routes.
 pub fn router(app: AppState) -> Router {
+    auth::prepare();
     Router::new()
         .route("/", get(pages::sweeps::page))
         .route("/sweeps/{name}", get(pages::sweep::page))
@@ -89,7 +96,8 @@ where
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("dashboard on http://{addr}/");
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, router(app)).with_graceful_shutdown(async move {
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         stop.await;
         tracing::info!("stopping: open requests get {SHUTDOWN_GRACE:?}");
         let _ = stopping_tx.send(true);

@@ -138,10 +138,12 @@ pub async fn run(a: BenchDashboardArgs) -> anyhow::Result<std::process::ExitCode
         let app = web::AppState {
             store: store.clone(),
             stale: metrics::is_stale_metric,
-            public: true,
+            access: web::access::Access::Public,
             secure_cookies: false,
             queue: None,
             caches: std::sync::Arc::new(web::cache::Caches::new(Duration::from_millis(cache_ms))),
+            limits: Default::default(),
+            polls: Default::default(),
         };
         let (table, verdict) = measure(app, &targets, &counter, a.clients, a.seconds).await?;
         report += &format!(

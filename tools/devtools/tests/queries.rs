@@ -33,10 +33,12 @@ async fn counts(size: SeedSize) -> Vec<usize> {
     let app = web::router(web::AppState {
         store,
         stale: |_, _| false,
-        public: true,
+        access: web::access::Access::Public,
         secure_cookies: false,
         queue: None,
         caches: std::sync::Arc::new(web::cache::Caches::new(std::time::Duration::ZERO)),
+        limits: Default::default(),
+        polls: Default::default(),
     });
     let mut out = Vec::new();
     for page in PAGES {
@@ -77,4 +79,71 @@ async fn query_counts_do_not_grow_with_the_rows_shown() {
             "{page}: {a} queries with few rows, {b} with ten times more"
         );
     }
+}
+
+/// Four live streams of one active sweep share one store poll: each of their events costs
+/// one query in all, not one per stream.
+#[tokio::test]
+async fn live_streams_of_one_sweep_share_one_poll() {
+    use futures::StreamExt;
+    use sea_orm::ConnectionTrait;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.sqlite").display());
+    let mut store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let size = SeedSize {
+        sweeps: 1,
+        runs: 4,
+        samples_per_run: 1,
+        metrics_per_run: 1,
+        workers: 1,
+    };
+    seed_history(&store, size, |_, _, _| {}).await.unwrap();
+    store
+        .connection()
+        .execute_unprepared("UPDATE runs SET status = 'queued'")
+        .await
+        .unwrap();
+    let n = store.count_queries();
+    let app = web::router(web::AppState {
+        store,
+        stale: |_, _| false,
+        access: web::access::Access::Public,
+        secure_cookies: false,
+        queue: None,
+        caches: std::sync::Arc::new(web::cache::Caches::new(std::time::Duration::ZERO)),
+        limits: Default::default(),
+        polls: Default::default(),
+    });
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let res = app
+            .clone()
+            .oneshot(
+                Request::get("/sweeps/bench-0000/events")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        streams.push(res.into_body().into_data_stream());
+    }
+    let events = 3;
+    let read = streams.iter_mut().map(|s| async move {
+        for _ in 0..events {
+            let chunk = s.next().await.unwrap().unwrap();
+            assert!(
+                String::from_utf8_lossy(&chunk).contains("event: progress"),
+                "{chunk:?}"
+            );
+        }
+    });
+    futures::future::join_all(read).await;
+    let polls = n.load(Ordering::SeqCst);
+    assert!(
+        polls <= events + 1,
+        "{polls} store queries for {events} events on each of 4 streams"
+    );
 }

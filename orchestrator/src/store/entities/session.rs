@@ -1,5 +1,6 @@
 //! `sessions`: signed-in dashboard sessions, stored by the SHA-256 of their cookie token,
-//! with the CSRF token their forms must carry.
+//! with the CSRF token their forms must carry; they end at `expires_at` or after a while
+//! unused.
 
 use sea_orm::entity::prelude::*;
 
@@ -15,6 +16,8 @@ pub struct Model {
     pub csrf: String,
     pub created_at: ChronoDateTimeUtc,
     pub expires_at: ChronoDateTimeUtc,
+    /// When the session was last used (`None`: not since it was created).
+    pub last_seen_at: Option<ChronoDateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
