@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod build;
+pub mod fuzz;
 pub mod http;
 #[cfg(feature = "engine")]
 pub mod models;

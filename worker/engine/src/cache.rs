@@ -33,28 +33,10 @@ impl ModelCache {
         device: &Device,
     ) -> Result<Arc<LoadedModel>> {
         let key = format!("{source}|{}", dtype.as_str());
-        let base = {
-            let mut slot = self
-                .base
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match slot.as_ref() {
-                Some((k, m)) if *k == key => m.clone(),
-                _ => {
-                    *slot = None; // free the old model before loading the next
-                    *self
-                        .merged
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-                    let files = locate(source, models_dir, true)?;
-                    let model = Arc::new(LoadedModel::load(&files, dtype, device)?);
-                    self.loads
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    *slot = Some((key.clone(), model.clone()));
-                    model
-                }
-            }
-        };
+        let base = self.base(&key, || {
+            let files = locate(source, models_dir, true)?;
+            LoadedModel::load(&files, dtype, device)
+        })?;
         let Some(adapter) = adapter else {
             return Ok(base);
         };
@@ -75,8 +57,66 @@ impl ModelCache {
         Ok(merged)
     }
 
+    /// The base model under `key`, from the cache or else from `load`. A load that fails or
+    /// panics leaves the cache empty and usable (a poisoned lock is taken over, not
+    /// propagated), so one bad model cannot take the worker down.
+    fn base(
+        &self,
+        key: &str,
+        load: impl FnOnce() -> Result<LoadedModel>,
+    ) -> Result<Arc<LoadedModel>> {
+        let mut slot = self
+            .base
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((k, m)) = slot.as_ref()
+            && k == key
+        {
+            return Ok(m.clone());
+        }
+        *slot = None; // free the old model before loading the next
+        *self
+            .merged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        let model = Arc::new(load()?);
+        self.loads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *slot = Some((key.to_string(), model.clone()));
+        Ok(model)
+    }
+
     /// How many times a base model was loaded from disk.
     pub fn loads(&self) -> usize {
         self.loads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_load_leaves_the_cache_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ModelCache::default();
+        let source = Source::Random {
+            preset: "norgpt-tiny".into(),
+            seed: 1,
+        };
+        let load = || cache.get(&source, Dtype::F32, None, dir.path(), &Device::Cpu);
+        load().unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cache.base("other", || panic!("a model that panics while loading"))
+        }));
+        assert!(panicked.is_err());
+        assert!(
+            cache.base.is_poisoned(),
+            "the panic happened under the lock"
+        );
+        let m = load().unwrap();
+        assert_eq!(m.arch, "gpt2");
+        assert_eq!(cache.loads(), 2, "loaded again: the panic emptied the slot");
+        assert!(load().is_ok() && cache.loads() == 2, "and cached again");
     }
 }
