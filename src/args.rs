@@ -288,10 +288,10 @@ pub struct ServeArgs {
     #[arg(long, env = "NLEBENCH_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: std::net::SocketAddr,
     /// Pages are viewable without signing in (actions still need an editor)
-    #[arg(long, env = "NLEBENCH_DASHBOARD_PUBLIC")]
+    #[arg(long, env = "NLEBENCH_DASHBOARD_PUBLIC", value_parser = clap::builder::BoolishValueParser::new())]
     pub public: bool,
     /// Mark the session cookie Secure (serve behind HTTPS)
-    #[arg(long, env = "NLEBENCH_SECURE_COOKIES")]
+    #[arg(long, env = "NLEBENCH_SECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new())]
     pub secure_cookies: bool,
     /// Milliseconds the aggregate data of the sweeps, sweep and leaderboard pages is reused
     /// (0: never)

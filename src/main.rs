@@ -14,6 +14,7 @@ mod args;
 mod commands;
 mod context;
 mod render;
+mod variables;
 
 use clap::Parser;
 
@@ -21,6 +22,9 @@ use crate::args::{BaselinesCommand, Cli, Command, ModelsCommand, TasksCommand, U
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    for w in variables::warnings(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok())) {
+        eprintln!("warning: {w}");
+    }
     context::init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

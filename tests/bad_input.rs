@@ -293,3 +293,29 @@ fn a_generation_task_without_a_template_cannot_be_run() {
         "{e}"
     );
 }
+
+#[test]
+fn a_misspelt_variable_is_named_and_a_bad_boolean_refused() {
+    let env = Env::embedded();
+    let out = env
+        .cmd(&["tasks", "list"])
+        .env("NLEBENCH_HEARTBEAT_SEC", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = common::text(&out).1;
+    assert!(
+        err.contains(
+            "warning: NLEBENCH_HEARTBEAT_SEC is not a setting of nlebench and is ignored; did you mean NLEBENCH_HEARTBEAT_SECS?"
+        ),
+        "{err}"
+    );
+    let out = env
+        .cmd(&["serve", "--addr", "127.0.0.1:9"])
+        .env("NLEBENCH_DASHBOARD_PUBLIC", "maybe")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = common::text(&out).1;
+    assert!(err.contains("invalid value 'maybe'") && err.contains("--public"), "{err}");
+}

@@ -453,9 +453,15 @@ services_test!(workers_killed_at_random_points, || {
     );
     s.env.ok(&["submit", sweep.to_str().unwrap()]);
     s.start_workers(3);
+    // Kills at random points of the sweep's progress (so a fast machine does not finish the
+    // sweep before them): 20 sample counts between 2 % and 85 % of the 512, each followed by
+    // a random pause into the next batch.
+    let mut at: Vec<i64> = (0..20).map(|_| s.rng.random_range(10..435)).collect();
+    at.sort_unstable();
     let mut kills = 0;
-    while kills < 20 {
-        s.sleep_random(150..600);
+    for n in at {
+        s.wait_samples(n, Duration::from_secs(120));
+        s.sleep_random(0..200);
         s.kill_one();
         kills += 1;
     }
