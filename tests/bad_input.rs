@@ -317,5 +317,8 @@ fn a_misspelt_variable_is_named_and_a_bad_boolean_refused() {
         .unwrap();
     assert!(!out.status.success());
     let err = common::text(&out).1;
-    assert!(err.contains("invalid value 'maybe'") && err.contains("--public"), "{err}");
+    assert!(
+        err.contains("invalid value 'maybe'") && err.contains("--public"),
+        "{err}"
+    );
 }
