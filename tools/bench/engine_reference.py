@@ -188,7 +188,7 @@ def write_markdown(results: dict, args) -> None:
         f"torch {ref_versions['torch']}, Python {platform.python_version()}. "
         f"{rounds} alternating process pairs × {repeats} timed runs each (after one warm-up); "
         "the median over all runs, the range in brackets. Peak RSS is the largest of the processes "
-        "(model load included).",
+        f"(model load included). CPU GEMM kernels of nlebench: {results['ppl']['nlebench'][0].get('gemm_kernels', 'not recorded')}.",
         "",
         "Command: `cargo build --release -p nlebench -p nlebench-devtools && python tools/bench/engine_reference.py "
         f"--rounds {rounds} --repeats {repeats}` (with no other load on the machine).",

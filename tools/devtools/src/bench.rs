@@ -103,6 +103,7 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
         "peak_rss_mib": peak_rss_mib(),
         "threads": std::env::var("RAYON_NUM_THREADS").ok(),
         "device": engine::device::name(&device),
+        "gemm_kernels": engine::device::cpu_gemm_kernels(),
         "output": output,
     });
     if a.json {

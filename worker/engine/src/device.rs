@@ -31,6 +31,22 @@ pub fn name(d: &Device) -> String {
     }
 }
 
+/// The CPU matrix-multiply kernels `gemm` picks on this machine at run time: AVX-512
+/// (`x86-v4`), AVX2 with FMA (`x86-v3`), or its portable ones.
+pub fn cpu_gemm_kernels() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "x86-v4 (AVX-512)";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "x86-v3 (AVX2, FMA)";
+        }
+    }
+    "portable"
+}
+
 /// Whether an error is an out-of-memory failure of the device (then a smaller batch may fit).
 pub fn is_oom(e: &EngineError) -> bool {
     let s = e.to_string().to_lowercase();
