@@ -25,6 +25,9 @@ pub enum Command {
 pub enum BenchCommand {
     /// Engine throughput and peak memory on the workload of tools/bench/engine_reference.py
     Engine(BenchEngineArgs),
+    /// This machine's f32 matrix-multiply rate through the engine's GEMM (the peak the scoring
+    /// workload's FLOP/s is compared with)
+    Gemm(BenchGemmArgs),
     /// Time the text metrics over the NorGLM authors' released CoT and toxicity outputs
     Metrics(BenchMetricsArgs),
     /// Dashboard latency under concurrent clients on a (seeded) store
@@ -88,6 +91,25 @@ pub enum BenchPhase {
     Ppl,
     /// Greedy generation from the input prompts
     Gen,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchGemmArgs {
+    /// Rows of the left matrix (tokens of a batch)
+    #[arg(long, default_value_t = 1600)]
+    pub m: usize,
+    /// Inner dimension
+    #[arg(long, default_value_t = 1024)]
+    pub k: usize,
+    /// Columns of the right matrix
+    #[arg(long, default_value_t = 4096)]
+    pub n: usize,
+    /// Timed repetitions (after one warm-up)
+    #[arg(long, default_value_t = 5)]
+    pub repeats: usize,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

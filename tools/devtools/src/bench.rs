@@ -1,5 +1,7 @@
 //! `nlebench-dev bench engine`: the engine's throughput and peak memory on a fixed workload (token
-//! ids written by tools/bench/engine_reference.py, which measures transformers on the same ids).
+//! ids written by tools/bench/engine_reference.py, which measures transformers on the same ids),
+//! with the scoring workload's FLOP/s; `bench gemm`: the machine's matrix-multiply rate, the
+//! peak that FLOP/s is a fraction of.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -10,7 +12,7 @@ use engine::{GenerationConfig, LoadedModel, generate, perplexities_of_ids};
 use orchestrator::spec::Dtype;
 use serde::Deserialize;
 
-use crate::args::{BenchEngineArgs, BenchMetricsArgs, BenchPhase};
+use crate::args::{BenchEngineArgs, BenchGemmArgs, BenchMetricsArgs, BenchPhase};
 
 #[derive(Debug, Deserialize)]
 struct Workload {
@@ -31,6 +33,75 @@ fn peak_rss_mib() -> Option<f64> {
         .parse()
         .ok()?;
     Some(kb / 1024.0)
+}
+
+/// The median of `xs` (not empty).
+fn median(xs: &[f64]) -> f64 {
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+pub fn gemm(a: BenchGemmArgs) -> anyhow::Result<ExitCode> {
+    use candle_core::{Device, Tensor};
+    let dev = Device::Cpu;
+    let x = Tensor::randn(0f32, 1.0, (a.m, a.k), &dev)?;
+    let y = Tensor::randn(0f32, 1.0, (a.k, a.n), &dev)?;
+    let mut secs = Vec::new();
+    for i in 0..=a.repeats {
+        let start = Instant::now();
+        let z = x.matmul(&y)?;
+        z.sum_all()?.to_scalar::<f32>()?; // the product is computed before the clock stops
+        if i > 0 {
+            secs.push(start.elapsed().as_secs_f64());
+        }
+    }
+    if secs.is_empty() {
+        return Err(anyhow!("--repeats must be at least 1"));
+    }
+    let flop = 2.0 * (a.m * a.k * a.n) as f64;
+    let gflops: Vec<f64> = secs.iter().map(|s| flop / s / 1e9).collect();
+    let report = serde_json::json!({
+        "m": a.m, "k": a.k, "n": a.n,
+        "median_gflops": median(&gflops),
+        "gflops": gflops,
+        "threads": std::env::var("RAYON_NUM_THREADS").ok(),
+        "gemm_kernels": engine::device::cpu_gemm_kernels(),
+    });
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "f32 GEMM {}×{}×{}: median {:.1} GFLOP/s over {} run(s) ({:?}); kernels {}",
+            a.m,
+            a.k,
+            a.n,
+            median(&gflops),
+            gflops.len(),
+            gflops,
+            engine::device::cpu_gemm_kernels()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Forward FLOPs of scoring `lens`-token texts with a GPT-2-shaped model (config.json keys
+/// `n_layer`, `n_embd`, `vocab_size`): per token 2·(12·L·d² + d·V) for the layers' and the
+/// head's matrices, per text 4·L·d·T² for attention over its T tokens. `None` for other
+/// shapes.
+fn scoring_flop(model: &std::path::Path, lens: &[usize]) -> Option<f64> {
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("config.json")).ok()?).ok()?;
+    let get = |k: &str| cfg.get(k).and_then(serde_json::Value::as_f64);
+    let (l, d, v) = (get("n_layer")?, get("n_embd")?, get("vocab_size")?);
+    Some(
+        lens.iter()
+            .map(|&t| {
+                let t = t as f64;
+                t * 2.0 * (12.0 * l * d * d + d * v) + 4.0 * l * d * t * t
+            })
+            .sum(),
+    )
 }
 
 pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
@@ -85,9 +156,15 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
         BenchPhase::Gen => (w.gen_prompt_ids.len() * w.gen_new_tokens) as f64,
     };
     let rates: Vec<f64> = runs.iter().map(|s| work / s).collect();
-    let mut sorted = rates.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
+    let seconds = median(&runs);
+    let median = median(&rates);
+    let gflops = match a.phase {
+        BenchPhase::Ppl => {
+            let lens: Vec<usize> = w.ppl_token_ids.iter().map(Vec::len).collect();
+            scoring_flop(&a.model, &lens).map(|f| f / seconds / 1e9)
+        }
+        BenchPhase::Gen => None,
+    };
     let unit = match a.phase {
         BenchPhase::Ppl => "sentences/s",
         BenchPhase::Gen => "new tokens/s",
@@ -104,17 +181,19 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
         "threads": std::env::var("RAYON_NUM_THREADS").ok(),
         "device": engine::device::name(&device),
         "gemm_kernels": engine::device::cpu_gemm_kernels(),
+        "model_gflops": gflops,
         "output": output,
     });
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{:?}: median {median:.2} {unit} over {} run(s) ({:?}); peak RSS {:.0} MiB",
+            "{:?}: median {median:.2} {unit} over {} run(s) ({:?}); peak RSS {:.0} MiB{}",
             a.phase,
             runs.len(),
             rates,
-            peak_rss_mib().unwrap_or(0.0)
+            peak_rss_mib().unwrap_or(0.0),
+            gflops.map_or(String::new(), |g| format!("; model {g:.1} GFLOP/s"))
         );
     }
     Ok(ExitCode::SUCCESS)

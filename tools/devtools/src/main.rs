@@ -15,6 +15,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(BenchCommand::Engine(a)) => bench::engine(a),
+        Command::Bench(BenchCommand::Gemm(a)) => bench::gemm(a),
         Command::Bench(BenchCommand::Metrics(a)) => bench::metrics(a),
         Command::Bench(BenchCommand::Dashboard(a)) => dashboard::run(a).await,
     };
