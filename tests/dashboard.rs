@@ -418,24 +418,8 @@ fn sign_in(port: u16, name: &str, password: &str) -> String {
     set_cookie(&r, "nlebench_session")
 }
 
-/// Sign-in, roles and CSRF: viewers see pages but cannot act, a POST without the token is
-/// refused, editors cancel, retry and import baselines.
-fn permissions(env: &Env) {
-    for (name, role) in [("leser", "viewer"), ("redaktør", "editor")] {
-        let out = env
-            .cmd(&["users", "add", name, "--role", role])
-            .env("NLEBENCH_PASSWORD", "passord123")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", common::text(&out).1);
-    }
-    let short = env
-        .cmd(&["users", "add", "x"])
-        .env("NLEBENCH_PASSWORD", "kort")
-        .output()
-        .unwrap();
-    assert!(!short.status.success() && common::text(&short).1.contains("shorter than 8"));
-    // Queued cells (nothing works the queue here) to cancel and retry.
+/// Submit sweep `queued`: one cell of ten examples, left queued (nothing works the queue).
+fn submit_queued(env: &Env) {
     let sweep = env.write(
         "q.toml",
         &sweep_toml(
@@ -447,6 +431,22 @@ fn permissions(env: &Env) {
         ),
     );
     env.ok(&["submit", sweep.to_str().unwrap()]);
+}
+
+/// Sign-in, roles and CSRF: viewers see pages but cannot act, a POST without the token is
+/// refused, editors cancel, retry and import baselines.
+fn permissions(env: &Env) {
+    for (name, role) in [("leser", "viewer"), ("redaktør", "editor")] {
+        add_user(env, name, role, "passord123");
+    }
+    let short = env
+        .cmd(&["users", "add", "x"])
+        .env("NLEBENCH_PASSWORD", "kort")
+        .output()
+        .unwrap();
+    assert!(!short.status.success() && common::text(&short).1.contains("shorter than 8"));
+    // Queued cells (nothing works the queue here) to cancel and retry.
+    submit_queued(env);
     let (_server, port) = serve_with(env, &[]);
 
     let (status, r) = request(port, "GET", "/sweeps/queued", "", &[]);
@@ -811,17 +811,7 @@ fn loopback_viewing_checks_the_host_and_ends_when_accounts_exist() {
 fn live_streams_end_with_their_session() {
     let env = Env::embedded();
     add_user(&env, "kari", "viewer", "passord123");
-    let sweep = env.write(
-        "q.toml",
-        &sweep_toml(
-            "queued",
-            &[("tiny", "random:norgpt-tiny@1")],
-            &[("ten", 10)],
-            5,
-            &mini_pairs(),
-        ),
-    );
-    env.ok(&["submit", sweep.to_str().unwrap()]);
+    submit_queued(&env);
     let (_server, port) = serve_with(&env, &[]);
     let cookie = sign_in(port, "kari", "passord123");
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -23,14 +23,9 @@ const PAGES: [&str; 10] = [
     "/runs/1/samples.csv",
 ];
 
-async fn counts(size: SeedSize) -> Vec<usize> {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("s.sqlite").display());
-    let mut store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    seed_history(&store, size, |_, _, _| {}).await.unwrap();
-    let n = store.count_queries();
-    let app = web::router(web::AppState {
+/// The dashboard over `store`, viewable by anyone, without the aggregate cache.
+fn public_app(store: Store) -> axum::Router {
+    web::router(web::AppState {
         store,
         stale: |_, _| false,
         access: web::access::Access::Public,
@@ -39,7 +34,17 @@ async fn counts(size: SeedSize) -> Vec<usize> {
         caches: std::sync::Arc::new(web::cache::Caches::new(std::time::Duration::ZERO)),
         limits: Default::default(),
         polls: Default::default(),
-    });
+    })
+}
+
+async fn counts(size: SeedSize) -> Vec<usize> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.sqlite").display());
+    let mut store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    seed_history(&store, size, |_, _, _| {}).await.unwrap();
+    let n = store.count_queries();
+    let app = public_app(store);
     let mut out = Vec::new();
     for page in PAGES {
         let before = n.load(Ordering::SeqCst);
@@ -106,16 +111,7 @@ async fn live_streams_of_one_sweep_share_one_poll() {
         .await
         .unwrap();
     let n = store.count_queries();
-    let app = web::router(web::AppState {
-        store,
-        stale: |_, _| false,
-        access: web::access::Access::Public,
-        secure_cookies: false,
-        queue: None,
-        caches: std::sync::Arc::new(web::cache::Caches::new(std::time::Duration::ZERO)),
-        limits: Default::default(),
-        polls: Default::default(),
-    });
+    let app = public_app(store);
     let mut streams = Vec::new();
     for _ in 0..4 {
         let res = app
