@@ -25,3 +25,14 @@ impl Dtype {
         }
     }
 }
+
+impl std::str::FromStr for Dtype {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Dtype::F32, Dtype::F16, Dtype::Bf16]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| format!("unknown dtype `{s}`; use f32, f16 or bf16"))
+    }
+}

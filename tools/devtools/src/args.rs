@@ -19,6 +19,22 @@ pub enum Command {
     /// Benchmarks (see BENCHMARKS.md)
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The engine on a device (CUDA) against the engine on the CPU and transformers' recorded
+    /// logits, for every fixture architecture and dtype; fails past the stated tolerances
+    Parity(ParityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ParityArgs {
+    /// Device to check: cuda, cuda:N (or cpu, which checks only the reduced precisions)
+    #[arg(long, default_value = "cuda:0")]
+    pub device: types::DeviceSpec,
+    /// The fixture models (tools/parity/make_arch_fixtures.py)
+    #[arg(long, default_value = "tests/fixtures")]
+    pub fixtures: PathBuf,
+    /// Also write the results as JSON to this file
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +48,52 @@ pub enum BenchCommand {
     Metrics(BenchMetricsArgs),
     /// Dashboard latency under concurrent clients on a (seeded) store
     Dashboard(BenchDashboardArgs),
+    /// Scoring and generation throughput and peak memory on a device (the GPU check's
+    /// benchmark): a seeded synthetic workload, generation at several batch sizes
+    Device(BenchDeviceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDeviceArgs {
+    /// Model: a directory, or `random:PRESET[@SEED]` (written under --models-dir when missing)
+    #[arg(long)]
+    pub model: String,
+    /// Where random models are written
+    #[arg(long, default_value = ".nlebench/models")]
+    pub models_dir: PathBuf,
+    /// Device: auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: types::DeviceSpec,
+    /// Weight dtype: f32, f16 or bf16
+    #[arg(long, default_value = "f32")]
+    pub dtype: types::Dtype,
+    /// Texts scored
+    #[arg(long, default_value_t = 512)]
+    pub sentences: usize,
+    /// Tokens per scored text (each between half this and this)
+    #[arg(long, default_value_t = 64)]
+    pub sentence_tokens: usize,
+    /// Texts per scoring batch
+    #[arg(long, default_value_t = 32)]
+    pub score_batch: usize,
+    /// Generation batch sizes
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    pub batch_sizes: Vec<usize>,
+    /// Prompt tokens per generated row
+    #[arg(long, default_value_t = 32)]
+    pub prompt_tokens: usize,
+    /// New tokens per row (EOS suppressed, so every row makes this many)
+    #[arg(long, default_value_t = 64)]
+    pub new_tokens: usize,
+    /// Timed repetitions (after one warm-up)
+    #[arg(long, default_value_t = 2)]
+    pub repeats: usize,
+    /// The device's memory bandwidth in GB/s, for decode's fraction of it
+    #[arg(long)]
+    pub bandwidth_gbs: Option<f64>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
-//! `nlebench-dev`: the benchmarks of BENCHMARKS.md (engine, metrics, dashboard).
+//! `nlebench-dev`: the benchmarks of BENCHMARKS.md (engine, device, metrics, dashboard) and
+//! the device parity check of tools/gpu/check.sh.
 
 use std::process::ExitCode;
 
@@ -7,6 +8,8 @@ use clap::Parser;
 mod args;
 mod bench;
 mod dashboard;
+mod device;
+mod parity;
 
 use args::{BenchCommand, Cli, Command};
 
@@ -18,6 +21,8 @@ async fn main() -> ExitCode {
         Command::Bench(BenchCommand::Gemm(a)) => bench::gemm(a),
         Command::Bench(BenchCommand::Metrics(a)) => bench::metrics(a),
         Command::Bench(BenchCommand::Dashboard(a)) => dashboard::run(a).await,
+        Command::Bench(BenchCommand::Device(a)) => device::run(a),
+        Command::Parity(a) => parity::run(a),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e:#}");

@@ -64,6 +64,15 @@ pub const PRESETS: &[Preset] = &[
         vocab_size: 64000,
         about: "the exact shape of NorGLM/NorGPT-369M: benchmarks",
     },
+    Preset {
+        name: "norgpt-3b",
+        n_layer: 32,
+        n_embd: 2688,
+        n_head: 32,
+        n_positions: 2048,
+        vocab_size: 64000,
+        about: "the shape of NorGLM/NorGPT-3B (12 GB in f32): GPU benchmarks",
+    },
 ];
 
 /// The preset called `name`.
