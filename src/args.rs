@@ -337,6 +337,9 @@ pub struct WorkerArgs {
     /// Stop after this many seconds without a job (for batch schedulers such as Slurm)
     #[arg(long)]
     pub exit_when_idle: Option<u64>,
+    /// Serve this worker's Prometheus metrics at http://ADDR/metrics (e.g. 0.0.0.0:9464)
+    #[arg(long, env = "NLEBENCH_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -158,5 +158,6 @@ pub fn worker_options(
         name,
         host,
         idle_exit,
+        telemetry: Default::default(),
     }
 }

@@ -19,3 +19,4 @@ pub mod runner;
 pub mod spec;
 pub mod store;
 pub mod submit;
+pub mod telemetry;

@@ -16,6 +16,7 @@ use types::MetricValue;
 use crate::queue::{Deliveries, Queue};
 use crate::store::outage::retry;
 use crate::store::{Claim, ClaimedJob, Completion, JobOutcome, JobRef, Store, StoreError};
+use crate::telemetry::WorkerTelemetry;
 
 /// A boxed future, as the handler's methods return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -119,6 +120,8 @@ pub struct RunnerConfig {
     pub stale_after: Duration,
     /// How long a store outage is waited out before the job is released to the queue.
     pub outage_budget: Duration,
+    /// The worker's Prometheus counters.
+    pub telemetry: Arc<WorkerTelemetry>,
 }
 
 /// Runs delivered jobs for one worker; cheap to clone.
@@ -179,7 +182,10 @@ impl Runner {
         })
         .await;
         let claimed = match claim {
-            Ok(Claim::Claimed(c)) => *c,
+            Ok(Claim::Claimed(c)) => {
+                me.cfg.telemetry.job_started();
+                *c
+            }
             Ok(Claim::Skip(why)) => {
                 info!("nothing to do: {why}");
                 return Ok(());
@@ -249,8 +255,17 @@ impl Runner {
                 })
                 .await?;
                 match completion {
-                    Completion::Done => Ok(true),
-                    Completion::Last => self.finish_run(c).await,
+                    Completion::Done => {
+                        me.cfg.telemetry.job_finished();
+                        Ok(true)
+                    }
+                    Completion::Last => {
+                        let finished = self.finish_run(c).await?;
+                        if finished {
+                            me.cfg.telemetry.job_finished();
+                        }
+                        Ok(finished)
+                    }
                     Completion::Stale(why) => {
                         info!("result not recorded: {why}");
                         Ok(false)
@@ -348,7 +363,9 @@ impl Runner {
         let attempts = c.job.attempts.max(1) as u32;
         let message = e.to_string();
         let permanent = matches!(e, JobError::Permanent(_));
-        if permanent || attempts >= me.cfg.policy.max_attempts {
+        let give_up = permanent || attempts >= me.cfg.policy.max_attempts;
+        me.cfg.telemetry.job_failed(give_up);
+        if give_up {
             warn!(attempts, "job failed for good: {message}");
             let stored = match me.handler.give_up_note(c.run.id) {
                 Some(note) => format!("{message}\n\n{note}"),

@@ -21,6 +21,20 @@ pub async fn worker(g: &Global, a: WorkerArgs) -> anyhow::Result<ExitCode> {
     }
     let queue = context::queue(&s).await?;
     let opts = context::worker_options(a.name, None, a.exit_when_idle.map(Duration::from_secs));
+    if let Some(addr) = a.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot serve metrics on {addr}: {e}\n  fix: choose a free address with --metrics-addr / NLEBENCH_METRICS_ADDR"
+            )
+        })?;
+        info!("metrics on http://{addr}/metrics");
+        let telemetry = opts.telemetry.clone();
+        tokio::spawn(async move {
+            if let Err(e) = web::prometheus::serve_worker(telemetry, listener).await {
+                warn!("the metrics endpoint stopped: {e}");
+            }
+        });
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         lifecycle::wait_for_signal().await;

@@ -16,6 +16,7 @@ pub mod list;
 pub mod live;
 pub mod nav;
 pub mod pages;
+pub mod prometheus;
 
 use std::net::SocketAddr;
 
@@ -44,6 +45,8 @@ pub struct AppState {
     pub limits: std::sync::Arc<limits::SignInLimits>,
     /// The live streams' shared polls.
     pub polls: std::sync::Arc<live::Polls>,
+    /// The queue name the workers share (a label of `/metrics`).
+    pub queue_name: String,
 }
 
 /// The dashboard's routes.
@@ -73,6 +76,7 @@ pub fn router(app: AppState) -> Router {
             app.clone(),
             auth::require_viewer,
         ))
+        .route("/metrics", get(prometheus::metrics))
         .with_state(app)
 }
 

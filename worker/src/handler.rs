@@ -11,6 +11,7 @@ use engine::{EngineError, ModelCache};
 use metrics::bootstrap::Bootstrap;
 use orchestrator::runner::{BoxFuture, JobError, JobHandler, Scored, StopSignal};
 use orchestrator::store::{ClaimedJob, RunStatus, Store};
+use orchestrator::telemetry::WorkerTelemetry;
 use tracing::info;
 
 use crate::data::{DatasetCache, Table};
@@ -38,6 +39,8 @@ pub struct HandlerConfig {
     pub perspective: Option<Arc<crate::perspective::Perspective>>,
     /// Fault injection: abort the process on starting a job of this sweep model.
     pub abort_on_model: Option<String>,
+    /// The worker's Prometheus counters (model loads, samples, generated tokens).
+    pub telemetry: Arc<WorkerTelemetry>,
 }
 
 /// Computes jobs; cheap to clone.
@@ -139,9 +142,17 @@ impl Inner {
         let model = {
             let this = self.clone();
             blocking(move || {
-                this.models
+                let (loads, start) = (this.models.loads(), std::time::Instant::now());
+                let model = this
+                    .models
                     .get(&source, dtype, adapter.as_ref(), &models_dir, &device)
-                    .map_err(|e| JobError::from(TaskError::from(e)))
+                    .map_err(|e| JobError::from(TaskError::from(e)))?;
+                if this.models.loads() > loads {
+                    this.cfg
+                        .telemetry
+                        .model_loaded(start.elapsed().as_secs_f64());
+                }
+                Ok(model)
             })
             .await?
         };
@@ -244,6 +255,13 @@ impl Inner {
             self.store
                 .insert_samples(c.run.id, &self.cfg.worker, &samples)
                 .await?;
+            let tokens: u64 = samples
+                .iter()
+                .filter_map(|s| s.data.get("new_tokens").and_then(serde_json::Value::as_u64))
+                .sum();
+            self.cfg
+                .telemetry
+                .samples_stored(samples.len() as u64, tokens);
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use orchestrator::queue::{Deliveries, Queue, QueueError, run_worker};
 use orchestrator::reconcile::{ReconcileOptions, reconcile};
 use orchestrator::runner::{BoxFuture, RetryPolicy, Runner, RunnerConfig, StopSignal};
 use orchestrator::store::{JobRef, Store, StoreError, WorkerInfo};
+use orchestrator::telemetry::WorkerTelemetry;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -53,6 +54,8 @@ pub struct WorkerOptions {
     pub host: String,
     /// Stop after this long without a job.
     pub idle_exit: Option<Duration>,
+    /// Its Prometheus counters.
+    pub telemetry: Arc<WorkerTelemetry>,
 }
 
 /// Run jobs as one worker until `stop` turns true or it has been idle for
@@ -108,6 +111,7 @@ pub async fn run(
                 ))
             }),
             abort_on_model: s.fault_abort_model.clone(),
+            telemetry: opts.telemetry.clone(),
         },
         store.clone(),
         device,
@@ -121,6 +125,7 @@ pub async fn run(
             },
             stale_after: stale_after(s),
             outage_budget: s.store_outage,
+            telemetry: opts.telemetry.clone(),
         },
         store.clone(),
         queue.clone(),
@@ -128,13 +133,16 @@ pub async fn run(
         StopSignal::new(stop.clone()),
     );
     let activity = Activity::new(runner);
+    opts.telemetry.heartbeat();
     let heartbeat = {
         let (store, name, every) = (store.clone(), name.clone(), s.queue.heartbeat);
+        let telemetry = opts.telemetry.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
-                if let Err(e) = store.heartbeat(&name).await {
-                    warn!("heartbeat failed: {e}");
+                match store.heartbeat(&name).await {
+                    Ok(()) => telemetry.heartbeat(),
+                    Err(e) => warn!("heartbeat failed: {e}"),
                 }
             }
         })

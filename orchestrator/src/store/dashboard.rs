@@ -21,6 +21,19 @@ pub struct Window {
     pub limit: u64,
 }
 
+/// Counts over the whole store ([`Store::totals`]).
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Runs per state.
+    pub runs: Vec<(String, i64)>,
+    /// Jobs per state.
+    pub jobs: Vec<(String, i64)>,
+    /// Workers per state (`running`, `stopped`).
+    pub workers: Vec<(String, i64)>,
+    /// Each running worker's last heartbeat.
+    pub heartbeats: Vec<(String, DateTime<Utc>)>,
+}
+
 /// Sort order of the sweeps list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SweepSort {
@@ -358,6 +371,55 @@ impl Store {
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().collect())
+    }
+
+    /// Counts over the whole store for `/metrics`: runs, jobs and workers by state, and the
+    /// last heartbeat of each running worker (four grouped queries).
+    pub async fn totals(&self) -> Result<Totals, StoreError> {
+        let runs: Vec<(RunStatus, i64)> = run::Entity::find()
+            .select_only()
+            .column(run::Column::Status)
+            .column_as(run::Column::Id.count(), "n")
+            .group_by(run::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let jobs: Vec<(RunStatus, i64)> = job::Entity::find()
+            .select_only()
+            .column(job::Column::Status)
+            .column_as(job::Column::Id.count(), "n")
+            .group_by(job::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let workers: Vec<(String, i64)> = worker::Entity::find()
+            .select_only()
+            .column(worker::Column::Status)
+            .column_as(worker::Column::Id.count(), "n")
+            .group_by(worker::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let heartbeats: Vec<(String, DateTime<Utc>)> = worker::Entity::find()
+            .select_only()
+            .column(worker::Column::Name)
+            .column(worker::Column::LastHeartbeat)
+            .filter(worker::Column::Status.eq("running"))
+            .order_by_asc(worker::Column::Name)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let named = |v: Vec<(RunStatus, i64)>| {
+            v.into_iter()
+                .map(|(s, n)| (s.as_str().to_string(), n))
+                .collect()
+        };
+        Ok(Totals {
+            runs: named(runs),
+            jobs: named(jobs),
+            workers,
+            heartbeats,
+        })
     }
 
     /// Runs by id (missing ids are left out).

@@ -144,6 +144,7 @@ pub async fn run(a: BenchDashboardArgs) -> anyhow::Result<std::process::ExitCode
             caches: std::sync::Arc::new(web::cache::Caches::new(Duration::from_millis(cache_ms))),
             limits: Default::default(),
             polls: Default::default(),
+            queue_name: orchestrator::queue::DEFAULT_QUEUE.into(),
         };
         let (table, verdict) = measure(app, &targets, &counter, a.clients, a.seconds).await?;
         report += &format!(

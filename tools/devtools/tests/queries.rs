@@ -34,6 +34,7 @@ fn public_app(store: Store) -> axum::Router {
         caches: std::sync::Arc::new(web::cache::Caches::new(std::time::Duration::ZERO)),
         limits: Default::default(),
         polls: Default::default(),
+        queue_name: orchestrator::queue::DEFAULT_QUEUE.into(),
     })
 }
 
