@@ -7,53 +7,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Env, Proc, free_port, root, wait_for_port};
-use prometheus_parse::{Sample, Scrape, Value};
-
-/// Status, headers and body of `GET path`.
-fn get(port: u16, path: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    (
-        head[9..12].parse().unwrap(),
-        head.to_string(),
-        body.to_string(),
-    )
-}
-
-/// `/metrics` on `port`, parsed; its content type is the exposition format's.
-fn scrape(port: u16) -> Scrape {
-    let (status, head, body) = get(port, "/metrics");
-    assert_eq!(status, 200, "{head}\n{body}");
-    assert!(
-        head.to_lowercase()
-            .contains("content-type: text/plain; version=0.0.4"),
-        "{head}"
-    );
-    Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap()
-}
-
-/// The value of `metric` whose labels include `labels`.
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    let found: Vec<&Sample> = scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .collect();
-    assert_eq!(found.len(), 1, "{metric}{labels:?} in {:?}", scrape.samples);
-    match found[0].value {
-        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
-        ref other => panic!("{metric} is {other:?}"),
-    }
-}
+use common::{Env, Proc, free_port, get, metric, root, scrape, wait_for_port};
 
 #[test]
 #[cfg_attr(
@@ -63,31 +21,11 @@ fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
 fn worker_and_dashboard_metrics_match_the_store() {
     let Some(env) = Env::team() else { return };
     env.ok(&["migrate"]);
-    let metrics_port = free_port();
-    let log = std::fs::File::create(env.write("m1.log", "")).unwrap();
-    let _worker = Proc {
-        child: env
-            .cmd(&[
-                "worker",
-                "--name",
-                "m1",
-                "--metrics-addr",
-                &format!("127.0.0.1:{metrics_port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    };
-    wait_for_port(
-        metrics_port,
-        Duration::from_secs(60),
-        "the worker's metrics endpoint did not start",
-    );
+    let (_worker, metrics_port) = env.worker_with_metrics("m1");
     // Before any job: every counter is there, at zero.
     let before = scrape(metrics_port);
-    assert_eq!(value(&before, "nlebench_jobs_started_total", &[]), 0.0);
-    assert_eq!(value(&before, "nlebench_samples_total", &[]), 0.0);
+    assert_eq!(metric(&before, "nlebench_jobs_started_total", &[]), 0.0);
+    assert_eq!(metric(&before, "nlebench_samples_total", &[]), 0.0);
 
     let sweep = root().join("experiments/sweeps/quickstart.toml");
     env.ok(&["submit", sweep.to_str().unwrap()]);
@@ -101,15 +39,15 @@ fn worker_and_dashboard_metrics_match_the_store() {
         .count("SELECT COALESCE(SUM((data::jsonb->>'new_tokens')::bigint), 0)::bigint FROM samples")
         as f64;
     assert!(tokens > 0.0, "the generation task stores its token counts");
-    assert_eq!(value(&w, "nlebench_jobs_started_total", &[]), jobs);
-    assert_eq!(value(&w, "nlebench_jobs_finished_total", &[]), jobs);
-    assert_eq!(value(&w, "nlebench_samples_total", &[]), samples);
-    assert_eq!(value(&w, "nlebench_generated_tokens_total", &[]), tokens);
+    assert_eq!(metric(&w, "nlebench_jobs_started_total", &[]), jobs);
+    assert_eq!(metric(&w, "nlebench_jobs_finished_total", &[]), jobs);
+    assert_eq!(metric(&w, "nlebench_samples_total", &[]), samples);
+    assert_eq!(metric(&w, "nlebench_generated_tokens_total", &[]), tokens);
     // One model for the whole sweep: loaded once, kept for every later job.
-    assert_eq!(value(&w, "nlebench_model_loads_total", &[]), 1.0);
-    assert!(value(&w, "nlebench_model_load_seconds_total", &[]) > 0.0);
+    assert_eq!(metric(&w, "nlebench_model_loads_total", &[]), 1.0);
+    assert!(metric(&w, "nlebench_model_load_seconds_total", &[]) > 0.0);
     // Heartbeats every second here: a live worker's last one is recent.
-    assert!(value(&w, "nlebench_heartbeat_age_seconds", &[]) < 30.0);
+    assert!(metric(&w, "nlebench_heartbeat_age_seconds", &[]) < 30.0);
 
     // The dashboard, with an account: pages need a sign-in, /metrics does not.
     let mut add = env
@@ -144,15 +82,15 @@ fn worker_and_dashboard_metrics_match_the_store() {
     let (status, head, _) = get(port, "/");
     assert_eq!(status, 303, "the pages need a sign-in: {head}");
     let d = scrape(port);
-    assert_eq!(value(&d, "nlebench_runs", &[("state", "done")]), 4.0);
-    assert_eq!(value(&d, "nlebench_jobs", &[("state", "done")]), jobs);
+    assert_eq!(metric(&d, "nlebench_runs", &[("state", "done")]), 4.0);
+    assert_eq!(metric(&d, "nlebench_jobs", &[("state", "done")]), jobs);
     assert_eq!(
-        value(&d, "nlebench_queue_depth", &[("queue", &env.queue_name)]),
+        metric(&d, "nlebench_queue_depth", &[("queue", &env.queue_name)]),
         0.0
     );
-    assert_eq!(value(&d, "nlebench_workers", &[("state", "running")]), 1.0);
+    assert_eq!(metric(&d, "nlebench_workers", &[("state", "running")]), 1.0);
     assert!(
-        value(
+        metric(
             &d,
             "nlebench_worker_heartbeat_age_seconds",
             &[("worker", "m1")]

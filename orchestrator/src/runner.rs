@@ -75,6 +75,10 @@ pub trait JobHandler: Send + Sync + 'static {
     fn run(&self, job: ClaimedJob, stop: StopSignal) -> BoxFuture<Result<(), JobError>>;
     /// The run's metrics from its stored samples, after its last shard.
     fn metrics(&self, job: ClaimedJob) -> BoxFuture<Result<Scored, JobError>>;
+    /// The model source this handler has loaded, for model affinity (`None`: none).
+    fn held_model(&self) -> Option<String> {
+        None
+    }
     /// Text kept with the error of a run that gives up (e.g. the job's last log lines).
     fn give_up_note(&self, _run_id: i64) -> Option<String> {
         None
@@ -170,6 +174,7 @@ impl Runner {
     /// budget; past it the job is pushed back to the queue. An `Err` means not even that was
     /// possible (the reconciler finds the job later).
     pub async fn handle(&self, job: JobRef) -> Result<(), StoreError> {
+        let job = self.prefer_held_model(job).await;
         let me = &self.inner;
         let (budget, worker) = (me.cfg.outage_budget, me.cfg.worker.as_str());
         let claim = retry(budget, "claiming a job", || {
@@ -215,6 +220,59 @@ impl Runner {
             me.store.worker_job(worker, None, finished)
         })
         .await
+    }
+
+    /// Model affinity: the job to run instead of the delivered one, when the delivered job is
+    /// for another model than the one this worker holds (holding none: than the model with
+    /// the most queued work) and a job for that model waits at the delivered job's priority or
+    /// higher. The delivered job goes back to the queue; the chosen job's own queue entry is
+    /// skipped when it comes (its claim finds it taken). Anything failing here leaves the
+    /// delivered job in hand: affinity saves model loads, it never decides what runs.
+    async fn prefer_held_model(&self, job: JobRef) -> JobRef {
+        let me = &self.inner;
+        let Ok(Some(delivered)) = me.store.job_model(job.job_id).await else {
+            return job;
+        };
+        let wanted = match me.handler.held_model() {
+            Some(held) => held,
+            None => match me.store.busiest_model(delivered.priority).await {
+                Ok(Some(busiest)) => busiest,
+                _ => return job,
+            },
+        };
+        if wanted == delivered.source {
+            return job;
+        }
+        let Ok(Some(other)) = me
+            .store
+            .queued_job_for_model(&wanted, delivered.priority)
+            .await
+        else {
+            return job;
+        };
+        let pushed = me
+            .queue
+            .lock()
+            .await
+            .push(std::slice::from_ref(&job), delivered.priority, None)
+            .await;
+        match pushed {
+            Ok(()) => {
+                info!(
+                    delivered = job.job_id,
+                    instead = other.job_id,
+                    model = %wanted,
+                    "model affinity: taking a job for the model at hand"
+                );
+                other
+            }
+            Err(e) => {
+                warn!(
+                    "model affinity: the delivered job could not be queued again ({e}); running it"
+                );
+                job
+            }
+        }
     }
 
     /// The job in hand was lost without an outcome (its task panicked): the worker names no

@@ -3,11 +3,14 @@
 //! `NLEBENCH_TEST_REDIS_URL`, which `.ci/run` sets after starting both servers).
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use prometheus_parse::{Sample, Scrape, Value};
 use sea_orm::{ConnectionTrait, Database, Statement};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -167,6 +170,30 @@ impl Env {
         Proc { child }
     }
 
+    /// Start a worker process serving its metrics on a free port (killed when the guard drops).
+    pub fn worker_with_metrics(&self, name: &str) -> (Proc, u16) {
+        let port = free_port();
+        let log = std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap();
+        let child = self
+            .cmd(&[
+                "worker",
+                "--name",
+                name,
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        wait_for_port(
+            port,
+            Duration::from_secs(60),
+            "the worker's metrics endpoint did not start",
+        );
+        (Proc { child }, port)
+    }
+
     /// Write a file into the env's directory.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.path().join(name);
@@ -302,4 +329,44 @@ pub fn text(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
+}
+
+/// Status, headers and body of `GET path`.
+pub fn get(port: u16, path: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    (
+        head[9..12].parse().unwrap(),
+        head.to_string(),
+        body.to_string(),
+    )
+}
+
+/// `/metrics` on `port`, parsed; its content type is the exposition format's.
+pub fn scrape(port: u16) -> Scrape {
+    let (status, head, body) = get(port, "/metrics");
+    assert_eq!(status, 200, "{head}\n{body}");
+    assert!(
+        head.to_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap()
+}
+
+/// The value of `metric` whose labels include `labels`.
+pub fn metric(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<&Sample> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .collect();
+    assert_eq!(found.len(), 1, "{metric}{labels:?} in {:?}", scrape.samples);
+    match found[0].value {
+        Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+        ref other => panic!("{metric} is {other:?}"),
+    }
 }

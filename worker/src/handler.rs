@@ -108,6 +108,10 @@ impl JobHandler for Handler {
         Box::pin(async move { inner.metrics(&job).await })
     }
 
+    fn held_model(&self) -> Option<String> {
+        self.inner.models.held_source()
+    }
+
     fn give_up_note(&self, run_id: i64) -> Option<String> {
         let tail = crate::runlog::tail(run_id);
         (!tail.is_empty()).then(|| {

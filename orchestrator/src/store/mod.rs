@@ -1,6 +1,7 @@
 //! The store: sweeps, runs, jobs, samples, metrics, workers and baselines in PostgreSQL
 //! (team mode) or SQLite (embedded default), through one set of sea-orm entities.
 
+pub mod affinity;
 pub mod baselines;
 pub mod dashboard;
 pub mod entities;

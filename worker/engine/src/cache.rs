@@ -57,6 +57,14 @@ impl ModelCache {
         Ok(merged)
     }
 
+    /// The source of the base model held now (`None` while none is, or while one is loading).
+    pub fn held_source(&self) -> Option<String> {
+        let slot = self.base.try_lock().ok()?;
+        slot.as_ref()
+            .and_then(|(key, _)| key.rsplit_once('|'))
+            .map(|(source, _)| source.to_string())
+    }
+
     /// The base model under `key`, from the cache or else from `load`. A load that fails or
     /// panics leaves the cache empty and usable (a poisoned lock is taken over, not
     /// propagated), so one bad model cannot take the worker down.

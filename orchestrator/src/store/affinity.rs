@@ -1,0 +1,146 @@
+//! Model affinity: which queued jobs a worker holding a model should take first. A job is a
+//! candidate when it is queued, never attempted (a retry keeps its backoff), its run is active,
+//! and its sweeps' priority is at least the delivered job's (priorities still win).
+
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect};
+
+use super::entities::{job, run, sweep, sweep_cell};
+use super::{JobRef, RunStatus, Store, StoreError};
+
+/// Queued jobs looked at per query (the oldest first).
+const WINDOW: u64 = 256;
+
+/// A delivered job's model and priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobModel {
+    /// The run's model source (`hf:…`, `path:…`, `random:…`).
+    pub source: String,
+    /// The highest priority of the run's sweeps.
+    pub priority: i32,
+}
+
+fn run_join() -> sea_orm::RelationDef {
+    job::Entity::belongs_to(run::Entity)
+        .from(job::Column::RunId)
+        .to(run::Column::Id)
+        .into()
+}
+
+impl Store {
+    /// The model and priority of job `job_id`'s run (`None` when the job is gone).
+    pub async fn job_model(&self, job_id: i64) -> Result<Option<JobModel>, StoreError> {
+        let row: Option<(i64, String)> = job::Entity::find_by_id(job_id)
+            .select_only()
+            .column(run::Column::Id)
+            .column(run::Column::ModelSource)
+            .join(JoinType::InnerJoin, run_join())
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        let Some((run_id, source)) = row else {
+            return Ok(None);
+        };
+        let priority = self
+            .priorities(&[run_id])
+            .await?
+            .get(&run_id)
+            .copied()
+            .unwrap_or(0);
+        Ok(Some(JobModel { source, priority }))
+    }
+
+    /// The oldest candidate job of a run of model `source` at priority `min_priority` or
+    /// higher.
+    pub async fn queued_job_for_model(
+        &self,
+        source: &str,
+        min_priority: i32,
+    ) -> Result<Option<JobRef>, StoreError> {
+        let rows = self.candidates(Some(source)).await?;
+        let runs: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let priorities = self.priorities(&runs).await?;
+        Ok(rows
+            .into_iter()
+            .find(|(_, run_id, _, _)| priorities.get(run_id).copied().unwrap_or(0) >= min_priority)
+            .map(|(job_id, run_id, shard, _)| JobRef {
+                job_id,
+                run_id,
+                shard,
+            }))
+    }
+
+    /// The model with the most candidate jobs at priority `min_priority` or higher (ties: the
+    /// one whose oldest such job is oldest).
+    pub async fn busiest_model(&self, min_priority: i32) -> Result<Option<String>, StoreError> {
+        let rows = self.candidates(None).await?;
+        let runs: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let priorities = self.priorities(&runs).await?;
+        // source → (jobs, oldest job id)
+        let mut work: BTreeMap<String, (usize, i64)> = BTreeMap::new();
+        for (job_id, run_id, _, source) in rows {
+            if priorities.get(&run_id).copied().unwrap_or(0) >= min_priority {
+                let e = work.entry(source).or_insert((0, job_id));
+                e.0 += 1;
+                e.1 = e.1.min(job_id);
+            }
+        }
+        Ok(work
+            .into_iter()
+            .max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.1.1.cmp(&a.1.1)))
+            .map(|(source, _)| source))
+    }
+
+    /// (job, run, shard, model source) of the oldest candidate jobs, of model `source` if given.
+    async fn candidates(
+        &self,
+        source: Option<&str>,
+    ) -> Result<Vec<(i64, i64, i32, String)>, StoreError> {
+        let mut q = job::Entity::find()
+            .select_only()
+            .column(job::Column::Id)
+            .column(job::Column::RunId)
+            .column(job::Column::Shard)
+            .column(run::Column::ModelSource)
+            .join(JoinType::InnerJoin, run_join())
+            .filter(job::Column::Status.eq(RunStatus::Queued.as_str()))
+            .filter(job::Column::Attempts.eq(0))
+            .filter(
+                run::Column::Status
+                    .is_in([RunStatus::Queued.as_str(), RunStatus::Running.as_str()]),
+            );
+        if let Some(s) = source {
+            q = q.filter(run::Column::ModelSource.eq(s));
+        }
+        Ok(q.order_by_asc(job::Column::Id)
+            .limit(WINDOW)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// The highest priority of each run's sweeps.
+    async fn priorities(&self, runs: &[i64]) -> Result<HashMap<i64, i32>, StoreError> {
+        if runs.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<(i64, Option<i32>)> = sweep_cell::Entity::find()
+            .select_only()
+            .column(sweep_cell::Column::RunId)
+            .column_as(sweep::Column::Priority.max(), "p")
+            .join(
+                JoinType::InnerJoin,
+                sweep_cell::Entity::belongs_to(sweep::Entity)
+                    .from(sweep_cell::Column::SweepId)
+                    .to(sweep::Column::Id)
+                    .into(),
+            )
+            .filter(sweep_cell::Column::RunId.is_in(runs.to_vec()))
+            .group_by(sweep_cell::Column::RunId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|(r, p)| (r, p.unwrap_or(0))).collect())
+    }
+}
