@@ -48,9 +48,40 @@ pub enum BenchCommand {
     Metrics(BenchMetricsArgs),
     /// Dashboard latency under concurrent clients on a (seeded) store
     Dashboard(BenchDashboardArgs),
+    /// Scheduling: worker processes on PostgreSQL and Redis running many one-example jobs over
+    /// many random models: jobs/s, time between a worker's jobs, model loads against the minimum
+    Scheduler(BenchSchedulerArgs),
     /// Scoring and generation throughput and peak memory on a device (the GPU check's
     /// benchmark): a seeded synthetic workload, generation at several batch sizes
     Device(BenchDeviceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchSchedulerArgs {
+    /// An empty PostgreSQL database: postgres://USER:PASS@HOST/DB
+    #[arg(long, env = "NLEBENCH_DATABASE_URL")]
+    pub database_url: String,
+    /// Redis: redis://HOST:PORT
+    #[arg(long, env = "NLEBENCH_QUEUE_URL")]
+    pub queue_url: String,
+    /// The nlebench binary the workers run [default: the one next to this binary]
+    #[arg(long)]
+    pub nlebench: Option<PathBuf>,
+    /// Worker processes
+    #[arg(long, default_value_t = 8)]
+    pub workers: usize,
+    /// Random models (norgpt-tiny with seeds 1..=N)
+    #[arg(long, default_value_t = 20)]
+    pub models: usize,
+    /// Runs per model (the sweep's seeds)
+    #[arg(long, default_value_t = 20)]
+    pub runs_per_model: usize,
+    /// Examples per run, each its own job (jobs = models × runs × examples; at most 33)
+    #[arg(long, default_value_t = 25)]
+    pub examples: usize,
+    /// Replace the scheduler section of this BENCHMARKS.md with the report
+    #[arg(long)]
+    pub write: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -275,22 +275,9 @@ async fn store_counts(store: &Store) -> anyhow::Result<String> {
     Ok(parts.join(", "))
 }
 
-/// The CPU model from /proc/cpuinfo (figures hold only for the machine they were measured on).
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
-}
-
 fn write_section(path: &Path, a: &BenchDashboardArgs, report: &str) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu = cpu_model();
+    let cpu = crate::report::cpu_model();
     let section = format!(
         "## Dashboard (issue 5)\n\n\
          Latency of every page under {} concurrent clients for {} s on loopback, measured by the \
@@ -305,16 +292,5 @@ fn write_section(path: &Path, a: &BenchDashboardArgs, report: &str) -> anyhow::R
          {report}",
         a.clients, a.seconds, a.clients, a.seconds
     );
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let text = match text.find("## Dashboard (issue 5)") {
-        Some(start) => {
-            let end = text[start + 1..]
-                .find("\n## ")
-                .map_or(text.len(), |e| start + 2 + e);
-            format!("{}{section}{}", &text[..start], &text[end..])
-        }
-        None => format!("{}\n\n{section}", text.trim_end()),
-    };
-    std::fs::write(path, text)?;
-    Ok(())
+    crate::report::replace_section(path, "Dashboard (issue 5)", &section)
 }

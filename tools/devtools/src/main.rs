@@ -10,6 +10,8 @@ mod bench;
 mod dashboard;
 mod device;
 mod parity;
+mod report;
+mod scheduler;
 
 use args::{BenchCommand, Cli, Command};
 
@@ -22,6 +24,7 @@ async fn main() -> ExitCode {
         Command::Bench(BenchCommand::Metrics(a)) => bench::metrics(a),
         Command::Bench(BenchCommand::Dashboard(a)) => dashboard::run(a).await,
         Command::Bench(BenchCommand::Device(a)) => device::run(a),
+        Command::Bench(BenchCommand::Scheduler(a)) => scheduler::run(a).await,
         Command::Parity(a) => parity::run(a),
     };
     result.unwrap_or_else(|e| {

@@ -1,0 +1,308 @@
+//! `nlebench-dev bench scheduler`: `--workers` `nlebench worker` processes on PostgreSQL and
+//! Redis run a sweep of `models × runs × examples` one-example jobs over `--models` random
+//! models. Reports jobs/s, the time a job takes from claim to completion, the time between a
+//! worker's jobs (delivery and claim: the per-job overhead above the work), and the model
+//! loads the workers counted (their `/metrics`) against the minimum and against the distinct
+//! (model, worker) pairs the store records.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use chrono::{DateTime, Utc};
+use orchestrator::store::Store;
+use orchestrator::store::entities::{job, run};
+use sea_orm::{EntityTrait, JoinType, QuerySelect};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::args::BenchSchedulerArgs;
+
+/// The pairs file the runs score (33 rows).
+const PAIRS: &str = "experiments/data/no-crows-pairs-mini.csv";
+
+/// Worker processes, stopped with SIGTERM when dropped.
+struct Workers(Vec<Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A job's span on its worker: claimed, completed.
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
+/// A job row: its worker, claim and completion times, and its run's model.
+type JobRow = (
+    Option<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    String,
+);
+
+/// A free loopback port.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The body of `GET /metrics` on `port`.
+async fn scrape(port: u16) -> anyhow::Result<String> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).await?;
+    Ok(text)
+}
+
+/// The value of the unlabelled sample `name` in an exposition text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+fn sweep_toml(a: &BenchSchedulerArgs, pairs: &Path) -> String {
+    let seeds: Vec<String> = (0..a.runs_per_model).map(|s| s.to_string()).collect();
+    let mut s = format!(
+        "name = \"bench-scheduler\"\ntasks = [\"no-crows-pairs\"]\nseeds = [{}]\nshard_size = 1\n\n\
+         [datasets]\nno-crows-pairs = \"path:{}\"\n\n[[settings]]\nname = \"one-per-job\"\n\
+         limit = {}\nbatch_size = 1\n",
+        seeds.join(", "),
+        pairs.display(),
+        a.examples
+    );
+    for m in 1..=a.models {
+        s += &format!("\n[[models]]\nname = \"m{m:02}\"\nsource = \"random:norgpt-tiny@{m}\"\n");
+    }
+    s
+}
+
+fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+pub async fn run(a: BenchSchedulerArgs) -> anyhow::Result<ExitCode> {
+    if !(1..=33).contains(&a.examples) {
+        bail!("--examples must be between 1 and 33 (the rows of {PAIRS})");
+    }
+    let repo = std::env::current_dir()?;
+    let pairs = repo.join(PAIRS);
+    if !pairs.is_file() {
+        bail!("{PAIRS} is not here: run from the repository root");
+    }
+    let nlebench = match &a.nlebench {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("nlebench"),
+    };
+    let dir = std::env::temp_dir().join(format!("nlebench-bench-scheduler-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let data = dir.join("data");
+    let queue_name = format!("bench-scheduler-{}", std::process::id());
+    let cmd = |args: &[&str]| {
+        let mut c = Command::new(&nlebench);
+        c.args(args)
+            .env("NLEBENCH_DATABASE_URL", &a.database_url)
+            .env("NLEBENCH_QUEUE_URL", &a.queue_url)
+            .env("NLEBENCH_QUEUE_NAME", &queue_name)
+            .env("NLEBENCH_DATA_DIR", &data)
+            .env("NLEBENCH_TASKS_DIR", repo.join("experiments/tasks"))
+            .env("HF_HUB_OFFLINE", "1")
+            .env("NO_COLOR", "1");
+        c
+    };
+    let run_cmd = |args: &[&str]| -> anyhow::Result<String> {
+        let out = cmd(args)
+            .output()
+            .with_context(|| format!("cannot run {}", nlebench.display()))?;
+        if !out.status.success() {
+            bail!(
+                "nlebench {args:?} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+
+    // The models exist before the clock starts: the benchmark times scheduling, not writing.
+    for m in 1..=a.models {
+        engine::random::ensure("norgpt-tiny", m as u64, &data.join("models"))?;
+    }
+    run_cmd(&["migrate"])?;
+    let store = Store::connect(&a.database_url).await?;
+    if store.totals().await?.runs.iter().any(|(_, n)| *n > 0) {
+        bail!("the store has runs already: give the benchmark an empty database");
+    }
+    let sweep = dir.join("sweep.toml");
+    std::fs::write(&sweep, sweep_toml(&a, &pairs))?;
+    let t = Instant::now();
+    let submitted = run_cmd(&["submit", sweep.to_str().unwrap_or_default()])?;
+    let submit_s = t.elapsed().as_secs_f64();
+    eprintln!("{}", submitted.trim());
+
+    let mut ports = Vec::new();
+    let mut children = Vec::new();
+    for w in 0..a.workers {
+        let port = free_port()?;
+        let log = std::fs::File::create(dir.join(format!("worker-{w}.log")))?;
+        children.push(
+            cmd(&[
+                "worker",
+                "--name",
+                &format!("bench-w{w}"),
+                "--metrics-addr",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()?,
+        );
+        ports.push(port);
+    }
+    let mut workers = Workers(children);
+    let runs = (a.models * a.runs_per_model) as i64;
+    let start = Instant::now();
+    loop {
+        let totals = store.totals().await?;
+        let count = |s: &str| {
+            totals
+                .runs
+                .iter()
+                .find(|(k, _)| k == s)
+                .map_or(0, |(_, n)| *n)
+        };
+        if count("failed") > 0 {
+            bail!("a run failed; see the worker logs in {}", dir.display());
+        }
+        if count("done") == runs {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(3600) {
+            bail!("not done after an hour: {totals:?}");
+        }
+        for (w, c) in workers.0.iter_mut().enumerate() {
+            if let Some(status) = c.try_wait()? {
+                bail!(
+                    "worker {w} exited ({status}); see {}",
+                    dir.join(format!("worker-{w}.log")).display()
+                );
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut loads = 0.0;
+    for &port in &ports {
+        let text = scrape(port).await?;
+        loads += sample(&text, "nlebench_model_loads_total")
+            .ok_or_else(|| anyhow!("worker on port {port} reports no model loads"))?;
+    }
+    drop(workers); // SIGTERM, and wait for each to stop
+
+    // Every job's holder and times, from the store.
+    let rows: Vec<JobRow> = job::Entity::find()
+        .select_only()
+        .column(job::Column::Worker)
+        .column(job::Column::StartedAt)
+        .column(job::Column::FinishedAt)
+        .column(run::Column::ModelSource)
+        .join(
+            JoinType::InnerJoin,
+            job::Entity::belongs_to(run::Entity)
+                .from(job::Column::RunId)
+                .to(run::Column::Id)
+                .into(),
+        )
+        .into_tuple()
+        .all(store.connection())
+        .await?;
+    let jobs = rows.len();
+    let mut per_worker: BTreeMap<String, Vec<Span>> = BTreeMap::new();
+    let mut pairs_seen = HashSet::new();
+    for (w, s, f, model) in rows {
+        let (Some(w), Some(s), Some(f)) = (w, s, f) else {
+            bail!("a done job without its worker or times");
+        };
+        pairs_seen.insert((w.clone(), model));
+        per_worker.entry(w).or_default().push((s, f));
+    }
+    let secs = |d: chrono::TimeDelta| d.num_microseconds().unwrap_or(0) as f64 / 1e6;
+    let (mut work, mut gaps) = (Vec::new(), Vec::new());
+    let (mut first, mut last) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
+    for spans in per_worker.values_mut() {
+        spans.sort();
+        for (i, (s, f)) in spans.iter().enumerate() {
+            work.push(secs(*f - *s));
+            if i > 0 {
+                gaps.push(secs(*s - spans[i - 1].1));
+            }
+            first = Some(first.map_or(*s, |x| x.min(*s)));
+            last = Some(last.map_or(*f, |x| x.max(*f)));
+        }
+    }
+    let wall = match (first, last) {
+        (Some(a), Some(b)) => secs(b - a),
+        _ => bail!("no job ran"),
+    };
+    let mean_gap = gaps.iter().sum::<f64>() / gaps.len().max(1) as f64;
+    let report = format!(
+        "| what | value |\n| --- | --- |\n\
+         | jobs (one example each) / runs / models / workers | {jobs} / {runs} / {} / {} |\n\
+         | submit (plan, store, queue) | {submit_s:.1} s |\n\
+         | first claim to last completion | {wall:.1} s |\n\
+         | jobs/s | {:.1} |\n\
+         | job, claim to completion (median) | {:.1} ms |\n\
+         | between a worker's jobs: delivery and claim (median / mean) | {:.1} ms / {:.1} ms |\n\
+         | model loads (the workers' `/metrics`) | {loads:.0} |\n\
+         | minimum (each model once) / distinct (model, worker) pairs | {} / {} |\n",
+        a.models,
+        a.workers,
+        jobs as f64 / wall,
+        1000.0 * median(&mut work),
+        1000.0 * median(&mut gaps),
+        1000.0 * mean_gap,
+        a.models,
+        pairs_seen.len()
+    );
+    println!("{report}");
+    if let Some(path) = &a.write {
+        write_section(path, &a, &report)?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_section(path: &Path, a: &BenchSchedulerArgs, report: &str) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let section = format!(
+        "## Scheduler (issue 13)\n\n\
+         {} `nlebench worker` processes on loopback PostgreSQL and Redis run one sweep of \
+         {} random models (norgpt-tiny) × {} seeds × {} NO-CrowS-Pairs examples, one example per \
+         job, on {} ({cores} cores shared by the workers, PostgreSQL and Redis; {}). Job times \
+         come from the store (claim and completion), model loads from each worker's `/metrics`.\n\n\
+         ```sh\nNLEBENCH_DATABASE_URL=postgres://…/empty NLEBENCH_QUEUE_URL=redis://… \
+         nlebench-dev bench scheduler --workers {} --models {} --runs-per-model {} --examples {} --write BENCHMARKS.md\n```\n\n\
+         {report}",
+        a.workers,
+        a.models,
+        a.runs_per_model,
+        a.examples,
+        crate::report::cpu_model(),
+        chrono::Utc::now().format("%Y-%m-%d"),
+        a.workers,
+        a.models,
+        a.runs_per_model,
+        a.examples
+    );
+    crate::report::replace_section(path, "Scheduler (issue 13)", &section)
+}
