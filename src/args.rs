@@ -75,6 +75,10 @@ pub struct Global {
     /// [default: 2048]
     #[arg(long, env = "NLEBENCH_MEMORY_BUDGET_MB", global = true)]
     pub memory_budget_mb: Option<String>,
+    /// Memory a worker offers its jobs in GiB; it takes no job that needs more
+    /// [default: the GPU's memory, or the machine's]
+    #[arg(long, env = "NLEBENCH_MEMORY_GB", global = true)]
+    pub memory_gb: Option<String>,
     /// Bootstrap resamples per metric interval; 0 turns intervals off [default: 1000]
     #[arg(long, env = "NLEBENCH_BOOTSTRAP_ITERATIONS", global = true)]
     pub bootstrap_iterations: Option<String>,

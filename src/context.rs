@@ -59,6 +59,7 @@ pub fn settings(g: &Global) -> anyhow::Result<Settings> {
             fault_abort_model: g.fault_abort_model.clone(),
             device: g.device.clone(),
             memory_budget_mb: g.memory_budget_mb.clone(),
+            memory_gb: g.memory_gb.clone(),
             bootstrap_iterations: g.bootstrap_iterations.clone(),
             perspective_key: g.perspective_key.clone(),
             perspective_url: g.perspective_url.clone(),

@@ -66,6 +66,7 @@ fn writes_after_cancelled_store_calls_are_seen_at_once_and_kept() {
                     pid: i,
                     device: "cpu".into(),
                     queue: "q".into(),
+                    memory_mb: None,
                 })
                 .await
                 .unwrap();

@@ -13,6 +13,7 @@ mod m20261130_000003_chain_steps;
 mod m20261130_000004_run_notes;
 mod m20261130_000005_job_deaths;
 mod m20261130_000006_session_last_seen;
+mod m20261130_000007_worker_memory;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000004_run_notes::Migration),
             Box::new(m20261130_000005_job_deaths::Migration),
             Box::new(m20261130_000006_session_last_seen::Migration),
+            Box::new(m20261130_000007_worker_memory::Migration),
         ]
     }
 }

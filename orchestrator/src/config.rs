@@ -47,6 +47,8 @@ pub struct Overrides {
     pub device: Option<String>,
     /// Memory budget of a forward pass in MiB, as written.
     pub memory_budget_mb: Option<String>,
+    /// Memory a worker offers its jobs in GiB, as written.
+    pub memory_gb: Option<String>,
     /// Bootstrap resamples per metric interval, as written.
     pub bootstrap_iterations: Option<String>,
     /// Perspective API key.
@@ -83,6 +85,7 @@ struct WorkerFileConfig {
     reconcile_secs: Option<u64>,
     device: Option<String>,
     memory_budget_mb: Option<u64>,
+    memory_gb: Option<f64>,
 }
 
 /// The effective configuration.
@@ -113,6 +116,8 @@ pub struct Settings {
     pub device: DeviceSpec,
     /// Memory budget of a scoring forward pass in MiB, when a setting names no batch size.
     pub memory_budget_mb: u64,
+    /// Memory a worker offers its jobs in GiB (`None`: what its device has).
+    pub memory_gb: Option<f64>,
     /// Bootstrap resamples per metric interval (0: no intervals).
     pub bootstrap_iterations: usize,
     /// The Perspective API, when a key is configured.
@@ -152,6 +157,20 @@ pub const DEFAULT_MEMORY_BUDGET_MB: u64 = 2048;
 pub const DEFAULT_BOOTSTRAP_ITERATIONS: usize = 1000;
 
 /// Parse a flag or environment value, or say which flag/variable is wrong and what it takes.
+/// A positive, finite number of GiB.
+struct Gib(f64);
+
+impl std::str::FromStr for Gib {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.parse::<f64>() {
+            Ok(g) if g > 0.0 && g.is_finite() => Ok(Gib(g)),
+            _ => Err(()),
+        }
+    }
+}
+
 fn parse_override<T: std::str::FromStr>(
     value: &str,
     flag: &str,
@@ -275,6 +294,18 @@ impl Settings {
                 .memory_budget_mb
                 .unwrap_or(DEFAULT_MEMORY_BUDGET_MB),
         };
+        let memory_gb = match o.memory_gb {
+            Some(v) => Some(
+                parse_override::<Gib>(
+                    &v,
+                    "--memory-gb",
+                    "NLEBENCH_MEMORY_GB",
+                    "a positive number of GiB, e.g. 80",
+                )?
+                .0,
+            ),
+            None => file.worker.memory_gb,
+        };
         let bootstrap_iterations = match o.bootstrap_iterations {
             Some(v) => parse_override(
                 &v,
@@ -366,6 +397,7 @@ impl Settings {
             },
             device,
             memory_budget_mb,
+            memory_gb,
             bootstrap_iterations,
             embedded,
         })
@@ -428,6 +460,13 @@ mod tests {
                     ..Overrides::default()
                 },
                 "NLEBENCH_BOOTSTRAP_ITERATIONS",
+            ),
+            (
+                Overrides {
+                    memory_gb: Some("-2".into()),
+                    ..Overrides::default()
+                },
+                "NLEBENCH_MEMORY_GB",
             ),
         ] {
             let e = Settings::resolve(o, None).unwrap_err().to_string();

@@ -7,6 +7,7 @@
 //! trait, both implemented by the worker crate; the [`runner::Runner`] owns a job's states and
 //! its retries.
 
+pub mod admission;
 pub mod compare;
 pub mod config;
 pub mod grid;

@@ -206,6 +206,7 @@ mod tests {
                     content_id: None,
                     random_weights: false,
                     arch: "gpt2".into(),
+                    memory: None,
                 },
             },
             adapter: None,
@@ -338,6 +339,7 @@ mod tests {
                         content_id: None,
                         random_weights: false,
                         arch: "lora".into(),
+                        memory: None,
                     },
                 })
             },

@@ -140,5 +140,14 @@ pub async fn waiting_for(
             "; {orphans} job(s) held by workers that are gone wait to be delivered again (the workers' reconciler or `nlebench reconcile` sees to it)"
         );
     }
+    let mut needs = Vec::new();
+    for r in store.runs_by_id(active).await? {
+        if let Some(need) = crate::admission::need_mb(&r.manifest()?) {
+            needs.push((r.id, need));
+        }
+    }
+    if let Some(note) = crate::admission::unfit_note(&needs, &live) {
+        line += &format!("; {note}");
+    }
     Ok(Some(line))
 }

@@ -16,6 +16,20 @@ pub struct ResolvedModel {
     pub random_weights: bool,
     /// Architecture from config.json (`gpt2`, …).
     pub arch: String,
+    /// What the model needs in memory (for admission; absent in manifests written before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<ModelMemory>,
+}
+
+/// A model's size for memory admission ([`crate::admission`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ModelMemory {
+    /// Weights in its files.
+    pub parameters: u64,
+    /// Values its KV cache keeps per token (keys and values of every layer).
+    pub kv_per_token: u64,
+    /// Context length in tokens.
+    pub context: u64,
 }
 
 /// What a dataset resolved to.

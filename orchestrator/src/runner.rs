@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 use types::MetricValue;
 
+use crate::admission;
 use crate::queue::{Deliveries, Queue};
 use crate::store::outage::retry;
 use crate::store::{Claim, ClaimedJob, Completion, JobOutcome, JobRef, Store, StoreError};
@@ -126,6 +127,8 @@ pub struct RunnerConfig {
     pub outage_budget: Duration,
     /// The worker's Prometheus counters.
     pub telemetry: Arc<WorkerTelemetry>,
+    /// MiB this worker offers its jobs (`None`: unknown, it takes every job).
+    pub memory_mb: Option<u64>,
 }
 
 /// Runs delivered jobs for one worker; cheap to clone.
@@ -176,6 +179,9 @@ impl Runner {
     pub async fn handle(&self, job: JobRef) -> Result<(), StoreError> {
         let job = self.prefer_held_model(job).await;
         let me = &self.inner;
+        if !self.admits(&job).await {
+            return Ok(());
+        }
         let (budget, worker) = (me.cfg.outage_budget, me.cfg.worker.as_str());
         let claim = retry(budget, "claiming a job", || {
             me.store.claim_job(
@@ -273,6 +279,36 @@ impl Runner {
                 job
             }
         }
+    }
+
+    /// Memory admission: whether this worker can hold `job` (its model's weights and KV
+    /// cache). A job that does not fit goes back to the queue, after the time a delivery takes,
+    /// for a worker that offers more; `status` names the runs no live worker can fit.
+    async fn admits(&self, job: &JobRef) -> bool {
+        let me = &self.inner;
+        let Some(have) = me.cfg.memory_mb else {
+            return true;
+        };
+        let Ok(Some(need)) = me.store.job_need_mb(job.run_id).await else {
+            return true;
+        };
+        if admission::fits(Some(need), Some(have)) {
+            return true;
+        }
+        warn!(
+            job = job.job_id,
+            "the job needs {need} MiB and this worker offers {have} MiB: back to the queue for another worker"
+        );
+        let pushed = me
+            .queue
+            .lock()
+            .await
+            .push(std::slice::from_ref(job), 0, Some(me.cfg.stale_after))
+            .await;
+        if let Err(e) = pushed {
+            warn!("the job could not be queued again ({e}); `nlebench reconcile` queues it");
+        }
+        false
     }
 
     /// The job in hand was lost without an outcome (its task panicked): the worker names no

@@ -113,6 +113,7 @@ pub fn prepare(
                 content_id: Some(sha.clone()),
                 random_weights: false,
                 arch: "import".into(),
+                memory: None,
             },
         },
         adapter: None,

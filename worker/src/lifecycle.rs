@@ -80,6 +80,11 @@ pub async fn run(
     if let Some(w) = queue.persistence_warning().await {
         warn!("{w}");
     }
+    // What this worker offers its jobs: as configured, else its device's memory.
+    let memory_mb = s
+        .memory_gb
+        .map(|gb| (gb * 1024.0) as u64)
+        .or_else(|| engine::device::memory_bytes(&device).map(|b| b >> 20));
     store
         .register_worker(&WorkerInfo {
             name: name.clone(),
@@ -87,6 +92,7 @@ pub async fn run(
             pid: i64::from(std::process::id()),
             device: engine::device::name(&device),
             queue: s.queue.name.clone(),
+            memory_mb,
         })
         .await?;
     let handler = Handler::new(
@@ -126,6 +132,7 @@ pub async fn run(
             stale_after: stale_after(s),
             outage_budget: s.store_outage,
             telemetry: opts.telemetry.clone(),
+            memory_mb,
         },
         store.clone(),
         queue.clone(),

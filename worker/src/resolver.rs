@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use orchestrator::resolve::{ResolveError, ResolvedDataset, ResolvedModel, Resolver};
+use orchestrator::resolve::{ModelMemory, ResolveError, ResolvedDataset, ResolvedModel, Resolver};
 use orchestrator::spec::{Source, TaskSpec};
 
 use crate::data;
@@ -51,11 +51,17 @@ impl Resolver for EngineResolver {
             Source::Path { .. } => Some(self.hashes.model_id(&files).map_err(|e| split_fix(&e))?),
             _ => None,
         };
+        let memory = ModelMemory {
+            parameters: engine::weights::parameter_count(&files).map_err(|e| split_fix(&e))?,
+            kv_per_token: cfg.model.kv_per_token() as u64,
+            context: cfg.model.max_positions() as u64,
+        };
         Ok(ResolvedModel {
             revision: files.revision.clone(),
             content_id,
             random_weights: cfg.random_weights,
             arch: cfg.model.arch().to_string(),
+            memory: Some(memory),
         })
     }
 
@@ -92,6 +98,7 @@ impl Resolver for EngineResolver {
                     .unwrap_or("causal_lm")
                     .to_lowercase()
             ),
+            memory: None,
         })
     }
 

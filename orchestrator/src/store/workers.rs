@@ -21,6 +21,8 @@ pub struct WorkerInfo {
     pub device: String,
     /// Queue it pulls from.
     pub queue: String,
+    /// MiB it offers its jobs, if known.
+    pub memory_mb: Option<u64>,
 }
 
 impl Store {
@@ -38,6 +40,7 @@ impl Store {
             jobs_done: Set(0),
             started_at: Set(t),
             last_heartbeat: Set(t),
+            memory_mb: Set(w.memory_mb.map(|m| m as i64)),
             ..Default::default()
         })
         .on_conflict(
@@ -51,6 +54,7 @@ impl Store {
                     worker::Column::CurrentJob,
                     worker::Column::StartedAt,
                     worker::Column::LastHeartbeat,
+                    worker::Column::MemoryMb,
                 ])
                 .to_owned(),
         )

@@ -86,6 +86,7 @@ fn manifest(task: &TaskSpec, model: &str, setting: &str, rows: usize) -> anyhow:
                 content_id: None,
                 random_weights: false,
                 arch: "gpt2".into(),
+                memory: None,
             },
         },
         adapter: None,

@@ -364,6 +364,15 @@ impl ModelConfig {
         }
     }
 
+    /// Values the KV cache keeps per token: keys and values of every layer.
+    pub fn kv_per_token(&self) -> usize {
+        match self {
+            ModelConfig::Gpt2(c) => 2 * c.n_layer * c.n_embd,
+            ModelConfig::GptJ(c) => 2 * c.n_layer * c.n_embd,
+            ModelConfig::Llama(c, _) => 2 * c.num_hidden_layers * c.kv_heads() * c.head_dim(),
+        }
+    }
+
     /// Hidden size (input of a classification head).
     pub fn hidden_size(&self) -> usize {
         match self {

@@ -47,6 +47,26 @@ pub fn cpu_gemm_kernels() -> &'static str {
     "portable"
 }
 
+/// The memory jobs on `device` can use, in bytes: the GPU's total memory, or the machine's
+/// (`MemTotal` of /proc/meminfo) on the CPU. `None` where it cannot be read.
+pub fn memory_bytes(device: &Device) -> Option<u64> {
+    match device {
+        #[cfg(feature = "cuda")]
+        Device::Cuda(c) => c.cuda_stream().context().total_mem().ok().map(|b| b as u64),
+        Device::Cpu => std::fs::read_to_string("/proc/meminfo")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .map(|kb| kb * 1024),
+        _ => None,
+    }
+}
+
 /// Whether an error is an out-of-memory failure of the device (then a smaller batch may fit).
 pub fn is_oom(e: &EngineError) -> bool {
     let s = e.to_string().to_lowercase();
@@ -61,5 +81,11 @@ mod tests {
     fn cpu_is_always_there() {
         assert!(matches!(select(DeviceSpec::Cpu).unwrap(), Device::Cpu));
         assert!(select(DeviceSpec::Auto).is_ok());
+    }
+
+    #[test]
+    fn the_machines_memory_is_read() {
+        let bytes = memory_bytes(&Device::Cpu).unwrap();
+        assert!(bytes > 64 << 20, "{bytes} bytes");
     }
 }

@@ -177,6 +177,29 @@ pub fn check_weights(files: &ModelFiles) -> Result<()> {
         .try_for_each(|w| check_safetensors(w).map(|_| ()))
 }
 
+/// The number of weights in the model's files: exact for safetensors (from the headers), the
+/// bytes over 4 for a PyTorch `.bin` (whose pickle is not read here; f32 checkpoints).
+pub fn parameter_count(files: &ModelFiles) -> Result<u64> {
+    let mut n = 0u64;
+    for w in &files.weights {
+        if is_safetensors(w) {
+            n += check_safetensors(w)?
+                .values()
+                .map(|e| e.shape.iter().product::<usize>() as u64)
+                .sum::<u64>();
+        } else {
+            let len = std::fs::metadata(w)
+                .map_err(|source| EngineError::Io {
+                    path: w.clone(),
+                    source,
+                })?
+                .len();
+            n += len / 4;
+        }
+    }
+    Ok(n)
+}
+
 /// Read and check a safetensors file's header and size, so that a corrupt or truncated file
 /// gives a clear error instead of a crash; returns where each tensor is.
 fn check_safetensors(path: &Path) -> Result<HashMap<String, Entry>> {

@@ -19,6 +19,8 @@ pub struct Model {
     pub jobs_done: i64,
     pub started_at: ChronoDateTimeUtc,
     pub last_heartbeat: ChronoDateTimeUtc,
+    /// MiB it offers its jobs (migration 7; `None` for workers registered before).
+    pub memory_mb: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
