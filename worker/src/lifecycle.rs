@@ -132,7 +132,9 @@ pub async fn run(
             stale_after: stale_after(s),
             outage_budget: s.store_outage,
             telemetry: opts.telemetry.clone(),
-            memory_mb,
+            // Embedded, every worker shares this machine: refusing would leave the job to
+            // nobody, so a job is tried whatever it needs.
+            memory_mb: memory_mb.filter(|_| !s.embedded),
         },
         store.clone(),
         queue.clone(),
