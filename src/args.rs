@@ -344,6 +344,9 @@ pub struct WorkerArgs {
     /// Serve this worker's Prometheus metrics at http://ADDR/metrics (e.g. 0.0.0.0:9464)
     #[arg(long, env = "NLEBENCH_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Take jobs in queue order, without preferring the model it holds (for comparison)
+    #[arg(long)]
+    pub no_affinity: bool,
 }
 
 #[derive(Debug, Args)]

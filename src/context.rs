@@ -160,5 +160,6 @@ pub fn worker_options(
         host,
         idle_exit,
         telemetry: Default::default(),
+        affinity: true,
     }
 }

@@ -129,6 +129,8 @@ pub struct RunnerConfig {
     pub telemetry: Arc<WorkerTelemetry>,
     /// MiB this worker offers its jobs (`None`: unknown, it takes every job).
     pub memory_mb: Option<u64>,
+    /// Prefer jobs for the model it holds (model affinity).
+    pub affinity: bool,
 }
 
 /// Runs delivered jobs for one worker; cheap to clone.
@@ -236,6 +238,9 @@ impl Runner {
     /// delivered job in hand: affinity saves model loads, it never decides what runs.
     async fn prefer_held_model(&self, job: JobRef) -> JobRef {
         let me = &self.inner;
+        if !me.cfg.affinity {
+            return job;
+        }
         let Ok(Some(delivered)) = me.store.job_model(job.job_id).await else {
             return job;
         };

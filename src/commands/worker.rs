@@ -20,7 +20,8 @@ pub async fn worker(g: &Global, a: WorkerArgs) -> anyhow::Result<ExitCode> {
         store.require_migrated().await?;
     }
     let queue = context::queue(&s).await?;
-    let opts = context::worker_options(a.name, None, a.exit_when_idle.map(Duration::from_secs));
+    let mut opts = context::worker_options(a.name, None, a.exit_when_idle.map(Duration::from_secs));
+    opts.affinity = !a.no_affinity;
     if let Some(addr) = a.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             anyhow::anyhow!(

@@ -56,6 +56,8 @@ pub struct WorkerOptions {
     pub idle_exit: Option<Duration>,
     /// Its Prometheus counters.
     pub telemetry: Arc<WorkerTelemetry>,
+    /// Prefer jobs for the model it holds (model affinity).
+    pub affinity: bool,
 }
 
 /// Run jobs as one worker until `stop` turns true or it has been idle for
@@ -135,6 +137,7 @@ pub async fn run(
             // Embedded, every worker shares this machine: refusing would leave the job to
             // nobody, so a job is tried whatever it needs.
             memory_mb: memory_mb.filter(|_| !s.embedded),
+            affinity: opts.affinity,
         },
         store.clone(),
         queue.clone(),

@@ -6,15 +6,15 @@
 //! (model, worker) pairs the store records.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use chrono::{DateTime, Utc};
-use orchestrator::store::Store;
-use orchestrator::store::entities::{job, run};
-use sea_orm::{EntityTrait, JoinType, QuerySelect};
+use orchestrator::store::entities::{job, run, sweep, sweep_cell};
+use orchestrator::store::{RunStatus, Store};
+use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::args::BenchSchedulerArgs;
@@ -72,10 +72,15 @@ fn sample(text: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-fn sweep_toml(a: &BenchSchedulerArgs, pairs: &Path) -> String {
-    let seeds: Vec<String> = (0..a.runs_per_model).map(|s| s.to_string()).collect();
+fn sweep_toml(
+    a: &BenchSchedulerArgs,
+    name: &str,
+    seeds: std::ops::Range<usize>,
+    pairs: &Path,
+) -> String {
+    let seeds: Vec<String> = seeds.map(|s| s.to_string()).collect();
     let mut s = format!(
-        "name = \"bench-scheduler\"\ntasks = [\"no-crows-pairs\"]\nseeds = [{}]\nshard_size = 1\n\n\
+        "name = \"{name}\"\ntasks = [\"no-crows-pairs\"]\nseeds = [{}]\nshard_size = 1\n\n\
          [datasets]\nno-crows-pairs = \"path:{}\"\n\n[[settings]]\nname = \"one-per-job\"\n\
          limit = {}\nbatch_size = 1\n",
         seeds.join(", "),
@@ -93,13 +98,203 @@ fn median(xs: &mut [f64]) -> f64 {
     xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// Where the benchmark runs `nlebench`.
+struct Bench<'a> {
+    a: &'a BenchSchedulerArgs,
+    nlebench: PathBuf,
+    repo: PathBuf,
+    dir: PathBuf,
+    store: Store,
+}
+
+/// One phase's figures.
+struct Figures {
+    jobs: usize,
+    submit_s: f64,
+    wall_s: f64,
+    job_ms: f64,
+    gap_median_ms: f64,
+    gap_mean_ms: f64,
+    loads: f64,
+    pairs: usize,
+}
+
+impl Bench<'_> {
+    fn cmd(&self, queue: &str, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.nlebench);
+        c.args(args)
+            .env("NLEBENCH_DATABASE_URL", &self.a.database_url)
+            .env("NLEBENCH_QUEUE_URL", &self.a.queue_url)
+            .env("NLEBENCH_QUEUE_NAME", queue)
+            .env("NLEBENCH_DATA_DIR", self.dir.join("data"))
+            .env("NLEBENCH_TASKS_DIR", self.repo.join("experiments/tasks"))
+            .env("HF_HUB_OFFLINE", "1")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    fn run_cmd(&self, queue: &str, args: &[&str]) -> anyhow::Result<String> {
+        let out = self
+            .cmd(queue, args)
+            .output()
+            .with_context(|| format!("cannot run {}", self.nlebench.display()))?;
+        if !out.status.success() {
+            bail!(
+                "nlebench {args:?} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Submit the sweep `name` over `seeds`, run it with fresh workers (with model affinity or
+    /// in queue order) on a queue of its own, and measure.
+    async fn phase(
+        &self,
+        name: &str,
+        seeds: std::ops::Range<usize>,
+        affinity: bool,
+    ) -> anyhow::Result<Figures> {
+        let a = self.a;
+        let queue = format!("{name}-{}", std::process::id());
+        let sweep = self.dir.join(format!("{name}.toml"));
+        std::fs::write(&sweep, sweep_toml(a, name, seeds, &self.repo.join(PAIRS)))?;
+        let t = Instant::now();
+        self.run_cmd(&queue, &["submit", sweep.to_str().unwrap_or_default()])?;
+        let submit_s = t.elapsed().as_secs_f64();
+
+        let mut ports = Vec::new();
+        let mut children = Vec::new();
+        for w in 0..a.workers {
+            let port = free_port()?;
+            let log = std::fs::File::create(self.dir.join(format!("{name}-worker-{w}.log")))?;
+            let (worker_name, addr) = (format!("{name}-w{w}"), format!("127.0.0.1:{port}"));
+            let mut args = vec!["worker", "--name", &worker_name, "--metrics-addr", &addr];
+            if !affinity {
+                args.push("--no-affinity");
+            }
+            children.push(
+                self.cmd(&queue, &args)
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()?,
+            );
+            ports.push(port);
+        }
+        let mut workers = Workers(children);
+        let runs = (a.models * a.runs_per_model) as i64;
+        let start = Instant::now();
+        loop {
+            let counts = self.store.sweep_counts(name).await?;
+            if counts.get(&RunStatus::Failed).copied().unwrap_or(0) > 0 {
+                bail!(
+                    "a run failed; see the worker logs in {}",
+                    self.dir.display()
+                );
+            }
+            if counts.get(&RunStatus::Done).copied().unwrap_or(0) == runs {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(3600) {
+                bail!("not done after an hour: {counts:?}");
+            }
+            for (w, c) in workers.0.iter_mut().enumerate() {
+                if let Some(status) = c.try_wait()? {
+                    bail!(
+                        "worker {w} of {name} exited ({status}); see its log in {}",
+                        self.dir.display()
+                    );
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut loads = 0.0;
+        for &port in &ports {
+            let text = scrape(port).await?;
+            loads += sample(&text, "nlebench_model_loads_total")
+                .ok_or_else(|| anyhow!("worker on port {port} reports no model loads"))?;
+        }
+        drop(workers); // SIGTERM, and wait for each to stop
+
+        // The sweep's jobs: holder and times, from the store.
+        let rows: Vec<JobRow> = job::Entity::find()
+            .select_only()
+            .column(job::Column::Worker)
+            .column(job::Column::StartedAt)
+            .column(job::Column::FinishedAt)
+            .column(run::Column::ModelSource)
+            .join(
+                JoinType::InnerJoin,
+                job::Entity::belongs_to(run::Entity)
+                    .from(job::Column::RunId)
+                    .to(run::Column::Id)
+                    .into(),
+            )
+            .join(
+                JoinType::InnerJoin,
+                run::Entity::belongs_to(sweep_cell::Entity)
+                    .from(run::Column::Id)
+                    .to(sweep_cell::Column::RunId)
+                    .into(),
+            )
+            .join(
+                JoinType::InnerJoin,
+                sweep_cell::Entity::belongs_to(sweep::Entity)
+                    .from(sweep_cell::Column::SweepId)
+                    .to(sweep::Column::Id)
+                    .into(),
+            )
+            .filter(sweep::Column::Name.eq(name))
+            .into_tuple()
+            .all(self.store.connection())
+            .await?;
+        let jobs = rows.len();
+        let mut per_worker: BTreeMap<String, Vec<Span>> = BTreeMap::new();
+        let mut pairs = HashSet::new();
+        for (w, s, f, model) in rows {
+            let (Some(w), Some(s), Some(f)) = (w, s, f) else {
+                bail!("a done job without its worker or times");
+            };
+            pairs.insert((w.clone(), model));
+            per_worker.entry(w).or_default().push((s, f));
+        }
+        let secs = |d: chrono::TimeDelta| d.num_microseconds().unwrap_or(0) as f64 / 1e6;
+        let (mut work, mut gaps) = (Vec::new(), Vec::new());
+        let (mut first, mut last) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
+        for spans in per_worker.values_mut() {
+            spans.sort();
+            for (i, (s, f)) in spans.iter().enumerate() {
+                work.push(secs(*f - *s));
+                if i > 0 {
+                    gaps.push(secs(*s - spans[i - 1].1));
+                }
+                first = Some(first.map_or(*s, |x| x.min(*s)));
+                last = Some(last.map_or(*f, |x| x.max(*f)));
+            }
+        }
+        let wall_s = match (first, last) {
+            (Some(a), Some(b)) => secs(b - a),
+            _ => bail!("no job ran"),
+        };
+        Ok(Figures {
+            jobs,
+            submit_s,
+            wall_s,
+            job_ms: 1000.0 * median(&mut work),
+            gap_mean_ms: 1000.0 * gaps.iter().sum::<f64>() / gaps.len().max(1) as f64,
+            gap_median_ms: 1000.0 * median(&mut gaps),
+            loads,
+            pairs: pairs.len(),
+        })
+    }
+}
+
 pub async fn run(a: BenchSchedulerArgs) -> anyhow::Result<ExitCode> {
     if !(1..=33).contains(&a.examples) {
         bail!("--examples must be between 1 and 33 (the rows of {PAIRS})");
     }
     let repo = std::env::current_dir()?;
-    let pairs = repo.join(PAIRS);
-    if !pairs.is_file() {
+    if !repo.join(PAIRS).is_file() {
         bail!("{PAIRS} is not here: run from the repository root");
     }
     let nlebench = match &a.nlebench {
@@ -108,171 +303,60 @@ pub async fn run(a: BenchSchedulerArgs) -> anyhow::Result<ExitCode> {
     };
     let dir = std::env::temp_dir().join(format!("nlebench-bench-scheduler-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let data = dir.join("data");
-    let queue_name = format!("bench-scheduler-{}", std::process::id());
-    let cmd = |args: &[&str]| {
-        let mut c = Command::new(&nlebench);
-        c.args(args)
-            .env("NLEBENCH_DATABASE_URL", &a.database_url)
-            .env("NLEBENCH_QUEUE_URL", &a.queue_url)
-            .env("NLEBENCH_QUEUE_NAME", &queue_name)
-            .env("NLEBENCH_DATA_DIR", &data)
-            .env("NLEBENCH_TASKS_DIR", repo.join("experiments/tasks"))
-            .env("HF_HUB_OFFLINE", "1")
-            .env("NO_COLOR", "1");
-        c
-    };
-    let run_cmd = |args: &[&str]| -> anyhow::Result<String> {
-        let out = cmd(args)
-            .output()
-            .with_context(|| format!("cannot run {}", nlebench.display()))?;
-        if !out.status.success() {
-            bail!(
-                "nlebench {args:?} failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-
     // The models exist before the clock starts: the benchmark times scheduling, not writing.
     for m in 1..=a.models {
-        engine::random::ensure("norgpt-tiny", m as u64, &data.join("models"))?;
+        engine::random::ensure("norgpt-tiny", m as u64, &dir.join("data/models"))?;
     }
-    run_cmd(&["migrate"])?;
     let store = Store::connect(&a.database_url).await?;
-    if store.totals().await?.runs.iter().any(|(_, n)| *n > 0) {
+    let bench = Bench {
+        a: &a,
+        nlebench,
+        repo,
+        dir: dir.clone(),
+        store,
+    };
+    bench.run_cmd("bench-scheduler", &["migrate"])?;
+    if bench.store.totals().await?.runs.iter().any(|(_, n)| *n > 0) {
         bail!("the store has runs already: give the benchmark an empty database");
     }
-    let sweep = dir.join("sweep.toml");
-    std::fs::write(&sweep, sweep_toml(&a, &pairs))?;
-    let t = Instant::now();
-    let submitted = run_cmd(&["submit", sweep.to_str().unwrap_or_default()])?;
-    let submit_s = t.elapsed().as_secs_f64();
-    eprintln!("{}", submitted.trim());
-
-    let mut ports = Vec::new();
-    let mut children = Vec::new();
-    for w in 0..a.workers {
-        let port = free_port()?;
-        let log = std::fs::File::create(dir.join(format!("worker-{w}.log")))?;
-        children.push(
-            cmd(&[
-                "worker",
-                "--name",
-                &format!("bench-w{w}"),
-                "--metrics-addr",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?,
-        );
-        ports.push(port);
-    }
-    let mut workers = Workers(children);
-    let runs = (a.models * a.runs_per_model) as i64;
-    let start = Instant::now();
-    loop {
-        let totals = store.totals().await?;
-        let count = |s: &str| {
-            totals
-                .runs
-                .iter()
-                .find(|(k, _)| k == s)
-                .map_or(0, |(_, n)| *n)
-        };
-        if count("failed") > 0 {
-            bail!("a run failed; see the worker logs in {}", dir.display());
-        }
-        if count("done") == runs {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(3600) {
-            bail!("not done after an hour: {totals:?}");
-        }
-        for (w, c) in workers.0.iter_mut().enumerate() {
-            if let Some(status) = c.try_wait()? {
-                bail!(
-                    "worker {w} exited ({status}); see {}",
-                    dir.join(format!("worker-{w}.log")).display()
-                );
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let mut loads = 0.0;
-    for &port in &ports {
-        let text = scrape(port).await?;
-        loads += sample(&text, "nlebench_model_loads_total")
-            .ok_or_else(|| anyhow!("worker on port {port} reports no model loads"))?;
-    }
-    drop(workers); // SIGTERM, and wait for each to stop
-
-    // Every job's holder and times, from the store.
-    let rows: Vec<JobRow> = job::Entity::find()
-        .select_only()
-        .column(job::Column::Worker)
-        .column(job::Column::StartedAt)
-        .column(job::Column::FinishedAt)
-        .column(run::Column::ModelSource)
-        .join(
-            JoinType::InnerJoin,
-            job::Entity::belongs_to(run::Entity)
-                .from(job::Column::RunId)
-                .to(run::Column::Id)
-                .into(),
-        )
-        .into_tuple()
-        .all(store.connection())
-        .await?;
-    let jobs = rows.len();
-    let mut per_worker: BTreeMap<String, Vec<Span>> = BTreeMap::new();
-    let mut pairs_seen = HashSet::new();
-    for (w, s, f, model) in rows {
-        let (Some(w), Some(s), Some(f)) = (w, s, f) else {
-            bail!("a done job without its worker or times");
-        };
-        pairs_seen.insert((w.clone(), model));
-        per_worker.entry(w).or_default().push((s, f));
-    }
-    let secs = |d: chrono::TimeDelta| d.num_microseconds().unwrap_or(0) as f64 / 1e6;
-    let (mut work, mut gaps) = (Vec::new(), Vec::new());
-    let (mut first, mut last) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
-    for spans in per_worker.values_mut() {
-        spans.sort();
-        for (i, (s, f)) in spans.iter().enumerate() {
-            work.push(secs(*f - *s));
-            if i > 0 {
-                gaps.push(secs(*s - spans[i - 1].1));
-            }
-            first = Some(first.map_or(*s, |x| x.min(*s)));
-            last = Some(last.map_or(*f, |x| x.max(*f)));
-        }
-    }
-    let wall = match (first, last) {
-        (Some(a), Some(b)) => secs(b - a),
-        _ => bail!("no job ran"),
+    // The same work twice in one session, on new cells (other seeds) each time.
+    let r = a.runs_per_model;
+    let on = bench.phase("bench-affinity", 0..r, true).await?;
+    let off = bench.phase("bench-queue-order", r..2 * r, false).await?;
+    let row = |what: &str, f: &dyn Fn(&Figures) -> String| {
+        format!("| {what} | {} | {} |\n", f(&on), f(&off))
     };
-    let mean_gap = gaps.iter().sum::<f64>() / gaps.len().max(1) as f64;
     let report = format!(
-        "| what | value |\n| --- | --- |\n\
-         | jobs (one example each) / runs / models / workers | {jobs} / {runs} / {} / {} |\n\
-         | submit (plan, store, queue) | {submit_s:.1} s |\n\
-         | first claim to last completion | {wall:.1} s |\n\
-         | jobs/s | {:.1} |\n\
-         | job, claim to completion (median) | {:.1} ms |\n\
-         | between a worker's jobs: delivery and claim (median / mean) | {:.1} ms / {:.1} ms |\n\
-         | model loads (the workers' `/metrics`) | {loads:.0} |\n\
-         | minimum (each model once) / distinct (model, worker) pairs | {} / {} |\n",
-        a.models,
-        a.workers,
-        jobs as f64 / wall,
-        1000.0 * median(&mut work),
-        1000.0 * median(&mut gaps),
-        1000.0 * mean_gap,
-        a.models,
-        pairs_seen.len()
+        "| | model affinity (default) | queue order (`--no-affinity`) |\n| --- | --- | --- |\n{}{}{}{}{}{}{}{}",
+        row("jobs (one example each)", &|f| f.jobs.to_string()),
+        row("submit (plan, store, queue)", &|f| format!(
+            "{:.1} s",
+            f.submit_s
+        )),
+        row("first claim to last completion", &|f| format!(
+            "{:.1} s",
+            f.wall_s
+        )),
+        row("jobs/s", &|f| format!("{:.1}", f.jobs as f64 / f.wall_s)),
+        row("job, claim to completion (median)", &|f| format!(
+            "{:.1} ms",
+            f.job_ms
+        )),
+        row(
+            "between a worker's jobs: delivery and claim (median / mean)",
+            &|f| format!("{:.1} ms / {:.1} ms", f.gap_median_ms, f.gap_mean_ms)
+        ),
+        row("model loads (the workers' `/metrics`)", &|f| format!(
+            "{:.0}",
+            f.loads
+        )),
+        row(
+            &format!(
+                "minimum ({} models once each) / distinct (model, worker) pairs",
+                a.models
+            ),
+            &|f| format!("{} / {}", a.models, f.pairs)
+        ),
     );
     println!("{report}");
     if let Some(path) = &a.write {
@@ -286,9 +370,9 @@ fn write_section(path: &Path, a: &BenchSchedulerArgs, report: &str) -> anyhow::R
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let section = format!(
         "## Scheduler (issue 13)\n\n\
-         {} `nlebench worker` processes on loopback PostgreSQL and Redis run one sweep of \
+         {} `nlebench worker` processes on loopback PostgreSQL and Redis run a sweep of \
          {} random models (norgpt-tiny) × {} seeds × {} NO-CrowS-Pairs examples, one example per \
-         job, on {} ({cores} cores shared by the workers, PostgreSQL and Redis; {}). Job times \
+         job, twice in one session: with model affinity, then (new cells) in queue order, on {} ({cores} cores shared by the workers, PostgreSQL and Redis; {}). Job times \
          come from the store (claim and completion), model loads from each worker's `/metrics`.\n\n\
          ```sh\nNLEBENCH_DATABASE_URL=postgres://…/empty NLEBENCH_QUEUE_URL=redis://… \
          nlebench-dev bench scheduler --workers {} --models {} --runs-per-model {} --examples {} --write BENCHMARKS.md\n```\n\n\
