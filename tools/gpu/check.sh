@@ -3,10 +3,11 @@
 # the engine on the GPU against the CPU (every fixture architecture in f32, f16 and bf16), and
 # benchmark it at the NorGPT-369M and NorGPT-3B shapes (random weights): scoring sentences/s,
 # generation new tokens/s at batch 1, 8 and 32, peak GPU memory, and decode throughput as a
-# share of the GPU's memory bandwidth. Writes the "## GPU (issue 13)" section of BENCHMARKS.md.
+# share of the GPU's memory bandwidth; then the quickstart sweep end to end on the GPU and on the
+# CPU (equal metrics). Writes the "## GPU (issue 13)" section of BENCHMARKS.md.
 #
 #   tools/gpu/check.sh                   build (cargo, CUDA toolkit or tools/gpu/toolkit.sh), run
-#   tools/gpu/check.sh --bin-dir DIR     use DIR/nlebench-dev built with `--features cuda`
+#   tools/gpu/check.sh --bin-dir DIR     use DIR/nlebench-dev (and DIR/nlebench) built with `--features cuda`
 #                                        elsewhere (a GPU machine without a Rust toolchain)
 #   tools/gpu/check.sh --dry-run         print the plan; build and run nothing (no GPU needed)
 #   --results DIR   JSON results and logs (default target/gpu-check)
@@ -126,6 +127,26 @@ for model in norgpt-369m norgpt-3b; do
         [ "$dry" = 1 ] || tail -1 "$results/bench-$model-$dtype.log" > "$results/bench-$model-$dtype.json"
     done
 done
+
+step "End to end: the quickstart sweep on cuda:0 and on the CPU (metrics must be equal)"
+nle="$(dirname "$dev")/nlebench"
+if [ "$dry" = 0 ] && [ ! -x "$nle" ]; then
+    echo "no $nle next to nlebench-dev: skipped"
+else
+    for d in cuda:0 cpu; do
+        n=${d%%:*} e2e="$results/e2e-${d%%:*}"
+        [ "$dry" = 1 ] || mkdir -p "$e2e"
+        store=(env NLEBENCH_DATA_DIR="$e2e" NLEBENCH_DATABASE_URL="sqlite://$e2e/nlebench.sqlite"
+               NLEBENCH_QUEUE_URL="sqlite://$e2e/queue.sqlite" "$nle")
+        run "e2e-$n" "${store[@]}" run experiments/sweeps/quickstart.toml --device "$d"
+        run "e2e-$n-export" "${store[@]}" export quickstart --format json -o "$results/metrics-$n.json"
+    done
+    if [ "$dry" = 1 ]; then
+        echo "+ compare metrics-cuda.json with metrics-cpu.json"
+    else
+        run e2e-compare python3 tools/gpu/same_metrics.py "$results"
+    fi
+fi
 
 step "Report"
 [ "$dry" = 1 ] || echo "$((SECONDS - start))" > "$results/seconds.txt"

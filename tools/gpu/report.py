@@ -97,6 +97,13 @@ def main() -> None:
             "each operation separately (no fused kernels, no CUDA graphs)."
         )
         lines.append("")
+    e2e = text(results, "e2e.txt")
+    if e2e:
+        lines += [
+            f"**End to end**: `nlebench run experiments/sweeps/quickstart.toml` (all four task kinds) "
+            f"with `--device cuda:0` and with `--device cpu`: {e2e} metric values (with intervals) equal.",
+            "",
+        ]
     section = "\n".join(lines) + "\n"
     if "--print" in sys.argv:
         print(section)
