@@ -175,10 +175,69 @@ impl Queue {
                 b.build()
             })
             .collect();
-        with_backend!(self, s => s
-            .push_all(&mut futures::stream::iter(tasks))
+        let push_err = |e: String| QueueError::Push(e);
+        match self {
+            Queue::Sqlite(s) => s
+                .push_all(&mut futures::stream::iter(tasks))
+                .await
+                .map_err(|e| push_err(e.to_string())),
+            Queue::Redis(s) => {
+                // apalis-redis 1.0 files every task as scheduled (at `now` at the earliest) and
+                // its fetch moves all due ones to the active list with one Lua `unpack`, which
+                // fails past ~8,000 values: then no worker can fetch anything. So tasks go in
+                // chunks, each moved to the active list here, a chunk at a time.
+                let mut tasks = tasks.into_iter();
+                loop {
+                    let chunk: Vec<_> = tasks.by_ref().take(PUSH_CHUNK).collect();
+                    if chunk.is_empty() {
+                        return Ok(());
+                    }
+                    s.push_all(&mut futures::stream::iter(chunk))
+                        .await
+                        .map_err(|e| push_err(e.to_string()))?;
+                    promote_due(s).await.map_err(push_err)?;
+                }
+            }
+        }
+    }
+}
+
+/// Tasks pushed to Redis (and due tasks moved to its active list) per round trip.
+const PUSH_CHUNK: usize = 1000;
+
+/// Move the due scheduled tasks of a Redis queue to its active list, [`PUSH_CHUNK`] at a time
+/// (see [`Queue::push`]).
+async fn promote_due(s: &mut RedisStorage<JobRef>) -> Result<(), String> {
+    let cfg = s.get_config().clone();
+    let script = redis::Script::new(
+        r#"
+local due = redis.call("zrangebyscore", KEYS[1], 0, ARGV[1], "LIMIT", 0, ARGV[2])
+if #due > 0 then
+    redis.call("rpush", KEYS[2], unpack(due))
+    redis.call("zrem", KEYS[1], unpack(due))
+    redis.call("del", KEYS[3])
+    redis.call("lpush", KEYS[3], 1)
+end
+return #due
+"#,
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    loop {
+        let moved: usize = script
+            .key(cfg.scheduled_jobs_set())
+            .key(cfg.active_jobs_list())
+            .key(cfg.signal_list())
+            .arg(now)
+            .arg(PUSH_CHUNK)
+            .invoke_async(s.get_connection())
             .await
-            .map_err(|e| QueueError::Push(e.to_string())))
+            .map_err(|e| e.to_string())?;
+        if moved < PUSH_CHUNK {
+            return Ok(());
+        }
     }
 }
 
