@@ -244,6 +244,9 @@ impl Runner {
         let Ok(Some(delivered)) = me.store.job_model(job.job_id).await else {
             return job;
         };
+        if !delivered.queued {
+            return job; // its claim skips it: nothing to give back
+        }
         let wanted = match me.handler.held_model() {
             Some(held) => held,
             None => match me.store.busiest_model(delivered.priority).await {

@@ -9,8 +9,11 @@ use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, Query
 use super::entities::{job, run, sweep, sweep_cell};
 use super::{JobRef, RunStatus, Store, StoreError};
 
-/// Queued jobs looked at per query (the oldest first).
+/// Queued jobs looked at to find the busiest model (the oldest first).
 const WINDOW: u64 = 256;
+
+/// Queued jobs of one model looked at for one of a high enough priority.
+const MODEL_WINDOW: u64 = 16;
 
 /// A delivered job's model and priority.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +22,8 @@ pub struct JobModel {
     pub source: String,
     /// The highest priority of the run's sweeps.
     pub priority: i32,
+    /// The job waits to be claimed (not taken, done or cancelled since it was queued).
+    pub queued: bool,
 }
 
 fn run_join() -> sea_orm::RelationDef {
@@ -31,24 +36,38 @@ fn run_join() -> sea_orm::RelationDef {
 impl Store {
     /// The model and priority of job `job_id`'s run (`None` when the job is gone).
     pub async fn job_model(&self, job_id: i64) -> Result<Option<JobModel>, StoreError> {
-        let row: Option<(i64, String)> = job::Entity::find_by_id(job_id)
+        let row: Option<(i64, String, RunStatus)> = job::Entity::find_by_id(job_id)
             .select_only()
             .column(run::Column::Id)
             .column(run::Column::ModelSource)
+            .column(job::Column::Status)
             .join(JoinType::InnerJoin, run_join())
             .into_tuple()
             .one(&self.db)
             .await?;
-        let Some((run_id, source)) = row else {
+        let Some((run_id, source, status)) = row else {
             return Ok(None);
         };
+        if status != RunStatus::Queued {
+            // Taken already (an earlier swap chose it, or a duplicate delivery): its claim
+            // skips it; no priority needed.
+            return Ok(Some(JobModel {
+                source,
+                priority: 0,
+                queued: false,
+            }));
+        }
         let priority = self
             .priorities(&[run_id])
             .await?
             .get(&run_id)
             .copied()
             .unwrap_or(0);
-        Ok(Some(JobModel { source, priority }))
+        Ok(Some(JobModel {
+            source,
+            priority,
+            queued: true,
+        }))
     }
 
     /// MiB a job of run `run_id` needs ([`crate::admission::need_mb`]); `None` when the run
@@ -67,7 +86,7 @@ impl Store {
         source: &str,
         min_priority: i32,
     ) -> Result<Option<JobRef>, StoreError> {
-        let rows = self.candidates(Some(source)).await?;
+        let rows = self.candidates(Some(source), MODEL_WINDOW).await?;
         let runs: Vec<i64> = rows.iter().map(|r| r.1).collect();
         let priorities = self.priorities(&runs).await?;
         Ok(rows
@@ -83,7 +102,7 @@ impl Store {
     /// The model with the most candidate jobs at priority `min_priority` or higher (ties: the
     /// one whose oldest such job is oldest).
     pub async fn busiest_model(&self, min_priority: i32) -> Result<Option<String>, StoreError> {
-        let rows = self.candidates(None).await?;
+        let rows = self.candidates(None, WINDOW).await?;
         let runs: Vec<i64> = rows.iter().map(|r| r.1).collect();
         let priorities = self.priorities(&runs).await?;
         // source → (jobs, oldest job id)
@@ -101,10 +120,12 @@ impl Store {
             .map(|(source, _)| source))
     }
 
-    /// (job, run, shard, model source) of the oldest candidate jobs, of model `source` if given.
+    /// (job, run, shard, model source) of the `window` oldest candidate jobs, of model `source`
+    /// if given.
     async fn candidates(
         &self,
         source: Option<&str>,
+        window: u64,
     ) -> Result<Vec<(i64, i64, i32, String)>, StoreError> {
         let mut q = job::Entity::find()
             .select_only()
@@ -123,7 +144,7 @@ impl Store {
             q = q.filter(run::Column::ModelSource.eq(s));
         }
         Ok(q.order_by_asc(job::Column::Id)
-            .limit(WINDOW)
+            .limit(window)
             .into_tuple()
             .all(&self.db)
             .await?)

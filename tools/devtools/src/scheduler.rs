@@ -366,6 +366,9 @@ pub async fn run(a: BenchSchedulerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How to read the table (what the figures show whatever the machine).
+const READING: &str = "With affinity a worker keeps to the model it holds, but the job it takes instead of the delivered one leaves its own queue entry behind, delivered later and skipped by its claim: about two deliveries per job, hence the longer time between jobs. These tiny models load in about a millisecond, so here the extra deliveries cost more than the loads they save; a real checkpoint takes seconds to minutes to load.";
+
 fn write_section(path: &Path, a: &BenchSchedulerArgs, report: &str) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let section = format!(
@@ -376,7 +379,7 @@ fn write_section(path: &Path, a: &BenchSchedulerArgs, report: &str) -> anyhow::R
          come from the store (claim and completion), model loads from each worker's `/metrics`.\n\n\
          ```sh\nNLEBENCH_DATABASE_URL=postgres://…/empty NLEBENCH_QUEUE_URL=redis://… \
          nlebench-dev bench scheduler --workers {} --models {} --runs-per-model {} --examples {} --write BENCHMARKS.md\n```\n\n\
-         {report}",
+         {report}\n{READING}\n",
         a.workers,
         a.models,
         a.runs_per_model,
