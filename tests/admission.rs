@@ -69,7 +69,7 @@ fn a_job_too_big_for_a_worker_waits_for_one_it_fits() {
 
     // A worker with the machine's memory takes them all.
     let _big = env.worker("big");
-    let status = env.wait_finished("fit", Duration::from_secs(120));
+    let status = env.wait_finished("fit", Duration::from_secs(300));
     assert_eq!(status["counts"]["done"], 1, "{status}");
     assert_eq!(
         env.query("SELECT DISTINCT worker FROM jobs"),

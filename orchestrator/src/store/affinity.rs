@@ -26,13 +26,6 @@ pub struct JobModel {
     pub queued: bool,
 }
 
-fn run_join() -> sea_orm::RelationDef {
-    job::Entity::belongs_to(run::Entity)
-        .from(job::Column::RunId)
-        .to(run::Column::Id)
-        .into()
-}
-
 impl Store {
     /// The model and priority of job `job_id`'s run (`None` when the job is gone).
     pub async fn job_model(&self, job_id: i64) -> Result<Option<JobModel>, StoreError> {
@@ -41,7 +34,7 @@ impl Store {
             .column(run::Column::Id)
             .column(run::Column::ModelSource)
             .column(job::Column::Status)
-            .join(JoinType::InnerJoin, run_join())
+            .join(JoinType::InnerJoin, job::run_relation())
             .into_tuple()
             .one(&self.db)
             .await?;
@@ -133,7 +126,7 @@ impl Store {
             .column(job::Column::RunId)
             .column(job::Column::Shard)
             .column(run::Column::ModelSource)
-            .join(JoinType::InnerJoin, run_join())
+            .join(JoinType::InnerJoin, job::run_relation())
             .filter(job::Column::Status.eq(RunStatus::Queued.as_str()))
             .filter(job::Column::Attempts.eq(0))
             .filter(
@@ -159,13 +152,7 @@ impl Store {
             .select_only()
             .column(sweep_cell::Column::RunId)
             .column_as(sweep::Column::Priority.max(), "p")
-            .join(
-                JoinType::InnerJoin,
-                sweep_cell::Entity::belongs_to(sweep::Entity)
-                    .from(sweep_cell::Column::SweepId)
-                    .to(sweep::Column::Id)
-                    .into(),
-            )
+            .join(JoinType::InnerJoin, sweep_cell::sweep_relation())
             .filter(sweep_cell::Column::RunId.is_in(runs.to_vec()))
             .group_by(sweep_cell::Column::RunId)
             .into_tuple()

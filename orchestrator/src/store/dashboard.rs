@@ -358,13 +358,7 @@ impl Store {
             .column(run::Column::Status)
             .column_as(run::Column::Id.count(), "n")
             .join(JoinType::InnerJoin, cell_join())
-            .join(
-                JoinType::InnerJoin,
-                sweep_cell::Entity::belongs_to(sweep::Entity)
-                    .from(sweep_cell::Column::SweepId)
-                    .to(sweep::Column::Id)
-                    .into(),
-            )
+            .join(JoinType::InnerJoin, sweep_cell::sweep_relation())
             .filter(sweep::Column::Name.eq(name))
             .group_by(run::Column::Status)
             .into_tuple()

@@ -13,6 +13,7 @@ use orchestrator::spec::Dtype;
 use serde::Deserialize;
 
 use crate::args::{BenchEngineArgs, BenchGemmArgs, BenchMetricsArgs, BenchPhase};
+use crate::report::median;
 
 #[derive(Debug, Deserialize)]
 struct Workload {
@@ -33,13 +34,6 @@ pub(crate) fn peak_rss_mib() -> Option<f64> {
         .parse()
         .ok()?;
     Some(kb / 1024.0)
-}
-
-/// The median of `xs` (not empty).
-fn median(xs: &[f64]) -> f64 {
-    let mut sorted = xs.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
 }
 
 pub fn gemm(a: BenchGemmArgs) -> anyhow::Result<ExitCode> {

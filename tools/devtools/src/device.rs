@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use types::{Dtype, Source};
 
 use crate::args::BenchDeviceArgs;
+use crate::report::median;
 
 /// The seed of the synthetic token ids.
 const SEED: u64 = 20261130;
@@ -90,12 +91,6 @@ impl MemoryPeak {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().ok().flatten()
     }
-}
-
-fn median(xs: &[f64]) -> f64 {
-    let mut sorted = xs.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
 }
 
 /// Run `f` once to warm up and `repeats` times timed; the median seconds.

@@ -15,6 +15,13 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
+/// The median of `xs` (NaN when empty).
+pub fn median(xs: &[f64]) -> f64 {
+    let mut sorted = xs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 /// Replace the `## {title}` section of the Markdown file at `path` with `section` (which
 /// starts with that heading), or append it.
 pub fn replace_section(path: &Path, title: &str, section: &str) -> anyhow::Result<()> {

@@ -18,6 +18,7 @@ use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::args::BenchSchedulerArgs;
+use crate::report::median;
 
 /// The pairs file the runs score (33 rows).
 const PAIRS: &str = "experiments/data/no-crows-pairs-mini.csv";
@@ -91,11 +92,6 @@ fn sweep_toml(
         s += &format!("\n[[models]]\nname = \"m{m:02}\"\nsource = \"random:norgpt-tiny@{m}\"\n");
     }
     s
-}
-
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Where the benchmark runs `nlebench`.
@@ -223,13 +219,7 @@ impl Bench<'_> {
             .column(job::Column::StartedAt)
             .column(job::Column::FinishedAt)
             .column(run::Column::ModelSource)
-            .join(
-                JoinType::InnerJoin,
-                job::Entity::belongs_to(run::Entity)
-                    .from(job::Column::RunId)
-                    .to(run::Column::Id)
-                    .into(),
-            )
+            .join(JoinType::InnerJoin, job::run_relation())
             .join(
                 JoinType::InnerJoin,
                 run::Entity::belongs_to(sweep_cell::Entity)
@@ -237,13 +227,7 @@ impl Bench<'_> {
                     .to(sweep_cell::Column::RunId)
                     .into(),
             )
-            .join(
-                JoinType::InnerJoin,
-                sweep_cell::Entity::belongs_to(sweep::Entity)
-                    .from(sweep_cell::Column::SweepId)
-                    .to(sweep::Column::Id)
-                    .into(),
-            )
+            .join(JoinType::InnerJoin, sweep_cell::sweep_relation())
             .filter(sweep::Column::Name.eq(name))
             .into_tuple()
             .all(self.store.connection())
@@ -280,9 +264,9 @@ impl Bench<'_> {
             jobs,
             submit_s,
             wall_s,
-            job_ms: 1000.0 * median(&mut work),
+            job_ms: 1000.0 * median(&work),
             gap_mean_ms: 1000.0 * gaps.iter().sum::<f64>() / gaps.len().max(1) as f64,
-            gap_median_ms: 1000.0 * median(&mut gaps),
+            gap_median_ms: 1000.0 * median(&gaps),
             loads,
             pairs: pairs.len(),
         })

@@ -29,3 +29,11 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Join a job to its run.
+pub fn run_relation() -> RelationDef {
+    Entity::belongs_to(super::run::Entity)
+        .from(Column::RunId)
+        .to(super::run::Column::Id)
+        .into()
+}

@@ -17,3 +17,11 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Join a cell to its sweep.
+pub fn sweep_relation() -> RelationDef {
+    Entity::belongs_to(super::sweep::Entity)
+        .from(Column::SweepId)
+        .to(super::sweep::Column::Id)
+        .into()
+}
