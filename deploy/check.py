@@ -1,5 +1,5 @@
 """Static checks of the deploy files that CI cannot start (no cluster, no Slurm, no systemd as
-PID 1, no container engine for the compose file):
+PID 1; the compose stack does start, in tests/compose.rs, with podman):
 
 - Kubernetes manifests against the Kubernetes API schemas (`kubernetes-validate`, from PyPI);
 - systemd units with `systemd-analyze verify` (a warning fails too: it only warns about a

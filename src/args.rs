@@ -128,7 +128,7 @@ pub enum Command {
     /// A sweep's reproduction report: every value with a baseline, and the verdict
     Report(ReportArgs),
     /// Create or upgrade the store's tables
-    Migrate,
+    Migrate(MigrateArgs),
     /// Task definitions
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -335,7 +335,7 @@ pub struct SubmitArgs {
 
 #[derive(Debug, Args)]
 pub struct WorkerArgs {
-    /// Unique worker name [default: HOST-PID]
+    /// Unique worker name [default: HOST-PID-RANDOM]
     #[arg(long, env = "NLEBENCH_WORKER_NAME")]
     pub name: Option<String>,
     /// Stop after this many seconds without a job (for batch schedulers such as Slurm)
@@ -366,6 +366,14 @@ pub struct ReconcileArgs {
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Wait up to this many seconds for the store to accept connections (a database that
+    /// starts beside this command, as in a compose stack or a Kubernetes job)
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub wait: u64,
 }
 
 #[derive(Debug, Args)]

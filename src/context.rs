@@ -144,16 +144,24 @@ pub fn alive_within(s: &Settings) -> std::time::Duration {
     s.queue.heartbeat * s.queue.missed_heartbeats as u32
 }
 
-/// A worker named `given`, or uniquely across hosts `HOST-PID[-SUFFIX]`.
+/// A worker named `given`, or `HOST-PID-RANDOM[-SUFFIX]`: host and PID alone repeat across
+/// containers on the host network (each worker is PID 1 under the same host name).
 pub fn worker_options(
     given: Option<String>,
     suffix: Option<usize>,
     idle_exit: Option<std::time::Duration>,
 ) -> WorkerOptions {
     let host = gethostname::gethostname().to_string_lossy().into_owned();
-    let name = given.unwrap_or_else(|| match suffix {
-        Some(i) => format!("{host}-{}-{i}", std::process::id()),
-        None => format!("{host}-{}", std::process::id()),
+    let name = given.unwrap_or_else(|| {
+        let base = format!(
+            "{host}-{}-{:06x}",
+            std::process::id(),
+            rand::random::<u32>() & 0xff_ffff
+        );
+        match suffix {
+            Some(i) => format!("{base}-{i}"),
+            None => base,
+        }
     });
     WorkerOptions {
         name,

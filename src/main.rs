@@ -91,7 +91,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Import(a) => commands::import::import(&global, a).await,
         Command::Compare(a) => commands::compare::compare(&global, a).await,
         Command::Report(a) => commands::report::report(&global, a).await,
-        Command::Migrate => commands::status::migrate(&global).await,
+        Command::Migrate(a) => commands::status::migrate(&global, a).await,
         Command::Reconcile(a) => commands::reconcile::reconcile(&global, a).await,
         Command::Tasks(TasksCommand::List(a)) => commands::tasks::list(&global, a),
         Command::Score(a) => commands::score::score(&global, a),

@@ -130,6 +130,12 @@ impl Proxy {
         Proxy { port, down, open }
     }
 
+    /// `url` (of PostgreSQL) through this proxy.
+    fn url(&self, url: &str) -> String {
+        let target = pg_port(url);
+        url.replace(&format!(":{target}/"), &format!(":{}/", self.port))
+    }
+
     /// Cut PostgreSQL off for `d`.
     fn outage(&self, d: Duration) {
         self.down.store(true, Ordering::SeqCst);
@@ -139,6 +145,15 @@ impl Proxy {
         std::thread::sleep(d);
         self.down.store(false, Ordering::SeqCst);
     }
+}
+
+/// The port of a `postgres://USER@HOST:PORT/DB` URL.
+fn pg_port(url: &str) -> u16 {
+    url.rsplit_once('@')
+        .and_then(|(_, host)| host.split_once(':'))
+        .and_then(|(_, rest)| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("NLEBENCH_TEST_DATABASE_URL names host:port")
 }
 
 /// One scenario's environment: a fresh database, its own Redis, workers that are restarted
@@ -159,18 +174,9 @@ impl Scenario {
         let mut env = Env::team()?;
         let redis = Redis::start();
         env.queue_url = redis.url();
-        let pg_port: u16 = env
-            .database_url
-            .rsplit_once('@')
-            .and_then(|(_, host)| host.split_once(':'))
-            .and_then(|(_, rest)| rest.split('/').next())
-            .and_then(|p| p.parse().ok())
-            .expect("NLEBENCH_TEST_DATABASE_URL names host:port");
-        let proxy = Proxy::start(pg_port);
+        let proxy = Proxy::start(pg_port(&env.database_url));
         env.ok(&["migrate"]);
-        let proxied = env
-            .database_url
-            .replace(&format!(":{pg_port}/"), &format!(":{}/", proxy.port));
+        let proxied = proxy.url(&env.database_url);
         Some(Scenario {
             name,
             env,
@@ -711,4 +717,40 @@ services_test!(a_poison_job_fails_after_max_attempts, || {
         s.restarts,
     );
     s.stop();
+});
+
+services_test!(migrate_waits_for_a_database_still_starting, || {
+    // As in a compose stack: `migrate` starts before PostgreSQL accepts connections.
+    let Some(mut env) = Env::team() else { return };
+    let proxy = Proxy::start(pg_port(&env.database_url));
+    proxy.down.store(true, Ordering::SeqCst);
+    env.database_url = proxy.url(&env.database_url);
+    let out = env.run(&["migrate"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to the database"),
+        "{stderr}"
+    );
+
+    let waiting = env
+        .cmd(&["migrate", "--wait", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    proxy.down.store(false, Ordering::SeqCst);
+    let out = waiting.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("store unavailable (connecting), retrying"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("the schema is up to date"), "{stdout}");
+    assert!(env.count("SELECT COUNT(*) FROM runs") == 0);
 });

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use orchestrator::store::dashboard::{SweepSort, Window};
+use orchestrator::store::outage;
 use orchestrator::store::{RunStatus, RunSummary, Store};
 
-use crate::args::{Global, StatusArgs, SweepArg};
+use crate::args::{Global, MigrateArgs, StatusArgs, SweepArg};
 use crate::context;
 
 pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
@@ -209,9 +211,12 @@ pub async fn retry(g: &Global, a: SweepArg) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn migrate(g: &Global) -> anyhow::Result<ExitCode> {
+pub async fn migrate(g: &Global, a: MigrateArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
-    let store = Store::connect(&s.database_url).await?;
+    let store = outage::retry(Duration::from_secs(a.wait), "connecting", || {
+        Store::connect(&s.database_url)
+    })
+    .await?;
     let n = store.migrate().await?;
     outln!(
         "{}: {n} migration(s) applied; the schema is up to date",

@@ -48,7 +48,7 @@ pub enum WorkerError {
 /// Who the worker is and when it stops by itself.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
-    /// Unique name (`HOST-PID` by default).
+    /// Unique name (`HOST-PID-RANDOM` by default).
     pub name: String,
     /// Host name, for the record.
     pub host: String,

@@ -13,6 +13,7 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
     println!("cargo::rustc-check-cfg=cfg(nlebench_services)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_shared)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_redis_server)");
+    println!("cargo::rustc-check-cfg=cfg(nlebench_containers)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=NLEBENCH_REQUIRE_SHARED");
     if services {
@@ -30,6 +31,11 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
         };
         if on_path("redis-server") {
             println!("cargo::rustc-cfg=nlebench_redis_server");
+        }
+        // The compose test builds images and starts containers: only where asked for.
+        println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_CONTAINERS");
+        if set("NLEBENCH_TEST_CONTAINERS") {
+            println!("cargo::rustc-cfg=nlebench_containers");
         }
     }
     if repo.join("../shared/data/norglm-results").is_dir() {
