@@ -105,6 +105,9 @@ pub struct Global {
 pub enum Command {
     /// Submit a sweep and evaluate it with in-process workers; print the results
     Run(RunArgs),
+    /// Evaluate a model on tasks without a sweep file (one is written and reused for the same
+    /// flags)
+    Eval(EvalArgs),
     /// Put a sweep's missing or failed cells on the queue
     Submit(SubmitArgs),
     /// Pull jobs from the queue and run them until stopped
@@ -319,6 +322,49 @@ pub struct RunArgs {
     /// Afterwards, serve the dashboard on this address (default 127.0.0.1:8080) until Ctrl-C
     #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
     pub serve: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The model: a source (`hf:ORG/NAME[@REV]`, `path:DIR`, `random:PRESET@SEED`) or a name
+    /// from the model catalog
+    #[arg(long)]
+    pub model: String,
+    /// A LoRA adapter on the model (`hf:ORG/NAME[@REV]` or `path:DIR`)
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Tasks, comma-separated (see `nlebench tasks list`)
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub tasks: Vec<String>,
+    /// Evaluate only the first N examples of each task
+    #[arg(long, value_name = "N", value_parser = whole_number_from_1)]
+    pub limit: Option<u64>,
+    /// Examples per forward pass (does not change results)
+    #[arg(long, value_name = "B", value_parser = whole_number_from_1)]
+    pub batch_size: Option<u64>,
+    /// A task's dataset instead of the task's own (repeatable)
+    #[arg(long = "dataset", value_name = "TASK=SOURCE")]
+    pub datasets: Vec<String>,
+    /// Seed (sampling decoders and example draws)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Redo cells that already have a successful run
+    #[arg(long)]
+    pub force: bool,
+    /// In-process workers
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Every run's metrics table, not only the model × task summary
+    #[arg(long)]
+    pub detail: bool,
+}
+
+/// A whole number ≥ 1, said in those words when it is not.
+fn whole_number_from_1(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{s}` is not a whole number ≥ 1")),
+    }
 }
 
 #[derive(Debug, Args)]

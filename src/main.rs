@@ -81,6 +81,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let global = cli.global;
     match cli.command {
         Command::Run(a) => commands::run::run(&global, a).await,
+        Command::Eval(a) => commands::eval::eval(&global, a).await,
         Command::Submit(a) => commands::submit::submit(&global, a).await,
         Command::Worker(a) => commands::worker::worker(&global, a).await,
         Command::Status(a) => commands::status::status(&global, a).await,

@@ -623,3 +623,66 @@ fn tasks_list_fits_the_width() {
         assert!(text.contains("cot-scene-1") && text.contains("no-crows-pairs-toxicity"));
     }
 }
+
+#[test]
+fn eval_runs_a_model_on_tasks_from_flags_and_reuses_its_sweep() {
+    let env = Env::embedded();
+    let pairs = env.dir.path().join("pairs.csv");
+    std::fs::copy(mini_pairs(), &pairs).unwrap();
+    // A relative dataset path, resolved against the working directory (the env's dir).
+    let flags = [
+        "eval",
+        "--model",
+        "random:norgpt-tiny@1",
+        "--tasks",
+        "no-crows-pairs",
+        "--limit",
+        "8",
+        "--dataset",
+        "no-crows-pairs=path:pairs.csv",
+    ];
+    let out = env.run(&flags);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let name = stderr
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    assert!(name.starts_with("eval-"), "{stderr}");
+    assert!(stdout.contains("1 new"), "{stdout}");
+    assert!(
+        stdout.contains("norgpt-tiny-1/no-crows-pairs/first-8"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("bias_paper"), "{stdout}");
+    let st = env.status(&name);
+    assert_eq!(st["runs"][0]["status"], "done", "{st}");
+    assert_eq!(st["runs"][0]["samples"], 8, "{st}");
+
+    // The same flags: the same sweep, nothing evaluated again; the file runs as a sweep.
+    let again = env.ok(&flags);
+    assert!(!again.contains("1 new"), "{again}");
+    let file = env.dir.path().join(format!("data/eval/{name}.toml"));
+    let rerun = env.ok(&["run", file.to_str().unwrap()]);
+    assert!(
+        rerun.contains(&format!("results of sweep {name}")),
+        "{rerun}"
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM runs"), 1);
+
+    // A limit of 0 is refused in words.
+    let out = env.run(&[
+        "eval",
+        "--model",
+        "random:norgpt-tiny@1",
+        "--tasks",
+        "no-crows-pairs",
+        "--limit",
+        "0",
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("`0` is not a whole number ≥ 1"), "{stderr}");
+}

@@ -2,6 +2,7 @@
 
 pub mod baselines;
 pub mod compare;
+pub mod eval;
 pub mod export;
 pub mod import;
 pub mod infer;
