@@ -5,8 +5,9 @@ use clap::CommandFactory;
 
 use crate::args::Cli;
 
-/// Variables read outside the flags: by nlebench itself, and by its test suite and CI.
-const OTHER: [&str; 7] = [
+/// Variables read outside the flags: by nlebench itself, by its test suite and CI, and by
+/// the compose files of `deploy/podman`.
+const OTHER: [&str; 12] = [
     "NLEBENCH_LOG",
     "NLEBENCH_PASSWORD",
     "NLEBENCH_TEST_DATABASE_URL",
@@ -14,6 +15,11 @@ const OTHER: [&str; 7] = [
     "NLEBENCH_REQUIRE_SERVICES",
     "NLEBENCH_REQUIRE_SHARED",
     "NLEBENCH_RELIABILITY_OUT",
+    "NLEBENCH_TEST_CONTAINERS",
+    "NLEBENCH_TEST_MLFLOW",
+    "NLEBENCH_PG_PORT",
+    "NLEBENCH_REDIS_PORT",
+    "NLEBENCH_WEB_PORT",
 ];
 
 /// Every variable name nlebench knows: each flag's and [`OTHER`].
