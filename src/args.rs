@@ -520,8 +520,16 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
     /// Write to a file instead of standard output
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "to")]
     pub output: Option<PathBuf>,
+    /// Push the runs to a tracker instead: `--to mlflow URL` (the tracking server; each run
+    /// with its manifest as params, metrics and intervals, tags, samples as an artifact;
+    /// exporting again updates the same MLflow runs)
+    #[arg(long, num_args = 2, value_names = ["TRACKER", "URL"], conflicts_with_all = ["samples", "format"])]
+    pub to: Option<Vec<String>>,
+    /// The MLflow experiment [default: the sweep's name]
+    #[arg(long, requires = "to")]
+    pub experiment: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

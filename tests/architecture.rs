@@ -111,6 +111,22 @@ fn the_orchestrator_and_the_dashboard_know_no_ml_framework() {
 }
 
 #[test]
+fn the_tracker_exports_know_no_ml_framework_and_no_web_server() {
+    assert_free_of(
+        "nlebench-trackers",
+        &[
+            "candle-core",
+            "candle-nn",
+            "tokenizers",
+            "axum",
+            "nlebench-engine",
+            "nlebench-worker",
+            "nlebench-web",
+        ],
+    );
+}
+
+#[test]
 fn the_shared_vocabulary_depends_on_serde_alone() {
     let all = closure("nlebench-types");
     assert!(

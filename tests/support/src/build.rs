@@ -14,6 +14,7 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
     println!("cargo::rustc-check-cfg=cfg(nlebench_shared)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_redis_server)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_containers)");
+    println!("cargo::rustc-check-cfg=cfg(nlebench_mlflow)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=NLEBENCH_REQUIRE_SHARED");
     if services {
@@ -36,6 +37,11 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
         println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_CONTAINERS");
         if set("NLEBENCH_TEST_CONTAINERS") {
             println!("cargo::rustc-cfg=nlebench_containers");
+        }
+        // The MLflow round trip starts `mlflow server` from this path.
+        println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_MLFLOW");
+        if set("NLEBENCH_TEST_MLFLOW") {
+            println!("cargo::rustc-cfg=nlebench_mlflow");
         }
     }
     if repo.join("../shared/data/norglm-results").is_dir() {
