@@ -342,6 +342,9 @@ pub struct EvalArgs {
     /// Examples per forward pass (does not change results)
     #[arg(long, value_name = "B", value_parser = whole_number_from_1)]
     pub batch_size: Option<u64>,
+    /// Solved examples of each task's `[fewshot]` pool before every prompt (0: zero-shot)
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    pub num_fewshot: u32,
     /// A task's dataset instead of the task's own (repeatable)
     #[arg(long = "dataset", value_name = "TASK=SOURCE")]
     pub datasets: Vec<String>,

@@ -686,3 +686,146 @@ fn eval_runs_a_model_on_tasks_from_flags_and_reuses_its_sweep() {
     assert!(!out.status.success());
     assert!(stderr.contains("`0` is not a whole number ≥ 1"), "{stderr}");
 }
+
+/// A task dir with a generation and a classification task whose few-shot pools are marked
+/// files (`TRAIN-i` questions answered `ANSWER-i`; BoolQ rows of the shipped mini file).
+fn fewshot_tasks(env: &Env) -> std::path::PathBuf {
+    let tasks = env.dir.path().join("tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    let mut train = String::from("instruction,output\n");
+    for i in 0..20 {
+        train += &format!("TRAIN-{i} hva er svaret,ANSWER-{i}\n");
+    }
+    std::fs::write(tasks.join("train.csv"), train).unwrap();
+    std::fs::write(
+        tasks.join("eval.csv"),
+        "instruction,output\nHva heter hovedstaden i Norge,Oslo\nHvor mange fylker,Femten\nHva er 2 pluss 2,Fire\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tasks.join("qa.toml"),
+        "name = \"qa\"\nversion = 1\nkind = \"generation\"\nprimary_metric = \"bleu\"\nmetrics = [\"bleu\"]\ntemplate = \"Spørsmål: {instruction}\\nSvar:\"\n[decoding]\nmax_new_tokens = 3\n[dataset]\nsource = \"path:eval.csv\"\n[fewshot]\nsource = \"path:train.csv\"\n[fields]\nreference = \"output\"\n",
+    )
+    .unwrap();
+    let shipped = std::fs::read_to_string(root().join("experiments/tasks/no-boolq.toml")).unwrap();
+    let (head, rest) = shipped.split_once("[dataset]").unwrap();
+    let fields = &rest[rest.find("[fields]").unwrap()..];
+    let boolq = format!(
+        "{head}[dataset]\nsource = \"path:{0}\"\n[fewshot]\nsource = \"path:{0}\"\n{fields}",
+        root()
+            .join("experiments/data/no-boolq-mini.jsonl")
+            .display()
+    );
+    assert!(boolq.contains("[fewshot]"), "{boolq}");
+    std::fs::write(tasks.join("no-boolq.toml"), boolq).unwrap();
+    std::fs::copy(
+        root().join("experiments/tasks/no-crows-pairs.toml"),
+        tasks.join("no-crows-pairs.toml"),
+    )
+    .unwrap();
+    tasks
+}
+
+#[test]
+fn few_shot_prompts_hold_k_seeded_pool_examples_whatever_the_batch() {
+    let mut env = Env::embedded();
+    let tasks = fewshot_tasks(&env);
+    env.extra
+        .push(("NLEBENCH_TASKS_DIR".into(), tasks.display().to_string()));
+    let sweep = |name: &str, seed: u64, batch: u32| {
+        env.write(
+            &format!("{name}.toml"),
+            &format!(
+                "name = \"{name}\"\ntasks = [\"qa\", \"no-boolq\"]\nseeds = [{seed}]\n[[models]]\nname = \"tiny\"\nsource = \"random:norgpt-tiny@3\"\n[[settings]]\nname = \"two-shot\"\nnum_fewshot = 2\nbatch_size = {batch}\n"
+            ),
+        )
+    };
+    let prompts = |name: &str| -> Vec<(String, String, serde_json::Value)> {
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(&env.ok(&["export", name, "--samples", "--format", "json"]))
+                .unwrap();
+        rows.iter()
+            .map(|r| {
+                (
+                    r["task"].as_str().unwrap().to_string(),
+                    r["prompt"].as_str().unwrap().to_string(),
+                    r["idx"].clone(),
+                )
+            })
+            .collect()
+    };
+    for (name, seed, batch) in [("a", 0, 8), ("b", 0, 1), ("c", 1, 8)] {
+        let s = sweep(name, seed, batch);
+        env.ok(&["run", s.to_str().unwrap()]);
+    }
+    let (a, b, c) = (prompts("a"), prompts("b"), prompts("c"));
+    assert_eq!(a.iter().filter(|p| p.0 == "qa").count(), 3);
+    assert_eq!(a.iter().filter(|p| p.0 == "no-boolq").count(), 8);
+    for (task, prompt, idx) in &a {
+        if task == "qa" {
+            // Two distinct pool examples, each with its answer after a space, a blank line
+            // between them and before the question.
+            let shots: Vec<&str> = prompt.split("\n\n").collect();
+            assert_eq!(shots.len(), 3, "{prompt:?}");
+            let mut seen = Vec::new();
+            for shot in &shots[..2] {
+                let i: usize = shot
+                    .strip_prefix("Spørsmål: TRAIN-")
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("{prompt:?}"));
+                assert!(shot.ends_with(&format!("Svar: ANSWER-{i}")), "{prompt:?}");
+                seen.push(i);
+            }
+            assert_ne!(seen[0], seen[1], "{prompt:?}");
+            assert!(!shots[2].contains("TRAIN-"), "{prompt:?}");
+            assert!(shots[2].starts_with("Spørsmål: "), "{prompt:?}");
+        } else {
+            // BoolQ shots end with their label word; the question is last.
+            let shots: Vec<&str> = prompt.split("\n\n").collect();
+            assert_eq!(shots.len(), 3, "{idx} {prompt:?}");
+            assert!(
+                shots[..2]
+                    .iter()
+                    .all(|s| s.ends_with("Svar: ja") || s.ends_with("Svar: nei")),
+                "{prompt:?}"
+            );
+            assert!(shots[2].ends_with("Svar:"), "{prompt:?}");
+        }
+    }
+    // The same seed draws the same shots at batch size 1; another seed draws others.
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+
+    // `eval --num-fewshot` asks for the same; a task without a pool is refused in words.
+    let out = env.ok(&[
+        "eval",
+        "--model",
+        "random:norgpt-tiny@3",
+        "--tasks",
+        "qa",
+        "--num-fewshot",
+        "2",
+    ]);
+    assert!(out.contains("tiny-3/qa/all-examples-2-shot"), "{out}");
+    let pairs = mini_pairs();
+    let out = env.run(&[
+        "eval",
+        "--model",
+        "random:norgpt-tiny@3",
+        "--tasks",
+        "no-crows-pairs",
+        "--num-fewshot",
+        "2",
+        "--dataset",
+        &format!("no-crows-pairs=path:{}", pairs.display()),
+    ]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(
+            "asks for num_fewshot = 2, but task `no-crows-pairs` has no few-shot examples"
+        ),
+        "{stderr}"
+    );
+}

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::resolve::{ResolvedDataset, ResolvedModel};
-use crate::spec::{Dtype, Setting, Source, TaskSpec};
+use crate::spec::{DatasetRef, Dtype, Setting, Source, TaskSpec};
 
 /// Version of the fingerprint encoding; bump when the encoding changes.
 pub const FINGERPRINT_VERSION: u32 = 1;
@@ -34,6 +34,17 @@ pub struct AdapterManifest {
     pub resolved: ResolvedModel,
 }
 
+/// Few-shot prompting of a run: `k` examples of the task's pool before each prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FewShot {
+    /// Examples per prompt.
+    pub k: u32,
+    /// The pool (the task's `[fewshot]`).
+    pub dataset: DatasetRef,
+    /// What the pool resolved to at submission.
+    pub resolved: ResolvedDataset,
+}
+
 /// Everything about a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunManifest {
@@ -47,6 +58,9 @@ pub struct RunManifest {
     pub dataset: ResolvedDataset,
     /// The setting.
     pub setting: Setting,
+    /// Few-shot prompting (the setting's `num_fewshot`), when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fewshot: Option<FewShot>,
     /// The seed.
     pub seed: u64,
     /// Number of samples the run produces.
@@ -180,6 +194,20 @@ impl RunManifest {
         if let Some(n) = self.setting.sample {
             canonical["sample"] = serde_json::json!([n, self.setting.sample_seed]);
         }
+        if let Some(f) = &self.fewshot {
+            let source = match &f.dataset.source {
+                Source::Hf { repo, .. } => serde_json::json!({
+                    "kind": "hf", "repo": repo, "file": f.dataset.file,
+                }),
+                _ => serde_json::json!({ "kind": "file" }),
+            };
+            canonical["fewshot"] = serde_json::json!({
+                "k": f.k,
+                "source": source,
+                "revision": f.resolved.revision,
+                "rows": f.dataset.rows,
+            });
+        }
         canonical.to_string()
     }
 }
@@ -227,6 +255,7 @@ mod tests {
                     rows: None,
                     explode: None,
                 },
+                fewshot: None,
                 fields: BTreeMap::from([
                     ("more".into(), "sent_more_no".into()),
                     ("less".into(), "sent_less_no".into()),
@@ -258,6 +287,7 @@ mod tests {
                 batch_size: Some(8),
                 ..Setting::default()
             },
+            fewshot: None,
             seed: 0,
             n_expected: 5,
             engine_version: "0.1.0".into(),

@@ -3,11 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::grid::expand;
-use crate::manifest::{AdapterManifest, ModelManifest, RunManifest};
+use crate::grid::{Cell, expand};
+use crate::manifest::{AdapterManifest, FewShot, ModelManifest, RunManifest};
 use crate::queue::{Queue, QueueError};
 use crate::resolve::{ResolveError, ResolvedDataset, ResolvedModel, Resolver};
-use crate::spec::{Setting, SpecError, SweepSpec, TaskSpec};
+use crate::spec::{Setting, SpecError, SweepSpec, TaskKind, TaskSpec};
 use crate::store::{CellAction, Store, StoreError};
 
 pub use crate::store::plan::{PlannedCell, SweepRow};
@@ -153,6 +153,10 @@ pub fn manifests(
                 d
             }
         };
+        let fewshot = match cell.setting.num_fewshot {
+            Some(k) => Some(fewshot(sweep, &cell, k, resolver)?),
+            None => None,
+        };
         let n_expected = cell
             .setting
             .limit
@@ -177,6 +181,7 @@ pub fn manifests(
                     .or_else(|| cell.task.decoding.clone()),
                 ..cell.setting.clone()
             },
+            fewshot,
             seed: cell.seed,
             n_expected,
             engine_version: resolver.engine_version().to_string(),
@@ -185,6 +190,57 @@ pub fn manifests(
         out.push((cell.key(), manifest, fp));
     }
     Ok(out)
+}
+
+/// The few-shot pool of a cell whose setting asks for `k` examples: the task's `[fewshot]`,
+/// checked like a dataset (the task's columns, at least `k` rows).
+fn fewshot(
+    sweep: &SweepSpec,
+    cell: &Cell,
+    k: u32,
+    resolver: &dyn Resolver,
+) -> Result<FewShot, SpecError> {
+    let task = cell.task;
+    let refuse = |problem: String, fix: &str| SpecError::file(&sweep.path, problem, fix);
+    let Some(pool) = &task.fewshot else {
+        return Err(refuse(
+            format!(
+                "setting `{}` asks for num_fewshot = {k}, but task `{}` has no few-shot examples",
+                cell.setting.name, task.name
+            ),
+            "add a [fewshot] table (source, file, rows: where its train examples are) to the task file, or leave num_fewshot out for this task (an exclude rule)",
+        ));
+    };
+    if task.kind == TaskKind::Classification && task.label_words.is_empty() {
+        return Err(refuse(
+            format!(
+                "task `{}` classifies with a classification head; few-shot prompts need its zero-shot form (label_words)",
+                task.name
+            ),
+            "add label_words and zero_shot_template to the task file, or leave num_fewshot out",
+        ));
+    }
+    let pool_task = TaskSpec {
+        dataset: pool.clone(),
+        ..task.clone()
+    };
+    let resolved = resolver
+        .dataset(&pool_task)
+        .map_err(|e| SpecError::file(&task.path, format!("[fewshot]: {}", e.problem), e.fix))?;
+    if resolved.rows < u64::from(k) {
+        return Err(refuse(
+            format!(
+                "setting `{}` asks for {k} few-shot examples, but task `{}`'s pool has {}",
+                cell.setting.name, task.name, resolved.rows
+            ),
+            "lower num_fewshot or point [fewshot] at more examples",
+        ));
+    }
+    Ok(FewShot {
+        k,
+        dataset: pool.clone(),
+        resolved,
+    })
 }
 
 fn dataset_error(task: &TaskSpec, e: ResolveError) -> SpecError {

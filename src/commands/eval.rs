@@ -80,16 +80,22 @@ fn sweep_file(a: &EvalArgs, cwd: &Path) -> anyhow::Result<(String, String)> {
         let _ = writeln!(body, "source = {}", quote(&absolute(adapter, cwd)));
     }
     body.push_str("\n[[settings]]\n");
-    let setting = match a.limit {
+    let mut setting = match a.limit {
         Some(n) => format!("first-{n}"),
         None => "all-examples".into(),
     };
+    if a.num_fewshot > 0 {
+        setting.push_str(&format!("-{}-shot", a.num_fewshot));
+    }
     let _ = writeln!(body, "name = {}", quote(&setting));
     if let Some(n) = a.limit {
         let _ = writeln!(body, "limit = {n}");
     }
     if let Some(b) = a.batch_size {
         let _ = writeln!(body, "batch_size = {b}");
+    }
+    if a.num_fewshot > 0 {
+        let _ = writeln!(body, "num_fewshot = {}", a.num_fewshot);
     }
     let name = format!(
         "eval-{}",
@@ -156,6 +162,7 @@ mod tests {
             tasks: tasks.iter().map(|t| t.to_string()).collect(),
             limit: Some(8),
             batch_size: None,
+            num_fewshot: 0,
             datasets: vec![],
             seed: 0,
             force: false,

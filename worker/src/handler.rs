@@ -178,6 +178,24 @@ impl Inner {
             )),
             None => table,
         };
+        let shots = match &m.fewshot {
+            None => None,
+            Some(f) => {
+                let this = self.clone();
+                let (d, rev) = (f.dataset.clone(), f.resolved.revision.clone());
+                let pool = blocking(move || {
+                    this.datasets
+                        .get(&d, &rev)
+                        .map_err(|e| JobError::from(TaskError::from(e)))
+                })
+                .await?;
+                Some(tasks::fewshot::Shots {
+                    pool,
+                    k: f.k as usize,
+                    seed: m.seed,
+                })
+            }
+        };
         let (start, end) = (c.job.start_idx, c.job.end_idx);
         if end as usize > table.rows.len() {
             return Err(JobError::Retryable(format!(
@@ -202,6 +220,7 @@ impl Inner {
             max_tokens: m.setting.max_tokens.map(|t| t as usize),
             decoding: m.setting.decoding.clone(),
             seed: m.seed,
+            shots,
         };
         // Samples are written after every `write_every` examples (a crash loses at most that).
         let write_every = opts.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);

@@ -126,6 +126,7 @@ pub fn prepare(
             name: setting.trim().to_string(),
             ..Setting::default()
         },
+        fewshot: None,
         seed: 0,
         n_expected: samples.len() as u64,
         engine_version: "import".into(),

@@ -53,6 +53,7 @@ struct SettingEntry {
     batch_size: Option<u32>,
     max_tokens: Option<u32>,
     decoding: Option<Decoding>,
+    num_fewshot: Option<u32>,
 }
 
 /// A named variant of how tasks are run.
@@ -74,6 +75,9 @@ pub struct Setting {
     pub max_tokens: Option<u32>,
     /// Decoding for generation tasks.
     pub decoding: Option<Decoding>,
+    /// Examples of the task's `[fewshot]` pool put before each prompt (none: zero-shot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_fewshot: Option<u32>,
 }
 
 fn is_zero(x: &u64) -> bool {
@@ -734,6 +738,8 @@ impl Loader<'_> {
                 batch_size: s.batch_size,
                 max_tokens: s.max_tokens,
                 decoding: s.decoding.clone(),
+                // 0 is zero-shot, as when the key is absent (the same fingerprint).
+                num_fewshot: s.num_fewshot.filter(|&k| k > 0),
             });
         }
         if settings.is_empty() {

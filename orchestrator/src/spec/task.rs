@@ -265,6 +265,8 @@ struct TaskFile {
     primary_metric: Spanned<String>,
     metrics: Spanned<Vec<String>>,
     dataset: DatasetSection,
+    /// Where few-shot examples come from (generation and zero-shot classification).
+    fewshot: Option<DatasetSection>,
     fields: Spanned<BTreeMap<String, String>>,
     template: Option<Spanned<String>>,
     #[serde(default)]
@@ -321,6 +323,9 @@ pub struct TaskSpec {
     pub metrics: Vec<String>,
     /// The examples.
     pub dataset: DatasetRef,
+    /// The examples few-shot prompts draw from (the task's `[fewshot]`; a train split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fewshot: Option<DatasetRef>,
     /// Task-kind field name → dataset column.
     pub fields: BTreeMap<String, String>,
     /// Prompt template with `{column}` placeholders (generation tasks); tasks without one can
@@ -404,6 +409,25 @@ impl TaskSpec {
         let base = path.parent().unwrap_or(Path::new("."));
         let dataset = dataset_ref(&file.dataset, None, base)
             .map_err(|(span, problem, fix)| at(span, "dataset.source", problem, &fix))?;
+        let fewshot = file
+            .fewshot
+            .as_ref()
+            .map(|s| {
+                if !matches!(file.kind, TaskKind::Generation | TaskKind::Classification) {
+                    return Err(at(
+                        s.source.span(),
+                        "fewshot",
+                        format!(
+                            "few-shot examples are for generation and classification tasks, not `{}` tasks",
+                            file.kind.as_str()
+                        ),
+                        "remove the [fewshot] table",
+                    ));
+                }
+                dataset_ref(s, None, base)
+                    .map_err(|(span, problem, fix)| at(span, "fewshot.source", problem, &fix))
+            })
+            .transpose()?;
         check_fields(&file, &at)?;
         check_metrics(&file, &at)?;
         let labels = check_labels(&file, &at)?;
@@ -457,6 +481,7 @@ impl TaskSpec {
             primary_metric: file.primary_metric.into_inner(),
             metrics: file.metrics.into_inner(),
             dataset,
+            fewshot,
             dataset_origin: {
                 let (line, col) = super::error::line_col(&text, file.dataset.source.span().start);
                 Some((path.to_path_buf(), line, col, "dataset.source".into()))

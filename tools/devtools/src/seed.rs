@@ -111,6 +111,7 @@ fn manifest(task: &TaskSpec, model: &str, setting: &str, rows: usize) -> anyhow:
             }),
             ..Setting::default()
         },
+        fewshot: None,
         seed: 1,
         n_expected: rows as u64,
         engine_version: "0.1.0".into(),

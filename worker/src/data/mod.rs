@@ -369,11 +369,16 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
-/// Keeps the last dataset read so the shards of a run do not re-read it.
+/// Keeps the last datasets read (a run's examples and few-shot pool) so the shards of a run do
+/// not re-read them.
 #[derive(Debug, Default)]
 pub struct DatasetCache {
-    last: Mutex<Option<(String, Arc<Table>)>>,
+    /// The most recently used tables, the latest last.
+    recent: Mutex<Vec<(String, Arc<Table>)>>,
 }
+
+/// Tables kept: a task's examples and its few-shot pool.
+const KEPT: usize = 2;
 
 impl DatasetCache {
     /// The table of `d` (revision as resolved at submission).
@@ -382,14 +387,15 @@ impl DatasetCache {
             "{}|{:?}|{:?}|{:?}|{revision}",
             d.source, d.file, d.rows, d.explode
         );
-        let mut last = self
-            .last
+        let mut recent = self
+            .recent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((k, t)) = last.as_ref()
-            && *k == key
-        {
-            return Ok(t.clone());
+        if let Some(at) = recent.iter().position(|(k, _)| *k == key) {
+            let hit = recent.remove(at);
+            let table = hit.1.clone();
+            recent.push(hit);
+            return Ok(table);
         }
         let (path, commit) = locate(d, true)?;
         let found = match commit {
@@ -412,7 +418,10 @@ impl DatasetCache {
             });
         }
         let t = Arc::new(examples::select(d, read(&path, d.format)?)?);
-        *last = Some((key, t.clone()));
+        if recent.len() == KEPT {
+            recent.remove(0);
+        }
+        recent.push((key, t.clone()));
         Ok(t)
     }
 }

@@ -49,7 +49,13 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
         opts,
     } = *b;
     let label = task.fields.get("label").map_or("label", String::as_str);
-    let (texts, scores, zero_shot) = if model.classifier.is_some() {
+    let (texts, scores, zero_shot, shown) = if model.classifier.is_some() {
+        if opts.shots.is_some() {
+            return Err(TaskError::Request(format!(
+                "few-shot prompts need a model without a classification head; this cell of task `{}` has one (an NLU adapter): leave num_fewshot out for it",
+                task.name
+            )));
+        }
         let template = task.template.as_deref().ok_or_else(|| {
             TaskError::Request(format!("task `{}` has no input template", task.name))
         })?;
@@ -59,21 +65,22 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let logits = classify(model, &refs, opts.batch_size.unwrap_or(8))?;
-        (texts, logits, false)
+        (texts, logits, false, vec![None; indices.len()])
     } else {
-        let (texts, nll) = zero_shot(b)?;
+        let (texts, nll, shown) = zero_shot(b)?;
         // Higher is better, like logits: the negative log-likelihood of each label word.
         let scores = nll
             .into_iter()
             .map(|row| row.into_iter().map(|x| -x as f32).collect())
             .collect();
-        (texts, scores, true)
+        (texts, scores, true, shown)
     };
     indices
         .iter()
         .zip(texts)
         .zip(scores)
-        .map(|((&i, prompt), l)| {
+        .zip(shown)
+        .map(|(((&i, prompt), l), shown)| {
             let raw = text(&table.rows[i], label);
             let gold = class_of(task, &raw).ok_or_else(|| {
                 label_error(task, i as i64, format!("example {i}, `{label}`"), &raw)
@@ -87,7 +94,11 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
                 )
                 .0;
             let data = if zero_shot {
-                json!({ "label_loglik": l, "label": raw, "zero_shot": true })
+                let mut d = json!({ "label_loglik": l, "label": raw, "zero_shot": true });
+                if let Some(rows) = shown {
+                    d["fewshot"] = json!(rows);
+                }
+                d
             } else {
                 json!({ "logits": l, "label": raw })
             };
@@ -103,11 +114,15 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
         .collect()
 }
 
+/// Prompts, each label's NLL sum per example, and the few-shot pool rows each prompt shows.
+type ZeroShot = (Vec<String>, Vec<Vec<f64>>, Vec<Option<Vec<usize>>>);
+
 /// Zero-shot classification as lm-evaluation-harness does multiple choice: each label word,
 /// after a space, is scored as the continuation of the prompt; the prompt's tokens are the
 /// same for every label, so comparing the whole sequences' NLL sums compares the label
-/// words' log-likelihoods. Returns the prompts and, per example, each label's NLL sum.
-fn zero_shot(b: &Batch) -> Result<(Vec<String>, Vec<Vec<f64>>), TaskError> {
+/// words' log-likelihoods. Few-shot examples, when the setting asks for them, come before the
+/// prompt. Returns the prompts, per example each label's NLL sum, and the pool rows shown.
+fn zero_shot(b: &Batch) -> Result<ZeroShot, TaskError> {
     let Batch {
         task,
         model,
@@ -127,10 +142,15 @@ fn zero_shot(b: &Batch) -> Result<(Vec<String>, Vec<Vec<f64>>), TaskError> {
         .iter()
         .map(|w| model.encode(&format!(" {w}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let texts = indices
+    let (texts, shown): (Vec<String>, Vec<Option<Vec<usize>>>) = indices
         .iter()
-        .map(|&i| fill(template, &table.rows[i]))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|&i| {
+            let p = fill(template, &table.rows[i])?;
+            super::fewshot::prefixed(opts.shots.as_ref(), task, i, p)
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
     // Over the context limit, the prompt loses its first tokens (never the label words), the
     // same for every label.
     let limit = opts
@@ -158,7 +178,7 @@ fn zero_shot(b: &Batch) -> Result<(Vec<String>, Vec<Vec<f64>>), TaskError> {
         .chunks(words.len())
         .map(|c| c.iter().map(|s| s.nll_sum).collect())
         .collect();
-    Ok((texts, nll))
+    Ok((texts, nll, shown))
 }
 
 /// Metrics of predicted and gold class indices.

@@ -5,7 +5,7 @@ use orchestrator::spec::{Decoding, TaskSpec};
 use orchestrator::store::{MetricValue, NewSample, entities::sample};
 use serde_json::json;
 
-use super::{Batch, ScoreOutcome, ScoreRequest, TaskError, prompt};
+use super::{Batch, ScoreOutcome, ScoreRequest, TaskError, fewshot, prompt};
 use crate::data::{Table, text};
 use engine::LastHiddenState;
 use engine::{EngineError, GenerationConfig, generate};
@@ -56,10 +56,15 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
     } = *b;
     let reference = task.fields.get("reference").map(String::as_str);
     let source = task.fields.get("source").map(String::as_str);
-    let prompts = indices
+    let (prompts, shown): (Vec<String>, Vec<Option<Vec<usize>>>) = indices
         .iter()
-        .map(|&i| prompt::prompt(task, &table.rows[i]))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|&i| {
+            let p = prompt::prompt(task, &table.rows[i])?;
+            fewshot::prefixed(opts.shots.as_ref(), task, i, p)
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
     let long: Vec<Option<usize>> = indices
         .iter()
         .map(|&i| prompt::over_limit(task, &table.rows[i]))
@@ -73,7 +78,7 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
     let mut generated =
         generate(model, &run_ids, &config(opts.decoding.as_ref(), opts.seed))?.into_iter();
     let mut out = Vec::with_capacity(indices.len());
-    for ((&i, prompt), long) in indices.iter().zip(prompts).zip(long) {
+    for (((&i, prompt), long), shown) in indices.iter().zip(prompts).zip(long).zip(shown) {
         let reference = reference.map(|r| text(&table.rows[i], r));
         let sample = match long {
             Some(words) => NewSample {
@@ -109,6 +114,10 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
                 }
             }
         };
+        let mut sample = sample;
+        if let Some(rows) = shown {
+            sample.data["fewshot"] = json!(rows);
+        }
         out.push(sample);
     }
     Ok(out)

@@ -3,6 +3,7 @@
 pub mod attributes;
 pub mod chain;
 pub mod classification;
+pub mod fewshot;
 pub mod generation;
 pub mod loglik_pair;
 pub mod prompt;
@@ -51,6 +52,8 @@ pub struct BatchOptions {
     pub decoding: Option<Decoding>,
     /// Seed of sampling.
     pub seed: u64,
+    /// Few-shot examples before each prompt (generation, zero-shot classification).
+    pub shots: Option<fewshot::Shots>,
 }
 
 /// How to read an outputs file for `score` and `import`.
