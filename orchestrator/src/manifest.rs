@@ -315,6 +315,11 @@ mod tests {
 
     #[test]
     fn fingerprint_ignores_what_does_not_change_outputs() {
+        // A task's few-shot pool changes nothing until a setting asks for examples.
+        let mut m = manifest();
+        m.task.fewshot = Some(m.task.dataset.clone());
+        assert_eq!(m.fingerprint(), manifest().fingerprint());
+
         let base = manifest().fingerprint();
         let mut m = manifest();
         m.model.name = "other".into();
@@ -370,6 +375,16 @@ mod tests {
                         random_weights: false,
                         arch: "lora".into(),
                         memory: None,
+                    },
+                })
+            },
+            |m| {
+                m.fewshot = Some(FewShot {
+                    k: 2,
+                    dataset: m.task.dataset.clone(),
+                    resolved: ResolvedDataset {
+                        revision: "sha256:pool".into(),
+                        rows: 20,
                     },
                 })
             },
