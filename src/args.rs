@@ -132,6 +132,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Create or upgrade the store's tables
     Migrate(MigrateArgs),
+    /// Archive sweeps (hidden from the lists, kept) or restore them
+    #[command(subcommand)]
+    Sweeps(SweepsCommand),
     /// Task definitions
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -242,6 +245,15 @@ pub struct PerplexityArgs {
     /// Print JSON with per-text perplexities and token counts
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SweepsCommand {
+    /// Hide a sweep from the lists (`status`, the dashboard); its runs stay in the history and
+    /// in comparisons, and `restore` brings it back
+    Archive(SweepArg),
+    /// List an archived sweep again
+    Restore(SweepArg),
 }
 
 #[derive(Debug, Subcommand)]
@@ -405,6 +417,9 @@ pub struct StatusArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    /// List the archived sweeps instead (`nlebench sweeps archive|restore`)
+    #[arg(long, conflicts_with = "sweep")]
+    pub archived: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,7 +18,9 @@ mod variables;
 
 use clap::Parser;
 
-use crate::args::{BaselinesCommand, Cli, Command, ModelsCommand, TasksCommand, UsersCommand};
+use crate::args::{
+    BaselinesCommand, Cli, Command, ModelsCommand, SweepsCommand, TasksCommand, UsersCommand,
+};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -93,6 +95,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Compare(a) => commands::compare::compare(&global, a).await,
         Command::Report(a) => commands::report::report(&global, a).await,
         Command::Migrate(a) => commands::status::migrate(&global, a).await,
+        Command::Sweeps(SweepsCommand::Archive(a)) => {
+            commands::status::shelve(&global, &a.sweep, true).await
+        }
+        Command::Sweeps(SweepsCommand::Restore(a)) => {
+            commands::status::shelve(&global, &a.sweep, false).await
+        }
         Command::Reconcile(a) => commands::reconcile::reconcile(&global, a).await,
         Command::Tasks(TasksCommand::List(a)) => commands::tasks::list(&global, a),
         Command::Score(a) => commands::score::score(&global, a),

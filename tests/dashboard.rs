@@ -74,6 +74,11 @@ fn every_page(env: &Env) {
         page.contains("href=\"/sweeps/pages\"") && page.contains("<th>stale</th>"),
         "{page}"
     );
+    let shelf = ok(port, "/archive");
+    assert!(
+        shelf.contains("No archived sweeps") && page.contains("href=\"/archive\""),
+        "{shelf}"
+    );
     ok(port, "/?sort=name&dir=asc&per_page=1");
     assert_eq!(get(port, "/?sort=colour").0, 400);
 
@@ -575,6 +580,49 @@ fn permissions(env: &Env) {
     assert!(
         page.contains("&#60;b&#62;hånd&#60;/b&#62;") || page.contains("&lt;b&gt;hånd&lt;/b&gt;"),
         "{page}"
+    );
+
+    // Archive: viewers cannot, nor a POST without the token; an editor's hides the sweep from
+    // the list (listed under /archive, every run kept) until restored.
+    let archive = "/sweeps/queued/archive";
+    let (status, _) = request(port, "POST", archive, &viewer, &[("csrf", &viewer_csrf)]);
+    assert_eq!(status, 403);
+    let (status, _) = request(port, "POST", archive, &editor, &[]);
+    assert_eq!(status, 403, "no CSRF token");
+    assert!(
+        request(port, "GET", "/", &editor, &[])
+            .1
+            .contains("href=\"/sweeps/queued\"")
+    );
+    let (status, _) = request(port, "POST", archive, &editor, &[("csrf", &csrf)]);
+    assert_eq!(status, 303);
+    let list = request(port, "GET", "/", &editor, &[]).1;
+    assert!(!list.contains("href=\"/sweeps/queued\""), "{list}");
+    let shelf = request(port, "GET", "/archive", &viewer, &[]).1;
+    assert!(shelf.contains("href=\"/sweeps/queued\""), "{shelf}");
+    let page = request(port, "GET", "/sweeps/queued", &editor, &[]).1;
+    assert!(
+        page.contains("Archived:") && page.contains("Restore sweep"),
+        "{page}"
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM runs"), 1);
+    let (status, _) = request(
+        port,
+        "POST",
+        "/sweeps/queued/restore",
+        &editor,
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(status, 303);
+    assert!(
+        request(port, "GET", "/", &editor, &[])
+            .1
+            .contains("href=\"/sweeps/queued\"")
+    );
+    assert!(
+        !request(port, "GET", "/archive", &editor, &[])
+            .1
+            .contains("href=\"/sweeps/queued\"")
     );
 
     let (status, r) = request(port, "POST", "/logout", &editor, &[("csrf", &csrf)]);

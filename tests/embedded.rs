@@ -829,3 +829,43 @@ fn few_shot_prompts_hold_k_seeded_pool_examples_whatever_the_batch() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_archived_sweep_leaves_the_list_keeps_its_runs_and_comes_back() {
+    let env = Env::embedded();
+    let sweep = env.write(
+        "a.toml",
+        &sweep_toml(
+            "kept",
+            &[("tiny", "random:norgpt-tiny@1")],
+            &[("four", 4)],
+            4,
+            &mini_pairs(),
+        ),
+    );
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    let said = env.ok(&["sweeps", "archive", "kept"]);
+    assert!(said.contains("sweep kept: archived"), "{said}");
+    assert!(
+        env.ok(&["sweeps", "archive", "kept"])
+            .contains("already archived")
+    );
+    let list = env.ok(&["status"]);
+    assert!(list.contains("no sweeps in"), "{list}");
+    assert!(env.ok(&["status", "--archived"]).contains("kept"));
+    // Everything is kept: the sweep's own status, its runs and samples.
+    assert_eq!(env.status("kept")["runs"][0]["samples"], 4);
+    env.ok(&["sweeps", "restore", "kept"]);
+    assert!(env.ok(&["status"]).contains("kept"));
+    assert!(
+        env.ok(&["status", "--archived"])
+            .contains("no archived sweeps")
+    );
+    let out = env.run(&["sweeps", "archive", "nope"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).1.contains("no sweep named `nope`"),
+        "{}",
+        text(&out).1
+    );
+}

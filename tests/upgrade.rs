@@ -115,6 +115,11 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
         team.count("SELECT COUNT(*) FROM runs WHERE notes IS NULL"),
         1
     );
+    assert_eq!(
+        team.count("SELECT COUNT(*) FROM sweeps WHERE archived_at IS NULL"),
+        1,
+        "a sweep of the previous release is not archived"
+    );
 
     // The upgraded store works: the old run reads back, rescores, reports, and new kinds run.
     let st = team.status("old");

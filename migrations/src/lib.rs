@@ -14,6 +14,7 @@ mod m20261130_000004_run_notes;
 mod m20261130_000005_job_deaths;
 mod m20261130_000006_session_last_seen;
 mod m20261130_000007_worker_memory;
+mod m20261130_000008_sweep_archive;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000005_job_deaths::Migration),
             Box::new(m20261130_000006_session_last_seen::Migration),
             Box::new(m20261130_000007_worker_memory::Migration),
+            Box::new(m20261130_000008_sweep_archive::Migration),
         ]
     }
 }

@@ -1,11 +1,11 @@
-//! `nlebench status`, `cancel`, `retry` and `migrate`.
+//! `nlebench status`, `cancel`, `retry`, `migrate` and `sweeps archive|restore`.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use orchestrator::store::dashboard::{SweepSort, Window};
+use orchestrator::store::dashboard::{Shelf, SweepSort, Window};
 use orchestrator::store::outage;
 use orchestrator::store::{RunStatus, RunSummary, Store};
 
@@ -16,20 +16,30 @@ pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = context::store_migrated(&s).await?;
     match a.sweep {
-        None => list_sweeps(&store, a.json).await?,
+        None => list_sweeps(&store, a.json, a.archived).await?,
         Some(name) => show_sweep(&store, &name, a.json, context::alive_within(&s)).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Every sweep with its runs per status (one grouped query for all sweeps).
-async fn list_sweeps(store: &Store, json: bool) -> anyhow::Result<()> {
+async fn list_sweeps(store: &Store, json: bool, archived: bool) -> anyhow::Result<()> {
     let all = Window {
         offset: 0,
         limit: i64::MAX as u64,
     };
     let (sweeps, _) = store
-        .sweep_overviews(SweepSort::Updated, true, all, metrics::is_stale_metric)
+        .sweep_overviews(
+            if archived {
+                Shelf::Archived
+            } else {
+                Shelf::Active
+            },
+            SweepSort::Updated,
+            true,
+            all,
+            metrics::is_stale_metric,
+        )
         .await?;
     if json {
         let v: Vec<_> = sweeps
@@ -46,7 +56,10 @@ async fn list_sweeps(store: &Store, json: bool) -> anyhow::Result<()> {
             .collect();
         outln!("{}", serde_json::to_string_pretty(&v)?);
     } else if sweeps.is_empty() {
-        outln!("no sweeps in {}", store.url());
+        match archived {
+            true => outln!("no archived sweeps in {}", store.url()),
+            false => outln!("no sweeps in {}", store.url()),
+        }
     } else {
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);
@@ -64,6 +77,23 @@ async fn list_sweeps(store: &Store, json: bool) -> anyhow::Result<()> {
         outln!("{t}");
     }
     Ok(())
+}
+
+/// `nlebench sweeps archive|restore NAME`.
+pub async fn shelve(g: &Global, name: &str, archive: bool) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let store = context::store_migrated(&s).await?;
+    let changed = store.set_archived(name, archive).await?;
+    let said = match (archive, changed) {
+        (true, true) => {
+            "archived: hidden from the lists, every run kept; `nlebench sweeps restore` shows it again"
+        }
+        (true, false) => "already archived",
+        (false, true) => "restored: listed again",
+        (false, false) => "not archived; nothing to restore",
+    };
+    outln!("sweep {name}: {said}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// One sweep's runs with progress, primary metric and errors.

@@ -1,5 +1,5 @@
-//! What editors can do from the dashboard: cancel a sweep, retry its failed cells, import
-//! baselines. Each action is a POST with the session's CSRF token; viewers are refused.
+//! What editors can do from the dashboard: cancel a sweep, retry its failed cells, archive
+//! and restore it, import baselines. Each action is a POST with the session's CSRF token; viewers are refused.
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -53,6 +53,42 @@ pub async fn retry(
         who.user,
         jobs.len()
     );
+    app.caches.clear();
+    Ok(Redirect::to(&format!("/sweeps/{}", encode(&name))).into_response())
+}
+
+/// `POST /sweeps/{name}/archive`: hidden from the lists, every run kept.
+pub async fn archive(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    session: MaybeSession,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    shelve(app, name, session, f, true).await
+}
+
+/// `POST /sweeps/{name}/restore`: listed again.
+pub async fn restore(
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    session: MaybeSession,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    shelve(app, name, session, f, false).await
+}
+
+async fn shelve(
+    app: AppState,
+    name: String,
+    session: MaybeSession,
+    f: CsrfForm,
+    archive: bool,
+) -> Result<Response, PageError> {
+    let who = require_editor(&session, f.csrf.as_deref())?;
+    if app.store.set_archived(&name, archive).await? {
+        let did = if archive { "archived" } else { "restored" };
+        tracing::info!("{} {did} sweep {name}", who.user);
+    }
     app.caches.clear();
     Ok(Redirect::to(&format!("/sweeps/{}", encode(&name))).into_response())
 }

@@ -9,7 +9,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use orchestrator::store::dashboard::{LeaderboardData, SweepData, SweepOverview};
+use orchestrator::store::dashboard::{LeaderboardData, Shelf, SweepData, SweepOverview};
 
 /// Entries kept at most per cache (oldest dropped first when full).
 const MAX_ENTRIES: usize = 512;
@@ -73,7 +73,7 @@ impl<K: Hash + Eq + Clone, V> Ttl<K, V> {
 }
 
 /// Sweeps list pages by (sort, descending, offset, limit): the overviews and the total.
-pub type SweepsCache = Ttl<(u8, bool, u64, u64), (Vec<SweepOverview>, u64)>;
+pub type SweepsCache = Ttl<(Shelf, u8, bool, u64, u64), (Vec<SweepOverview>, u64)>;
 
 /// The caches of the dashboard.
 pub struct Caches {

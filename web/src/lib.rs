@@ -54,6 +54,7 @@ pub fn router(app: AppState) -> Router {
     auth::prepare();
     Router::new()
         .route("/", get(pages::sweeps::page))
+        .route("/archive", get(pages::sweeps::archive))
         .route("/sweeps/{name}", get(pages::sweep::page))
         .route("/sweeps/{name}/events", get(live::sweep_events))
         .route("/sweeps/{name}/report", get(pages::report::page))
@@ -69,6 +70,8 @@ pub fn router(app: AppState) -> Router {
         .route("/baselines/import", post(actions::import_baselines))
         .route("/sweeps/{name}/cancel", post(actions::cancel))
         .route("/sweeps/{name}/retry", post(actions::retry))
+        .route("/sweeps/{name}/archive", post(actions::archive))
+        .route("/sweeps/{name}/restore", post(actions::restore))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/logout", post(auth::logout))
         .fallback(not_found)

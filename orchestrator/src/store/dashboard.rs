@@ -35,6 +35,15 @@ pub struct Totals {
 }
 
 /// Sort order of the sweeps list.
+/// Which sweeps a list shows: the active ones, or those archived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shelf {
+    /// Not archived.
+    Active,
+    /// Archived (hidden from the usual lists, kept, restorable).
+    Archived,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SweepSort {
     /// By name.
@@ -139,12 +148,20 @@ impl Store {
     /// A page of sweeps with their progress: four queries whatever the page size.
     pub async fn sweep_overviews(
         &self,
+        shelf: Shelf,
         sort: SweepSort,
         descending: bool,
         window: Window,
         stale: StaleTest,
     ) -> Result<(Vec<SweepOverview>, u64), StoreError> {
-        let total = sweep::Entity::find().count(&self.db).await?;
+        let on_shelf = match shelf {
+            Shelf::Active => sweep::Column::ArchivedAt.is_null(),
+            Shelf::Archived => sweep::Column::ArchivedAt.is_not_null(),
+        };
+        let total = sweep::Entity::find()
+            .filter(on_shelf.clone())
+            .count(&self.db)
+            .await?;
         let col = match sort {
             SweepSort::Name => sweep::Column::Name,
             SweepSort::Created => sweep::Column::CreatedAt,
@@ -156,6 +173,7 @@ impl Store {
             sea_orm::Order::Asc
         };
         let sweeps = sweep::Entity::find()
+            .filter(on_shelf)
             .order_by(col, order)
             .order_by_asc(sweep::Column::Id)
             .offset(window.offset)

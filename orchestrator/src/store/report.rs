@@ -1,8 +1,13 @@
-//! Reading sweeps back: status, results, exports; and the user actions cancel and retry.
+//! Reading sweeps back: status, results, exports; and the user actions cancel, retry and
+//! archive.
 
 use std::collections::HashMap;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::Expr,
+};
 use serde::Serialize;
 
 use super::entities::{job, metric, run, sample, sweep, sweep_cell};
@@ -282,6 +287,19 @@ impl Store {
             .into_iter()
             .map(|(_, r)| r)
             .collect())
+    }
+
+    /// Archive sweep `name` (hide it from the lists, keep everything) or restore it; `false`
+    /// when it already was so.
+    pub async fn set_archived(&self, name: &str, archived: bool) -> Result<bool, StoreError> {
+        let sweep = self.sweep_by_name(name).await?;
+        if sweep.archived_at.is_some() == archived {
+            return Ok(false);
+        }
+        let mut a: sweep::ActiveModel = sweep.into();
+        a.archived_at = Set(archived.then(Utc::now));
+        a.update(&self.db).await?;
+        Ok(true)
     }
 
     /// Cancel a sweep's queued and running runs; returns how many were cancelled.

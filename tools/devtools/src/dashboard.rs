@@ -99,6 +99,7 @@ pub async fn run(a: BenchDashboardArgs) -> anyhow::Result<std::process::ExitCode
     // Targets from the store.
     let (overviews, total_sweeps) = store
         .sweep_overviews(
+            orchestrator::store::dashboard::Shelf::Active,
             orchestrator::store::dashboard::SweepSort::Name,
             false,
             orchestrator::store::dashboard::Window {

@@ -60,6 +60,7 @@ pub struct SweepPage {
     pager: Pager,
     sort_links: Vec<(&'static str, String)>,
     active: bool,
+    archived: bool,
 }
 
 /// Row label of a run: model, adapter, setting and seed.
@@ -114,6 +115,7 @@ pub async fn page(
         pager: Pager::new(&base, &q, runs.len() as u64),
         sort_links: sort_links(&base, &q, &KEYS, false),
         active: runs.iter().any(|c| c.run.status.is_active()),
+        archived: data.sweep.archived_at.is_some(),
     })
 }
 

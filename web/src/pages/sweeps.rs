@@ -1,11 +1,12 @@
-//! `/`: the sweeps, with progress and an ETA from the observed throughput.
+//! `/`: the sweeps, with progress and an ETA from the observed throughput; `/archive`: the
+//! archived ones.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use chrono::Utc;
 use orchestrator::store::RunStatus;
-use orchestrator::store::dashboard::SweepSort;
+use orchestrator::store::dashboard::{Shelf, SweepSort};
 
 use crate::AppState;
 use crate::auth::MaybeSession;
@@ -32,6 +33,7 @@ pub struct SweepsPage {
     pager: Pager,
     active: bool,
     sort_links: Vec<(&'static str, String)>,
+    archived: bool,
 }
 
 /// Statuses shown as columns, then `stale` (metrics from an older implementation).
@@ -42,6 +44,28 @@ pub async fn page(
     Query(q): Query<ListQuery>,
     session: MaybeSession,
 ) -> Result<SweepsPage, PageError> {
+    list(app, q, session, Shelf::Active).await
+}
+
+/// `/archive`.
+pub async fn archive(
+    State(app): State<AppState>,
+    Query(q): Query<ListQuery>,
+    session: MaybeSession,
+) -> Result<SweepsPage, PageError> {
+    list(app, q, session, Shelf::Archived).await
+}
+
+async fn list(
+    app: AppState,
+    q: ListQuery,
+    session: MaybeSession,
+    shelf: Shelf,
+) -> Result<SweepsPage, PageError> {
+    let base = match shelf {
+        Shelf::Active => "/",
+        Shelf::Archived => "/archive",
+    };
     let sort = match q.sort.as_deref() {
         Some("name") => SweepSort::Name,
         Some("created") => SweepSort::Created,
@@ -57,8 +81,8 @@ pub async fn page(
     let data = app
         .caches
         .sweeps
-        .get_or((sort as u8, desc, w.offset, w.limit), || {
-            app.store.sweep_overviews(sort, desc, w, app.stale)
+        .get_or((shelf, sort as u8, desc, w.offset, w.limit), || {
+            app.store.sweep_overviews(shelf, sort, desc, w, app.stale)
         })
         .await?;
     let (rows, total) = (&data.0, data.1);
@@ -86,7 +110,7 @@ pub async fn page(
             } else {
                 "desc"
             };
-            (k, format!("/?sort={k}&dir={dir}"))
+            (k, format!("{base}?sort={k}&dir={dir}"))
         })
         .collect();
     Ok(SweepsPage {
@@ -97,8 +121,9 @@ pub async fn page(
             .map(|s| s.as_str())
             .chain([STALE])
             .collect(),
-        pager: Pager::new("/", &q, total),
+        pager: Pager::new(base, &q, total),
         active,
         sort_links,
+        archived: shelf == Shelf::Archived,
     })
 }

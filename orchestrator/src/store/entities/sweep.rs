@@ -20,6 +20,8 @@ pub struct Model {
     pub shard_size: i64,
     pub created_at: ChronoDateTimeUtc,
     pub updated_at: ChronoDateTimeUtc,
+    /// Archived: hidden from the lists, kept, restorable.
+    pub archived_at: Option<ChronoDateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
