@@ -135,6 +135,12 @@ pub enum Command {
     /// Archive sweeps (hidden from the lists, kept) or restore them
     #[command(subcommand)]
     Sweeps(SweepsCommand),
+    /// Tag a sweep or a run (`run:ID`)
+    Tag(TagArgs),
+    /// Take tags off a sweep or a run (`run:ID`)
+    Untag(TagArgs),
+    /// Add a note to a sweep or a run (`run:ID`)
+    Note(NoteArgs),
     /// Task definitions
     #[command(subcommand)]
     Tasks(TasksCommand),
@@ -245,6 +251,23 @@ pub struct PerplexityArgs {
     /// Print JSON with per-text perplexities and token counts
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// A sweep name, or `run:ID`
+    pub target: String,
+    /// Tags: one word each (letters, digits, - _ . : /)
+    #[arg(required = true)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NoteArgs {
+    /// A sweep name, or `run:ID`
+    pub target: String,
+    /// The note
+    pub text: String,
 }
 
 #[derive(Debug, Subcommand)]

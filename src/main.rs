@@ -95,6 +95,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Compare(a) => commands::compare::compare(&global, a).await,
         Command::Report(a) => commands::report::report(&global, a).await,
         Command::Migrate(a) => commands::status::migrate(&global, a).await,
+        Command::Tag(a) => commands::status::tag(&global, a, true).await,
+        Command::Untag(a) => commands::status::tag(&global, a, false).await,
+        Command::Note(a) => commands::status::add_note(&global, a).await,
         Command::Sweeps(SweepsCommand::Archive(a)) => {
             commands::status::shelve(&global, &a.sweep, true).await
         }

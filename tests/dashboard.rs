@@ -625,6 +625,77 @@ fn permissions(env: &Env) {
             .contains("href=\"/sweeps/queued\"")
     );
 
+    // Tags and notes: viewers cannot add them; an editor's show on the pages, and the list
+    // filters by tag.
+    let (status, _) = request(
+        port,
+        "POST",
+        "/sweeps/queued/tags",
+        &viewer,
+        &[("csrf", &viewer_csrf), ("tag", "x")],
+    );
+    assert_eq!(status, 403);
+    let (status, _) = request(
+        port,
+        "POST",
+        "/sweeps/queued/tags",
+        &editor,
+        &[("tag", "x")],
+    );
+    assert_eq!(status, 403, "no CSRF token");
+    let (status, r) = request(
+        port,
+        "POST",
+        "/sweeps/queued/tags",
+        &editor,
+        &[("csrf", &csrf), ("tag", "two words")],
+    );
+    assert_eq!(status, 400, "{r}");
+    for (path, form) in [
+        ("/sweeps/queued/tags", ("tag", "lovende")),
+        ("/sweeps/queued/notes", ("text", "<i>se</i> på dette")),
+        ("/runs/1/tags", ("tag", "best")),
+    ] {
+        let (status, r) = request(port, "POST", path, &editor, &[("csrf", &csrf), form]);
+        assert_eq!(status, 303, "{path}: {r}");
+    }
+    let page = request(port, "GET", "/sweeps/queued", &viewer, &[]).1;
+    assert!(page.contains(">lovende</a>"), "{page}");
+    assert!(
+        page.contains("&#60;i&#62;se&#60;/i&#62; på dette")
+            || page.contains("&lt;i&gt;se&lt;/i&gt; på dette"),
+        "{page}"
+    );
+    assert!(page.contains("redaktør"), "the note's author: {page}");
+    assert!(
+        request(port, "GET", "/runs/1", &viewer, &[])
+            .1
+            .contains(">best</a>")
+    );
+    assert!(
+        request(port, "GET", "/?tag=lovende", &viewer, &[])
+            .1
+            .contains("href=\"/sweeps/queued\"")
+    );
+    assert!(
+        !request(port, "GET", "/?tag=annet", &viewer, &[])
+            .1
+            .contains("href=\"/sweeps/queued\"")
+    );
+    let (status, _) = request(
+        port,
+        "POST",
+        "/sweeps/queued/tags",
+        &editor,
+        &[("csrf", &csrf), ("remove", "lovende")],
+    );
+    assert_eq!(status, 303);
+    assert!(
+        !request(port, "GET", "/sweeps/queued", &viewer, &[])
+            .1
+            .contains(">lovende</a>")
+    );
+
     let (status, r) = request(port, "POST", "/logout", &editor, &[("csrf", &csrf)]);
     assert_eq!(status, 303);
     assert!(r.contains("nlebench_session=;"));

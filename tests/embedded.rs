@@ -869,3 +869,55 @@ fn an_archived_sweep_leaves_the_list_keeps_its_runs_and_comes_back() {
         text(&out).1
     );
 }
+
+#[test]
+fn tags_and_notes_on_sweeps_and_runs_are_shown_and_exported() {
+    let env = Env::embedded();
+    let sweep = env.write(
+        "t.toml",
+        &sweep_toml(
+            "tagged",
+            &[("tiny", "random:norgpt-tiny@1")],
+            &[("four", 4)],
+            4,
+            &mini_pairs(),
+        ),
+    );
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    let out = env.ok(&["tag", "tagged", "paper-v2", "baseline", "baseline"]);
+    assert!(
+        out.contains("2 tag(s) added") && out.contains("tags: baseline paper-v2"),
+        "{out}"
+    );
+    env.ok(&["tag", "run:1", "best"]);
+    let out = env.ok(&["untag", "tagged", "baseline"]);
+    assert!(
+        out.contains("1 tag(s) removed") && out.contains("tags: paper-v2"),
+        "{out}"
+    );
+    env.ok(&["note", "tagged", "rerun after the tokenizer fix"]);
+    let st = env.status("tagged");
+    assert_eq!(st["tags"], serde_json::json!(["paper-v2"]), "{st}");
+    assert_eq!(st["notes"][0]["text"], "rerun after the tokenizer fix");
+    assert_eq!(st["runs"][0]["tags"], serde_json::json!(["best"]));
+    let text_status = env.ok(&["status", "tagged"]);
+    assert!(text_status.contains("tags: paper-v2"), "{text_status}");
+    assert!(
+        text_status.contains("rerun after the tokenizer fix"),
+        "{text_status}"
+    );
+    // Exports carry the run's tags and its sweep's.
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&["export", "tagged", "--format", "json"])).unwrap();
+    assert!(
+        rows.iter().all(|r| r["tags"] == "best paper-v2"),
+        "{rows:?}"
+    );
+    // Bad input: a tag with a space, a run that does not exist.
+    let out = env.run(&["tag", "tagged", "two words"]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("is not a tag"), "{}", text(&out).1);
+    let out = env.run(&["note", "run:99", "x"]);
+    assert!(!out.status.success());
+    assert!(text(&out).1.contains("no run 99"), "{}", text(&out).1);
+}

@@ -15,6 +15,7 @@ mod m20261130_000005_job_deaths;
 mod m20261130_000006_session_last_seen;
 mod m20261130_000007_worker_memory;
 mod m20261130_000008_sweep_archive;
+mod m20261130_000009_annotations;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_session_last_seen::Migration),
             Box::new(m20261130_000007_worker_memory::Migration),
             Box::new(m20261130_000008_sweep_archive::Migration),
+            Box::new(m20261130_000009_annotations::Migration),
         ]
     }
 }

@@ -1,15 +1,17 @@
-//! `nlebench status`, `cancel`, `retry`, `migrate` and `sweeps archive|restore`.
+//! `nlebench status`, `cancel`, `retry`, `migrate`, `sweeps archive|restore`, and the tags and
+//! notes of sweeps and runs (`tag`, `untag`, `note`).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use orchestrator::store::annotations::Target;
 use orchestrator::store::dashboard::{Shelf, SweepSort, Window};
 use orchestrator::store::outage;
 use orchestrator::store::{RunStatus, RunSummary, Store};
 
-use crate::args::{Global, MigrateArgs, StatusArgs, SweepArg};
+use crate::args::{Global, MigrateArgs, NoteArgs, StatusArgs, SweepArg, TagArgs};
 use crate::context;
 
 pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
@@ -35,6 +37,7 @@ async fn list_sweeps(store: &Store, json: bool, archived: bool) -> anyhow::Resul
             } else {
                 Shelf::Active
             },
+            None,
             SweepSort::Updated,
             true,
             all,
@@ -96,6 +99,48 @@ pub async fn shelve(g: &Global, name: &str, archive: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
+/// Who writes from the command line: `$USER`, when set.
+fn author() -> Option<String> {
+    std::env::var("USER").ok().filter(|u| !u.is_empty())
+}
+
+/// `nlebench tag|untag TARGET TAG...`.
+pub async fn tag(g: &Global, a: TagArgs, add: bool) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let store = context::store_migrated(&s).await?;
+    let target = Target::parse(&a.target);
+    if add {
+        let n = store
+            .add_tags(&target, &a.tags, author().as_deref())
+            .await?;
+        outln!("{}: {n} tag(s) added", a.target);
+    } else {
+        let n = store.remove_tags(&target, &a.tags).await?;
+        outln!("{}: {n} tag(s) removed", a.target);
+    }
+    let now = store.annotations(&target).await?;
+    outln!(
+        "tags: {}",
+        if now.tags.is_empty() {
+            "none".into()
+        } else {
+            now.tags.join(" ")
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `nlebench note TARGET TEXT`.
+pub async fn add_note(g: &Global, a: NoteArgs) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let store = context::store_migrated(&s).await?;
+    store
+        .add_note(&Target::parse(&a.target), &a.text, author().as_deref())
+        .await?;
+    outln!("{}: note added", a.target);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// One sweep's runs with progress, primary metric and errors.
 async fn show_sweep(
     store: &Store,
@@ -111,8 +156,19 @@ async fn show_sweep(
         .map(|r| r.run.id)
         .collect();
     let waiting = orchestrator::reconcile::waiting_for(store, &active, alive_within).await?;
+    let said = store.annotations(&Target::Sweep(name.to_string())).await?;
+    let ids: Vec<i64> = st.runs.iter().map(|r| r.run.id).collect();
+    let run_tags = store.run_tags(&ids).await?;
     if json {
-        let runs: Vec<_> = st.runs.iter().map(run_json).collect();
+        let runs: Vec<_> = st
+            .runs
+            .iter()
+            .map(|r| {
+                let mut v = run_json(r);
+                v["tags"] = serde_json::json!(run_tags.get(&r.run.id).cloned().unwrap_or_default());
+                v
+            })
+            .collect();
         let counts: BTreeMap<String, usize> = st
             .counts()
             .iter()
@@ -120,6 +176,7 @@ async fn show_sweep(
             .collect();
         let v = serde_json::json!({
             "sweep": st.sweep.name, "counts": counts, "runs": runs, "waiting": waiting,
+            "tags": said.tags, "notes": said.notes,
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -140,6 +197,13 @@ async fn show_sweep(
         .collect::<Vec<_>>()
         .join(", ");
     outln!("sweep {}: {counts}", st.sweep.name);
+    if !said.tags.is_empty() {
+        outln!("tags: {}", said.tags.join(" "));
+    }
+    for n in &said.notes {
+        let by = n.author.as_deref().unwrap_or("someone");
+        outln!("note ({by}, {}): {}", n.at.format("%Y-%m-%d %H:%M"), n.text);
+    }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(["run", "cell", "status", "samples", "primary metric", "note"]);

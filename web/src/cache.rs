@@ -73,7 +73,7 @@ impl<K: Hash + Eq + Clone, V> Ttl<K, V> {
 }
 
 /// Sweeps list pages by (sort, descending, offset, limit): the overviews and the total.
-pub type SweepsCache = Ttl<(Shelf, u8, bool, u64, u64), (Vec<SweepOverview>, u64)>;
+pub type SweepsCache = Ttl<(Shelf, Option<String>, u8, bool, u64, u64), (Vec<SweepOverview>, u64)>;
 
 /// The caches of the dashboard.
 pub struct Caches {

@@ -28,6 +28,8 @@ pub struct ListQuery {
     pub min: Option<f64>,
     /// Highest value of `field` shown.
     pub max: Option<f64>,
+    /// Only what carries this tag.
+    pub tag: Option<String>,
 }
 
 impl ListQuery {
@@ -100,6 +102,9 @@ impl Pager {
             }
             if let Some(d) = &q.dir {
                 params.push(format!("dir={}", encode(d)));
+            }
+            if let Some(t) = q.tag.as_deref().filter(|t| !t.is_empty()) {
+                params.push(format!("tag={}", encode(t)));
             }
             if let Some(t) = q.q.as_deref().filter(|t| !t.is_empty()) {
                 params.push(format!("q={}", encode(t)));

@@ -149,15 +149,19 @@ impl Store {
     pub async fn sweep_overviews(
         &self,
         shelf: Shelf,
+        tag: Option<&str>,
         sort: SweepSort,
         descending: bool,
         window: Window,
         stale: StaleTest,
     ) -> Result<(Vec<SweepOverview>, u64), StoreError> {
-        let on_shelf = match shelf {
+        let mut on_shelf = sea_orm::Condition::all().add(match shelf {
             Shelf::Active => sweep::Column::ArchivedAt.is_null(),
             Shelf::Archived => sweep::Column::ArchivedAt.is_not_null(),
-        };
+        });
+        if let Some(t) = tag {
+            on_shelf = on_shelf.add(sweep::Column::Id.is_in(self.sweeps_tagged(t).await?));
+        }
         let total = sweep::Entity::find()
             .filter(on_shelf.clone())
             .count(&self.db)

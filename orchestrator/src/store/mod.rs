@@ -2,6 +2,7 @@
 //! (team mode) or SQLite (embedded default), through one set of sea-orm entities.
 
 pub mod affinity;
+pub mod annotations;
 pub mod baselines;
 pub mod dashboard;
 pub mod entities;

@@ -127,6 +127,8 @@ pub struct ExportRow {
     pub n: Option<i64>,
     /// Metric implementation version.
     pub metric_version: Option<i32>,
+    /// The run's tags and its sweep's, space-separated.
+    pub tags: String,
 }
 
 impl Store {
@@ -138,7 +140,7 @@ impl Store {
             .await?)
     }
 
-    async fn sweep_by_name(&self, name: &str) -> Result<sweep::Model, StoreError> {
+    pub(super) async fn sweep_by_name(&self, name: &str) -> Result<sweep::Model, StoreError> {
         sweep::Entity::find()
             .filter(sweep::Column::Name.eq(name))
             .one(&self.db)
@@ -214,8 +216,19 @@ impl Store {
         for m in self.metrics_of(&ids).await? {
             metrics.entry(m.run_id).or_default().push(m);
         }
+        let mut run_tags = self.run_tags(&ids).await?;
+        let sweep_tags = self
+            .sweep_tags(&[sweep.id])
+            .await?
+            .remove(&sweep.id)
+            .unwrap_or_default();
         let mut rows = Vec::new();
         for (_, r) in cells {
+            let mut tags = run_tags.remove(&r.id).unwrap_or_default();
+            tags.extend(sweep_tags.iter().cloned());
+            tags.sort();
+            tags.dedup();
+            let tags = tags.join(" ");
             let base = |m: Option<&metric::Model>| ExportRow {
                 sweep: sweep.name.clone(),
                 run_id: r.id,
@@ -235,6 +248,7 @@ impl Store {
                 ci_high: m.and_then(|m| m.ci_high),
                 n: m.map(|m| m.n),
                 metric_version: m.map(|m| m.version),
+                tags: tags.clone(),
             };
             match metrics.get(&r.id) {
                 Some(ms) => rows.extend(ms.iter().map(|m| base(Some(m)))),

@@ -100,6 +100,7 @@ pub async fn run(a: BenchDashboardArgs) -> anyhow::Result<std::process::ExitCode
     let (overviews, total_sweeps) = store
         .sweep_overviews(
             orchestrator::store::dashboard::Shelf::Active,
+            None,
             orchestrator::store::dashboard::SweepSort::Name,
             false,
             orchestrator::store::dashboard::Window {

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod leaderboard;
 pub mod report;
 pub mod run;
+pub mod said;
 pub mod sweep;
 pub mod sweeps;
 pub mod workers;

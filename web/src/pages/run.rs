@@ -15,6 +15,8 @@ use crate::error::PageError;
 use crate::format::{baseline_for, duration, metric_delta, num, time, value_ci};
 use crate::list::{ListQuery, Pager, sort_key, sort_links};
 use crate::nav::Nav;
+use crate::pages::said::Said;
+use orchestrator::store::annotations::Target;
 
 /// A metric row.
 pub struct MetricRow {
@@ -56,6 +58,7 @@ pub struct RunPage {
     max: String,
     manifest: String,
     active: bool,
+    said: Said,
 }
 
 pub async fn page(
@@ -154,6 +157,10 @@ pub async fn page(
             .and_then(|v| serde_json::to_string_pretty(&v))
             .unwrap_or_else(|_| run.manifest.clone()),
         active: run.status.is_active(),
+        said: Said::new(
+            app.store.annotations(&Target::Run(id)).await?,
+            format!("/runs/{id}"),
+        ),
     })
 }
 

@@ -17,6 +17,8 @@ use crate::error::PageError;
 use crate::format::{baseline_for, metric_delta, shade, value_ci};
 use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
 use crate::nav::Nav;
+use crate::pages::said::Said;
+use orchestrator::store::annotations::Target;
 
 /// A cell of the grid.
 pub struct GridCell {
@@ -61,6 +63,7 @@ pub struct SweepPage {
     sort_links: Vec<(&'static str, String)>,
     active: bool,
     archived: bool,
+    said: Said,
 }
 
 /// Row label of a run: model, adapter, setting and seed.
@@ -100,6 +103,12 @@ pub async fn page(
         })
         .collect();
     let base = format!("/sweeps/{}", crate::list::encode(&name));
+    let said = Said::new(
+        app.store
+            .annotations(&Target::Sweep(data.sweep.name.clone()))
+            .await?,
+        base.clone(),
+    );
     const KEYS: [&str; 3] = ["cell", "run", "status"];
     let key = sort_key(&q, &KEYS, "cell").map_err(PageError::bad_request)?;
     Ok(SweepPage {
@@ -116,6 +125,7 @@ pub async fn page(
         sort_links: sort_links(&base, &q, &KEYS, false),
         active: runs.iter().any(|c| c.run.status.is_active()),
         archived: data.sweep.archived_at.is_some(),
+        said,
     })
 }
 

@@ -22,6 +22,7 @@ pub struct SweepRow {
     created: String,
     counts: Vec<i64>,
     eta: String,
+    tags: Vec<String>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -34,6 +35,7 @@ pub struct SweepsPage {
     active: bool,
     sort_links: Vec<(&'static str, String)>,
     archived: bool,
+    tag: String,
 }
 
 /// Statuses shown as columns, then `stale` (metrics from an older implementation).
@@ -66,6 +68,7 @@ async fn list(
         Shelf::Active => "/",
         Shelf::Archived => "/archive",
     };
+    let tag = q.tag.clone().filter(|t| !t.is_empty());
     let sort = match q.sort.as_deref() {
         Some("name") => SweepSort::Name,
         Some("created") => SweepSort::Created,
@@ -81,11 +84,17 @@ async fn list(
     let data = app
         .caches
         .sweeps
-        .get_or((shelf, sort as u8, desc, w.offset, w.limit), || {
-            app.store.sweep_overviews(shelf, sort, desc, w, app.stale)
-        })
+        .get_or(
+            (shelf, tag.clone(), sort as u8, desc, w.offset, w.limit),
+            || {
+                app.store
+                    .sweep_overviews(shelf, tag.as_deref(), sort, desc, w, app.stale)
+            },
+        )
         .await?;
     let (rows, total) = (&data.0, data.1);
+    let ids: Vec<i64> = rows.iter().map(|o| o.sweep.id).collect();
+    let mut tags = app.store.sweep_tags(&ids).await?;
     let now = Utc::now();
     let active = rows.iter().any(|o| o.active() > 0);
     let sweeps = rows
@@ -100,6 +109,7 @@ async fn list(
                 .chain([o.stale])
                 .collect(),
             eta: o.eta_seconds(now).map(duration).unwrap_or_default(),
+            tags: tags.remove(&o.sweep.id).unwrap_or_default(),
         })
         .collect();
     let sort_links = ["name", "created", "updated"]
@@ -125,5 +135,6 @@ async fn list(
         active,
         sort_links,
         archived: shelf == Shelf::Archived,
+        tag: tag.unwrap_or_default(),
     })
 }

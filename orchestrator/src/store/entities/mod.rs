@@ -1,5 +1,6 @@
 //! sea-orm entities of the store, one module per table.
 
+pub mod annotation;
 pub mod baseline;
 pub mod chain_step;
 pub mod job;

@@ -1,7 +1,7 @@
 //! A sweep's runs in MLflow: one MLflow run per nlebench run, in one experiment. Params are the
 //! run's manifest fields (dotted paths: `model.source`, `task.template`, `setting.limit`, …),
 //! metrics its metric values with `.ci_low`, `.ci_high` and `.n`, tags name the sweep, cell,
-//! fingerprint and status, and the samples are the artifact `samples.jsonl`. The tag
+//! fingerprint, status and the run's and sweep's tags (`nlebench.tags`), and the samples are the artifact `samples.jsonl`. The tag
 //! `nlebench.run` (store run id and fingerprint) finds a run exported before: exporting again
 //! logs only what changed (a rescore's metrics, a status), so the export is idempotent.
 
@@ -88,6 +88,13 @@ pub async fn export(
     for s in store.export_samples(sweep).await? {
         samples.entry(s.run_id).or_default().push(s);
     }
+    let ids: Vec<i64> = status.runs.iter().map(|r| r.run.id).collect();
+    let mut run_tags = store.run_tags(&ids).await?;
+    let sweep_tags = store
+        .sweep_tags(&[status.sweep.id])
+        .await?
+        .remove(&status.sweep.id)
+        .unwrap_or_default();
     let mut runs = Vec::with_capacity(status.runs.len());
     for r in &status.runs {
         let manifest = serde_json::to_value(r.run.manifest()?).unwrap_or(Value::Null);
@@ -120,6 +127,13 @@ pub async fn export(
                 run.random_weights.to_string(),
             ),
         ]);
+        let mut said = run_tags.remove(&run.id).unwrap_or_default();
+        said.extend(sweep_tags.iter().cloned());
+        said.sort();
+        said.dedup();
+        if !said.is_empty() {
+            tags.insert("nlebench.tags".into(), said.join(" "));
+        }
         if let Some(notes) = run.notes.as_ref().filter(|n| !n.is_empty()) {
             tags.insert("mlflow.note.content".into(), notes.clone());
         }
