@@ -7,7 +7,9 @@ mod common;
 use common::{Env, mini_pairs, root, sweep_toml};
 use migrations::MigratorTrait;
 
-/// Migrations of the previous release (init, users, chain steps, run notes).
+/// Migrations of the previous release (init, users, chain steps, run notes); the later ones
+/// (job deaths, session last seen, worker memory, sweep archive, annotations) are applied by
+/// `nlebench migrate` here.
 const PREVIOUS_RELEASE_MIGRATIONS: u32 = 4;
 
 fn sql_text(s: &str) -> String {
@@ -111,6 +113,7 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
         rows_before
     );
     assert_eq!(count("chain_steps"), 0, "the new table exists");
+    assert_eq!(count("annotations"), 0, "the tags and notes table exists");
     assert_eq!(
         team.count("SELECT COUNT(*) FROM runs WHERE notes IS NULL"),
         1
