@@ -966,3 +966,58 @@ fn live_streams_end_with_their_session() {
         }
     }
 }
+
+#[test]
+fn each_task_kind_shows_its_samples_in_its_own_layout() {
+    let env = Env::embedded();
+    let sweep = common::root().join("experiments/sweeps/quickstart.toml");
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    let st = env.status("quickstart");
+    let run_of = |task: &str| -> i64 {
+        st["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["cell"].as_str().unwrap().contains(&format!("/{task}/")))
+            .unwrap()["run_id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (_server, port) = serve(&env);
+    // Pairs: both sentences, both perplexities, the one the model preferred.
+    let page = ok(port, &format!("/runs/{}", run_of("no-crows-pairs")));
+    assert!(page.contains("<table class=\"samples pairs\">"), "{page}");
+    assert!(
+        page.contains("<th>perplexity more</th><th>perplexity less</th><th>the model prefers</th>")
+    );
+    assert!(
+        page.contains("Kvinner er dårlige til å parkere bilen.")
+            && page.contains("Menn er dårlige til å parkere bilen.")
+    );
+    assert!(page.contains("the more stereotypical") || page.contains("the less stereotypical"));
+    assert!(page.contains("class=\"preferred\""));
+    // Classification: text, label, prediction, right or not.
+    let page = ok(port, &format!("/runs/{}", run_of("no-boolq")));
+    assert!(
+        page.contains("<th>text</th><th>label</th><th>prediction</th><th>correct</th>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>True</td>") || page.contains("<td>False</td>"),
+        "label names: {page}"
+    );
+    assert!(page.contains("✓ yes") || page.contains("✗ no"));
+    // Generation: output against reference with per-sample BLEU and ROUGE-L.
+    let page = ok(port, &format!("/runs/{}", run_of("no-alpaca-culture")));
+    assert!(
+        page.contains("<th>output</th><th>reference</th><th>BLEU</th><th>ROUGE-L</th>"),
+        "{page}"
+    );
+    assert!(page.contains("17. mai er Norges nasjonaldag"));
+    // Chains: every step with its prompt and output.
+    let page = ok(port, &format!("/runs/{}", run_of("cot-scene-1")));
+    assert!(page.contains("<table class=\"samples chains\">"), "{page}");
+    assert!(page.contains("<summary>answers #1</summary>"), "{page}");
+    // Every row's raw JSON is behind a toggle.
+    assert!(page.contains("<details><summary>data</summary>"));
+}

@@ -6,6 +6,7 @@ pub mod leaderboard;
 pub mod report;
 pub mod run;
 pub mod said;
+pub mod samples;
 pub mod sweep;
 pub mod sweeps;
 pub mod workers;

@@ -16,6 +16,7 @@ use crate::format::{baseline_for, duration, metric_delta, num, time, value_ci};
 use crate::list::{ListQuery, Pager, sort_key, sort_links};
 use crate::nav::Nav;
 use crate::pages::said::Said;
+use crate::pages::samples::SampleView;
 use orchestrator::store::annotations::Target;
 
 /// A metric row.
@@ -26,15 +27,6 @@ pub struct MetricRow {
     version: i32,
     stale: bool,
     baseline: String,
-}
-
-/// A sample row.
-pub struct SampleRow {
-    idx: i64,
-    prompt: String,
-    output: String,
-    reference: String,
-    data: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -48,7 +40,7 @@ pub struct RunPage {
     metrics: Vec<MetricRow>,
     error: String,
     notes: Vec<String>,
-    samples: Vec<SampleRow>,
+    samples: SampleView,
     pager: Pager,
     search: String,
     sort_links: Vec<(&'static str, String)>,
@@ -122,16 +114,15 @@ pub async fn page(
         fields.push(("weights", "RANDOM (the outputs are noise)".into()));
     }
     let metrics = metric_rows(&app, &run, &metrics, &baselines);
-    let samples = samples
-        .into_iter()
-        .map(|s| SampleRow {
-            idx: s.idx,
-            prompt: s.prompt,
-            output: s.output.unwrap_or_default(),
-            reference: s.reference.unwrap_or_default(),
-            data: s.data,
-        })
-        .collect();
+    let task = manifest.as_ref().map(|m| &m.task);
+    let steps = match (task.map(|t| t.kind), samples.first(), samples.last()) {
+        (Some(TaskKind::Chain), Some(a), Some(b)) => {
+            let (lo, hi) = (a.idx.min(b.idx), a.idx.max(b.idx));
+            app.store.steps(id, lo, hi + 1).await?
+        }
+        _ => Vec::new(),
+    };
+    let samples = SampleView::new(task, samples, &steps);
     Ok(RunPage {
         nav: session.nav(),
         id,
