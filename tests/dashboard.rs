@@ -996,6 +996,10 @@ fn each_task_kind_shows_its_samples_in_its_own_layout() {
     );
     assert!(page.contains("the more stereotypical") || page.contains("the less stereotypical"));
     assert!(page.contains("class=\"preferred\""));
+    assert!(
+        page.contains("<tr><th>adapter</th><td>none</td></tr>"),
+        "blanks say none: {page}"
+    );
     // Classification: text, label, prediction, right or not.
     let page = ok(port, &format!("/runs/{}", run_of("no-boolq")));
     assert!(

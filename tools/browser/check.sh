@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Browser check of the dashboard: headless Chromium (Debian's `chromium`) loads the sweep grid,
 # run, compare and leaderboard pages of a freshly seeded embedded store, fails on any console
-# message (script errors, failed loads), and saves screenshots.
+# message (script errors, failed loads), and saves screenshots. Then every page, at 1024 and
+# 1400 px, must fit the window without scrolling sideways (tools/browser/layout.py, which needs
+# the Python package websocket-client).
 #
 # Usage (from the repository root, after `cargo build`):
 #   tools/browser/check.sh [OUT_DIR]        # screenshots go to OUT_DIR (default ./screenshots)
@@ -41,6 +43,9 @@ name = "ten"
 limit = 10
 TOML
 "$BIN" run "$WORK/sweep.toml" >/dev/null
+# Runs 3-6: one of each task kind.
+"$BIN" run experiments/sweeps/quickstart.toml >/dev/null 2>"$WORK/quickstart.log" \
+  || { cat "$WORK/quickstart.log" >&2; exit 1; }
 "$BIN" baselines import experiments/baselines/norglm-released.csv >/dev/null
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BIN" serve --public --addr "127.0.0.1:$PORT" 2>"$WORK/serve.log" &
@@ -74,5 +79,15 @@ if grep -q "Significance against run 1" "$WORK/compare.html" && grep -q "McNemar
   echo "ok   compare: significance table rendered"
 else
   echo "FAIL compare: no significance table in the rendered page" >&2; failed=1
+fi
+# Every page fits 1024 and 1400 px without sideways scrolling.
+if python3 -c 'import websocket' 2>/dev/null; then
+  python3 tools/browser/layout.py --chrome "$CHROME" --base "http://127.0.0.1:$PORT" --widths 1024,1400 \
+    / /archive /sweeps/browser /sweeps/quickstart /runs/1 /runs/3 /runs/4 /runs/5 /runs/6 \
+    "/compare?runs=1,2" "/leaderboard?metric=bias_paper" /workers /baselines \
+    /sweeps/browser/report /login /nonexistent || failed=1
+else
+  echo "FAIL layout: the Python package websocket-client is missing (pip install websocket-client)" >&2
+  failed=1
 fi
 exit $failed

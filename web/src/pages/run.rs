@@ -113,6 +113,10 @@ pub async fn page(
     if run.random_weights {
         fields.push(("weights", "RANDOM (the outputs are noise)".into()));
     }
+    // A blank says so: no adapter, no template, the task's default decoding.
+    for (_, v) in fields.iter_mut().filter(|(_, v)| v.trim().is_empty()) {
+        *v = "none".into();
+    }
     let metrics = metric_rows(&app, &run, &metrics, &baselines);
     let task = manifest.as_ref().map(|m| &m.task);
     let steps = match (task.map(|t| t.kind), samples.first(), samples.last()) {
