@@ -83,7 +83,14 @@ fn every_page(env: &Env) {
     assert_eq!(get(port, "/?sort=colour").0, 400);
 
     let grid = ok(port, "/sweeps/pages");
-    assert!(grid.contains("<th>no-crows-pairs</th>"), "{grid}");
+    assert!(
+        grid.contains("<th>no-crows-pairs<br><small>bias_paper [95 % CI]</small></th>"),
+        "the grid names the metric it shows: {grid}"
+    );
+    assert!(
+        grid.contains(">NorGPT-369M</tspan>") && grid.contains(">0</text>"),
+        "whole labels and an axis from 0: {grid}"
+    );
     assert!(grid.contains("href=\"/runs/1\"") && grid.contains("href=\"/runs/2\""));
     assert!(
         grid.contains("<svg") && grid.contains("stroke-dasharray"),
@@ -761,7 +768,12 @@ fn a_generation_run_shows_its_token_rate_and_run_serve_serves_the_sweep() {
             .unwrap(),
     };
     common::wait_for_port(port, Duration::from_secs(120), "run --serve did not serve");
-    assert!(ok(port, "/sweeps/gen").contains("href=\"/runs/1\""));
+    let page = ok(port, "/sweeps/gen");
+    assert!(page.contains("href=\"/runs/1\""));
+    assert!(
+        !page.contains("runs finished over time"),
+        "one finished run is no progress chart: {page}"
+    );
     let run = ok(port, "/runs/1");
     assert!(run.contains("<th>generated tokens/s</th>"), "{run}");
 }

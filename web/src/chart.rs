@@ -19,14 +19,67 @@ fn esc(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// A bar chart (SVG markup, labels escaped) with whiskers for intervals and a dashed line at
-/// the baseline, if any.
+/// A round step (1, 2 or 5 × a power of ten) giving at least `target` ticks over `span`.
+fn tick_step(span: f64, target: f64) -> f64 {
+    let raw = (span / target).max(f64::MIN_POSITIVE);
+    let mag = 10f64.powf(raw.log10().floor());
+    [5.0, 2.0, 1.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|s| *s <= raw * (1.0 + 1e-9))
+        .unwrap_or(mag)
+}
+
+/// A tick's label with as many decimals as its step needs.
+fn tick_label(v: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// `label` in lines of at most `width` characters, broken at spaces and ` · ` where it can.
+fn wrap(label: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in label.split_whitespace().filter(|w| *w != "·") {
+        let mut word: Vec<char> = word.chars().collect();
+        while word.len() > width {
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            lines.push(word.drain(..width).collect());
+        }
+        let word: String = word.into_iter().collect();
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line += &word;
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// A bar chart (SVG markup, labels escaped): a y axis with round ticks from 0 (or below, for
+/// negative values), bars with whiskers for intervals, full labels wrapped under the bars, and
+/// a dashed line at the baseline, named in a legend.
 pub fn bars(title: &str, bars: &[Bar], baseline: Option<(f64, &str)>) -> String {
-    let (w, h, pad, top) = (90.0f64, 160.0f64, 40.0f64, 24.0f64);
-    // Wide enough for the bars and the title (about 7 px per character at 12 px).
-    let width =
-        (pad + w * bars.len().max(1) as f64 + 10.0).max(pad + 7.0 * title.chars().count() as f64);
-    let mut hi = bars
+    const LABEL_CHARS: usize = 14;
+    let (w, h, pad, top) = (100.0f64, 160.0f64, 48.0f64, 34.0f64);
+    let labels: Vec<Vec<String>> = bars.iter().map(|b| wrap(&b.label, LABEL_CHARS)).collect();
+    let label_lines = labels.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let legend =
+        baseline.map(|(v, source)| format!("- - baseline {} ({source})", crate::format::num(v)));
+    // Wide enough for the bars, the title and the legend (about 7 px per character at 12 px).
+    let text_chars = title
+        .chars()
+        .count()
+        .max(legend.as_ref().map_or(0, |l| l.chars().count()));
+    let width = (pad + w * bars.len().max(1) as f64 + 10.0).max(pad + 7.0 * text_chars as f64);
+    let hi = bars
         .iter()
         .map(|b| b.ci.map_or(b.value, |c| c.1.max(b.value)))
         .chain(baseline.map(|b| b.0))
@@ -37,29 +90,49 @@ pub fn bars(title: &str, bars: &[Bar], baseline: Option<(f64, &str)>) -> String 
         .map(|b| b.ci.map_or(b.value, |c| c.0.min(b.value)))
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::min);
+    let step = tick_step((hi - lo).max(1e-9), 4.0);
+    let (lo, mut hi) = ((lo / step).floor() * step, (hi / step).ceil() * step);
     if hi <= lo {
-        hi = lo + 1.0;
+        hi = lo + step;
     }
     let y = |v: f64| top + h * (hi - v) / (hi - lo);
+    let height = top + h + 8.0 + 12.0 * label_lines as f64;
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"{width:.0}\" height=\"{:.0}\" role=\"img\" aria-label=\"{}\">\
-         <text x=\"{pad}\" y=\"14\" font-size=\"12\">{}</text>\
-         <line x1=\"{pad}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#999\"/>",
-        top + h + 40.0,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"{width:.0}\" height=\"{height:.0}\" role=\"img\" aria-label=\"{}\">\
+         <text x=\"{pad}\" y=\"13\" font-size=\"12\">{}</text>",
         esc(title),
         esc(title),
+    );
+    if let Some(l) = &legend {
+        svg += &format!(
+            "<text x=\"{pad}\" y=\"27\" font-size=\"10\" fill=\"#c0392b\">{}</text>",
+            esc(l)
+        );
+    }
+    // Ticks with light grid lines, the axis, and the zero line.
+    let ticks = ((hi - lo) / step).round() as usize;
+    for k in 0..=ticks {
+        let v = lo + step * k as f64;
+        svg += &format!(
+            "<line x1=\"{pad}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"#eee\"/>\
+             <text x=\"{2:.0}\" y=\"{3:.1}\" font-size=\"10\" text-anchor=\"end\">{4}</text>",
+            y(v),
+            width - 5.0,
+            pad - 4.0,
+            y(v) + 3.5,
+            tick_label(v, step)
+        );
+    }
+    svg += &format!(
+        "<line x1=\"{pad}\" y1=\"{top:.1}\" x2=\"{pad}\" y2=\"{:.1}\" stroke=\"#999\"/>\
+         <line x1=\"{pad}\" y1=\"{1:.1}\" x2=\"{2:.1}\" y2=\"{1:.1}\" stroke=\"#999\"/>",
+        top + h,
         y(0.0),
         width - 5.0,
-        y(0.0)
     );
-    svg += &format!(
-        "<text x=\"{:.0}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
-        pad - 4.0,
-        y(hi) + 4.0,
-        crate::format::num(hi)
-    );
-    for (i, b) in bars.iter().enumerate() {
+    for (i, (b, lines)) in bars.iter().zip(&labels).enumerate() {
         let x = pad + w * i as f64 + 10.0;
+        let cx = x + (w - 20.0) / 2.0;
         if b.value.is_finite() {
             let (y0, y1) = (y(b.value.max(0.0)), y(b.value.min(0.0)));
             svg += &format!(
@@ -71,7 +144,6 @@ pub fn bars(title: &str, bars: &[Bar], baseline: Option<(f64, &str)>) -> String 
             );
         }
         if let Some((l, u)) = b.ci {
-            let cx = x + (w - 20.0) / 2.0;
             svg += &format!(
                 "<line x1=\"{cx:.1}\" y1=\"{:.1}\" x2=\"{cx:.1}\" y2=\"{:.1}\" stroke=\"#222\"/>",
                 y(l),
@@ -79,11 +151,14 @@ pub fn bars(title: &str, bars: &[Bar], baseline: Option<(f64, &str)>) -> String 
             );
         }
         svg += &format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
-            x + (w - 20.0) / 2.0,
-            top + h + 14.0,
-            esc(&b.label.chars().take(16).collect::<String>())
+            "<text x=\"{cx:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">",
+            top + h + 14.0
         );
+        for (k, line) in lines.iter().enumerate() {
+            let dy = if k == 0 { 0.0 } else { 12.0 };
+            svg += &format!("<tspan x=\"{cx:.1}\" dy=\"{dy}\">{}</tspan>", esc(line));
+        }
+        svg += "</text>";
     }
     if let Some((v, source)) = baseline {
         svg += &format!(
@@ -147,6 +222,41 @@ mod tests {
             Some((0.47, "paper")),
         );
         assert!(!s.contains("<script>") && s.contains("&lt;script&gt;"));
-        assert_eq!(s.matches("<line").count(), 3, "axis, whisker, baseline");
+        assert_eq!(s.matches("stroke=\"#222\"").count(), 1, "a whisker");
+        assert!(s.contains("stroke-dasharray=\"4 3\"") && s.contains("baseline 0.4700 (paper)"));
+    }
+
+    #[test]
+    fn the_axis_has_round_ticks_from_zero_and_labels_are_whole() {
+        let s = bars(
+            "no-crows-pairs: bias_paper",
+            &[
+                Bar {
+                    label: "NorGPT-369M · ten · seed 0".into(),
+                    value: 60.0,
+                    ci: Some((30.0, 90.0)),
+                },
+                Bar {
+                    label: "tiny-b · ten · seed 0".into(),
+                    value: 50.0,
+                    ci: None,
+                },
+            ],
+            None,
+        );
+        for tick in [">0<", ">20<", ">40<", ">60<", ">80<", ">100<"] {
+            assert!(s.contains(tick), "{tick}: {s}");
+        }
+        assert!(
+            s.contains(">NorGPT-369M<") && s.contains(">ten seed 0<"),
+            "{s}"
+        );
+        assert_eq!(tick_step(90.0, 4.0), 20.0);
+        assert_eq!(tick_step(0.9, 4.0), 0.2);
+        assert_eq!(tick_label(0.4, 0.2), "0.4");
+        assert_eq!(
+            wrap("a-very-long-model-name-indeed", 14),
+            ["a-very-long-mo", "del-name-indee", "d"]
+        );
     }
 }

@@ -54,7 +54,8 @@ pub struct SweepPage {
     name: String,
     description: String,
     counts: Vec<(&'static str, usize)>,
-    tasks: Vec<String>,
+    /// (task, the primary metric its grid column shows).
+    task_heads: Vec<(String, String)>,
     grid: Vec<GridRow>,
     charts: Vec<String>,
     progress_chart: String,
@@ -120,7 +121,7 @@ pub async fn page(
         charts: view.charts(),
         progress_chart: view.progress_chart(),
         runs: view.runs_table(key, &q),
-        tasks: view.tasks,
+        task_heads: view.task_heads(),
         pager: Pager::new(&base, &q, runs.len() as u64),
         sort_links: sort_links(&base, &q, &KEYS, false),
         active: runs.iter().any(|c| c.run.status.is_active()),
@@ -182,6 +183,23 @@ impl<'a> Indexed<'a> {
             cells,
             tasks,
         }
+    }
+
+    /// Each task with the primary metric of its runs (from a manifest; empty when unreadable).
+    fn task_heads(&self) -> Vec<(String, String)> {
+        self.tasks
+            .iter()
+            .map(|t| {
+                let metric = self
+                    .data
+                    .runs
+                    .iter()
+                    .find(|c| &c.run.task_name == t)
+                    .and_then(|c| primary_of(&c.run))
+                    .unwrap_or_default();
+                (t.clone(), metric)
+            })
+            .collect()
     }
 
     fn primary(&self, r: &run::Model) -> Option<&'a metric::Model> {
@@ -276,6 +294,10 @@ impl<'a> Indexed<'a> {
             .filter(|c| matches!(c.run.status, RunStatus::Done | RunStatus::Failed))
             .filter_map(|c| c.run.finished_at)
             .collect();
+        // One point is no progress to draw.
+        if finished.len() < 2 {
+            return String::new();
+        }
         runs.iter()
             .filter_map(|c| c.run.started_at)
             .min()
