@@ -74,6 +74,10 @@ fn every_page(env: &Env) {
         page.contains("href=\"/sweeps/pages\"") && page.contains("<th>stale</th>"),
         "{page}"
     );
+    assert!(
+        page.contains("<link rel=\"stylesheet\" href=\"/style.css\">"),
+        "{page}"
+    );
     let shelf = ok(port, "/archive");
     assert!(
         shelf.contains("No archived sweeps") && page.contains("href=\"/archive\""),
@@ -463,6 +467,13 @@ fn permissions(env: &Env) {
 
     let (status, r) = request(port, "GET", "/sweeps/queued", "", &[]);
     assert_eq!(status, 303, "{r}");
+    // The stylesheet needs no sign-in (the sign-in page uses it).
+    let (status, css) = request(port, "GET", "/style.css", "", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        css.contains("content-type: text/css") && css.contains("border-collapse"),
+        "{css}"
+    );
     assert!(
         r.contains("location: /login?next=%2Fsweeps%2Fqueued"),
         "{r}"

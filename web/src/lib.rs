@@ -84,7 +84,19 @@ pub fn router(app: AppState) -> Router {
             auth::require_viewer,
         ))
         .route("/metrics", get(prometheus::metrics))
+        .route("/style.css", get(stylesheet))
         .with_state(app)
+}
+
+/// `/style.css`: the one stylesheet of every page (the sign-in page's too, so no sign-in).
+async fn stylesheet() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/style.css"),
+    )
 }
 
 /// Any other path: the error page with 404, saying where to go.

@@ -154,12 +154,15 @@ impl SampleView {
                     view.texts.push(TextRow {
                         idx: s.idx,
                         bleu: if scored {
-                            num(metrics::bleu::sentence_bleu(&output, &reference))
+                            metrics::format_value(
+                                "bleu",
+                                metrics::bleu::sentence_bleu(&output, &reference),
+                            )
                         } else {
                             String::new()
                         },
                         rouge_l: metrics::rouge::rouge(&output, &reference)
-                            .map(|r| num(r.rouge_l.f))
+                            .map(|r| metrics::format_value("rouge_l", r.rouge_l.f))
                             .unwrap_or_default(),
                         prompt: s.prompt,
                         output,
