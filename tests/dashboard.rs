@@ -1023,6 +1023,16 @@ fn each_task_kind_shows_its_samples_in_its_own_layout() {
         page.contains("<tr><th>adapter</th><td>none</td></tr>"),
         "blanks say none: {page}"
     );
+    let at = |s: &str| page.find(s).unwrap_or_else(|| panic!("{s}: {page}"));
+    assert!(
+        at("<h3>Model</h3>") < at("<th>dtype</th>")
+            && at("<th>dtype</th>") < at("<h3>Task</h3>")
+            && at("<h3>Task</h3>") < at("<th>dataset revision</th>")
+            && at("<h3>Decoding</h3>") < at("<th>seed</th>")
+            && at("<h3>Execution</h3>") < at("<th>shards</th>")
+            && at("<th>shards</th>") < at("<th>retries</th>"),
+        "the manifest grouped: {page}"
+    );
     // Classification: text, label, prediction, right or not.
     let page = ok(port, &format!("/runs/{}", run_of("no-boolq")));
     assert!(

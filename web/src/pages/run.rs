@@ -35,7 +35,7 @@ pub struct RunPage {
     nav: Nav,
     id: i64,
     title: String,
-    fields: Vec<(&'static str, String)>,
+    fields: Vec<(&'static str, Vec<(&'static str, String)>)>,
     sweeps: Vec<String>,
     metrics: Vec<MetricRow>,
     error: String,
@@ -117,6 +117,7 @@ pub async fn page(
     for (_, v) in fields.iter_mut().filter(|(_, v)| v.trim().is_empty()) {
         *v = "none".into();
     }
+    let fields = grouped(fields);
     let metrics = metric_rows(&app, &run, &metrics, &baselines);
     let task = manifest.as_ref().map(|m| &m.task);
     let steps = match (task.map(|t| t.kind), samples.first(), samples.last()) {
@@ -157,6 +158,37 @@ pub async fn page(
             format!("/runs/{id}"),
         ),
     })
+}
+
+/// The run's fields under headings: the model, the task, the decoding, and how it ran.
+fn grouped(
+    fields: Vec<(&'static str, String)>,
+) -> Vec<(&'static str, Vec<(&'static str, String)>)> {
+    const GROUPS: [(&str, &[&str]); 3] = [
+        (
+            "Model",
+            &["model", "model revision", "dtype", "adapter", "weights"],
+        ),
+        (
+            "Task",
+            &["task", "prompt template", "dataset revision", "setting"],
+        ),
+        ("Decoding", &["decoding", "seed"]),
+    ];
+    let mut out: Vec<(&'static str, Vec<(&'static str, String)>)> = GROUPS
+        .iter()
+        .map(|(title, _)| (*title, Vec::new()))
+        .collect();
+    let mut execution = Vec::new();
+    for (k, v) in fields {
+        match GROUPS.iter().position(|(_, keys)| keys.contains(&k)) {
+            Some(g) => out[g].1.push((k, v)),
+            None => execution.push((k, v)),
+        }
+    }
+    out.push(("Execution", execution));
+    out.retain(|(_, rows)| !rows.is_empty());
+    out
 }
 
 /// The run's fields: what ran (manifest), where, when and how far.
