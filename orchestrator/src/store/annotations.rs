@@ -66,27 +66,44 @@ pub fn check_tag(tag: &str) -> Result<(), StoreError> {
     }
 }
 
+/// The row an annotation belongs to, once it is known to exist.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Sweep(i64),
+    Run(i64),
+}
+
+impl Owner {
+    /// Its annotations.
+    fn rows(self) -> sea_orm::Select<annotation::Entity> {
+        let q = annotation::Entity::find();
+        match self {
+            Owner::Sweep(id) => q.filter(annotation::Column::SweepId.eq(id)),
+            Owner::Run(id) => q.filter(annotation::Column::RunId.eq(id)),
+        }
+    }
+
+    /// (sweep_id, run_id) of a new annotation.
+    fn columns(self) -> (Option<i64>, Option<i64>) {
+        match self {
+            Owner::Sweep(id) => (Some(id), None),
+            Owner::Run(id) => (None, Some(id)),
+        }
+    }
+}
+
 impl Store {
-    /// The (sweep, run) ids of `target`; an error naming it when it does not exist.
-    async fn target_ids(&self, target: &Target) -> Result<(Option<i64>, Option<i64>), StoreError> {
+    /// The owner `target` names; an error naming it when it does not exist.
+    async fn owner(&self, target: &Target) -> Result<Owner, StoreError> {
         match target {
-            Target::Sweep(name) => Ok((Some(self.sweep_by_name(name).await?.id), None)),
+            Target::Sweep(name) => Ok(Owner::Sweep(self.sweep_by_name(name).await?.id)),
             Target::Run(id) => {
                 run::Entity::find_by_id(*id)
                     .one(&self.db)
                     .await?
                     .ok_or(StoreError::NoRun(*id))?;
-                Ok((None, Some(*id)))
+                Ok(Owner::Run(*id))
             }
-        }
-    }
-
-    fn of(sweep: Option<i64>, run: Option<i64>) -> sea_orm::Select<annotation::Entity> {
-        let q = annotation::Entity::find();
-        match (sweep, run) {
-            (Some(s), _) => q.filter(annotation::Column::SweepId.eq(s)),
-            (None, Some(r)) => q.filter(annotation::Column::RunId.eq(r)),
-            (None, None) => q.filter(annotation::Column::Id.eq(-1)),
         }
     }
 
@@ -100,9 +117,11 @@ impl Store {
         for t in tags {
             check_tag(t)?;
         }
-        let (sweep, run) = self.target_ids(target).await?;
+        let owner = self.owner(target).await?;
+        let (sweep, run) = owner.columns();
         let txn = super::begin(&self.db).await?;
-        let have: Vec<String> = Self::of(sweep, run)
+        let have: Vec<String> = owner
+            .rows()
             .filter(annotation::Column::Kind.eq(TAG))
             .all(&txn)
             .await?
@@ -133,8 +152,10 @@ impl Store {
 
     /// Take `tags` off `target`; returns how many it had.
     pub async fn remove_tags(&self, target: &Target, tags: &[String]) -> Result<u64, StoreError> {
-        let (sweep, run) = self.target_ids(target).await?;
-        let ids: Vec<i64> = Self::of(sweep, run)
+        let ids: Vec<i64> = self
+            .owner(target)
+            .await?
+            .rows()
             .filter(annotation::Column::Kind.eq(TAG))
             .filter(annotation::Column::Text.is_in(tags.to_vec()))
             .all(&self.db)
@@ -160,7 +181,7 @@ impl Store {
         if text.is_empty() {
             return Err(StoreError::Filter("a note needs some text".into()));
         }
-        let (sweep, run) = self.target_ids(target).await?;
+        let (sweep, run) = self.owner(target).await?.columns();
         annotation::ActiveModel {
             sweep_id: Set(sweep),
             run_id: Set(run),
@@ -177,8 +198,10 @@ impl Store {
 
     /// The tags and notes of `target`.
     pub async fn annotations(&self, target: &Target) -> Result<Annotations, StoreError> {
-        let (sweep, run) = self.target_ids(target).await?;
-        let rows = Self::of(sweep, run)
+        let rows = self
+            .owner(target)
+            .await?
+            .rows()
             .order_by_asc(annotation::Column::Id)
             .all(&self.db)
             .await?;
@@ -203,17 +226,21 @@ impl Store {
         &self,
         sweeps: &[i64],
     ) -> Result<HashMap<i64, Vec<String>>, StoreError> {
-        self.tags_of(annotation::Column::SweepId, sweeps).await
+        self.tags_of(annotation::Column::SweepId, |a| a.sweep_id, sweeps)
+            .await
     }
 
     /// The tags of each of `runs` (sorted).
     pub async fn run_tags(&self, runs: &[i64]) -> Result<HashMap<i64, Vec<String>>, StoreError> {
-        self.tags_of(annotation::Column::RunId, runs).await
+        self.tags_of(annotation::Column::RunId, |a| a.run_id, runs)
+            .await
     }
 
+    /// The tags of the owners `ids` in column `col` (`owner` reads it from a row).
     async fn tags_of(
         &self,
         col: annotation::Column,
+        owner: fn(&annotation::Model) -> Option<i64>,
         ids: &[i64],
     ) -> Result<HashMap<i64, Vec<String>>, StoreError> {
         let mut out: HashMap<i64, Vec<String>> = HashMap::new();
@@ -225,16 +252,37 @@ impl Store {
                 .all(&self.db)
                 .await?;
             for a in rows {
-                let id = match col {
-                    annotation::Column::SweepId => a.sweep_id,
-                    _ => a.run_id,
-                };
-                if let Some(id) = id {
+                if let Some(id) = owner(&a) {
                     out.entry(id).or_default().push(a.text);
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The tags of each of `runs` of sweep `sweep` with the sweep's own, sorted, once each
+    /// (what exports carry).
+    pub async fn run_and_sweep_tags(
+        &self,
+        sweep: i64,
+        runs: &[i64],
+    ) -> Result<HashMap<i64, Vec<String>>, StoreError> {
+        let mut by_run = self.run_tags(runs).await?;
+        let of_sweep = self
+            .sweep_tags(&[sweep])
+            .await?
+            .remove(&sweep)
+            .unwrap_or_default();
+        Ok(runs
+            .iter()
+            .map(|r| {
+                let mut tags = by_run.remove(r).unwrap_or_default();
+                tags.extend(of_sweep.iter().cloned());
+                tags.sort();
+                tags.dedup();
+                (*r, tags)
+            })
+            .collect())
     }
 
     /// Ids of the sweeps tagged `tag`.

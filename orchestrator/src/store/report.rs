@@ -216,19 +216,10 @@ impl Store {
         for m in self.metrics_of(&ids).await? {
             metrics.entry(m.run_id).or_default().push(m);
         }
-        let mut run_tags = self.run_tags(&ids).await?;
-        let sweep_tags = self
-            .sweep_tags(&[sweep.id])
-            .await?
-            .remove(&sweep.id)
-            .unwrap_or_default();
+        let mut tags_of = self.run_and_sweep_tags(sweep.id, &ids).await?;
         let mut rows = Vec::new();
         for (_, r) in cells {
-            let mut tags = run_tags.remove(&r.id).unwrap_or_default();
-            tags.extend(sweep_tags.iter().cloned());
-            tags.sort();
-            tags.dedup();
-            let tags = tags.join(" ");
+            let tags = tags_of.remove(&r.id).unwrap_or_default().join(" ");
             let base = |m: Option<&metric::Model>| ExportRow {
                 sweep: sweep.name.clone(),
                 run_id: r.id,

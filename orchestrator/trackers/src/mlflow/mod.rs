@@ -89,12 +89,7 @@ pub async fn export(
         samples.entry(s.run_id).or_default().push(s);
     }
     let ids: Vec<i64> = status.runs.iter().map(|r| r.run.id).collect();
-    let mut run_tags = store.run_tags(&ids).await?;
-    let sweep_tags = store
-        .sweep_tags(&[status.sweep.id])
-        .await?
-        .remove(&status.sweep.id)
-        .unwrap_or_default();
+    let mut said = store.run_and_sweep_tags(status.sweep.id, &ids).await?;
     let mut runs = Vec::with_capacity(status.runs.len());
     for r in &status.runs {
         let manifest = serde_json::to_value(r.run.manifest()?).unwrap_or(Value::Null);
@@ -127,10 +122,7 @@ pub async fn export(
                 run.random_weights.to_string(),
             ),
         ]);
-        let mut said = run_tags.remove(&run.id).unwrap_or_default();
-        said.extend(sweep_tags.iter().cloned());
-        said.sort();
-        said.dedup();
+        let said = said.remove(&run.id).unwrap_or_default();
         if !said.is_empty() {
             tags.insert("nlebench.tags".into(), said.join(" "));
         }
