@@ -481,11 +481,17 @@ pub struct ImportArgs {
     /// a score column per attribute
     #[arg(long)]
     pub file: PathBuf,
+    /// How the file is laid out: `table` (columns named by --map) or `lm-eval` (a
+    /// samples_TASK_DATE.jsonl of `lm_eval --log_samples`: outputs, targets and document
+    /// fields; --map may still name `source=doc.FIELD`)
+    #[arg(long, value_enum, default_value_t = ImportFormat::Table, conflicts_with = "onto")]
+    pub format: ImportFormat,
     /// Add per-sample scores (e.g. toxicity attributes computed elsewhere) to stored run ID
     /// and recompute its metrics, instead of importing a new run
     #[arg(long, value_name = "RUN", conflicts_with_all = ["task", "model", "map", "filter"])]
     pub onto: Option<i64>,
-    /// Columns by role: hyp=COLUMN,ref=COLUMN[,source=COLUMN]
+    /// Columns by role: hyp=COLUMN,ref=COLUMN[,source=COLUMN][,prompt=COLUMN] (the prompt
+    /// shown with each sample; default: the source)
     #[arg(long, value_parser = parse_map)]
     pub map: Option<std::collections::BTreeMap<String, String>>,
     /// Row filter applied first (`paper`: the NorGLM authors')
@@ -494,6 +500,22 @@ pub struct ImportArgs {
     /// Sweep the run is listed under
     #[arg(long, default_value = "imports")]
     pub sweep: String,
+}
+
+/// How `import --file` is laid out.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportFormat {
+    Table,
+    LmEval,
+}
+
+impl From<ImportFormat> for worker::import::Layout {
+    fn from(f: ImportFormat) -> Self {
+        match f {
+            ImportFormat::Table => worker::import::Layout::Table,
+            ImportFormat::LmEval => worker::import::Layout::LmEval,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -561,12 +583,14 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
     /// Write to a file instead of standard output
-    #[arg(long, short, conflicts_with = "to")]
+    #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Push the runs to a tracker instead: `--to mlflow URL` (the tracking server; each run
+    /// Send the runs to another tool instead: `--to mlflow URL` (the tracking server; each run
     /// with its manifest as params, metrics and intervals, tags, samples as an artifact;
-    /// exporting again updates the same MLflow runs)
-    #[arg(long, num_args = 2, value_names = ["TRACKER", "URL"], conflicts_with_all = ["samples", "format"])]
+    /// exporting again updates the same MLflow runs), or `--to lm-eval DIR` (finished runs as
+    /// lm-evaluation-harness's `results_DATE.json` and `samples_TASK_DATE.jsonl`, a folder
+    /// per model configuration)
+    #[arg(long, num_args = 2, value_names = ["TOOL", "URL|DIR"], conflicts_with_all = ["samples", "format", "output"])]
     pub to: Option<Vec<String>>,
     /// The MLflow experiment [default: the sweep's name]
     #[arg(long, requires = "to")]
@@ -644,9 +668,9 @@ fn parse_map(s: &str) -> Result<std::collections::BTreeMap<String, String>, Stri
         let (k, v) = part
             .split_once('=')
             .ok_or_else(|| format!("`{part}` is not ROLE=COLUMN (e.g. hyp=generated_text)"))?;
-        if !matches!(k, "hyp" | "ref" | "source" | "pred" | "label") {
+        if !matches!(k, "hyp" | "ref" | "source" | "prompt" | "pred" | "label") {
             return Err(format!(
-                "unknown role `{k}`; roles are hyp, ref and source (generation tasks), pred and label (classification tasks)"
+                "unknown role `{k}`; roles are hyp, ref, source and prompt (generation tasks), pred and label (classification tasks)"
             ));
         }
         if v.is_empty() {

@@ -45,6 +45,14 @@ pub struct FewShot {
     pub resolved: ResolvedDataset,
 }
 
+impl FewShot {
+    /// Between an example's prompt and its answer (lm-evaluation-harness's `target_delimiter`).
+    pub const TARGET_DELIMITER: &str = " ";
+    /// Between two examples, and before the prompt (lm-evaluation-harness's
+    /// `fewshot_delimiter`).
+    pub const FEWSHOT_DELIMITER: &str = "\n\n";
+}
+
 /// Everything about a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunManifest {

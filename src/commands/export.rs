@@ -1,4 +1,5 @@
-//! `nlebench export`: a sweep's runs and metrics as CSV or JSON.
+//! `nlebench export`: a sweep's runs and metrics as CSV or JSON, or sent to MLflow or written
+//! as lm-evaluation-harness files.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -29,21 +30,35 @@ pub async fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--to mlflow URL`: push the sweep's runs to the tracking server and say what changed.
+/// `--to mlflow URL` or `--to lm-eval DIR`: send the sweep's runs there and say what changed.
 async fn to_tracker(
     store: &orchestrator::store::Store,
     sweep: &str,
     to: &[String],
     experiment: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let [tracker, url] = to else {
-        anyhow::bail!("--to takes a tracker and its URL\n  fix: --to mlflow http://HOST:PORT");
+    const FIX: &str = "--to mlflow http://HOST:PORT, or --to lm-eval DIR";
+    let [tool, target] = to else {
+        anyhow::bail!("--to takes a tool and where to send the runs\n  fix: {FIX}");
     };
-    if tracker != "mlflow" {
-        anyhow::bail!(
-            "unknown tracker `{tracker}` in --to\n  fix: --to mlflow http://HOST:PORT (MLflow is the tracker supported)"
-        );
+    match tool.as_str() {
+        "mlflow" => to_mlflow(store, sweep, target, experiment).await,
+        "lm-eval" if experiment.is_none() => to_lm_eval(store, sweep, target).await,
+        "lm-eval" => anyhow::bail!(
+            "--experiment names an MLflow experiment; lm-eval files have none\n  fix: leave out --experiment"
+        ),
+        _ => anyhow::bail!(
+            "unknown tool `{tool}` in --to\n  fix: {FIX} (MLflow and lm-evaluation-harness are supported)"
+        ),
     }
+}
+
+async fn to_mlflow(
+    store: &orchestrator::store::Store,
+    sweep: &str,
+    url: &str,
+    experiment: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     let experiment = experiment.unwrap_or(sweep);
     let r = trackers::mlflow::export(store, sweep, url, experiment).await?;
     outln!(
@@ -57,6 +72,30 @@ async fn to_tracker(
     if r.no_artifacts {
         eprintln!(
             "note: the server does not proxy artifacts, so the samples were not uploaded; start it with --serve-artifacts (the default of `mlflow server`)"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn to_lm_eval(
+    store: &orchestrator::store::Store,
+    sweep: &str,
+    dir: &str,
+) -> anyhow::Result<ExitCode> {
+    let r = trackers::lmeval::export(store, sweep, std::path::Path::new(dir)).await?;
+    outln!(
+        "sweep {sweep} → lm-evaluation-harness files under {dir}: {} run(s) in {} results file(s) and {} samples file(s)",
+        r.runs,
+        r.results.len(),
+        r.samples
+    );
+    for path in &r.results {
+        outln!("  {}", path.display());
+    }
+    if r.unfinished > 0 {
+        eprintln!(
+            "note: {} run(s) not finished were left out; export again when they are",
+            r.unfinished
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -23,7 +23,7 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
     };
     let tasks = context::tasks(&s, None)?;
     let task = context::task(&tasks, task_name)?;
-    let req = ScoreRequest {
+    let mut req = ScoreRequest {
         map: a.map.clone().unwrap_or_default(),
         filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
         models: MetricModelCache::default().models_for(
@@ -34,7 +34,7 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
         ),
         bootstrap: Bootstrap::with_iterations(s.bootstrap_iterations),
     };
-    let import = worker::import::prepare(task, model, &a.file, &req)?;
+    let import = worker::import::prepare(task, model, &a.file, a.format.into(), &mut req)?;
     for note in &import.notes {
         eprintln!("note: {note}");
     }

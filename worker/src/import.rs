@@ -7,7 +7,7 @@ use engine::EngineError;
 use engine::content::HashCache;
 use orchestrator::manifest::{ModelManifest, RunManifest};
 use orchestrator::resolve::{ResolvedDataset, ResolvedModel};
-use orchestrator::spec::{DataFormat, Dtype, Setting, Source, TaskSpec};
+use orchestrator::spec::{DataFormat, Dtype, Setting, Source, TaskKind, TaskSpec};
 use orchestrator::store::{MetricValue, NewSample};
 
 use crate::data::DataError;
@@ -72,21 +72,64 @@ pub struct Imported {
     pub notes: Vec<String>,
 }
 
-/// Read `file` as outputs of `task` by model `model` (columns mapped by `req`).
+/// How an outputs file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// A table (CSV, JSON Lines, JSON or Parquet, by the file's extension) whose columns
+    /// `--map` names.
+    #[default]
+    Table,
+    /// lm-evaluation-harness's `samples_TASK_DATE.jsonl` (`crate::data::lmeval`); the column
+    /// map defaults to its outputs and targets.
+    LmEval,
+}
+
+impl Layout {
+    /// The column map an lm-eval file needs for `task`, under the roles `req` leaves unset:
+    /// outputs, targets and prompts, and the document field the task reads as its source.
+    fn defaults(self, task: &TaskSpec, table: &crate::data::Table) -> Vec<(&'static str, String)> {
+        if self == Layout::Table {
+            return Vec::new();
+        }
+        let mut map = match task.kind {
+            TaskKind::Classification => vec![("pred", "output".into()), ("label", "target".into())],
+            _ => vec![("hyp", "output".into()), ("ref", "target".into())],
+        };
+        map.push(("prompt", "prompt".into()));
+        if let Some(field) = task.fields.get("source") {
+            let column = format!("doc.{field}");
+            if table.columns.contains(&column) {
+                map.push(("source", column));
+            }
+        }
+        map
+    }
+}
+
+/// Read `file`, laid out as `layout`, as outputs of `task` by model `model` (columns mapped
+/// by `req`; an lm-eval file fills in the roles `req` leaves unset).
 pub fn prepare(
     task: &TaskSpec,
     model: &str,
     file: &Path,
-    req: &ScoreRequest,
+    layout: Layout,
+    req: &mut ScoreRequest,
 ) -> Result<Imported, ImportError> {
     let file = std::fs::canonicalize(file).map_err(|source| ImportError::Read {
         path: file.to_path_buf(),
         source,
     })?;
-    let table = crate::data::read(
-        &file,
-        DataFormat::from_path(&file).unwrap_or(DataFormat::Csv),
-    )?;
+    let table = match layout {
+        Layout::Table => crate::data::read(
+            &file,
+            DataFormat::from_path(&file).unwrap_or(DataFormat::Csv),
+        )?,
+        Layout::LmEval => crate::data::lmeval::read(&file)?,
+    };
+    for (role, column) in layout.defaults(task, &table) {
+        req.map.entry(role.to_string()).or_insert(column);
+    }
+    let req = &*req;
     let samples = import_samples(task, &table, req)?;
     if samples.is_empty() {
         return Err(ImportError::Empty {
@@ -102,7 +145,11 @@ pub fn prepare(
     } else {
         ""
     };
-    let setting = format!("import {}{filter}", map.join(" "));
+    let layout = match layout {
+        Layout::Table => "",
+        Layout::LmEval => " lm-eval",
+    };
+    let setting = format!("import{layout} {}{filter}", map.join(" "));
     let manifest = RunManifest {
         model: ModelManifest {
             name: model.to_string(),

@@ -15,6 +15,7 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
     println!("cargo::rustc-check-cfg=cfg(nlebench_redis_server)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_containers)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_mlflow)");
+    println!("cargo::rustc-check-cfg=cfg(nlebench_lmeval)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=NLEBENCH_REQUIRE_SHARED");
     if services {
@@ -42,6 +43,11 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
         println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_MLFLOW");
         if set("NLEBENCH_TEST_MLFLOW") {
             println!("cargo::rustc-cfg=nlebench_mlflow");
+        }
+        // The lm-evaluation-harness interchange runs lm-eval with this Python.
+        println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_LMEVAL");
+        if set("NLEBENCH_TEST_LMEVAL") {
+            println!("cargo::rustc-cfg=nlebench_lmeval");
         }
     }
     if repo.join("../shared/data/norglm-results").is_dir() {

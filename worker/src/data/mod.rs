@@ -4,6 +4,7 @@
 
 pub mod examples;
 pub mod literal;
+pub mod lmeval;
 mod parquet;
 
 use std::path::{Path, PathBuf};

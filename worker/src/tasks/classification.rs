@@ -16,13 +16,19 @@ use metrics::bootstrap::Bootstrap;
 use metrics::classification::{self, correct, f1_binary, f1_macro, mcc};
 
 /// Class index of a label cell: one of the task's label values (case-insensitively, so
-/// JSON `true` matches `True`) or an index below their number.
+/// JSON `true` matches `True`), an index below their number, or one of its label words (as
+/// an lm-eval `multiple_choice` file gives its choices).
 pub fn class_of(task: &TaskSpec, value: &str) -> Option<usize> {
     let v = value.trim();
     task.labels
         .iter()
         .position(|l| l.eq_ignore_ascii_case(v))
         .or_else(|| v.parse::<usize>().ok().filter(|&i| i < task.labels.len()))
+        .or_else(|| {
+            task.label_words
+                .iter()
+                .position(|w| w.eq_ignore_ascii_case(v))
+        })
 }
 
 fn label_error(task: &TaskSpec, idx: i64, where_: String, value: &str) -> TaskError {
@@ -287,7 +293,7 @@ pub fn import_samples(
     req: &ScoreRequest,
 ) -> Result<Vec<NewSample>, TaskError> {
     let (pred, gold) = classes_of_table(task, table, req)?;
-    let source = req.map.get("source");
+    let source = req.map.get("prompt").or(req.map.get("source"));
     Ok(pred
         .into_iter()
         .zip(gold)

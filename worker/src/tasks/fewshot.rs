@@ -6,18 +6,13 @@
 
 use std::sync::Arc;
 
+use orchestrator::manifest::FewShot;
 use orchestrator::spec::{TaskKind, TaskSpec};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::{TaskError, classification, prompt};
 use crate::data::{Row, Table, text};
-
-/// Between an example's prompt and its answer.
-pub const TARGET_DELIMITER: &str = " ";
-
-/// Between two examples, and before the prompt.
-pub const FEWSHOT_DELIMITER: &str = "\n\n";
 
 /// The pool and how many of it go before each prompt.
 #[derive(Debug, Clone)]
@@ -49,9 +44,9 @@ impl Shots {
         for &r in &rows {
             let (question, answer) = shot(task, &self.pool.rows[r], r)?;
             out.push_str(&question);
-            out.push_str(TARGET_DELIMITER);
+            out.push_str(FewShot::TARGET_DELIMITER);
             out.push_str(&answer);
-            out.push_str(FEWSHOT_DELIMITER);
+            out.push_str(FewShot::FEWSHOT_DELIMITER);
         }
         Ok((out, rows))
     }

@@ -284,6 +284,7 @@ pub fn import_samples(
             let (h, r) = (need("hyp")?, need("ref")?);
             let mut cols = vec![h, r];
             cols.extend(col("source"));
+            cols.extend(col("prompt"));
             table.require(&cols, "name existing columns in --map")?;
             Ok(table
                 .rows
@@ -292,7 +293,7 @@ pub fn import_samples(
                 .map(|(i, row)| NewSample {
                     idx: i as i64,
                     shard: 0,
-                    prompt: cell(row, col("source")).unwrap_or_default(),
+                    prompt: cell(row, col("prompt").or(col("source"))).unwrap_or_default(),
                     output: cell(row, Some(h)),
                     reference: cell(row, Some(r)),
                     data: match cell(row, col("source")) {

@@ -1,0 +1,254 @@
+//! lm-evaluation-harness's per-sample files (`samples_TASK_DATE.jsonl`, written by `lm_eval
+//! --log_samples`) as a table of outputs: one row per document, in `doc_id` order, with the
+//! columns `doc_id`, `prompt` (the first request's context), `output`, `target` and
+//! `doc.KEY` for each field of the document.
+//!
+//! `output` is the filtered response of a `generate_until` request; for `multiple_choice`
+//! it is the choice with the highest log-likelihood, written as its continuation without the
+//! target delimiter (and `target`, when it is a choice's index, that choice), so that a
+//! classification task compares label words.
+
+use std::path::Path;
+
+use orchestrator::spec::DataFormat;
+use serde_json::{Map, Value};
+
+use super::{DataError, Row, Table};
+
+const FIX: &str = "give a samples_TASK_DATE.jsonl file written by `lm_eval --log_samples`";
+
+/// Read the lm-eval samples file at `path`.
+pub fn read(path: &Path) -> Result<Table, DataError> {
+    let lines = super::read(path, DataFormat::Jsonl)?;
+    let bad = |i: usize, message: String, fix: &str| DataError::Parse {
+        path: path.to_path_buf(),
+        line: i as u64 + 1,
+        message,
+        fix: fix.to_string(),
+    };
+    let mut filters: Vec<String> = Vec::new();
+    let mut rows: Vec<(i64, Row)> = Vec::with_capacity(lines.rows.len());
+    for (i, line) in lines.rows.iter().enumerate() {
+        let field = |key: &str| {
+            line.get(key)
+                .ok_or_else(|| bad(i, format!("no `{key}`: not an lm-eval samples line"), FIX))
+        };
+        let doc_id = field("doc_id")?
+            .as_i64()
+            .ok_or_else(|| bad(i, "`doc_id` is not a whole number".into(), FIX))?;
+        if let Some(f) = line.get("filter").and_then(Value::as_str)
+            && !filters.iter().any(|g| g == f)
+        {
+            filters.push(f.to_string());
+        }
+        let args = arguments(field("arguments")?);
+        let prompt = args
+            .first()
+            .and_then(|a| a.first())
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let target = super::value_text(field("target")?);
+        let (output, target) = match field("filtered_resps")? {
+            Value::Array(resps) => match resps.first() {
+                Some(Value::String(text)) => (text.clone(), target),
+                Some(Value::Array(_)) if resps.len() >= 2 => {
+                    let choice = |k: usize| {
+                        args.get(k)
+                            .and_then(|a| a.get(1))
+                            .and_then(Value::as_str)
+                            .map(|c| c.trim().to_string())
+                    };
+                    let best = best_choice(resps).ok_or_else(|| {
+                        bad(
+                            i,
+                            "`filtered_resps` are not (log-likelihood, is-greedy) pairs".into(),
+                            FIX,
+                        )
+                    })?;
+                    let output = choice(best).unwrap_or_default();
+                    let target = match target.trim().parse::<usize>() {
+                        Ok(k) if k < resps.len() => choice(k).unwrap_or(target),
+                        _ => target,
+                    };
+                    (output, target)
+                }
+                _ => {
+                    return Err(bad(
+                        i,
+                        "the responses are log-likelihoods of a single continuation (a `loglikelihood` or `loglikelihood_rolling` task): there is no output to rescore".into(),
+                        "import the samples of a `generate_until` or `multiple_choice` task",
+                    ));
+                }
+            },
+            _ => return Err(bad(i, "`filtered_resps` is not a list".into(), FIX)),
+        };
+        let mut row = Row::new();
+        row.insert("doc_id".into(), Value::from(doc_id));
+        row.insert("prompt".into(), Value::from(prompt));
+        row.insert("output".into(), Value::from(output));
+        row.insert("target".into(), Value::from(target));
+        if let Some(Value::Object(doc)) = line.get("doc") {
+            for (k, v) in doc {
+                row.insert(format!("doc.{k}"), v.clone());
+            }
+        }
+        rows.push((doc_id, row));
+    }
+    if filters.len() > 1 {
+        return Err(bad(
+            0,
+            format!(
+                "the file holds the responses of {} filters ({}), one line per document and filter",
+                filters.len(),
+                filters.join(", ")
+            ),
+            "keep one filter's lines, e.g. `jq -c 'select(.filter == \"none\")' FILE > ONE.jsonl`",
+        ));
+    }
+    rows.sort_by_key(|(id, _)| *id);
+    let mut columns: Vec<String> = ["doc_id", "prompt", "output", "target"]
+        .map(String::from)
+        .to_vec();
+    for (_, row) in &rows {
+        for k in row.keys() {
+            if !columns.contains(k) {
+                columns.push(k.clone());
+            }
+        }
+    }
+    Ok(Table {
+        columns,
+        rows: rows.into_iter().map(|(_, r)| r).collect(),
+        path: path.to_path_buf(),
+    })
+}
+
+/// The requests' arguments, in order: lm-eval writes them as `{"gen_args_0": {"arg_0": …,
+/// "arg_1": …}, …}` (older versions as a list of lists).
+fn arguments(v: &Value) -> Vec<Vec<Value>> {
+    let ordered = |m: &Map<String, Value>, prefix: &str| {
+        let mut items: Vec<(usize, &Value)> = m
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.parse().ok()?, v)))
+            .collect();
+        items.sort_by_key(|(i, _)| *i);
+        items
+            .into_iter()
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    match v {
+        Value::Object(reqs) => ordered(reqs, "gen_args_")
+            .iter()
+            .map(|r| match r {
+                Value::Object(args) => ordered(args, "arg_"),
+                Value::Array(args) => args.clone(),
+                other => vec![other.clone()],
+            })
+            .collect(),
+        Value::Array(reqs) => reqs
+            .iter()
+            .map(|r| match r {
+                Value::Array(args) => args.clone(),
+                other => vec![other.clone()],
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The index of the choice with the highest log-likelihood (the first on a tie, as numpy's
+/// `argmax` in lm-eval's `acc`).
+fn best_choice(resps: &[Value]) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (k, r) in resps.iter().enumerate() {
+        let ll = match r {
+            Value::Array(pair) => pair.first().map(super::value_text)?.parse::<f64>().ok()?,
+            _ => return None,
+        };
+        if best.is_none_or(|(_, b)| ll > b) {
+            best = Some((k, ll));
+        }
+    }
+    best.map(|(k, _)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn table_of(lines: &str) -> Result<Table, DataError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples_t_2026.jsonl");
+        std::fs::write(&path, lines).unwrap();
+        read(&path)
+    }
+
+    #[test]
+    fn generate_until_lines_become_rows_in_doc_order() {
+        let t = table_of(concat!(
+            r#"{"doc_id": 1, "doc": {"article": "B"}, "target": "rb", "arguments": {"gen_args_0": {"arg_0": "pb", "arg_1": {"until": ["\n"]}}}, "resps": [["ob"]], "filtered_resps": ["ob"], "filter": "none"}"#,
+            "\n",
+            r#"{"doc_id": 0, "doc": {"article": "A"}, "target": "ra", "arguments": {"gen_args_0": {"arg_0": "pa", "arg_1": {}}}, "resps": [["oa"]], "filtered_resps": ["oa"], "filter": "none"}"#,
+            "\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            t.columns,
+            ["doc_id", "prompt", "output", "target", "doc.article"]
+        );
+        let col = |c: &str| {
+            t.rows
+                .iter()
+                .map(|r| super::super::text(r, c))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(col("output"), ["oa", "ob"]);
+        assert_eq!(col("prompt"), ["pa", "pb"]);
+        assert_eq!(col("target"), ["ra", "rb"]);
+        assert_eq!(col("doc.article"), ["A", "B"]);
+    }
+
+    #[test]
+    fn multiple_choice_lines_give_the_most_likely_choice_and_the_gold_choice() {
+        let t = table_of(concat!(
+            r#"{"doc_id": 0, "doc": {}, "target": "1", "arguments": {"gen_args_0": {"arg_0": "Q:", "arg_1": " nei"}, "gen_args_1": {"arg_0": "Q:", "arg_1": " ja"}}, "resps": [], "filtered_resps": [["-3.5", "False"], ["-1.25", "True"]], "filter": "none"}"#,
+            "\n"
+        ))
+        .unwrap();
+        assert_eq!(super::super::text(&t.rows[0], "output"), "ja");
+        assert_eq!(super::super::text(&t.rows[0], "target"), "ja");
+    }
+
+    #[test]
+    fn loglikelihood_lines_and_mixed_filters_are_refused_with_the_line_and_fix() {
+        let e = table_of(
+            r#"{"doc_id": 0, "doc": {}, "target": "x", "arguments": {"gen_args_0": {"arg_0": "", "arg_1": "x"}}, "filtered_resps": [["-3.5", "False"]], "filter": "none"}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(":1: the responses are log-likelihoods of a single continuation"),
+            "{e}"
+        );
+        let line = |f: &str| {
+            format!(
+                r#"{{"doc_id": 0, "doc": {{}}, "target": "x", "arguments": {{}}, "filtered_resps": ["y"], "filter": "{f}"}}"#
+            )
+        };
+        let e = table_of(&format!("{}\n{}\n", line("none"), line("take_first")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("2 filters (none, take_first)") && e.contains("jq -c"),
+            "{e}"
+        );
+        let e = table_of(r#"{"doc": {}}"#).unwrap_err().to_string();
+        assert!(
+            e.contains(":1: no `doc_id`: not an lm-eval samples line"),
+            "{e}"
+        );
+    }
+}
