@@ -8,7 +8,8 @@ use common::{Env, mini_pairs, root, sweep_toml};
 use migrations::MigratorTrait;
 
 /// Migrations of the previous release (init, users, chain steps, run notes); the later ones
-/// (job deaths, session last seen, worker memory, sweep archive, annotations) are applied by
+/// (job deaths, session last seen, worker memory, sweep archive, annotations, the leaderboard's
+/// index on runs) are applied by
 /// `nlebench migrate` here.
 const PREVIOUS_RELEASE_MIGRATIONS: u32 = 4;
 
@@ -114,6 +115,13 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
     );
     assert_eq!(count("chain_steps"), 0, "the new table exists");
     assert_eq!(count("annotations"), 0, "the tags and notes table exists");
+    assert_eq!(
+        team.count(
+            "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'runs' AND indexname = 'ix_runs_status_task_model_adapter'"
+        ),
+        1,
+        "the leaderboard's index exists"
+    );
     assert_eq!(
         team.count("SELECT COUNT(*) FROM runs WHERE notes IS NULL"),
         1

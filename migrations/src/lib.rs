@@ -16,6 +16,7 @@ mod m20261130_000006_session_last_seen;
 mod m20261130_000007_worker_memory;
 mod m20261130_000008_sweep_archive;
 mod m20261130_000009_annotations;
+mod m20261130_000010_leaderboard_index;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_worker_memory::Migration),
             Box::new(m20261130_000008_sweep_archive::Migration),
             Box::new(m20261130_000009_annotations::Migration),
+            Box::new(m20261130_000010_leaderboard_index::Migration),
         ]
     }
 }

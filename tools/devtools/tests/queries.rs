@@ -144,3 +144,55 @@ async fn live_streams_of_one_sweep_share_one_poll() {
         "{polls} store queries for {events} events on each of 4 streams"
     );
 }
+
+/// `Store::metric_versions` (a recursive loose index scan) gives what a plain `SELECT DISTINCT`
+/// gives, with several implementation versions per metric name.
+#[tokio::test]
+async fn metric_versions_by_loose_scan_equal_a_distinct_scan() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.sqlite").display());
+    let mut store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert!(store.metric_versions().await.unwrap().is_empty());
+    seed_history(
+        &store,
+        SeedSize {
+            sweeps: 2,
+            runs: 40,
+            samples_per_run: 1,
+            metrics_per_run: 5,
+            workers: 1,
+        },
+        |_, _, _| {},
+    )
+    .await
+    .unwrap();
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    for sql in [
+        "UPDATE metrics SET version = 3 WHERE run_id % 3 = 0",
+        "UPDATE metrics SET version = 0 WHERE run_id % 7 = 0",
+    ] {
+        db.execute_unprepared(sql).await.unwrap();
+    }
+    let distinct: Vec<(String, i32)> = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT DISTINCT name, version FROM metrics ORDER BY name, version",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "name").unwrap(),
+                r.try_get("", "version").unwrap(),
+            )
+        })
+        .collect();
+    assert!(distinct.len() >= 15, "{distinct:?}");
+    assert_eq!(store.metric_versions().await.unwrap(), distinct);
+    let mut names: Vec<String> = distinct.into_iter().map(|(n, _)| n).collect();
+    names.dedup();
+    assert_eq!(store.metric_names().await.unwrap(), names);
+}
