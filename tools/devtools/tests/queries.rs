@@ -152,7 +152,7 @@ async fn metric_versions_by_loose_scan_equal_a_distinct_scan() {
     use sea_orm::{ConnectionTrait, Statement};
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.sqlite").display());
-    let mut store = Store::connect(&url).await.unwrap();
+    let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     assert!(store.metric_versions().await.unwrap().is_empty());
     seed_history(
