@@ -69,6 +69,21 @@ fn metric(env: &Env, sweep: &str, task: &str, name: &str) -> f64 {
     hits[0]
 }
 
+/// The arguments of `import --format lm-eval --task TASK --model MODEL --file FILE`.
+fn import_args<'a>(task: &'a str, model: &'a str, file: &'a Path) -> [&'a str; 9] {
+    [
+        "import",
+        "--format",
+        "lm-eval",
+        "--task",
+        task,
+        "--model",
+        model,
+        "--file",
+        file.to_str().unwrap(),
+    ]
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
@@ -93,17 +108,7 @@ fn files_written_by_lm_eval_import_and_rescore_to_lm_evals_numbers() {
     // Generation: outputs and references as lm-eval logged them, BLEU as NLEBench defines it
     // (sacrebleu sentence BLEU, averaged), which the lm-eval task computed per document too.
     let gen_file = find(&out, "samples_nlebench_alpaca_culture_");
-    let said = env.ok(&[
-        "import",
-        "--format",
-        "lm-eval",
-        "--task",
-        "no-alpaca-culture",
-        "--model",
-        "echo-lm",
-        "--file",
-        gen_file.to_str().unwrap(),
-    ]);
+    let said = env.ok(&import_args("no-alpaca-culture", "echo-lm", &gen_file));
     assert!(said.contains("imported 6 sample(s)"), "{said}");
     let bleu = metric(&env, "imports", "no-alpaca-culture", "bleu");
     let sent_bleu = theirs("nlebench_alpaca_culture", "sent_bleu");
@@ -132,17 +137,7 @@ fn files_written_by_lm_eval_import_and_rescore_to_lm_evals_numbers() {
     // Multiple choice: the most likely choice (a label word) against the gold one; lm-eval's
     // `acc` is the same comparison.
     let choice_file = find(&out, "samples_nlebench_boolq_");
-    let said = env.ok(&[
-        "import",
-        "--format",
-        "lm-eval",
-        "--task",
-        "no-boolq",
-        "--model",
-        "echo-lm",
-        "--file",
-        choice_file.to_str().unwrap(),
-    ]);
+    let said = env.ok(&import_args("no-boolq", "echo-lm", &choice_file));
     assert!(said.contains("imported 8 sample(s)"), "{said}");
     let accuracy = metric(&env, "imports", "no-boolq", "accuracy");
     let acc = theirs("nlebench_boolq", "acc");
@@ -153,17 +148,7 @@ fn files_written_by_lm_eval_import_and_rescore_to_lm_evals_numbers() {
 
     // A loglikelihood-free table given as lm-eval is refused with the line and the fix.
     let csv = root().join("experiments/data/no-alpaca-plus-mini.csv");
-    let e = env.run(&[
-        "import",
-        "--format",
-        "lm-eval",
-        "--task",
-        "no-alpaca-culture",
-        "--model",
-        "x",
-        "--file",
-        csv.to_str().unwrap(),
-    ]);
+    let e = env.run(&import_args("no-alpaca-culture", "x", &csv));
     let stderr = String::from_utf8_lossy(&e.stderr);
     assert!(
         !e.status.success() && stderr.contains(":1: invalid JSON"),
@@ -186,25 +171,20 @@ fn an_export_to_lm_eval_reads_in_lm_eval_and_imports_back_to_the_same_metrics() 
             .unwrap(),
     ]);
     let dir = env.dir.path().join("exported");
-    let said = env.ok(&[
+    let export = [
         "export",
         "quickstart",
         "--to",
         "lm-eval",
         dir.to_str().unwrap(),
-    ]);
+    ];
+    let said = env.ok(&export);
     assert!(
         said.contains("4 run(s) in 1 results file(s) and 4 samples file(s)"),
         "{said}"
     );
     // Exporting again rewrites the same files.
-    env.ok(&[
-        "export",
-        "quickstart",
-        "--to",
-        "lm-eval",
-        dir.to_str().unwrap(),
-    ]);
+    env.ok(&export);
 
     let read: Value =
         serde_json::from_str(&python("read_back.py", &[&dir], env.dir.path())).unwrap();
@@ -231,17 +211,11 @@ fn an_export_to_lm_eval_reads_in_lm_eval_and_imports_back_to_the_same_metrics() 
 
     // Round trip: the generation run's samples file imports to the run's own BLEU and ROUGE-L.
     let file = find(&dir, "samples_no-alpaca-culture_");
-    env.ok(&[
-        "import",
-        "--format",
-        "lm-eval",
-        "--task",
+    env.ok(&import_args(
         "no-alpaca-culture",
-        "--model",
         "norgpt-tiny-random",
-        "--file",
-        file.to_str().unwrap(),
-    ]);
+        &file,
+    ));
     for m in ["bleu", "rouge_l"] {
         let (run, back) = (
             metric(&env, "quickstart", "no-alpaca-culture", m),

@@ -87,7 +87,7 @@ async fn to_lm_eval(
         "sweep {sweep} → lm-evaluation-harness files under {dir}: {} run(s) in {} results file(s) and {} samples file(s)",
         r.runs,
         r.results.len(),
-        r.samples
+        r.runs
     );
     for path in &r.results {
         outln!("  {}", path.display());

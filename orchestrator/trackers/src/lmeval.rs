@@ -41,9 +41,7 @@ pub enum LmEvalError {
 pub struct Report {
     /// The results files, one per model configuration.
     pub results: Vec<PathBuf>,
-    /// Samples files written.
-    pub samples: usize,
-    /// Runs exported (finished ones).
+    /// Runs exported (finished ones), one samples file each.
     pub runs: usize,
     /// Runs left out because they have not finished.
     pub unfinished: usize,
@@ -82,8 +80,7 @@ pub async fn export(store: &Store, sweep: &str, dir: &Path) -> Result<Report, Lm
             .unwrap_or(status.sweep.created_at);
         // lm-eval's `datetime.now().isoformat().replace(":", "-")`.
         let date_id = last.format("%Y-%m-%dT%H-%M-%S%.6f").to_string();
-        let mut results = results_json(name, runs, last.timestamp() as f64);
-        results["nlebench"]["sweep"] = json!(sweep);
+        let results = results_json(sweep, name, runs, last.timestamp() as f64);
         for (r, manifest) in runs {
             let samples = store.samples(r.run.id).await?;
             let mut jsonl = Vec::new();
@@ -94,7 +91,6 @@ pub async fn export(store: &Store, sweep: &str, dir: &Path) -> Result<Report, Lm
             }
             let file = format!("samples_{}_{date_id}.jsonl", manifest.task.name);
             write(&folder, &file, &jsonl)?;
-            report.samples += 1;
             report.runs += 1;
         }
         let text =
@@ -140,8 +136,8 @@ fn output_type(kind: TaskKind) -> &'static str {
     }
 }
 
-/// The results file of one model configuration.
-fn results_json(name: &str, runs: &[(&RunSummary, RunManifest)], date: f64) -> Value {
+/// The results file of model configuration `name` of sweep `sweep`.
+fn results_json(sweep: &str, name: &str, runs: &[(&RunSummary, RunManifest)], date: f64) -> Value {
     let (mut results, mut configs, mut versions, mut n_shot, mut n_samples, mut ours) = (
         Map::new(),
         Map::new(),
@@ -222,7 +218,7 @@ fn results_json(name: &str, runs: &[(&RunSummary, RunManifest)], date: f64) -> V
         "date": date,
         "model_name": name,
         "model_name_sanitized": sanitize(name),
-        "nlebench": {"engine_version": first.engine_version, "tasks": ours},
+        "nlebench": {"sweep": sweep, "engine_version": first.engine_version, "tasks": ours},
     })
 }
 
