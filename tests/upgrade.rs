@@ -9,7 +9,7 @@ use migrations::MigratorTrait;
 
 /// Migrations of the previous release (init, users, chain steps, run notes); the later ones
 /// (job deaths, session last seen, worker memory, sweep archive, annotations, the leaderboard's
-/// index on runs) are applied by
+/// index on runs, the dashboard's aggregates) are applied by
 /// `nlebench migrate` here.
 const PREVIOUS_RELEASE_MIGRATIONS: u32 = 4;
 
@@ -123,6 +123,16 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
         "the leaderboard's index exists"
     );
     assert_eq!(
+        team.query("SELECT CAST(sweep_id AS TEXT), status, CAST(n AS TEXT) FROM sweep_run_counts"),
+        vec![vec!["1".to_string(), "done".into(), "1".into()]],
+        "the sweeps list's counts are filled from the stored runs"
+    );
+    assert_eq!(
+        team.count("SELECT COUNT(*) FROM leaderboard_latest WHERE run_id = 1"),
+        metrics.len() as i64,
+        "the leaderboard's entries are filled from the stored metrics"
+    );
+    assert_eq!(
         team.count("SELECT COUNT(*) FROM runs WHERE notes IS NULL"),
         1
     );
@@ -155,4 +165,9 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
     w.terminate();
     assert_eq!(done["counts"]["done"], 4, "{done}");
     assert_eq!(count("chain_steps"), 10);
+    assert_eq!(
+        team.count("SELECT CAST(SUM(n) AS TEXT) FROM sweep_run_counts WHERE status = 'done'"),
+        5,
+        "the counts follow the runs written after the upgrade"
+    );
 }

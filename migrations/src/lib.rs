@@ -17,6 +17,7 @@ mod m20261130_000007_worker_memory;
 mod m20261130_000008_sweep_archive;
 mod m20261130_000009_annotations;
 mod m20261130_000010_leaderboard_index;
+mod m20261130_000011_dashboard_aggregates;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000008_sweep_archive::Migration),
             Box::new(m20261130_000009_annotations::Migration),
             Box::new(m20261130_000010_leaderboard_index::Migration),
+            Box::new(m20261130_000011_dashboard_aggregates::Migration),
         ]
     }
 }

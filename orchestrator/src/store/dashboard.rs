@@ -10,7 +10,10 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::entities::{baseline, job, metric, run, sample, sweep, sweep_cell, worker};
+use super::entities::{
+    baseline, job, leaderboard_latest, metric, run, sample, sweep, sweep_cell, sweep_run_count,
+    worker,
+};
 use super::{RunStatus, Store, StoreError};
 
 /// A window of a list: rows `offset..offset + limit`.
@@ -186,17 +189,10 @@ impl Store {
             .all(&self.db)
             .await?;
         let ids: Vec<i64> = sweeps.iter().map(|s| s.id).collect();
-        let rows: Vec<(i64, RunStatus, i64, Option<DateTime<Utc>>)> = sweep_cell::Entity::find()
-            .select_only()
-            .column(sweep_cell::Column::SweepId)
-            .column(run::Column::Status)
-            .column_as(run::Column::Id.count(), "n")
-            .column_as(run::Column::StartedAt.min(), "first")
-            .join(JoinType::InnerJoin, cell_join())
-            .filter(sweep_cell::Column::SweepId.is_in(ids.clone()))
-            .group_by(sweep_cell::Column::SweepId)
-            .group_by(run::Column::Status)
-            .into_tuple()
+        // Runs per status from the counts the triggers keep (a row per sweep and status).
+        let counts = sweep_run_count::Entity::find()
+            .filter(sweep_run_count::Column::SweepId.is_in(ids.clone()))
+            .filter(sweep_run_count::Column::N.gt(0))
             .all(&self.db)
             .await?;
         let stale_runs = self.stale_runs_per_sweep(&ids, stale).await?;
@@ -214,13 +210,32 @@ impl Store {
                 )
             })
             .collect();
-        for (id, status, n, first) in rows {
-            if let Some(o) = by_id.get_mut(&id) {
-                o.counts.insert(status, n);
-                o.first_started = match (o.first_started, first) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+        for c in counts {
+            if let Some(o) = by_id.get_mut(&c.sweep_id) {
+                o.counts.insert(c.status, c.n);
+            }
+        }
+        // The start of the first run, for the ETA of the sweeps still running only.
+        let running: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| by_id.get(id).is_some_and(|o| o.active() > 0))
+            .collect();
+        if !running.is_empty() {
+            let firsts: Vec<(i64, Option<DateTime<Utc>>)> = sweep_cell::Entity::find()
+                .select_only()
+                .column(sweep_cell::Column::SweepId)
+                .column_as(run::Column::StartedAt.min(), "first")
+                .join(JoinType::InnerJoin, cell_join())
+                .filter(sweep_cell::Column::SweepId.is_in(running))
+                .group_by(sweep_cell::Column::SweepId)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            for (id, first) in firsts {
+                if let Some(o) = by_id.get_mut(&id) {
+                    o.first_started = first;
+                }
             }
         }
         let out = ids.iter().filter_map(|id| by_id.remove(id)).collect();
@@ -555,7 +570,7 @@ impl Store {
     }
 
     /// For each (task, model, adapter): the newest finished run with the metric `name`, and
-    /// that metric (two queries: the grouping, then the rows).
+    /// that metric (two queries: the entries the triggers keep, then the rows).
     pub async fn leaderboard(
         &self,
         name: &str,
@@ -566,21 +581,16 @@ impl Store {
                 .to(run::Column::Id)
                 .into()
         };
-        let latest: Vec<i64> = metric::Entity::find()
+        let latest: Vec<Option<i64>> = leaderboard_latest::Entity::find()
             .select_only()
-            .column_as(run::Column::Id.max(), "id")
-            .join(JoinType::InnerJoin, metric_run())
-            .filter(metric::Column::Name.eq(name))
-            .filter(run::Column::Status.eq(RunStatus::Done))
-            .group_by(run::Column::TaskName)
-            .group_by(run::Column::ModelName)
-            .group_by(run::Column::AdapterName)
+            .column(leaderboard_latest::Column::RunId)
+            .filter(leaderboard_latest::Column::Name.eq(name))
             .into_tuple()
             .all(&self.db)
             .await?;
         let rows: Vec<(metric::Model, Option<run::Model>)> = metric::Entity::find()
             .filter(metric::Column::Name.eq(name))
-            .filter(metric::Column::RunId.is_in(latest))
+            .filter(metric::Column::RunId.is_in(latest.into_iter().flatten()))
             .join(JoinType::InnerJoin, metric_run())
             .select_also(run::Entity)
             .all(&self.db)
