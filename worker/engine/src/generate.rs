@@ -100,7 +100,7 @@ fn invalid(message: String) -> EngineError {
 }
 
 impl GenerationConfig {
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.num_beams == 0 {
             return Err(invalid("num_beams must be at least 1".into()));
         }
@@ -122,16 +122,26 @@ impl GenerationConfig {
     }
 }
 
-/// Generate a continuation of each prompt (token ids without special tokens).
-pub fn generate(
+/// Prompts fitted to the context, and how many new tokens they may get.
+pub(crate) struct Fitted {
+    /// The prompts, cut to keep their end where they do not fit with the new tokens.
+    pub rows: Vec<Vec<u32>>,
+    /// Tokens dropped from the start of each prompt.
+    pub dropped: Vec<usize>,
+    /// The longest prompt (the others are left-padded to it).
+    pub width: usize,
+    /// New tokens allowed.
+    pub steps: usize,
+    /// Why generation stops when it runs `steps` tokens.
+    pub limit: StopReason,
+}
+
+/// Fit `prompts` (padded to the longest) and `cfg`'s limits to the model's context.
+pub(crate) fn fit(
     model: &LoadedModel,
     prompts: &[Vec<u32>],
     cfg: &GenerationConfig,
-) -> Result<Vec<Generation>> {
-    cfg.validate()?;
-    if prompts.is_empty() {
-        return Ok(vec![]);
-    }
+) -> Result<Fitted> {
     let want_new = cfg.max_new_tokens.unwrap_or(if cfg.max_length.is_some() {
         usize::MAX
     } else {
@@ -165,46 +175,84 @@ pub fn generate(
         .map_or(usize::MAX, |l| l.saturating_sub(width));
     let by_context = model.max_positions - width;
     let steps = want_new.min(by_length).min(by_context);
-    let limit_reason = if steps == want_new {
+    let limit = if steps == want_new {
         StopReason::MaxNewTokens
     } else if steps == by_length {
         StopReason::MaxLength
     } else {
         StopReason::Context
     };
+    Ok(Fitted {
+        rows,
+        dropped,
+        width,
+        steps,
+        limit,
+    })
+}
+
+/// Generate a continuation of each prompt (token ids without special tokens).
+pub fn generate(
+    model: &LoadedModel,
+    prompts: &[Vec<u32>],
+    cfg: &GenerationConfig,
+) -> Result<Vec<Generation>> {
+    cfg.validate()?;
+    if prompts.is_empty() {
+        return Ok(vec![]);
+    }
+    let Fitted {
+        rows,
+        dropped,
+        width,
+        steps,
+        limit,
+    } = fit(model, prompts, cfg)?;
     let decoded = if cfg.num_beams > 1 {
-        beam_search(model, &rows, width, steps, limit_reason, cfg)?
+        beam_search(model, &rows, width, steps, limit, cfg)?
     } else {
-        sample_or_greedy(model, &rows, width, steps, limit_reason, cfg)?
+        sample_or_greedy(model, &rows, width, steps, limit, cfg)?
     };
     decoded
         .into_iter()
         .zip(rows.iter().zip(dropped))
         .map(|((tokens, stop), (row, dropped))| {
-            let mut text = model.decode(&tokens)?;
-            let mut stop = stop;
-            if let Some((at, s)) = cfg
-                .stop_strings
-                .iter()
-                .filter_map(|s| text.find(s.as_str()).map(|at| (at, s)))
-                .min()
-            {
-                text.truncate(at + s.len());
-                stop = StopReason::StopString;
-            }
-            Ok(Generation {
-                tokens,
-                text,
-                stop,
-                prompt_tokens: row.len(),
-                prompt_dropped: dropped,
-            })
+            finish(model, cfg, tokens, stop, row.len(), dropped)
         })
         .collect()
 }
 
+/// The generation of `tokens`: decoded, and cut after the first stop string.
+pub(crate) fn finish(
+    model: &LoadedModel,
+    cfg: &GenerationConfig,
+    tokens: Vec<u32>,
+    stop: StopReason,
+    prompt_tokens: usize,
+    prompt_dropped: usize,
+) -> Result<Generation> {
+    let mut text = model.decode(&tokens)?;
+    let mut stop = stop;
+    if let Some((at, s)) = cfg
+        .stop_strings
+        .iter()
+        .filter_map(|s| text.find(s.as_str()).map(|at| (at, s)))
+        .min()
+    {
+        text.truncate(at + s.len());
+        stop = StopReason::StopString;
+    }
+    Ok(Generation {
+        tokens,
+        text,
+        stop,
+        prompt_tokens,
+        prompt_dropped,
+    })
+}
+
 /// The padded first step of a batch (left padding; positions count real tokens only).
-fn prefill_step(rows: &[Vec<u32>], width: usize, pad: u32) -> Step {
+pub(crate) fn prefill_step(rows: &[Vec<u32>], width: usize, pad: u32) -> Step {
     let mut step = Step {
         ids: vec![],
         positions: vec![],
@@ -229,7 +277,11 @@ fn prefill_step(rows: &[Vec<u32>], width: usize, pad: u32) -> Step {
 }
 
 /// Logits of the last position of each row, `[B][V]` in f32.
-fn last_logits(model: &LoadedModel, step: &Step, cache: &mut KvCache) -> Result<Vec<Vec<f32>>> {
+pub(crate) fn last_logits(
+    model: &LoadedModel,
+    step: &Step,
+    cache: &mut KvCache,
+) -> Result<Vec<Vec<f32>>> {
     let h = model.hidden(step, Some(cache))?;
     let t = h.dim(1)?;
     let last = h.i((.., t - 1..t, ..))?.contiguous()?;
@@ -346,23 +398,17 @@ fn sample_or_greedy(
                 tokens.push(pad);
                 continue;
             }
-            let scores = &mut logits[row];
-            process(scores, &seqs[row], n, &model.eos_ids, cfg);
-            let t = if cfg.do_sample {
-                sample(scores, cfg, &mut rng)
-            } else {
-                argmax(scores)
-            };
-            out[row].0.push(t);
-            if model.eos_ids.contains(&t) {
+            let (t, stop) = next_token(
+                model,
+                cfg,
+                &mut logits[row],
+                &seqs[row],
+                &mut out[row].0,
+                &mut rng,
+            )?;
+            if let Some(stop) = stop {
                 done[row] = true;
-                out[row].1 = StopReason::Eos;
-            } else if !cfg.stop_strings.is_empty() {
-                let text = model.decode(&out[row].0)?;
-                if cfg.stop_strings.iter().any(|s| text.contains(s.as_str())) {
-                    done[row] = true;
-                    out[row].1 = StopReason::StopString;
-                }
+                out[row].1 = stop;
             }
             tokens.push(t);
         }
@@ -382,6 +428,36 @@ fn sample_or_greedy(
         logits = last_logits(model, &step, &mut cache)?;
     }
     Ok(out)
+}
+
+/// The next token of a row from its logits `scores` (processed in place): drawn or the most
+/// likely, appended to `generated`; with the reason the row stops there, if it does (EOS or a
+/// stop string).
+pub(crate) fn next_token(
+    model: &LoadedModel,
+    cfg: &GenerationConfig,
+    scores: &mut [f32],
+    seq: &[u32],
+    generated: &mut Vec<u32>,
+    rng: &mut ChaCha8Rng,
+) -> Result<(u32, Option<StopReason>)> {
+    process(scores, seq, generated.len(), &model.eos_ids, cfg);
+    let t = if cfg.do_sample {
+        sample(scores, cfg, rng)
+    } else {
+        argmax(scores)
+    };
+    generated.push(t);
+    if model.eos_ids.contains(&t) {
+        return Ok((t, Some(StopReason::Eos)));
+    }
+    if !cfg.stop_strings.is_empty() {
+        let text = model.decode(generated)?;
+        if cfg.stop_strings.iter().any(|s| text.contains(s.as_str())) {
+            return Ok((t, Some(StopReason::StopString)));
+        }
+    }
+    Ok((t, None))
 }
 
 /// Finished hypotheses of one prompt, best `k` kept (transformers' `BeamHypotheses`).

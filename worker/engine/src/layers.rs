@@ -84,6 +84,61 @@ impl KvCache {
         Ok(out)
     }
 
+    /// The rows of `self` followed by those of `other`, each cache's positions aligned to the
+    /// end (the shorter one left-padded with zeros, which the caller's key masks hide), with
+    /// room for `capacity` positions (continuous batching admits rows this way).
+    pub fn stack(&self, other: &KvCache, capacity: usize) -> Result<KvCache> {
+        let len = self.len().max(other.len());
+        let cap = capacity.max(len);
+        let pad = |x: &Tensor, x_len: usize| -> Result<Tensor> {
+            let (b, h, _, d) = x.dims4()?;
+            let used = x.narrow(2, 0, x_len)?;
+            let t = if x_len < len {
+                let zeros = Tensor::zeros((b, h, len - x_len, d), x.dtype(), x.device())?;
+                Tensor::cat(&[&zeros, &used], 2)?
+            } else {
+                used
+            };
+            let buf = Tensor::zeros((b, h, cap, d), x.dtype(), x.device())?;
+            buf.slice_set(&t.contiguous()?, 2, 0)?;
+            Ok(buf)
+        };
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (a, b) in self.layers.iter().zip(&other.layers) {
+            layers.push(match (a, b) {
+                (Some(a), Some(b)) => Some(LayerCache {
+                    k: Tensor::cat(&[pad(&a.k, a.len)?, pad(&b.k, b.len)?], 0)?,
+                    v: Tensor::cat(&[pad(&a.v, a.len)?, pad(&b.v, b.len)?], 0)?,
+                    len,
+                }),
+                (only, None) | (None, only) => only.clone(),
+            });
+        }
+        Ok(KvCache {
+            layers,
+            capacity: self.capacity.max(cap),
+        })
+    }
+
+    /// Drop the first `n` positions of every row (padding no row needs any more).
+    pub fn trim_front(&mut self, n: usize) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        for l in self.layers.iter_mut().flatten() {
+            let keep = l.len - n;
+            let shift = |x: &Tensor| -> Result<Tensor> {
+                let buf = x.zeros_like()?;
+                buf.slice_set(&x.narrow(2, n, keep)?.contiguous()?, 2, 0)?;
+                Ok(buf)
+            };
+            l.k = shift(&l.k)?;
+            l.v = shift(&l.v)?;
+            l.len = keep;
+        }
+        Ok(())
+    }
+
     /// Keep only the batch rows `rows` (beam search reorders and prunes hypotheses).
     pub fn select_rows(&mut self, rows: &Tensor) -> Result<()> {
         for l in self.layers.iter_mut().flatten() {

@@ -6,6 +6,7 @@ pub mod bert;
 pub mod cache;
 pub mod config;
 pub mod content;
+pub mod continuous;
 pub mod device;
 pub mod error;
 pub mod files;
@@ -24,6 +25,7 @@ pub mod scoring;
 pub mod weights;
 
 pub use cache::ModelCache;
+pub use continuous::{Request, generate_continuous};
 pub use error::{EngineError, Result};
 pub use files::{ModelFiles, locate};
 pub use generate::{Generation, GenerationConfig, StopReason, generate};
