@@ -184,6 +184,9 @@ pub enum BenchPhase {
     Ppl,
     /// Greedy generation from the input prompts
     Gen,
+    /// Greedy generation with continuous batching, each prompt to its own number of new tokens
+    /// (inputs from tools/bench/continuous_reference.py)
+    Continuous,
 }
 
 #[derive(Debug, Args)]
@@ -210,7 +213,8 @@ pub struct BenchEngineArgs {
     /// Model directory (e.g. from `nlebench models random --preset norgpt-369m`)
     #[arg(long)]
     pub model: PathBuf,
-    /// Workload written by tools/bench/engine_reference.py (token ids)
+    /// Workload written by tools/bench/engine_reference.py (token ids), or for `continuous`
+    /// by tools/bench/continuous_reference.py
     #[arg(long)]
     pub inputs: PathBuf,
     /// Which workload

@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use anyhow::{Context as _, anyhow};
 use engine::files::in_dir;
-use engine::{GenerationConfig, LoadedModel, generate, perplexities_of_ids};
+use engine::{
+    GenerationConfig, LoadedModel, Request, generate, generate_continuous, perplexities_of_ids,
+};
 use orchestrator::spec::Dtype;
 use serde::Deserialize;
 
@@ -21,6 +23,22 @@ struct Workload {
     ppl_batch_size: usize,
     gen_prompt_ids: Vec<Vec<u32>>,
     gen_new_tokens: usize,
+}
+
+/// Prompts, each with its own number of new tokens (standing in for where EOS would end it),
+/// and the rows kept in flight.
+#[derive(Debug, Deserialize)]
+struct ContinuousWorkload {
+    prompt_ids: Vec<Vec<u32>>,
+    max_new_tokens: Vec<usize>,
+    slots: usize,
+}
+
+/// The workload of a phase.
+enum Job {
+    Ppl(Workload),
+    Gen(Workload),
+    Continuous(ContinuousWorkload),
 }
 
 /// Peak resident memory of this process in MiB (Linux `VmHWM`).
@@ -99,16 +117,29 @@ fn scoring_flop(model: &std::path::Path, lens: &[usize]) -> Option<f64> {
 }
 
 pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
-    let w: Workload = serde_json::from_str(
-        &std::fs::read_to_string(&a.inputs)
-            .with_context(|| format!("cannot read {}", a.inputs.display()))?,
-    )
-    .with_context(|| {
+    let text = std::fs::read_to_string(&a.inputs)
+        .with_context(|| format!("cannot read {}", a.inputs.display()))?;
+    let not_a_workload = |script: &str| {
         format!(
-            "{} is not a workload of tools/bench/engine_reference.py",
+            "{} is not a workload of tools/bench/{script}",
             a.inputs.display()
         )
-    })?;
+    };
+    let job = match a.phase {
+        BenchPhase::Continuous => Job::Continuous(
+            serde_json::from_str(&text)
+                .with_context(|| not_a_workload("continuous_reference.py"))?,
+        ),
+        phase => {
+            let w: Workload = serde_json::from_str(&text)
+                .with_context(|| not_a_workload("engine_reference.py"))?;
+            if matches!(phase, BenchPhase::Ppl) {
+                Job::Ppl(w)
+            } else {
+                Job::Gen(w)
+            }
+        }
+    };
     let device = engine::device::select(types::DeviceSpec::Auto)?;
     let t0 = Instant::now();
     let model = LoadedModel::load(&in_dir(&a.model, None)?, Dtype::F32, &device)?;
@@ -117,8 +148,8 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
     let mut output = serde_json::Value::Null;
     for i in 0..=a.repeats {
         let start = Instant::now();
-        output = match a.phase {
-            BenchPhase::Ppl => {
+        output = match &job {
+            Job::Ppl(w) => {
                 let s = perplexities_of_ids(
                     &model,
                     w.ppl_token_ids.clone(),
@@ -127,13 +158,33 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
                 )?;
                 serde_json::json!(s.iter().map(|x| x.perplexity).collect::<Vec<_>>())
             }
-            BenchPhase::Gen => {
+            Job::Gen(w) => {
                 let cfg = GenerationConfig {
                     max_new_tokens: Some(w.gen_new_tokens),
                     min_new_tokens: w.gen_new_tokens,
                     ..GenerationConfig::default()
                 };
                 let g = generate(&model, &w.gen_prompt_ids, &cfg)?;
+                serde_json::json!(g.iter().map(|x| x.tokens.clone()).collect::<Vec<_>>())
+            }
+            Job::Continuous(cw) => {
+                // The warm-up generates two tokens for two prompts, not the whole workload.
+                let requests: Vec<Request> = cw
+                    .prompt_ids
+                    .iter()
+                    .zip(&cw.max_new_tokens)
+                    .take(if i == 0 { 2 } else { usize::MAX })
+                    .map(|(p, &n)| Request {
+                        prompt: p.clone(),
+                        max_new_tokens: Some(if i == 0 { 2 } else { n }),
+                    })
+                    .collect();
+                // EOS never ends a row: each runs to its own limit, as the workload says.
+                let cfg = GenerationConfig {
+                    min_new_tokens: cw.max_new_tokens.iter().copied().max().unwrap_or(0),
+                    ..GenerationConfig::default()
+                };
+                let g = generate_continuous(&model, &requests, &cfg, cw.slots, |_, _| Ok(()))?;
                 serde_json::json!(g.iter().map(|x| x.tokens.clone()).collect::<Vec<_>>())
             }
         };
@@ -145,23 +196,24 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
     if runs.is_empty() {
         return Err(anyhow!("--repeats must be at least 1"));
     }
-    let work = match a.phase {
-        BenchPhase::Ppl => w.ppl_token_ids.len() as f64,
-        BenchPhase::Gen => (w.gen_prompt_ids.len() * w.gen_new_tokens) as f64,
+    let work = match &job {
+        Job::Ppl(w) => w.ppl_token_ids.len() as f64,
+        Job::Gen(w) => (w.gen_prompt_ids.len() * w.gen_new_tokens) as f64,
+        Job::Continuous(cw) => cw.max_new_tokens.iter().sum::<usize>() as f64,
     };
     let rates: Vec<f64> = runs.iter().map(|s| work / s).collect();
     let seconds = median(&runs);
     let median = median(&rates);
-    let gflops = match a.phase {
-        BenchPhase::Ppl => {
+    let gflops = match &job {
+        Job::Ppl(w) => {
             let lens: Vec<usize> = w.ppl_token_ids.iter().map(Vec::len).collect();
             scoring_flop(&a.model, &lens).map(|f| f / seconds / 1e9)
         }
-        BenchPhase::Gen => None,
+        _ => None,
     };
     let unit = match a.phase {
         BenchPhase::Ppl => "sentences/s",
-        BenchPhase::Gen => "new tokens/s",
+        BenchPhase::Gen | BenchPhase::Continuous => "new tokens/s",
     };
     let report = serde_json::json!({
         "engine": "nlebench",

@@ -3,10 +3,13 @@
 //! next prompt is admitted into the freed slot. A static batch runs until its longest row;
 //! here no slot idles while prompts wait.
 //!
-//! Each prompt is prefilled alone and joins the running batch with its own positions, key
-//! mask (the batch's cache is aligned to the end, shorter rows left-padded and masked) and
-//! sampler seeded with the config's seed, so its tokens are those of generating it alone
-//! (`generate` with that one prompt). Beam search stays static (`generate`).
+//! The batch's KV cache has one row per slot, all ending at the same position. A prompt is
+//! prefilled alone and its keys and values are put into a free slot, ending there (the
+//! positions before them are masked), so no other row is copied. Each row keeps its own
+//! positions and sampler (seeded with the config's seed), so its tokens are those of
+//! generating it alone (`generate` with that one prompt). When no prompt waits, the cache
+//! shrinks to the rows in flight as they halve; padding no row needs is trimmed when it is
+//! half the cache. Beam search stays static (`generate`).
 
 use candle_core::Tensor;
 use rand::SeedableRng;
@@ -42,14 +45,60 @@ struct Row {
     seq: Vec<u32>,
     /// Tokens generated.
     generated: Vec<u32>,
-    /// Which cached keys are its own (the rest is padding).
-    key_mask: Vec<u8>,
-    /// Position of its next token.
+    /// Cache position of its first key (the positions before are not its own).
+    start: usize,
+    /// Position id of its next token.
     next_pos: u32,
     /// Its sampler.
     rng: ChaCha8Rng,
     /// Logits of its next token.
     logits: Vec<f32>,
+}
+
+/// A prompt fitted to the context, prefilled alone: its row and its own cache.
+fn prefill(
+    model: &LoadedModel,
+    index: usize,
+    request: &Request,
+    cfg: &GenerationConfig,
+    pad: u32,
+) -> Result<std::result::Result<(Row, KvCache), Generation>> {
+    let row_cfg = GenerationConfig {
+        max_new_tokens: request.max_new_tokens.or(cfg.max_new_tokens),
+        ..cfg.clone()
+    };
+    let fitted = fit(model, std::slice::from_ref(&request.prompt), &row_cfg)?;
+    let prompt = &fitted.rows[0];
+    if fitted.steps == 0 {
+        let g = finish(
+            model,
+            cfg,
+            vec![],
+            fitted.limit,
+            prompt.len(),
+            fitted.dropped[0],
+        )?;
+        return Ok(Err(g));
+    }
+    let step = prefill_step(std::slice::from_ref(prompt), prompt.len(), pad);
+    let mut own = model.cache_for(prompt.len());
+    let logits = last_logits(model, &step, &mut own)?.remove(0);
+    Ok(Ok((
+        Row {
+            index,
+            prompt_tokens: prompt.len(),
+            prompt_dropped: fitted.dropped[0],
+            steps: fitted.steps,
+            limit: fitted.limit,
+            seq: prompt.clone(),
+            generated: Vec::with_capacity(fitted.steps),
+            start: 0,
+            next_pos: prompt.len() as u32,
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            logits,
+        },
+        own,
+    )))
 }
 
 /// Generate a continuation of each request with up to `slots` sequences in flight, calling
@@ -68,78 +117,55 @@ pub fn generate_continuous(
             "continuous batching does not do beam search; generate beams in static batches".into(),
         ));
     }
-    let slots = slots.max(1);
     let pad = model.eos_ids.first().copied().unwrap_or(0);
     let mut out: Vec<Option<Generation>> = vec![None; requests.len()];
     let mut pending = 0..requests.len();
-    let mut active: Vec<Row> = Vec::with_capacity(slots);
+    // Every prompt fits before the cache's end: its first positions are the longest prompt's.
+    let longest = requests
+        .iter()
+        .map(|r| r.prompt.len().min(model.max_positions))
+        .max()
+        .unwrap_or(0);
+    let most_steps = requests
+        .iter()
+        .map(|r| r.max_new_tokens.or(cfg.max_new_tokens).unwrap_or(20))
+        .max()
+        .unwrap_or(0);
+    let mut rows: Vec<Option<Row>> = (0..slots.max(1)).map(|_| None).collect();
     let mut cache: Option<KvCache> = None;
     loop {
         // Admit waiting prompts into the free slots, each prefilled alone.
-        while active.len() < slots {
-            let Some(index) = pending.next() else { break };
-            let r = &requests[index];
-            let row_cfg = GenerationConfig {
-                max_new_tokens: r.max_new_tokens.or(cfg.max_new_tokens),
-                ..cfg.clone()
-            };
-            let fitted = fit(model, std::slice::from_ref(&r.prompt), &row_cfg)?;
-            let prompt = &fitted.rows[0];
-            if fitted.steps == 0 {
-                let g = finish(
-                    model,
-                    cfg,
-                    vec![],
-                    fitted.limit,
-                    prompt.len(),
-                    fitted.dropped[0],
-                )?;
-                done(index, &g)?;
-                out[index] = Some(g);
-                continue;
-            }
-            let step = prefill_step(std::slice::from_ref(prompt), prompt.len(), pad);
-            let mut own = model.cache_for(prompt.len() + fitted.steps);
-            let logits = last_logits(model, &step, &mut own)?.remove(0);
-            let mut row = Row {
-                index,
-                prompt_tokens: prompt.len(),
-                prompt_dropped: fitted.dropped[0],
-                steps: fitted.steps,
-                limit: fitted.limit,
-                seq: prompt.clone(),
-                generated: Vec::with_capacity(fitted.steps),
-                key_mask: vec![1; prompt.len()],
-                next_pos: prompt.len() as u32,
-                rng: ChaCha8Rng::seed_from_u64(cfg.seed),
-                logits,
-            };
-            cache = Some(match cache.take() {
-                None => own,
-                Some(c) => {
-                    let len = c.len().max(own.len());
-                    for a in &mut active {
-                        left_pad(&mut a.key_mask, len);
+        for slot in 0..rows.len() {
+            while rows[slot].is_none() {
+                let Some(index) = pending.next() else { break };
+                match prefill(model, index, &requests[index], cfg, pad)? {
+                    Err(g) => {
+                        done(index, &g)?;
+                        out[index] = Some(g);
                     }
-                    left_pad(&mut row.key_mask, len);
-                    let room = active
-                        .iter()
-                        .chain(std::iter::once(&row))
-                        .map(|a| a.steps - a.generated.len())
-                        .max()
-                        .unwrap_or(0);
-                    c.stack(&own, len + room)?
+                    Ok((mut row, own)) => {
+                        let c = match cache.as_mut() {
+                            Some(c) => c,
+                            None => cache.insert(KvCache::padded_like(
+                                &own,
+                                rows.len(),
+                                longest,
+                                longest + most_steps + 1,
+                            )?),
+                        };
+                        c.put_row(slot, &own)?;
+                        row.start = c.len() - row.prompt_tokens;
+                        rows[slot] = Some(row);
+                    }
                 }
-            });
-            active.push(row);
+            }
         }
-        if active.is_empty() {
+        if rows.iter().all(Option::is_none) {
             break;
         }
         // Every row in flight takes its next token; the rows that stop leave.
-        let mut keep = Vec::with_capacity(active.len());
-        let mut left = Vec::new();
-        for (i, row) in active.iter_mut().enumerate() {
+        for slot in rows.iter_mut() {
+            let Some(row) = slot.as_mut() else { continue };
             let (_, stop) = next_token(
                 model,
                 cfg,
@@ -148,15 +174,9 @@ pub fn generate_continuous(
                 &mut row.generated,
                 &mut row.rng,
             )?;
-            let stop = stop.or((row.generated.len() == row.steps).then_some(row.limit));
-            match stop {
-                Some(stop) => left.push((i, stop)),
-                None => keep.push(i as u32),
-            }
-        }
-        if !left.is_empty() {
-            for &(i, stop) in left.iter().rev() {
-                let row = active.remove(i);
+            if let Some(stop) = stop.or((row.generated.len() == row.steps).then_some(row.limit))
+                && let Some(row) = slot.take()
+            {
                 let g = finish(
                     model,
                     cfg,
@@ -168,44 +188,50 @@ pub fn generate_continuous(
                 done(row.index, &g)?;
                 out[row.index] = Some(g);
             }
-            if active.is_empty() {
-                cache = None;
-                continue;
-            }
-            if let Some(c) = cache.as_mut() {
-                c.select_rows(&Tensor::new(keep.as_slice(), &model.device)?)?;
-                // Padding that no row in flight needs any more.
-                let unused = active
-                    .iter()
-                    .map(|r| r.key_mask.iter().take_while(|&&m| m == 0).count())
-                    .min()
-                    .unwrap_or(0);
-                c.trim_front(unused)?;
-                for r in &mut active {
-                    r.key_mask.drain(..unused);
-                }
-            }
         }
-        // One decoding step for the rows in flight.
-        let mut step = Step {
-            ids: Vec::with_capacity(active.len()),
-            positions: Vec::with_capacity(active.len()),
-            key_mask: Vec::with_capacity(active.len()),
-        };
-        for row in &mut active {
-            let t = *row.generated.last().unwrap_or(&pad);
-            row.seq.push(t);
-            row.key_mask.push(1);
-            step.ids.push(vec![t]);
-            step.positions.push(vec![row.next_pos]);
-            step.key_mask.push(row.key_mask.clone());
-            row.next_pos += 1;
+        if rows.iter().all(Option::is_none) {
+            cache = None;
+            continue;
         }
         let c = cache
             .as_mut()
             .ok_or_else(|| EngineError::Generation("rows in flight without a cache".into()))?;
-        for (row, logits) in active.iter_mut().zip(last_logits(model, &step, c)?) {
-            row.logits = logits;
+        if pending.is_empty() {
+            shrink(c, &mut rows, &model.device)?;
+        }
+        // A waiting prompt must still fit before the cache's end.
+        trim(c, &mut rows, if pending.is_empty() { 0 } else { longest })?;
+        // One decoding step for every slot (an empty one attends to its own token only).
+        let len = c.len();
+        let mut step = Step {
+            ids: Vec::with_capacity(rows.len()),
+            positions: Vec::with_capacity(rows.len()),
+            key_mask: Vec::with_capacity(rows.len()),
+        };
+        for slot in rows.iter_mut() {
+            let mut mask = vec![0u8; len + 1];
+            match slot {
+                Some(row) => {
+                    let t = *row.generated.last().unwrap_or(&pad);
+                    row.seq.push(t);
+                    mask[row.start..].fill(1);
+                    step.ids.push(vec![t]);
+                    step.positions.push(vec![row.next_pos]);
+                    row.next_pos += 1;
+                }
+                None => {
+                    mask[len] = 1;
+                    step.ids.push(vec![pad]);
+                    step.positions.push(vec![0]);
+                }
+            }
+            step.key_mask.push(mask);
+        }
+        let logits = last_logits(model, &step, c)?;
+        for (slot, logits) in rows.iter_mut().zip(logits) {
+            if let Some(row) = slot.as_mut() {
+                row.logits = logits;
+            }
         }
     }
     out.into_iter()
@@ -213,11 +239,39 @@ pub fn generate_continuous(
         .collect()
 }
 
-/// Prefix `mask` with zeros up to `len` keys.
-fn left_pad(mask: &mut Vec<u8>, len: usize) {
-    if mask.len() < len {
-        let mut m = vec![0; len - mask.len()];
-        m.append(mask);
-        *mask = m;
+/// With no prompt waiting, keep only the rows in flight once they are half the slots or fewer.
+fn shrink(
+    cache: &mut KvCache,
+    rows: &mut Vec<Option<Row>>,
+    device: &candle_core::Device,
+) -> Result<()> {
+    let live: Vec<u32> = (0..rows.len() as u32)
+        .filter(|&i| rows[i as usize].is_some())
+        .collect();
+    if live.len() * 2 > rows.len() || live.len() == rows.len() {
+        return Ok(());
     }
+    cache.select_rows(&Tensor::new(live.as_slice(), device)?)?;
+    rows.retain(Option::is_some);
+    Ok(())
+}
+
+/// Drop the cache positions before every row's first key once they are half the cache,
+/// keeping at least `keep` positions.
+fn trim(cache: &mut KvCache, rows: &mut [Option<Row>], keep: usize) -> Result<()> {
+    let unused = rows
+        .iter()
+        .flatten()
+        .map(|r| r.start)
+        .min()
+        .unwrap_or(0)
+        .min(cache.len().saturating_sub(keep));
+    if unused == 0 || unused * 2 < cache.len() {
+        return Ok(());
+    }
+    cache.trim_front(unused)?;
+    for r in rows.iter_mut().flatten() {
+        r.start -= unused;
+    }
+    Ok(())
 }

@@ -84,40 +84,57 @@ impl KvCache {
         Ok(out)
     }
 
-    /// The rows of `self` followed by those of `other`, each cache's positions aligned to the
-    /// end (the shorter one left-padded with zeros, which the caller's key masks hide), with
-    /// room for `capacity` positions (continuous batching admits rows this way).
-    pub fn stack(&self, other: &KvCache, capacity: usize) -> Result<KvCache> {
-        let len = self.len().max(other.len());
+    /// A cache of `rows` empty rows whose `len` positions are all padding (to be filled with
+    /// [`KvCache::put_row`]), shaped like `like`'s layers, with room for `capacity` positions.
+    pub fn padded_like(
+        like: &KvCache,
+        rows: usize,
+        len: usize,
+        capacity: usize,
+    ) -> Result<KvCache> {
         let cap = capacity.max(len);
-        let pad = |x: &Tensor, x_len: usize| -> Result<Tensor> {
-            let (b, h, _, d) = x.dims4()?;
-            let used = x.narrow(2, 0, x_len)?;
-            let t = if x_len < len {
-                let zeros = Tensor::zeros((b, h, len - x_len, d), x.dtype(), x.device())?;
-                Tensor::cat(&[&zeros, &used], 2)?
-            } else {
-                used
-            };
-            let buf = Tensor::zeros((b, h, cap, d), x.dtype(), x.device())?;
-            buf.slice_set(&t.contiguous()?, 2, 0)?;
-            Ok(buf)
-        };
-        let mut layers = Vec::with_capacity(self.layers.len());
-        for (a, b) in self.layers.iter().zip(&other.layers) {
-            layers.push(match (a, b) {
-                (Some(a), Some(b)) => Some(LayerCache {
-                    k: Tensor::cat(&[pad(&a.k, a.len)?, pad(&b.k, b.len)?], 0)?,
-                    v: Tensor::cat(&[pad(&a.v, a.len)?, pad(&b.v, b.len)?], 0)?,
-                    len,
-                }),
-                (only, None) | (None, only) => only.clone(),
-            });
-        }
+        let layers = like
+            .layers
+            .iter()
+            .map(|l| {
+                l.as_ref()
+                    .map(|l| -> Result<LayerCache> {
+                        let (_, h, _, d) = l.k.dims4()?;
+                        let (_, hv, _, dv) = l.v.dims4()?;
+                        Ok(LayerCache {
+                            k: Tensor::zeros((rows, h, cap, d), l.k.dtype(), l.k.device())?,
+                            v: Tensor::zeros((rows, hv, cap, dv), l.v.dtype(), l.v.device())?,
+                            len,
+                        })
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(KvCache {
             layers,
-            capacity: self.capacity.max(cap),
+            capacity: cap,
         })
+    }
+
+    /// Put the one row of `row` into row `slot`, its positions ending where this cache's do
+    /// (the positions before them zeroed; the caller's key mask hides them). Continuous
+    /// batching admits a prompt into a freed slot this way.
+    pub fn put_row(&mut self, slot: usize, row: &KvCache) -> Result<()> {
+        let len = self.len();
+        for (l, r) in self.layers.iter_mut().zip(&row.layers) {
+            let (Some(l), Some(r)) = (l.as_mut(), r.as_ref()) else {
+                continue;
+            };
+            let place = |buf: &Tensor, src: &Tensor| -> Result<()> {
+                let (_, h, cap, d) = buf.dims4()?;
+                let one = Tensor::zeros((1, h, cap, d), buf.dtype(), buf.device())?;
+                one.slice_set(&src.narrow(2, 0, r.len)?.contiguous()?, 2, len - r.len)?;
+                buf.slice_set(&one, 0, slot)
+            };
+            place(&l.k, &r.k)?;
+            place(&l.v, &r.v)?;
+        }
+        Ok(())
     }
 
     /// Drop the first `n` positions of every row (padding no row needs any more).
