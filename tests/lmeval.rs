@@ -108,7 +108,7 @@ fn files_written_by_lm_eval_import_and_rescore_to_lm_evals_numbers() {
     // Generation: outputs and references as lm-eval logged them, BLEU as NLEBench defines it
     // (sacrebleu sentence BLEU, averaged), which the lm-eval task computed per document too.
     let gen_file = find(&out, "samples_nlebench_alpaca_culture_");
-    let said = env.ok(&import_args("no-alpaca-culture", "echo-lm", &gen_file));
+    let said = env.ok(&import_args("no-alpaca-culture", "bigram-lm", &gen_file));
     assert!(said.contains("imported 6 sample(s)"), "{said}");
     let bleu = metric(&env, "imports", "no-alpaca-culture", "bleu");
     let sent_bleu = theirs("nlebench_alpaca_culture", "sent_bleu");
@@ -137,7 +137,7 @@ fn files_written_by_lm_eval_import_and_rescore_to_lm_evals_numbers() {
     // Multiple choice: the most likely choice (a label word) against the gold one; lm-eval's
     // `acc` is the same comparison.
     let choice_file = find(&out, "samples_nlebench_boolq_");
-    let said = env.ok(&import_args("no-boolq", "echo-lm", &choice_file));
+    let said = env.ok(&import_args("no-boolq", "bigram-lm", &choice_file));
     assert!(said.contains("imported 8 sample(s)"), "{said}");
     let accuracy = metric(&env, "imports", "no-boolq", "accuracy");
     let acc = theirs("nlebench_boolq", "acc");

@@ -11,16 +11,16 @@ Two tiny local tasks over the quickstart's data files, run by lm-eval's own eval
 - `nlebench_boolq` (`multiple_choice`): experiments/data/no-boolq-mini.jsonl with the label
   words `nei`/`ja`, metric `acc`.
 
-The model is a tiny deterministic stand-in written here against lm-eval's `LM` interface (its
-`hf` model needs PyTorch, which CI does not install): it answers a generation with the prompt's
-first words and scores a continuation by a hash of the context and the continuation. What is
-checked is the interchange, not the model.
+The model is a tiny word-bigram language model (add-one smoothing) fitted here to the files
+in experiments/data, on lm-eval's `LM` interface: its log-likelihoods are its own and it
+generates greedily until a stop string or the token limit. (lm-eval's `hf` model needs
+PyTorch, which CI does not install.)
 
     python tools/lmeval/tiny_run.py --out DIR    # prints the results file's path
 """
 
 import argparse
-import hashlib
+import math
 import pathlib
 import sys
 import tempfile
@@ -82,22 +82,63 @@ def sentence_bleu(doc, results):
 """
 
 
-class EchoLM(LM):
-    """Answers with the prompt's first words; scores by a hash (deterministic)."""
+class BigramLM(LM):
+    """A tiny word-bigram language model (add-one smoothing) fitted to the quickstart's data
+    files: log-likelihoods are its own, generation is greedy until a stop string or the token
+    limit."""
+
+    def __init__(self, corpus: str):
+        super().__init__()
+        words = corpus.split()
+        self.vocab = sorted(set(words))
+        self.pairs: dict[str, dict[str, int]] = {}
+        for a, b in zip(words, words[1:]):
+            self.pairs.setdefault(a, {})
+            self.pairs[a][b] = self.pairs[a].get(b, 0) + 1
+
+    def logprob(self, prev: str, word: str) -> float:
+        after = self.pairs.get(prev, {})
+        return math.log((after.get(word, 0) + 1) / (sum(after.values()) + len(self.vocab) + 1))
+
+    def most_likely(self, prev: str) -> str:
+        after = self.pairs.get(prev, {})
+        return max(sorted(after), key=lambda w: after[w]) if after else self.vocab[0]
 
     def generate_until(self, requests):
-        return [" ".join(r.args[0].split()[:6]) for r in requests]
+        out = []
+        for r in requests:
+            context, kwargs = r.args
+            until = kwargs.get("until", [])
+            words = context.split()[-1:] or [self.vocab[0]]
+            text = ""
+            for _ in range(kwargs.get("max_gen_toks", 32)):
+                words.append(self.most_likely(words[-1]))
+                text = " ".join(words[1:])
+                if any(u in text for u in until):
+                    text = text[: min(text.index(u) for u in until if u in text)]
+                    break
+            out.append(text)
+        return out
 
     def loglikelihood(self, requests):
         out = []
         for r in requests:
             context, continuation = r.args
-            h = hashlib.sha256((context + "\x00" + continuation).encode()).digest()
-            out.append((-1.0 - h[0] / 32.0, False))
+            prev = (context.split() or [""])[-1]
+            total, greedy = 0.0, True
+            for w in continuation.split():
+                total += self.logprob(prev, w)
+                greedy = greedy and self.most_likely(prev) == w
+                prev = w
+            out.append((total, greedy))
         return out
 
     def loglikelihood_rolling(self, requests):
-        return [-float(len(r.args[0])) for r in requests]
+        out = []
+        for r in requests:
+            words = r.args[0].split()
+            out.append(sum(self.logprob(a, b) for a, b in zip(words, words[1:])))
+        return out
 
 
 def main() -> int:
@@ -111,7 +152,7 @@ def main() -> int:
         (pathlib.Path(tasks) / "metrics.py").write_text(METRICS)
         tracker = EvaluationTracker(output_path=str(args.out))
         results = lm_eval.simple_evaluate(
-            model=EchoLM(),
+            model=BigramLM("\n".join(p.read_text(encoding="utf-8") for p in sorted(data.iterdir()) if p.is_file())),
             tasks=["nlebench_alpaca_culture", "nlebench_boolq"],
             task_manager=TaskManager(include_path=tasks),
             log_samples=True,
