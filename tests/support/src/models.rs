@@ -50,3 +50,12 @@ pub fn reference_tensors(name: &str) -> std::collections::HashMap<String, Tensor
     )
     .unwrap()
 }
+
+/// The tiny architecture fixtures (tools/parity/make_arch_fixtures.py), one per architecture.
+pub const ARCHS: &[&str] = &[
+    "tiny-gpt2",
+    "tiny-llama",
+    "tiny-mistral",
+    "tiny-mixtral",
+    "tiny-gptj",
+];

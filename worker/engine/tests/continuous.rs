@@ -7,15 +7,7 @@
 use engine::{
     Generation, GenerationConfig, LoadedModel, Request, StopReason, generate, generate_continuous,
 };
-use test_support::models::load;
-
-const ARCHS: &[&str] = &[
-    "tiny-gpt2",
-    "tiny-llama",
-    "tiny-mistral",
-    "tiny-mixtral",
-    "tiny-gptj",
-];
+use test_support::models::{ARCHS, load};
 
 const TEXTS: [&str; 7] = [
     "Det regnet hele natten, og",

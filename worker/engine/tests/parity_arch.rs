@@ -7,15 +7,7 @@ use candle_core::{Device, Tensor};
 use engine::LoadedModel;
 use engine::model::Step;
 use test_support::fixture;
-use test_support::models::{load, max_diff};
-
-pub const ARCHS: &[&str] = &[
-    "tiny-gpt2",
-    "tiny-llama",
-    "tiny-mistral",
-    "tiny-mixtral",
-    "tiny-gptj",
-];
+use test_support::models::{ARCHS, load, max_diff};
 
 struct Reference {
     prompts: Vec<Vec<u32>>,

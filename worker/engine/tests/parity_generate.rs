@@ -7,15 +7,8 @@ use candle_core::Device;
 use engine::files::in_dir;
 use engine::{GenerationConfig, LoadedModel, StopReason, generate};
 use test_support::fixture;
+use test_support::models::ARCHS;
 use types::Dtype;
-
-const ARCHS: &[&str] = &[
-    "tiny-gpt2",
-    "tiny-llama",
-    "tiny-mistral",
-    "tiny-mixtral",
-    "tiny-gptj",
-];
 
 fn config(params: &serde_json::Value) -> GenerationConfig {
     let get = |k: &str| params.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);
