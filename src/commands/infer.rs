@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use anyhow::anyhow;
 use engine::{
-    BatchSize, GenerationConfig, LoadedModel, ModelCache, generate as run_generate, perplexities,
+    BatchSize, GenerationConfig, LoadedModel, ModelCache, Scoring, generate as run_generate,
+    perplexities,
 };
 use orchestrator::spec::{Dtype, Source};
 
@@ -125,7 +126,12 @@ pub fn perplexity(g: &Global, a: PerplexityArgs) -> anyhow::Result<ExitCode> {
     warn_random(&model);
     let budget = context::settings(g)?.memory_budget_mb;
     let batch = BatchSize::of_setting(a.batch_size, budget);
-    let scores = perplexities(&model, &lines, batch, a.max_tokens)?;
+    let scoring = Scoring {
+        batch,
+        max_tokens: a.max_tokens,
+        layout: a.layout,
+    };
+    let scores = perplexities(&model, &lines, &scoring)?;
     let mean = scores.iter().map(|s| s.perplexity).sum::<f64>() / scores.len() as f64;
     let truncated = scores.iter().filter(|s| s.truncated).count();
     if truncated > 0 {

@@ -220,6 +220,9 @@ pub struct BenchEngineArgs {
     /// Which workload
     #[arg(long, value_enum)]
     pub phase: BenchPhase,
+    /// Row layout of `ppl` scoring: right-padded, left-padded or packed
+    #[arg(long, default_value = "right-padded")]
+    pub layout: engine::Layout,
     /// Timed repetitions (after one warm-up)
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,

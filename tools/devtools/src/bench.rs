@@ -153,8 +153,11 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
                 let s = perplexities_of_ids(
                     &model,
                     w.ppl_token_ids.clone(),
-                    engine::BatchSize::Fixed(w.ppl_batch_size),
-                    None,
+                    &engine::Scoring {
+                        batch: engine::BatchSize::Fixed(w.ppl_batch_size),
+                        max_tokens: None,
+                        layout: a.layout,
+                    },
                 )?;
                 serde_json::json!(s.iter().map(|x| x.perplexity).collect::<Vec<_>>())
             }
@@ -218,6 +221,7 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
     let report = serde_json::json!({
         "engine": "nlebench",
         "phase": format!("{:?}", a.phase).to_lowercase(),
+        "layout": a.layout,
         "unit": unit,
         "median": median,
         "rates": rates,

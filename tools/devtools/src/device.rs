@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{Context as _, anyhow};
 use candle_core::Device;
 use engine::files::in_dir;
-use engine::{BatchSize, GenerationConfig, LoadedModel, generate, perplexities_of_ids};
+use engine::{BatchSize, GenerationConfig, LoadedModel, Scoring, generate, perplexities_of_ids};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use types::{Dtype, Source};
@@ -149,7 +149,11 @@ pub fn run(a: BenchDeviceArgs) -> anyhow::Result<ExitCode> {
         vocab,
     );
     let score_s = timed(a.repeats, || {
-        perplexities_of_ids(&model, texts.clone(), BatchSize::Fixed(a.score_batch), None)?;
+        let scoring = Scoring {
+            batch: BatchSize::Fixed(a.score_batch),
+            ..Scoring::default()
+        };
+        perplexities_of_ids(&model, texts.clone(), &scoring)?;
         Ok(())
     })?;
     let weight_bytes = parameters(&dir)? * dtype_bytes(a.dtype);

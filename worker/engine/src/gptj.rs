@@ -6,7 +6,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, layer_norm, linear, li
 
 use super::config::GptJConfig;
 use super::gpt2::Activation;
-use super::layers::{KvCache, Rotary, attend};
+use super::layers::{KvCache, Rotary, attend, dense};
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -55,9 +55,9 @@ impl Block {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = self.rotate(&heads(self.q.forward(&h)?)?, rope)?;
-        let mut k = self.rotate(&heads(self.k.forward(&h)?)?, rope)?;
-        let mut v = heads(self.v.forward(&h)?)?;
+        let q = self.rotate(&heads(dense(&self.q, &h)?)?, rope)?;
+        let mut k = self.rotate(&heads(dense(&self.k, &h)?)?, rope)?;
+        let mut v = heads(dense(&self.v, &h)?)?;
         if let Some((cache, layer)) = cache {
             (k, v) = cache.append(layer, &k, &v)?;
         }
@@ -70,10 +70,8 @@ impl Block {
             1.0 / (self.head_dim as f64).sqrt(),
         )?
         .to_dtype(dtype)?;
-        let attn = self.out.forward(&y.transpose(1, 2)?.reshape((b, t, c))?)?;
-        let mlp = self
-            .fc_out
-            .forward(&self.act.apply(&self.fc_in.forward(&h)?)?)?;
+        let attn = dense(&self.out, &y.transpose(1, 2)?.reshape((b, t, c))?)?;
+        let mlp = dense(&self.fc_out, &self.act.apply(&dense(&self.fc_in, &h)?)?)?;
         (attn + mlp)? + x
     }
 }
@@ -146,6 +144,6 @@ impl GptJ {
 
     /// Logits for hidden states.
     pub fn head(&self, h: &Tensor) -> Result<Tensor> {
-        self.lm_head.forward(h)
+        dense(&self.lm_head, h)
     }
 }

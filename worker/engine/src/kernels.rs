@@ -1,7 +1,8 @@
-//! CPU kernels for the two element-wise hot spots of scoring: the tanh-approximated GELU and
-//! the log-probability of each next token (a fused log-softmax and gather that never
-//! materialises `[B, T, V]` log-probabilities). Both split the work over rayon threads; other
-//! devices and dtypes use candle's generic operations.
+//! CPU kernels for the element-wise hot spots of scoring: the tanh-approximated GELU, the
+//! log-probability of each next token (a fused log-softmax and gather that never
+//! materialises `[B, T, V]` log-probabilities), and an attention softmax whose result does not
+//! depend on where padding sits. All split the work over rayon threads; other devices and
+//! dtypes use candle's generic operations.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -43,6 +44,48 @@ pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
         x.contiguous()?.apply_op1_no_bwd(&GeluTanh)
     } else {
         x.gelu()
+    }
+}
+
+/// Softmax over the last dimension that sums the exponentials one after another in index
+/// order. Masked scores become exact zeros, and adding a zero changes no sum, so a row's
+/// probabilities are bitwise the same whatever padding or other packed texts surround its
+/// keys (candle's softmax sums in SIMD lanes, whose grouping moves with the padding).
+struct OrderedSoftmax;
+
+impl CustomOp1 for OrderedSoftmax {
+    fn name(&self) -> &'static str {
+        "ordered-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous(s.as_slice::<f32>()?, l)?;
+        let n = l.shape().dims().last().copied().unwrap_or(1).max(1);
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(n)
+            .zip(x.par_chunks(n))
+            .for_each(|(o, x)| {
+                let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut sum = 0f32;
+                for (o, &v) in o.iter_mut().zip(x) {
+                    *o = (v - max).exp();
+                    sum += *o;
+                }
+                for o in o.iter_mut() {
+                    *o /= sum;
+                }
+            });
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
+/// Softmax over the last dimension; on the CPU in f32 with [`OrderedSoftmax`]'s padding-proof
+/// sums.
+pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == DType::F32 {
+        x.contiguous()?.apply_op1_no_bwd(&OrderedSoftmax)
+    } else {
+        candle_nn::ops::softmax_last_dim(x)
     }
 }
 

@@ -2,7 +2,9 @@
 //! padding, causality and sliding windows, rotary position tables and attention itself.
 
 use candle_core::{DType, Device, Result, Tensor};
-use candle_nn::{Embedding, VarBuilder};
+use candle_nn::{Embedding, Linear, VarBuilder};
+
+use super::kernels::softmax_last_dim;
 
 /// Keys and values of one layer: buffers `[B, H, capacity, D]` filled up to `len`.
 #[derive(Debug, Clone)]
@@ -167,8 +169,11 @@ impl KvCache {
 }
 
 /// `[B, 1, T, K]` u8 mask for queries at sequence indices `past..past+T` over keys
-/// `0..K` (`K = past + T`): key j is visible to query i when j ≤ i, key j is a real token
-/// (`key_mask[b][j] == 1`) and, with a sliding `window`, i − j < window.
+/// `0..K` (`K = past + T`): key j is visible to query i when j ≤ i, key j is a real token of
+/// the query's own segment (`key_mask[b][j] == key_mask[b][i] != 0`; see [`Step`]) and, with a
+/// sliding `window`, i − j < window.
+///
+/// [`Step`]: crate::model::Step
 pub fn attention_mask(
     key_mask: &[Vec<u8>],
     past: usize,
@@ -182,9 +187,13 @@ pub fn attention_mask(
     for (row, keys) in key_mask.iter().enumerate() {
         for qi in 0..t {
             let q = past + qi;
+            let segment = keys.get(q).copied().unwrap_or(0);
+            if segment == 0 {
+                continue;
+            }
             let lo = window.map_or(0, |w| (q + 1).saturating_sub(w));
-            for (j, &real) in keys.iter().enumerate().take(q + 1).skip(lo) {
-                m[(row * t + qi) * k + j] = real;
+            for (j, &key) in keys.iter().enumerate().take(q + 1).skip(lo) {
+                m[(row * t + qi) * k + j] = u8::from(key == segment);
             }
         }
     }
@@ -251,8 +260,18 @@ pub fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
 /// Scaled dot-product attention with a u8 mask `[B, 1, T, K]`; q `[B, H, T, D]`,
 /// k and v `[B, H, K, D]`. Masked scores get the dtype's lowest value (as transformers does),
 /// so fully masked rows (left padding) stay finite.
+///
+/// For several queries the keys are transposed into a contiguous `[D, K]` first: with the
+/// transposed view, `gemm` computes products of at most 16 × 16 scores with a different
+/// (horizontal) kernel than larger ones, so a short text's scores would change bits when
+/// padding or a packed neighbour makes the product larger.
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
-    let scores = (q.matmul(&k.t()?)? * scale)?;
+    let kt = if q.dim(2)? > 1 {
+        k.t()?.contiguous()?
+    } else {
+        k.t()?
+    };
+    let scores = (q.matmul(&kt)? * scale)?;
     let lowest = Tensor::new(f32::MIN, q.device())?
         .to_dtype(scores.dtype())?
         .broadcast_as(scores.shape())?;
@@ -260,21 +279,50 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> 
         .broadcast_as(scores.shape())?
         .where_cond(&scores, &lowest)?;
     let probs = if scores.dtype() == DType::F32 {
-        candle_nn::ops::softmax_last_dim(&scores)?
+        softmax_last_dim(&scores)?
     } else {
-        candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(scores.dtype())?
+        softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(scores.dtype())?
     };
     probs.matmul(v)
 }
 
+/// Outputs up to which `gemm` computes a product with its horizontal kernel (sums across SIMD
+/// lanes) instead of the usual one when the right side is a transposed view.
+const HORIZONTAL_OUTPUTS: usize = 16 * 16;
+
 /// `x W` for `x` `[..., K]` and `W` `[K, N]` as one 2-D matrix product (no per-batch copies).
+///
+/// On the CPU a product of at most [`HORIZONTAL_OUTPUTS`] outputs gets zero rows added (and
+/// cut off again), so that every row count runs the same `gemm` kernel and a row's result
+/// does not depend on how many rows share the product.
 pub fn matmul_2d(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let dims = x.dims();
     let k = dims[dims.len() - 1];
     let rows = x.elem_count() / k;
+    let n = w.dim(1)?;
     let mut out: Vec<usize> = dims[..dims.len() - 1].to_vec();
-    out.push(w.dim(1)?);
-    x.reshape((rows, k))?.matmul(w)?.reshape(out)
+    out.push(n);
+    let x = x.reshape((rows, k))?;
+    let y = if x.device().is_cpu() && rows * n <= HORIZONTAL_OUTPUTS {
+        let pad = Tensor::zeros(
+            (HORIZONTAL_OUTPUTS / n + 1 - rows, k),
+            x.dtype(),
+            x.device(),
+        )?;
+        Tensor::cat(&[&x, &pad], 0)?.matmul(w)?.narrow(0, 0, rows)?
+    } else {
+        x.matmul(w)?
+    };
+    y.reshape(out)
+}
+
+/// An `nn.Linear` (weight `[N, K]`) applied with [`matmul_2d`].
+pub fn dense(l: &Linear, x: &Tensor) -> Result<Tensor> {
+    let y = matmul_2d(x, &l.weight().t()?)?;
+    match l.bias() {
+        Some(b) => y.broadcast_add(b),
+        None => Ok(y),
+    }
 }
 
 /// The output head `[vocab, hidden]`: `lm_head.weight` where the checkpoint has one, else tied
@@ -308,5 +356,16 @@ mod tests {
         let w = attention_mask(&[vec![1, 1, 1, 1]], 0, 4, Some(2), &Device::Cpu).unwrap();
         let flat: Vec<u8> = w.flatten_all().unwrap().to_vec1().unwrap();
         assert_eq!(flat, vec![1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1]);
+        // Two packed texts and one padding position: each text sees only itself.
+        let p = attention_mask(&[vec![1, 1, 2, 2, 0]], 0, 5, None, &Device::Cpu).unwrap();
+        let flat: Vec<u8> = p.flatten_all().unwrap().to_vec1().unwrap();
+        #[rustfmt::skip]
+        assert_eq!(flat, vec![
+            1, 0, 0, 0, 0,
+            1, 1, 0, 0, 0,
+            0, 0, 1, 0, 0,
+            0, 0, 1, 1, 0,
+            0, 0, 0, 0, 0,
+        ]);
     }
 }

@@ -31,7 +31,9 @@ pub use files::{ModelFiles, locate};
 pub use generate::{Generation, GenerationConfig, StopReason, generate};
 pub use metric_models::LastHiddenState;
 pub use model::LoadedModel;
-pub use scoring::{BatchSize, TextScore, classify, perplexities, perplexities_of_ids};
+pub use scoring::{
+    BatchSize, Layout, Scoring, TextScore, classify, perplexities, perplexities_of_ids,
+};
 
 /// Version of the engine; part of every run's fingerprint.
 pub const ENGINE_VERSION: &str = "0.1.0";

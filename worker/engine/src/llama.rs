@@ -5,7 +5,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder, linear_b, linear_no_bias, rms_norm};
 
 use super::config::LlamaConfig;
-use super::layers::{KvCache, Rotary, attend, lm_head, matmul_2d, repeat_kv};
+use super::layers::{KvCache, Rotary, attend, dense, lm_head, matmul_2d, repeat_kv};
 
 #[derive(Debug, Clone)]
 struct Attention {
@@ -46,9 +46,9 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = heads(self.q.forward(x)?, self.n_head)?;
-        let k = heads(self.k.forward(x)?, self.n_kv)?;
-        let mut v = heads(self.v.forward(x)?, self.n_kv)?;
+        let q = heads(dense(&self.q, x)?, self.n_head)?;
+        let k = heads(dense(&self.k, x)?, self.n_kv)?;
+        let mut v = heads(dense(&self.v, x)?, self.n_kv)?;
         let q = candle_nn::rotary_emb::rope(&q, &rope.0, &rope.1)?;
         let mut k = candle_nn::rotary_emb::rope(&k, &rope.0, &rope.1)?;
         if let Some((cache, layer)) = cache {
@@ -62,7 +62,8 @@ impl Attention {
             mask,
             1.0 / (self.head_dim as f64).sqrt(),
         )?;
-        self.o.forward(
+        dense(
+            &self.o,
             &y.transpose(1, 2)?
                 .reshape((b, t, self.n_head * self.head_dim))?,
         )
@@ -78,8 +79,10 @@ struct GatedMlp {
 
 impl GatedMlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.down
-            .forward(&(self.gate.forward(x)?.silu()? * self.up.forward(x)?)?)
+        dense(
+            &self.down,
+            &(dense(&self.gate, x)?.silu()? * dense(&self.up, x)?)?,
+        )
     }
 }
 
@@ -97,7 +100,7 @@ impl Moe {
         let (b, t, h) = x.dims3()?;
         let flat = x.reshape((b * t, h))?;
         let probs =
-            candle_nn::ops::softmax_last_dim(&self.router.forward(&flat)?.to_dtype(DType::F32)?)?;
+            candle_nn::ops::softmax_last_dim(&dense(&self.router, &flat)?.to_dtype(DType::F32)?)?;
         let probs: Vec<Vec<f32>> = probs.to_vec2()?;
         let mut routed: Vec<(Vec<u32>, Vec<f32>)> = vec![(vec![], vec![]); self.experts.len()];
         for (token, p) in probs.iter().enumerate() {

@@ -57,14 +57,16 @@ impl Network {
 }
 
 /// One forward step: token ids `[B][T]` with their position ids, and for every row the mask
-/// of all keys so far (cached positions first), 1 for real tokens and 0 for padding.
+/// of all keys so far (cached positions first): 0 for padding, otherwise the segment of the
+/// token. A token attends only to earlier tokens of its own segment, so one row can hold
+/// several texts (packing, segments 1, 2, …); an unpacked row marks every real token 1.
 #[derive(Debug, Clone)]
 pub struct Step {
     /// Token ids, all rows of equal length.
     pub ids: Vec<Vec<u32>>,
     /// Position ids, same shape as `ids`.
     pub positions: Vec<Vec<u32>>,
-    /// Key mask per row, `past + T` long.
+    /// Key mask (segments) per row, `past + T` long.
     pub key_mask: Vec<Vec<u8>>,
 }
 

@@ -1,6 +1,7 @@
 //! Batched log-likelihood scoring and per-text perplexity with Hugging Face `evaluate`
 //! semantics: the start token is prepended, every token of the text is predicted, and
-//! perplexity is exp(mean token NLL). Batches are right-padded with a mask.
+//! perplexity is exp(mean token NLL). Rows are padded (right or left) or hold several texts
+//! (packing); a text's numbers are the same whichever.
 
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
@@ -69,15 +70,68 @@ impl Default for BatchSize {
     }
 }
 
+/// How the texts of one forward pass are laid out in its rows. Perplexities are bitwise the
+/// same in every layout and at every batch size (see [`perplexities`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// One text per row, padding after it.
+    #[default]
+    RightPadded,
+    /// One text per row, padding before it.
+    LeftPadded,
+    /// Several texts per row, each with its own positions and attending only to itself.
+    Packed,
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Layout, String> {
+        match s {
+            "right-padded" => Ok(Layout::RightPadded),
+            "left-padded" => Ok(Layout::LeftPadded),
+            "packed" => Ok(Layout::Packed),
+            _ => Err(format!(
+                "unknown layout `{s}`; use right-padded, left-padded or packed"
+            )),
+        }
+    }
+}
+
+/// How texts are scored: batch size, context cap and row layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scoring {
+    /// Texts per forward pass.
+    pub batch: BatchSize,
+    /// Context cap in tokens (default: the model's).
+    pub max_tokens: Option<usize>,
+    /// Row layout.
+    pub layout: Layout,
+}
+
+/// Rows longer than this many positions are scored one per forward pass. Up to it, the
+/// attention's probability × value product sums over all keys in one block, so padding or
+/// packed neighbours only add exact zeros; past it, `gemm` splits the key dimension into
+/// blocks whose boundaries move with the row length, which would make a text's numbers depend
+/// on its batch.
+pub const MAX_SHARED_ROW: usize = 512;
+
+/// Texts packed into one row at most (segment ids are one byte, 0 meaning padding).
+const MAX_SEGMENTS: usize = 255;
+
 /// Perplexity of each text, in input order. Texts are sorted by length (longest first) and
-/// scored as `batch` says (a fixed number, or as many as fit a memory budget); a batch that
-/// runs the device out of memory is split in two. `max_tokens` caps the context (default: the
-/// model's); longer texts keep their first tokens with `truncated` set.
+/// scored as `scoring.batch` says (a fixed number, or as many as fit a memory budget); a batch
+/// that runs the device out of memory is split in two. `max_tokens` caps the context; longer
+/// texts keep their first tokens with `truncated` set.
+///
+/// On the CPU in f32 a text's score is bitwise independent of the batch size, the layout and
+/// the other texts: every sum the forward pass makes over a text's tokens runs over the same
+/// values in the same order (see [`MAX_SHARED_ROW`] and the attention's ordered softmax).
 pub fn perplexities(
     model: &LoadedModel,
     texts: &[&str],
-    batch: BatchSize,
-    max_tokens: Option<usize>,
+    scoring: &Scoring,
 ) -> Result<Vec<TextScore>> {
     let ids = texts
         .iter()
@@ -90,17 +144,17 @@ pub fn perplexities(
             Ok(ids)
         })
         .collect::<Result<Vec<_>>>()?;
-    perplexities_of_ids(model, ids, batch, max_tokens)
+    perplexities_of_ids(model, ids, scoring)
 }
 
 /// [`perplexities`] of texts given as token ids (without the start token).
 pub fn perplexities_of_ids(
     model: &LoadedModel,
     texts: Vec<Vec<u32>>,
-    batch: BatchSize,
-    max_tokens: Option<usize>,
+    scoring: &Scoring,
 ) -> Result<Vec<TextScore>> {
-    let limit = max_tokens
+    let limit = scoring
+        .max_tokens
         .unwrap_or(model.max_positions)
         .min(model.max_positions);
     let mut encoded = Vec::with_capacity(texts.len());
@@ -114,16 +168,29 @@ pub fn perplexities_of_ids(
     }
     let mut order: Vec<usize> = (0..encoded.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].0.len()));
+    let len = |i: usize| encoded[i].0.len() + 1;
     let mut out: Vec<Option<TextScore>> = vec![None; encoded.len()];
     let mut start = 0;
     while start < order.len() {
-        let longest = encoded[order[start]].0.len() + 1;
-        let n = batch.rows(model, longest);
-        let chunk = &order[start..(start + n).min(order.len())];
-        start += chunk.len();
-        let rows: Vec<&[u32]> = chunk.iter().map(|&i| encoded[i].0.as_slice()).collect();
-        let nlls = score_splitting(model, &rows)?;
-        for (&i, (n, nll)) in chunk.iter().zip(nlls) {
+        let longest = len(order[start]);
+        let rows: Vec<Vec<usize>> = if longest > MAX_SHARED_ROW {
+            vec![vec![order[start]]]
+        } else if scoring.layout == Layout::Packed {
+            pack(&order[start..], longest, scoring.batch, model, len)
+        } else {
+            let n = scoring.batch.rows(model, longest);
+            order[start..(start + n).min(order.len())]
+                .iter()
+                .map(|&i| vec![i])
+                .collect()
+        };
+        start += rows.iter().map(Vec::len).sum::<usize>();
+        let batch: Vec<Vec<&[u32]>> = rows
+            .iter()
+            .map(|r| r.iter().map(|&i| encoded[i].0.as_slice()).collect())
+            .collect();
+        let nlls = score_splitting(model, &batch, scoring.layout == Layout::LeftPadded)?;
+        for (&i, (n, nll)) in rows.iter().flatten().zip(nlls) {
             out[i] = Some(TextScore {
                 n_tokens: n,
                 nll_sum: nll,
@@ -137,51 +204,111 @@ pub fn perplexities_of_ids(
         .collect()
 }
 
+/// Rows of texts for one packed forward pass, taken in `order` (longest first) by first fit
+/// into rows of `longest` positions (at least 128, at most [`MAX_SHARED_ROW`]): `Fixed(n)`
+/// packs the next n texts; a budget fills as many rows as it affords until a text fits none.
+fn pack(
+    order: &[usize],
+    longest: usize,
+    batch: BatchSize,
+    model: &LoadedModel,
+    len: impl Fn(usize) -> usize,
+) -> Vec<Vec<usize>> {
+    let width = longest.clamp(128, MAX_SHARED_ROW);
+    let (max_rows, max_texts) = match batch {
+        BatchSize::Fixed(n) => (usize::MAX, n.max(1)),
+        BatchSize::Budget(_) => (batch.rows(model, width), usize::MAX),
+    };
+    let mut rows: Vec<(usize, Vec<usize>)> = Vec::new();
+    for &i in order.iter().take(max_texts) {
+        let l = len(i);
+        let n_rows = rows.len();
+        match rows
+            .iter_mut()
+            .find(|(used, r)| used + l <= width && r.len() < MAX_SEGMENTS)
+        {
+            Some((used, r)) => {
+                *used += l;
+                r.push(i);
+            }
+            None if n_rows < max_rows => rows.push((l, vec![i])),
+            None => break,
+        }
+    }
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
 /// [`score_batch`], halving the batch when the device runs out of memory.
-fn score_splitting(model: &LoadedModel, rows: &[&[u32]]) -> Result<Vec<(usize, f64)>> {
-    match score_batch(model, rows) {
+fn score_splitting(
+    model: &LoadedModel,
+    rows: &[Vec<&[u32]>],
+    left: bool,
+) -> Result<Vec<(usize, f64)>> {
+    match score_batch(model, rows, left) {
         Err(e) if rows.len() > 1 && super::device::is_oom(&e) => {
             tracing::warn!(
                 "out of device memory with {} rows; splitting the batch",
                 rows.len()
             );
             let (a, b) = rows.split_at(rows.len() / 2);
-            let mut out = score_splitting(model, a)?;
-            out.extend(score_splitting(model, b)?);
+            let mut out = score_splitting(model, a, left)?;
+            out.extend(score_splitting(model, b, left)?);
             Ok(out)
         }
         other => other,
     }
 }
 
-/// (tokens, NLL sum) of each row: `[bos] + row`, right-padded to the longest row.
-fn score_batch(model: &LoadedModel, rows: &[&[u32]]) -> Result<Vec<(usize, f64)>> {
-    let t = rows.iter().map(|r| r.len()).max().unwrap_or(0) + 1;
+/// (tokens, NLL sum) of each text, row by row: a row holds its texts one after another, each
+/// as `[bos] + text` with positions from 0 in its own segment, padded (after, or before when
+/// `left`) to the longest row.
+fn score_batch(model: &LoadedModel, rows: &[Vec<&[u32]>], left: bool) -> Result<Vec<(usize, f64)>> {
+    let width = |r: &Vec<&[u32]>| r.iter().map(|t| t.len() + 1).sum::<usize>();
+    let t = rows.iter().map(width).max().unwrap_or(0);
     let mut step = Step {
         ids: Vec::with_capacity(rows.len()),
-        positions: vec![(0..t as u32).collect(); rows.len()],
+        positions: Vec::with_capacity(rows.len()),
         key_mask: Vec::with_capacity(rows.len()),
     };
+    let mut starts = Vec::with_capacity(rows.len());
     for r in rows {
-        let mut ids = vec![model.bos_id];
-        ids.extend_from_slice(r);
-        let mut mask = vec![1u8; ids.len()];
+        let pad = t - width(r);
+        let offset = if left { pad } else { 0 };
+        let (mut ids, mut positions, mut mask) = (
+            vec![model.bos_id; offset],
+            vec![0; offset],
+            vec![0u8; offset],
+        );
+        let mut row_starts = Vec::with_capacity(r.len());
+        for (s, text) in r.iter().enumerate() {
+            row_starts.push(ids.len());
+            ids.push(model.bos_id);
+            ids.extend_from_slice(text);
+            positions.extend(0..=text.len() as u32);
+            mask.extend(std::iter::repeat_n(s as u8 + 1, text.len() + 1));
+        }
         ids.resize(t, model.bos_id);
+        positions.resize(t, 0);
         mask.resize(t, 0);
         step.ids.push(ids);
+        step.positions.push(positions);
         step.key_mask.push(mask);
+        starts.push(row_starts);
     }
     let logits = model.head(&model.hidden(&step, None)?)?;
     let ids = Tensor::from_vec(step.ids.concat(), (rows.len(), t), &model.device)?;
     let lp: Vec<Vec<f32>> = next_token_logprobs(&logits, &ids)?.to_vec2()?;
-    Ok(rows
-        .iter()
-        .zip(lp)
-        .map(|(r, lp)| {
-            let nll: f64 = lp[..r.len()].iter().map(|&x| -(x as f64)).sum();
-            (r.len(), nll)
-        })
-        .collect())
+    let mut out = Vec::new();
+    for ((r, starts), lp) in rows.iter().zip(starts).zip(lp) {
+        for (text, start) in r.iter().zip(starts) {
+            let nll: f64 = lp[start..start + text.len()]
+                .iter()
+                .map(|&x| -(x as f64))
+                .sum();
+            out.push((text.len(), nll));
+        }
+    }
+    Ok(out)
 }
 
 /// Sequence-classification logits `[labels]` of each text with transformers' semantics: the

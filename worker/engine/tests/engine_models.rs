@@ -3,7 +3,7 @@
 
 use candle_core::Device;
 use engine::files::in_dir;
-use engine::{BatchSize, LoadedModel, ModelCache, perplexities, random};
+use engine::{LoadedModel, ModelCache, Scoring, perplexities, random};
 use types::{Dtype, Source};
 
 #[test]
@@ -29,8 +29,7 @@ fn random_models_are_byte_identical_for_a_seed_and_marked_random() {
     let s = perplexities(
         &m,
         &["Hei på deg", "Norge er et land."],
-        BatchSize::default(),
-        None,
+        &Scoring::default(),
     )
     .unwrap();
     assert!(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use candle_core::Device;
 use engine::files::in_dir;
-use engine::{BatchSize, LoadedModel, perplexities};
+use engine::{BatchSize, LoadedModel, Scoring, perplexities};
 use types::Dtype;
 
 fn fixture() -> PathBuf {
@@ -43,6 +43,14 @@ fn reference() -> Vec<Ref> {
         .collect()
 }
 
+fn fixed(batch: usize, max_tokens: Option<usize>) -> Scoring {
+    Scoring {
+        batch: BatchSize::Fixed(batch),
+        max_tokens,
+        ..Scoring::default()
+    }
+}
+
 fn model() -> LoadedModel {
     let files = in_dir(&fixture(), None).unwrap();
     LoadedModel::load(&files, Dtype::F32, &Device::Cpu).unwrap()
@@ -63,7 +71,7 @@ fn perplexities_equal_transformers_within_1e_4_relative() {
     let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
     let mut worst = 0.0f64;
     for batch in [1, 3, 16] {
-        let got = perplexities(&m, &texts, BatchSize::Fixed(batch), None).unwrap();
+        let got = perplexities(&m, &texts, &fixed(batch, None)).unwrap();
         for (g, r) in got.iter().zip(&refs) {
             let rel = (g.perplexity - r.ppl).abs() / r.ppl;
             worst = worst.max(rel);
@@ -86,7 +94,7 @@ fn perplexities_equal_transformers_within_1e_4_relative() {
 fn long_texts_are_truncated_and_flagged() {
     let m = model();
     let long = "Norge er et land i Nord-Europa. ".repeat(40);
-    let s = perplexities(&m, &[long.as_str(), "Hei"], BatchSize::Fixed(2), Some(32)).unwrap();
+    let s = perplexities(&m, &[long.as_str(), "Hei"], &fixed(2, Some(32))).unwrap();
     assert!(s[0].truncated);
     assert_eq!(s[0].n_tokens, 31);
     assert!(!s[1].truncated);
@@ -95,6 +103,6 @@ fn long_texts_are_truncated_and_flagged() {
 #[test]
 fn empty_texts_are_rejected() {
     let m = model();
-    let e = perplexities(&m, &["Hei", ""], BatchSize::default(), None).unwrap_err();
+    let e = perplexities(&m, &["Hei", ""], &Scoring::default()).unwrap_err();
     assert!(e.to_string().contains("text 1 is empty"), "{e}");
 }

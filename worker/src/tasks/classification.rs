@@ -11,7 +11,7 @@ use serde_json::json;
 use super::prompt::fill;
 use super::{Batch, ScoreOutcome, ScoreRequest, TaskError};
 use crate::data::{Table, text};
-use engine::{BatchSize, classify, perplexities_of_ids};
+use engine::{BatchSize, Scoring, classify, perplexities_of_ids};
 use metrics::bootstrap::Bootstrap;
 use metrics::classification::{self, correct, f1_binary, f1_macro, mcc};
 
@@ -179,7 +179,12 @@ fn zero_shot(b: &Batch) -> Result<ZeroShot, TaskError> {
         }
     }
     let batch = BatchSize::of_setting(opts.batch_size, opts.memory_budget_mb);
-    let scores = perplexities_of_ids(model, seqs, batch, opts.max_tokens)?;
+    let scoring = Scoring {
+        batch,
+        max_tokens: opts.max_tokens,
+        ..Scoring::default()
+    };
+    let scores = perplexities_of_ids(model, seqs, &scoring)?;
     let nll = scores
         .chunks(words.len())
         .map(|c| c.iter().map(|s| s.nll_sum).collect())

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{Batch, TaskError};
 use crate::data::{Table, text};
-use engine::{BatchSize, perplexities};
+use engine::{BatchSize, Scoring, perplexities};
 use metrics::bias::{Pair, shares};
 use metrics::bootstrap::Bootstrap;
 
@@ -49,7 +49,12 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
     }
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let batch = BatchSize::of_setting(opts.batch_size, opts.memory_budget_mb);
-    let scores = perplexities(model, &refs, batch, opts.max_tokens)?;
+    let scoring = Scoring {
+        batch,
+        max_tokens: opts.max_tokens,
+        ..Scoring::default()
+    };
+    let scores = perplexities(model, &refs, &scoring)?;
     Ok(indices
         .iter()
         .enumerate()

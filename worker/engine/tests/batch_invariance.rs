@@ -1,0 +1,130 @@
+//! A text's score does not depend on how it was batched: per-text NLL sums (and so
+//! perplexities) are bitwise equal at batch sizes 1, 3, 8 and 16 and with a memory budget, in
+//! right-padded, left-padded and packed rows, and whatever the other texts in the batch; and
+//! greedy generation gives each prompt the tokens it gets alone whatever the batch.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
+
+use engine::{
+    BatchSize, GenerationConfig, Layout, LoadedModel, Scoring, TextScore, generate, perplexities,
+};
+use test_support::models::{ARCHS, load};
+
+/// Norwegian texts from one word to a paragraph, so that batches mix short and long rows.
+const TEXTS: [&str; 19] = [
+    "Hei",
+    "Det regnet hele natten.",
+    "Oslo er hovedstaden i Norge, og byen har mange museer og parker.",
+    "Katten satt på trappen og så på fuglene i hagen.",
+    "Ja",
+    "I dag skal vi snakke om været i Bergen, som ofte er vått og vindfullt om høsten.",
+    "Hva er klokka?",
+    "Fjorden lå stille under fjellene da båten kom inn til kaien tidlig om morgenen, \
+     og fiskerne begynte å losse fangsten mens måkene skrek over dem.",
+    "Han er lege.",
+    "Hun er lege.",
+    "Barna lekte i snøen til det ble mørkt, og da gikk de inn og drakk varm kakao.",
+    "Stortinget vedtok loven etter en lang debatt.",
+    "Norge",
+    "Toget til Trondheim var forsinket på grunn av snøfall over Dovrefjell.",
+    "Mange nordmenn går på ski i påsken, og hyttene på fjellet er fulle.",
+    "Det er kaldt.",
+    "Bestemor bakte brød hver lørdag, og hele huset luktet godt.",
+    "Vi møtes klokka åtte utenfor biblioteket.",
+    "Eksamen var vanskelig, men de fleste studentene besto.",
+];
+
+fn scores(m: &LoadedModel, texts: &[&str], batch: BatchSize, layout: Layout) -> Vec<TextScore> {
+    perplexities(
+        m,
+        texts,
+        &Scoring {
+            batch,
+            max_tokens: None,
+            layout,
+        },
+    )
+    .unwrap()
+}
+
+/// Every layout and batch size gives each text the bits it gets scored alone.
+#[test]
+fn perplexities_are_bitwise_equal_at_any_batch_size_padding_and_packing() {
+    let batches = [
+        BatchSize::Fixed(1),
+        BatchSize::Fixed(3),
+        BatchSize::Fixed(8),
+        BatchSize::Fixed(16),
+        BatchSize::default(),
+    ];
+    let layouts = [Layout::RightPadded, Layout::LeftPadded, Layout::Packed];
+    let reversed: Vec<&str> = TEXTS.iter().rev().copied().collect();
+    for arch in ARCHS {
+        let m = load(arch);
+        let alone: Vec<TextScore> = TEXTS
+            .iter()
+            .map(|t| scores(&m, &[t], BatchSize::Fixed(1), Layout::RightPadded).remove(0))
+            .collect();
+        assert!(alone.iter().any(|s| s.n_tokens > 20), "{arch}: a long text");
+        for layout in layouts {
+            for batch in batches {
+                for (texts, what) in [(&TEXTS[..], "in order"), (&reversed[..], "reversed")] {
+                    let got = scores(&m, texts, batch, layout);
+                    for (i, g) in got.iter().enumerate() {
+                        let j = if what == "reversed" {
+                            TEXTS.len() - 1 - i
+                        } else {
+                            i
+                        };
+                        let want = &alone[j];
+                        assert_eq!(
+                            (g.n_tokens, g.nll_sum.to_bits(), g.perplexity.to_bits()),
+                            (
+                                want.n_tokens,
+                                want.nll_sum.to_bits(),
+                                want.perplexity.to_bits()
+                            ),
+                            "{arch}, {layout:?}, {batch:?}, {what}: text {j} ({} vs {} alone)",
+                            g.nll_sum,
+                            want.nll_sum
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Greedy generation in one static batch (left-padded prompts of different lengths, in two
+/// orders) gives each prompt the tokens it gets alone.
+#[test]
+fn greedy_tokens_do_not_depend_on_the_batch() {
+    let cfg = GenerationConfig {
+        max_new_tokens: Some(12),
+        ..GenerationConfig::default()
+    };
+    let prompts = &TEXTS[..8];
+    for arch in ARCHS {
+        let m = load(arch);
+        let ids: Vec<Vec<u32>> = prompts.iter().map(|t| m.encode(t).unwrap()).collect();
+        let alone: Vec<Vec<u32>> = ids
+            .iter()
+            .map(|p| {
+                generate(&m, std::slice::from_ref(p), &cfg)
+                    .unwrap()
+                    .remove(0)
+                    .tokens
+            })
+            .collect();
+        let together = generate(&m, &ids, &cfg).unwrap();
+        let rev: Vec<Vec<u32>> = ids.iter().rev().cloned().collect();
+        let reversed = generate(&m, &rev, &cfg).unwrap();
+        for (i, want) in alone.iter().enumerate() {
+            assert_eq!(&together[i].tokens, want, "{arch}: prompt {i} in a batch");
+            assert_eq!(
+                &reversed[prompts.len() - 1 - i].tokens,
+                want,
+                "{arch}: prompt {i} in the reversed batch"
+            );
+        }
+    }
+}
