@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A/B of two nlebench builds on the engine benchmark's workload: the same model and token ids
 (bench-out/ from engine_reference.py), alternating processes, same thread count; prints the
-medians, the ratio B/A and whether the outputs are identical. Used to check that a refactoring
+medians, the ratio B/A and whether the outputs are identical (bit for bit: JSON numbers
+round-trip). Used to check that a refactoring
 changes no engine figure beyond noise (BENCHMARKS.md says where and when).
 
   python tools/bench/engine_ab.py --a "OLD/nlebench bench engine" \
@@ -33,10 +34,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench-out")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--phases", default="ppl,gen", help="comma-separated phases to run")
     args = ap.parse_args()
     model = args.out / "norgpt-369m-random"
     inputs = args.out / "bench_inputs.json"
-    for phase in ["ppl", "gen"]:
+    for phase in args.phases.split(","):
         rates: dict[str, list[float]] = {"A": [], "B": []}
         outputs: dict[str, object] = {}
         for _ in range(args.rounds):
@@ -47,6 +49,9 @@ def main() -> None:
                 outputs[name] = r["output"]
         a, b = statistics.median(rates["A"]), statistics.median(rates["B"])
         same = "identical" if outputs["A"] == outputs["B"] else "DIFFERENT"
+        if same != "identical" and phase == "ppl":
+            rel = max(abs(x - y) / abs(y) for x, y in zip(outputs["A"], outputs["B"]))
+            same += f" (largest relative difference {rel:.1e})"
         print(f"{phase}: A {a:.2f} [{min(rates['A']):.2f}-{max(rates['A']):.2f}] "
               f"B {b:.2f} [{min(rates['B']):.2f}-{max(rates['B']):.2f}] B/A {b / a:.3f}; outputs {same}")
 

@@ -128,3 +128,64 @@ fn greedy_tokens_do_not_depend_on_the_batch() {
         }
     }
 }
+
+/// Texts longer than [`engine::scoring::MAX_SHARED_ROW`] positions keep their numbers too, in
+/// batches with other long and short texts, on a random GPT-2 with a 1024-token context.
+#[test]
+fn long_texts_keep_their_bits_in_any_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let preset = engine::random::Preset {
+        name: "norgpt-long",
+        n_positions: 1024,
+        about: "a 1024-token context",
+        ..engine::random::preset("norgpt-tiny").unwrap()
+    };
+    engine::random::write(&preset, 3, dir.path()).unwrap();
+    let m = test_support::models::load_dir(dir.path(), types::Dtype::F32);
+    let ids = |n: usize, salt: u32| -> Vec<u32> {
+        (0..n as u32).map(|i| (i * 7 + salt) % 1000 + 3).collect()
+    };
+    let texts = vec![
+        ids(900, 1),
+        ids(700, 2),
+        ids(600, 3),
+        ids(300, 4),
+        ids(40, 5),
+        ids(5, 6),
+    ];
+    let score = |texts: Vec<Vec<u32>>, batch: BatchSize, layout: Layout| {
+        engine::perplexities_of_ids(
+            &m,
+            texts,
+            &Scoring {
+                batch,
+                max_tokens: None,
+                layout,
+            },
+        )
+        .unwrap()
+    };
+    let alone: Vec<TextScore> = texts
+        .iter()
+        .map(|t| score(vec![t.clone()], BatchSize::Fixed(1), Layout::RightPadded).remove(0))
+        .collect();
+    for layout in [Layout::RightPadded, Layout::LeftPadded, Layout::Packed] {
+        for batch in [
+            BatchSize::Fixed(2),
+            BatchSize::Fixed(6),
+            BatchSize::default(),
+        ] {
+            let got = score(texts.clone(), batch, layout);
+            for (i, (g, w)) in got.iter().zip(&alone).enumerate() {
+                assert_eq!(
+                    g.nll_sum.to_bits(),
+                    w.nll_sum.to_bits(),
+                    "{layout:?}, {batch:?}: text {i} of {} tokens ({} vs {} alone)",
+                    w.n_tokens,
+                    g.nll_sum,
+                    w.nll_sum
+                );
+            }
+        }
+    }
+}
