@@ -258,8 +258,9 @@ pub fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
 }
 
 /// Scaled dot-product attention with a u8 mask `[B, 1, T, K]`; q `[B, H, T, D]`,
-/// k and v `[B, H, K, D]`. Masked scores get the dtype's lowest value (as transformers does),
-/// so fully masked rows (left padding) stay finite.
+/// k and v `[B, H, K, D]`. The softmax runs in f32, masked scores set to f32's lowest value
+/// (transformers uses the dtype's lowest), so fully masked rows (padding queries) stay finite
+/// in every dtype: f32::MIN would be −∞ in f16.
 ///
 /// For several queries the keys are transposed into a contiguous `[D, K]` first: with the
 /// transposed view, `gemm` computes products of at most 16 × 16 scores with a different
@@ -271,18 +272,12 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> 
     } else {
         k.t()?
     };
-    let scores = (q.matmul(&kt)? * scale)?;
-    let lowest = Tensor::new(f32::MIN, q.device())?
-        .to_dtype(scores.dtype())?
-        .broadcast_as(scores.shape())?;
+    let scores = (q.matmul(&kt)? * scale)?.to_dtype(DType::F32)?;
+    let lowest = Tensor::new(f32::MIN, q.device())?.broadcast_as(scores.shape())?;
     let scores = mask
         .broadcast_as(scores.shape())?
         .where_cond(&scores, &lowest)?;
-    let probs = if scores.dtype() == DType::F32 {
-        softmax_last_dim(&scores)?
-    } else {
-        softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(scores.dtype())?
-    };
+    let probs = softmax_last_dim(&scores)?.to_dtype(q.dtype())?;
     probs.matmul(v)
 }
 

@@ -189,3 +189,24 @@ fn long_texts_keep_their_bits_in_any_batch() {
         }
     }
 }
+
+/// In f16 and bf16, padding queries see no key at all; their softmax must stay finite (f32's
+/// lowest score is −∞ in f16), or their NaN would reach every row through the padded keys.
+#[test]
+fn padded_half_precision_rows_score_finite_numbers() {
+    for arch in ARCHS {
+        for dtype in [types::Dtype::F16, types::Dtype::Bf16] {
+            let m = test_support::models::load_dir(&test_support::fixture(arch), dtype);
+            let alone = scores(&m, &TEXTS[..1], BatchSize::Fixed(1), Layout::RightPadded);
+            for layout in [Layout::RightPadded, Layout::LeftPadded, Layout::Packed] {
+                let got = scores(&m, &TEXTS[..4], BatchSize::Fixed(4), layout);
+                assert!(
+                    got.iter().all(|s| s.nll_sum.is_finite()),
+                    "{arch}, {dtype:?}, {layout:?}: {got:?}"
+                );
+                let rel = (got[0].nll_sum - alone[0].nll_sum).abs() / alone[0].nll_sum;
+                assert!(rel < 0.05, "{arch}, {dtype:?}, {layout:?}: {rel}");
+            }
+        }
+    }
+}
