@@ -11,18 +11,10 @@ use candle_core::{DType, Device, Tensor};
 use engine::files::in_dir;
 use engine::model::Step;
 use engine::{GenerationConfig, LoadedModel, generate};
+use test_support::models::ARCHS;
 use types::Dtype;
 
 use crate::args::ParityArgs;
-
-/// The fixture architectures (tools/parity/make_arch_fixtures.py).
-pub const ARCHS: &[&str] = &[
-    "tiny-gpt2",
-    "tiny-llama",
-    "tiny-mistral",
-    "tiny-mixtral",
-    "tiny-gptj",
-];
 
 /// Greedy tokens compared per prompt.
 const NEW_TOKENS: usize = 12;

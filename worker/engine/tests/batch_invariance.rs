@@ -33,17 +33,16 @@ const TEXTS: [&str; 19] = [
     "Eksamen var vanskelig, men de fleste studentene besto.",
 ];
 
+fn scoring(batch: BatchSize, layout: Layout) -> Scoring {
+    Scoring {
+        batch,
+        max_tokens: None,
+        layout,
+    }
+}
+
 fn scores(m: &LoadedModel, texts: &[&str], batch: BatchSize, layout: Layout) -> Vec<TextScore> {
-    perplexities(
-        m,
-        texts,
-        &Scoring {
-            batch,
-            max_tokens: None,
-            layout,
-        },
-    )
-    .unwrap()
+    perplexities(m, texts, &scoring(batch, layout)).unwrap()
 }
 
 /// Every layout and batch size gives each text the bits it gets scored alone.
@@ -154,16 +153,7 @@ fn long_texts_keep_their_bits_in_any_batch() {
         ids(5, 6),
     ];
     let score = |texts: Vec<Vec<u32>>, batch: BatchSize, layout: Layout| {
-        engine::perplexities_of_ids(
-            &m,
-            texts,
-            &Scoring {
-                batch,
-                max_tokens: None,
-                layout,
-            },
-        )
-        .unwrap()
+        engine::perplexities_of_ids(&m, texts, &scoring(batch, layout)).unwrap()
     };
     let alone: Vec<TextScore> = texts
         .iter()
