@@ -5,26 +5,14 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, layer_norm};
 
 use super::config::Gpt2Config;
-use super::layers::{KvCache, attend, lm_head, matmul_2d};
+use super::layers::{Dense, KvCache, attend, lm_head};
 
-/// GPT-2's Conv1D: weight stored as [in, out], `y = x W + b`.
-#[derive(Debug, Clone)]
-struct Conv1D {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl Conv1D {
-    fn load(vb: VarBuilder, n_in: usize, n_out: usize) -> Result<Self> {
-        Ok(Conv1D {
-            weight: vb.get((n_in, n_out), "weight")?,
-            bias: vb.get(n_out, "bias")?,
-        })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        matmul_2d(x, &self.weight)?.broadcast_add(&self.bias)
-    }
+/// GPT-2's Conv1D: weight stored as `[in, out]`, `y = x W + b`.
+fn conv1d(vb: VarBuilder, n_in: usize, n_out: usize) -> Result<Dense> {
+    Dense::new(
+        vb.get((n_in, n_out), "weight")?,
+        Some(vb.get(n_out, "bias")?),
+    )
 }
 
 /// Activation functions named in transformers configs.
@@ -73,11 +61,11 @@ impl Activation {
 #[derive(Debug, Clone)]
 struct Block {
     ln_1: LayerNorm,
-    c_attn: Conv1D,
-    attn_proj: Conv1D,
+    c_attn: Dense,
+    attn_proj: Dense,
     ln_2: LayerNorm,
-    c_fc: Conv1D,
-    mlp_proj: Conv1D,
+    c_fc: Dense,
+    mlp_proj: Dense,
     n_head: usize,
     scale: f64,
     act: Activation,
@@ -132,7 +120,7 @@ pub struct Gpt2 {
     wpe: Embedding,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
-    lm_head: Tensor,
+    lm_head: Dense,
 }
 
 impl Gpt2 {
@@ -163,18 +151,18 @@ impl Gpt2 {
             }
             blocks.push(Block {
                 ln_1: ln(vb.pp("ln_1"))?,
-                c_attn: Conv1D::load(vb.pp("attn.c_attn"), c, 3 * c)?,
-                attn_proj: Conv1D::load(vb.pp("attn.c_proj"), c, c)?,
+                c_attn: conv1d(vb.pp("attn.c_attn"), c, 3 * c)?,
+                attn_proj: conv1d(vb.pp("attn.c_proj"), c, c)?,
                 ln_2: ln(vb.pp("ln_2"))?,
-                c_fc: Conv1D::load(vb.pp("mlp.c_fc"), c, inner)?,
-                mlp_proj: Conv1D::load(vb.pp("mlp.c_proj"), inner, c)?,
+                c_fc: conv1d(vb.pp("mlp.c_fc"), c, inner)?,
+                mlp_proj: conv1d(vb.pp("mlp.c_proj"), inner, c)?,
                 n_head: cfg.n_head,
                 scale,
                 act,
             });
         }
         let ln_f = ln(root.pp("ln_f"))?;
-        let lm_head = lm_head(&vb, (cfg.vocab_size, c), &wte)?;
+        let lm_head = Dense::new(lm_head(&vb, (cfg.vocab_size, c), &wte)?.t()?, None)?;
         Ok(Gpt2 {
             wte,
             wpe,
@@ -213,11 +201,11 @@ impl Gpt2 {
 
     /// Logits for hidden states.
     pub fn head(&self, h: &Tensor) -> Result<Tensor> {
-        matmul_2d(h, &self.lm_head.t()?)
+        self.lm_head.forward(h)
     }
 
     /// Weight dtype.
     pub fn dtype(&self) -> DType {
-        self.lm_head.dtype()
+        self.wte.embeddings().dtype()
     }
 }

@@ -2,21 +2,21 @@
 //! rotary embeddings on the first `rotary_dim` dimensions of each head, attention in f32.
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, layer_norm, linear, linear_no_bias};
+use candle_nn::{Embedding, LayerNorm, VarBuilder, layer_norm, linear, linear_no_bias};
 
 use super::config::GptJConfig;
 use super::gpt2::Activation;
-use super::layers::{KvCache, Rotary, attend, dense};
+use super::layers::{Dense, KvCache, Rotary, attend};
 
 #[derive(Debug, Clone)]
 struct Block {
     ln_1: LayerNorm,
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    out: Linear,
-    fc_in: Linear,
-    fc_out: Linear,
+    q: Dense,
+    k: Dense,
+    v: Dense,
+    out: Dense,
+    fc_in: Dense,
+    fc_out: Dense,
     n_head: usize,
     head_dim: usize,
     rotary_dim: usize,
@@ -55,9 +55,9 @@ impl Block {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = self.rotate(&heads(dense(&self.q, &h)?)?, rope)?;
-        let mut k = self.rotate(&heads(dense(&self.k, &h)?)?, rope)?;
-        let mut v = heads(dense(&self.v, &h)?)?;
+        let q = self.rotate(&heads(self.q.forward(&h)?)?, rope)?;
+        let mut k = self.rotate(&heads(self.k.forward(&h)?)?, rope)?;
+        let mut v = heads(self.v.forward(&h)?)?;
         if let Some((cache, layer)) = cache {
             (k, v) = cache.append(layer, &k, &v)?;
         }
@@ -70,8 +70,10 @@ impl Block {
             1.0 / (self.head_dim as f64).sqrt(),
         )?
         .to_dtype(dtype)?;
-        let attn = dense(&self.out, &y.transpose(1, 2)?.reshape((b, t, c))?)?;
-        let mlp = dense(&self.fc_out, &self.act.apply(&dense(&self.fc_in, &h)?)?)?;
+        let attn = self.out.forward(&y.transpose(1, 2)?.reshape((b, t, c))?)?;
+        let mlp = self
+            .fc_out
+            .forward(&self.act.apply(&self.fc_in.forward(&h)?)?)?;
         (attn + mlp)? + x
     }
 }
@@ -82,7 +84,7 @@ pub struct GptJ {
     wte: Embedding,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
-    lm_head: Linear,
+    lm_head: Dense,
     rotary: Rotary,
 }
 
@@ -100,12 +102,12 @@ impl GptJ {
             let b = t.pp(format!("h.{i}"));
             blocks.push(Block {
                 ln_1: layer_norm(e, c.layer_norm_epsilon, b.pp("ln_1"))?,
-                q: linear_no_bias(e, e, b.pp("attn.q_proj"))?,
-                k: linear_no_bias(e, e, b.pp("attn.k_proj"))?,
-                v: linear_no_bias(e, e, b.pp("attn.v_proj"))?,
-                out: linear_no_bias(e, e, b.pp("attn.out_proj"))?,
-                fc_in: linear(e, inner, b.pp("mlp.fc_in"))?,
-                fc_out: linear(inner, e, b.pp("mlp.fc_out"))?,
+                q: Dense::linear(linear_no_bias(e, e, b.pp("attn.q_proj"))?)?,
+                k: Dense::linear(linear_no_bias(e, e, b.pp("attn.k_proj"))?)?,
+                v: Dense::linear(linear_no_bias(e, e, b.pp("attn.v_proj"))?)?,
+                out: Dense::linear(linear_no_bias(e, e, b.pp("attn.out_proj"))?)?,
+                fc_in: Dense::linear(linear(e, inner, b.pp("mlp.fc_in"))?)?,
+                fc_out: Dense::linear(linear(inner, e, b.pp("mlp.fc_out"))?)?,
                 n_head: c.n_head,
                 head_dim,
                 rotary_dim,
@@ -116,7 +118,7 @@ impl GptJ {
             wte: Embedding::new(t.get((c.vocab_size, e), "wte.weight")?, e),
             blocks,
             ln_f: layer_norm(e, c.layer_norm_epsilon, t.pp("ln_f"))?,
-            lm_head: linear(e, c.vocab_size, vb.pp("lm_head"))?,
+            lm_head: Dense::linear(linear(e, c.vocab_size, vb.pp("lm_head"))?)?,
             rotary: Rotary::new(rotary_dim, 10000.0, 1.0),
         })
     }
@@ -144,6 +146,6 @@ impl GptJ {
 
     /// Logits for hidden states.
     pub fn head(&self, h: &Tensor) -> Result<Tensor> {
-        dense(&self.lm_head, h)
+        self.lm_head.forward(h)
     }
 }

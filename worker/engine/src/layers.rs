@@ -1,8 +1,11 @@
 //! Building blocks shared by the architectures: the key-value cache, attention masks with
 //! padding, causality and sliding windows, rotary position tables and attention itself.
 
-use candle_core::{DType, Device, Result, Tensor};
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
+use kernels::{Isa, PackedWeight};
 
 use super::kernels::softmax_last_dim;
 
@@ -311,12 +314,103 @@ pub fn matmul_2d(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     y.reshape(out)
 }
 
-/// An `nn.Linear` (weight `[N, K]`) applied with [`matmul_2d`].
-pub fn dense(l: &Linear, x: &Tensor) -> Result<Tensor> {
-    let y = matmul_2d(x, &l.weight().t()?)?;
-    match l.bias() {
-        Some(b) => y.broadcast_add(b),
-        None => Ok(y),
+/// A linear layer `x W + b` with `W` `[K, N]`.
+///
+/// On the CPU in f32 the weight is packed once, here, for [`kernels`]' products (AVX-512 or
+/// AVX2/FMA), and the packed copy replaces the tensor; elsewhere (GPU, f16/bf16, CPUs without
+/// those instructions) the product is [`matmul_2d`].
+#[derive(Debug, Clone)]
+pub enum Dense {
+    /// Packed for the CPU kernels, with the bias as plain values.
+    Packed {
+        weight: Arc<PackedWeight>,
+        bias: Option<Arc<[f32]>>,
+    },
+    /// The weight `[K, N]` (possibly a transposed view) and bias as tensors.
+    Plain {
+        weight: Tensor,
+        bias: Option<Tensor>,
+    },
+}
+
+impl Dense {
+    /// A layer from `weight` `[K, N]` and an optional bias `[N]`.
+    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Dense> {
+        let isa =
+            Isa::detect().filter(|_| weight.device().is_cpu() && weight.dtype() == DType::F32);
+        let Some(isa) = isa else {
+            return Ok(Dense::Plain { weight, bias });
+        };
+        let (k, n) = weight.dims2()?;
+        let packed = if !weight.is_contiguous() && weight.t()?.is_contiguous() {
+            // `nn.Linear` keeps `[N, K]`; read it in that order.
+            PackedWeight::from_columns(&weight.t()?.flatten_all()?.to_vec1()?, k, n, isa)
+        } else {
+            PackedWeight::from_rows(&weight.flatten_all()?.to_vec1()?, k, n, isa)
+        };
+        let bias = match bias {
+            Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?.into()),
+            None => None,
+        };
+        Ok(Dense::Packed {
+            weight: Arc::new(packed),
+            bias,
+        })
+    }
+
+    /// A layer from an `nn.Linear` (weight `[N, K]`).
+    pub fn linear(l: Linear) -> Result<Dense> {
+        Dense::new(l.weight().t()?, l.bias().cloned())
+    }
+
+    /// `x W + b` for `x` `[..., K]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Dense::Packed { weight, bias } => x.contiguous()?.apply_op1_no_bwd(&PackedProduct {
+                weight,
+                bias: bias.as_deref(),
+            }),
+            Dense::Plain { weight, bias } => {
+                let y = matmul_2d(x, weight)?;
+                match bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                }
+            }
+        }
+    }
+}
+
+/// The candle operation running a [`PackedWeight`] product on a contiguous f32 input.
+struct PackedProduct<'a> {
+    weight: &'a PackedWeight,
+    bias: Option<&'a [f32]>,
+}
+
+impl CustomOp1 for PackedProduct<'_> {
+    fn name(&self) -> &'static str {
+        "packed-product"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (CpuStorage::F32(data), Some((start, end))) = (storage, layout.contiguous_offsets())
+        else {
+            candle_core::bail!("packed product: contiguous f32 input expected")
+        };
+        let mut dims = layout.dims().to_vec();
+        if dims.last() != Some(&self.weight.k()) {
+            candle_core::bail!(
+                "packed product: input {dims:?} for a weight of {} rows",
+                self.weight.k()
+            )
+        }
+        let rows = (end - start) / self.weight.k();
+        let mut y = vec![0f32; rows * self.weight.n()];
+        self.weight.product(&data[start..end], self.bias, &mut y);
+        if let Some(last) = dims.last_mut() {
+            *last = self.weight.n();
+        }
+        Ok((CpuStorage::F32(y), Shape::from(dims)))
     }
 }
 

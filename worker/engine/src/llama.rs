@@ -2,17 +2,17 @@
 //! candle-nn building blocks, with per-row position ids, a padding mask and a KV cache.
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Embedding, Linear, RmsNorm, VarBuilder, linear_b, linear_no_bias, rms_norm};
+use candle_nn::{Embedding, RmsNorm, VarBuilder, linear_b, linear_no_bias, rms_norm};
 
 use super::config::LlamaConfig;
-use super::layers::{KvCache, Rotary, attend, dense, lm_head, matmul_2d, repeat_kv};
+use super::layers::{Dense, KvCache, Rotary, attend, lm_head, repeat_kv};
 
 #[derive(Debug, Clone)]
 struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    o: Linear,
+    q: Dense,
+    k: Dense,
+    v: Dense,
+    o: Dense,
     n_head: usize,
     n_kv: usize,
     head_dim: usize,
@@ -23,10 +23,20 @@ impl Attention {
         let (h, d) = (c.hidden_size, c.head_dim());
         let bias = c.attention_bias;
         Ok(Attention {
-            q: linear_b(h, c.num_attention_heads * d, bias, vb.pp("q_proj"))?,
-            k: linear_b(h, c.kv_heads() * d, bias, vb.pp("k_proj"))?,
-            v: linear_b(h, c.kv_heads() * d, bias, vb.pp("v_proj"))?,
-            o: linear_b(c.num_attention_heads * d, h, bias, vb.pp("o_proj"))?,
+            q: Dense::linear(linear_b(
+                h,
+                c.num_attention_heads * d,
+                bias,
+                vb.pp("q_proj"),
+            )?)?,
+            k: Dense::linear(linear_b(h, c.kv_heads() * d, bias, vb.pp("k_proj"))?)?,
+            v: Dense::linear(linear_b(h, c.kv_heads() * d, bias, vb.pp("v_proj"))?)?,
+            o: Dense::linear(linear_b(
+                c.num_attention_heads * d,
+                h,
+                bias,
+                vb.pp("o_proj"),
+            )?)?,
             n_head: c.num_attention_heads,
             n_kv: c.kv_heads(),
             head_dim: d,
@@ -46,9 +56,9 @@ impl Attention {
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = heads(dense(&self.q, x)?, self.n_head)?;
-        let k = heads(dense(&self.k, x)?, self.n_kv)?;
-        let mut v = heads(dense(&self.v, x)?, self.n_kv)?;
+        let q = heads(self.q.forward(x)?, self.n_head)?;
+        let k = heads(self.k.forward(x)?, self.n_kv)?;
+        let mut v = heads(self.v.forward(x)?, self.n_kv)?;
         let q = candle_nn::rotary_emb::rope(&q, &rope.0, &rope.1)?;
         let mut k = candle_nn::rotary_emb::rope(&k, &rope.0, &rope.1)?;
         if let Some((cache, layer)) = cache {
@@ -62,8 +72,7 @@ impl Attention {
             mask,
             1.0 / (self.head_dim as f64).sqrt(),
         )?;
-        dense(
-            &self.o,
+        self.o.forward(
             &y.transpose(1, 2)?
                 .reshape((b, t, self.n_head * self.head_dim))?,
         )
@@ -72,17 +81,15 @@ impl Attention {
 
 #[derive(Debug, Clone)]
 struct GatedMlp {
-    gate: Linear,
-    up: Linear,
-    down: Linear,
+    gate: Dense,
+    up: Dense,
+    down: Dense,
 }
 
 impl GatedMlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        dense(
-            &self.down,
-            &(dense(&self.gate, x)?.silu()? * dense(&self.up, x)?)?,
-        )
+        self.down
+            .forward(&(self.gate.forward(x)?.silu()? * self.up.forward(x)?)?)
     }
 }
 
@@ -90,7 +97,7 @@ impl GatedMlp {
 /// their weights renormalised to sum to one.
 #[derive(Debug, Clone)]
 struct Moe {
-    router: Linear,
+    router: Dense,
     experts: Vec<GatedMlp>,
     top_k: usize,
 }
@@ -100,7 +107,7 @@ impl Moe {
         let (b, t, h) = x.dims3()?;
         let flat = x.reshape((b * t, h))?;
         let probs =
-            candle_nn::ops::softmax_last_dim(&dense(&self.router, &flat)?.to_dtype(DType::F32)?)?;
+            candle_nn::ops::softmax_last_dim(&self.router.forward(&flat)?.to_dtype(DType::F32)?)?;
         let probs: Vec<Vec<f32>> = probs.to_vec2()?;
         let mut routed: Vec<(Vec<u32>, Vec<f32>)> = vec![(vec![], vec![]); self.experts.len()];
         for (token, p) in probs.iter().enumerate() {
@@ -150,7 +157,7 @@ pub struct Llama {
     embed: Embedding,
     layers: Vec<Layer>,
     norm: RmsNorm,
-    lm_head: Tensor,
+    lm_head: Dense,
     rotary: Rotary,
     /// Sliding attention window (Mistral), if any.
     pub window: Option<usize>,
@@ -163,6 +170,7 @@ fn gated(vb: VarBuilder, h: usize, i: usize, bias: bool, names: [&str; 3]) -> Re
         } else {
             linear_no_bias(n_in, n_out, vb.pp(name))
         }
+        .and_then(Dense::linear)
     };
     Ok(GatedMlp {
         gate: lin(h, i, names[0])?,
@@ -184,7 +192,7 @@ impl Llama {
                 Some(n) => {
                     let moe = l.pp("block_sparse_moe");
                     Mlp::Sparse(Moe {
-                        router: linear_no_bias(h, n, moe.pp("gate"))?,
+                        router: Dense::linear(linear_no_bias(h, n, moe.pp("gate"))?)?,
                         experts: (0..n)
                             .map(|e| {
                                 gated(
@@ -215,7 +223,7 @@ impl Llama {
             });
         }
         let norm = rms_norm(h, c.rms_norm_eps, m.pp("norm"))?;
-        let lm_head = lm_head(&vb, (c.vocab_size, h), &embed)?;
+        let lm_head = Dense::new(lm_head(&vb, (c.vocab_size, h), &embed)?.t()?, None)?;
         Ok(Llama {
             embed,
             layers,
@@ -261,6 +269,6 @@ impl Llama {
 
     /// Logits for hidden states.
     pub fn head(&self, h: &Tensor) -> Result<Tensor> {
-        matmul_2d(h, &self.lm_head.t()?)
+        self.lm_head.forward(h)
     }
 }
