@@ -1,5 +1,6 @@
 //! Dependencies point one way (ARCHITECTURE.md): the metrics know no ML framework and no
-//! store, the engine knows no store, queue or web server, the shared vocabulary knows nothing.
+//! store, the engine knows no store, queue or web server, the shared vocabulary knows nothing,
+//! the crate with unsafe kernels knows nothing but rayon.
 //! Read from `cargo tree` (normal and build dependencies, transitively, for this platform).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
@@ -136,5 +137,15 @@ fn the_shared_vocabulary_depends_on_serde_alone() {
             || d == "syn"
             || d == "unicode-ident"),
         "nlebench-types depends on {all:?}"
+    );
+}
+
+#[test]
+fn the_unsafe_kernels_depend_on_rayon_alone() {
+    let all = closure("nlebench-linear");
+    assert!(
+        all.iter()
+            .all(|d| d.starts_with("rayon") || d.starts_with("crossbeam") || d == "either"),
+        "nlebench-linear depends on {all:?}"
     );
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use candle_nn::{Embedding, Linear, VarBuilder};
-use kernels::{Isa, PackedWeight};
+use linear::{Isa, PackedWeight};
 
 use super::kernels::softmax_last_dim;
 
@@ -316,7 +316,7 @@ pub fn matmul_2d(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 
 /// A linear layer `x W + b` with `W` `[K, N]`.
 ///
-/// On the CPU in f32 the weight is packed once, here, for [`kernels`]' products (AVX-512 or
+/// On the CPU in f32 the weight is packed once, here, for [`linear`]' products (AVX-512 or
 /// AVX2/FMA), and the packed copy replaces the tensor; elsewhere (GPU, f16/bf16, CPUs without
 /// those instructions) the product is [`matmul_2d`].
 #[derive(Debug, Clone)]
