@@ -5,15 +5,7 @@ use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{Embedding, LayerNorm, VarBuilder, layer_norm};
 
 use super::config::Gpt2Config;
-use super::layers::{Dense, KvCache, attend, lm_head};
-
-/// GPT-2's Conv1D: weight stored as `[in, out]`, `y = x W + b`.
-fn conv1d(vb: VarBuilder, n_in: usize, n_out: usize) -> Result<Dense> {
-    Dense::new(
-        vb.get((n_in, n_out), "weight")?,
-        Some(vb.get(n_out, "bias")?),
-    )
-}
+use super::layers::{Dense, KvCache, attend};
 
 /// Activation functions named in transformers configs.
 #[derive(Debug, Clone, Copy)]
@@ -151,18 +143,18 @@ impl Gpt2 {
             }
             blocks.push(Block {
                 ln_1: ln(vb.pp("ln_1"))?,
-                c_attn: conv1d(vb.pp("attn.c_attn"), c, 3 * c)?,
-                attn_proj: conv1d(vb.pp("attn.c_proj"), c, c)?,
+                c_attn: Dense::conv1d(vb.pp("attn.c_attn"), c, 3 * c)?,
+                attn_proj: Dense::conv1d(vb.pp("attn.c_proj"), c, c)?,
                 ln_2: ln(vb.pp("ln_2"))?,
-                c_fc: conv1d(vb.pp("mlp.c_fc"), c, inner)?,
-                mlp_proj: conv1d(vb.pp("mlp.c_proj"), inner, c)?,
+                c_fc: Dense::conv1d(vb.pp("mlp.c_fc"), c, inner)?,
+                mlp_proj: Dense::conv1d(vb.pp("mlp.c_proj"), inner, c)?,
                 n_head: cfg.n_head,
                 scale,
                 act,
             });
         }
         let ln_f = ln(root.pp("ln_f"))?;
-        let lm_head = Dense::new(lm_head(&vb, (cfg.vocab_size, c), &wte)?.t()?, None)?;
+        let lm_head = Dense::head(&vb, (cfg.vocab_size, c), &root.pp("wte"), &wte)?;
         Ok(Gpt2 {
             wte,
             wpe,

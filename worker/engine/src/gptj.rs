@@ -2,7 +2,7 @@
 //! rotary embeddings on the first `rotary_dim` dimensions of each head, attention in f32.
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Embedding, LayerNorm, VarBuilder, layer_norm, linear, linear_no_bias};
+use candle_nn::{Embedding, LayerNorm, VarBuilder, layer_norm};
 
 use super::config::GptJConfig;
 use super::gpt2::Activation;
@@ -102,12 +102,12 @@ impl GptJ {
             let b = t.pp(format!("h.{i}"));
             blocks.push(Block {
                 ln_1: layer_norm(e, c.layer_norm_epsilon, b.pp("ln_1"))?,
-                q: Dense::linear(linear_no_bias(e, e, b.pp("attn.q_proj"))?)?,
-                k: Dense::linear(linear_no_bias(e, e, b.pp("attn.k_proj"))?)?,
-                v: Dense::linear(linear_no_bias(e, e, b.pp("attn.v_proj"))?)?,
-                out: Dense::linear(linear_no_bias(e, e, b.pp("attn.out_proj"))?)?,
-                fc_in: Dense::linear(linear(e, inner, b.pp("mlp.fc_in"))?)?,
-                fc_out: Dense::linear(linear(inner, e, b.pp("mlp.fc_out"))?)?,
+                q: Dense::linear(b.pp("attn.q_proj"), e, e, false)?,
+                k: Dense::linear(b.pp("attn.k_proj"), e, e, false)?,
+                v: Dense::linear(b.pp("attn.v_proj"), e, e, false)?,
+                out: Dense::linear(b.pp("attn.out_proj"), e, e, false)?,
+                fc_in: Dense::linear(b.pp("mlp.fc_in"), e, inner, true)?,
+                fc_out: Dense::linear(b.pp("mlp.fc_out"), inner, e, true)?,
                 n_head: c.n_head,
                 head_dim,
                 rotary_dim,
@@ -118,7 +118,7 @@ impl GptJ {
             wte: Embedding::new(t.get((c.vocab_size, e), "wte.weight")?, e),
             blocks,
             ln_f: layer_norm(e, c.layer_norm_epsilon, t.pp("ln_f"))?,
-            lm_head: Dense::linear(linear(e, c.vocab_size, vb.pp("lm_head"))?)?,
+            lm_head: Dense::linear(vb.pp("lm_head"), e, c.vocab_size, true)?,
             rotary: Rotary::new(rotary_dim, 10000.0, 1.0),
         })
     }

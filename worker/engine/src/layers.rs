@@ -1,10 +1,12 @@
 //! Building blocks shared by the architectures: the key-value cache, attention masks with
 //! padding, causality and sliding windows, rotary position tables and attention itself.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 use linear::{Isa, PackedWeight};
 
 use super::kernels::softmax_last_dim;
@@ -314,11 +316,117 @@ pub fn matmul_2d(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     y.reshape(out)
 }
 
+/// How a checkpoint stores a linear weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// `[N, K]` (`nn.Linear`, output heads).
+    OutIn,
+    /// `[K, N]` (GPT-2's Conv1D).
+    InOut,
+}
+
+/// A packed weight and how its checkpoint stores it.
+#[derive(Debug, Clone)]
+struct Entry {
+    weight: Arc<PackedWeight>,
+    stored: Stored,
+}
+
+/// A model's packed weights by tensor name (a tied output head under its embedding's name
+/// with [`TIED`] appended). The packed copy is the only one kept in memory; [`Self::tensor`]
+/// gives back the checkpoint's tensor, and a model with an adapter merged shares every packed
+/// weight the adapter does not replace.
+#[derive(Debug, Clone, Default)]
+pub struct PackedWeights(HashMap<String, Entry>);
+
+/// Suffix of a tied output head's key.
+const TIED: &str = "#tied-head";
+
+thread_local! {
+    /// The packed weights of the network being built on this thread ([`PackedWeights::build`]).
+    static BUILDING: RefCell<Option<PackedWeights>> = const { RefCell::new(None) };
+}
+
+impl PackedWeights {
+    /// Run `build`; the [`Dense`] layers it creates take their packed weight from `reuse` when
+    /// it holds their name, else pack the tensor. Returns what `build` made and every packed
+    /// weight it uses.
+    pub fn build<T>(reuse: PackedWeights, build: impl FnOnce() -> T) -> (T, PackedWeights) {
+        BUILDING.with(|b| *b.borrow_mut() = Some(reuse));
+        let built = build();
+        let packed = BUILDING.with(|b| b.borrow_mut().take()).unwrap_or_default();
+        (built, packed)
+    }
+
+    /// Without the weights made from any of `names` (tensors an adapter replaces).
+    pub fn without<'a>(&self, names: impl IntoIterator<Item = &'a String>) -> PackedWeights {
+        let mut kept = self.0.clone();
+        for name in names {
+            kept.remove(name);
+            kept.remove(&format!("{name}{TIED}"));
+        }
+        PackedWeights(kept)
+    }
+
+    /// Names of the checkpoint tensors held only here.
+    pub fn tensor_names(&self) -> impl Iterator<Item = &String> {
+        self.0.keys().filter(|k| !k.ends_with(TIED))
+    }
+
+    /// The checkpoint's tensor `name` (f32 on the CPU), if it was packed.
+    pub fn tensor(&self, name: &str) -> Result<Option<Tensor>> {
+        let Some(e) = self.0.get(name).filter(|_| !name.ends_with(TIED)) else {
+            return Ok(None);
+        };
+        let (k, n) = (e.weight.k(), e.weight.n());
+        let kn = Tensor::from_vec(e.weight.unpack(), (k, n), &Device::Cpu)?;
+        Ok(Some(match e.stored {
+            Stored::InOut => kn,
+            Stored::OutIn => kn.t()?.contiguous()?,
+        }))
+    }
+
+    /// Whether the network being built has the packed weight `key` to reuse.
+    fn reuses(key: &str) -> bool {
+        BUILDING.with(|b| b.borrow().as_ref().is_some_and(|p| p.0.contains_key(key)))
+    }
+
+    /// The entry `key` of the network being built, packing `tensor()` if it has none yet.
+    fn take_or_pack(
+        key: String,
+        stored: Stored,
+        isa: Isa,
+        tensor: impl FnOnce() -> Result<Tensor>,
+    ) -> Result<Arc<PackedWeight>> {
+        let reused = BUILDING.with(|b| b.borrow().as_ref().and_then(|p| p.0.get(&key).cloned()));
+        if let Some(e) = reused {
+            return Ok(e.weight);
+        }
+        let t = tensor()?;
+        let (rows, cols) = t.dims2()?;
+        let data = t.flatten_all()?.to_vec1::<f32>()?;
+        let weight = Arc::new(match stored {
+            Stored::OutIn => PackedWeight::from_columns(&data, cols, rows, isa),
+            Stored::InOut => PackedWeight::from_rows(&data, rows, cols, isa),
+        });
+        BUILDING.with(|b| {
+            if let Some(p) = b.borrow_mut().as_mut() {
+                let entry = Entry {
+                    weight: weight.clone(),
+                    stored,
+                };
+                p.0.insert(key, entry);
+            }
+        });
+        Ok(weight)
+    }
+}
+
 /// A linear layer `x W + b` with `W` `[K, N]`.
 ///
-/// On the CPU in f32 the weight is packed once, here, for [`linear`]' products (AVX-512 or
-/// AVX2/FMA), and the packed copy replaces the tensor; elsewhere (GPU, f16/bf16, CPUs without
-/// those instructions) the product is [`matmul_2d`].
+/// On the CPU in f32 the weight is packed once, at load, for [`linear`]'s products (AVX-512 or
+/// AVX2/FMA) and only the packed copy is kept ([`PackedWeights`]); elsewhere (GPU, f16/bf16,
+/// CPUs without those instructions) the product is [`matmul_2d`].
 #[derive(Debug, Clone)]
 pub enum Dense {
     /// Packed for the CPU kernels, with the bias as plain values.
@@ -334,33 +442,73 @@ pub enum Dense {
 }
 
 impl Dense {
-    /// A layer from `weight` `[K, N]` and an optional bias `[N]`.
-    pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Dense> {
-        let isa =
-            Isa::detect().filter(|_| weight.device().is_cpu() && weight.dtype() == DType::F32);
-        let Some(isa) = isa else {
+    /// An `nn.Linear` under `vb`: `weight` `[N, K]` and, with `bias`, `bias` `[N]`.
+    pub fn linear(vb: VarBuilder, k: usize, n: usize, bias: bool) -> Result<Dense> {
+        let bias = if bias { Some(vb.get(n, "bias")?) } else { None };
+        Dense::load(&vb, Stored::OutIn, (k, n), bias)
+    }
+
+    /// GPT-2's Conv1D under `vb`: `weight` `[K, N]` and `bias` `[N]`.
+    pub fn conv1d(vb: VarBuilder, k: usize, n: usize) -> Result<Dense> {
+        let bias = vb.get(n, "bias")?;
+        Dense::load(&vb, Stored::InOut, (k, n), Some(bias))
+    }
+
+    /// The output head `[vocab, hidden]`: `lm_head.weight` where the checkpoint has one, else
+    /// tied to the token embedding `embed`, stored under `embed_vb`.
+    pub fn head(
+        vb: &VarBuilder,
+        (vocab, hidden): (usize, usize),
+        embed_vb: &VarBuilder,
+        embed: &Embedding,
+    ) -> Result<Dense> {
+        let own = vb.pp("lm_head");
+        if vb.contains_tensor("lm_head.weight")
+            || PackedWeights::reuses(&tensor_name(&own, "weight"))
+        {
+            return Dense::linear(own, hidden, vocab, false);
+        }
+        let table = embed.embeddings();
+        match packing(table.device(), table.dtype()) {
+            Some(isa) => {
+                let key = format!("{}{TIED}", tensor_name(embed_vb, "weight"));
+                let weight =
+                    PackedWeights::take_or_pack(key, Stored::OutIn, isa, || Ok(table.clone()))?;
+                Ok(Dense::Packed { weight, bias: None })
+            }
+            None => Ok(Dense::Plain {
+                weight: table.t()?,
+                bias: None,
+            }),
+        }
+    }
+
+    fn load(
+        vb: &VarBuilder,
+        stored: Stored,
+        (k, n): (usize, usize),
+        bias: Option<Tensor>,
+    ) -> Result<Dense> {
+        let shape = match stored {
+            Stored::OutIn => (n, k),
+            Stored::InOut => (k, n),
+        };
+        let Some(isa) = packing(vb.device(), vb.dtype()) else {
+            let weight = vb.get(shape, "weight")?;
+            let weight = match stored {
+                Stored::OutIn => weight.t()?,
+                Stored::InOut => weight,
+            };
             return Ok(Dense::Plain { weight, bias });
         };
-        let (k, n) = weight.dims2()?;
-        let packed = if !weight.is_contiguous() && weight.t()?.is_contiguous() {
-            // `nn.Linear` keeps `[N, K]`; read it in that order.
-            PackedWeight::from_columns(&weight.t()?.flatten_all()?.to_vec1()?, k, n, isa)
-        } else {
-            PackedWeight::from_rows(&weight.flatten_all()?.to_vec1()?, k, n, isa)
-        };
+        let weight = PackedWeights::take_or_pack(tensor_name(vb, "weight"), stored, isa, || {
+            vb.get(shape, "weight")
+        })?;
         let bias = match bias {
             Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?.into()),
             None => None,
         };
-        Ok(Dense::Packed {
-            weight: Arc::new(packed),
-            bias,
-        })
-    }
-
-    /// A layer from an `nn.Linear` (weight `[N, K]`).
-    pub fn linear(l: Linear) -> Result<Dense> {
-        Dense::new(l.weight().t()?, l.bias().cloned())
+        Ok(Dense::Packed { weight, bias })
     }
 
     /// `x W + b` for `x` `[..., K]`.
@@ -378,6 +526,19 @@ impl Dense {
                 }
             }
         }
+    }
+}
+
+/// The kernel for weights on `device` in `dtype`, if they are packed.
+fn packing(device: &Device, dtype: DType) -> Option<Isa> {
+    Isa::detect().filter(|_| device.is_cpu() && dtype == DType::F32)
+}
+
+/// The full name of tensor `name` under `vb`.
+fn tensor_name(vb: &VarBuilder, name: &str) -> String {
+    match vb.prefix() {
+        p if p.is_empty() => name.to_string(),
+        p => format!("{p}.{name}"),
     }
 }
 
@@ -411,16 +572,6 @@ impl CustomOp1 for PackedProduct<'_> {
             *last = self.weight.n();
         }
         Ok((CpuStorage::F32(y), Shape::from(dims)))
-    }
-}
-
-/// The output head `[vocab, hidden]`: `lm_head.weight` where the checkpoint has one, else tied
-/// to the token embedding.
-pub fn lm_head(vb: &VarBuilder, shape: (usize, usize), embed: &Embedding) -> Result<Tensor> {
-    if vb.contains_tensor("lm_head.weight") {
-        vb.get(shape, "lm_head.weight")
-    } else {
-        Ok(embed.embeddings().clone())
     }
 }
 

@@ -2,10 +2,10 @@
 //! candle-nn building blocks, with per-row position ids, a padding mask and a KV cache.
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Embedding, RmsNorm, VarBuilder, linear_b, linear_no_bias, rms_norm};
+use candle_nn::{Embedding, RmsNorm, VarBuilder, rms_norm};
 
 use super::config::LlamaConfig;
-use super::layers::{Dense, KvCache, Rotary, attend, lm_head, repeat_kv};
+use super::layers::{Dense, KvCache, Rotary, attend, repeat_kv};
 
 #[derive(Debug, Clone)]
 struct Attention {
@@ -23,20 +23,10 @@ impl Attention {
         let (h, d) = (c.hidden_size, c.head_dim());
         let bias = c.attention_bias;
         Ok(Attention {
-            q: Dense::linear(linear_b(
-                h,
-                c.num_attention_heads * d,
-                bias,
-                vb.pp("q_proj"),
-            )?)?,
-            k: Dense::linear(linear_b(h, c.kv_heads() * d, bias, vb.pp("k_proj"))?)?,
-            v: Dense::linear(linear_b(h, c.kv_heads() * d, bias, vb.pp("v_proj"))?)?,
-            o: Dense::linear(linear_b(
-                c.num_attention_heads * d,
-                h,
-                bias,
-                vb.pp("o_proj"),
-            )?)?,
+            q: Dense::linear(vb.pp("q_proj"), h, c.num_attention_heads * d, bias)?,
+            k: Dense::linear(vb.pp("k_proj"), h, c.kv_heads() * d, bias)?,
+            v: Dense::linear(vb.pp("v_proj"), h, c.kv_heads() * d, bias)?,
+            o: Dense::linear(vb.pp("o_proj"), c.num_attention_heads * d, h, bias)?,
             n_head: c.num_attention_heads,
             n_kv: c.kv_heads(),
             head_dim: d,
@@ -164,14 +154,7 @@ pub struct Llama {
 }
 
 fn gated(vb: VarBuilder, h: usize, i: usize, bias: bool, names: [&str; 3]) -> Result<GatedMlp> {
-    let lin = |n_in, n_out, name: &str| {
-        if bias {
-            linear_b(n_in, n_out, true, vb.pp(name))
-        } else {
-            linear_no_bias(n_in, n_out, vb.pp(name))
-        }
-        .and_then(Dense::linear)
-    };
+    let lin = |n_in, n_out, name: &str| Dense::linear(vb.pp(name), n_in, n_out, bias);
     Ok(GatedMlp {
         gate: lin(h, i, names[0])?,
         up: lin(h, i, names[1])?,
@@ -192,7 +175,7 @@ impl Llama {
                 Some(n) => {
                     let moe = l.pp("block_sparse_moe");
                     Mlp::Sparse(Moe {
-                        router: Dense::linear(linear_no_bias(h, n, moe.pp("gate"))?)?,
+                        router: Dense::linear(moe.pp("gate"), h, n, false)?,
                         experts: (0..n)
                             .map(|e| {
                                 gated(
@@ -223,7 +206,7 @@ impl Llama {
             });
         }
         let norm = rms_norm(h, c.rms_norm_eps, m.pp("norm"))?;
-        let lm_head = Dense::new(lm_head(&vb, (c.vocab_size, h), &embed)?.t()?, None)?;
+        let lm_head = Dense::head(&vb, (c.vocab_size, h), &m.pp("embed_tokens"), &embed)?;
         Ok(Llama {
             embed,
             layers,

@@ -175,7 +175,7 @@ pub fn merge(base: &LoadedModel, adapter: &Adapter, name: &str) -> Result<Loaded
     }
     for module in &modules {
         let weight_name = format!("{module}.weight");
-        let w = base.base.get(&weight_name).ok_or_else(|| {
+        let w = base.base_tensor(&weight_name)?.ok_or_else(|| {
             adapter_err(
                 dir,
                 format!(
@@ -229,7 +229,7 @@ pub fn merge(base: &LoadedModel, adapter: &Adapter, name: &str) -> Result<Loaded
             continue;
         }
         let name = key.replace(".modules_to_save.", ".");
-        if let Some(old) = base.base.get(&name)
+        if let Some(old) = base.base_tensor(&name)?
             && old.dims() != t.dims()
         {
             return Err(adapter_err(

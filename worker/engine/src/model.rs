@@ -14,7 +14,7 @@ use super::error::{EngineError, Result};
 use super::files::ModelFiles;
 use super::gpt2::Gpt2;
 use super::gptj::GptJ;
-use super::layers::{KvCache, attention_mask};
+use super::layers::{KvCache, PackedWeights, attention_mask};
 use super::llama::Llama;
 use super::weights::{TensorMap, recording_builder};
 
@@ -99,8 +99,10 @@ pub struct LoadedModel {
     pub dir: PathBuf,
     /// The parsed config.
     pub config: ModelConfig,
-    /// The tensors the network was built from.
+    /// The tensors the network was built from, but for those held packed in `packed`.
     pub base: Arc<TensorMap>,
+    /// The base model's linear weights held packed (CPU, f32), shared with merged models.
+    pub packed: PackedWeights,
     /// Name of the merged adapter, if any.
     pub adapter: Option<String>,
 }
@@ -158,15 +160,20 @@ impl LoadedModel {
             })?;
         let dt = candle_dtype(dtype);
         let (vb, seen) = recording_builder(files, dt, device)?;
-        let network = Network::build(&config, vb).map_err(|e| EngineError::Weights {
+        let (network, packed) =
+            PackedWeights::build(PackedWeights::default(), || Network::build(&config, vb));
+        let network = network.map_err(|e| EngineError::Weights {
             dir: files.dir.clone(),
             message: e.to_string(),
         })?;
-        let base = std::mem::take(
+        let mut base = std::mem::take(
             &mut *seen
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
+        for name in packed.tensor_names() {
+            base.remove(name);
+        }
         Ok(LoadedModel {
             network,
             classifier: None,
@@ -186,18 +193,30 @@ impl LoadedModel {
             dir: files.dir.clone(),
             config,
             base: Arc::new(base),
+            packed,
             adapter: None,
         })
     }
 
+    /// The base model's tensor `name` as the checkpoint holds it, in the model's dtype.
+    pub fn base_tensor(&self, name: &str) -> Result<Option<Tensor>> {
+        if let Some(t) = self.base.get(name) {
+            return Ok(Some(t.clone()));
+        }
+        Ok(self.packed.tensor(name)?)
+    }
+
     /// The same model with some tensors replaced (and `score.weight` as classification head),
-    /// built from the tensors in memory.
+    /// built from the tensors in memory; packed weights not replaced are shared.
     pub fn with_tensors(&self, replaced: TensorMap, adapter: &str) -> Result<LoadedModel> {
         let mut map: TensorMap = (*self.base).clone();
         let classifier = replaced.get("score.weight").cloned();
+        let reuse = self.packed.without(replaced.keys());
         map.extend(replaced);
         let vb = VarBuilder::from_tensors(map, self.dtype, &self.device);
-        let network = Network::build(&self.config, vb).map_err(|e| EngineError::Weights {
+        // The new network's own packed weights stay in it: merges start from the base.
+        let (network, _) = PackedWeights::build(reuse, || Network::build(&self.config, vb));
+        let network = network.map_err(|e| EngineError::Weights {
             dir: self.dir.clone(),
             message: e.to_string(),
         })?;

@@ -136,3 +136,18 @@ fn adapters_for_another_base_or_without_effect_are_rejected() {
         "{e}"
     );
 }
+
+#[test]
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    ignore = "weights are packed on x86-64 only"
+)]
+fn packed_weights_are_held_once() {
+    let m = load("tiny-llama");
+    let packed: Vec<&String> = m.packed.tensor_names().collect();
+    assert!(packed.len() >= 14, "linear weights packed: {packed:?}");
+    for name in packed {
+        assert!(!m.base.contains_key(name), "{name} held twice");
+        assert!(m.base_tensor(name).unwrap().is_some(), "{name} readable");
+    }
+}

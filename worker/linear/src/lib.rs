@@ -124,6 +124,18 @@ impl PackedWeight {
         PackedWeight { k, n, isa, lines }
     }
 
+    /// The weight as packed: `[K, N]` row by row.
+    pub fn unpack(&self) -> Vec<f32> {
+        let (k, n) = (self.k, self.n);
+        let mut out = vec![0f32; k * n];
+        for (i, v) in out.iter_mut().enumerate() {
+            let (l, col) = (i / n, i % n);
+            let at = ((col / NR) * k + l) * NR + col % NR;
+            *v = self.lines[at / 16].0[at % 16];
+        }
+        out
+    }
+
     /// Inner dimension `K`.
     pub fn k(&self) -> usize {
         self.k
@@ -439,6 +451,8 @@ mod tests {
             for &isa in &isas {
                 let by_rows = PackedWeight::from_rows(&w, k, n, isa);
                 let by_columns = PackedWeight::from_columns(&transpose(&w, k, n), k, n, isa);
+                assert_eq!(by_rows.unpack(), w, "unpacks to what was packed");
+                assert_eq!(by_columns.unpack(), w, "unpacks to what was packed");
                 for packed in [&by_rows, &by_columns] {
                     for bias in [None, Some(&b[..])] {
                         let mut y = vec![f32::NAN; m * n];
