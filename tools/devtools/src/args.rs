@@ -203,9 +203,21 @@ pub struct BenchGemmArgs {
     /// Timed repetitions (after one warm-up)
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
+    /// Which product: the linear layers' packed kernels or candle's matmul (`gemm`)
+    #[arg(long, value_enum, default_value_t = GemmKernel::Packed)]
+    pub kernel: GemmKernel,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+}
+
+/// The matrix products `bench gemm` can time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GemmKernel {
+    /// `nlebench-linear` over a weight packed beforehand (what the linear layers run)
+    Packed,
+    /// candle's matmul, i.e. the `gemm` crate (what attention runs)
+    Candle,
 }
 
 #[derive(Debug, Args)]

@@ -31,20 +31,23 @@ pub fn name(d: &Device) -> String {
     }
 }
 
-/// The CPU matrix-multiply kernels `gemm` picks on this machine at run time: AVX-512
-/// (`x86-v4`), AVX2 with FMA (`x86-v3`), or its portable ones.
-pub fn cpu_gemm_kernels() -> &'static str {
+/// The CPU matrix-multiply kernels that run on this machine, for records: `nlebench-linear`'s
+/// for the linear layers (AVX-512 or AVX2, else candle's) and `gemm`'s, which candle's
+/// matmul uses for attention: AVX-512 (`x86-v4`), AVX2 with FMA (`x86-v3`), or portable.
+pub fn cpu_gemm_kernels() -> String {
+    let linear = linear::Isa::detect().map_or("candle's matmul", linear::Isa::name);
+    let mut gemm = "portable";
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            return "x86-v4 (AVX-512)";
-        }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            return "x86-v3 (AVX2, FMA)";
+            gemm = "x86-v3 (AVX2, FMA)";
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            gemm = "x86-v4 (AVX-512)";
         }
     }
-    "portable"
+    format!("linear layers: packed {linear}; attention: gemm {gemm}")
 }
 
 /// The memory jobs on `device` can use, in bytes: the GPU's total memory, or the machine's

@@ -3,13 +3,14 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 use linear::{Isa, PackedWeight};
 
 use super::kernels::softmax_last_dim;
+use super::weights::TensorMap;
 
 /// Keys and values of one layer: buffers `[B, H, capacity, D]` filled up to `len`.
 #[derive(Debug, Clone)]
@@ -342,20 +343,36 @@ pub struct PackedWeights(HashMap<String, Entry>);
 /// Suffix of a tied output head's key.
 const TIED: &str = "#tied-head";
 
+/// The network being built on this thread ([`PackedWeights::build`]): its packed weights, and
+/// the map of tensors read so far, from which a packed weight's tensor is dropped.
+struct Building {
+    packed: PackedWeights,
+    read: Option<Arc<Mutex<TensorMap>>>,
+}
+
 thread_local! {
-    /// The packed weights of the network being built on this thread ([`PackedWeights::build`]).
-    static BUILDING: RefCell<Option<PackedWeights>> = const { RefCell::new(None) };
+    static BUILDING: RefCell<Option<Building>> = const { RefCell::new(None) };
 }
 
 impl PackedWeights {
     /// Run `build`; the [`Dense`] layers it creates take their packed weight from `reuse` when
-    /// it holds their name, else pack the tensor. Returns what `build` made and every packed
-    /// weight it uses.
-    pub fn build<T>(reuse: PackedWeights, build: impl FnOnce() -> T) -> (T, PackedWeights) {
-        BUILDING.with(|b| *b.borrow_mut() = Some(reuse));
+    /// it holds their name, else pack the tensor and remove it from `read` (the tensors read
+    /// so far), so that only the packed copy stays in memory. Returns what `build` made and
+    /// every packed weight it uses.
+    pub fn build<T>(
+        reuse: PackedWeights,
+        read: Option<Arc<Mutex<TensorMap>>>,
+        build: impl FnOnce() -> T,
+    ) -> (T, PackedWeights) {
+        BUILDING.with(|b| {
+            *b.borrow_mut() = Some(Building {
+                packed: reuse,
+                read,
+            })
+        });
         let built = build();
-        let packed = BUILDING.with(|b| b.borrow_mut().take()).unwrap_or_default();
-        (built, packed)
+        let packed = BUILDING.with(|b| b.borrow_mut().take().map(|b| b.packed));
+        (built, packed.unwrap_or_default())
     }
 
     /// Without the weights made from any of `names` (tensors an adapter replaces).
@@ -388,7 +405,11 @@ impl PackedWeights {
 
     /// Whether the network being built has the packed weight `key` to reuse.
     fn reuses(key: &str) -> bool {
-        BUILDING.with(|b| b.borrow().as_ref().is_some_and(|p| p.0.contains_key(key)))
+        BUILDING.with(|b| {
+            b.borrow()
+                .as_ref()
+                .is_some_and(|b| b.packed.0.contains_key(key))
+        })
     }
 
     /// The entry `key` of the network being built, packing `tensor()` if it has none yet.
@@ -398,24 +419,34 @@ impl PackedWeights {
         isa: Isa,
         tensor: impl FnOnce() -> Result<Tensor>,
     ) -> Result<Arc<PackedWeight>> {
-        let reused = BUILDING.with(|b| b.borrow().as_ref().and_then(|p| p.0.get(&key).cloned()));
+        let reused = BUILDING.with(|b| {
+            b.borrow()
+                .as_ref()
+                .and_then(|b| b.packed.0.get(&key).cloned())
+        });
         if let Some(e) = reused {
             return Ok(e.weight);
         }
         let t = tensor()?;
         let (rows, cols) = t.dims2()?;
         let data = t.flatten_all()?.to_vec1::<f32>()?;
+        drop(t);
         let weight = Arc::new(match stored {
             Stored::OutIn => PackedWeight::from_columns(&data, cols, rows, isa),
             Stored::InOut => PackedWeight::from_rows(&data, rows, cols, isa),
         });
         BUILDING.with(|b| {
-            if let Some(p) = b.borrow_mut().as_mut() {
+            if let Some(b) = b.borrow_mut().as_mut() {
+                if let Some(read) = &b.read {
+                    read.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .remove(&key);
+                }
                 let entry = Entry {
                     weight: weight.clone(),
                     stored,
                 };
-                p.0.insert(key, entry);
+                b.packed.0.insert(key, entry);
             }
         });
         Ok(weight)

@@ -161,19 +161,18 @@ impl LoadedModel {
         let dt = candle_dtype(dtype);
         let (vb, seen) = recording_builder(files, dt, device)?;
         let (network, packed) =
-            PackedWeights::build(PackedWeights::default(), || Network::build(&config, vb));
+            PackedWeights::build(PackedWeights::default(), Some(seen.clone()), || {
+                Network::build(&config, vb)
+            });
         let network = network.map_err(|e| EngineError::Weights {
             dir: files.dir.clone(),
             message: e.to_string(),
         })?;
-        let mut base = std::mem::take(
+        let base = std::mem::take(
             &mut *seen
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
-        for name in packed.tensor_names() {
-            base.remove(name);
-        }
         Ok(LoadedModel {
             network,
             classifier: None,
@@ -215,7 +214,7 @@ impl LoadedModel {
         map.extend(replaced);
         let vb = VarBuilder::from_tensors(map, self.dtype, &self.device);
         // The new network's own packed weights stay in it: merges start from the base.
-        let (network, _) = PackedWeights::build(reuse, || Network::build(&self.config, vb));
+        let (network, _) = PackedWeights::build(reuse, None, || Network::build(&self.config, vb));
         let network = network.map_err(|e| EngineError::Weights {
             dir: self.dir.clone(),
             message: e.to_string(),
