@@ -396,6 +396,53 @@ fn a_generation_task_with_a_template_runs_end_to_end() {
 }
 
 #[test]
+fn sampled_outputs_do_not_depend_on_the_batch_size() {
+    let mut env = Env::embedded();
+    let tasks = env.dir.path().join("tasks");
+    std::fs::create_dir_all(&tasks).unwrap();
+    std::fs::write(
+        tasks.join("continue.toml"),
+        "name = \"continue\"\nversion = 1\nkind = \"generation\"\nprimary_metric = \"rouge_l\"\n\
+         metrics = [\"rouge_l\"]\ntemplate = \"Fortsett: {sent_more_no}\"\n\
+         [dataset]\nsource = \"path:/unused.csv\"\n[fields]\nreference = \"sent_less_no\"\n",
+    )
+    .unwrap();
+    env.extra
+        .push(("NLEBENCH_TASKS_DIR".into(), tasks.display().to_string()));
+    // Two settings that differ only in the batch size; rows of a batch stop at different
+    // points (their own prompt lengths, a stop string).
+    let setting = |name: &str, batch: u32| {
+        format!(
+            "[[settings]]\nname = \"{name}\"\nlimit = 6\nbatch_size = {batch}\n\
+             [settings.decoding]\ndo_sample = true\ntemperature = 1.5\ntop_k = 50\nmax_new_tokens = 9\n"
+        )
+    };
+    let text = format!(
+        "name = \"sampled\"\ntasks = [\"continue\"]\nseeds = [7]\n[datasets]\ncontinue = \"path:{}\"\n\
+         [[models]]\nname = \"tiny\"\nsource = \"path:{}\"\n{}{}",
+        mini_pairs().display(),
+        root().join("tests/fixtures/tiny-llama").display(),
+        setting("alone", 1),
+        setting("batched", 6),
+    );
+    let p = env.write("s.toml", &text);
+    env.ok(&["run", p.to_str().unwrap()]);
+    let outputs = |setting: &str| -> Vec<String> {
+        env.query(&format!(
+            "SELECT s.output FROM samples s JOIN runs r ON r.id = s.run_id \
+             WHERE r.manifest LIKE '%\"name\":\"{setting}\"%' ORDER BY s.idx"
+        ))
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect()
+    };
+    let (alone, batched) = (outputs("alone"), outputs("batched"));
+    assert_eq!(alone.len(), 6);
+    assert!(alone.iter().any(|o| !o.is_empty()), "{alone:?}");
+    assert_eq!(alone, batched, "one at a time vs six in a batch");
+}
+
+#[test]
 fn rescoring_reproduces_the_metrics_and_clears_exactly_the_stale_runs() {
     let env = Env::embedded();
     let sweep = env.write(

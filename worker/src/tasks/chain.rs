@@ -11,10 +11,9 @@ use orchestrator::spec::{ChainStep, TaskSpec};
 use orchestrator::store::{MetricValue, NewSample, NewStep, entities::sample};
 use serde_json::{Value, json};
 
-use super::generation::config;
+use super::generation::{config, generate_all};
 use super::{Batch, TaskError, prompt};
 use crate::data::{Row, examples, text, value_text};
-use engine::generate;
 use metrics::bootstrap::Bootstrap;
 use metrics::generation::text_metrics;
 
@@ -125,11 +124,7 @@ pub fn run_step(b: &Batch, k: usize, stored: &Stored) -> Result<Vec<NewStep>, Ta
         .iter()
         .map(|(_, _, p)| b.model.encode(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let out = generate(
-        b.model,
-        &ids,
-        &config(b.opts.decoding.as_ref(), b.opts.seed),
-    )?;
+    let out = generate_all(b.model, ids, &config(b.opts.decoding.as_ref(), b.opts.seed))?;
     Ok(todo
         .into_iter()
         .zip(out)

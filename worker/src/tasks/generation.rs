@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{Batch, ScoreOutcome, ScoreRequest, TaskError, fewshot, prompt};
 use crate::data::{Table, text};
 use engine::LastHiddenState;
-use engine::{EngineError, GenerationConfig, generate};
+use engine::{EngineError, Generation, GenerationConfig, Request, generate, generate_continuous};
 use metrics::bootstrap::Bootstrap;
 use metrics::generation::text_metrics;
 use metrics::{entailment, mauve};
@@ -41,6 +41,28 @@ pub fn config(d: Option<&Decoding>, seed: u64) -> GenerationConfig {
         seed,
         ..GenerationConfig::default()
     }
+}
+
+/// Generate a continuation of each prompt. Without beams, with continuous batching: every
+/// prompt is in flight at once and a row stops computing the moment it ends, and each output
+/// is the one the prompt gets alone (also when sampling: every row has its own seeded
+/// generator), as in the authors' one-prompt-at-a-time loop. Beams run in a static batch.
+pub fn generate_all(
+    model: &engine::LoadedModel,
+    prompts: Vec<Vec<u32>>,
+    cfg: &GenerationConfig,
+) -> Result<Vec<Generation>, EngineError> {
+    if cfg.num_beams > 1 {
+        return generate(model, &prompts, cfg);
+    }
+    let requests: Vec<Request> = prompts
+        .into_iter()
+        .map(|prompt| Request {
+            prompt,
+            max_new_tokens: None,
+        })
+        .collect();
+    generate_continuous(model, &requests, cfg, requests.len(), |_, _| Ok(()))
 }
 
 /// Generate for the examples `indices`. An example over the task's input limit is not run:
@@ -76,7 +98,7 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
         .map(|(p, _)| model.encode(p))
         .collect::<Result<Vec<_>, _>>()?;
     let mut generated =
-        generate(model, &run_ids, &config(opts.decoding.as_ref(), opts.seed))?.into_iter();
+        generate_all(model, run_ids, &config(opts.decoding.as_ref(), opts.seed))?.into_iter();
     let mut out = Vec::with_capacity(indices.len());
     for (((&i, prompt), long), shown) in indices.iter().zip(prompts).zip(long).zip(shown) {
         let reference = reference.map(|r| text(&table.rows[i], r));
