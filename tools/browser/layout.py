@@ -54,7 +54,9 @@ def main():
     ap.add_argument("paths", nargs="+")
     a = ap.parse_args()
     widths = [int(w) for w in a.widths.split(",")]
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes can still write to the profile for a moment after the main
+    # process exits; a leftover file there must not fail the check.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         chrome = subprocess.Popen(
             [a.chrome, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -95,6 +97,7 @@ def main():
             sys.exit(failed)
         finally:
             chrome.kill()
+            chrome.wait()
 
 
 if __name__ == "__main__":
