@@ -742,17 +742,7 @@ fn sign_in_roles_and_csrf_on_postgres() {
 #[test]
 fn a_generation_run_shows_its_token_rate_and_run_serve_serves_the_sweep() {
     let mut env = Env::embedded();
-    let tasks = env.dir.path().join("tasks");
-    std::fs::create_dir_all(&tasks).unwrap();
-    std::fs::write(
-        tasks.join("continue.toml"),
-        "name = \"continue\"\nversion = 1\nkind = \"generation\"\nprimary_metric = \"rouge_l\"\n\
-         metrics = [\"bleu\", \"rouge_l\"]\ntemplate = \"Fortsett: {sent_more_no}\"\n\
-         [dataset]\nsource = \"path:/unused.csv\"\n[fields]\nreference = \"sent_less_no\"\n",
-    )
-    .unwrap();
-    env.extra
-        .push(("NLEBENCH_TASKS_DIR".into(), tasks.display().to_string()));
+    env.add_continue_task(&["bleu", "rouge_l"]);
     let sweep = env.write(
         "s.toml",
         &format!(

@@ -356,17 +356,7 @@ fn empty_hypotheses_are_skipped_and_counted_and_non_utf8_files_rejected() {
 #[test]
 fn a_generation_task_with_a_template_runs_end_to_end() {
     let mut env = Env::embedded();
-    let tasks = env.dir.path().join("tasks");
-    std::fs::create_dir_all(&tasks).unwrap();
-    std::fs::write(
-        tasks.join("continue.toml"),
-        "name = \"continue\"\nversion = 1\nkind = \"generation\"\nprimary_metric = \"rouge_l\"\n\
-         metrics = [\"bleu\", \"rouge_1\", \"rouge_l\"]\ntemplate = \"Fortsett: {sent_more_no}\"\n\
-         [dataset]\nsource = \"path:/unused.csv\"\n[fields]\nreference = \"sent_less_no\"\n",
-    )
-    .unwrap();
-    env.extra
-        .push(("NLEBENCH_TASKS_DIR".into(), tasks.display().to_string()));
+    env.add_continue_task(&["bleu", "rouge_1", "rouge_l"]);
     let text = format!(
         "name = \"gen\"\ntasks = [\"continue\"]\n[datasets]\ncontinue = \"path:{}\"\n\
          [[models]]\nname = \"tiny\"\nsource = \"path:{}\"\n\
@@ -398,17 +388,7 @@ fn a_generation_task_with_a_template_runs_end_to_end() {
 #[test]
 fn sampled_outputs_do_not_depend_on_the_batch_size() {
     let mut env = Env::embedded();
-    let tasks = env.dir.path().join("tasks");
-    std::fs::create_dir_all(&tasks).unwrap();
-    std::fs::write(
-        tasks.join("continue.toml"),
-        "name = \"continue\"\nversion = 1\nkind = \"generation\"\nprimary_metric = \"rouge_l\"\n\
-         metrics = [\"rouge_l\"]\ntemplate = \"Fortsett: {sent_more_no}\"\n\
-         [dataset]\nsource = \"path:/unused.csv\"\n[fields]\nreference = \"sent_less_no\"\n",
-    )
-    .unwrap();
-    env.extra
-        .push(("NLEBENCH_TASKS_DIR".into(), tasks.display().to_string()));
+    env.add_continue_task(&["rouge_l"]);
     // Two settings that differ only in the batch size; rows of a batch stop at different
     // points (their own prompt lengths, a stop string).
     let setting = |name: &str, batch: u32| {

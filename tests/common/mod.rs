@@ -114,6 +114,26 @@ impl Env {
         })
     }
 
+    /// Add the generation task `continue` (template `Fortsett: {sent_more_no}`, reference
+    /// `sent_less_no`, scored with `metrics`) in a tasks folder of its own.
+    pub fn add_continue_task(&mut self, metrics: &[&str]) {
+        let tasks = self.dir.path().join("tasks");
+        std::fs::create_dir_all(&tasks).unwrap();
+        let metrics: Vec<String> = metrics.iter().map(|m| format!("\"{m}\"")).collect();
+        std::fs::write(
+            tasks.join("continue.toml"),
+            format!(
+                "name = \"continue\"\nversion = 1\nkind = \"generation\"\nprimary_metric = \"rouge_l\"\n\
+                 metrics = [{}]\ntemplate = \"Fortsett: {{sent_more_no}}\"\n\
+                 [dataset]\nsource = \"path:/unused.csv\"\n[fields]\nreference = \"sent_less_no\"\n",
+                metrics.join(", ")
+            ),
+        )
+        .unwrap();
+        self.extra
+            .push(("NLEBENCH_TASKS_DIR".into(), tasks.display().to_string()));
+    }
+
     /// A command running `nlebench` in this environment (fast heartbeats, no network).
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_nlebench"));
