@@ -5,7 +5,7 @@
 
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql redis-server >/dev/null && apt-get clean
 fi
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 SVC_DIR=$(mktemp -d)
