@@ -1,8 +1,8 @@
 //! CPU kernels for the element-wise hot spots of scoring: the tanh-approximated GELU, the
 //! log-probability of each next token (a fused log-softmax and gather that never
-//! materialises `[B, T, V]` log-probabilities), and an attention softmax whose result does not
-//! depend on where padding sits. All split the work over rayon threads; other devices and
-//! dtypes use candle's generic operations.
+//! materialises `[B, T, V]` log-probabilities), an attention softmax whose result does not
+//! depend on where padding sits, and a decoding step's attention over the KV cache. All split
+//! the work over rayon threads; other devices and dtypes use candle's generic operations.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -89,6 +89,156 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// Rows of a `[B, H, K, D]` tensor with unit stride along D (a view of the KV cache):
+/// row `j` of batch-head `bh`.
+struct Rows<'a> {
+    data: &'a [f32],
+    offset: usize,
+    heads: usize,
+    strides: [usize; 3],
+    len: usize,
+    width: usize,
+}
+
+impl<'a> Rows<'a> {
+    fn new(s: &'a CpuStorage, l: &Layout) -> Result<Rows<'a>> {
+        let (_, heads, len, width) = l.shape().dims4()?;
+        let st = l.stride();
+        if st[3] != 1 {
+            candle_core::bail!("decode attention: keys and values need unit stride along D");
+        }
+        Ok(Rows {
+            data: s.as_slice::<f32>()?,
+            offset: l.start_offset(),
+            heads,
+            strides: [st[0], st[1], st[2]],
+            len,
+            width,
+        })
+    }
+
+    fn row(&self, bh: usize, j: usize) -> &'a [f32] {
+        let at = self.offset
+            + (bh / self.heads) * self.strides[0]
+            + (bh % self.heads) * self.strides[1]
+            + j * self.strides[2];
+        &self.data[at..at + self.width]
+    }
+}
+
+/// A dot product in 16 lanes (each summing in index order), then the lanes in order: the
+/// same bits for the same vectors wherever they sit.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 16];
+    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+        for ((s, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
+            *s += x * y;
+        }
+    }
+    let tail = a.len() - a.len() % 16;
+    lanes.iter().sum::<f32>()
+        + a[tail..]
+            .iter()
+            .zip(&b[tail..])
+            .map(|(x, y)| x * y)
+            .sum::<f32>()
+}
+
+/// A decoding step's attention scores: one query per batch row and head `[B, H, 1, D]`
+/// against its keys `[B, H, K, D]` → `[B, H, 1, K]`, without a matrix product per head.
+struct DecodeScores;
+
+impl CustomOp2 for DecodeScores {
+    fn name(&self) -> &'static str {
+        "decode-scores"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let q = contiguous(s1.as_slice::<f32>()?, l1)?;
+        let (b, h, _, d) = l1.shape().dims4()?;
+        let keys = Rows::new(s2, l2)?;
+        let mut out = vec![0f32; b * h * keys.len];
+        out.par_chunks_mut(keys.len.max(1))
+            .enumerate()
+            .for_each(|(bh, o)| {
+                let q = &q[bh * d..(bh + 1) * d];
+                for (j, o) in o.iter_mut().enumerate() {
+                    *o = dot(q, keys.row(bh, j));
+                }
+            });
+        Ok((CpuStorage::F32(out), Shape::from((b, h, 1, keys.len))))
+    }
+}
+
+/// A decoding step's attention output: probabilities `[B, H, 1, K]` times values
+/// `[B, H, K, D]` → `[B, H, 1, D]`, each output summed over the keys in order (zero
+/// probabilities, the masked keys, skipped: adding their zero changes nothing).
+struct DecodeMix;
+
+impl CustomOp2 for DecodeMix {
+    fn name(&self) -> &'static str {
+        "decode-mix"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let p = contiguous(s1.as_slice::<f32>()?, l1)?;
+        let (b, h, _, k) = l1.shape().dims4()?;
+        let values = Rows::new(s2, l2)?;
+        let d = values.width;
+        let mut out = vec![0f32; b * h * d];
+        out.par_chunks_mut(d.max(1))
+            .enumerate()
+            .for_each(|(bh, o)| {
+                for (j, &pj) in p[bh * k..(bh + 1) * k].iter().enumerate() {
+                    if pj != 0.0 {
+                        for (o, &v) in o.iter_mut().zip(values.row(bh, j)) {
+                            *o += pj * v;
+                        }
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(out), Shape::from((b, h, 1, d))))
+    }
+}
+
+/// Whether [`decode_scores`] and [`decode_mix`] take a query `q`: one position, CPU, f32.
+pub fn decodes(q: &Tensor) -> Result<bool> {
+    Ok(q.dim(2)? == 1 && q.device().is_cpu() && q.dtype() == DType::F32)
+}
+
+fn unit_last_stride(x: &Tensor) -> Result<Tensor> {
+    if x.stride().last() == Some(&1) {
+        Ok(x.clone())
+    } else {
+        x.contiguous()
+    }
+}
+
+/// Scores `[B, H, 1, K]` of one query `[B, H, 1, D]` per row and head against keys
+/// `[B, H, K, D]` (see [`decodes`]).
+pub fn decode_scores(q: &Tensor, k: &Tensor) -> Result<Tensor> {
+    q.contiguous()?
+        .apply_op2_no_bwd(&unit_last_stride(k)?, &DecodeScores)
+}
+
+/// Probabilities `[B, H, 1, K]` times values `[B, H, K, D]` (see [`decodes`]).
+pub fn decode_mix(p: &Tensor, v: &Tensor) -> Result<Tensor> {
+    p.contiguous()?
+        .apply_op2_no_bwd(&unit_last_stride(v)?, &DecodeMix)
+}
+
 /// `[B, T-1]` log-probabilities of ids `[B, T]` (u32) at positions 1.. under logits `[B, T, V]`.
 struct LabelLogprobs;
 
@@ -141,6 +291,53 @@ pub fn next_token_logprobs(logits: &Tensor, ids: &Tensor) -> Result<Tensor> {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn decode_attention_matches_candles_products_on_a_cache_view() {
+        let dev = Device::Cpu;
+        // A cache of capacity 9 holding 7 positions, viewed as keys and values.
+        let cache = Tensor::randn(0f32, 1.0, (3, 4, 9, 20), &dev).unwrap();
+        let k = cache.narrow(2, 0, 7).unwrap();
+        let v = (cache.narrow(2, 1, 7).unwrap() * 0.5).unwrap();
+        let q = Tensor::randn(0f32, 1.0, (3, 4, 1, 20), &dev).unwrap();
+        let scores = decode_scores(&q, &k).unwrap();
+        let reference = q.matmul(&k.t().unwrap().contiguous().unwrap()).unwrap();
+        let close = |a: &Tensor, b: &Tensor| {
+            (a - b)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert!(close(&scores, &reference) < 1e-5);
+        // Masked keys (probability 0) contribute nothing.
+        let probs = softmax_last_dim(&scores).unwrap();
+        let keep = Tensor::new(&[1f32, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0], &dev)
+            .unwrap()
+            .broadcast_as(probs.shape())
+            .unwrap();
+        let probs = (probs * keep).unwrap();
+        let mixed = decode_mix(&probs, &v).unwrap();
+        let reference = probs.matmul(&v.contiguous().unwrap()).unwrap();
+        assert_eq!(mixed.dims(), &[3, 4, 1, 20]);
+        assert!(close(&mixed, &reference) < 1e-5);
+        // One row's numbers are the same alone as among others, in a longer cache view.
+        let alone =
+            decode_scores(&q.narrow(0, 1, 1).unwrap(), &k.narrow(0, 1, 1).unwrap()).unwrap();
+        assert_eq!(
+            alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            scores
+                .narrow(0, 1, 1)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        );
+    }
 
     #[test]
     fn kernels_match_candles_generic_operations() {

@@ -9,7 +9,7 @@ use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, T
 use candle_nn::{Embedding, VarBuilder};
 use linear::{Isa, PackedWeight};
 
-use super::kernels::softmax_last_dim;
+use super::kernels::{decode_mix, decode_scores, decodes, softmax_last_dim};
 use super::weights::TensorMap;
 
 /// Keys and values of one layer: buffers `[B, H, capacity, D]` filled up to `len`.
@@ -271,20 +271,29 @@ pub fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
 /// For several queries the keys are transposed into a contiguous `[D, K]` first: with the
 /// transposed view, `gemm` computes products of at most 16 × 16 scores with a different
 /// (horizontal) kernel than larger ones, so a short text's scores would change bits when
-/// padding or a packed neighbour makes the product larger.
+/// padding or a packed neighbour makes the product larger. A single query on the CPU in f32
+/// (a decoding step) skips the products: [`decode_scores`] and [`decode_mix`] go over the
+/// cache's rows directly, where `gemm` would run two tiny products per row and head.
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
-    let kt = if q.dim(2)? > 1 {
-        k.t()?.contiguous()?
+    let decode = decodes(q)?;
+    let scores = if decode {
+        decode_scores(q, k)?
+    } else if q.dim(2)? > 1 {
+        q.matmul(&k.t()?.contiguous()?)?
     } else {
-        k.t()?
+        q.matmul(&k.t()?)?
     };
-    let scores = (q.matmul(&kt)? * scale)?.to_dtype(DType::F32)?;
+    let scores = (scores * scale)?.to_dtype(DType::F32)?;
     let lowest = Tensor::new(f32::MIN, q.device())?.broadcast_as(scores.shape())?;
     let scores = mask
         .broadcast_as(scores.shape())?
         .where_cond(&scores, &lowest)?;
     let probs = softmax_last_dim(&scores)?.to_dtype(q.dtype())?;
-    probs.matmul(v)
+    if decode {
+        decode_mix(&probs, v)
+    } else {
+        probs.matmul(v)
+    }
 }
 
 /// Outputs up to which `gemm` computes a product with its horizontal kernel (sums across SIMD
