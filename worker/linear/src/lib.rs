@@ -18,6 +18,10 @@ const NR: usize = 32;
 const MR: usize = 12;
 /// Rows per pass over all panels: a pass's rows of `x` stay in the L2 cache.
 const ROWS_PER_PASS: usize = 20 * MR;
+/// Inner positions per sweep over the panels: a longer inner dimension is taken in slices of
+/// this many, so that a pass's rows of `x` stay in the L2 cache (the partial sums wait in the
+/// output and their chains go on from there, in the same order).
+const KC: usize = 1024;
 
 /// The vector instructions a kernel uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,41 +180,58 @@ impl PackedWeight {
         for first in (0..m).step_by(ROWS_PER_PASS) {
             let rows = ROWS_PER_PASS.min(m - first);
             let xs = interleave(&x[first * k..(first + rows) * k], rows, k);
-            (0..panels).into_par_iter().for_each(|p| {
-                let out = &out;
-                let mut tile = [[0f32; NR]; MR];
-                let cols = NR.min(n - p * NR);
-                for block in 0..rows.div_ceil(MR) {
-                    let r0 = block * MR;
-                    let mr = MR.min(rows - r0);
-                    // SAFETY: `xs` holds `rows.div_ceil(MR) · k · MR` floats, the panel
-                    // `k · NR`; the detected ISA was checked when packing.
-                    unsafe {
-                        kernel(
-                            self.isa,
-                            mr,
-                            k,
-                            xs[block * k * MR..].as_ptr(),
-                            self.panel(p),
-                            &mut tile,
-                        );
-                    }
-                    for (r, tile_row) in tile.iter().enumerate().take(mr) {
-                        let at = (first + r0 + r) * n + p * NR;
-                        // SAFETY: each (row, panel) output range is written by one task only.
-                        let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add(at), cols) };
-                        match bias {
-                            Some(b) => {
-                                for ((d, &v), &b) in dst.iter_mut().zip(tile_row).zip(&b[p * NR..])
-                                {
-                                    *d = v + b;
-                                }
+            for k0 in (0..k).step_by(KC) {
+                let kc = KC.min(k - k0);
+                let (resume, last) = (k0 > 0, k0 + kc == k);
+                (0..panels).into_par_iter().for_each(|p| {
+                    let out = &out;
+                    let mut tile = [[0f32; NR]; MR];
+                    let cols = NR.min(n - p * NR);
+                    for block in 0..rows.div_ceil(MR) {
+                        let r0 = block * MR;
+                        let mr = MR.min(rows - r0);
+                        let at = |r: usize| (first + r0 + r) * n + p * NR;
+                        if resume {
+                            for (r, tile_row) in tile.iter_mut().enumerate().take(mr) {
+                                // SAFETY: this task alone touches its (row, panel) outputs,
+                                // which the previous slice wrote.
+                                let src =
+                                    unsafe { std::slice::from_raw_parts(out.0.add(at(r)), cols) };
+                                tile_row[..cols].copy_from_slice(src);
                             }
-                            None => dst.copy_from_slice(&tile_row[..cols]),
+                        }
+                        // SAFETY: `xs` holds `rows.div_ceil(MR) · k · MR` floats and the panel
+                        // `k · NR`, so the slice from `k0` holds `kc · MR` and `kc · NR`; the
+                        // detected ISA was checked when packing.
+                        unsafe {
+                            kernel(
+                                self.isa,
+                                mr,
+                                kc,
+                                xs[(block * k + k0) * MR..].as_ptr(),
+                                self.panel(p).add(k0 * NR),
+                                &mut tile,
+                                resume,
+                            );
+                        }
+                        for (r, tile_row) in tile.iter().enumerate().take(mr) {
+                            // SAFETY: each (row, panel) output range is used by one task only.
+                            let dst =
+                                unsafe { std::slice::from_raw_parts_mut(out.0.add(at(r)), cols) };
+                            match bias.filter(|_| last) {
+                                Some(b) => {
+                                    for ((d, &v), &b) in
+                                        dst.iter_mut().zip(tile_row).zip(&b[p * NR..])
+                                    {
+                                        *d = v + b;
+                                    }
+                                }
+                                None => dst.copy_from_slice(&tile_row[..cols]),
+                            }
                         }
                     }
-                }
-            });
+                });
+            }
         }
     }
 }
@@ -233,7 +254,8 @@ fn interleave(x: &[f32], rows: usize, k: usize) -> Vec<f32> {
     xs
 }
 
-/// One block of `mr` rows against one panel into `tile`.
+/// One block of `mr` rows against `k` positions of one panel into `tile`; with `resume` the
+/// sums go on from the tile's values, else they start from zero.
 ///
 /// # Safety
 /// `x` holds `k · MR` floats, `b` holds `k · NR`, and the CPU runs `isa`.
@@ -244,18 +266,20 @@ unsafe fn kernel(
     x: *const f32,
     b: *const f32,
     tile: &mut [[f32; NR]; MR],
+    resume: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the caller's contract; the AVX2 halves stay within the block's `MR` rows and the
     // panel's `NR` columns.
     unsafe {
         match isa {
-            Isa::Avx512 => x86::avx512_block(mr, k, x, b, tile),
+            Isa::Avx512 => x86::avx512_block(mr, k, x, b, tile, resume),
             Isa::Avx2 => {
                 // Four calls of at most 6 rows × 16 columns (16 vector registers).
                 for (row, rows) in [(0, mr.min(6)), (6, mr.saturating_sub(6))] {
                     for half in [0, 16] {
-                        x86::avx2_block(rows, k, x.add(row), b.add(half), &mut tile[row..], half);
+                        let tile = &mut tile[row..];
+                        x86::avx2_block(rows, k, x.add(row), b.add(half), tile, half, resume);
                     }
                 }
             }
@@ -263,7 +287,7 @@ unsafe fn kernel(
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (isa, mr, k, x, b, tile);
+        let _ = (isa, mr, k, x, b, tile, resume);
         unreachable!("no packed kernels on this architecture");
     }
 }
@@ -284,22 +308,23 @@ mod x86 {
         x: *const f32,
         b: *const f32,
         tile: &mut [[f32; NR]; MR],
+        resume: bool,
     ) {
         // SAFETY: the caller's contract, passed on.
         unsafe {
             match mr {
-                1 => avx512::<1>(k, x, b, tile),
-                2 => avx512::<2>(k, x, b, tile),
-                3 => avx512::<3>(k, x, b, tile),
-                4 => avx512::<4>(k, x, b, tile),
-                5 => avx512::<5>(k, x, b, tile),
-                6 => avx512::<6>(k, x, b, tile),
-                7 => avx512::<7>(k, x, b, tile),
-                8 => avx512::<8>(k, x, b, tile),
-                9 => avx512::<9>(k, x, b, tile),
-                10 => avx512::<10>(k, x, b, tile),
-                11 => avx512::<11>(k, x, b, tile),
-                _ => avx512::<12>(k, x, b, tile),
+                1 => avx512::<1>(k, x, b, tile, resume),
+                2 => avx512::<2>(k, x, b, tile, resume),
+                3 => avx512::<3>(k, x, b, tile, resume),
+                4 => avx512::<4>(k, x, b, tile, resume),
+                5 => avx512::<5>(k, x, b, tile, resume),
+                6 => avx512::<6>(k, x, b, tile, resume),
+                7 => avx512::<7>(k, x, b, tile, resume),
+                8 => avx512::<8>(k, x, b, tile, resume),
+                9 => avx512::<9>(k, x, b, tile, resume),
+                10 => avx512::<10>(k, x, b, tile, resume),
+                11 => avx512::<11>(k, x, b, tile, resume),
+                _ => avx512::<12>(k, x, b, tile, resume),
             }
         }
     }
@@ -310,8 +335,18 @@ mod x86 {
         x: *const f32,
         b: *const f32,
         tile: &mut [[f32; NR]; MR],
+        resume: bool,
     ) {
         let mut acc = [[_mm512_setzero_ps(); 2]; R];
+        if resume {
+            for (acc, row) in acc.iter_mut().zip(tile.iter()) {
+                // SAFETY: a tile row holds `NR` = 32 floats.
+                unsafe {
+                    acc[0] = _mm512_loadu_ps(row.as_ptr());
+                    acc[1] = _mm512_loadu_ps(row.as_ptr().add(16));
+                }
+            }
+        }
         for l in 0..k {
             // SAFETY: `b` holds `k · NR` floats, 64-byte aligned per row; `x` holds `k · MR`.
             unsafe {
@@ -345,17 +380,18 @@ mod x86 {
         b: *const f32,
         tile: &mut [[f32; NR]],
         col: usize,
+        resume: bool,
     ) {
         // SAFETY: the caller's contract, passed on.
         unsafe {
             match rows {
                 0 => {}
-                1 => avx2::<1>(k, x, b, tile, col),
-                2 => avx2::<2>(k, x, b, tile, col),
-                3 => avx2::<3>(k, x, b, tile, col),
-                4 => avx2::<4>(k, x, b, tile, col),
-                5 => avx2::<5>(k, x, b, tile, col),
-                _ => avx2::<6>(k, x, b, tile, col),
+                1 => avx2::<1>(k, x, b, tile, col, resume),
+                2 => avx2::<2>(k, x, b, tile, col, resume),
+                3 => avx2::<3>(k, x, b, tile, col, resume),
+                4 => avx2::<4>(k, x, b, tile, col, resume),
+                5 => avx2::<5>(k, x, b, tile, col, resume),
+                _ => avx2::<6>(k, x, b, tile, col, resume),
             }
         }
     }
@@ -367,8 +403,18 @@ mod x86 {
         b: *const f32,
         tile: &mut [[f32; NR]],
         col: usize,
+        resume: bool,
     ) {
         let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        if resume {
+            for (acc, row) in acc.iter_mut().zip(tile.iter()) {
+                // SAFETY: `col` is 0 or 16 and a tile row holds `NR` = 32 floats.
+                unsafe {
+                    acc[0] = _mm256_loadu_ps(row.as_ptr().add(col));
+                    acc[1] = _mm256_loadu_ps(row.as_ptr().add(col + 8));
+                }
+            }
+        }
         for l in 0..k {
             // SAFETY: `b` holds 16 columns of `k` panel rows, 32-byte aligned; `x` `k · MR`.
             unsafe {
@@ -443,6 +489,7 @@ mod tests {
             (13, 64, 100),
             (250, 70, 65),
             (300, 16, 8),
+            (14, 2 * KC + 77, 40),
         ];
         for (m, k, n) in shapes {
             let x = values(m * k, 1);
@@ -471,7 +518,7 @@ mod tests {
     fn a_row_gives_the_same_bits_alone_and_among_many() {
         let isa = Isa::detect();
         let isa = isa.unwrap_or_else(|| panic!("this CPU has neither AVX-512 nor AVX2 with FMA"));
-        let (m, k, n) = (500, 96, 70);
+        let (m, k, n) = (500, KC + 96, 70);
         let packed = PackedWeight::from_rows(&values(k * n, 4), k, n, isa);
         let x = values(m * k, 5);
         let mut all = vec![0f32; m * n];
