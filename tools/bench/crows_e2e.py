@@ -19,9 +19,15 @@ engine_reference.py), f32, 2 threads, in fresh processes. The per-pair perplexit
 (relative 1e-4), and the section "NO-CrowS-Pairs end to end (issue 12)" of BENCHMARKS.md is
 written.
 
-Usage (from the repository root; a venv with torch and transformers):
+With --lmeval, the other side is lm-evaluation-harness instead: its Hugging Face model (`HFLM`,
+batch 16, f32, CPU) on `loglikelihood_rolling` requests for every sentence, which put the
+tokenizer's BOS token before the text as the start token; perplexity = exp(−log-likelihood /
+tokens). That writes the section "NO-CrowS-Pairs end to end: lm-evaluation-harness (issue 12)".
+
+Usage (from the repository root; a venv with torch and transformers, and for --lmeval
+lm-eval and accelerate):
   cargo build --release -p nlebench
-  python tools/bench/crows_e2e.py [--rounds 1] [--write]
+  python tools/bench/crows_e2e.py [--rounds 1] [--lmeval] [--write]
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import platform
 import sqlite3
@@ -127,10 +134,29 @@ def authors_main(model: str, out: str) -> None:
         "torch": torch.__version__, "transformers": transformers.__version__}}))
 
 
-def run_authors(model: Path) -> tuple[float, float, list[tuple[float, float]], dict]:
+def lmeval_main(model: str, out: str) -> None:
+    """lm-evaluation-harness's `loglikelihood_rolling` on every sentence, in this process."""
+    import torch
+    torch.set_num_threads(int(THREADS))
+    import lm_eval
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+    lm = HFLM(pretrained=model, device="cpu", dtype="float32", batch_size=16)
+    rows = list(csv.DictReader(open(CSV, encoding="utf-8")))
+    texts = [r["sent_more_no"] for r in rows] + [r["sent_less_no"] for r in rows]
+    requests = [Instance(request_type="loglikelihood_rolling", doc={}, arguments=(t,), idx=i)
+                for i, t in enumerate(texts)]
+    lls = lm.loglikelihood_rolling(requests, disable_tqdm=True)
+    perps = [math.exp(-ll / len(lm.tok_encode(t))) for ll, t in zip(lls, texts)]
+    import transformers
+    Path(out).write_text(json.dumps({"perps": list(zip(perps[:len(rows)], perps[len(rows):])), "versions": {
+        "torch": torch.__version__, "transformers": transformers.__version__, "lm_eval": lm_eval.__version__}}))
+
+
+def run_authors(model: Path, flag: str = "--authors") -> tuple[float, float, list[tuple[float, float]], dict]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "perps.json"
-        seconds, rss = timed([sys.executable, __file__, "--authors", str(model), str(out)])
+        seconds, rss = timed([sys.executable, __file__, flag, str(model), str(out)])
         r = json.loads(out.read_text())
     return seconds, rss, [tuple(p) for p in r["perps"]], r["versions"]
 
@@ -144,10 +170,14 @@ def main() -> None:
     if len(sys.argv) == 4 and sys.argv[1] == "--authors":
         authors_main(sys.argv[2], sys.argv[3])
         return
+    if len(sys.argv) == 4 and sys.argv[1] == "--lmeval-process":
+        lmeval_main(sys.argv[2], sys.argv[3])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=ROOT / "bench-out/norgpt-369m-random")
     ap.add_argument("--binary", type=Path, default=ROOT / "target/release/nlebench")
     ap.add_argument("--rounds", type=int, default=1, help="alternating nlebench/authors process pairs")
+    ap.add_argument("--lmeval", action="store_true", help="lm-evaluation-harness instead of the authors' way")
     ap.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
     args = ap.parse_args()
     if not CSV.exists():
@@ -158,9 +188,9 @@ def main() -> None:
         s, rss, perps = run_nlebench(args.binary, args.model)
         ours.append((s, rss))
         print(f"nlebench run: {s:.1f} s, peak RSS {rss:.0f} MiB, {len(perps)} pairs", flush=True)
-        s, rss, ref, versions = run_authors(args.model)
+        s, rss, ref, versions = run_authors(args.model, "--lmeval-process" if args.lmeval else "--authors")
         theirs.append((s, rss))
-        print(f"authors' way: {s:.1f} s, peak RSS {rss:.0f} MiB", flush=True)
+        print(f"{'lm-eval' if args.lmeval else 'authors'}: {s:.1f} s, peak RSS {rss:.0f} MiB", flush=True)
     rel = largest_relative(perps, ref)
     n = len(perps)
     o, t = statistics.median(x for x, _ in ours), statistics.median(x for x, _ in theirs)
@@ -171,6 +201,9 @@ def main() -> None:
     if not args.write:
         return
     span = lambda xs: f"{min(xs):.0f}–{max(xs):.0f}" if len(xs) > 1 else f"{xs[0]:.0f}"
+    if args.lmeval:
+        write_lmeval(args, versions, ours, theirs, o, t, n, verdict, rel, agree)
+        return
     section = "\n".join([
         "## NO-CrowS-Pairs end to end (issue 12)",
         "",
@@ -197,6 +230,35 @@ def main() -> None:
         "",
     ])
     write_section("NO-CrowS-Pairs end to end (issue 12)", section)
+    print(section)
+
+
+def write_lmeval(args, versions, ours, theirs, o, t, n, verdict, rel, agree) -> None:
+    title = "NO-CrowS-Pairs end to end: lm-evaluation-harness (issue 12)"
+    span = lambda xs: f"{min(xs):.0f}–{max(xs):.0f}" if len(xs) > 1 else f"{xs[0]:.0f}"
+    section = "\n".join([
+        f"## {title}",
+        "",
+        f"Measured on {cpu_model()} ({os.cpu_count()} cores, Linux {platform.release()}), {THREADS} threads, "
+        f"f32, the NorGPT-369M-shaped random-weight model; lm-eval {versions['lm_eval']}, transformers "
+        f"{versions['transformers']}, torch {versions['torch']}. {args.rounds} alternating process pair(s); "
+        "wall seconds of the whole process (median, range).",
+        "",
+        "Command: `cargo build --release -p nlebench && python tools/bench/crows_e2e.py "
+        f"--rounds {args.rounds} --lmeval --write`",
+        "",
+        "| | wall seconds | pairs/s | peak RSS | ratio |",
+        "|---|---|---|---|---|",
+        f"| `nlebench run` (embedded store, 1,677 pairs, batch 16, results stored) | {o:.0f} [{span([x for x, _ in ours])}] "
+        f"| {n / o:.2f} | {max(r for _, r in ours):.0f} MiB | {t / o:.2f}× |",
+        f"| lm-evaluation-harness `loglikelihood_rolling` (`HFLM`, batch 16, BOS as start token) | {t:.0f} "
+        f"[{span([x for x, _ in theirs])}] | {n / t:.2f} | {max(r for _, r in theirs):.0f} MiB | 1 |",
+        "",
+        f"Per-pair perplexities: {verdict} (largest difference {rel:.1e}); the preferred sentence "
+        f"agrees in {agree} of {n} pairs.",
+        "",
+    ])
+    write_section(title, section)
     print(section)
 
 
