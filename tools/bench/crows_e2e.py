@@ -123,7 +123,7 @@ def authors_perplexities(model_dir: str, predictions: list[str], batch_size: int
 
 
 def authors_main(model: str, out: str) -> None:
-    """The authors' way in this process (called in a fresh one by `run_authors`)."""
+    """The authors' way in this process (called in a fresh one by `run_reference`)."""
     import torch
     torch.set_num_threads(int(THREADS))
     rows = list(csv.DictReader(open(CSV, encoding="utf-8")))
@@ -153,7 +153,7 @@ def lmeval_main(model: str, out: str) -> None:
         "torch": torch.__version__, "transformers": transformers.__version__, "lm_eval": lm_eval.__version__}}))
 
 
-def run_authors(model: Path, flag: str = "--authors") -> tuple[float, float, list[tuple[float, float]], dict]:
+def run_reference(model: Path, flag: str) -> tuple[float, float, list[tuple[float, float]], dict]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "perps.json"
         seconds, rss = timed([sys.executable, __file__, flag, str(model), str(out)])
@@ -176,7 +176,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=ROOT / "bench-out/norgpt-369m-random")
     ap.add_argument("--binary", type=Path, default=ROOT / "target/release/nlebench")
-    ap.add_argument("--rounds", type=int, default=1, help="alternating nlebench/authors process pairs")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating nlebench/reference process pairs")
     ap.add_argument("--lmeval", action="store_true", help="lm-evaluation-harness instead of the authors' way")
     ap.add_argument("--write", action="store_true", help="write the section of BENCHMARKS.md")
     args = ap.parse_args()
@@ -188,7 +188,7 @@ def main() -> None:
         s, rss, perps = run_nlebench(args.binary, args.model)
         ours.append((s, rss))
         print(f"nlebench run: {s:.1f} s, peak RSS {rss:.0f} MiB, {len(perps)} pairs", flush=True)
-        s, rss, ref, versions = run_authors(args.model, "--lmeval-process" if args.lmeval else "--authors")
+        s, rss, ref, versions = run_reference(args.model, "--lmeval-process" if args.lmeval else "--authors")
         theirs.append((s, rss))
         print(f"{'lm-eval' if args.lmeval else 'authors'}: {s:.1f} s, peak RSS {rss:.0f} MiB", flush=True)
     rel = largest_relative(perps, ref)
@@ -202,60 +202,37 @@ def main() -> None:
         return
     span = lambda xs: f"{min(xs):.0f}–{max(xs):.0f}" if len(xs) > 1 else f"{xs[0]:.0f}"
     if args.lmeval:
-        write_lmeval(args, versions, ours, theirs, o, t, n, verdict, rel, agree)
-        return
-    section = "\n".join([
-        "## NO-CrowS-Pairs end to end (issue 12)",
-        "",
-        f"Measured on {cpu_model()} ({os.cpu_count()} cores, Linux {platform.release()}), {THREADS} threads, "
-        f"f32, the NorGPT-369M-shaped random-weight model; transformers {versions['transformers']}, "
-        f"torch {versions['torch']}. {args.rounds} alternating process pair(s); wall seconds of the whole "
-        "process (median, range).",
-        "",
-        "Command: `cargo build --release -p nlebench && python tools/bench/crows_e2e.py "
-        f"--rounds {args.rounds} --write`",
-        "",
-        "| | wall seconds | pairs/s | peak RSS | ratio |",
-        "|---|---|---|---|---|",
-        f"| `nlebench run` (embedded store, 1,677 pairs, batch 16, results stored) | {o:.0f} [{span([x for x, _ in ours])}] "
-        f"| {n / o:.2f} | {max(r for _, r in ours):.0f} MiB | {t / o:.2f}× |",
-        f"| authors' way (`evaluate` perplexity per sentence list, batch 16, start token) | {t:.0f} "
-        f"[{span([x for x, _ in theirs])}] | {n / t:.2f} | {max(r for _, r in theirs):.0f} MiB | 1 |",
-        "",
-        f"Per-pair perplexities: {verdict} (largest difference {rel:.1e}); the preferred sentence "
-        f"agrees in {agree} of {n} pairs. `evaluate` pads each list to its longest sentence (94 tokens; "
-        "the mean is 30), so it runs about three times the positions nlebench runs after sorting "
-        "texts by length, and it computes the full log-softmax; nlebench's scoring itself is no "
-        "faster than transformers' per position (section \"Engine (issue 3)\").",
-        "",
-    ])
-    write_section("NO-CrowS-Pairs end to end (issue 12)", section)
-    print(section)
-
-
-def write_lmeval(args, versions, ours, theirs, o, t, n, verdict, rel, agree) -> None:
-    title = "NO-CrowS-Pairs end to end: lm-evaluation-harness (issue 12)"
-    span = lambda xs: f"{min(xs):.0f}–{max(xs):.0f}" if len(xs) > 1 else f"{xs[0]:.0f}"
+        title = "NO-CrowS-Pairs end to end: lm-evaluation-harness (issue 12)"
+        label = "lm-evaluation-harness `loglikelihood_rolling` (`HFLM`, batch 16, BOS as start token)"
+        tools, flags, why = f"lm-eval {versions['lm_eval']}, ", " --lmeval", ""
+    else:
+        title = "NO-CrowS-Pairs end to end (issue 12)"
+        label = "authors' way (`evaluate` perplexity per sentence list, batch 16, start token)"
+        tools, flags = "", ""
+        why = (" `evaluate` pads each list to its longest sentence (94 tokens; the mean is 30), so it "
+               "runs about three times the positions nlebench runs after sorting texts by length, and "
+               "it computes the full log-softmax; nlebench's scoring itself is no faster than "
+               "transformers' per position (section \"Engine (issue 3)\").")
     section = "\n".join([
         f"## {title}",
         "",
         f"Measured on {cpu_model()} ({os.cpu_count()} cores, Linux {platform.release()}), {THREADS} threads, "
-        f"f32, the NorGPT-369M-shaped random-weight model; lm-eval {versions['lm_eval']}, transformers "
-        f"{versions['transformers']}, torch {versions['torch']}. {args.rounds} alternating process pair(s); "
-        "wall seconds of the whole process (median, range).",
+        f"f32, the NorGPT-369M-shaped random-weight model; {tools}transformers {versions['transformers']}, "
+        f"torch {versions['torch']}. {args.rounds} alternating process pair(s); wall seconds of the whole "
+        "process (median, range).",
         "",
         "Command: `cargo build --release -p nlebench && python tools/bench/crows_e2e.py "
-        f"--rounds {args.rounds} --lmeval --write`",
+        f"--rounds {args.rounds}{flags} --write`",
         "",
         "| | wall seconds | pairs/s | peak RSS | ratio |",
         "|---|---|---|---|---|",
         f"| `nlebench run` (embedded store, 1,677 pairs, batch 16, results stored) | {o:.0f} [{span([x for x, _ in ours])}] "
         f"| {n / o:.2f} | {max(r for _, r in ours):.0f} MiB | {t / o:.2f}× |",
-        f"| lm-evaluation-harness `loglikelihood_rolling` (`HFLM`, batch 16, BOS as start token) | {t:.0f} "
-        f"[{span([x for x, _ in theirs])}] | {n / t:.2f} | {max(r for _, r in theirs):.0f} MiB | 1 |",
+        f"| {label} | {t:.0f} [{span([x for x, _ in theirs])}] | {n / t:.2f} "
+        f"| {max(r for _, r in theirs):.0f} MiB | 1 |",
         "",
         f"Per-pair perplexities: {verdict} (largest difference {rel:.1e}); the preferred sentence "
-        f"agrees in {agree} of {n} pairs.",
+        f"agrees in {agree} of {n} pairs.{why}",
         "",
     ])
     write_section(title, section)

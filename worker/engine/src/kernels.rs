@@ -291,6 +291,7 @@ pub fn next_token_logprobs(logits: &Tensor, ids: &Tensor) -> Result<Tensor> {
 mod tests {
     use super::*;
     use candle_core::Device;
+    use test_support::models::max_diff;
 
     #[test]
     fn decode_attention_matches_candles_products_on_a_cache_view() {
@@ -302,17 +303,7 @@ mod tests {
         let q = Tensor::randn(0f32, 1.0, (3, 4, 1, 20), &dev).unwrap();
         let scores = decode_scores(&q, &k).unwrap();
         let reference = q.matmul(&k.t().unwrap().contiguous().unwrap()).unwrap();
-        let close = |a: &Tensor, b: &Tensor| {
-            (a - b)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap()
-        };
-        assert!(close(&scores, &reference) < 1e-5);
+        assert!(max_diff(&scores, &reference) < 1e-5);
         // Masked keys (probability 0) contribute nothing.
         let probs = softmax_last_dim(&scores).unwrap();
         let keep = Tensor::new(&[1f32, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0], &dev)
@@ -323,7 +314,7 @@ mod tests {
         let mixed = decode_mix(&probs, &v).unwrap();
         let reference = probs.matmul(&v.contiguous().unwrap()).unwrap();
         assert_eq!(mixed.dims(), &[3, 4, 1, 20]);
-        assert!(close(&mixed, &reference) < 1e-5);
+        assert!(max_diff(&mixed, &reference) < 1e-5);
         // One row's numbers are the same alone as among others, in a longer cache view.
         let alone =
             decode_scores(&q.narrow(0, 1, 1).unwrap(), &k.narrow(0, 1, 1).unwrap()).unwrap();
