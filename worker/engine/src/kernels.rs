@@ -1,6 +1,6 @@
 //! CPU kernels for the element-wise hot spots of scoring: the tanh-approximated GELU, the
-//! log-probability of each next token (a fused log-softmax and gather that never
-//! materialises `[B, T, V]` log-probabilities), an attention softmax whose result does not
+//! log-probability of chosen next tokens (a log-softmax normaliser per row and a gather that
+//! never materialise `[N, V]` log-probabilities), an attention softmax whose result does not
 //! depend on where padding sits, and a decoding step's attention over the KV cache. All split
 //! the work over rayon threads; other devices and dtypes use candle's generic operations.
 
@@ -239,52 +239,55 @@ pub fn decode_mix(p: &Tensor, v: &Tensor) -> Result<Tensor> {
         .apply_op2_no_bwd(&unit_last_stride(v)?, &DecodeMix)
 }
 
-/// `[B, T-1]` log-probabilities of ids `[B, T]` (u32) at positions 1.. under logits `[B, T, V]`.
-struct LabelLogprobs;
+/// Log-probabilities of `(row, label)` pairs under logits `[N, V]`: each row's log-softmax
+/// normaliser once, however many labels it serves (a shared position predicts the next token
+/// of every text that continues it).
+struct LabelLogprobs<'a> {
+    labels: &'a [(u32, u32)],
+}
 
-impl CustomOp2 for LabelLogprobs {
+impl CustomOp1 for LabelLogprobs<'_> {
     fn name(&self) -> &'static str {
         "label-logprobs"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let logits = contiguous(s1.as_slice::<f32>()?, l1)?;
-        let ids = contiguous(s2.as_slice::<u32>()?, l2)?;
-        let (b, t, v) = l1.shape().dims3()?;
-        let mut out = vec![0f32; b * (t - 1)];
-        out.par_chunks_mut(t - 1).enumerate().for_each(|(row, o)| {
-            for (pos, o) in o.iter_mut().enumerate() {
-                let z = &logits[(row * t + pos) * v..(row * t + pos + 1) * v];
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let logits = contiguous(s.as_slice::<f32>()?, l)?;
+        let (_, v) = l.shape().dims2()?;
+        let norms: Vec<(f32, f32)> = logits
+            .par_chunks(v)
+            .map(|z| {
                 let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let sum: f32 = z.iter().map(|&x| (x - max).exp()).sum();
-                let label = ids[row * t + pos + 1] as usize;
-                *o = z[label] - max - sum.ln();
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from((b, t - 1))))
+                (max, sum.ln())
+            })
+            .collect();
+        let out = self
+            .labels
+            .iter()
+            .map(|&(row, label)| {
+                let (max, ln_sum) = norms[row as usize];
+                logits[row as usize * v + label as usize] - max - ln_sum
+            })
+            .collect::<Vec<f32>>();
+        Ok((CpuStorage::F32(out), Shape::from(self.labels.len())))
     }
 }
 
-/// Log-probabilities `[B, T-1]` of each next token under `logits` `[B, T, V]`.
-pub fn next_token_logprobs(logits: &Tensor, ids: &Tensor) -> Result<Tensor> {
-    let (_b, t, _v) = logits.dims3()?;
+/// Log-probability of each `(row, label)` under logits `[N, V]`, without materialising the
+/// `[N, V]` log-probabilities on the CPU.
+pub fn label_logprobs(logits: &Tensor, labels: &[(u32, u32)]) -> Result<Vec<f32>> {
+    let (_, v) = logits.dims2()?;
     if logits.device().is_cpu() && logits.dtype() == DType::F32 {
         return logits
             .contiguous()?
-            .apply_op2_no_bwd(&ids.contiguous()?, &LabelLogprobs);
+            .apply_op1_no_bwd(&LabelLogprobs { labels })?
+            .to_vec1();
     }
-    let logp = candle_nn::ops::log_softmax(
-        &logits.narrow(1, 0, t - 1)?.to_dtype(DType::F32)?,
-        D::Minus1,
-    )?;
-    let labels = ids.narrow(1, 1, t - 1)?.unsqueeze(2)?.contiguous()?;
-    logp.gather(&labels, 2)?.squeeze(2)
+    let logp = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32)?, D::Minus1)?;
+    let flat: Vec<u32> = labels.iter().map(|&(r, l)| r * v as u32 + l).collect();
+    let flat = Tensor::from_vec(flat, labels.len(), logits.device())?;
+    logp.flatten_all()?.index_select(&flat, 0)?.to_vec1()
 }
 
 #[cfg(test)]
@@ -345,32 +348,18 @@ mod tests {
             .unwrap();
         assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
 
-        let logits = Tensor::randn(0f32, 3.0, (2, 5, 50), &dev).unwrap();
-        let ids = Tensor::new(&[[1u32, 7, 3, 49, 0], [2, 2, 2, 10, 11]], &dev).unwrap();
-        let fast = next_token_logprobs(&logits, &ids).unwrap();
-        let logp =
-            candle_nn::ops::log_softmax(&logits.narrow(1, 0, 4).unwrap(), D::Minus1).unwrap();
-        let slow = logp
-            .gather(
-                &ids.narrow(1, 1, 4)
-                    .unwrap()
-                    .unsqueeze(2)
-                    .unwrap()
-                    .contiguous()
-                    .unwrap(),
-                2,
-            )
+        let logits = Tensor::randn(0f32, 3.0, (3, 50), &dev).unwrap();
+        let labels = [(0u32, 7u32), (1, 3), (1, 49), (2, 0), (0, 7)];
+        let fast = label_logprobs(&logits, &labels).unwrap();
+        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)
             .unwrap()
-            .squeeze(2)
+            .to_vec2::<f32>()
             .unwrap();
-        let d = (fast - slow)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let d = labels
+            .iter()
+            .zip(&fast)
+            .map(|(&(r, l), &f)| (f - logp[r as usize][l as usize]).abs())
+            .fold(0f32, f32::max);
         assert!(d < 1e-5, "{d}");
     }
 }

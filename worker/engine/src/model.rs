@@ -239,19 +239,38 @@ impl LoadedModel {
 
     /// Final hidden states `[B, T, C]` of a step, extending `cache` when given.
     pub fn hidden(&self, step: &Step, cache: Option<&mut KvCache>) -> Result<Tensor> {
-        let b = step.ids.len();
         let t = step.ids.first().map_or(0, Vec::len);
         let past = cache.as_ref().map_or(0, |c| c.len());
-        let ids = Tensor::from_vec(step.ids.concat(), (b, t), &self.device)?;
-        let mask = attention_mask(&step.key_mask, past, t, self.network.window(), &self.device)?;
+        let mask = attention_mask(&step.key_mask, past, t, self.window(), &self.device)?;
+        self.hidden_masked(&step.ids, &step.positions, &mask, cache)
+    }
+
+    /// Final hidden states `[B, T, C]` of token ids and position ids `[B][T]` under an
+    /// attention mask `[B, 1, T, past + T]` (u8, 1 where a query sees a key), extending
+    /// `cache` when given.
+    pub fn hidden_masked(
+        &self,
+        ids: &[Vec<u32>],
+        positions: &[Vec<u32>],
+        mask: &Tensor,
+        cache: Option<&mut KvCache>,
+    ) -> Result<Tensor> {
+        let b = ids.len();
+        let t = ids.first().map_or(0, Vec::len);
+        let ids = Tensor::from_vec(ids.concat(), (b, t), &self.device)?;
         Ok(match &self.network {
-            Network::Gpt2(m) => m.hidden(&ids, &step.positions, &mask, cache)?,
-            Network::GptJ(m) => m.hidden(&ids, &step.positions, &mask, cache)?,
-            Network::Llama(m) => m.hidden(&ids, &step.positions, &mask, cache)?,
+            Network::Gpt2(m) => m.hidden(&ids, positions, mask, cache)?,
+            Network::GptJ(m) => m.hidden(&ids, positions, mask, cache)?,
+            Network::Llama(m) => m.hidden(&ids, positions, mask, cache)?,
         })
     }
 
-    /// Logits `[B, T, V]` (in f32) of hidden states.
+    /// The sliding attention window, if the architecture has one.
+    pub fn window(&self) -> Option<usize> {
+        self.network.window()
+    }
+
+    /// Logits `[..., V]` (in f32) of hidden states `[..., C]`.
     pub fn head(&self, h: &Tensor) -> Result<Tensor> {
         Ok(match &self.network {
             Network::Gpt2(m) => m.head(h)?,

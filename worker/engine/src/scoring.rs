@@ -3,11 +3,13 @@
 //! perplexity is exp(mean token NLL). Rows are padded (right or left) or hold several texts
 //! (packing); a text's numbers are the same whichever.
 
+use std::collections::HashMap;
+
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, Result};
-use super::kernels::next_token_logprobs;
+use super::kernels::label_logprobs;
 use super::model::{LoadedModel, Step};
 
 /// The score of one text.
@@ -80,7 +82,8 @@ pub enum Layout {
     RightPadded,
     /// One text per row, padding before it.
     LeftPadded,
-    /// Several texts per row, each with its own positions and attending only to itself.
+    /// Several texts per row, each with its own positions and attending only to itself; texts
+    /// that begin with the same tokens share those positions, which are computed once.
     Packed,
 }
 
@@ -116,9 +119,6 @@ pub struct Scoring {
 /// blocks whose boundaries move with the row length, which would make a text's numbers depend
 /// on its batch.
 pub const MAX_SHARED_ROW: usize = 512;
-
-/// Texts packed into one row at most (segment ids are one byte, 0 meaning padding).
-const MAX_SEGMENTS: usize = 255;
 
 /// Perplexity of each text, in input order. Texts are sorted by length (longest first) and
 /// scored as `scoring.batch` says (a fixed number, or as many as fit a memory budget); a batch
@@ -169,28 +169,42 @@ pub fn perplexities_of_ids(
     let mut order: Vec<usize> = (0..encoded.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].0.len()));
     let len = |i: usize| encoded[i].0.len() + 1;
+    let text = |i: usize| encoded[i].0.as_slice();
+    let packed = scoring.layout == Layout::Packed;
+    // Texts too long to share a row come first, one per pass; the rest, when packed, in token
+    // order, so that texts which begin alike are neighbours and can share their beginning.
+    let long = order.partition_point(|&i| len(i) > MAX_SHARED_ROW);
+    if packed {
+        order[long..].sort_by(|&a, &b| text(a).cmp(text(b)));
+    }
+    let width = order[long..]
+        .iter()
+        .map(|&i| len(i))
+        .max()
+        .unwrap_or(0)
+        .clamp(128, MAX_SHARED_ROW);
     let mut out: Vec<Option<TextScore>> = vec![None; encoded.len()];
     let mut start = 0;
     while start < order.len() {
-        let longest = len(order[start]);
-        let rows: Vec<Vec<usize>> = if longest > MAX_SHARED_ROW {
-            vec![vec![order[start]]]
-        } else if scoring.layout == Layout::Packed {
-            pack(&order[start..], longest, scoring.batch, model, len)
+        let first = order[start];
+        let rows: Vec<Row> = if len(first) > MAX_SHARED_ROW {
+            vec![Row::of(first, model.bos_id, text(first))]
+        } else if packed {
+            let limits = match scoring.batch {
+                BatchSize::Fixed(n) => (usize::MAX, n.max(1)),
+                BatchSize::Budget(_) => (scoring.batch.rows(model, width), usize::MAX),
+            };
+            pack(&order[start..], width, limits, model.bos_id, text)
         } else {
-            let n = scoring.batch.rows(model, longest);
+            let n = scoring.batch.rows(model, len(first));
             order[start..(start + n).min(order.len())]
                 .iter()
-                .map(|&i| vec![i])
+                .map(|&i| Row::of(i, model.bos_id, text(i)))
                 .collect()
         };
-        start += rows.iter().map(Vec::len).sum::<usize>();
-        let batch: Vec<Vec<&[u32]>> = rows
-            .iter()
-            .map(|r| r.iter().map(|&i| encoded[i].0.as_slice()).collect())
-            .collect();
-        let nlls = score_splitting(model, &batch, scoring.layout == Layout::LeftPadded)?;
-        for (&i, (n, nll)) in rows.iter().flatten().zip(nlls) {
+        start += rows.iter().map(|r| r.texts.len()).sum::<usize>();
+        let left = scoring.layout == Layout::LeftPadded;
+        for (i, n, nll) in score_splitting(model, &rows, left)? {
             out[i] = Some(TextScore {
                 n_tokens: n,
                 nll_sum: nll,
@@ -204,46 +218,108 @@ pub fn perplexities_of_ids(
         .collect()
 }
 
-/// Rows of texts for one packed forward pass, taken in `order` (longest first) by first fit
-/// into rows of `longest` positions (at least 128, at most [`MAX_SHARED_ROW`]): `Fixed(n)`
-/// packs the next n texts; a budget fills as many rows as it affords until a text fits none.
-fn pack(
-    order: &[usize],
-    longest: usize,
-    batch: BatchSize,
-    model: &LoadedModel,
-    len: impl Fn(usize) -> usize,
-) -> Vec<Vec<usize>> {
-    let width = longest.clamp(128, MAX_SHARED_ROW);
-    let (max_rows, max_texts) = match batch {
-        BatchSize::Fixed(n) => (usize::MAX, n.max(1)),
-        BatchSize::Budget(_) => (batch.rows(model, width), usize::MAX),
-    };
-    let mut rows: Vec<(usize, Vec<usize>)> = Vec::new();
-    for &i in order.iter().take(max_texts) {
-        let l = len(i);
-        let n_rows = rows.len();
-        match rows
-            .iter_mut()
-            .find(|(used, r)| used + l <= width && r.len() < MAX_SEGMENTS)
-        {
-            Some((used, r)) => {
-                *used += l;
-                r.push(i);
+/// One row of a scoring pass. Its positions form a forest: each text is a path from a root
+/// (its start token) down, and texts that begin alike share the positions of their common
+/// beginning, which are computed once. A position attends to its ancestors and itself, which
+/// are the positions the text alone would have before it, in the same order.
+#[derive(Debug, Default)]
+struct Row {
+    /// Token of each position.
+    ids: Vec<u32>,
+    /// Depth of each position in its tree: its position id.
+    depth: Vec<u32>,
+    /// Parent of each position ([`Row::ROOT`] for a start token).
+    parent: Vec<u32>,
+    /// The position of each (parent, token).
+    nodes: HashMap<(u32, u32), u32>,
+    /// Each text's index and positions: its start token's, then one per token.
+    texts: Vec<(usize, Vec<u32>)>,
+}
+
+impl Row {
+    const ROOT: u32 = u32::MAX;
+
+    /// A row holding one text.
+    fn of(index: usize, bos: u32, text: &[u32]) -> Row {
+        let mut row = Row::default();
+        row.push(index, bos, text);
+        row
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// How many leading positions of `[bos] + text` the row holds already.
+    fn shared(&self, bos: u32, text: &[u32]) -> usize {
+        let mut parent = Row::ROOT;
+        let mut n = 0;
+        for &token in std::iter::once(&bos).chain(text) {
+            match self.nodes.get(&(parent, token)) {
+                Some(&node) => {
+                    parent = node;
+                    n += 1;
+                }
+                None => break,
             }
-            None if n_rows < max_rows => rows.push((l, vec![i])),
+        }
+        n
+    }
+
+    /// Add text `index` as `[bos] + text`, reusing the positions of its shared beginning.
+    fn push(&mut self, index: usize, bos: u32, text: &[u32]) {
+        let mut parent = Row::ROOT;
+        let mut path = Vec::with_capacity(text.len() + 1);
+        for (depth, &token) in std::iter::once(&bos).chain(text).enumerate() {
+            let next = self.ids.len() as u32;
+            let node = *self.nodes.entry((parent, token)).or_insert(next);
+            if node == next {
+                self.ids.push(token);
+                self.depth.push(depth as u32);
+                self.parent.push(parent);
+            }
+            path.push(node);
+            parent = node;
+        }
+        self.texts.push((index, path));
+    }
+}
+
+/// Rows of `width` positions for one packed forward pass, filled with texts in `order` (at
+/// most `max_texts` of them, in at most `max_rows` rows): each text goes into the row that
+/// holds most of its beginning among those it fits (the first such), else a new row; packing
+/// stops at the first text that fits none.
+fn pack<'t>(
+    order: &[usize],
+    width: usize,
+    (max_rows, max_texts): (usize, usize),
+    bos: u32,
+    text: impl Fn(usize) -> &'t [u32],
+) -> Vec<Row> {
+    let mut rows: Vec<Row> = Vec::new();
+    for &i in order.iter().take(max_texts) {
+        let t = text(i);
+        let best = rows
+            .iter()
+            .enumerate()
+            .map(|(r, row)| (r, row.shared(bos, t)))
+            .filter(|&(r, shared)| rows[r].len() + t.len() + 1 - shared <= width)
+            .max_by_key(|&(r, shared)| (shared, std::cmp::Reverse(r)));
+        match best {
+            Some((r, _)) => rows[r].push(i, bos, t),
+            None if rows.len() < max_rows => rows.push(Row::of(i, bos, t)),
             None => break,
         }
     }
-    rows.into_iter().map(|(_, r)| r).collect()
+    rows
 }
 
 /// [`score_batch`], halving the batch when the device runs out of memory.
 fn score_splitting(
     model: &LoadedModel,
-    rows: &[Vec<&[u32]>],
+    rows: &[Row],
     left: bool,
-) -> Result<Vec<(usize, f64)>> {
+) -> Result<Vec<(usize, usize, f64)>> {
     match score_batch(model, rows, left) {
         Err(e) if rows.len() > 1 && super::device::is_oom(&e) => {
             tracing::warn!(
@@ -259,53 +335,65 @@ fn score_splitting(
     }
 }
 
-/// (tokens, NLL sum) of each text, row by row: a row holds its texts one after another, each
-/// as `[bos] + text` with positions from 0 in its own segment, padded (after, or before when
-/// `left`) to the longest row.
-fn score_batch(model: &LoadedModel, rows: &[Vec<&[u32]>], left: bool) -> Result<Vec<(usize, f64)>> {
-    let width = |r: &Vec<&[u32]>| r.iter().map(|t| t.len() + 1).sum::<usize>();
-    let t = rows.iter().map(width).max().unwrap_or(0);
-    let mut step = Step {
-        ids: Vec::with_capacity(rows.len()),
-        positions: Vec::with_capacity(rows.len()),
-        key_mask: Vec::with_capacity(rows.len()),
-    };
-    let mut starts = Vec::with_capacity(rows.len());
-    for r in rows {
-        let pad = t - width(r);
-        let offset = if left { pad } else { 0 };
-        let (mut ids, mut positions, mut mask) = (
-            vec![model.bos_id; offset],
-            vec![0; offset],
-            vec![0u8; offset],
-        );
-        let mut row_starts = Vec::with_capacity(r.len());
-        for (s, text) in r.iter().enumerate() {
-            row_starts.push(ids.len());
-            ids.push(model.bos_id);
-            ids.extend_from_slice(text);
-            positions.extend(0..=text.len() as u32);
-            mask.extend(std::iter::repeat_n(s as u8 + 1, text.len() + 1));
+/// (text index, tokens, NLL sum) of each text in `rows`, padded (after, or before when
+/// `left`) to the longest row. Only positions that predict a token go through the head, each
+/// once.
+fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usize, usize, f64)>> {
+    let t = rows.iter().map(Row::len).max().unwrap_or(0);
+    let window = model.window().map(|w| w as u32);
+    let (mut ids, mut positions) = (
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+    );
+    let mut offsets = Vec::with_capacity(rows.len());
+    let mut mask = vec![0u8; rows.len() * t * t];
+    for (b, row) in rows.iter().enumerate() {
+        let offset = if left { t - row.len() } else { 0 };
+        let padded = |x: &[u32], fill: u32| {
+            let mut v = vec![fill; offset];
+            v.extend_from_slice(x);
+            v.resize(t, fill);
+            v
+        };
+        ids.push(padded(&row.ids, model.bos_id));
+        positions.push(padded(&row.depth, 0));
+        for q in 0..row.len() {
+            let keys = &mut mask[(b * t + offset + q) * t + offset..][..row.len()];
+            let mut k = q as u32;
+            while k != Row::ROOT && window.is_none_or(|w| row.depth[q] - row.depth[k as usize] < w)
+            {
+                keys[k as usize] = 1;
+                k = row.parent[k as usize];
+            }
         }
-        ids.resize(t, model.bos_id);
-        positions.resize(t, 0);
-        mask.resize(t, 0);
-        step.ids.push(ids);
-        step.positions.push(positions);
-        step.key_mask.push(mask);
-        starts.push(row_starts);
+        offsets.push(offset);
     }
-    let logits = model.head(&model.hidden(&step, None)?)?;
-    let ids = Tensor::from_vec(step.ids.concat(), (rows.len(), t), &model.device)?;
-    let lp: Vec<Vec<f32>> = next_token_logprobs(&logits, &ids)?.to_vec2()?;
+    let mask = Tensor::from_vec(mask, (rows.len(), 1, t, t), &model.device)?;
+    let h = model.hidden_masked(&ids, &positions, &mask, None)?;
+    let h = h.reshape((rows.len() * t, h.dim(2)?))?;
+    let (mut heads, mut head_of, mut labels) = (Vec::new(), HashMap::new(), Vec::new());
+    for (b, row) in rows.iter().enumerate() {
+        for (_, path) in &row.texts {
+            for step in path.windows(2) {
+                let at = (b * t + offsets[b] + step[0] as usize) as u32;
+                let head = *head_of.entry(at).or_insert_with(|| {
+                    heads.push(at);
+                    heads.len() as u32 - 1
+                });
+                labels.push((head, row.ids[step[1] as usize]));
+            }
+        }
+    }
+    let n = heads.len();
+    let heads = Tensor::from_vec(heads, n, &model.device)?;
+    let logits = model.head(&h.index_select(&heads, 0)?)?;
+    let mut lp = label_logprobs(&logits, &labels)?.into_iter();
     let mut out = Vec::new();
-    for ((r, starts), lp) in rows.iter().zip(starts).zip(lp) {
-        for (text, start) in r.iter().zip(starts) {
-            let nll: f64 = lp[start..start + text.len()]
-                .iter()
-                .map(|&x| -(x as f64))
-                .sum();
-            out.push((text.len(), nll));
+    for row in rows {
+        for (i, path) in &row.texts {
+            let n = path.len() - 1;
+            let nll: f64 = lp.by_ref().take(n).map(|x| -(x as f64)).sum();
+            out.push((*i, n, nll));
         }
     }
     Ok(out)
@@ -363,4 +451,49 @@ pub fn classify(model: &LoadedModel, texts: &[&str], batch_size: usize) -> Resul
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_that_begin_alike_share_a_rows_positions() {
+        let bos = 0;
+        // As if `Han er lege .`, `Han er lærer .`, `Katten sov .`, `Han er lege i Bergen .`.
+        let texts: Vec<Vec<u32>> = vec![
+            vec![10, 11, 12, 1],
+            vec![10, 11, 13, 1],
+            vec![20, 21, 1],
+            vec![10, 11, 12, 14, 15, 1],
+        ];
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by(|&a, &b| texts[a].cmp(&texts[b]));
+        let rows = pack(&order, 128, (usize::MAX, 4), bos, |i| &texts[i]);
+        assert_eq!(rows.len(), 1, "four short texts fit one row");
+        let row = &rows[0];
+        // One start token for all; `Han er` once; text 3 adds ` i Bergen .` to text 0's `lege`.
+        assert_eq!(row.len(), 1 + 4 + 2 + 3 + 3);
+        for (i, path) in &row.texts {
+            let tokens: Vec<u32> = path.iter().map(|&p| row.ids[p as usize]).collect();
+            assert_eq!(
+                tokens,
+                [&[bos][..], &texts[*i]].concat(),
+                "text {i} reads back"
+            );
+            let depths: Vec<u32> = path.iter().map(|&p| row.depth[p as usize]).collect();
+            assert_eq!(depths, (0..path.len() as u32).collect::<Vec<_>>());
+            assert_eq!(row.parent[path[0] as usize], Row::ROOT);
+            for pair in path.windows(2) {
+                assert_eq!(row.parent[pair[1] as usize], pair[0]);
+            }
+        }
+        // A narrow row keeps what fits: the next text starts a new row, or packing stops.
+        let narrow = pack(&order, 8, (usize::MAX, 4), bos, |i| &texts[i]);
+        assert!(narrow.iter().all(|r| r.len() <= 8));
+        assert_eq!(narrow.iter().map(|r| r.texts.len()).sum::<usize>(), 4);
+        let one = pack(&order, 8, (1, 4), bos, |i| &texts[i]);
+        assert_eq!(one.len(), 1);
+        assert!(one[0].texts.len() < 4);
+    }
 }

@@ -9,8 +9,10 @@ use engine::{
 };
 use test_support::models::{ARCHS, load};
 
-/// Norwegian texts from one word to a paragraph, so that batches mix short and long rows.
-const TEXTS: [&str; 19] = [
+/// Norwegian texts from one word to a paragraph, so that batches mix short and long rows, with
+/// texts that begin alike (pairs as in NO-CrowS-Pairs, a text that begins another, a text
+/// twice), whose beginnings packed rows hold once.
+const TEXTS: [&str; 23] = [
     "Hei",
     "Det regnet hele natten.",
     "Oslo er hovedstaden i Norge, og byen har mange museer og parker.",
@@ -31,6 +33,10 @@ const TEXTS: [&str; 19] = [
     "Bestemor bakte brød hver lørdag, og hele huset luktet godt.",
     "Vi møtes klokka åtte utenfor biblioteket.",
     "Eksamen var vanskelig, men de fleste studentene besto.",
+    "Katten satt på trappen og så på barna i hagen.",
+    "Det er kaldt i dag.",
+    "Det regnet hele natten.",
+    "Stortinget vedtok loven etter en kort debatt.",
 ];
 
 fn scoring(batch: BatchSize, layout: Layout) -> Scoring {
