@@ -1,7 +1,7 @@
 //! CPU kernels for the element-wise hot spots of scoring: the tanh-approximated GELU, the
 //! log-probability of chosen next tokens (a log-softmax normaliser per row and a gather that
-//! never materialise `[N, V]` log-probabilities), an attention softmax whose result does not
-//! depend on where padding sits, and a decoding step's attention over the KV cache. All split
+//! never materialise `[N, V]` log-probabilities), a masked attention softmax whose result does
+//! not depend on where padding sits, and a decoding step's attention over the KV cache. All split
 //! the work over rayon threads; other devices and dtypes use candle's generic operations.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Layout, Result, Shape, Tensor};
@@ -47,46 +47,86 @@ pub fn gelu_tanh(x: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// Softmax over the last dimension that sums the exponentials one after another in index
-/// order. Masked scores become exact zeros, and adding a zero changes no sum, so a row's
-/// probabilities are bitwise the same whatever padding or other packed texts surround its
-/// keys (candle's softmax sums in SIMD lanes, whose grouping moves with the padding).
-struct OrderedSoftmax;
+/// Attention probabilities of scores `[B, H, T, K]` under a u8 mask `[B, 1, T, K]`: the softmax
+/// of `scale × score` over the keys a query sees, summing the exponentials one after another
+/// in key order. Unseen keys get exact zeros and cost no exponential; adding a zero changes no
+/// sum, so a query's probabilities are bitwise the same whatever padding, packed texts or
+/// other branches of a shared row surround its keys (candle's softmax sums in SIMD lanes,
+/// whose grouping moves with the padding). A query that sees no key (padding) gets uniform
+/// probabilities.
+struct MaskedSoftmax {
+    scale: f32,
+}
 
-impl CustomOp1 for OrderedSoftmax {
+impl CustomOp2 for MaskedSoftmax {
     fn name(&self) -> &'static str {
-        "ordered-softmax"
+        "masked-softmax"
     }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = contiguous(s.as_slice::<f32>()?, l)?;
-        let n = l.shape().dims().last().copied().unwrap_or(1).max(1);
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = contiguous(s1.as_slice::<f32>()?, l1)?;
+        let mask = contiguous(s2.as_slice::<u8>()?, l2)?;
+        let (_, h, t, k) = l1.shape().dims4()?;
         let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(n)
-            .zip(x.par_chunks(n))
-            .for_each(|(o, x)| {
-                let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0f32;
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = (v - max).exp();
-                    sum += *o;
+        out.par_chunks_mut(k)
+            .zip(x.par_chunks(k))
+            .enumerate()
+            .for_each(|(row, (o, x))| {
+                let (b, q) = (row / (h * t), row % t);
+                let seen = &mask[(b * t + q) * k..][..k];
+                let max = x
+                    .iter()
+                    .zip(seen)
+                    .filter(|&(_, &m)| m != 0)
+                    .map(|(&v, _)| v * self.scale)
+                    .fold(f32::NEG_INFINITY, f32::max);
+                if max == f32::NEG_INFINITY {
+                    o.fill(1.0 / k as f32);
+                    return;
                 }
-                for o in o.iter_mut() {
-                    *o /= sum;
+                let mut sum = 0f32;
+                for ((o, &v), &m) in o.iter_mut().zip(x).zip(seen) {
+                    if m != 0 {
+                        *o = (v * self.scale - max).exp();
+                        sum += *o;
+                    }
+                }
+                for (o, &m) in o.iter_mut().zip(seen) {
+                    if m != 0 {
+                        *o /= sum;
+                    }
                 }
             });
-        Ok((CpuStorage::F32(out), l.shape().clone()))
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
 
-/// Softmax over the last dimension; on the CPU in f32 with [`OrderedSoftmax`]'s padding-proof
-/// sums.
-pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
-    if x.device().is_cpu() && x.dtype() == DType::F32 {
-        x.contiguous()?.apply_op1_no_bwd(&OrderedSoftmax)
-    } else {
-        candle_nn::ops::softmax_last_dim(x)
+/// Attention probabilities (f32) of scores `[B, H, T, K]` under a u8 mask `[B, 1, T, K]` (1
+/// where a query sees a key): on the CPU in f32 with [`MaskedSoftmax`]'s padding-proof sums;
+/// elsewhere candle's softmax with unseen scores set to f32's lowest value (transformers uses
+/// the dtype's lowest), so that fully masked rows stay finite in every dtype (f32::MIN would
+/// be −∞ in f16).
+pub fn masked_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    if scores.device().is_cpu() && scores.dtype() == DType::F32 {
+        return scores.contiguous()?.apply_op2_no_bwd(
+            &mask.contiguous()?,
+            &MaskedSoftmax {
+                scale: scale as f32,
+            },
+        );
     }
+    let scores = (scores * scale)?.to_dtype(DType::F32)?;
+    let lowest = Tensor::new(f32::MIN, scores.device())?.broadcast_as(scores.shape())?;
+    let scores = mask
+        .broadcast_as(scores.shape())?
+        .where_cond(&scores, &lowest)?;
+    candle_nn::ops::softmax_last_dim(&scores)
 }
 
 /// Rows of a `[B, H, K, D]` tensor with unit stride along D (a view of the KV cache):
@@ -308,12 +348,13 @@ mod tests {
         let reference = q.matmul(&k.t().unwrap().contiguous().unwrap()).unwrap();
         assert!(max_diff(&scores, &reference) < 1e-5);
         // Masked keys (probability 0) contribute nothing.
-        let probs = softmax_last_dim(&scores).unwrap();
-        let keep = Tensor::new(&[1f32, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0], &dev)
+        let seen = Tensor::new(&[1u8, 1, 0, 1, 1, 1, 1], &dev)
             .unwrap()
-            .broadcast_as(probs.shape())
+            .reshape((1, 1, 1, 7))
+            .unwrap()
+            .broadcast_as((3, 1, 1, 7))
             .unwrap();
-        let probs = (probs * keep).unwrap();
+        let probs = masked_softmax(&scores, &seen, 1.0).unwrap();
         let mixed = decode_mix(&probs, &v).unwrap();
         let reference = probs.matmul(&v.contiguous().unwrap()).unwrap();
         assert_eq!(mixed.dims(), &[3, 4, 1, 20]);
@@ -347,6 +388,30 @@ mod tests {
             .max_all()
             .unwrap();
         assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
+
+        // The masked softmax against candle's: scaled, unseen keys at f32's lowest value; a
+        // query that sees nothing (the last) gets uniform probabilities either way.
+        let scores = Tensor::randn(0f32, 2.0, (2, 3, 4, 6), &dev).unwrap();
+        let seen: Vec<u8> = (0..2 * 4 * 6)
+            .map(|i| u8::from(i % 6 <= (i / 6) % 4 && i / 6 != 7))
+            .collect();
+        let seen = Tensor::from_vec(seen, (2, 1, 4, 6), &dev).unwrap();
+        let lowest = Tensor::new(f32::MIN, &dev)
+            .unwrap()
+            .broadcast_as(scores.shape())
+            .unwrap();
+        let reference = candle_nn::ops::softmax_last_dim(
+            &seen
+                .broadcast_as(scores.shape())
+                .unwrap()
+                .where_cond(&(&scores * 0.125).unwrap(), &lowest)
+                .unwrap(),
+        )
+        .unwrap();
+        let probs = masked_softmax(&scores, &seen, 0.125).unwrap();
+        assert!(max_diff(&probs, &reference) < 1e-6);
+        let padding = probs.get(1).unwrap().get(2).unwrap().get(3).unwrap();
+        assert_eq!(padding.to_vec1::<f32>().unwrap(), vec![1.0 / 6.0; 6]);
 
         let logits = Tensor::randn(0f32, 3.0, (3, 50), &dev).unwrap();
         let labels = [(0u32, 7u32), (1, 3), (1, 49), (2, 0), (0, 7)];

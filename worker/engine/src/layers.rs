@@ -9,7 +9,7 @@ use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, T
 use candle_nn::{Embedding, VarBuilder};
 use linear::{Isa, PackedWeight};
 
-use super::kernels::{decode_mix, decode_scores, decodes, softmax_last_dim};
+use super::kernels::{decode_mix, decode_scores, decodes, masked_softmax};
 use super::weights::TensorMap;
 
 /// Keys and values of one layer: buffers `[B, H, capacity, D]` filled up to `len`.
@@ -264,9 +264,8 @@ pub fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
 }
 
 /// Scaled dot-product attention with a u8 mask `[B, 1, T, K]`; q `[B, H, T, D]`,
-/// k and v `[B, H, K, D]`. The softmax runs in f32, masked scores set to f32's lowest value
-/// (transformers uses the dtype's lowest), so fully masked rows (padding queries) stay finite
-/// in every dtype: f32::MIN would be −∞ in f16.
+/// k and v `[B, H, K, D]`. The softmax runs in f32 over the keys a query sees
+/// ([`masked_softmax`]).
 ///
 /// For several queries the keys are transposed into a contiguous `[D, K]` first: with the
 /// transposed view, `gemm` computes products of at most 16 × 16 scores with a different
@@ -283,12 +282,7 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> 
     } else {
         q.matmul(&k.t()?)?
     };
-    let scores = (scores * scale)?.to_dtype(DType::F32)?;
-    let lowest = Tensor::new(f32::MIN, q.device())?.broadcast_as(scores.shape())?;
-    let scores = mask
-        .broadcast_as(scores.shape())?
-        .where_cond(&scores, &lowest)?;
-    let probs = softmax_last_dim(&scores)?.to_dtype(q.dtype())?;
+    let probs = masked_softmax(&scores, mask, scale)?.to_dtype(q.dtype())?;
     if decode {
         decode_mix(&probs, v)
     } else {
