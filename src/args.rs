@@ -248,9 +248,9 @@ pub struct PerplexityArgs {
     /// Context cap in tokens (longer texts are truncated and flagged)
     #[arg(long)]
     pub max_tokens: Option<usize>,
-    /// How texts share a forward pass: right-padded, left-padded or packed (several texts
-    /// per row); the perplexities are the same in each
-    #[arg(long, default_value = "right-padded")]
+    /// How texts share a forward pass: packed (several texts per row, a common beginning
+    /// computed once), right-padded or left-padded; the perplexities are the same in each
+    #[arg(long, default_value = "packed")]
     pub layout: engine::Layout,
     /// Print JSON with per-text perplexities and token counts
     #[arg(long)]

@@ -233,7 +233,7 @@ pub struct BenchEngineArgs {
     #[arg(long, value_enum)]
     pub phase: BenchPhase,
     /// Row layout of `ppl` scoring: right-padded, left-padded or packed
-    #[arg(long, default_value = "right-padded")]
+    #[arg(long, default_value = "packed")]
     pub layout: engine::Layout,
     /// Timed repetitions (after one warm-up)
     #[arg(long, default_value_t = 3)]

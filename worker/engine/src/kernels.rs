@@ -107,15 +107,16 @@ impl CustomOp2 for MaskedSoftmax {
     }
 }
 
-/// Attention probabilities (f32) of scores `[B, H, T, K]` under a u8 mask `[B, 1, T, K]` (1
-/// where a query sees a key): on the CPU in f32 with [`MaskedSoftmax`]'s padding-proof sums;
+/// Attention probabilities (f32) of scores `[B, H, T, K]` under a u8 mask that broadcasts to
+/// `[B, 1, T, K]` (1 where a query sees a key): on the CPU in f32 with [`MaskedSoftmax`]'s padding-proof sums;
 /// elsewhere candle's softmax with unseen scores set to f32's lowest value (transformers uses
 /// the dtype's lowest), so that fully masked rows stay finite in every dtype (f32::MIN would
 /// be −∞ in f16).
 pub fn masked_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
     if scores.device().is_cpu() && scores.dtype() == DType::F32 {
+        let (b, _, t, k) = scores.dims4()?;
         return scores.contiguous()?.apply_op2_no_bwd(
-            &mask.contiguous()?,
+            &mask.broadcast_as((b, 1, t, k))?.contiguous()?,
             &MaskedSoftmax {
                 scale: scale as f32,
             },

@@ -78,12 +78,13 @@ impl Default for BatchSize {
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
     /// One text per row, padding after it.
-    #[default]
     RightPadded,
     /// One text per row, padding before it.
     LeftPadded,
     /// Several texts per row, each with its own positions and attending only to itself; texts
-    /// that begin with the same tokens share those positions, which are computed once.
+    /// that begin with the same tokens share those positions, which are computed once. The
+    /// default: the fewest positions.
+    #[default]
     Packed,
 }
 
@@ -119,6 +120,11 @@ pub struct Scoring {
 /// blocks whose boundaries move with the row length, which would make a text's numbers depend
 /// on its batch.
 pub const MAX_SHARED_ROW: usize = 512;
+
+/// Positions of a scoring pass at least (padding added): with two, `gemm` takes another path
+/// for the attention products, and a two-token text would not get the bits it gets among
+/// longer rows.
+const MIN_ROW: usize = 3;
 
 /// Perplexity of each text, in input order. Texts are sorted by length (longest first) and
 /// scored as `scoring.batch` says (a fixed number, or as many as fit a memory budget); a batch
@@ -177,12 +183,6 @@ pub fn perplexities_of_ids(
     if packed {
         order[long..].sort_by(|&a, &b| text(a).cmp(text(b)));
     }
-    let width = order[long..]
-        .iter()
-        .map(|&i| len(i))
-        .max()
-        .unwrap_or(0)
-        .clamp(128, MAX_SHARED_ROW);
     let mut out: Vec<Option<TextScore>> = vec![None; encoded.len()];
     let mut start = 0;
     while start < order.len() {
@@ -192,9 +192,9 @@ pub fn perplexities_of_ids(
         } else if packed {
             let limits = match scoring.batch {
                 BatchSize::Fixed(n) => (usize::MAX, n.max(1)),
-                BatchSize::Budget(_) => (scoring.batch.rows(model, width), usize::MAX),
+                BatchSize::Budget(_) => (scoring.batch.rows(model, MAX_SHARED_ROW), usize::MAX),
             };
-            pack(&order[start..], width, limits, model.bos_id, text)
+            pack(&order[start..], MAX_SHARED_ROW, limits, model.bos_id, text)
         } else {
             let n = scoring.batch.rows(model, len(first));
             order[start..(start + n).min(order.len())]
@@ -221,7 +221,8 @@ pub fn perplexities_of_ids(
 /// One row of a scoring pass. Its positions form a forest: each text is a path from a root
 /// (its start token) down, and texts that begin alike share the positions of their common
 /// beginning, which are computed once. A position attends to its ancestors and itself, which
-/// are the positions the text alone would have before it, in the same order.
+/// are the positions the text alone would have before it, in the same order. A text's last
+/// token has no position: nothing attends to it and what it predicts is not scored.
 #[derive(Debug, Default)]
 struct Row {
     /// Token of each position.
@@ -232,8 +233,9 @@ struct Row {
     parent: Vec<u32>,
     /// The position of each (parent, token).
     nodes: HashMap<(u32, u32), u32>,
-    /// Each text's index and positions: its start token's, then one per token.
-    texts: Vec<(usize, Vec<u32>)>,
+    /// Each text: its index, the positions of its start token and of every token but the
+    /// last, and the token each of them predicts (the text).
+    texts: Vec<(usize, Vec<u32>, Vec<u32>)>,
 }
 
 impl Row {
@@ -250,11 +252,12 @@ impl Row {
         self.ids.len()
     }
 
-    /// How many leading positions of `[bos] + text` the row holds already.
+    /// How many of the positions a text needs (`[bos] + text` but its last token) the row
+    /// holds already.
     fn shared(&self, bos: u32, text: &[u32]) -> usize {
         let mut parent = Row::ROOT;
         let mut n = 0;
-        for &token in std::iter::once(&bos).chain(text) {
+        for &token in std::iter::once(&bos).chain(&text[..text.len() - 1]) {
             match self.nodes.get(&(parent, token)) {
                 Some(&node) => {
                     parent = node;
@@ -266,11 +269,14 @@ impl Row {
         n
     }
 
-    /// Add text `index` as `[bos] + text`, reusing the positions of its shared beginning.
+    /// Add text `index` (not empty), reusing the positions of its shared beginning.
     fn push(&mut self, index: usize, bos: u32, text: &[u32]) {
         let mut parent = Row::ROOT;
-        let mut path = Vec::with_capacity(text.len() + 1);
-        for (depth, &token) in std::iter::once(&bos).chain(text).enumerate() {
+        let mut path = Vec::with_capacity(text.len());
+        for (depth, &token) in std::iter::once(&bos)
+            .chain(&text[..text.len() - 1])
+            .enumerate()
+        {
             let next = self.ids.len() as u32;
             let node = *self.nodes.entry((parent, token)).or_insert(next);
             if node == next {
@@ -281,7 +287,7 @@ impl Row {
             path.push(node);
             parent = node;
         }
-        self.texts.push((index, path));
+        self.texts.push((index, path, text.to_vec()));
     }
 }
 
@@ -303,7 +309,7 @@ fn pack<'t>(
             .iter()
             .enumerate()
             .map(|(r, row)| (r, row.shared(bos, t)))
-            .filter(|&(r, shared)| rows[r].len() + t.len() + 1 - shared <= width)
+            .filter(|&(r, shared)| rows[r].len() + t.len() - shared <= width)
             .max_by_key(|&(r, shared)| (shared, std::cmp::Reverse(r)));
         match best {
             Some((r, _)) => rows[r].push(i, bos, t),
@@ -336,10 +342,10 @@ fn score_splitting(
 }
 
 /// (text index, tokens, NLL sum) of each text in `rows`, padded (after, or before when
-/// `left`) to the longest row. Only positions that predict a token go through the head, each
-/// once.
+/// `left`) to the longest row. Each position goes through the head once, however many texts
+/// it predicts a token of; padding does not.
 fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usize, usize, f64)>> {
-    let t = rows.iter().map(Row::len).max().unwrap_or(0);
+    let t = rows.iter().map(Row::len).max().unwrap_or(0).max(MIN_ROW);
     let window = model.window().map(|w| w as u32);
     let (mut ids, mut positions) = (
         Vec::with_capacity(rows.len()),
@@ -373,14 +379,14 @@ fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usi
     let h = h.reshape((rows.len() * t, h.dim(2)?))?;
     let (mut heads, mut head_of, mut labels) = (Vec::new(), HashMap::new(), Vec::new());
     for (b, row) in rows.iter().enumerate() {
-        for (_, path) in &row.texts {
-            for step in path.windows(2) {
-                let at = (b * t + offsets[b] + step[0] as usize) as u32;
+        for (_, path, text) in &row.texts {
+            for (&p, &token) in path.iter().zip(text) {
+                let at = (b * t + offsets[b] + p as usize) as u32;
                 let head = *head_of.entry(at).or_insert_with(|| {
                     heads.push(at);
                     heads.len() as u32 - 1
                 });
-                labels.push((head, row.ids[step[1] as usize]));
+                labels.push((head, token));
             }
         }
     }
@@ -390,8 +396,8 @@ fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usi
     let mut lp = label_logprobs(&logits, &labels)?.into_iter();
     let mut out = Vec::new();
     for row in rows {
-        for (i, path) in &row.texts {
-            let n = path.len() - 1;
+        for (i, _, text) in &row.texts {
+            let n = text.len();
             let nll: f64 = lp.by_ref().take(n).map(|x| -(x as f64)).sum();
             out.push((*i, n, nll));
         }
@@ -472,14 +478,17 @@ mod tests {
         let rows = pack(&order, 128, (usize::MAX, 4), bos, |i| &texts[i]);
         assert_eq!(rows.len(), 1, "four short texts fit one row");
         let row = &rows[0];
-        // One start token for all; `Han er` once; text 3 adds ` i Bergen .` to text 0's `lege`.
-        assert_eq!(row.len(), 1 + 4 + 2 + 3 + 3);
-        for (i, path) in &row.texts {
+        // One start token for all; `Han er lege` once; `lærer`; `Katten sov`; text 3 adds
+        // ` i Bergen` to text 0's `lege` (last tokens have no position).
+        assert_eq!(row.len(), 1 + 3 + 1 + 2 + 2);
+        for (i, path, labels) in &row.texts {
             let tokens: Vec<u32> = path.iter().map(|&p| row.ids[p as usize]).collect();
+            let text = &texts[*i];
+            assert_eq!(labels, text);
             assert_eq!(
                 tokens,
-                [&[bos][..], &texts[*i]].concat(),
-                "text {i} reads back"
+                [&[bos][..], &text[..text.len() - 1]].concat(),
+                "text {i}"
             );
             let depths: Vec<u32> = path.iter().map(|&p| row.depth[p as usize]).collect();
             assert_eq!(depths, (0..path.len() as u32).collect::<Vec<_>>());
@@ -489,10 +498,10 @@ mod tests {
             }
         }
         // A narrow row keeps what fits: the next text starts a new row, or packing stops.
-        let narrow = pack(&order, 8, (usize::MAX, 4), bos, |i| &texts[i]);
-        assert!(narrow.iter().all(|r| r.len() <= 8));
+        let narrow = pack(&order, 6, (usize::MAX, 4), bos, |i| &texts[i]);
+        assert!(narrow.iter().all(|r| r.len() <= 6));
         assert_eq!(narrow.iter().map(|r| r.texts.len()).sum::<usize>(), 4);
-        let one = pack(&order, 8, (1, 4), bos, |i| &texts[i]);
+        let one = pack(&order, 6, (1, 4), bos, |i| &texts[i]);
         assert_eq!(one.len(), 1);
         assert!(one[0].texts.len() < 4);
     }
