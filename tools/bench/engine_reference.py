@@ -147,7 +147,7 @@ def main() -> None:
     inputs = args.out / "bench_inputs.json"
     inputs.write_text(json.dumps(workload(model / "tokenizer.json")))
 
-    results = {"ppl": {"nlebench": [], "transformers": []}, "gen": {"nlebench": [], "transformers": []}}
+    results = {p: {"nlebench": [], "transformers": []} for p in ("ppl", "ppl-padded", "gen")}
     for phase in ("ppl", "gen"):
         for r in range(args.rounds):
             ours = run_json([str(args.binary), "bench", "engine", "--model", str(model), "--inputs", str(inputs),
@@ -158,11 +158,21 @@ def main() -> None:
             results[phase]["transformers"].append(ref)
             print(f"{phase} round {r + 1}: nlebench {ours['median']:.2f} vs transformers {ref['median']:.2f}",
                   file=sys.stderr)
+            if phase == "ppl":
+                padded = run_json([str(args.binary), "bench", "engine", "--model", str(model), "--inputs",
+                                   str(inputs), "--phase", phase, "--repeats", str(args.repeats), "--json",
+                                   "--layout", "right-padded"])
+                results["ppl-padded"]["nlebench"].append(padded)
+                results["ppl-padded"]["transformers"].append(ref)
+                print(f"ppl round {r + 1}: nlebench right-padded {padded['median']:.2f}", file=sys.stderr)
         ours, ref = results[phase]["nlebench"][-1]["output"], results[phase]["transformers"][-1]["output"]
         if phase == "ppl":
             worst = max(abs(a - b) / b for a, b in zip(ours, ref))
             assert worst < 1e-4, f"perplexities differ: {worst}"
             results[phase]["agreement"] = f"perplexities equal within {worst:.1e} relative"
+            same = results["ppl-padded"]["nlebench"][-1]["output"] == ours
+            results["ppl-padded"]["agreement"] = ("bitwise equal to packed" if same
+                                                  else "DIFFERENT from packed")
         else:
             same = sum(a == b for a, b in zip(ours, ref))
             results[phase]["agreement"] = f"{same}/{len(ref)} greedy continuations token-identical"
@@ -196,9 +206,10 @@ def write_markdown(results: dict, args) -> None:
         "| workload | nlebench | transformers | ratio | peak RSS nlebench | peak RSS transformers | outputs |",
         "|---|---|---|---|---|---|---|",
     ]
-    names = {"ppl": "perplexity, 200 sentences, batch 16 (sentences/s)",
+    names = {"ppl": "perplexity, 200 sentences, batch 16, packed rows (the default) (sentences/s)",
+             "ppl-padded": "perplexity, the same, right-padded rows (sentences/s)",
              "gen": "greedy, 8 × 100-token prompts, 64 new tokens (new tokens/s)"}
-    for phase in ("ppl", "gen"):
+    for phase in [p for p in ("ppl", "ppl-padded", "gen") if results.get(p, {}).get("nlebench")]:
         o, t = summary(results[phase]["nlebench"]), summary(results[phase]["transformers"])
         lines.append(f"| {names[phase]} | {o[0]:.2f} [{o[1]:.2f}–{o[2]:.2f}] | {t[0]:.2f} [{t[1]:.2f}–{t[2]:.2f}] "
                      f"| {o[0] / t[0]:.2f}× | {o[3]:.0f} MiB | {t[3]:.0f} MiB | {results[phase]['agreement']} |")

@@ -194,7 +194,13 @@ pub fn perplexities_of_ids(
                 BatchSize::Fixed(n) => (usize::MAX, n.max(1)),
                 BatchSize::Budget(_) => (scoring.batch.rows(model, MAX_SHARED_ROW), usize::MAX),
             };
-            pack(&order[start..], MAX_SHARED_ROW, limits, model.bos_id, text)
+            balanced(
+                pack(&order[start..], MAX_SHARED_ROW, limits, model.bos_id, text),
+                &order[start..],
+                MAX_SHARED_ROW,
+                model.bos_id,
+                text,
+            )
         } else {
             let n = scoring.batch.rows(model, len(first));
             order[start..(start + n).min(order.len())]
@@ -318,6 +324,40 @@ fn pack<'t>(
         }
     }
     rows
+}
+
+/// The same texts as `rows` (packed from the first of `order` into rows of `width`) in as
+/// many rows of the least width that holds them, found by bisection: a pass pads every row to
+/// its longest, so rows of equal length waste least.
+fn balanced<'t>(
+    rows: Vec<Row>,
+    order: &[usize],
+    width: usize,
+    bos: u32,
+    text: impl Fn(usize) -> &'t [u32] + Copy,
+) -> Vec<Row> {
+    let (n, taken) = (
+        rows.len(),
+        rows.iter().map(|r| r.texts.len()).sum::<usize>(),
+    );
+    let longest = rows.iter().map(Row::len).max().unwrap_or(0);
+    let fits = |width| {
+        let r = pack(&order[..taken], width, (n, taken), bos, text);
+        (r.iter().map(|r| r.texts.len()).sum::<usize>() == taken).then_some(r)
+    };
+    let (mut lo, mut hi) = (rows.iter().map(Row::len).sum::<usize>().div_ceil(n), width);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if fits(mid).is_some() {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    match fits(hi) {
+        Some(r) if r.iter().map(Row::len).max() < Some(longest) => r,
+        _ => rows,
+    }
 }
 
 /// [`score_batch`], halving the batch when the device runs out of memory.
@@ -504,5 +544,25 @@ mod tests {
         let one = pack(&order, 6, (1, 4), bos, |i| &texts[i]);
         assert_eq!(one.len(), 1);
         assert!(one[0].texts.len() < 4);
+    }
+
+    #[test]
+    fn rows_of_a_pass_are_balanced() {
+        // Ten texts of 5 positions each (no common beginning but the start token): 41 positions.
+        let texts: Vec<Vec<u32>> = (0..10)
+            .map(|i| vec![10 + i, 30 + i, 50 + i, 70 + i, 1])
+            .collect();
+        let order: Vec<usize> = (0..10).collect();
+        let text = |i: usize| texts[i].as_slice();
+        let wide = pack(&order, 32, (usize::MAX, 10), 0, text);
+        assert_eq!(wide.iter().map(Row::len).collect::<Vec<_>>(), [29, 13]);
+        let even = balanced(wide, &order, 32, 0, text);
+        assert_eq!(even.iter().map(Row::len).collect::<Vec<_>>(), [21, 21]);
+        let mut indices: Vec<usize> = even
+            .iter()
+            .flat_map(|r| r.texts.iter().map(|t| t.0))
+            .collect();
+        indices.sort_unstable();
+        assert_eq!(indices, order, "every text is still there, once");
     }
 }

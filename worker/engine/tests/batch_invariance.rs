@@ -99,6 +99,42 @@ fn perplexities_are_bitwise_equal_at_any_batch_size_padding_and_packing() {
     }
 }
 
+/// A packed pass of more positions than one row holds spreads its texts over rows of equal
+/// width (`scoring::MAX_SHARED_ROW` at most), and each text keeps the bits it gets alone.
+#[test]
+fn texts_over_several_packed_rows_keep_their_bits() {
+    let many: Vec<String> = (0..48)
+        .map(|i| {
+            format!(
+                "{} {}",
+                TEXTS[i % TEXTS.len()],
+                TEXTS[(i * 7 + 3) % TEXTS.len()]
+            )
+        })
+        .collect();
+    let texts: Vec<&str> = many.iter().map(String::as_str).collect();
+    for arch in ARCHS {
+        let m = load(arch);
+        let positions: usize = texts.iter().map(|t| m.encode(t).unwrap().len()).sum();
+        assert!(
+            positions > 2 * engine::scoring::MAX_SHARED_ROW,
+            "{arch}: {positions}"
+        );
+        for batch in [BatchSize::Fixed(48), BatchSize::default()] {
+            let got = scores(&m, &texts, batch, Layout::Packed);
+            for (i, g) in got.iter().enumerate() {
+                let want =
+                    scores(&m, &[texts[i]], BatchSize::Fixed(1), Layout::RightPadded).remove(0);
+                assert_eq!(
+                    (g.n_tokens, g.nll_sum.to_bits()),
+                    (want.n_tokens, want.nll_sum.to_bits()),
+                    "{arch}, {batch:?}: text {i}"
+                );
+            }
+        }
+    }
+}
+
 /// Greedy generation in one static batch (left-padded prompts of different lengths, in two
 /// orders) gives each prompt the tokens it gets alone.
 #[test]
