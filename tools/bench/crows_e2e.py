@@ -210,9 +210,10 @@ def main() -> None:
         label = "authors' way (`evaluate` perplexity per sentence list, batch 16, start token)"
         tools, flags = "", ""
         why = (" `evaluate` pads each list to its longest sentence (94 tokens; the mean is 30), so it "
-               "runs about three times the positions nlebench runs after sorting texts by length, and "
-               "it computes the full log-softmax; nlebench's scoring itself is no faster than "
-               "transformers' per position (section \"Engine (issue 3)\").")
+               "runs about four times the positions nlebench's packed rows run (where a pair's common "
+               "beginning and the start token are computed once and no last token gets a position), "
+               "and it computes the full log-softmax; per position, nlebench's scoring is about as fast "
+               "as transformers' (right-padded rows in section \"Engine (issue 3)\").")
     section = "\n".join([
         f"## {title}",
         "",

@@ -108,18 +108,21 @@ impl CustomOp2 for MaskedSoftmax {
 }
 
 /// Attention probabilities (f32) of scores `[B, H, T, K]` under a u8 mask that broadcasts to
-/// `[B, 1, T, K]` (1 where a query sees a key): on the CPU in f32 with [`MaskedSoftmax`]'s padding-proof sums;
+/// `[B, 1, T, K]` (1 where a query sees a key). On the CPU with [`MaskedSoftmax`]'s
+/// padding-proof sums (scores in f16 or bf16 are scaled in their dtype, then widened);
 /// elsewhere candle's softmax with unseen scores set to f32's lowest value (transformers uses
-/// the dtype's lowest), so that fully masked rows stay finite in every dtype (f32::MIN would
-/// be −∞ in f16).
+/// the dtype's lowest), so that fully masked rows stay finite.
 pub fn masked_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
-    if scores.device().is_cpu() && scores.dtype() == DType::F32 {
+    if scores.device().is_cpu() {
         let (b, _, t, k) = scores.dims4()?;
-        return scores.contiguous()?.apply_op2_no_bwd(
+        let (scores, scale) = if scores.dtype() == DType::F32 {
+            (scores.contiguous()?, scale as f32)
+        } else {
+            ((scores * scale)?.to_dtype(DType::F32)?, 1.0)
+        };
+        return scores.apply_op2_no_bwd(
             &mask.broadcast_as((b, 1, t, k))?.contiguous()?,
-            &MaskedSoftmax {
-                scale: scale as f32,
-            },
+            &MaskedSoftmax { scale },
         );
     }
     let scores = (scores * scale)?.to_dtype(DType::F32)?;
