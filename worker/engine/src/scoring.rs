@@ -126,8 +126,9 @@ pub const MAX_SHARED_ROW: usize = 512;
 /// longer rows.
 const MIN_ROW: usize = 3;
 
-/// Perplexity of each text, in input order. Texts are sorted by length (longest first) and
-/// scored as `scoring.batch` says (a fixed number, or as many as fit a memory budget); a batch
+/// Perplexity of each text, in input order. Texts are sorted by length (longest first), or
+/// for packed rows by their tokens (texts longer than [`MAX_SHARED_ROW`] first), and scored
+/// as `scoring.batch` says (a fixed number, or as many as fit a memory budget); a batch
 /// that runs the device out of memory is split in two. `max_tokens` caps the context; longer
 /// texts keep their first tokens with `truncated` set.
 ///
