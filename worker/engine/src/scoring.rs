@@ -178,6 +178,7 @@ pub fn perplexities_of_ids(
     let len = |i: usize| encoded[i].0.len() + 1;
     let text = |i: usize| encoded[i].0.as_slice();
     let packed = scoring.layout == Layout::Packed;
+    let left = scoring.layout == Layout::LeftPadded;
     // Texts too long to share a row come first, one per pass; the rest, when packed, in token
     // order, so that texts which begin alike are neighbours and can share their beginning.
     let long = order.partition_point(|&i| len(i) > MAX_SHARED_ROW);
@@ -210,7 +211,6 @@ pub fn perplexities_of_ids(
                 .collect()
         };
         start += rows.iter().map(|r| r.texts.len()).sum::<usize>();
-        let left = scoring.layout == Layout::LeftPadded;
         for (i, n, nll) in score_splitting(model, &rows, left)? {
             out[i] = Some(TextScore {
                 n_tokens: n,
@@ -392,10 +392,10 @@ fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usi
         Vec::with_capacity(rows.len()),
         Vec::with_capacity(rows.len()),
     );
-    let mut offsets = Vec::with_capacity(rows.len());
+    let offset = |row: &Row| if left { t - row.len() } else { 0 };
     let mut mask = vec![0u8; rows.len() * t * t];
     for (b, row) in rows.iter().enumerate() {
-        let offset = if left { t - row.len() } else { 0 };
+        let offset = offset(row);
         let padded = |x: &[u32], fill: u32| {
             let mut v = vec![fill; offset];
             v.extend_from_slice(x);
@@ -413,7 +413,6 @@ fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usi
                 k = row.parent[k as usize];
             }
         }
-        offsets.push(offset);
     }
     let mask = Tensor::from_vec(mask, (rows.len(), 1, t, t), &model.device)?;
     let h = model.hidden_masked(&ids, &positions, &mask, None)?;
@@ -422,7 +421,7 @@ fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usi
     for (b, row) in rows.iter().enumerate() {
         for (_, path, text) in &row.texts {
             for (&p, &token) in path.iter().zip(text) {
-                let at = (b * t + offsets[b] + p as usize) as u32;
+                let at = (b * t + offset(row) + p as usize) as u32;
                 let head = *head_of.entry(at).or_insert_with(|| {
                     heads.push(at);
                     heads.len() as u32 - 1
