@@ -25,15 +25,12 @@ impl CustomOp1 for GeluTanh {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = contiguous(s.as_slice::<f32>()?, l)?;
-        let mut out = vec![0f32; x.len()];
         const K: f32 = 2.0 * 0.797_884_6; // 2·√(2/π)
-        out.par_chunks_mut(4096)
-            .zip(x.par_chunks(4096))
-            .for_each(|(o, x)| {
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = v / (1.0 + (-K * v * (1.0 + 0.044715 * v * v)).exp());
-                }
-            });
+        let out: Vec<f32> = x
+            .par_iter()
+            .with_min_len(4096)
+            .map(|&v| v / (1.0 + (-K * v * (1.0 + 0.044715 * v * v)).exp()))
+            .collect();
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 }

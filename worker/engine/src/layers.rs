@@ -599,9 +599,7 @@ impl CustomOp1 for PackedProduct<'_> {
                 self.weight.k()
             )
         }
-        let rows = (end - start) / self.weight.k();
-        let mut y = vec![0f32; rows * self.weight.n()];
-        self.weight.product(&data[start..end], self.bias, &mut y);
+        let y = self.weight.product(&data[start..end], self.bias);
         if let Some(last) = dims.last_mut() {
             *last = self.weight.n();
         }

@@ -10,6 +10,8 @@
 //! rows share the product, on how the work is split between threads, or on which kernel ran: an
 //! AVX-512 machine and an AVX2 one give the same bits.
 
+use std::mem::MaybeUninit;
+
 use rayon::prelude::*;
 
 /// Output columns per panel.
@@ -159,32 +161,56 @@ impl PackedWeight {
         self.lines[p * self.k * NR / 16..].as_ptr().cast()
     }
 
-    /// `y = x W (+ bias)` for the rows of `x` (`m × K`, row-major) into `y` (`m × N`).
+    /// `x W (+ bias)` for the rows of `x` (`m × K`, row-major) as a new `m × N` buffer, which is
+    /// written once and never zeroed first.
     ///
     /// # Panics
     /// When the lengths do not fit `K` and `N`.
-    pub fn product(&self, x: &[f32], bias: Option<&[f32]>, y: &mut [f32]) {
+    pub fn product(&self, x: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+        let m = self.rows_of(x, bias);
+        let mut y = Vec::with_capacity(m * self.n);
+        // SAFETY: the capacity holds the `m × N` outputs, and `product_into` writes every one
+        // of them before `set_len` makes them readable.
+        unsafe {
+            self.product_into(x, bias, y.as_mut_ptr());
+            y.set_len(m * self.n);
+        }
+        y
+    }
+
+    /// The number of rows in `x`, after checking the lengths of `x` and `bias`.
+    fn rows_of(&self, x: &[f32], bias: Option<&[f32]>) -> usize {
         let (k, n) = (self.k, self.n);
         assert!(
             k > 0 && x.len().is_multiple_of(k),
             "rows of {k} values expected"
         );
-        let m = x.len() / k;
-        assert_eq!(y.len(), m * n, "output of {m} x {n} values expected");
         assert!(
             bias.is_none_or(|b| b.len() == n),
             "bias of {n} values expected"
         );
+        x.len() / k
+    }
+
+    /// Writes every output of `x W (+ bias)` to `y`, reading back only outputs it wrote itself.
+    ///
+    /// # Safety
+    /// `y` is valid for writes (and reads of written values) of `x.len() / K × N` floats.
+    unsafe fn product_into(&self, x: &[f32], bias: Option<&[f32]>, y: *mut f32) {
+        let (k, n) = (self.k, self.n);
+        let m = x.len() / k;
         let panels = n.div_ceil(NR);
-        let out = SharedOut(y.as_mut_ptr());
+        let out = SharedOut(y);
         for first in (0..m).step_by(ROWS_PER_PASS) {
             let rows = ROWS_PER_PASS.min(m - first);
             let xs = interleave(&x[first * k..(first + rows) * k], rows, k);
             for k0 in (0..k).step_by(KC) {
                 let kc = KC.min(k - k0);
-                let (resume, last) = (k0 > 0, k0 + kc == k);
+                let resume = k0 > 0;
+                let bias = bias.filter(|_| k0 + kc == k);
                 (0..panels).into_par_iter().for_each(|p| {
                     let out = &out;
+                    let bias = bias.map(|b| &b[p * NR..]);
                     let mut tile = [[0f32; NR]; MR];
                     let cols = NR.min(n - p * NR);
                     for block in 0..rows.div_ceil(MR) {
@@ -194,7 +220,7 @@ impl PackedWeight {
                         if resume {
                             for (r, tile_row) in tile.iter_mut().enumerate().take(mr) {
                                 // SAFETY: this task alone touches its (row, panel) outputs,
-                                // which the previous slice wrote.
+                                // which it wrote in the previous slice.
                                 let src =
                                     unsafe { std::slice::from_raw_parts(out.0.add(at(r)), cols) };
                                 tile_row[..cols].copy_from_slice(src);
@@ -215,18 +241,25 @@ impl PackedWeight {
                             );
                         }
                         for (r, tile_row) in tile.iter().enumerate().take(mr) {
-                            // SAFETY: each (row, panel) output range is used by one task only.
-                            let dst =
-                                unsafe { std::slice::from_raw_parts_mut(out.0.add(at(r)), cols) };
-                            match bias.filter(|_| last) {
+                            // SAFETY: each (row, panel) output range is used by one task only,
+                            // and the caller's `y` holds it (as yet unwritten memory here).
+                            let dst = unsafe {
+                                std::slice::from_raw_parts_mut(
+                                    out.0.add(at(r)).cast::<MaybeUninit<f32>>(),
+                                    cols,
+                                )
+                            };
+                            match bias {
                                 Some(b) => {
-                                    for ((d, &v), &b) in
-                                        dst.iter_mut().zip(tile_row).zip(&b[p * NR..])
-                                    {
-                                        *d = v + b;
+                                    for ((d, &v), &b) in dst.iter_mut().zip(tile_row).zip(b) {
+                                        d.write(v + b);
                                     }
                                 }
-                                None => dst.copy_from_slice(&tile_row[..cols]),
+                                None => {
+                                    for (d, &v) in dst.iter_mut().zip(tile_row) {
+                                        d.write(v);
+                                    }
+                                }
                             }
                         }
                     }
@@ -245,12 +278,15 @@ unsafe impl Sync for SharedOut {}
 /// (`[block][l][row]`, zero rows past the end), so a kernel reads one stream.
 fn interleave(x: &[f32], rows: usize, k: usize) -> Vec<f32> {
     let mut xs = vec![0f32; rows.div_ceil(MR) * k * MR];
-    for r in 0..rows {
-        let (block, row) = (r / MR, r % MR);
-        for (l, &v) in x[r * k..(r + 1) * k].iter().enumerate() {
-            xs[(block * k + l) * MR + row] = v;
-        }
-    }
+    xs.par_chunks_mut(k * MR)
+        .zip(x.par_chunks(k * MR))
+        .for_each(|(block, x)| {
+            for (row, x) in x.chunks(k).enumerate() {
+                for (l, &v) in x.iter().enumerate() {
+                    block[l * MR + row] = v;
+                }
+            }
+        });
     xs
 }
 
@@ -502,8 +538,7 @@ mod tests {
                 assert_eq!(by_columns.unpack(), w, "unpacks to what was packed");
                 for packed in [&by_rows, &by_columns] {
                     for bias in [None, Some(&b[..])] {
-                        let mut y = vec![f32::NAN; m * n];
-                        packed.product(&x, bias, &mut y);
+                        let y = packed.product(&x, bias);
                         let want = reference(&x, &w, bias, k, n);
                         let same = y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
                         assert!(same, "{isa:?} {m}x{k}x{n}: differs from the ordered sum");
@@ -521,11 +556,9 @@ mod tests {
         let (m, k, n) = (500, KC + 96, 70);
         let packed = PackedWeight::from_rows(&values(k * n, 4), k, n, isa);
         let x = values(m * k, 5);
-        let mut all = vec![0f32; m * n];
-        packed.product(&x, None, &mut all);
+        let all = packed.product(&x, None);
         for r in [0, 11, 12, 239, 240, 499] {
-            let mut alone = vec![0f32; n];
-            packed.product(&x[r * k..(r + 1) * k], None, &mut alone);
+            let alone = packed.product(&x[r * k..(r + 1) * k], None);
             assert_eq!(alone, all[r * n..(r + 1) * n], "row {r}");
         }
     }
