@@ -142,10 +142,12 @@ fn the_shared_vocabulary_depends_on_serde_alone() {
 
 #[test]
 fn the_unsafe_kernels_depend_on_rayon_alone() {
-    let all = closure("nlebench-linear");
-    assert!(
-        all.iter()
-            .all(|d| d.starts_with("rayon") || d.starts_with("crossbeam") || d == "either"),
-        "nlebench-linear depends on {all:?}"
-    );
+    for kernels in ["nlebench-linear", "nlebench-attention"] {
+        let all = closure(kernels);
+        assert!(
+            all.iter()
+                .all(|d| d.starts_with("rayon") || d.starts_with("crossbeam") || d == "either"),
+            "{kernels} depends on {all:?}"
+        );
+    }
 }

@@ -304,9 +304,7 @@ impl Network {
             let q = split(l.query.forward(&x)?)?;
             let k = split(l.key.forward(&x)?)?;
             let v = split(l.value.forward(&x)?)?;
-            let a = attend(&q, &k, &v, &mask, scale)?
-                .transpose(1, 2)?
-                .reshape((b, t, self.heads * d))?;
+            let a = attend(&q, &k, &v, &mask, scale)?;
             x = l.attn_norm.forward(&(l.attn_out.forward(&a)? + &x)?)?;
             let f = l
                 .output

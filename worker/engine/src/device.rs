@@ -31,9 +31,10 @@ pub fn name(d: &Device) -> String {
     }
 }
 
-/// The CPU matrix-multiply kernels that run on this machine, for records: `nlebench-linear`'s
-/// for the linear layers (AVX-512 or AVX2, else candle's) and `gemm`'s, which candle's
-/// matmul uses for attention: AVX-512 (`x86-v4`), AVX2 with FMA (`x86-v3`), or portable.
+/// The CPU kernels that run on this machine, for records: `nlebench-linear`'s for the linear
+/// layers (AVX-512 or AVX2, else candle's matmul), `nlebench-attention`'s for f32 attention, and
+/// `gemm`'s, which candle's matmul uses for the rest (f16/bf16 attention): AVX-512 (`x86-v4`),
+/// AVX2 with FMA (`x86-v3`), or portable.
 pub fn cpu_gemm_kernels() -> String {
     let linear = linear::Isa::detect().map_or("candle's matmul", linear::Isa::name);
     let mut gemm = "portable";
@@ -47,7 +48,10 @@ pub fn cpu_gemm_kernels() -> String {
             gemm = "x86-v4 (AVX-512)";
         }
     }
-    format!("linear layers: packed {linear}; attention: gemm {gemm}")
+    let attention = attention::kernel_name();
+    format!(
+        "linear layers: packed {linear}; f32 attention: {attention}; other products: gemm {gemm}"
+    )
 }
 
 /// The memory jobs on `device` can use, in bytes: the GPU's total memory, or the machine's

@@ -92,16 +92,14 @@ impl Block {
         let split = |i: usize| -> Result<Tensor> {
             qkv.narrow(2, i * c, c)?
                 .reshape((b, t, self.n_head, hd))?
-                .transpose(1, 2)?
-                .contiguous()
+                .transpose(1, 2)
         };
         let (q, mut k, mut v) = (split(0)?, split(1)?, split(2)?);
         if let Some((cache, layer)) = cache {
             (k, v) = cache.append(layer, &k, &v)?;
         }
-        let y = attend(&q, &k, &v, mask, self.scale)?;
         self.attn_proj
-            .forward(&y.transpose(1, 2)?.reshape((b, t, c))?)
+            .forward(&attend(&q, &k, &v, mask, self.scale)?)
     }
 }
 

@@ -48,7 +48,7 @@ impl Block {
         mask: &Tensor,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor> {
-        let (b, t, c) = x.dims3()?;
+        let (b, t, _) = x.dims3()?;
         let h = self.ln_1.forward(x)?;
         let heads = |y: Tensor| -> Result<Tensor> {
             y.reshape((b, t, self.n_head, self.head_dim))?
@@ -70,7 +70,7 @@ impl Block {
             1.0 / (self.head_dim as f64).sqrt(),
         )?
         .to_dtype(dtype)?;
-        let attn = self.out.forward(&y.transpose(1, 2)?.reshape((b, t, c))?)?;
+        let attn = self.out.forward(&y)?;
         let mlp = self
             .fc_out
             .forward(&self.act.apply(&self.fc_in.forward(&h)?)?)?;

@@ -1,10 +1,13 @@
-//! CPU kernels for the element-wise hot spots of scoring: the tanh-approximated GELU, the
-//! log-probability of chosen next tokens (a log-softmax normaliser per row and a gather that
-//! never materialise `[N, V]` log-probabilities), a masked attention softmax whose result does
-//! not depend on where padding sits, and a decoding step's attention over the KV cache. All split
-//! the work over rayon threads; other devices and dtypes use candle's generic operations.
+//! CPU kernels for the hot spots of scoring: the tanh-approximated GELU, the log-probability of
+//! chosen next tokens (a log-softmax normaliser per row and a gather that never materialise
+//! `[N, V]` log-probabilities), f32 attention over the keys each query sees
+//! (`nlebench-attention`) and, for f16/bf16 scores, a masked softmax whose result does not
+//! depend on where padding sits. All split the work over rayon threads; other devices and dtypes
+//! use candle's generic operations.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, D, DType, Layout, Result, Shape, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, D, DType, Layout, Result, Shape, Storage, Tensor,
+};
 use rayon::prelude::*;
 
 fn contiguous<'a, T>(s: &'a [T], l: &Layout) -> Result<&'a [T]> {
@@ -130,154 +133,62 @@ pub fn masked_softmax(scores: &Tensor, mask: &Tensor, scale: f64) -> Result<Tens
     candle_nn::ops::softmax_last_dim(&scores)
 }
 
-/// Rows of a `[B, H, K, D]` tensor with unit stride along D (a view of the KV cache):
-/// row `j` of batch-head `bh`.
-struct Rows<'a> {
-    data: &'a [f32],
-    offset: usize,
-    heads: usize,
-    strides: [usize; 3],
-    len: usize,
-    width: usize,
+/// Whether [`attention`] takes these queries, keys and values: CPU, f32.
+pub fn attends(q: &Tensor, k: &Tensor, v: &Tensor) -> bool {
+    [q, k, v]
+        .iter()
+        .all(|x| x.device().is_cpu() && x.dtype() == DType::F32)
 }
 
-impl<'a> Rows<'a> {
-    fn new(s: &'a CpuStorage, l: &Layout) -> Result<Rows<'a>> {
-        let (_, heads, len, width) = l.shape().dims4()?;
-        let st = l.stride();
-        if st[3] != 1 {
-            candle_core::bail!("decode attention: keys and values need unit stride along D");
+/// Attention of queries `[B, H, T, D]` over keys `[B, H, K, D]` and values `[B, H, K, Dv]`
+/// (any strides, unit along the last dimension) under a u8 mask that broadcasts to
+/// `[B, 1, T, K]`, as `[B, T, H·Dv]`: `nlebench-attention`'s kernel, which visits only the
+/// keys each query sees and gives each output the same bits wherever its keys sit (see
+/// [`attends`]).
+pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+    let (b, h, t, _) = q.dims4()?;
+    let (keys, dv) = (k.dim(2)?, v.dim(3)?);
+    let unit = |x: &Tensor| -> Result<Tensor> {
+        if x.stride().last() == Some(&1) {
+            Ok(x.clone())
+        } else {
+            x.contiguous()
         }
-        Ok(Rows {
-            data: s.as_slice::<f32>()?,
-            offset: l.start_offset(),
-            heads,
-            strides: [st[0], st[1], st[2]],
-            len,
-            width,
-        })
-    }
+    };
+    let (q, k, v) = (unit(q)?, unit(k)?, unit(v)?);
+    let mask = mask.broadcast_as((b, 1, t, keys))?.contiguous()?;
+    let (ms, ml) = mask.storage_and_layout();
+    let mask = contiguous(storage(&ms)?.as_slice::<u8>()?, ml)?;
+    let (qs, ql) = q.storage_and_layout();
+    let (ks, kl) = k.storage_and_layout();
+    let (vs, vl) = v.storage_and_layout();
+    let out = attention::attention(
+        rows(&qs, ql)?,
+        rows(&ks, kl)?,
+        rows(&vs, vl)?,
+        mask,
+        scale as f32,
+    );
+    Tensor::from_vec(out, (b, t, h * dv), &candle_core::Device::Cpu)
+}
 
-    fn row(&self, bh: usize, j: usize) -> &'a [f32] {
-        let at = self.offset
-            + (bh / self.heads) * self.strides[0]
-            + (bh % self.heads) * self.strides[1]
-            + j * self.strides[2];
-        &self.data[at..at + self.width]
+fn storage(s: &Storage) -> Result<&CpuStorage> {
+    match s {
+        Storage::Cpu(s) => Ok(s),
+        _ => candle_core::bail!("the CPU attention kernel needs tensors on the CPU"),
     }
 }
 
-/// A dot product in 16 lanes (each summing in index order), then the lanes in order: the
-/// same bits for the same vectors wherever they sit.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 16];
-    for (x, y) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
-        for ((s, &x), &y) in lanes.iter_mut().zip(x).zip(y) {
-            *s += x * y;
-        }
-    }
-    let tail = a.len() - a.len() % 16;
-    lanes.iter().sum::<f32>()
-        + a[tail..]
-            .iter()
-            .zip(&b[tail..])
-            .map(|(x, y)| x * y)
-            .sum::<f32>()
-}
-
-/// A decoding step's attention scores: one query per batch row and head `[B, H, 1, D]`
-/// against its keys `[B, H, K, D]` → `[B, H, 1, K]`, without a matrix product per head.
-struct DecodeScores;
-
-impl CustomOp2 for DecodeScores {
-    fn name(&self) -> &'static str {
-        "decode-scores"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let q = contiguous(s1.as_slice::<f32>()?, l1)?;
-        let (b, h, _, d) = l1.shape().dims4()?;
-        let keys = Rows::new(s2, l2)?;
-        let mut out = vec![0f32; b * h * keys.len];
-        out.par_chunks_mut(keys.len.max(1))
-            .enumerate()
-            .for_each(|(bh, o)| {
-                let q = &q[bh * d..(bh + 1) * d];
-                for (j, o) in o.iter_mut().enumerate() {
-                    *o = dot(q, keys.row(bh, j));
-                }
-            });
-        Ok((CpuStorage::F32(out), Shape::from((b, h, 1, keys.len))))
-    }
-}
-
-/// A decoding step's attention output: probabilities `[B, H, 1, K]` times values
-/// `[B, H, K, D]` → `[B, H, 1, D]`, each output summed over the keys in order (zero
-/// probabilities, the masked keys, skipped: adding their zero changes nothing).
-struct DecodeMix;
-
-impl CustomOp2 for DecodeMix {
-    fn name(&self) -> &'static str {
-        "decode-mix"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let p = contiguous(s1.as_slice::<f32>()?, l1)?;
-        let (b, h, _, k) = l1.shape().dims4()?;
-        let values = Rows::new(s2, l2)?;
-        let d = values.width;
-        let mut out = vec![0f32; b * h * d];
-        out.par_chunks_mut(d.max(1))
-            .enumerate()
-            .for_each(|(bh, o)| {
-                for (j, &pj) in p[bh * k..(bh + 1) * k].iter().enumerate() {
-                    if pj != 0.0 {
-                        for (o, &v) in o.iter_mut().zip(values.row(bh, j)) {
-                            *o += pj * v;
-                        }
-                    }
-                }
-            });
-        Ok((CpuStorage::F32(out), Shape::from((b, h, 1, d))))
-    }
-}
-
-/// Whether [`decode_scores`] and [`decode_mix`] take a query `q`: one position, CPU, f32.
-pub fn decodes(q: &Tensor) -> Result<bool> {
-    Ok(q.dim(2)? == 1 && q.device().is_cpu() && q.dtype() == DType::F32)
-}
-
-fn unit_last_stride(x: &Tensor) -> Result<Tensor> {
-    if x.stride().last() == Some(&1) {
-        Ok(x.clone())
-    } else {
-        x.contiguous()
-    }
-}
-
-/// Scores `[B, H, 1, K]` of one query `[B, H, 1, D]` per row and head against keys
-/// `[B, H, K, D]` (see [`decodes`]).
-pub fn decode_scores(q: &Tensor, k: &Tensor) -> Result<Tensor> {
-    q.contiguous()?
-        .apply_op2_no_bwd(&unit_last_stride(k)?, &DecodeScores)
-}
-
-/// Probabilities `[B, H, 1, K]` times values `[B, H, K, D]` (see [`decodes`]).
-pub fn decode_mix(p: &Tensor, v: &Tensor) -> Result<Tensor> {
-    p.contiguous()?
-        .apply_op2_no_bwd(&unit_last_stride(v)?, &DecodeMix)
+/// A `[B, H, N, D]` tensor with unit stride along D as the kernel's rows.
+fn rows<'a>(s: &'a Storage, l: &Layout) -> Result<attention::Rows<'a>> {
+    let (b, h, n, d) = l.shape().dims4()?;
+    let st = l.stride();
+    Ok(attention::Rows::new(
+        storage(s)?.as_slice::<f32>()?,
+        l.start_offset(),
+        [b, h, n, d],
+        [st[0], st[1], st[2]],
+    ))
 }
 
 /// Log-probabilities of `(row, label)` pairs under logits `[N, V]`: each row's log-softmax
@@ -338,41 +249,51 @@ mod tests {
     use test_support::models::max_diff;
 
     #[test]
-    fn decode_attention_matches_candles_products_on_a_cache_view() {
+    fn attention_matches_candles_products_on_cache_views() {
         let dev = Device::Cpu;
         // A cache of capacity 9 holding 7 positions, viewed as keys and values.
         let cache = Tensor::randn(0f32, 1.0, (3, 4, 9, 20), &dev).unwrap();
         let k = cache.narrow(2, 0, 7).unwrap();
         let v = (cache.narrow(2, 1, 7).unwrap() * 0.5).unwrap();
-        let q = Tensor::randn(0f32, 1.0, (3, 4, 1, 20), &dev).unwrap();
-        let scores = decode_scores(&q, &k).unwrap();
-        let reference = q.matmul(&k.t().unwrap().contiguous().unwrap()).unwrap();
-        assert!(max_diff(&scores, &reference) < 1e-5);
-        // Masked keys (probability 0) contribute nothing.
-        let seen = Tensor::new(&[1u8, 1, 0, 1, 1, 1, 1], &dev)
-            .unwrap()
-            .reshape((1, 1, 1, 7))
-            .unwrap()
-            .broadcast_as((3, 1, 1, 7))
+        // A decoding step (one query) and three queries; key 2 is padding.
+        for t in [1, 3] {
+            let q = Tensor::randn(0f32, 1.0, (3, 4, t, 20), &dev).unwrap();
+            let seen: Vec<u8> = (0..3 * t * 7)
+                .map(|x| {
+                    let (i, j) = ((x / 7) % t, x % 7);
+                    u8::from(j != 2 && j <= 7 - t + i)
+                })
+                .collect();
+            let seen = Tensor::from_vec(seen, (3, 1, t, 7), &dev).unwrap();
+            let got = attention(&q, &k, &v, &seen, 0.3).unwrap();
+            let scores = q.matmul(&k.t().unwrap().contiguous().unwrap()).unwrap();
+            let lowest = Tensor::new(f32::MIN, &dev)
+                .unwrap()
+                .broadcast_as(scores.shape())
+                .unwrap();
+            let probs = candle_nn::ops::softmax_last_dim(
+                &seen
+                    .broadcast_as(scores.shape())
+                    .unwrap()
+                    .where_cond(&(&scores * 0.3).unwrap(), &lowest)
+                    .unwrap(),
+            )
             .unwrap();
-        let probs = masked_softmax(&scores, &seen, 1.0).unwrap();
-        let mixed = decode_mix(&probs, &v).unwrap();
-        let reference = probs.matmul(&v.contiguous().unwrap()).unwrap();
-        assert_eq!(mixed.dims(), &[3, 4, 1, 20]);
-        assert!(max_diff(&mixed, &reference) < 1e-5);
-        // One row's numbers are the same alone as among others, in a longer cache view.
-        let alone =
-            decode_scores(&q.narrow(0, 1, 1).unwrap(), &k.narrow(0, 1, 1).unwrap()).unwrap();
-        assert_eq!(
-            alone.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-            scores
-                .narrow(0, 1, 1)
+            let reference = probs
+                .matmul(&v.contiguous().unwrap())
                 .unwrap()
-                .flatten_all()
+                .transpose(1, 2)
                 .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        );
+                .reshape((3, t, 80))
+                .unwrap();
+            assert_eq!(got.dims(), &[3, t, 80]);
+            assert!(max_diff(&got, &reference) < 1e-5, "{t} queries");
+            // One row's outputs are the same alone as among others.
+            let one = |x: &Tensor| x.narrow(0, 1, 1).unwrap();
+            let alone = attention(&one(&q), &one(&k), &one(&v), &one(&seen), 0.3).unwrap();
+            let bits = |x: &Tensor| x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(bits(&alone), bits(&one(&got)));
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, T
 use candle_nn::{Embedding, VarBuilder};
 use linear::{Isa, PackedWeight};
 
-use super::kernels::{decode_mix, decode_scores, decodes, masked_softmax};
+use super::kernels::{attends, attention, masked_softmax};
 use super::weights::TensorMap;
 
 /// Keys and values of one layer: buffers `[B, H, capacity, D]` filled up to `len`.
@@ -264,30 +264,30 @@ pub fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
 }
 
 /// Scaled dot-product attention with a u8 mask `[B, 1, T, K]`; q `[B, H, T, D]`,
-/// k and v `[B, H, K, D]`. The softmax runs in f32 over the keys a query sees
-/// ([`masked_softmax`]).
+/// k and v `[B, H, K, D]` (views are fine); returns `[B, T, H·D]`.
 ///
-/// For several queries the keys are transposed into a contiguous `[D, K]` first: with the
-/// transposed view, `gemm` computes products of at most 16 × 16 scores with a different
-/// (horizontal) kernel than larger ones, so a short text's scores would change bits when
-/// padding or a packed neighbour makes the product larger. A single query on the CPU in f32
-/// (a decoding step) skips the products: [`decode_scores`] and [`decode_mix`] go over the
-/// cache's rows directly, where `gemm` would run two tiny products per row and head.
+/// On the CPU in f32 this is [`attention`]: each query visits only the keys it sees, and its
+/// output has the same bits whatever padding, packed texts or cache surround them.
+/// Elsewhere the scores are a matrix product and the softmax runs in f32 over the keys a
+/// query sees ([`masked_softmax`]). For several queries the keys are then transposed into a
+/// contiguous `[D, K]` first: with the transposed view, `gemm` (the CPU's f16/bf16 products)
+/// computes products of at most 16 × 16 scores with a different (horizontal) kernel than larger
+/// ones, so a short text's scores would change bits when padding makes the product larger.
 pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
-    let decode = decodes(q)?;
-    let scores = if decode {
-        decode_scores(q, k)?
-    } else if q.dim(2)? > 1 {
+    if attends(q, k, v) {
+        return attention(q, k, v, mask, scale);
+    }
+    let (b, h, t, _) = q.dims4()?;
+    let q = q.contiguous()?;
+    let scores = if t > 1 {
         q.matmul(&k.t()?.contiguous()?)?
     } else {
         q.matmul(&k.t()?)?
     };
     let probs = masked_softmax(&scores, mask, scale)?.to_dtype(q.dtype())?;
-    if decode {
-        decode_mix(&probs, v)
-    } else {
-        probs.matmul(v)
-    }
+    let y = probs.matmul(&v.contiguous()?)?;
+    let dv = y.dim(3)?;
+    y.transpose(1, 2)?.reshape((b, t, h * dv))
 }
 
 /// Outputs up to which `gemm` computes a product with its horizontal kernel (sums across SIMD

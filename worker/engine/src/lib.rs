@@ -36,8 +36,9 @@ pub use scoring::{
 };
 
 /// Version of the engine; part of every run's fingerprint. Raised whenever outputs can change:
-/// 0.2.0 runs the linear layers through `nlebench-linear`'s ordered sums (and the attention of
-/// batch-invariant scoring) and a decoding step's attention through its own dot products,
-/// which moves perplexities by about 1e-6 relative and could flip a greedy token at a near
-/// tie, so runs of 0.1.0 are not reused for new ones.
-pub const ENGINE_VERSION: &str = "0.2.0";
+/// 0.2.0 ran the linear layers through `nlebench-linear`'s ordered sums, which moved
+/// perplexities by about 1e-6 relative; 0.3.0 runs CPU f32 attention through
+/// `nlebench-attention`'s FMA chains over the keys each query sees, which moves them in the last
+/// bits and could flip a greedy token at a near tie. Runs of an older version are not reused
+/// for new ones.
+pub const ENGINE_VERSION: &str = "0.3.0";

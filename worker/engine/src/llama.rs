@@ -62,10 +62,7 @@ impl Attention {
             mask,
             1.0 / (self.head_dim as f64).sqrt(),
         )?;
-        self.o.forward(
-            &y.transpose(1, 2)?
-                .reshape((b, t, self.n_head * self.head_dim))?,
-        )
+        self.o.forward(&y)
     }
 }
 

@@ -114,17 +114,11 @@ pub struct Scoring {
     pub layout: Layout,
 }
 
-/// Rows longer than this many positions are scored one per forward pass. Up to it, the
-/// attention's probability × value product sums over all keys in one block, so padding or
-/// packed neighbours only add exact zeros; past it, `gemm` splits the key dimension into
-/// blocks whose boundaries move with the row length, which would make a text's numbers depend
-/// on its batch.
+/// Rows longer than this many positions are scored one per forward pass. It bounds a packed
+/// row's `T × T` mask and, on GPUs and in f16/bf16, the attention's dense products over the
+/// whole row. On the CPU in f32 a text's numbers do not depend on it: the attention visits only
+/// the keys each query sees (`nlebench-attention`).
 pub const MAX_SHARED_ROW: usize = 512;
-
-/// Positions of a scoring pass at least (padding added): with two, `gemm` takes another path
-/// for the attention products, and a two-token text would not get the bits it gets among
-/// longer rows.
-const MIN_ROW: usize = 3;
 
 /// Perplexity of each text, in input order. Texts are sorted by length (longest first), or
 /// for packed rows by their tokens (texts longer than [`MAX_SHARED_ROW`] first), and scored
@@ -134,7 +128,8 @@ const MIN_ROW: usize = 3;
 ///
 /// On the CPU in f32 a text's score is bitwise independent of the batch size, the layout and
 /// the other texts: every sum the forward pass makes over a text's tokens runs over the same
-/// values in the same order (see [`MAX_SHARED_ROW`] and the attention's ordered softmax).
+/// values in the same order (the linear layers' ordered FMA chains, and the attention over the
+/// keys each query sees).
 pub fn perplexities(
     model: &LoadedModel,
     texts: &[&str],
@@ -386,7 +381,7 @@ fn score_splitting(
 /// `left`) to the longest row. Each position goes through the head once, however many texts
 /// it predicts a token of; padding does not.
 fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usize, usize, f64)>> {
-    let t = rows.iter().map(Row::len).max().unwrap_or(0).max(MIN_ROW);
+    let t = rows.iter().map(Row::len).max().unwrap_or(0);
     let window = model.window().map(|w| w as u32);
     let (mut ids, mut positions) = (
         Vec::with_capacity(rows.len()),
