@@ -311,13 +311,16 @@ mod tests {
         let causal: Vec<u8> = (0..keys)
             .flat_map(|i| (0..keys).map(move |j| u8::from(j <= i)))
             .collect();
-        let alone = attention(
-            rows(&q, h, keys, d),
-            rows(&k, h, keys, d),
-            rows(&v, h, keys, d),
-            &causal,
-            scale,
-        );
+        let attend = |q: &[f32], k: &[f32], v: &[f32], n: usize, mask: &[u8]| {
+            attention(
+                rows(q, h, n, d),
+                rows(k, h, n, d),
+                rows(v, h, n, d),
+                mask,
+                scale,
+            )
+        };
+        let alone = attend(&q, &k, &v, keys, &causal);
         for i in [0, 1, 16, 36] {
             for hi in 0..h {
                 let head = |x: &[f32]| x[hi * keys * d..(hi + 1) * keys * d].to_vec();
@@ -356,13 +359,7 @@ mod tests {
                 mask[(at + i) * wide + at + j] = 1;
             }
         }
-        let packed = attention(
-            rows(&qw, h, wide, d),
-            rows(&kw, h, wide, d),
-            rows(&vw, h, wide, d),
-            &mask,
-            scale,
-        );
+        let packed = attend(&qw, &kw, &vw, wide, &mask);
         for i in 0..keys {
             let a = &alone[i * h * d..(i + 1) * h * d];
             let p = &packed[(at + i) * h * d..(at + i + 1) * h * d];

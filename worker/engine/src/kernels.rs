@@ -248,6 +248,22 @@ mod tests {
     use candle_core::Device;
     use test_support::models::max_diff;
 
+    /// candle's softmax of `scale × scores` with unseen keys at f32's lowest value.
+    fn candle_softmax(scores: &Tensor, seen: &Tensor, scale: f64) -> Tensor {
+        let lowest = Tensor::new(f32::MIN, scores.device())
+            .unwrap()
+            .broadcast_as(scores.shape())
+            .unwrap();
+        candle_nn::ops::softmax_last_dim(
+            &seen
+                .broadcast_as(scores.shape())
+                .unwrap()
+                .where_cond(&(scores * scale).unwrap(), &lowest)
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn attention_matches_candles_products_on_cache_views() {
         let dev = Device::Cpu;
@@ -267,19 +283,7 @@ mod tests {
             let seen = Tensor::from_vec(seen, (3, 1, t, 7), &dev).unwrap();
             let got = attention(&q, &k, &v, &seen, 0.3).unwrap();
             let scores = q.matmul(&k.t().unwrap().contiguous().unwrap()).unwrap();
-            let lowest = Tensor::new(f32::MIN, &dev)
-                .unwrap()
-                .broadcast_as(scores.shape())
-                .unwrap();
-            let probs = candle_nn::ops::softmax_last_dim(
-                &seen
-                    .broadcast_as(scores.shape())
-                    .unwrap()
-                    .where_cond(&(&scores * 0.3).unwrap(), &lowest)
-                    .unwrap(),
-            )
-            .unwrap();
-            let reference = probs
+            let reference = candle_softmax(&scores, &seen, 0.3)
                 .matmul(&v.contiguous().unwrap())
                 .unwrap()
                 .transpose(1, 2)
@@ -318,18 +322,7 @@ mod tests {
             .map(|i| u8::from(i % 6 <= (i / 6) % 4 && i / 6 != 7))
             .collect();
         let seen = Tensor::from_vec(seen, (2, 1, 4, 6), &dev).unwrap();
-        let lowest = Tensor::new(f32::MIN, &dev)
-            .unwrap()
-            .broadcast_as(scores.shape())
-            .unwrap();
-        let reference = candle_nn::ops::softmax_last_dim(
-            &seen
-                .broadcast_as(scores.shape())
-                .unwrap()
-                .where_cond(&(&scores * 0.125).unwrap(), &lowest)
-                .unwrap(),
-        )
-        .unwrap();
+        let reference = candle_softmax(&scores, &seen, 0.125);
         let probs = masked_softmax(&scores, &seen, 0.125).unwrap();
         assert!(max_diff(&probs, &reference) < 1e-6);
         let padding = probs.get(1).unwrap().get(2).unwrap().get(3).unwrap();

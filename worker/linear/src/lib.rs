@@ -167,19 +167,6 @@ impl PackedWeight {
     /// # Panics
     /// When the lengths do not fit `K` and `N`.
     pub fn product(&self, x: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-        let m = self.rows_of(x, bias);
-        let mut y = Vec::with_capacity(m * self.n);
-        // SAFETY: the capacity holds the `m × N` outputs, and `product_into` writes every one
-        // of them before `set_len` makes them readable.
-        unsafe {
-            self.product_into(x, bias, y.as_mut_ptr());
-            y.set_len(m * self.n);
-        }
-        y
-    }
-
-    /// The number of rows in `x`, after checking the lengths of `x` and `bias`.
-    fn rows_of(&self, x: &[f32], bias: Option<&[f32]>) -> usize {
         let (k, n) = (self.k, self.n);
         assert!(
             k > 0 && x.len().is_multiple_of(k),
@@ -189,7 +176,15 @@ impl PackedWeight {
             bias.is_none_or(|b| b.len() == n),
             "bias of {n} values expected"
         );
-        x.len() / k
+        let len = x.len() / k * n;
+        let mut y = Vec::with_capacity(len);
+        // SAFETY: the capacity holds the `m × N` outputs, and `product_into` writes every one
+        // of them before `set_len` makes them readable.
+        unsafe {
+            self.product_into(x, bias, y.as_mut_ptr());
+            y.set_len(len);
+        }
+        y
     }
 
     /// Writes every output of `x W (+ bias)` to `y`, reading back only outputs it wrote itself.
