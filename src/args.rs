@@ -542,7 +542,7 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
     /// A value within TOLERANCE · max(|baseline|, 1) of its baseline counts as reproduced
     /// (as does a baseline inside the value's 95 % interval)
-    #[arg(long, default_value_t = orchestrator::reproduction::DEFAULT_TOLERANCE)]
+    #[arg(long, default_value_t = analysis::reproduction::DEFAULT_TOLERANCE)]
     pub tolerance: f64,
 }
 

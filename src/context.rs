@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use engine::content::HashCache;
 use orchestrator::config::{Overrides, Settings};
 use orchestrator::queue::Queue;
-use orchestrator::spec::{Catalog, SweepSpec, TaskRegistry, TaskSpec};
-use orchestrator::store::Store;
+use spec::{Catalog, SweepSpec, TaskRegistry, TaskSpec};
+use store::Store;
 use worker::lifecycle::WorkerOptions;
 use worker::resolver::EngineResolver;
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
-use orchestrator::store::{MetricValue, RunStatus, RunSummary, SweepStatus};
+use store::{MetricValue, RunStatus, RunSummary, SweepStatus};
 
 /// Rows = metric groups (`overall` first, then e.g. bias types), columns = base metrics; each
 /// value with its bootstrap interval when there is one.

@@ -529,11 +529,11 @@ fn a_classification_task_runs_with_a_seq_cls_adapter() {
     // Predictions are the argmax of the engine's classification logits for the same texts.
     let model = engine::ModelCache::default()
         .get(
-            &orchestrator::spec::Source::Path {
+            &spec::Source::Path {
                 path: fixtures.join("tiny-gpt2"),
             },
-            orchestrator::spec::Dtype::F32,
-            Some(&orchestrator::spec::Source::Path {
+            spec::Dtype::F32,
+            Some(&spec::Source::Path {
                 path: fixtures.join("seq-cls-gpt2"),
             }),
             &env.dir.path().join("models"),
@@ -578,7 +578,7 @@ fn a_seeded_sample_runs_the_drawn_examples() {
         ) + "\n[[settings]]\nname = \"five\"\nsample = 5\nsample_seed = 3\n"),
     );
     env.ok(&["run", sweep.to_str().unwrap()]);
-    let table = worker::data::read(&mini_pairs(), orchestrator::spec::DataFormat::Csv).unwrap();
+    let table = worker::data::read(&mini_pairs(), spec::DataFormat::Csv).unwrap();
     let drawn = worker::data::examples::sample(&table, 5, 3);
     let expected: Vec<String> = drawn
         .rows

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orchestrator::queue::{Deliveries, Queue, QueueConfig, run_worker};
-use orchestrator::store::{JobRef, StoreError};
+use store::{JobRef, StoreError};
 use tokio::sync::mpsc;
 
 /// Sends each delivered job id to the test.

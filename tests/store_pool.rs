@@ -10,8 +10,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use common::Env;
-use orchestrator::store::{Completion, Store, WorkerInfo};
 use sea_orm::ConnectionTrait;
+use store::{Completion, Store, WorkerInfo};
 
 #[test]
 #[cfg_attr(

@@ -5,9 +5,9 @@
 mod common;
 
 use common::{Env, root};
-use orchestrator::spec::{Catalog, SweepSpec, TaskRegistry, TaskSpec};
 use orchestrator::submit::GridCounts;
 use serde_json::{Map, Value, json};
+use spec::{Catalog, SweepSpec, TaskRegistry, TaskSpec};
 use worker::data::Row;
 use worker::tasks::prompt::{over_limit, prompt};
 
@@ -148,8 +148,7 @@ fn the_summary_prompt_is_the_one_in_the_authors_released_cot_files() {
         "CoT_3B_s1_contain.csv",
         "CoT_6B_s1_contain.csv",
     ] {
-        let table =
-            worker::data::read(&dir.join(file), orchestrator::spec::DataFormat::Csv).unwrap();
+        let table = worker::data::read(&dir.join(file), spec::DataFormat::Csv).unwrap();
         for r in &table.rows {
             let p = worker::data::text(r, "prompt");
             if p.contains("summarize") {

@@ -189,7 +189,7 @@ fn a_local_toxicity_classifier_scores_every_output() {
     // The stored scores are the classifier's probabilities of each output (checked against
     // transformers in worker/engine/tests/toxicity_classifier.rs).
     let files = engine::locate(
-        &orchestrator::spec::Source::Path { path: clf_dir },
+        &spec::Source::Path { path: clf_dir },
         std::path::Path::new("."),
         false,
     )

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use types::{DeviceSpec, UnknownDevice};
 
 use crate::queue::{DEFAULT_QUEUE, QueueConfig};
-use crate::spec::SpecError;
-use crate::spec::load::load_toml;
+use spec::SpecError;
+use spec::load::load_toml;
 
 /// Values given on the command line or in the environment.
 #[derive(Debug, Clone, Default)]
@@ -194,10 +194,7 @@ fn check_urls(database_url: &str, queue_url: &str) -> Result<(), SpecError> {
     if !matches!(db.as_deref(), Some("postgres" | "postgresql" | "sqlite")) {
         return Err(SpecError::file(
             Path::new("NLEBENCH_DATABASE_URL"),
-            format!(
-                "unsupported store URL `{}`",
-                crate::store::redact(database_url)
-            ),
+            format!("unsupported store URL `{}`", store::redact(database_url)),
             "use postgres://USER@HOST/DB (team mode) or sqlite://FILE (embedded)",
         ));
     }
@@ -205,10 +202,7 @@ fn check_urls(database_url: &str, queue_url: &str) -> Result<(), SpecError> {
     if !matches!(queue.as_deref(), Some("redis" | "rediss" | "sqlite")) {
         return Err(SpecError::file(
             Path::new("NLEBENCH_QUEUE_URL"),
-            format!(
-                "unsupported queue URL `{}`",
-                crate::store::redact(queue_url)
-            ),
+            format!("unsupported queue URL `{}`", store::redact(queue_url)),
             "use redis://HOST:PORT (team mode) or sqlite://FILE (embedded)",
         ));
     }

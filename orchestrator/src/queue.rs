@@ -11,7 +11,7 @@ use apalis::prelude::*;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
 
-use crate::store::{JobRef, StoreError};
+use store::{JobRef, StoreError};
 
 /// How to reach the queue and how workers keep their leases.
 #[derive(Debug, Clone)]
@@ -98,7 +98,7 @@ impl Queue {
     /// Connect and check the queue is reachable.
     pub async fn connect(cfg: &QueueConfig) -> Result<Queue, QueueError> {
         let connect_err = |message: String| QueueError::Connect {
-            url: crate::store::redact(&cfg.url),
+            url: store::redact(&cfg.url),
             message,
         };
         if cfg.url.starts_with("redis://") || cfg.url.starts_with("rediss://") {
@@ -150,7 +150,7 @@ impl Queue {
                 .missed_heartbeats(cfg.missed_heartbeats);
             Ok(Queue::Sqlite(SqliteStorage::new(&pool).with_config(config)))
         } else {
-            Err(QueueError::Scheme(crate::store::redact(&cfg.url)))
+            Err(QueueError::Scheme(store::redact(&cfg.url)))
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::queue::{Queue, QueueError};
-use crate::store::{JobRef, Store, StoreError, Unheld};
+use store::{JobRef, Store, StoreError, Unheld};
 
 /// Why a pass failed.
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +142,7 @@ pub async fn waiting_for(
     }
     let mut needs = Vec::new();
     for r in store.runs_by_id(active).await? {
-        if let Some(need) = crate::admission::need_mb(&r.manifest()?) {
+        if let Some(need) = spec::memory::need_mb(&r.manifest()?) {
             needs.push((r.id, need));
         }
     }

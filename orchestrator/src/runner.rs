@@ -13,11 +13,10 @@ use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 use types::MetricValue;
 
-use crate::admission;
 use crate::queue::{Deliveries, Queue};
-use crate::store::outage::retry;
-use crate::store::{Claim, ClaimedJob, Completion, JobOutcome, JobRef, Store, StoreError};
 use crate::telemetry::WorkerTelemetry;
+use store::outage::retry;
+use store::{Claim, ClaimedJob, Completion, JobOutcome, JobRef, Store, StoreError};
 
 /// A boxed future, as the handler's methods return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -300,7 +299,7 @@ impl Runner {
         let Ok(Some(need)) = me.store.job_need_mb(job.run_id).await else {
             return true;
         };
-        if admission::fits(Some(need), Some(have)) {
+        if spec::memory::fits(Some(need), Some(have)) {
             return true;
         }
         warn!(

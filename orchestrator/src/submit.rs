@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::grid::{Cell, expand};
-use crate::manifest::{AdapterManifest, FewShot, ModelManifest, RunManifest};
 use crate::queue::{Queue, QueueError};
-use crate::resolve::{ResolveError, ResolvedDataset, ResolvedModel, Resolver};
-use crate::spec::{Setting, SpecError, SweepSpec, TaskKind, TaskSpec};
-use crate::store::{CellAction, Store, StoreError};
+use spec::grid::{Cell, expand};
+use spec::manifest::{AdapterManifest, FewShot, ModelManifest, RunManifest};
+use spec::resolve::{ResolveError, ResolvedDataset, ResolvedModel, Resolver};
+use spec::{Setting, SpecError, SweepSpec, TaskKind, TaskSpec};
+use store::{CellAction, Store, StoreError};
 
-pub use crate::store::plan::{PlannedCell, SweepRow};
+pub use store::plan::{PlannedCell, SweepRow};
 
 /// Why a submission could not be planned or made.
 #[derive(Debug, thiserror::Error)]

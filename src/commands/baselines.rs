@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use orchestrator::store::baselines::parse_csv;
+use store::baselines::parse_csv;
 
 use crate::args::{BaselinesImportArgs, Global, JsonFlag};
 use crate::context;

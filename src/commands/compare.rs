@@ -4,9 +4,9 @@
 
 use std::process::ExitCode;
 
+use analysis::compare::{Options, stored};
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Cell, CellAlignment, Table};
-use orchestrator::compare::{Options, stored};
 
 use crate::args::{CompareArgs, Global};
 use crate::context;

@@ -32,7 +32,7 @@ pub async fn export(g: &Global, a: ExportArgs) -> anyhow::Result<ExitCode> {
 
 /// `--to mlflow URL` or `--to lm-eval DIR`: send the sweep's runs there and say what changed.
 async fn to_tracker(
-    store: &orchestrator::store::Store,
+    store: &store::Store,
     sweep: &str,
     to: &[String],
     experiment: Option<&str>,
@@ -54,7 +54,7 @@ async fn to_tracker(
 }
 
 async fn to_mlflow(
-    store: &orchestrator::store::Store,
+    store: &store::Store,
     sweep: &str,
     url: &str,
     experiment: Option<&str>,
@@ -64,7 +64,7 @@ async fn to_mlflow(
     outln!(
         "sweep {sweep} → MLflow experiment `{experiment}` (id {}) at {}: {} run(s) created, {} updated, {} unchanged",
         r.experiment_id,
-        orchestrator::store::redact(url),
+        store::redact(url),
         r.created,
         r.updated,
         r.unchanged
@@ -77,11 +77,7 @@ async fn to_mlflow(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn to_lm_eval(
-    store: &orchestrator::store::Store,
-    sweep: &str,
-    dir: &str,
-) -> anyhow::Result<ExitCode> {
+async fn to_lm_eval(store: &store::Store, sweep: &str, dir: &str) -> anyhow::Result<ExitCode> {
     let r = trackers::lmeval::export(store, sweep, std::path::Path::new(dir)).await?;
     outln!(
         "sweep {sweep} → lm-evaluation-harness files under {dir}: {} run(s) in {} results file(s) and {} samples file(s)",

@@ -9,7 +9,7 @@ use engine::{
     BatchSize, GenerationConfig, LoadedModel, ModelCache, Scoring, generate as run_generate,
     perplexities,
 };
-use orchestrator::spec::{Dtype, Source};
+use spec::{Dtype, Source};
 
 use crate::args::{DtypeArg, GenerateArgs, Global, ModelArgs, PerplexityArgs};
 use crate::context;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use engine::{files, random};
-use orchestrator::spec::Source;
+use spec::Source;
 
 use crate::args::{Global, PullArgs, RandomArgs};
 use crate::context;

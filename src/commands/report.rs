@@ -4,8 +4,8 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use analysis::reproduction::{self, Report};
 use anyhow::Context as _;
-use orchestrator::reproduction::{self, Report};
 
 use crate::args::{Global, ReportArgs, ReportFormat};
 use crate::context;

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use metrics::bootstrap::Bootstrap;
-use orchestrator::store::RunStatus;
+use store::RunStatus;
 
 use crate::args::{Global, RescoreArgs};
 use crate::context;

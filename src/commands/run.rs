@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use orchestrator::store::RunStatus;
+use store::RunStatus;
 use tokio::sync::watch;
 
 use crate::args::{Global, RunArgs};

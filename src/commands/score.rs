@@ -6,8 +6,8 @@ use std::sync::Arc;
 use engine::bert::BertClassifier;
 use engine::{LoadedModel, ModelCache};
 use metrics::bootstrap::Bootstrap;
-use orchestrator::spec::DataFormat;
-use orchestrator::spec::Dtype;
+use spec::DataFormat;
+use spec::Dtype;
 use worker::tasks::generation::MetricModels;
 use worker::tasks::{ScoreRequest, score_table};
 

@@ -4,7 +4,7 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use orchestrator::store::users::Role;
+use store::users::Role;
 
 use crate::args::{Global, RoleArg, ServeArgs, UsersAddArgs, UsersListArgs, UsersRemoveArgs};
 use crate::context;

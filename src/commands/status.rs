@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use orchestrator::store::annotations::Target;
-use orchestrator::store::dashboard::{Shelf, SweepSort, Window};
-use orchestrator::store::outage;
-use orchestrator::store::{RunStatus, RunSummary, Store};
+use store::annotations::Target;
+use store::dashboard::{Shelf, SweepSort, Window};
+use store::outage;
+use store::{RunStatus, RunSummary, Store};
 
 use crate::args::{Global, MigrateArgs, NoteArgs, StatusArgs, SweepArg, TagArgs};
 use crate::context;

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use orchestrator::spec::SweepSpec;
-use orchestrator::store::CellAction;
 use orchestrator::submit::{GridCounts, PlannedCell, dry_run, manifests, summarize, unresolved};
+use spec::SweepSpec;
+use store::CellAction;
 
 use crate::args::{Global, SubmitArgs};
 use crate::context;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use orchestrator::store::Store;
+use store::Store;
 use tokio::sync::watch;
 use tracing::{info, warn};
 use worker::lifecycle;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, header};
-use orchestrator::store::{Store, StoreError};
+use store::{Store, StoreError};
 
 /// Who may view the pages.
 #[derive(Debug, Clone)]

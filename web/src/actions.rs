@@ -5,9 +5,9 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use orchestrator::store::annotations::{Target, check_tag};
-use orchestrator::store::baselines::parse_csv;
 use serde::Deserialize;
+use store::annotations::{Target, check_tag};
+use store::baselines::parse_csv;
 
 use crate::AppState;
 use crate::auth::{CsrfForm, MaybeSession, require_editor};

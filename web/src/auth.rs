@@ -14,10 +14,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
-use orchestrator::store::users::Role;
 use rand::Rng;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use store::users::Role;
 
 use crate::AppState;
 use crate::error::PageError;

@@ -9,7 +9,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use orchestrator::store::dashboard::{LeaderboardData, Shelf, SweepData, SweepOverview};
+use store::dashboard::{LeaderboardData, Shelf, SweepData, SweepOverview};
 
 /// Entries kept at most per cache (oldest dropped first when full).
 const MAX_ENTRIES: usize = 512;

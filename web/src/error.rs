@@ -4,7 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use orchestrator::store::StoreError;
+use store::StoreError;
 
 use crate::nav::Nav;
 

@@ -1,7 +1,7 @@
 //! How numbers, intervals, deltas, durations and colours are written on the pages.
 
 use chrono::{DateTime, Utc};
-use orchestrator::store::entities::{baseline, metric};
+use store::entities::{baseline, metric};
 
 /// A metric value with its interval in the metric's decimals: `0.4711 [0.4502, 0.4920]`,
 /// `47.11 [44.72, 49.50]` (percentages and BLEU with 2, scores in 0–1 with 4).

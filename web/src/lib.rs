@@ -23,8 +23,8 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::routing::{get, post};
 use orchestrator::queue::Queue;
-use orchestrator::store::Store;
-use orchestrator::store::dashboard::StaleTest;
+use store::Store;
+use store::dashboard::StaleTest;
 
 /// What the handlers share.
 #[derive(Clone)]

@@ -1,8 +1,8 @@
 //! Server-side pagination and sorting shared by the list pages: query parameters in,
 //! page links out. URLs stay stable and shareable (`?page=3&sort=name&dir=asc`).
 
-use orchestrator::store::dashboard::Window;
 use serde::Deserialize;
+use store::dashboard::Window;
 
 /// Rows per page unless `per_page` says otherwise (at most [`MAX_PER_PAGE`]).
 pub const PER_PAGE: u64 = 50;

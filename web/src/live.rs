@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
-use orchestrator::store::{RunStatus, Store};
+use store::{RunStatus, Store};
 use tokio::sync::watch;
 
 use crate::AppState;

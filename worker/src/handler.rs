@@ -10,16 +10,16 @@ use candle_core::Device;
 use engine::{EngineError, ModelCache};
 use metrics::bootstrap::Bootstrap;
 use orchestrator::runner::{BoxFuture, JobError, JobHandler, Scored, StopSignal};
-use orchestrator::store::{ClaimedJob, RunStatus, Store};
 use orchestrator::telemetry::WorkerTelemetry;
+use store::{ClaimedJob, RunStatus, Store};
 use tracing::info;
 
 use crate::data::{DatasetCache, Table};
 use crate::metric_models::MetricModelCache;
 use crate::tasks::{self, Batch, BatchOptions, TaskError, chain};
 use engine::LoadedModel;
-use orchestrator::spec::{TaskKind, TaskSpec};
-use orchestrator::store::NewSample;
+use spec::{TaskKind, TaskSpec};
+use store::NewSample;
 
 /// Examples scored and written together when the setting names no batch size.
 pub const DEFAULT_BATCH_SIZE: usize = 16;
@@ -381,7 +381,7 @@ impl ChainBatch {
 /// Refuse to compute with model files other than the revision the manifest recorded (a Hub
 /// cache that moved to another commit since submission).
 fn check_model_revision(
-    m: &orchestrator::manifest::RunManifest,
+    m: &spec::manifest::RunManifest,
     models_dir: &std::path::Path,
 ) -> Result<(), JobError> {
     let Some(recorded) = m.model.resolved.revision.as_deref() else {

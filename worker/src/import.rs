@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use engine::EngineError;
 use engine::content::HashCache;
-use orchestrator::manifest::{ModelManifest, RunManifest};
-use orchestrator::resolve::{ResolvedDataset, ResolvedModel};
-use orchestrator::spec::{DataFormat, Dtype, Setting, Source, TaskKind, TaskSpec};
-use orchestrator::store::{MetricValue, NewSample};
+use spec::manifest::{ModelManifest, RunManifest};
+use spec::resolve::{ResolvedDataset, ResolvedModel};
+use spec::{DataFormat, Dtype, Setting, Source, TaskKind, TaskSpec};
+use store::{MetricValue, NewSample};
 
 use crate::data::DataError;
 use crate::tasks::{ScoreRequest, TaskError, import_samples, metrics_of_new};
@@ -210,7 +210,7 @@ pub struct Scores {
 pub fn scores_onto(
     task: &TaskSpec,
     run_id: i64,
-    samples: &[orchestrator::store::entities::sample::Model],
+    samples: &[store::entities::sample::Model],
     file: &Path,
     bootstrap: &metrics::bootstrap::Bootstrap,
 ) -> Result<Scores, ImportError> {
@@ -285,7 +285,7 @@ pub fn scores_onto(
     }
     let by_idx: std::collections::HashMap<i64, &serde_json::Map<String, serde_json::Value>> =
         updates.iter().map(|(i, m)| (*i, m)).collect();
-    let merged: Vec<orchestrator::store::entities::sample::Model> = samples
+    let merged: Vec<store::entities::sample::Model> = samples
         .iter()
         .map(|s| {
             let mut s = s.clone();

@@ -10,8 +10,8 @@ use orchestrator::config::Settings;
 use orchestrator::queue::{Deliveries, Queue, QueueError, run_worker};
 use orchestrator::reconcile::{ReconcileOptions, reconcile};
 use orchestrator::runner::{BoxFuture, RetryPolicy, Runner, RunnerConfig, StopSignal};
-use orchestrator::store::{JobRef, Store, StoreError, WorkerInfo};
 use orchestrator::telemetry::WorkerTelemetry;
+use store::{JobRef, Store, StoreError, WorkerInfo};
 use tokio::sync::watch;
 use tracing::{info, warn};
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::Device;
 use engine::ModelCache;
 use engine::bert::BertClassifier;
-use orchestrator::spec::{Dtype, Source, TaskSpec};
+use spec::{Dtype, Source, TaskSpec};
 
 use crate::tasks::generation::MetricModels;
 

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use orchestrator::resolve::{ModelMemory, ResolveError, ResolvedDataset, ResolvedModel, Resolver};
-use orchestrator::spec::{Source, TaskSpec};
+use spec::resolve::{ModelMemory, ResolveError, ResolvedDataset, ResolvedModel, Resolver};
+use spec::{Source, TaskSpec};
 
 use crate::data;
 use crate::tasks::required_columns;
@@ -128,8 +128,7 @@ impl Resolver for EngineResolver {
 
 /// Every example has the task's fields as text, and every list a chain step runs over parses.
 fn check_examples(task: &TaskSpec, table: &data::Table) -> Result<(), data::DataError> {
-    let lists: Vec<&orchestrator::spec::ListColumn> =
-        task.steps.iter().filter_map(|s| s.each.as_ref()).collect();
+    let lists: Vec<&spec::ListColumn> = task.steps.iter().filter_map(|s| s.each.as_ref()).collect();
     let columns = required_columns(task);
     let text_columns: Vec<&str> = columns
         .iter()

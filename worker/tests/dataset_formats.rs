@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int64Array, ListArray, RecordBatch, StringArray, types::Int32Type};
-use orchestrator::spec::{DataFormat, DatasetRef, ListColumn, RowRange, Source};
 use parquet::arrow::ArrowWriter;
 use serde_json::json;
+use spec::{DataFormat, DatasetRef, ListColumn, RowRange, Source};
 use worker::data::{examples, read, text};
 
 const ROWS: [(&str, &str, i64); 3] = [

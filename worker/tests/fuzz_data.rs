@@ -2,8 +2,8 @@
 //! bytes give a table or an error naming the file, in every format the reader takes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use orchestrator::spec::DataFormat;
 use proptest::prelude::*;
+use spec::DataFormat;
 use test_support::fuzz::{inputs, names_file};
 use test_support::repo;
 

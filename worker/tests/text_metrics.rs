@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use metrics::{bleu, rouge};
-use orchestrator::spec::DataFormat;
+use spec::DataFormat;
 use worker::data::{read, text};
 
 #[test]

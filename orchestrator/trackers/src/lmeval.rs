@@ -14,11 +14,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use orchestrator::manifest::{FewShot, RunManifest};
-use orchestrator::spec::TaskKind;
-use orchestrator::store::{RunStatus, RunSummary, Store, StoreError};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use spec::TaskKind;
+use spec::manifest::{FewShot, RunManifest};
+use store::{RunStatus, RunSummary, Store, StoreError};
 
 /// What went wrong writing the files, or reading the store.
 #[derive(Debug, thiserror::Error)]
@@ -224,7 +224,7 @@ fn results_json(sweep: &str, name: &str, runs: &[(&RunSummary, RunManifest)], da
 
 /// One line of a samples file, as lm-eval's `EvaluationTracker.save_results_samples` writes
 /// it: the request's arguments as `gen_args_I.arg_J`, responses as strings.
-fn sample_json(m: &RunManifest, s: &orchestrator::store::entities::sample::Model) -> Value {
+fn sample_json(m: &RunManifest, s: &store::entities::sample::Model) -> Value {
     let reference = s.reference.clone().unwrap_or_default();
     let output = s.output.clone().unwrap_or_default();
     let mut doc = Map::from_iter([

@@ -11,8 +11,8 @@ use engine::files::in_dir;
 use engine::{
     GenerationConfig, LoadedModel, Request, generate, generate_continuous, perplexities_of_ids,
 };
-use orchestrator::spec::Dtype;
 use serde::Deserialize;
+use spec::Dtype;
 
 use crate::args::{BenchEngineArgs, BenchGemmArgs, BenchMetricsArgs, BenchPhase, GemmKernel};
 use crate::report::median;
@@ -331,7 +331,7 @@ pub const METRIC_PAIRS: &[(&str, &str, &str)] = &[
 pub fn metrics(a: BenchMetricsArgs) -> anyhow::Result<ExitCode> {
     use metrics::bootstrap::Bootstrap;
     use metrics::generation::{from_pairs, text_metrics};
-    let wanted: Vec<String> = orchestrator::spec::TaskKind::Generation
+    let wanted: Vec<String> = spec::TaskKind::Generation
         .metrics()
         .iter()
         .filter(|m| from_pairs(m))
@@ -344,7 +344,7 @@ pub fn metrics(a: BenchMetricsArgs) -> anyhow::Result<ExitCode> {
     };
     let mut inputs = Vec::new();
     for (file, h, r) in METRIC_PAIRS {
-        let t = worker::data::read(&a.data.join(file), orchestrator::spec::DataFormat::Csv)?;
+        let t = worker::data::read(&a.data.join(file), spec::DataFormat::Csv)?;
         let pairs: Vec<(String, String)> = t
             .rows
             .iter()

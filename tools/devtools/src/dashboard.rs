@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 use devtools::seed::{SeedSize, seed_history};
-use orchestrator::store::Store;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
+use store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::args::BenchDashboardArgs;
@@ -99,11 +99,11 @@ pub async fn run(a: BenchDashboardArgs) -> anyhow::Result<std::process::ExitCode
     // Targets from the store.
     let (overviews, total_sweeps) = store
         .sweep_overviews(
-            orchestrator::store::dashboard::Shelf::Active,
+            store::dashboard::Shelf::Active,
             None,
-            orchestrator::store::dashboard::SweepSort::Name,
+            store::dashboard::SweepSort::Name,
             false,
-            orchestrator::store::dashboard::Window {
+            store::dashboard::Window {
                 offset: 0,
                 limit: 500,
             },

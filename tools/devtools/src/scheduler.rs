@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use chrono::{DateTime, Utc};
-use orchestrator::store::entities::{job, run, sweep, sweep_cell};
-use orchestrator::store::{RunStatus, Store};
 use sea_orm::{ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect};
+use store::entities::{job, run, sweep, sweep_cell};
+use store::{RunStatus, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::args::BenchSchedulerArgs;

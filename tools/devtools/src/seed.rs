@@ -8,11 +8,11 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
-use orchestrator::manifest::{ModelManifest, RunManifest};
-use orchestrator::resolve::{ResolvedDataset, ResolvedModel};
-use orchestrator::spec::{Decoding, Dtype, Setting, Source, TaskRegistry, TaskSpec};
-use orchestrator::store::entities::{baseline, metric, run, sample, sweep, sweep_cell, worker};
-use orchestrator::store::{RunStatus, Store};
+use spec::manifest::{ModelManifest, RunManifest};
+use spec::resolve::{ResolvedDataset, ResolvedModel};
+use spec::{Decoding, Dtype, Setting, Source, TaskRegistry, TaskSpec};
+use store::entities::{baseline, metric, run, sample, sweep, sweep_cell, worker};
+use store::{RunStatus, Store};
 
 /// How much history to write.
 #[derive(Debug, Clone, Copy)]

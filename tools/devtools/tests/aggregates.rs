@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 
 use devtools::seed::{SeedSize, seed_history};
-use orchestrator::store::Store;
-use orchestrator::store::dashboard::{Shelf, SweepSort, Window};
 use sea_orm::{ConnectionTrait, Statement};
+use store::Store;
+use store::dashboard::{Shelf, SweepSort, Window};
 use types::MetricValue;
 
 const SIZE: SeedSize = SeedSize {

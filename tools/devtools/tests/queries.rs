@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use devtools::seed::{SeedSize, seed_history};
-use orchestrator::store::Store;
+use store::Store;
 use tower::ServiceExt;
 
 const PAGES: [&str; 10] = [

@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use analysis::compare::{self, Comparison};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{RawQuery, State};
-use orchestrator::compare::{self, Comparison};
-use orchestrator::store::entities::{metric, run};
+use store::entities::{metric, run};
 
 use crate::AppState;
 use crate::auth::MaybeSession;

@@ -4,8 +4,8 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
-use orchestrator::store::dashboard::LeaderboardData;
 use serde::Deserialize;
+use store::dashboard::LeaderboardData;
 
 use crate::AppState;
 use crate::auth::MaybeSession;

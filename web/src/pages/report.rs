@@ -1,10 +1,10 @@
 //! `/sweeps/NAME/report`: the sweep's reproduction report (every value with a baseline, the
 //! baseline's provenance, the difference and the verdict; summary lines per task and overall).
 
+use analysis::reproduction::{self, DEFAULT_TOLERANCE, Report, Verdict};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
-use orchestrator::reproduction::{self, DEFAULT_TOLERANCE, Report, Verdict};
 
 use crate::AppState;
 use crate::auth::MaybeSession;

@@ -5,9 +5,9 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use orchestrator::manifest::RunManifest;
-use orchestrator::spec::TaskKind;
-use orchestrator::store::entities::{baseline, metric, run, sample};
+use spec::TaskKind;
+use spec::manifest::RunManifest;
+use store::entities::{baseline, metric, run, sample};
 
 use crate::AppState;
 use crate::auth::MaybeSession;
@@ -17,7 +17,7 @@ use crate::list::{ListQuery, Pager, sort_key, sort_links};
 use crate::nav::Nav;
 use crate::pages::said::Said;
 use crate::pages::samples::SampleView;
-use orchestrator::store::annotations::Target;
+use store::annotations::Target;
 
 /// A metric row.
 pub struct MetricRow {

@@ -1,6 +1,6 @@
 //! The tags and notes block of the sweep and run pages (`said.html`), with the editor's forms.
 
-use orchestrator::store::annotations::Annotations;
+use store::annotations::Annotations;
 
 use crate::format::time;
 

@@ -3,10 +3,10 @@
 //! per-sample BLEU and ROUGE-L; classifications with the label, the prediction and whether it
 //! is right; chains with every step. Each row keeps its raw JSON behind a toggle.
 
-use orchestrator::spec::{TaskKind, TaskSpec};
-use orchestrator::store::NewStep;
-use orchestrator::store::entities::sample;
 use serde_json::Value;
+use spec::{TaskKind, TaskSpec};
+use store::NewStep;
+use store::entities::sample;
 
 use crate::format::num;
 

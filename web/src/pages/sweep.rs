@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use orchestrator::store::RunStatus;
-use orchestrator::store::dashboard::{CellRun, SweepData};
-use orchestrator::store::entities::{metric, run};
+use store::RunStatus;
+use store::dashboard::{CellRun, SweepData};
+use store::entities::{metric, run};
 
 use crate::AppState;
 use crate::auth::MaybeSession;
@@ -18,7 +18,7 @@ use crate::format::{baseline_for, metric_delta, shade, value_ci};
 use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
 use crate::nav::Nav;
 use crate::pages::said::Said;
-use orchestrator::store::annotations::Target;
+use store::annotations::Target;
 
 /// A cell of the grid.
 pub struct GridCell {

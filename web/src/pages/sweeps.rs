@@ -5,8 +5,8 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use chrono::Utc;
-use orchestrator::store::RunStatus;
-use orchestrator::store::dashboard::{Shelf, SweepSort};
+use store::RunStatus;
+use store::dashboard::{Shelf, SweepSort};
 
 use crate::AppState;
 use crate::auth::MaybeSession;

@@ -1,8 +1,8 @@
 //! A task's examples from its dataset file: the `[dataset]` row range, list columns exploded
 //! into one example per item, and a check that every example has the fields the task reads.
 
-use orchestrator::spec::{DatasetRef, ListColumn};
 use serde_json::Value;
+use spec::{DatasetRef, ListColumn};
 
 use super::{DataError, Row, Table, literal};
 

@@ -10,8 +10,8 @@
 
 use std::path::Path;
 
-use orchestrator::spec::DataFormat;
 use serde_json::{Map, Value};
+use spec::DataFormat;
 
 use super::{DataError, Row, Table};
 

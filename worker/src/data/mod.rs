@@ -10,8 +10,8 @@ mod parquet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use orchestrator::spec::{DataFormat, DatasetRef, Source};
 use serde_json::{Map, Value};
+use spec::{DataFormat, DatasetRef, Source};
 
 use engine::hub::{self, RepoKind};
 

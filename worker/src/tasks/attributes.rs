@@ -2,8 +2,8 @@
 //! attribute from an outputs file or stored samples and aggregated by
 //! [`metrics::attributes`].
 
-use orchestrator::spec::TaskSpec;
-use orchestrator::store::{MetricValue, entities::sample};
+use spec::TaskSpec;
+use store::{MetricValue, entities::sample};
 
 use super::{ScoreOutcome, TaskError};
 use crate::data::{Table, text};
@@ -48,7 +48,7 @@ pub fn score_table(
 /// is left out of the aggregates, and the run carries on.
 pub fn score_outputs(
     task: &TaskSpec,
-    samples: &mut [orchestrator::store::NewSample],
+    samples: &mut [store::NewSample],
     scorer: &crate::perspective::Perspective,
 ) {
     for s in samples {
@@ -79,7 +79,7 @@ pub fn score_outputs(
 /// attributes to labels; a label named as the attribute, ignoring case, needs no entry).
 pub fn score_with_classifier(
     task: &TaskSpec,
-    samples: &mut [orchestrator::store::NewSample],
+    samples: &mut [store::NewSample],
     clf: &engine::bert::BertClassifier,
 ) -> Result<(), TaskError> {
     let columns: Vec<(String, usize)> = task

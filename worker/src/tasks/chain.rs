@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use orchestrator::spec::{ChainStep, TaskSpec};
-use orchestrator::store::{MetricValue, NewSample, NewStep, entities::sample};
 use serde_json::{Value, json};
+use spec::{ChainStep, TaskSpec};
+use store::{MetricValue, NewSample, NewStep, entities::sample};
 
 use super::generation::{config, generate_all};
 use super::{Batch, TaskError, prompt};

@@ -4,9 +4,9 @@
 //! and the gold class index; the metrics are accuracy (with a bootstrap interval), binary F1,
 //! macro F1 and MCC as scikit-learn computes them.
 
-use orchestrator::spec::TaskSpec;
-use orchestrator::store::{MetricValue, NewSample, entities::sample};
 use serde_json::json;
+use spec::TaskSpec;
+use store::{MetricValue, NewSample, entities::sample};
 
 use super::prompt::fill;
 use super::{Batch, ScoreOutcome, ScoreRequest, TaskError};

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use orchestrator::manifest::FewShot;
-use orchestrator::spec::{TaskKind, TaskSpec};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use spec::manifest::FewShot;
+use spec::{TaskKind, TaskSpec};
 
 use super::{TaskError, classification, prompt};
 use crate::data::{Row, Table, text};

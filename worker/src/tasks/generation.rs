@@ -1,9 +1,9 @@
 //! `generation`: fill the task's prompt template from each example, generate with the
 //! setting's decoding, and score the output against the reference column.
 
-use orchestrator::spec::{Decoding, TaskSpec};
-use orchestrator::store::{MetricValue, NewSample, entities::sample};
 use serde_json::json;
+use spec::{Decoding, TaskSpec};
+use store::{MetricValue, NewSample, entities::sample};
 
 use super::{Batch, ScoreOutcome, ScoreRequest, TaskError, fewshot, prompt};
 use crate::data::{Table, text};

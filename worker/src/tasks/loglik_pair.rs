@@ -4,9 +4,9 @@
 //! `reference`, and in `data` both perplexities, NLL sums, token counts, truncation flags and
 //! the bias type.
 
-use orchestrator::spec::TaskSpec;
-use orchestrator::store::{MetricValue, NewSample, entities::sample};
 use serde_json::json;
+use spec::TaskSpec;
+use store::{MetricValue, NewSample, entities::sample};
 
 use super::{Batch, TaskError};
 use crate::data::{Table, text};

@@ -10,8 +10,8 @@ pub mod prompt;
 
 use std::collections::BTreeMap;
 
-use orchestrator::spec::{Decoding, TaskKind, TaskSpec};
-use orchestrator::store::{MetricValue, NewSample, entities::sample};
+use spec::{Decoding, TaskKind, TaskSpec};
+use store::{MetricValue, NewSample, entities::sample};
 
 use crate::data::{DataError, Table};
 use engine::{EngineError, LoadedModel};
@@ -146,7 +146,7 @@ pub fn required_columns(task: &TaskSpec) -> Vec<String> {
     let step_names: Vec<&str> = task.steps.iter().map(|s| s.name.as_str()).collect();
     let chain_columns = templates
         .into_iter()
-        .filter_map(|t| orchestrator::spec::Template::parse(t).ok())
+        .filter_map(|t| spec::Template::parse(t).ok())
         .flat_map(|t| {
             t.columns()
                 .into_iter()

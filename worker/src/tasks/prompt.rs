@@ -1,6 +1,6 @@
 //! Prompts from a task's templates and an example's fields.
 
-use orchestrator::spec::{TaskSpec, Template};
+use spec::{TaskSpec, Template};
 
 use super::TaskError;
 use crate::data::{Row, text};

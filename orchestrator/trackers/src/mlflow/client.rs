@@ -59,7 +59,7 @@ impl Client {
         };
         let base = url.trim_end_matches('/').to_string();
         Client {
-            shown: orchestrator::store::redact(&base),
+            shown: store::redact(&base),
             base,
             agent,
             auth,

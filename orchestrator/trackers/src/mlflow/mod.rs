@@ -9,8 +9,8 @@ mod client;
 
 use std::collections::BTreeMap;
 
-use orchestrator::store::{RunStatus, SampleRow, Store, StoreError};
 use serde_json::Value;
+use store::{RunStatus, SampleRow, Store, StoreError};
 
 pub use client::{Client, Remote};
 

@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use orchestrator::grid::expand;
-use orchestrator::spec::{Catalog, SweepSpec, TaskRegistry};
+use spec::grid::expand;
+use spec::{Catalog, SweepSpec, TaskRegistry};
 
 fn experiments() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../experiments")
+    test_support::repo().join("experiments")
 }
 
 #[test]

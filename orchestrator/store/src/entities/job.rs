@@ -2,7 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::store::RunStatus;
+use crate::RunStatus;
 
 /// A job.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -2,8 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::manifest::RunManifest;
-use crate::store::{RunStatus, StoreError};
+use crate::{RunStatus, StoreError};
+use spec::manifest::RunManifest;
 
 /// A run.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -22,7 +22,7 @@ pub struct Model {
     pub setting_name: String,
     pub seed: i64,
     pub sample_limit: Option<i64>,
-    /// JSON [`crate::manifest::RunManifest`].
+    /// JSON [`spec::manifest::RunManifest`].
     #[sea_orm(column_type = "Text")]
     pub manifest: String,
     /// `engine` or `import`.

@@ -10,7 +10,7 @@ mod import;
 mod jobs;
 mod orphans;
 pub mod outage;
-pub(crate) mod plan;
+pub mod plan;
 mod report;
 mod results;
 mod rows;

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::entities::{job, run, sweep, sweep_cell};
 use super::{RunStatus, Store, StoreError, now, rows};
-use crate::manifest::RunManifest;
+use spec::manifest::RunManifest;
 
 /// What submitting does with one cell.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

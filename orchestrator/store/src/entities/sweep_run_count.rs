@@ -3,7 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use crate::store::RunStatus;
+use crate::RunStatus;
 
 /// How many of a sweep's cells have a run in `status`.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]

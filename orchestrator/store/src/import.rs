@@ -5,7 +5,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::entities::{metric, sample, sweep};
 use super::{MetricValue, NewSample, RunStatus, Store, StoreError, now, rows};
-use crate::manifest::RunManifest;
+use spec::manifest::RunManifest;
 
 impl Store {
     /// Store an imported run under sweep `sweep_name` (created when missing) as cell `cell_key`;

@@ -1,7 +1,7 @@
 //! Expanding a sweep into its grid of cells.
 
-use crate::spec::sweep::Rule;
-use crate::spec::{AdapterRef, ModelRef, Setting, SweepSpec, TaskSpec};
+use crate::sweep::Rule;
+use crate::{AdapterRef, ModelRef, Setting, SweepSpec, TaskSpec};
 
 /// One (model, adapter | none, task, setting, seed) of a sweep.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::resolve::{ResolvedDataset, ResolvedModel};
-use crate::spec::{DatasetRef, Dtype, Setting, Source, TaskSpec};
+use crate::{DatasetRef, Dtype, Setting, Source, TaskSpec};
 
 /// Version of the fingerprint encoding; bump when the encoding changes.
 pub const FINGERPRINT_VERSION: u32 = 1;
@@ -226,7 +226,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::spec::{DataFormat, DatasetRef, TaskKind};
+    use crate::{DataFormat, DatasetRef, TaskKind};
 
     fn manifest() -> RunManifest {
         RunManifest {
@@ -358,9 +358,9 @@ mod tests {
                 m.setting.sample = Some(5);
             },
             |m| m.task.template_when_empty = [("input".into(), "{a} :".into())].into(),
-            |m| m.task.dataset.rows = Some(crate::spec::RowRange::parse("80%:").unwrap()),
+            |m| m.task.dataset.rows = Some(crate::RowRange::parse("80%:").unwrap()),
             |m| {
-                m.task.steps = vec![crate::spec::ChainStep {
+                m.task.steps = vec![crate::ChainStep {
                     name: "s".into(),
                     template: "{a}".into(),
                     each: None,

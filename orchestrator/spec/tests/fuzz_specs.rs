@@ -2,8 +2,8 @@
 //! `Ok` or an error naming the file. Bounded case counts (PROPTEST_CASES overrides them).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use orchestrator::spec::{Catalog, SweepSpec, TaskRegistry, TaskSpec};
 use proptest::prelude::*;
+use spec::{Catalog, SweepSpec, TaskRegistry, TaskSpec};
 use test_support::fuzz::{inputs, names_file};
 use test_support::repo;
 

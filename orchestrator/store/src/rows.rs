@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, EntityTrait, Set, sea_query::OnConflict};
 
 use super::entities::{metric, run, sample, sweep_cell};
 use super::{MetricValue, NewSample, RunStatus, StoreError};
-use crate::manifest::RunManifest;
+use spec::manifest::RunManifest;
 
 /// A new run of `m`, created at `t`; `source` is `engine` or `import`.
 pub(super) fn new_run(

@@ -63,13 +63,13 @@ impl Store {
         }))
     }
 
-    /// MiB a job of run `run_id` needs ([`crate::admission::need_mb`]); `None` when the run
+    /// MiB a job of run `run_id` needs ([`spec::memory::need_mb`]); `None` when the run
     /// is gone or its manifest predates model sizes.
     pub async fn job_need_mb(&self, run_id: i64) -> Result<Option<u64>, StoreError> {
         let Some(r) = run::Entity::find_by_id(run_id).one(&self.db).await? else {
             return Ok(None);
         };
-        Ok(crate::admission::need_mb(&r.manifest()?))
+        Ok(spec::memory::need_mb(&r.manifest()?))
     }
 
     /// The oldest candidate job of a run of model `source` at priority `min_priority` or

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::store::RunStatus;
-use crate::store::dashboard::SweepData;
-use crate::store::entities::{baseline, metric};
+use store::RunStatus;
+use store::dashboard::SweepData;
+use store::entities::{baseline, metric};
 
 /// Default tolerance: a value within 1e-4 · max(|baseline|, 1) of its baseline is reproduced.
 pub const DEFAULT_TOLERANCE: f64 = 1e-4;

@@ -14,7 +14,7 @@ use sea_orm::{
 
 use super::entities::{job, metric, run, worker};
 use super::{MetricValue, RunStatus, Store, StoreError, now, rows};
-use crate::manifest::RunManifest;
+use spec::manifest::RunManifest;
 
 /// A job a worker has taken, with its run.
 #[derive(Debug, Clone)]

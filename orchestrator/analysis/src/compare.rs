@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use metrics::significance::{holm, mcnemar_exact, paired_bootstrap, randomization_exact};
 use serde::Serialize;
 
-use crate::manifest::RunManifest;
-use crate::spec::TaskKind;
-use crate::store::entities::sample;
-use crate::store::{Store, StoreError};
+use spec::TaskKind;
+use spec::manifest::RunManifest;
+use store::entities::sample;
+use store::{Store, StoreError};
 
 /// Largest number of shared examples for which the exact randomization test is run.
 pub const EXACT_MAX: usize = 16;

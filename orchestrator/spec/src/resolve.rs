@@ -3,7 +3,7 @@
 //! The orchestrator never loads models or datasets itself; the binary hands it a
 //! [`Resolver`] implemented by the worker crate.
 
-use crate::spec::{Source, TaskSpec};
+use crate::{Source, TaskSpec};
 
 /// What a model or adapter source resolved to.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
