@@ -61,10 +61,6 @@ pub struct Global {
     /// Seconds a worker waits out a store outage before releasing its job [default: 120]
     #[arg(long, env = "NLEBENCH_STORE_OUTAGE_SECS", global = true)]
     pub store_outage_secs: Option<u64>,
-    /// Fault injection (tests/faults.rs): a worker aborts the process when it starts a job of
-    /// this sweep model, like a worker killed by the kernel's OOM killer
-    #[arg(long, env = "NLEBENCH_FAULT_ABORT_MODEL", global = true, hide = true)]
-    pub fault_abort_model: Option<String>,
     /// Seconds between the workers' reconciler passes; 0 turns them off [default: 30]
     #[arg(long, env = "NLEBENCH_RECONCILE_SECS", global = true)]
     pub reconcile_secs: Option<u64>,

@@ -56,7 +56,6 @@ pub fn settings(g: &Global) -> anyhow::Result<Settings> {
             backoff_secs: g.backoff_secs,
             store_outage_secs: g.store_outage_secs,
             reconcile_secs: g.reconcile_secs,
-            fault_abort_model: g.fault_abort_model.clone(),
             device: g.device.clone(),
             memory_budget_mb: g.memory_budget_mb.clone(),
             memory_gb: g.memory_gb.clone(),
@@ -64,6 +63,7 @@ pub fn settings(g: &Global) -> anyhow::Result<Settings> {
             perspective_key: g.perspective_key.clone(),
             perspective_url: g.perspective_url.clone(),
             perspective_qps: g.perspective_qps.clone(),
+            hub: Some(crate::environment::hub()),
         },
         Some(&g.config),
     )?)
@@ -130,10 +130,18 @@ pub fn sweep(s: &Settings, path: &Path) -> anyhow::Result<SweepSpec> {
     Ok(SweepSpec::load(path, &tasks, &catalog)?)
 }
 
+/// Where models are written and found.
+pub fn locations(s: &Settings) -> engine::Locations {
+    engine::Locations {
+        models_dir: s.models_dir(),
+        hub: s.hub.clone(),
+    }
+}
+
 /// The engine-backed resolver for submissions.
 pub fn resolver(s: &Settings) -> EngineResolver {
     EngineResolver {
-        models_dir: s.models_dir(),
+        locations: locations(s),
         hashes: HashCache::new(Some(s.data_dir.join("file-hashes.json"))),
         download: true,
     }
@@ -150,6 +158,7 @@ pub fn worker_options(
     given: Option<String>,
     suffix: Option<usize>,
     idle_exit: Option<std::time::Duration>,
+    hooks: &worker::Hooks,
 ) -> WorkerOptions {
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     let name = given.unwrap_or_else(|| {
@@ -169,5 +178,6 @@ pub fn worker_options(
         idle_exit,
         telemetry: Default::default(),
         affinity: true,
+        hooks: hooks.clone(),
     }
 }

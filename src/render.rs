@@ -5,6 +5,20 @@ use std::collections::BTreeMap;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use store::{MetricValue, RunStatus, RunSummary, SweepStatus};
 
+/// A table drawn as every table of the CLI is, with `header`; the columns in `right` (by
+/// index) right-aligned (numbers).
+pub fn table(header: &[&str], right: &[usize]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(header.iter().map(|h| Cell::new(h)));
+    for &i in right {
+        if let Some(c) = t.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t
+}
+
 /// Rows = metric groups (`overall` first, then e.g. bias types), columns = base metrics; each
 /// value with its bootstrap interval when there is one.
 pub fn metrics_table(metrics: &[MetricValue]) -> Table {

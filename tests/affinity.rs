@@ -16,8 +16,8 @@ const B: &str = "random:norgpt-tiny@12";
 /// Submit four sweeps, A (2 jobs), B (3), A (3), B (4), the first at `first_priority`; run one
 /// worker until all are done. Returns the env, the worker's model loads, jobs started, and the
 /// model of the first job it ran.
-fn interleaved(first_priority: i32) -> Option<(Env, f64, f64, String)> {
-    let env = Env::team()?;
+fn interleaved(first_priority: i32) -> (Env, f64, f64, String) {
+    let env = Env::team();
     env.ok(&["migrate"]);
     let sweeps = [
         ("aff-1", A, 10, first_priority),
@@ -46,7 +46,7 @@ fn interleaved(first_priority: i32) -> Option<(Env, f64, f64, String)> {
         "SELECT r.model_source FROM jobs j JOIN runs r ON r.id = j.run_id ORDER BY j.started_at, j.id LIMIT 1",
     )[0][0]
         .clone();
-    Some((env, loads, started, first))
+    (env, loads, started, first)
 }
 
 #[test]
@@ -55,9 +55,7 @@ fn interleaved(first_priority: i32) -> Option<(Env, f64, f64, String)> {
     ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
 )]
 fn a_worker_keeps_to_its_model_and_starts_with_the_busiest() {
-    let Some((env, loads, started, first)) = interleaved(0) else {
-        return;
-    };
+    let (env, loads, started, first) = interleaved(0);
     let jobs = env.count("SELECT COUNT(*) FROM jobs");
     assert_eq!(jobs, 12);
     // Each job ran once (the entries skipped for affinity started nothing), every sample once.
@@ -74,9 +72,7 @@ fn a_worker_keeps_to_its_model_and_starts_with_the_busiest() {
     ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
 )]
 fn a_higher_priority_goes_first_whatever_the_worker_would_prefer() {
-    let Some((_env, loads, _, first)) = interleaved(5) else {
-        return;
-    };
+    let (_env, loads, _, first) = interleaved(5);
     // A's first sweep outranks B's larger queue: A first; then the worker keeps to A.
     assert_eq!(first, A);
     assert_eq!(loads, 2.0, "model loads");

@@ -156,7 +156,7 @@ fn both_cot_scenes_store_every_step_with_the_declared_prompts() {
     ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
 )]
 fn a_worker_killed_between_steps_is_replaced_without_recomputing_a_stored_step() {
-    let Some(env) = Env::team() else { return };
+    let env = Env::team();
     env.ok(&["migrate"]);
     // 12 articles of 2 questions, one article per batch: 36 steps on a model slow enough
     // that the kill lands in the middle.

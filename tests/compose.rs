@@ -137,7 +137,7 @@ fn values(rows: &[Value]) -> BTreeMap<(String, String), (f64, Value, Value)> {
 )]
 fn the_compose_stack_from_local_images_runs_the_quickstart() {
     let built = Command::new(root().join("deploy/podman/build-images.sh"))
-        .args(["--binary", env!("CARGO_BIN_EXE_nlebench")])
+        .args(["--binary", env!("CARGO_BIN_EXE_nlebench-test")])
         .output()
         .unwrap();
     assert!(

@@ -536,7 +536,10 @@ fn a_classification_task_runs_with_a_seq_cls_adapter() {
             Some(&spec::Source::Path {
                 path: fixtures.join("seq-cls-gpt2"),
             }),
-            &env.dir.path().join("models"),
+            &engine::Locations {
+                models_dir: env.dir.path().join("models"),
+                hub: types::HubSettings::at(env.dir.path().join("hf")),
+            },
             &engine::device::select(types::DeviceSpec::Auto).unwrap(),
         )
         .unwrap();

@@ -54,7 +54,7 @@ impl Redis {
             .arg(dir.path())
             .stdout(Stdio::null())
             .spawn()
-            .unwrap();
+            .unwrap_or_else(|e| panic!("cannot start redis-server, which must be on PATH: {e}"));
         wait_for_port(port, Duration::from_secs(10), "redis-server did not start");
         child
     }
@@ -170,14 +170,14 @@ struct Scenario {
 }
 
 impl Scenario {
-    fn new(name: &'static str) -> Option<Scenario> {
-        let mut env = Env::team()?;
+    fn new(name: &'static str) -> Scenario {
+        let mut env = Env::team();
         let redis = Redis::start();
         env.queue_url = redis.url();
         let proxy = Proxy::start(pg_port(&env.database_url));
         env.ok(&["migrate"]);
         let proxied = proxy.url(&env.database_url);
-        Some(Scenario {
+        Scenario {
             name,
             env,
             redis,
@@ -189,7 +189,7 @@ impl Scenario {
             ],
             rng: ChaCha8Rng::seed_from_u64(SEED),
             restarts: 0,
-        })
+        }
     }
 
     fn worker_var(&mut self, k: &str, v: &str) {
@@ -431,7 +431,7 @@ macro_rules! services_test {
     ($name:ident, $body:expr) => {
         #[test]
         #[cfg_attr(
-            not(all(nlebench_services, nlebench_redis_server)),
+            not(nlebench_services),
             ignore = "needs PostgreSQL and Redis (set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL, as .ci/run does) and redis-server on PATH"
         )]
         fn $name() {
@@ -443,9 +443,7 @@ macro_rules! services_test {
 }
 
 services_test!(workers_killed_at_random_points, || {
-    let Some(mut s) = Scenario::new("SIGKILL of workers") else {
-        return;
-    };
+    let mut s = Scenario::new("SIGKILL of workers");
     // Deaths are the fault here, not a poison job: a job may lose several workers.
     s.worker_var("NLEBENCH_MAX_ATTEMPTS", "100");
     let sweep = s.sweep(
@@ -494,9 +492,7 @@ services_test!(workers_killed_at_random_points, || {
 });
 
 services_test!(redis_flushed_mid_sweep, || {
-    let Some(mut s) = Scenario::new("Redis FLUSHALL") else {
-        return;
-    };
+    let mut s = Scenario::new("Redis FLUSHALL");
     let sweep = s.sweep("flush", &[("a", "random:norgpt-small@3")], 256, 8);
     s.env.ok(&["submit", sweep.to_str().unwrap()]);
     s.start_workers(2);
@@ -517,9 +513,7 @@ services_test!(redis_flushed_mid_sweep, || {
 });
 
 services_test!(redis_restarted_without_persistence, || {
-    let Some(mut s) = Scenario::new("Redis restart, no persistence") else {
-        return;
-    };
+    let mut s = Scenario::new("Redis restart, no persistence");
     let sweep = s.sweep("restart", &[("a", "random:norgpt-small@4")], 256, 8);
     s.env.ok(&["submit", sweep.to_str().unwrap()]);
     s.start_workers(2);
@@ -540,13 +534,11 @@ services_test!(redis_restarted_without_persistence, || {
 });
 
 fn postgres_outage(secs: u64) {
-    let Some(mut s) = Scenario::new(if secs < 30 {
+    let mut s = Scenario::new(if secs < 30 {
         "PostgreSQL down 10 s"
     } else {
         "PostgreSQL down 60 s"
-    }) else {
-        return;
-    };
+    });
     let name = format!("pg{secs}");
     let sweep = s.sweep(&name, &[("a", "random:norgpt-small@5")], 256, 8);
     s.env.ok(&["submit", sweep.to_str().unwrap()]);
@@ -571,9 +563,7 @@ services_test!(postgres_unreachable_for_10_s, || postgres_outage(10));
 services_test!(postgres_unreachable_for_60_s, || postgres_outage(60));
 
 services_test!(cancel_races_claims_and_last_batches, || {
-    let Some(mut s) = Scenario::new("cancel racing claims") else {
-        return;
-    };
+    let mut s = Scenario::new("cancel racing claims");
     let data = s.env.write("pairs.csv", &pairs(64));
     let sweep = s.env.write(
         "cancel.toml",
@@ -627,9 +617,7 @@ services_test!(cancel_races_claims_and_last_batches, || {
 });
 
 services_test!(two_submissions_of_one_sweep_at_once, || {
-    let Some(mut s) = Scenario::new("two submits at once") else {
-        return;
-    };
+    let mut s = Scenario::new("two submits at once");
     let sweep = s.sweep(
         "twice",
         &[("a", "random:norgpt-tiny@3"), ("b", "random:norgpt-tiny@4")],
@@ -669,10 +657,8 @@ services_test!(two_submissions_of_one_sweep_at_once, || {
 });
 
 services_test!(a_poison_job_fails_after_max_attempts, || {
-    let Some(mut s) = Scenario::new("poison job (OOM-like deaths)") else {
-        return;
-    };
-    s.worker_var("NLEBENCH_FAULT_ABORT_MODEL", "poison");
+    let mut s = Scenario::new("poison job (OOM-like deaths)");
+    s.worker_var("NLEBENCH_TEST_FAULT_ABORT_MODEL", "poison");
     s.worker_var("NLEBENCH_MAX_ATTEMPTS", "3");
     let sweep = s.sweep(
         "poison",
@@ -721,7 +707,7 @@ services_test!(a_poison_job_fails_after_max_attempts, || {
 
 services_test!(migrate_waits_for_a_database_still_starting, || {
     // As in a compose stack: `migrate` starts before PostgreSQL accepts connections.
-    let Some(mut env) = Env::team() else { return };
+    let mut env = Env::team();
     let proxy = Proxy::start(pg_port(&env.database_url));
     proxy.down.store(true, Ordering::SeqCst);
     env.database_url = proxy.url(&env.database_url);

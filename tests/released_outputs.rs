@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use common::{Env, root};
 
-fn released_dir() -> Option<PathBuf> {
+fn released_dir() -> PathBuf {
     test_support::released("bias")
 }
 
@@ -19,7 +19,7 @@ fn released_dir() -> Option<PathBuf> {
     ignore = "needs the authors' released outputs in ../shared/data/norglm-results (CI has them)"
 )]
 fn score_reproduces_the_authors_bias_shares_for_all_six_released_files() {
-    let Some(dir) = released_dir() else { return };
+    let dir = released_dir();
     let reference: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/bias_shares_reference.json")).unwrap(),
     )
@@ -71,7 +71,7 @@ fn score_reproduces_the_authors_bias_shares_for_all_six_released_files() {
     ignore = "needs the authors' released outputs in ../shared/data/norglm-results (CI has them)"
 )]
 fn score_rejects_a_file_without_the_perplexity_columns() {
-    let Some(dir) = released_dir() else { return };
+    let dir = released_dir();
     let env = Env::embedded();
     let path = dir.join("crows_pairs_norwegian.csv");
     let out = env.run(&[
@@ -90,8 +90,8 @@ fn score_rejects_a_file_without_the_perplexity_columns() {
     );
 }
 
-fn cot_dir() -> Option<PathBuf> {
-    released_dir().map(|d| d.join("../cot/scene1"))
+fn cot_dir() -> PathBuf {
+    released_dir().join("../cot/scene1")
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn cot_dir() -> Option<PathBuf> {
     ignore = "needs the authors' released outputs in ../shared/data/norglm-results (CI has them)"
 )]
 fn score_with_the_paper_filter_reproduces_the_authors_cot_means() {
-    let Some(dir) = cot_dir() else { return };
+    let dir = cot_dir();
     let reference: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/text_metrics_reference.json"))
             .unwrap(),
@@ -164,7 +164,7 @@ fn score_with_the_paper_filter_reproduces_the_authors_cot_means() {
     ignore = "needs the authors' released outputs in ../shared/data/norglm-results (CI has them)"
 )]
 fn bad_score_requests_fail_clearly() {
-    let Some(dir) = cot_dir() else { return };
+    let dir = cot_dir();
     let env = Env::embedded();
     let file = dir.join("CoT_3B_s1_contain.csv");
     let run = |args: &[&str]| {
@@ -190,7 +190,7 @@ fn bad_score_requests_fail_clearly() {
     let e = run(&["--map", "hypothesis=generated_text"]);
     assert!(e.contains("unknown role `hypothesis`"), "{e}");
     // A file of another task: the bias outputs have no generated text.
-    let bias = released_dir().unwrap().join("bias_369M.csv");
+    let bias = released_dir().join("bias_369M.csv");
     let out = env.run(&[
         "score",
         "--task",
@@ -209,7 +209,7 @@ fn bad_score_requests_fail_clearly() {
     ignore = "needs the authors' released outputs in ../shared/data/norglm-results (CI has them)"
 )]
 fn toxicity_aggregates_equal_pandas_and_the_malformed_file_is_rejected() {
-    let Some(dir) = released_dir() else { return };
+    let dir = released_dir();
     let dir = dir.join("../toxicity");
     let reference: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/toxicity_reference.json")).unwrap(),
@@ -266,7 +266,7 @@ fn toxicity_aggregates_equal_pandas_and_the_malformed_file_is_rejected() {
     ignore = "needs the authors' released outputs in ../shared/data/norglm-results (CI has them)"
 )]
 fn imported_outputs_become_runs_that_rescore_to_the_same_numbers() {
-    let Some(dir) = cot_dir() else { return };
+    let dir = cot_dir();
     let env = Env::embedded();
     let file = dir.join("CoT_23B_s1_contain.csv");
     let out = env.ok(&[
@@ -305,7 +305,7 @@ fn imported_outputs_become_runs_that_rescore_to_the_same_numbers() {
     );
 
     // Bias and toxicity outputs import too.
-    let bias = released_dir().unwrap().join("bias_369M.csv");
+    let bias = released_dir().join("bias_369M.csv");
     let out = env.ok(&[
         "import",
         "--task",

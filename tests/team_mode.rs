@@ -15,7 +15,7 @@ use common::{Env, mini_pairs, sweep_toml};
     ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
 )]
 fn two_workers_complete_a_sweep_and_resubmission_fills_only_missing_cells() {
-    let Some(env) = Env::team() else { return };
+    let env = Env::team();
     env.ok(&["migrate"]);
     let mut w1 = env.worker("w1");
     let mut w2 = env.worker("w2");
@@ -107,7 +107,7 @@ fn two_workers_complete_a_sweep_and_resubmission_fills_only_missing_cells() {
     ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
 )]
 fn a_killed_workers_job_is_finished_by_another_without_recomputing_stored_samples() {
-    let Some(env) = Env::team() else { return };
+    let env = Env::team();
     env.ok(&["migrate"]);
     // 256 pairs in one job, scored two at a time by a model that takes a few seconds.
     let mut csv = String::from("sent_more_no,sent_less_no,stereo_antistereo,bias_type\n");

@@ -190,7 +190,10 @@ fn a_local_toxicity_classifier_scores_every_output() {
     // transformers in worker/engine/tests/toxicity_classifier.rs).
     let files = engine::locate(
         &spec::Source::Path { path: clf_dir },
-        std::path::Path::new("."),
+        &engine::Locations {
+            models_dir: ".".into(),
+            hub: types::HubSettings::at("."),
+        },
         false,
     )
     .unwrap();

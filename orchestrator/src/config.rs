@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use types::{DeviceSpec, UnknownDevice};
+use types::{DeviceSpec, HubSettings, UnknownDevice};
 
 use crate::queue::{DEFAULT_QUEUE, QueueConfig};
 use spec::SpecError;
@@ -41,8 +41,6 @@ pub struct Overrides {
     pub store_outage_secs: Option<u64>,
     /// Seconds between the workers' reconciler passes (0: none).
     pub reconcile_secs: Option<u64>,
-    /// Fault injection: the sweep model whose jobs abort the worker.
-    pub fault_abort_model: Option<String>,
     /// Inference device, as written (`auto`, `cpu`, `cuda`, `cuda:N`).
     pub device: Option<String>,
     /// Memory budget of a forward pass in MiB, as written.
@@ -57,6 +55,8 @@ pub struct Overrides {
     pub perspective_url: Option<String>,
     /// Perspective requests per second, as written.
     pub perspective_qps: Option<String>,
+    /// The Hugging Face cache and Hub (the binary reads them from the environment).
+    pub hub: Option<HubSettings>,
 }
 
 /// `nlebench.toml`.
@@ -109,9 +109,6 @@ pub struct Settings {
     pub store_outage: Duration,
     /// How often workers run a reconciler pass (`None`: never).
     pub reconcile_every: Option<Duration>,
-    /// Fault injection (`tests/faults.rs`): workers abort the process on starting a job of
-    /// this sweep model, as the kernel's OOM killer would kill them.
-    pub fault_abort_model: Option<String>,
     /// Where workers and direct commands run models.
     pub device: DeviceSpec,
     /// Memory budget of a scoring forward pass in MiB, when a setting names no batch size.
@@ -124,6 +121,8 @@ pub struct Settings {
     pub perspective: Option<PerspectiveSettings>,
     /// Store and queue are the embedded SQLite files.
     pub embedded: bool,
+    /// The Hugging Face cache and Hub (`DATA_DIR/hub` when none is given).
+    pub hub: HubSettings,
 }
 
 /// How workers reach the Perspective API.
@@ -340,6 +339,9 @@ impl Settings {
             }),
         };
         Ok(Settings {
+            hub: o
+                .hub
+                .unwrap_or_else(|| HubSettings::at(data_dir.join("hub"))),
             perspective,
             queue: QueueConfig {
                 url: queue_url,
@@ -380,7 +382,6 @@ impl Settings {
                     .or(file.worker.store_outage_secs)
                     .unwrap_or(120),
             ),
-            fault_abort_model: o.fault_abort_model.filter(|m| !m.is_empty()),
             reconcile_every: match o
                 .reconcile_secs
                 .or(file.worker.reconcile_secs)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
-use types::MetricValue;
+use types::{Backoff, MetricValue};
 
 use crate::queue::{Deliveries, Queue};
 use crate::telemetry::WorkerTelemetry;
@@ -102,14 +102,25 @@ pub struct Scored {
 pub struct RetryPolicy {
     /// Attempts per job before its run fails.
     pub max_attempts: u32,
-    /// Delay before the second attempt; it doubles per attempt.
-    pub backoff: Duration,
+    /// Delays before the second and later attempts.
+    pub backoff: Backoff,
 }
 
 impl RetryPolicy {
+    /// The longest base delay between two attempts of a job.
+    pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+
+    /// Attempts and delays doubling from `first` up to [`Self::MAX_DELAY`].
+    pub fn new(max_attempts: u32, first: Duration) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts,
+            backoff: Backoff::new(first, Self::MAX_DELAY),
+        }
+    }
+
     /// The delay before the attempt after `attempts` failed ones.
     pub fn delay(&self, attempts: u32) -> Duration {
-        self.backoff * 2u32.saturating_pow(attempts.saturating_sub(1))
+        self.backoff.delay(attempts)
     }
 }
 
@@ -526,12 +537,14 @@ mod tests {
 
     #[test]
     fn backoff_doubles_per_failed_attempt() {
-        let p = RetryPolicy {
-            max_attempts: 3,
-            backoff: Duration::from_secs(5),
-        };
-        assert_eq!(p.delay(1), Duration::from_secs(5));
-        assert_eq!(p.delay(2), Duration::from_secs(10));
-        assert_eq!(p.delay(3), Duration::from_secs(20));
+        let p = RetryPolicy::new(3, Duration::from_secs(5));
+        for (attempts, base) in [(1, 5), (2, 10), (3, 20)] {
+            let base = Duration::from_secs(base);
+            assert_eq!(p.backoff.base(attempts), base);
+            // Jitter adds less than the base itself.
+            let d = p.delay(attempts);
+            assert!(d >= base && d < 2 * base, "{d:?}");
+        }
+        assert_eq!(p.backoff.base(30), RetryPolicy::MAX_DELAY, "capped");
     }
 }

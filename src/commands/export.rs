@@ -60,7 +60,8 @@ async fn to_mlflow(
     experiment: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let experiment = experiment.unwrap_or(sweep);
-    let r = trackers::mlflow::export(store, sweep, url, experiment).await?;
+    let credentials = crate::environment::mlflow_credentials();
+    let r = trackers::mlflow::export(store, sweep, url, &credentials, experiment).await?;
     outln!(
         "sweep {sweep} → MLflow experiment `{experiment}` (id {}) at {}: {} run(s) created, {} updated, {} unchanged",
         r.experiment_id,

@@ -28,7 +28,7 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
         filter_paper: matches!(a.filter, Some(RowFilter::Paper)),
         models: MetricModelCache::default().models_for(
             task,
-            &s.models_dir(),
+            &context::locations(&s),
             &engine::device::select(s.device)?,
             true,
         ),

@@ -37,7 +37,7 @@ fn load(g: &Global, m: &ModelArgs) -> anyhow::Result<Arc<LoadedModel>> {
         &source(&m.model)?,
         dtype,
         adapter.as_ref(),
-        &s.models_dir(),
+        &context::locations(&s),
         &engine::device::select(s.device)?,
     )?)
 }
@@ -156,9 +156,15 @@ pub fn perplexity(g: &Global, a: PerplexityArgs) -> anyhow::Result<ExitCode> {
             }))?
         );
     } else {
+        let mut table = crate::render::table(&["perplexity", "tokens", "text"], &[0, 1]);
         for (t, s) in lines.iter().zip(&scores) {
-            outln!("{:>12.4}  {:>5}  {}", s.perplexity, s.n_tokens, t);
+            table.add_row(vec![
+                format!("{:.4}", s.perplexity),
+                s.n_tokens.to_string(),
+                t.to_string(),
+            ]);
         }
+        outln!("{table}");
         outln!("mean perplexity {mean:.4} over {} text(s)", scores.len());
     }
     Ok(ExitCode::SUCCESS)

@@ -36,7 +36,7 @@ pub fn pull(a: PullArgs) -> anyhow::Result<ExitCode> {
         bail!("`models pull` takes a Hub source `hf:ORG/NAME[@REVISION]`");
     };
     let rev = revision.unwrap_or_else(|| "main".into());
-    let f = files::pull(&repo, &rev, true)?;
+    let f = files::pull(&crate::environment::hub(), &repo, &rev, true)?;
     outln!(
         "hf:{repo}@{rev} is in the local cache at {} (commit {})",
         f.dir.display(),

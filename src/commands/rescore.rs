@@ -26,7 +26,7 @@ pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
         }
         let manifest = run.manifest()?;
         let samples = store.samples(run.id).await?;
-        let models = cache.models_for(&manifest.task, &s.models_dir(), &device, true);
+        let models = cache.models_for(&manifest.task, &context::locations(&s), &device, true);
         let (metrics, notes) =
             worker::tasks::metrics_with_models(&manifest.task, &samples, &models, &boot)?;
         store.replace_metrics(run.id, &metrics).await?;

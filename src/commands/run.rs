@@ -11,7 +11,7 @@ use crate::args::{Global, RunArgs};
 use crate::commands::submit;
 use crate::{context, render};
 
-pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(g: &Global, a: RunArgs, hooks: &worker::Hooks) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let sweep = context::sweep(&s, &a.sweep)?;
     let cells = orchestrator::submit::manifests(&sweep, &context::resolver(&s))?;
@@ -25,7 +25,7 @@ pub async fn run(g: &Global, a: RunArgs) -> anyhow::Result<ExitCode> {
     let mut workers = Vec::new();
     for i in 0..a.workers.max(1) {
         let (s, store, queue, stop) = (s.clone(), store.clone(), queue.clone(), stop_rx.clone());
-        let opts = context::worker_options(None, Some(i), None);
+        let opts = context::worker_options(None, Some(i), None, hooks);
         workers.push(tokio::spawn(async move {
             worker::lifecycle::run(&s, store, queue, opts, stop).await
         }));

@@ -18,7 +18,7 @@ use crate::{context, render};
 /// The NLI classifier of the entailment ratios.
 fn load_nli(g: &Global, model: &str) -> anyhow::Result<Arc<BertClassifier>> {
     let s = context::settings(g)?;
-    let files = engine::locate(&source(model)?, &s.models_dir(), true)?;
+    let files = engine::locate(&source(model)?, &context::locations(&s), true)?;
     let device = engine::device::select(s.device)?;
     Ok(Arc::new(BertClassifier::load(&files, &device)?))
 }
@@ -30,7 +30,7 @@ fn load_lm(g: &Global, model: &str) -> anyhow::Result<Arc<LoadedModel>> {
         &source(model)?,
         Dtype::F32,
         None,
-        &s.models_dir(),
+        &context::locations(&s),
         &engine::device::select(s.device)?,
     )?)
 }

@@ -77,7 +77,7 @@ pub async fn add_user(g: &Global, a: UsersAddArgs) -> anyhow::Result<ExitCode> {
         std::io::stdin().lock().read_line(&mut line)?;
         line.trim_end_matches(['\r', '\n']).to_string()
     } else {
-        std::env::var("NLEBENCH_PASSWORD").map_err(|_| {
+        crate::environment::password().ok_or_else(|| {
             anyhow!(
                 "no password given\n  fix: pass --password-stdin and type it, or set NLEBENCH_PASSWORD"
             )
@@ -140,24 +140,18 @@ pub async fn list_users(g: &Global, a: UsersListArgs) -> anyhow::Result<ExitCode
         outln!("no dashboard users; add one with `nlebench users add NAME --role editor`");
         return Ok(ExitCode::SUCCESS);
     }
-    outln!(
-        "{:<24} {:<7} {:>8}  {:<20} created",
-        "name",
-        "role",
-        "sessions",
-        "last seen"
-    );
+    let mut t = crate::render::table(&["name", "role", "sessions", "last seen", "created"], &[2]);
     for u in &users {
-        outln!(
-            "{:<24} {:<7} {:>8}  {:<20} {}",
-            u.name,
-            u.role,
-            u.sessions,
+        t.add_row(vec![
+            u.name.clone(),
+            u.role.to_string(),
+            u.sessions.to_string(),
             u.last_seen
                 .map_or("-".to_string(), |t| t.format("%Y-%m-%d %H:%M").to_string()),
-            u.created_at.format("%Y-%m-%d")
-        );
+            u.created_at.format("%Y-%m-%d").to_string(),
+        ]);
     }
+    outln!("{t}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -99,11 +99,6 @@ pub async fn shelve(g: &Global, name: &str, archive: bool) -> anyhow::Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// Who writes from the command line: `$USER`, when set.
-fn author() -> Option<String> {
-    std::env::var("USER").ok().filter(|u| !u.is_empty())
-}
-
 /// `nlebench tag|untag TARGET TAG...`.
 pub async fn tag(g: &Global, a: TagArgs, add: bool) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
@@ -111,7 +106,7 @@ pub async fn tag(g: &Global, a: TagArgs, add: bool) -> anyhow::Result<ExitCode> 
     let target = Target::parse(&a.target);
     if add {
         let n = store
-            .add_tags(&target, &a.tags, author().as_deref())
+            .add_tags(&target, &a.tags, crate::environment::author().as_deref())
             .await?;
         outln!("{}: {n} tag(s) added", a.target);
     } else {
@@ -135,7 +130,11 @@ pub async fn add_note(g: &Global, a: NoteArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = context::store_migrated(&s).await?;
     store
-        .add_note(&Target::parse(&a.target), &a.text, author().as_deref())
+        .add_note(
+            &Target::parse(&a.target),
+            &a.text,
+            crate::environment::author().as_deref(),
+        )
         .await?;
     outln!("{}: note added", a.target);
     Ok(ExitCode::SUCCESS)

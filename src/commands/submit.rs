@@ -45,17 +45,22 @@ pub async fn submit(g: &Global, a: SubmitArgs) -> anyhow::Result<ExitCode> {
 /// Print the grid: cells per model, task and adapter, and the total.
 pub fn print_grid(sweep: &SweepSpec, g: &GridCounts) {
     outln!("sweep {}: grid of {} cell(s)", sweep.name, g.total());
+    let mut t = crate::render::table(&["per", "name", "cells"], &[2]);
     for (title, counts) in [
         ("model", &g.by_model),
         ("task", &g.by_task),
         ("adapter", &g.by_adapter),
     ] {
-        outln!("  per {title}:");
         for (name, n) in counts {
-            outln!("    {name:<36} {n:>5}");
+            t.add_row(vec![title.to_string(), name.clone(), n.to_string()]);
         }
     }
-    outln!("  total                                  {:>5}", g.total());
+    t.add_row(vec![
+        "total".to_string(),
+        String::new(),
+        g.total().to_string(),
+    ]);
+    outln!("{t}");
 }
 
 /// Print the plan: counts, then one line per cell.
@@ -76,6 +81,7 @@ pub fn print_plan(sweep: &SweepSpec, cells: &[PlannedCell], dry_run: bool) {
         sweep.name,
         cells.len()
     );
+    let mut t = crate::render::table(&["plan", "fingerprint", "cell", "examples", ""], &[3]);
     for c in cells {
         let action = match &c.action {
             CellAction::New => "new".to_string(),
@@ -87,16 +93,19 @@ pub fn print_plan(sweep: &SweepSpec, cells: &[PlannedCell], dry_run: bool) {
             }
         };
         let random = if c.manifest.model.resolved.random_weights {
-            "  [random weights]"
+            "random weights"
         } else {
             ""
         };
-        outln!(
-            "  {:<28} {}  {}  {} example(s){random}",
+        t.add_row(vec![
             action,
-            &c.fingerprint[..12],
-            c.key,
-            c.manifest.n_expected
-        );
+            c.fingerprint[..12].to_string(),
+            c.key.to_string(),
+            c.manifest.n_expected.to_string(),
+            random.to_string(),
+        ]);
+    }
+    if !cells.is_empty() {
+        outln!("{t}");
     }
 }

@@ -20,10 +20,7 @@ pub fn list(g: &Global, a: JsonFlag) -> anyhow::Result<ExitCode> {
         .set_content_arrangement(ContentArrangement::Dynamic);
     // Wrap to the terminal; when piped, to $COLUMNS (else 100 characters).
     if !t.is_tty() {
-        let width = std::env::var("COLUMNS")
-            .ok()
-            .and_then(|c| c.parse::<u16>().ok())
-            .unwrap_or(100);
+        let width = crate::environment::columns().unwrap_or(100);
         t.set_width(width);
     }
     t.set_header(["task", "v", "kind", "metrics", "dataset", "description"]);

@@ -11,7 +11,7 @@ use worker::lifecycle;
 use crate::args::{Global, WorkerArgs};
 use crate::context;
 
-pub async fn worker(g: &Global, a: WorkerArgs) -> anyhow::Result<ExitCode> {
+pub async fn worker(g: &Global, a: WorkerArgs, hooks: &worker::Hooks) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = Store::connect(&s.database_url).await?;
     if s.embedded {
@@ -20,7 +20,12 @@ pub async fn worker(g: &Global, a: WorkerArgs) -> anyhow::Result<ExitCode> {
         store.require_migrated().await?;
     }
     let queue = context::queue(&s).await?;
-    let mut opts = context::worker_options(a.name, None, a.exit_when_idle.map(Duration::from_secs));
+    let mut opts = context::worker_options(
+        a.name,
+        None,
+        a.exit_when_idle.map(Duration::from_secs),
+        hooks,
+    );
     opts.affinity = !a.no_affinity;
     if let Some(addr) = a.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {

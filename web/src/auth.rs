@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use chrono::{Duration, Utc};
 use rand::Rng;
 use serde::Deserialize;
@@ -71,18 +72,27 @@ fn sha256(token: &str) -> String {
 
 /// The stored hash of the request's session token, if it carries one.
 pub fn session_hash(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, COOKIE).map(sha256)
+    cookie(headers, COOKIE).map(|token| sha256(&token))
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+/// The value of the request's cookie `name`.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value().to_string())
+}
+
+/// A `Set-Cookie` value: HttpOnly, with `same_site` and `path`.
+fn set_cookie(
+    name: &'static str,
+    value: String,
+    same_site: SameSite,
+    path: &'static str,
+) -> cookie::CookieBuilder<'static> {
+    Cookie::build((name, value))
+        .http_only(true)
+        .same_site(same_site)
+        .path(path)
 }
 
 /// The signed-in user of a request.
@@ -222,10 +232,10 @@ fn safe_next(next: Option<&str>) -> String {
 
 fn login_page(next: &str, message: &str, status: StatusCode) -> Response {
     let csrf = random_token();
-    let cookie = format!("{LOGIN_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/login");
+    let cookie = set_cookie(LOGIN_COOKIE, csrf.clone(), SameSite::Strict, "/login");
     (
         status,
-        [(header::SET_COOKIE, cookie)],
+        [(header::SET_COOKIE, cookie.to_string())],
         LoginPage {
             nav: Nav::default(),
             csrf,
@@ -259,7 +269,7 @@ pub async fn login(
     Form(f): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     let expected = cookie(&headers, LOGIN_COOKIE);
-    if f.csrf.is_none() || f.csrf.as_deref() != expected {
+    if f.csrf.is_none() || f.csrf != expected {
         return Err(PageError(
             StatusCode::FORBIDDEN,
             "the sign-in form's CSRF token is missing or wrong; reload the page".into(),
@@ -298,12 +308,14 @@ pub async fn login(
             Utc::now() + Duration::days(SESSION_DAYS),
         )
         .await?;
-    let secure = if app.secure_cookies { "; Secure" } else { "" };
-    let cookie = format!(
-        "{COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
-        SESSION_DAYS * 86_400
-    );
-    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
+    let cookie = set_cookie(COOKIE, token, SameSite::Lax, "/")
+        .max_age(cookie::time::Duration::days(SESSION_DAYS))
+        .secure(app.secure_cookies);
+    Ok((
+        [(header::SET_COOKIE, cookie.to_string())],
+        Redirect::to(&next),
+    )
+        .into_response())
 }
 
 /// A form that only carries the CSRF token.
@@ -330,10 +342,15 @@ pub async fn logout(
         }
     }
     if let Some(token) = cookie(&headers, COOKIE) {
-        app.store.delete_session(&sha256(token)).await?;
+        app.store.delete_session(&sha256(&token)).await?;
     }
-    let clear = format!("{COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0");
-    Ok(([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+    let clear =
+        set_cookie(COOKIE, String::new(), SameSite::Lax, "/").max_age(cookie::time::Duration::ZERO);
+    Ok((
+        [(header::SET_COOKIE, clear.to_string())],
+        Redirect::to("/login"),
+    )
+        .into_response())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 
 use crate::AppState;
@@ -20,6 +21,21 @@ fn format_of(file: &str) -> Result<(&str, &str), PageError> {
     }
 }
 
+/// Bytes a `filename*` value keeps as they are (RFC 5987's `attr-char`).
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
 /// `attachment` with the file name as RFC 6266 wants it: an ASCII `filename` (other
 /// characters as `_`, so quotes and line breaks cannot break the header) and the exact
 /// name, percent-encoded UTF-8, as `filename*`.
@@ -34,14 +50,7 @@ pub fn content_disposition(file: &str) -> String {
             }
         })
         .collect();
-    let mut encoded = String::new();
-    for b in file.bytes() {
-        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-            encoded.push(b as char);
-        } else {
-            encoded.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let encoded = utf8_percent_encode(file, ATTR_CHAR);
     format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }
 

@@ -1,6 +1,7 @@
 //! Server-side pagination and sorting shared by the list pages: query parameters in,
 //! page links out. URLs stay stable and shareable (`?page=3&sort=name&dir=asc`).
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use store::dashboard::Window;
 
@@ -172,18 +173,16 @@ pub fn page_of<T>(rows: Vec<T>, q: &ListQuery) -> Vec<T> {
         .collect()
 }
 
+/// Bytes a query value keeps as they are: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Percent-encode a query value.
 pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 #[cfg(test)]

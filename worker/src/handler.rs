@@ -3,11 +3,10 @@
 //! Claiming, retries and run states belong to the [`Runner`](orchestrator::runner::Runner).
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use candle_core::Device;
-use engine::{EngineError, ModelCache};
+use engine::{EngineError, Locations, ModelCache};
 use metrics::bootstrap::Bootstrap;
 use orchestrator::runner::{BoxFuture, JobError, JobHandler, Scored, StopSignal};
 use orchestrator::telemetry::WorkerTelemetry;
@@ -29,16 +28,16 @@ pub const DEFAULT_BATCH_SIZE: usize = 16;
 pub struct HandlerConfig {
     /// This worker's unique name (recorded with each sample).
     pub worker: String,
-    /// Where random-weight models are written.
-    pub models_dir: PathBuf,
+    /// Where random-weight models are written and the Hugging Face cache is.
+    pub locations: Locations,
     /// Memory budget of a forward pass in MiB, when a setting names no batch size.
     pub memory_budget_mb: u64,
     /// How metric intervals are drawn.
     pub bootstrap: Bootstrap,
     /// The Perspective API scoring the outputs of attribute tasks, when configured.
     pub perspective: Option<Arc<crate::perspective::Perspective>>,
-    /// Fault injection: abort the process on starting a job of this sweep model.
-    pub abort_on_model: Option<String>,
+    /// Called as each claimed job starts (the tests' fault injection).
+    pub hooks: crate::Hooks,
     /// The worker's Prometheus counters (model loads, samples, generated tokens).
     pub telemetry: Arc<WorkerTelemetry>,
 }
@@ -131,25 +130,21 @@ impl JobHandler for Handler {
 impl Inner {
     async fn process(self: &Arc<Self>, c: &ClaimedJob, stop: &StopSignal) -> Result<(), JobError> {
         let m = &c.manifest;
-        if self.cfg.abort_on_model.as_deref() == Some(m.model.name.as_str()) {
-            tracing::error!(
-                "fault injection: aborting on a job of model {}",
-                m.model.name
-            );
-            std::process::abort();
+        if let Some(hook) = &self.cfg.hooks.before_job {
+            hook(m);
         }
         let (source, dtype) = (m.model.source.clone(), m.model.dtype);
         let adapter = m.adapter.as_ref().map(|a| a.source.clone());
-        let models_dir = self.cfg.models_dir.clone();
+        let locations = self.cfg.locations.clone();
         let device = self.device.clone();
-        check_model_revision(m, &self.cfg.models_dir)?;
+        check_model_revision(m, &self.cfg.locations)?;
         let model = {
             let this = self.clone();
             blocking(move || {
                 let (loads, start) = (this.models.loads(), std::time::Instant::now());
                 let model = this
                     .models
-                    .get(&source, dtype, adapter.as_ref(), &models_dir, &device)
+                    .get(&source, dtype, adapter.as_ref(), &locations, &device)
                     .map_err(|e| JobError::from(TaskError::from(e)))?;
                 if this.models.loads() > loads {
                     this.cfg
@@ -165,7 +160,7 @@ impl Inner {
             let (d, rev) = (m.task.dataset.clone(), m.dataset.revision.clone());
             blocking(move || {
                 this.datasets
-                    .get(&d, &rev)
+                    .get(&d, &rev, &this.cfg.locations.hub)
                     .map_err(|e| JobError::from(TaskError::from(e)))
             })
             .await?
@@ -185,7 +180,7 @@ impl Inner {
                 let (d, rev) = (f.dataset.clone(), f.resolved.revision.clone());
                 let pool = blocking(move || {
                     this.datasets
-                        .get(&d, &rev)
+                        .get(&d, &rev, &this.cfg.locations.hub)
                         .map_err(|e| JobError::from(TaskError::from(e)))
                 })
                 .await?;
@@ -260,7 +255,7 @@ impl Inner {
                             (Some(src), _) => {
                                 let clf = this
                                     .metric_models
-                                    .toxicity(src, &this.cfg.models_dir, &this.device, true)
+                                    .toxicity(src, &this.cfg.locations, &this.device, true)
                                     .map_err(|e| JobError::from(TaskError::from(e)))?;
                                 tasks::attributes::score_with_classifier(&task, &mut samples, &clf)
                                     .map_err(JobError::from)?;
@@ -345,7 +340,7 @@ impl Inner {
         blocking(move || {
             let models =
                 this.metric_models
-                    .models_for(&task, &this.cfg.models_dir, &this.device, true);
+                    .models_for(&task, &this.cfg.locations, &this.device, true);
             let (metrics, notes) = tasks::metrics_with_models(&task, &samples, &models, &boot)
                 .map_err(JobError::from)?;
             Ok(Scored { metrics, notes })
@@ -380,14 +375,11 @@ impl ChainBatch {
 /// Run CPU-heavy work off the async threads, so heartbeats keep flowing.
 /// Refuse to compute with model files other than the revision the manifest recorded (a Hub
 /// cache that moved to another commit since submission).
-fn check_model_revision(
-    m: &spec::manifest::RunManifest,
-    models_dir: &std::path::Path,
-) -> Result<(), JobError> {
+fn check_model_revision(m: &spec::manifest::RunManifest, at: &Locations) -> Result<(), JobError> {
     let Some(recorded) = m.model.resolved.revision.as_deref() else {
         return Ok(());
     };
-    let files = engine::locate(&m.model.source, models_dir, true)
+    let files = engine::locate(&m.model.source, at, true)
         .map_err(|e| JobError::from(TaskError::from(e)))?;
     match files.revision.as_deref() {
         Some(found) if found != recorded => Err(JobError::Permanent(format!(

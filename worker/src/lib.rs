@@ -4,6 +4,7 @@
 
 pub mod data;
 pub mod handler;
+mod hooks;
 pub mod import;
 pub mod lifecycle;
 pub mod metric_models;
@@ -11,3 +12,5 @@ pub mod perspective;
 pub mod resolver;
 pub mod runlog;
 pub mod tasks;
+
+pub use hooks::{BeforeJob, Hooks};

@@ -58,6 +58,8 @@ pub struct WorkerOptions {
     pub telemetry: Arc<WorkerTelemetry>,
     /// Prefer jobs for the model it holds (model affinity).
     pub affinity: bool,
+    /// Code the embedding program runs at points of a job's life (none in `nlebench`).
+    pub hooks: crate::Hooks,
 }
 
 /// Run jobs as one worker until `stop` turns true or it has been idle for
@@ -100,7 +102,10 @@ pub async fn run(
     let handler = Handler::new(
         HandlerConfig {
             worker: name.clone(),
-            models_dir: s.models_dir(),
+            locations: engine::Locations {
+                models_dir: s.models_dir(),
+                hub: s.hub.clone(),
+            },
             memory_budget_mb: s.memory_budget_mb,
             bootstrap: metrics::bootstrap::Bootstrap::with_iterations(s.bootstrap_iterations),
             perspective: s.perspective.as_ref().map(|p| {
@@ -113,12 +118,12 @@ pub async fn run(
                         key: p.key.clone(),
                         qps: p.qps,
                         max_attempts: 5,
-                        backoff: s.backoff,
+                        backoff: types::Backoff::new(s.backoff, Duration::from_secs(60)),
                         timeout: std::time::Duration::from_secs(30),
                     },
                 ))
             }),
-            abort_on_model: s.fault_abort_model.clone(),
+            hooks: opts.hooks.clone(),
             telemetry: opts.telemetry.clone(),
         },
         store.clone(),
@@ -127,10 +132,7 @@ pub async fn run(
     let runner = Runner::new(
         RunnerConfig {
             worker: name.clone(),
-            policy: RetryPolicy {
-                max_attempts: s.max_attempts,
-                backoff: s.backoff,
-            },
+            policy: RetryPolicy::new(s.max_attempts, s.backoff),
             stale_after: stale_after(s),
             outage_budget: s.store_outage,
             telemetry: opts.telemetry.clone(),

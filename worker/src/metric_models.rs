@@ -1,12 +1,11 @@
 //! The models of the model-based metrics (the NLI classifier of the entailment ratios, the
 //! feature model of MAUVE), loaded once per worker and kept for the runs that follow.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use candle_core::Device;
-use engine::ModelCache;
 use engine::bert::BertClassifier;
+use engine::{Locations, ModelCache};
 use spec::{Dtype, Source, TaskSpec};
 
 use crate::tasks::generation::MetricModels;
@@ -28,7 +27,7 @@ impl MetricModelCache {
     pub fn models_for(
         &self,
         task: &TaskSpec,
-        models_dir: &Path,
+        at: &Locations,
         device: &Device,
         download: bool,
     ) -> MetricModels {
@@ -37,7 +36,7 @@ impl MetricModelCache {
         if metrics::entailment::NAMES.iter().any(|n| wants(n))
             && let Some(src) = &task.nli_model
         {
-            match self.nli(src, models_dir, device, download) {
+            match self.nli(src, at, device, download) {
                 Ok(clf) => out.nli = Some(clf),
                 Err(e) => out.missing.push(format!(
                     "entailment ratios left out: the NLI model {src} could not be loaded: {}",
@@ -48,7 +47,7 @@ impl MetricModelCache {
         if wants("mauve")
             && let Some(src) = &task.mauve_model
         {
-            match self.lm.get(src, Dtype::F32, None, models_dir, device) {
+            match self.lm.get(src, Dtype::F32, None, at, device) {
                 Ok(lm) => out.mauve = Some((lm, MAUVE_MAX_TOKENS)),
                 Err(e) => out.missing.push(format!(
                     "MAUVE left out: the feature model {src} could not be loaded: {}",
@@ -62,22 +61,22 @@ impl MetricModelCache {
     fn nli(
         &self,
         src: &Source,
-        models_dir: &Path,
+        at: &Locations,
         device: &Device,
         download: bool,
     ) -> Result<Arc<BertClassifier>, engine::EngineError> {
-        classifier(&self.nli, src, models_dir, device, download)
+        classifier(&self.nli, src, at, device, download)
     }
 
     /// The local toxicity classifier `src` (kept for the next runs).
     pub fn toxicity(
         &self,
         src: &Source,
-        models_dir: &Path,
+        at: &Locations,
         device: &Device,
         download: bool,
     ) -> Result<Arc<BertClassifier>, engine::EngineError> {
-        classifier(&self.toxicity, src, models_dir, device, download)
+        classifier(&self.toxicity, src, at, device, download)
     }
 }
 
@@ -85,7 +84,7 @@ impl MetricModelCache {
 fn classifier(
     slot: &Mutex<Option<(String, Arc<BertClassifier>)>>,
     src: &Source,
-    models_dir: &Path,
+    at: &Locations,
     device: &Device,
     download: bool,
 ) -> Result<Arc<BertClassifier>, engine::EngineError> {
@@ -98,7 +97,7 @@ fn classifier(
     {
         return Ok(clf.clone());
     }
-    let files = engine::locate(src, models_dir, download)?;
+    let files = engine::locate(src, at, download)?;
     let clf = Arc::new(BertClassifier::load(&files, device)?);
     *slot = Some((key, clf.clone()));
     Ok(clf)

@@ -1,6 +1,7 @@
 //! A Perspective API client (`comments:analyze`) for the toxicity attributes of generated
 //! outputs: one request per text, at most `qps` requests per second (retries included),
-//! retried with doubling backoff on 429, 5xx, timeouts and connection errors. The API key
+//! retried after the delays of a [`Backoff`] on 429, 5xx, timeouts and connection errors. The
+//! API key
 //! travels only in the request URL and never appears in an error, a log line or a stored
 //! field.
 
@@ -9,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use types::Backoff;
 
 /// The public endpoint.
 pub const DEFAULT_ENDPOINT: &str =
@@ -25,8 +27,8 @@ pub struct Config {
     pub qps: f64,
     /// Attempts per text before it is given up.
     pub max_attempts: u32,
-    /// Delay before the first retry; it doubles per attempt.
-    pub backoff: Duration,
+    /// Delays before the retries.
+    pub backoff: Backoff,
     /// Time one request may take.
     pub timeout: Duration,
 }
@@ -123,9 +125,10 @@ impl Perspective {
         let body = body.to_string();
         let url = format!("{}?key={}", self.cfg.endpoint, self.cfg.key);
         let mut last = String::new();
+        let mut delays = self.cfg.backoff.delays();
         for attempt in 1..=self.cfg.max_attempts.max(1) {
             if attempt > 1 {
-                std::thread::sleep(self.cfg.backoff * 2u32.saturating_pow(attempt - 2));
+                std::thread::sleep(delays.next().unwrap_or(self.cfg.backoff.cap));
             }
             self.wait_for_slot();
             let sent = self
@@ -222,7 +225,7 @@ mod tests {
             key: "SECRET".into(),
             qps: 1.0,
             max_attempts: 1,
-            backoff: Duration::ZERO,
+            backoff: Backoff::new(Duration::ZERO, Duration::ZERO),
             timeout: Duration::from_secs(1),
         };
         assert!(!format!("{cfg:?}").contains("SECRET"));

@@ -1,8 +1,6 @@
 //! The orchestrator's [`Resolver`], backed by the engine: checks at submission that models
 //! and datasets exist and are usable, and identifies their content for fingerprints.
 
-use std::path::PathBuf;
-
 use spec::resolve::{ModelMemory, ResolveError, ResolvedDataset, ResolvedModel, Resolver};
 use spec::{Source, TaskSpec};
 
@@ -13,13 +11,13 @@ use engine::content::HashCache;
 use engine::files::locate_adapter;
 use engine::lora::Adapter;
 use engine::model::{check_weights, load_tokenizer};
-use engine::{ENGINE_VERSION, locate};
+use engine::{ENGINE_VERSION, Locations, locate};
 
 /// Resolves sources on this machine.
 #[derive(Debug, Clone)]
 pub struct EngineResolver {
-    /// Where random-weight models are written.
-    pub models_dir: PathBuf,
+    /// Where random-weight models are written and the Hugging Face cache is.
+    pub locations: Locations,
     /// Remembered file hashes.
     pub hashes: HashCache,
     /// Download Hub models and datasets that are not cached.
@@ -43,7 +41,7 @@ pub fn split_fix(e: &dyn std::fmt::Display) -> ResolveError {
 
 impl Resolver for EngineResolver {
     fn model(&self, source: &Source) -> Result<ResolvedModel, ResolveError> {
-        let files = locate(source, &self.models_dir, self.download).map_err(|e| split_fix(&e))?;
+        let files = locate(source, &self.locations, self.download).map_err(|e| split_fix(&e))?;
         let cfg = ModelConfig::load(&files.config).map_err(|e| split_fix(&e))?;
         load_tokenizer(&files, cfg.model.vocab_size()).map_err(|e| split_fix(&e))?;
         check_weights(&files).map_err(|e| split_fix(&e))?;
@@ -66,7 +64,8 @@ impl Resolver for EngineResolver {
     }
 
     fn adapter(&self, source: &Source) -> Result<ResolvedModel, ResolveError> {
-        let (dir, commit) = locate_adapter(source, self.download).map_err(|e| split_fix(&e))?;
+        let (dir, commit) = locate_adapter(source, &self.locations.hub, self.download)
+            .map_err(|e| split_fix(&e))?;
         let adapter = Adapter::load(&dir).map_err(|e| split_fix(&e))?;
         let content_id = match source {
             Source::Path { .. } => {
@@ -103,8 +102,8 @@ impl Resolver for EngineResolver {
     }
 
     fn dataset(&self, task: &TaskSpec) -> Result<ResolvedDataset, ResolveError> {
-        let (path, commit) =
-            data::locate(&task.dataset, self.download).map_err(|e| split_fix(&e))?;
+        let (path, commit) = data::locate(&task.dataset, &self.locations.hub, self.download)
+            .map_err(|e| split_fix(&e))?;
         let table = data::read(&path, task.dataset.format).map_err(|e| split_fix(&e))?;
         let table = data::examples::select(&task.dataset, table).map_err(|e| split_fix(&e))?;
         check_examples(task, &table).map_err(|e| split_fix(&e))?;

@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use types::Backoff;
 
 use serde_json::{Value, json};
 use test_support::http::{Request, Response, Server};
@@ -61,7 +62,7 @@ fn client(server: &Server, qps: f64, attempts: u32, timeout_ms: u64) -> Perspect
         key: KEY.into(),
         qps,
         max_attempts: attempts,
-        backoff: Duration::from_millis(10),
+        backoff: Backoff::new(Duration::from_millis(10), Duration::from_secs(1)),
         timeout: Duration::from_millis(timeout_ms),
     })
 }
@@ -174,7 +175,7 @@ fn malformed_answers_refusals_and_timeouts_are_reported_without_the_key() {
             key: String::new(),
             qps: 100.0,
             max_attempts: 1,
-            backoff: Duration::ZERO,
+            backoff: Backoff::new(Duration::ZERO, Duration::ZERO),
             timeout: Duration::from_secs(2),
         }
     });

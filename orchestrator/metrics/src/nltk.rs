@@ -4,12 +4,13 @@
 //! reproduced only with the same tokens.
 //!
 //! The Punkt parameters (`punkt_tab/english`) are NLTK data, read at run time from the places
-//! NLTK looks (`$NLTK_DATA`, `~/nltk_data`, `/usr/share/nltk_data`, …);
+//! NLTK looks: the directories the program names first ([`search_first`]: the binary gives
+//! `$NLTK_DATA` and `~/nltk_data`), then the system's (`/usr/share/nltk_data`, …);
 //! `tools/reference/fetch_punkt.py` installs them without network access to GitHub.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use fancy_regex::Regex;
@@ -42,13 +43,17 @@ struct Params {
     ortho_context: HashMap<String, u32>,
 }
 
+/// Directories searched before the system's, as given to [`search_first`].
+static FIRST_DIRS: OnceLock<Vec<PathBuf>> = OnceLock::new();
+
+/// Search `dirs` for NLTK data before the system directories. Takes effect once, before the
+/// first tokenization (the Punkt model is read once per process); later calls are ignored.
+pub fn search_first(dirs: Vec<PathBuf>) {
+    let _ = FIRST_DIRS.set(dirs);
+}
+
 fn candidate_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("NLTK_DATA")
-        .map(|v| std::env::split_paths(&v).collect())
-        .unwrap_or_default();
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(Path::new(&home).join("nltk_data"));
-    }
+    let mut dirs: Vec<PathBuf> = FIRST_DIRS.get().cloned().unwrap_or_default();
     for d in [
         "/usr/share/nltk_data",
         "/usr/local/share/nltk_data",

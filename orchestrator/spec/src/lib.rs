@@ -6,6 +6,7 @@
 //! worker implements: this crate never opens a model or a dataset itself.
 
 pub mod error;
+pub mod eval;
 pub mod grid;
 pub mod load;
 pub mod manifest;

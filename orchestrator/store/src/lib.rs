@@ -300,58 +300,43 @@ impl Store {
     }
 }
 
-/// A URL safe to show: the password of the userinfo (`user:***@`, also when the password
-/// contains `@` or `/`) and the values of secret query parameters (`password`, `token`, …)
-/// are replaced by `***`.
+/// A URL safe to show: the password of the userinfo and the values of secret query
+/// parameters (`password`, `token`, …) are replaced by `***`. A URL that does not parse (a
+/// password with an unescaped `/`, say) keeps only its scheme and what follows its last `@`.
 pub fn redact(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (Some(s), r),
-        None => (None, url),
-    };
-    let query_at = rest.find(['?', '#']).unwrap_or(rest.len());
-    let (before_query, query) = rest.split_at(query_at);
-    // The userinfo ends at the last `@` before the query (a password may contain `@` or `/`).
-    let authority = match (scheme, before_query.rfind('@')) {
-        (Some(_), Some(at)) => {
-            let (creds, host) = (&before_query[..at], &before_query[at + 1..]);
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{user}:***@{host}"),
-                None => format!("{creds}@{host}"),
-            }
-        }
-        _ => before_query.to_string(),
-    };
-    let query = redact_query(query);
-    match scheme {
-        Some(s) => format!("{s}://{authority}{query}"),
-        None => format!("{authority}{query}"),
-    }
-}
-
-/// `?a=1&password=x` → `?a=1&password=***` for parameter names that hold secrets.
-fn redact_query(query: &str) -> String {
     const SECRET: [&str; 7] = [
         "password", "pass", "pwd", "secret", "token", "key", "apikey",
     ];
-    let Some(params) = query.strip_prefix('?') else {
-        return query.to_string();
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return match url.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}"),
+                None => url.to_string(),
+            },
+            None => url.to_string(),
+        };
     };
-    let (params, fragment) = params
-        .split_once('#')
-        .map_or((params, None), |(p, f)| (p, Some(f)));
-    let redacted: Vec<String> = params
-        .split('&')
-        .map(|p| match p.split_once('=') {
-            Some((k, _)) if SECRET.contains(&k.to_ascii_lowercase().as_str()) => format!("{k}=***"),
-            _ => p.to_string(),
-        })
-        .collect();
-    let mut out = format!("?{}", redacted.join("&"));
-    if let Some(f) = fragment {
-        out.push('#');
-        out.push_str(f);
+    let secret = |k: &str| SECRET.contains(&k.to_ascii_lowercase().as_str());
+    let mut changed = false;
+    if parsed.password().is_some() {
+        changed |= parsed.set_password(Some("***")).is_ok();
     }
-    out
+    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    if pairs.iter().any(|(k, _)| secret(k)) {
+        parsed
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs.iter().map(|(k, v)| {
+                let v = if secret(k) { "***" } else { v.as_str() };
+                (k.as_str(), v)
+            }));
+        changed = true;
+    }
+    if changed {
+        parsed.to_string()
+    } else {
+        url.to_string()
+    }
 }
 
 fn now() -> chrono::DateTime<chrono::Utc> {
@@ -373,7 +358,7 @@ mod tests {
                 "postgres://u:se@cr@et@h:5432/db",
                 "postgres://u:***@h:5432/db",
             ),
-            ("postgres://u:se/cr@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:se/cr@h/db", "postgres://***@h/db"),
             ("redis://:secret@h:6379", "redis://:***@h:6379"),
             ("postgres://u@h/db", "postgres://u@h/db"),
             (

@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{DbErr, RuntimeErr};
 use tracing::warn;
+use types::Backoff;
 
 use super::StoreError;
 
-/// The longest wait between two tries.
-const MAX_DELAY: Duration = Duration::from_secs(5);
+/// Waits between two tries: from 250 ms, doubling up to 5 s, with jitter.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
 
 impl StoreError {
     /// The store could not be reached: another try later may succeed.
@@ -53,16 +54,17 @@ fn sqlx_unavailable(e: &sea_orm::sqlx::Error) -> bool {
 }
 
 /// Run `op` until it succeeds, fails with an error that is not an outage, or `budget` has
-/// passed since the first try (then the last outage error is returned). Waits double from
-/// 250 ms up to 5 s; each wait is logged with `what`.
+/// passed since the first try (then the last outage error is returned). Waits follow
+/// [`BACKOFF`]; each is logged with `what`.
 pub async fn retry<T, F, Fut>(budget: Duration, what: &str, mut op: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
 {
     let start = Instant::now();
-    let mut delay = Duration::from_millis(250);
+    let mut delays = BACKOFF.delays();
     loop {
+        let delay = delays.next().unwrap_or(BACKOFF.cap);
         match op().await {
             Err(e) if e.is_unavailable() && start.elapsed() + delay < budget => {
                 warn!(
@@ -71,7 +73,6 @@ where
                     budget.as_secs_f64()
                 );
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_DELAY);
             }
             other => return other,
         }

@@ -12,7 +12,6 @@ use std::path::Path;
 pub fn emit_test_cfgs(repo: &Path, services: bool) {
     println!("cargo::rustc-check-cfg=cfg(nlebench_services)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_shared)");
-    println!("cargo::rustc-check-cfg=cfg(nlebench_redis_server)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_containers)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_mlflow)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_lmeval)");
@@ -24,15 +23,6 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
         let set = |v: &str| std::env::var_os(v).is_some_and(|x| !x.is_empty());
         if set("NLEBENCH_TEST_DATABASE_URL") && set("NLEBENCH_TEST_REDIS_URL") {
             println!("cargo::rustc-cfg=nlebench_services");
-        }
-        // The fault tests start (and kill) Redis servers of their own.
-        println!("cargo::rerun-if-env-changed=PATH");
-        let on_path = |bin: &str| {
-            std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-        };
-        if on_path("redis-server") {
-            println!("cargo::rustc-cfg=nlebench_redis_server");
         }
         // The compose test builds images and starts containers: only where asked for.
         println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_CONTAINERS");
@@ -60,6 +50,7 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
 /// `python3 tools/reference/fetch_punkt.py` installs it.
 pub fn emit_punkt_cfg() {
     println!("cargo::rustc-check-cfg=cfg(nlebench_punkt)");
+    println!("cargo::rustc-check-cfg=cfg(nlebench_system_punkt)");
     println!("cargo::rerun-if-env-changed=NLTK_DATA");
     let mut dirs: Vec<std::path::PathBuf> = std::env::var_os("NLTK_DATA")
         .map(|v| std::env::split_paths(&v).collect())
@@ -67,19 +58,19 @@ pub fn emit_punkt_cfg() {
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(Path::new(&home).join("nltk_data"));
     }
-    dirs.extend(
-        [
-            "/usr/share/nltk_data",
-            "/usr/local/share/nltk_data",
-            "/usr/lib/nltk_data",
-            "/usr/local/lib/nltk_data",
-        ]
-        .map(std::path::PathBuf::from),
-    );
-    if dirs
-        .iter()
-        .any(|d| d.join("tokenizers/punkt_tab/english").is_dir())
-    {
+    let system = [
+        "/usr/share/nltk_data",
+        "/usr/local/share/nltk_data",
+        "/usr/lib/nltk_data",
+        "/usr/local/lib/nltk_data",
+    ]
+    .map(std::path::PathBuf::from);
+    let has_punkt = |d: &std::path::PathBuf| d.join("tokenizers/punkt_tab/english").is_dir();
+    if system.iter().any(has_punkt) {
+        println!("cargo::rustc-cfg=nlebench_system_punkt");
+    }
+    dirs.extend(system);
+    if dirs.iter().any(has_punkt) {
         println!("cargo::rustc-cfg=nlebench_punkt");
     }
 }

@@ -7,7 +7,7 @@ use candle_core::Device;
 use types::{Dtype, Source};
 
 use super::error::Result;
-use super::files::{locate, locate_adapter};
+use super::files::{Locations, locate, locate_adapter};
 use super::lora::{Adapter, merge};
 use super::model::LoadedModel;
 
@@ -29,12 +29,12 @@ impl ModelCache {
         source: &Source,
         dtype: Dtype,
         adapter: Option<&Source>,
-        models_dir: &std::path::Path,
+        at: &Locations,
         device: &Device,
     ) -> Result<Arc<LoadedModel>> {
         let key = format!("{source}|{}", dtype.as_str());
         let base = self.base(&key, || {
-            let files = locate(source, models_dir, true)?;
+            let files = locate(source, at, true)?;
             LoadedModel::load(&files, dtype, device)
         })?;
         let Some(adapter) = adapter else {
@@ -51,7 +51,7 @@ impl ModelCache {
             return Ok(m.clone());
         }
         *slot = None;
-        let (dir, _) = locate_adapter(adapter, true)?;
+        let (dir, _) = locate_adapter(adapter, &at.hub, true)?;
         let merged = Arc::new(merge(&base, &Adapter::load(&dir)?, &adapter.to_string())?);
         *slot = Some((akey, merged.clone()));
         Ok(merged)
@@ -112,7 +112,11 @@ mod tests {
             preset: "norgpt-tiny".into(),
             seed: 1,
         };
-        let load = || cache.get(&source, Dtype::F32, None, dir.path(), &Device::Cpu);
+        let at = Locations {
+            models_dir: dir.path().to_path_buf(),
+            hub: types::HubSettings::at(dir.path().join("hub")),
+        };
+        let load = || cache.get(&source, Dtype::F32, None, &at, &Device::Cpu);
         load().unwrap();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             cache.base("other", || panic!("a model that panics while loading"))

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use types::Source;
+use types::{HubSettings, Source};
 
 use super::error::{EngineError, Result};
 use super::hub::{self, RepoKind};
@@ -23,39 +23,65 @@ pub struct ModelFiles {
     pub revision: Option<String>,
 }
 
+/// Where model sources are found: random models are written under `models_dir`, Hub models
+/// are read from (and downloaded into) the cache of `hub`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Locations {
+    /// Generated random-weight models.
+    pub models_dir: PathBuf,
+    /// The Hugging Face cache and Hub access.
+    pub hub: HubSettings,
+}
+
 /// Locate (and for Hub sources download when missing, for random sources generate) a model.
-pub fn locate(source: &Source, models_dir: &Path, download: bool) -> Result<ModelFiles> {
+pub fn locate(source: &Source, at: &Locations, download: bool) -> Result<ModelFiles> {
     match source {
         Source::Path { path } => in_dir(path, None),
         Source::Random { preset, seed } => {
-            let dir = random::ensure(preset, *seed, models_dir)?;
+            let dir = random::ensure(preset, *seed, &at.models_dir)?;
             in_dir(&dir, Some(seed.to_string()))
         }
         Source::Hf { repo, revision } => {
             let rev = revision.as_deref().unwrap_or("main");
-            if let Some((dir, commit)) = hub::cached_snapshot(RepoKind::Model, repo, rev)
+            if let Some((dir, commit)) = hub::cached_snapshot(&at.hub, RepoKind::Model, repo, rev)
                 && let Ok(files) = in_dir(&dir, Some(commit))
             {
                 return Ok(files);
             }
             if !download {
-                return Err(not_available(repo, rev, "downloads are off".into()));
+                return Err(not_available(
+                    &at.hub,
+                    repo,
+                    rev,
+                    "downloads are off".into(),
+                ));
             }
-            pull(repo, rev, true)
+            pull(&at.hub, repo, rev, true)
         }
     }
 }
 
 /// Download a Hub model's config, tokenizer and weights into the cache.
-pub fn pull(repo: &str, revision: &str, progress: bool) -> Result<ModelFiles> {
-    let (dir, commit) = hub::download(RepoKind::Model, repo, revision, &hub::model_files, progress)
-        .map_err(|m| not_available(repo, revision, m))?;
+pub fn pull(hub: &HubSettings, repo: &str, revision: &str, progress: bool) -> Result<ModelFiles> {
+    let (dir, commit) = hub::download(
+        hub,
+        RepoKind::Model,
+        repo,
+        revision,
+        &hub::model_files,
+        progress,
+    )
+    .map_err(|m| not_available(hub, repo, revision, m))?;
     in_dir(&dir, Some(commit))
 }
 
 /// Locate (downloading from the Hub when missing) a PEFT adapter directory; returns it and
 /// its Hub commit.
-pub fn locate_adapter(source: &Source, download: bool) -> Result<(PathBuf, Option<String>)> {
+pub fn locate_adapter(
+    source: &Source,
+    hub: &HubSettings,
+    download: bool,
+) -> Result<(PathBuf, Option<String>)> {
     let dir_ok = |d: &Path| d.join("adapter_config.json").is_file();
     match source {
         Source::Path { path } if dir_ok(path) => Ok((path.clone(), None)),
@@ -67,17 +93,17 @@ pub fn locate_adapter(source: &Source, download: bool) -> Result<(PathBuf, Optio
         }),
         Source::Hf { repo, revision } => {
             let rev = revision.as_deref().unwrap_or("main");
-            if let Some((dir, commit)) = hub::cached_snapshot(RepoKind::Model, repo, rev)
+            if let Some((dir, commit)) = hub::cached_snapshot(hub, RepoKind::Model, repo, rev)
                 && dir_ok(&dir)
             {
                 return Ok((dir, Some(commit)));
             }
             if !download {
-                return Err(not_available(repo, rev, "downloads are off".into()));
+                return Err(not_available(hub, repo, rev, "downloads are off".into()));
             }
             let (dir, commit) =
-                hub::download(RepoKind::Model, repo, rev, &hub::adapter_files, true)
-                    .map_err(|m| not_available(repo, rev, m))?;
+                hub::download(hub, RepoKind::Model, repo, rev, &hub::adapter_files, true)
+                    .map_err(|m| not_available(hub, repo, rev, m))?;
             Ok((dir, Some(commit)))
         }
         Source::Random { .. } => Err(EngineError::Adapter {
@@ -88,11 +114,11 @@ pub fn locate_adapter(source: &Source, download: bool) -> Result<(PathBuf, Optio
     }
 }
 
-fn not_available(repo: &str, revision: &str, message: String) -> EngineError {
+fn not_available(hub: &HubSettings, repo: &str, revision: &str, message: String) -> EngineError {
     EngineError::NotAvailable {
         repo: repo.to_string(),
         revision: revision.to_string(),
-        cache: hub::cache_dir(),
+        cache: hub.cache.clone(),
         message,
     }
 }

@@ -1,14 +1,14 @@
 //! The local Hugging Face cache and the Hub downloader.
 //!
 //! Lookups follow the cache layout of `huggingface_hub`
-//! (`$HF_HUB_CACHE` or `$HF_HOME/hub` or `~/.cache/huggingface/hub`,
-//! `{models,datasets}--ORG--NAME/{refs,snapshots}/`), so models downloaded with Python tools
-//! are found too. Downloads use `hf-hub` (`HF_ENDPOINT` respected) and are skipped when
-//! `HF_HUB_OFFLINE=1`.
+//! (`{models,datasets}--ORG--NAME/{refs,snapshots}/` under [`HubSettings::cache`]), so models
+//! downloaded with Python tools are found too. Downloads use `hf-hub` (at the settings'
+//! endpoint) and are skipped when the settings are offline.
 
 use std::path::{Path, PathBuf};
 
 use hf_hub::{Repo, RepoType};
+use types::HubSettings;
 
 /// Model or dataset repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,21 +28,19 @@ impl RepoKind {
     }
 }
 
-/// The cache directory in use.
-pub fn cache_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("HF_HUB_CACHE") {
-        return PathBuf::from(p);
-    }
-    hf_hub::Cache::from_env().path().clone()
-}
-
-fn repo_dir(kind: RepoKind, repo: &str) -> PathBuf {
-    cache_dir().join(Repo::new(repo.to_string(), kind.repo_type()).folder_name())
+fn repo_dir(hub: &HubSettings, kind: RepoKind, repo: &str) -> PathBuf {
+    hub.cache
+        .join(Repo::new(repo.to_string(), kind.repo_type()).folder_name())
 }
 
 /// The snapshot directory and commit of `repo@revision` if it is in the cache.
-pub fn cached_snapshot(kind: RepoKind, repo: &str, revision: &str) -> Option<(PathBuf, String)> {
-    let dir = repo_dir(kind, repo);
+pub fn cached_snapshot(
+    hub: &HubSettings,
+    kind: RepoKind,
+    repo: &str,
+    revision: &str,
+) -> Option<(PathBuf, String)> {
+    let dir = repo_dir(hub, kind, repo);
     let commit = match std::fs::read_to_string(dir.join("refs").join(revision)) {
         Ok(c) => c.trim().to_string(),
         Err(_) => revision.to_string(),
@@ -54,18 +52,20 @@ pub fn cached_snapshot(kind: RepoKind, repo: &str, revision: &str) -> Option<(Pa
 /// Download the files `pick` chooses from the repository's file list (for datasets, the
 /// named file) into the cache; returns the snapshot directory and commit.
 pub fn download(
+    hub: &HubSettings,
     kind: RepoKind,
     repo: &str,
     revision: &str,
     pick: &dyn Fn(&[String]) -> Vec<String>,
     progress: bool,
 ) -> Result<(PathBuf, String), String> {
-    if std::env::var("HF_HUB_OFFLINE").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
+    if hub.offline {
         return Err("HF_HUB_OFFLINE is set".into());
     }
-    let mut builder = hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(cache_dir()));
-    if let Ok(endpoint) = std::env::var("HF_ENDPOINT") {
-        builder = builder.with_endpoint(endpoint);
+    let mut builder =
+        hf_hub::api::sync::ApiBuilder::from_cache(hf_hub::Cache::new(hub.cache.clone()));
+    if let Some(endpoint) = &hub.endpoint {
+        builder = builder.with_endpoint(endpoint.clone());
     }
     let api = builder
         .with_progress(progress)
@@ -96,7 +96,7 @@ pub fn download(
         .as_deref()
         .and_then(Path::parent)
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| repo_dir(kind, repo).join("snapshots").join(&info.sha));
+        .unwrap_or_else(|| repo_dir(hub, kind, repo).join("snapshots").join(&info.sha));
     Ok((snapshot, info.sha))
 }
 

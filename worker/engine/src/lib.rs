@@ -27,7 +27,7 @@ pub mod weights;
 pub use cache::ModelCache;
 pub use continuous::{Request, generate_continuous};
 pub use error::{EngineError, Result};
-pub use files::{ModelFiles, locate};
+pub use files::{Locations, ModelFiles, locate};
 pub use generate::{Generation, GenerationConfig, StopReason, generate};
 pub use metric_models::LastHiddenState;
 pub use model::LoadedModel;

@@ -51,28 +51,32 @@ fn unknown_presets_list_the_known_ones() {
 #[test]
 fn the_cache_reloads_only_when_the_model_changes() {
     let d = tempfile::tempdir().unwrap();
+    let at = engine::Locations {
+        models_dir: d.path().to_path_buf(),
+        hub: types::HubSettings::at(d.path().join("hub")),
+    };
     let cache = ModelCache::default();
     let src = |seed| Source::Random {
         preset: "norgpt-tiny".into(),
         seed,
     };
     let a1 = cache
-        .get(&src(1), Dtype::F32, None, d.path(), &Device::Cpu)
+        .get(&src(1), Dtype::F32, None, &at, &Device::Cpu)
         .unwrap();
     let a2 = cache
-        .get(&src(1), Dtype::F32, None, d.path(), &Device::Cpu)
+        .get(&src(1), Dtype::F32, None, &at, &Device::Cpu)
         .unwrap();
     assert!(std::sync::Arc::ptr_eq(&a1, &a2));
     assert_eq!(cache.loads(), 1);
     cache
-        .get(&src(2), Dtype::F32, None, d.path(), &Device::Cpu)
+        .get(&src(2), Dtype::F32, None, &at, &Device::Cpu)
         .unwrap();
     cache
-        .get(&src(2), Dtype::F32, None, d.path(), &Device::Cpu)
+        .get(&src(2), Dtype::F32, None, &at, &Device::Cpu)
         .unwrap();
     assert_eq!(cache.loads(), 2);
     cache
-        .get(&src(1), Dtype::F32, None, d.path(), &Device::Cpu)
+        .get(&src(1), Dtype::F32, None, &at, &Device::Cpu)
         .unwrap();
     assert_eq!(
         cache.loads(),

@@ -12,7 +12,10 @@ fn load(name: &str) -> BertClassifier {
         &types::Source::Path {
             path: test_support::fixture(name),
         },
-        std::path::Path::new("."),
+        &engine::Locations {
+            models_dir: ".".into(),
+            hub: types::HubSettings::at("."),
+        },
         false,
     )
     .unwrap();

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use spec::{DataFormat, DatasetRef, Source};
 
 use engine::hub::{self, RepoKind};
+use types::HubSettings;
 
 /// One example: column → value.
 pub type Row = Map<String, Value>;
@@ -95,13 +96,17 @@ pub enum DataError {
 }
 
 /// Where a dataset file is, and its revision (Hub commit; `None` for local files).
-pub fn locate(d: &DatasetRef, download: bool) -> Result<(PathBuf, Option<String>), DataError> {
+pub fn locate(
+    d: &DatasetRef,
+    hub: &HubSettings,
+    download: bool,
+) -> Result<(PathBuf, Option<String>), DataError> {
     match &d.source {
         Source::Path { path } => Ok((path.clone(), None)),
         Source::Hf { repo, revision } => {
             let rev = revision.as_deref().unwrap_or("main");
             let file = d.file.clone().unwrap_or_default();
-            if let Some((dir, commit)) = hub::cached_snapshot(RepoKind::Dataset, repo, rev)
+            if let Some((dir, commit)) = hub::cached_snapshot(hub, RepoKind::Dataset, repo, rev)
                 && dir.join(&file).is_file()
             {
                 return Ok((dir.join(&file), Some(commit)));
@@ -110,7 +115,7 @@ pub fn locate(d: &DatasetRef, download: bool) -> Result<(PathBuf, Option<String>
                 repo: repo.clone(),
                 revision: rev.to_string(),
                 file: file.clone(),
-                cache: hub::cache_dir(),
+                cache: hub.cache.clone(),
                 message,
             };
             if !download {
@@ -119,7 +124,7 @@ pub fn locate(d: &DatasetRef, download: bool) -> Result<(PathBuf, Option<String>
             let name = file.clone();
             let pick = move |_: &[String]| vec![name.clone()];
             let (dir, commit) =
-                hub::download(RepoKind::Dataset, repo, rev, &pick, true).map_err(err)?;
+                hub::download(hub, RepoKind::Dataset, repo, rev, &pick, true).map_err(err)?;
             Ok((dir.join(&file), Some(commit)))
         }
         Source::Random { .. } => Err(DataError::Parse {
@@ -383,7 +388,12 @@ const KEPT: usize = 2;
 
 impl DatasetCache {
     /// The table of `d` (revision as resolved at submission).
-    pub fn get(&self, d: &DatasetRef, revision: &str) -> Result<Arc<Table>, DataError> {
+    pub fn get(
+        &self,
+        d: &DatasetRef,
+        revision: &str,
+        hub: &HubSettings,
+    ) -> Result<Arc<Table>, DataError> {
         let key = format!(
             "{}|{:?}|{:?}|{:?}|{revision}",
             d.source, d.file, d.rows, d.explode
@@ -398,7 +408,7 @@ impl DatasetCache {
             recent.push(hit);
             return Ok(table);
         }
-        let (path, commit) = locate(d, true)?;
+        let (path, commit) = locate(d, hub, true)?;
         let found = match commit {
             Some(c) => c,
             None => format!(

@@ -1,7 +1,7 @@
 //! The calls of MLflow's tracking REST API (`/api/2.0/mlflow/…`) an export needs, and the
 //! artifact upload of a server that proxies artifacts (`mlflow server`, the default since 2.0).
-//! Credentials as MLflow's own clients take them: `MLFLOW_TRACKING_TOKEN` (bearer) or
-//! `MLFLOW_TRACKING_USERNAME` with `MLFLOW_TRACKING_PASSWORD` (basic).
+//! Credentials as MLflow's own clients take them ([`Credentials`]: the binary reads
+//! `MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME` with `MLFLOW_TRACKING_PASSWORD`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,6 +16,47 @@ use super::MlflowError;
 const MAX_PARAMS: usize = 100;
 const MAX_METRICS: usize = 1000;
 const MAX_TAGS: usize = 100;
+
+/// How requests authenticate, as MLflow's clients do.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Credentials {
+    /// No `Authorization` header.
+    #[default]
+    None,
+    /// `Bearer TOKEN` (`MLFLOW_TRACKING_TOKEN`).
+    Token(String),
+    /// HTTP basic (`MLFLOW_TRACKING_USERNAME`, `MLFLOW_TRACKING_PASSWORD`).
+    Basic {
+        /// User name.
+        user: String,
+        /// Password.
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credentials::None => "None",
+            Credentials::Token(_) => "Token(<hidden>)",
+            Credentials::Basic { .. } => "Basic(<hidden>)",
+        })
+    }
+}
+
+impl Credentials {
+    /// The `Authorization` header's value.
+    fn header(&self) -> Option<String> {
+        match self {
+            Credentials::None => None,
+            Credentials::Token(token) => Some(format!("Bearer {token}")),
+            Credentials::Basic { user, password } => Some(format!(
+                "Basic {}",
+                BASE64.encode(format!("{user}:{password}"))
+            )),
+        }
+    }
+}
 
 /// A tracking server at one URL.
 pub struct Client {
@@ -38,25 +79,13 @@ pub struct Remote {
 
 impl Client {
     /// A client of the server at `url` (`http://HOST:PORT`, optionally with a path prefix).
-    pub fn new(url: &str) -> Client {
+    pub fn new(url: &str, credentials: &Credentials) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(60)))
             .http_status_as_error(false)
             .build()
             .into();
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let auth = match (
-            var("MLFLOW_TRACKING_TOKEN"),
-            var("MLFLOW_TRACKING_USERNAME"),
-            var("MLFLOW_TRACKING_PASSWORD"),
-        ) {
-            (Some(token), _, _) => Some(format!("Bearer {token}")),
-            (None, Some(user), Some(password)) => Some(format!(
-                "Basic {}",
-                BASE64.encode(format!("{user}:{password}"))
-            )),
-            _ => None,
-        };
+        let auth = credentials.header();
         let base = url.trim_end_matches('/').to_string();
         Client {
             shown: store::redact(&base),

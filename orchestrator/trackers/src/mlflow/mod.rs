@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use store::{RunStatus, SampleRow, Store, StoreError};
 
-pub use client::{Client, Remote};
+pub use client::{Client, Credentials, Remote};
 
 /// The tag whose value identifies the nlebench run of an MLflow run.
 pub const RUN_TAG: &str = "nlebench.run";
@@ -81,6 +81,7 @@ pub async fn export(
     store: &Store,
     sweep: &str,
     url: &str,
+    credentials: &Credentials,
     experiment: &str,
 ) -> Result<Report, MlflowError> {
     let status = store.sweep_status(sweep).await?;
@@ -147,7 +148,9 @@ pub async fn export(
         });
     }
     let (url, experiment) = (url.to_string(), experiment.to_string());
-    match tokio::task::spawn_blocking(move || push(&Client::new(&url), &experiment, &runs)).await {
+    let credentials = credentials.clone();
+    let client = move || Client::new(&url, &credentials);
+    match tokio::task::spawn_blocking(move || push(&client(), &experiment, &runs)).await {
         Ok(report) => report,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
