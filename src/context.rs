@@ -1,16 +1,20 @@
 //! Wiring shared by the commands: configuration, logging, store, queue, specs, resolver.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use engine::{LoadedModel, ModelCache};
 
 use engine::content::HashCache;
 use orchestrator::config::{Overrides, Settings};
 use orchestrator::queue::Queue;
-use spec::{Catalog, SweepSpec, TaskRegistry, TaskSpec};
+use spec::{Catalog, Dtype, Source, SweepSpec, TaskRegistry, TaskSpec};
 use store::Store;
 use worker::lifecycle::WorkerOptions;
 use worker::resolver::EngineResolver;
 
-use crate::args::{Cli, Command, Global};
+use crate::args::{Cli, Command, DtypeArg, Global, ModelArgs};
 
 /// Log to stderr; `run` stays quiet unless asked, so the progress bar stays readable.
 pub fn init_logging(cli: &Cli) {
@@ -179,5 +183,44 @@ pub fn worker_options(
         telemetry: Default::default(),
         affinity: true,
         hooks: hooks.clone(),
+    }
+}
+
+/// A source as given on the command line; a bare existing directory means `path:DIR`.
+pub fn source(s: &str) -> anyhow::Result<Source> {
+    if !s.contains(':') && Path::new(s).is_dir() {
+        return Ok(Source::Path {
+            path: std::fs::canonicalize(s)?,
+        });
+    }
+    let cwd = std::env::current_dir()?;
+    Source::parse(s, &cwd).map_err(|e| anyhow!("`{s}`: {}\n  fix: {}", e.problem, e.fix))
+}
+
+/// The model (and adapter) of `m`, loaded on the configured device.
+pub fn load_model(g: &Global, m: &ModelArgs) -> anyhow::Result<Arc<LoadedModel>> {
+    let s = settings(g)?;
+    let dtype = match m.dtype {
+        DtypeArg::F32 => Dtype::F32,
+        DtypeArg::F16 => Dtype::F16,
+        DtypeArg::Bf16 => Dtype::Bf16,
+    };
+    let adapter = m.adapter.as_deref().map(source).transpose()?;
+    Ok(ModelCache::default().get(
+        &source(&m.model)?,
+        dtype,
+        adapter.as_ref(),
+        &locations(&s),
+        &engine::device::select(s.device)?,
+    )?)
+}
+
+/// A note on stderr when `model` has random weights.
+pub fn warn_random(model: &LoadedModel) {
+    if model.random_weights {
+        eprintln!(
+            "note: {} has RANDOM WEIGHTS; its output is noise",
+            model.dir.display()
+        );
     }
 }

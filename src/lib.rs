@@ -97,22 +97,22 @@ async fn dispatch(cli: Cli, hooks: worker::Hooks) -> anyhow::Result<std::process
         Command::Submit(a) => commands::submit::submit(&global, a).await,
         Command::Worker(a) => commands::worker::worker(&global, a, &hooks).await,
         Command::Status(a) => commands::status::status(&global, a).await,
-        Command::Cancel(a) => commands::status::cancel(&global, a).await,
-        Command::Retry(a) => commands::status::retry(&global, a).await,
+        Command::Cancel(a) => commands::cancel::cancel(&global, a).await,
+        Command::Retry(a) => commands::retry::retry(&global, a).await,
         Command::Export(a) => commands::export::export(&global, a).await,
         Command::Rescore(a) => commands::rescore::rescore(&global, a).await,
         Command::Import(a) => commands::import::import(&global, a).await,
         Command::Compare(a) => commands::compare::compare(&global, a).await,
         Command::Report(a) => commands::report::report(&global, a).await,
-        Command::Migrate(a) => commands::status::migrate(&global, a).await,
-        Command::Tag(a) => commands::status::tag(&global, a, true).await,
-        Command::Untag(a) => commands::status::tag(&global, a, false).await,
-        Command::Note(a) => commands::status::add_note(&global, a).await,
+        Command::Migrate(a) => commands::migrate::migrate(&global, a).await,
+        Command::Tag(a) => commands::tag::tag(&global, a, true).await,
+        Command::Untag(a) => commands::tag::tag(&global, a, false).await,
+        Command::Note(a) => commands::note::note(&global, a).await,
         Command::Sweeps(SweepsCommand::Archive(a)) => {
-            commands::status::shelve(&global, &a.sweep, true).await
+            commands::sweeps::shelve(&global, &a.sweep, true).await
         }
         Command::Sweeps(SweepsCommand::Restore(a)) => {
-            commands::status::shelve(&global, &a.sweep, false).await
+            commands::sweeps::shelve(&global, &a.sweep, false).await
         }
         Command::Reconcile(a) => commands::reconcile::reconcile(&global, a).await,
         Command::Tasks(TasksCommand::List(a)) => commands::tasks::list(&global, a),
@@ -127,10 +127,10 @@ async fn dispatch(cli: Cli, hooks: worker::Hooks) -> anyhow::Result<std::process
         Command::Models(ModelsCommand::Pull(a)) => commands::models::pull(a),
         Command::Models(ModelsCommand::List) => commands::models::list(&global),
         Command::Serve(a) => commands::serve::serve(&global, a).await,
-        Command::Users(UsersCommand::Add(a)) => commands::serve::add_user(&global, a).await,
-        Command::Users(UsersCommand::List(a)) => commands::serve::list_users(&global, a).await,
-        Command::Users(UsersCommand::Remove(a)) => commands::serve::remove_user(&global, a).await,
-        Command::Generate(a) => commands::infer::generate(&global, a),
-        Command::Perplexity(a) => commands::infer::perplexity(&global, a),
+        Command::Users(UsersCommand::Add(a)) => commands::users::add(&global, a).await,
+        Command::Users(UsersCommand::List(a)) => commands::users::list(&global, a).await,
+        Command::Users(UsersCommand::Remove(a)) => commands::users::remove(&global, a).await,
+        Command::Generate(a) => commands::generate::generate(&global, a),
+        Command::Perplexity(a) => commands::perplexity::perplexity(&global, a),
     }
 }

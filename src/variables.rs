@@ -7,13 +7,11 @@ use crate::args::Cli;
 
 /// Variables read outside the flags: by nlebench itself, by its test suite and CI, and by
 /// the compose files of `deploy/podman`.
-const OTHER: [&str; 14] = [
+const OTHER: [&str; 12] = [
     "NLEBENCH_LOG",
     "NLEBENCH_PASSWORD",
     "NLEBENCH_TEST_DATABASE_URL",
     "NLEBENCH_TEST_REDIS_URL",
-    "NLEBENCH_REQUIRE_SERVICES",
-    "NLEBENCH_REQUIRE_SHARED",
     "NLEBENCH_RELIABILITY_OUT",
     "NLEBENCH_TEST_CONTAINERS",
     "NLEBENCH_TEST_MLFLOW",

@@ -226,7 +226,8 @@ fn hub_models_come_from_the_local_cache_and_failing_jobs_retry_up_to_the_maximum
     // attempt fails, is retried with backoff, and the run fails after the third attempt.
     let hidden = snap.with_file_name("hidden");
     std::fs::rename(&snap, &hidden).unwrap();
-    env.ok(&["worker", "--exit-when-idle", "4"]);
+    // Idle long enough to outwait the second delay (2 s doubled, plus up to as much jitter).
+    env.ok(&["worker", "--exit-when-idle", "10"]);
     assert_eq!(
         env.query("SELECT CAST(attempts AS TEXT), status FROM jobs"),
         vec![vec!["3".to_string(), "failed".to_string()]]

@@ -217,20 +217,26 @@ fn the_paper_dry_run_lists_the_grid_offline_with_nothing_cached() {
         out.contains("sweep nlebench-paper: grid of 91 cell(s)"),
         "{out}"
     );
-    assert!(out.contains("per adapter:"), "{out}");
-    let line = |name: &str| {
-        out.lines()
-            .find(|l| l.split_whitespace().next() == Some(name))
-            .unwrap_or_else(|| panic!("no line for {name}:\n{out}"))
-            .split_whitespace()
-            .last()
-            .unwrap()
-            .to_string()
+    // The grid table's rows: per (model | task | adapter), name, cells; then the total.
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| {
+            l.split(['│', '┆'])
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    let cells = |per: &str, name: &str| {
+        rows.iter()
+            .find(|r| r.len() == 3 && r[0] == per && r[1] == name)
+            .unwrap_or_else(|| panic!("no row for {per} {name}:\n{out}"))[2]
     };
-    assert_eq!(line("NorGPT-369M"), "18");
-    assert_eq!(line("conversation"), "5");
-    assert_eq!(line("no-mrpc"), "10");
-    assert_eq!(line("total"), "91");
+    assert!(rows.iter().any(|r| r.first() == Some(&"adapter")), "{out}");
+    assert_eq!(cells("model", "NorGPT-369M"), "18");
+    assert_eq!(cells("adapter", "conversation"), "5");
+    assert_eq!(cells("task", "no-mrpc"), "10");
+    assert!(rows.contains(&vec!["total", "91"]), "{out}");
     assert!(
         out.contains("unresolved: model NorGPT-369M (hf:NorGLM/NorGPT-369M)"),
         "{out}"

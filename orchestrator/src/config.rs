@@ -223,180 +223,192 @@ impl Settings {
 
     /// Merge overrides with the config file (if it exists) and defaults.
     pub fn resolve(o: Overrides, config_file: Option<&Path>) -> Result<Settings, SpecError> {
-        let file: FileConfig = match config_file {
-            Some(p) if p.exists() => load_toml(p)?.0,
-            Some(p) if p != Path::new(CONFIG_FILE) => {
-                return Err(SpecError::file(
-                    p,
-                    "the config file does not exist",
-                    "check the path given to --config or NLEBENCH_CONFIG",
-                ));
-            }
-            _ => FileConfig::default(),
-        };
+        let file = FileConfig::read(config_file)?;
+        let file_path = config_file.unwrap_or(Path::new(CONFIG_FILE));
         let data_dir = o
             .data_dir
-            .or(file.data_dir)
+            .clone()
+            .or(file.data_dir.clone())
             .unwrap_or_else(|| PathBuf::from(".nlebench"));
-        let database_url = o.database_url.or(file.database_url);
-        let queue_url = o.queue_url.or(file.queue_url);
-        let embedded_db = format!("sqlite://{}", data_dir.join("nlebench.sqlite").display());
-        let embedded_queue = format!("sqlite://{}", data_dir.join("queue.sqlite").display());
-        let (database_url, queue_url) = match (database_url, queue_url) {
-            (None, None) => (embedded_db, embedded_queue),
-            (Some(db), Some(q)) => (db, q),
-            (Some(db), None) if db.starts_with("sqlite:") => (db, embedded_queue),
-            (Some(_), None) => {
-                return Err(SpecError::file(
-                    Path::new(CONFIG_FILE),
-                    "a server database is configured but no queue",
-                    "set NLEBENCH_QUEUE_URL=redis://HOST:PORT (or queue_url in nlebench.toml)",
-                ));
-            }
-            (None, Some(q)) => (embedded_db, q),
-        };
-        check_urls(&database_url, &queue_url)?;
+        let (database_url, queue_url) = store_and_queue(&o, &file, &data_dir)?;
         let embedded = database_url.starts_with("sqlite:") && queue_url.starts_with("sqlite:");
-        let device = match o.device {
-            Some(v) => parse_override(
-                &v,
-                "--device",
-                "NLEBENCH_DEVICE",
-                "auto, cpu, cuda or cuda:N",
-            )?,
-            None => match file.worker.device {
-                Some(v) => v.parse().map_err(|e: UnknownDevice| {
-                    SpecError::file(
-                        config_file.unwrap_or(Path::new(CONFIG_FILE)),
-                        format!("[worker] device: {e}"),
-                        "write device = \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"",
-                    )
-                })?,
-                None => DeviceSpec::Auto,
-            },
-        };
-        let memory_budget_mb = match o.memory_budget_mb {
-            Some(v) => parse_override(
-                &v,
-                "--memory-budget-mb",
-                "NLEBENCH_MEMORY_BUDGET_MB",
-                "a whole number of MiB, e.g. 2048",
-            )?,
-            None => file
-                .worker
-                .memory_budget_mb
-                .unwrap_or(DEFAULT_MEMORY_BUDGET_MB),
-        };
-        let memory_gb = match o.memory_gb {
-            Some(v) => Some(
-                parse_override::<Gib>(
-                    &v,
-                    "--memory-gb",
-                    "NLEBENCH_MEMORY_GB",
-                    "a positive number of GiB, e.g. 80",
-                )?
-                .0,
-            ),
-            None => file.worker.memory_gb,
-        };
-        let bootstrap_iterations = match o.bootstrap_iterations {
-            Some(v) => parse_override(
-                &v,
-                "--bootstrap-iterations",
-                "NLEBENCH_BOOTSTRAP_ITERATIONS",
-                "a whole number, e.g. 1000 (0 turns intervals off)",
-            )?,
-            None => file
-                .bootstrap_iterations
-                .unwrap_or(DEFAULT_BOOTSTRAP_ITERATIONS),
-        };
-        let perspective = match o.perspective_key.filter(|k| !k.trim().is_empty()) {
-            None => None,
-            Some(key) => Some(PerspectiveSettings {
-                key: key.trim().to_string(),
-                url: o.perspective_url,
-                qps: match o.perspective_qps {
-                    Some(v) => {
-                        let qps: f64 = parse_override(
-                            &v,
-                            "--perspective-qps",
-                            "NLEBENCH_PERSPECTIVE_QPS",
-                            "requests per second, a number > 0, e.g. 1",
-                        )?;
-                        if !(qps.is_finite() && qps > 0.0) {
-                            return Err(SpecError::file(
-                                Path::new("NLEBENCH_PERSPECTIVE_QPS"),
-                                format!(
-                                    "`{v}` (from NLEBENCH_PERSPECTIVE_QPS or --perspective-qps) is not valid"
-                                ),
-                                "set NLEBENCH_PERSPECTIVE_QPS (or --perspective-qps) to requests per second, a number > 0, e.g. 1",
-                            ));
-                        }
-                        qps
-                    }
-                    None => 1.0,
-                },
-            }),
-        };
+        let w = &file.worker;
         Ok(Settings {
-            hub: o
-                .hub
-                .unwrap_or_else(|| HubSettings::at(data_dir.join("hub"))),
-            perspective,
+            device: device(o.device.as_deref(), w.device.as_deref(), file_path)?,
+            memory_budget_mb: match &o.memory_budget_mb {
+                Some(v) => parse_override(
+                    v,
+                    "--memory-budget-mb",
+                    "NLEBENCH_MEMORY_BUDGET_MB",
+                    "a whole number of MiB, e.g. 2048",
+                )?,
+                None => w.memory_budget_mb.unwrap_or(DEFAULT_MEMORY_BUDGET_MB),
+            },
+            memory_gb: match &o.memory_gb {
+                Some(v) => Some(
+                    parse_override::<Gib>(
+                        v,
+                        "--memory-gb",
+                        "NLEBENCH_MEMORY_GB",
+                        "a positive number of GiB, e.g. 80",
+                    )?
+                    .0,
+                ),
+                None => w.memory_gb,
+            },
+            bootstrap_iterations: match &o.bootstrap_iterations {
+                Some(v) => parse_override(
+                    v,
+                    "--bootstrap-iterations",
+                    "NLEBENCH_BOOTSTRAP_ITERATIONS",
+                    "a whole number, e.g. 1000 (0 turns intervals off)",
+                )?,
+                None => file
+                    .bootstrap_iterations
+                    .unwrap_or(DEFAULT_BOOTSTRAP_ITERATIONS),
+            },
+            perspective: perspective(&o)?,
             queue: QueueConfig {
                 url: queue_url,
                 name: o
                     .queue_name
-                    .or(file.queue_name)
+                    .clone()
+                    .or(file.queue_name.clone())
                     .unwrap_or_else(|| DEFAULT_QUEUE.into()),
                 heartbeat: Duration::from_secs(
-                    o.heartbeat_secs
-                        .or(file.worker.heartbeat_secs)
-                        .unwrap_or(10)
-                        .max(1),
+                    o.heartbeat_secs.or(w.heartbeat_secs).unwrap_or(10).max(1),
                 ),
                 missed_heartbeats: o
                     .missed_heartbeats
-                    .or(file.worker.missed_heartbeats)
+                    .or(w.missed_heartbeats)
                     .unwrap_or(3)
                     .max(1),
             },
             database_url,
             tasks_dir: o
                 .tasks_dir
-                .or(file.tasks_dir)
+                .clone()
+                .or(file.tasks_dir.clone())
                 .unwrap_or_else(|| PathBuf::from("experiments/tasks")),
             catalog: o
                 .catalog
-                .or(file.catalog)
+                .clone()
+                .or(file.catalog.clone())
                 .unwrap_or_else(|| PathBuf::from("experiments/models/catalog.toml")),
-            data_dir,
-            max_attempts: o
-                .max_attempts
-                .or(file.worker.max_attempts)
-                .unwrap_or(3)
-                .max(1),
-            backoff: Duration::from_secs(o.backoff_secs.or(file.worker.backoff_secs).unwrap_or(5)),
+            max_attempts: o.max_attempts.or(w.max_attempts).unwrap_or(3).max(1),
+            backoff: Duration::from_secs(o.backoff_secs.or(w.backoff_secs).unwrap_or(5)),
             store_outage: Duration::from_secs(
-                o.store_outage_secs
-                    .or(file.worker.store_outage_secs)
-                    .unwrap_or(120),
+                o.store_outage_secs.or(w.store_outage_secs).unwrap_or(120),
             ),
-            reconcile_every: match o
-                .reconcile_secs
-                .or(file.worker.reconcile_secs)
-                .unwrap_or(30)
-            {
+            reconcile_every: match o.reconcile_secs.or(w.reconcile_secs).unwrap_or(30) {
                 0 => None,
                 n => Some(Duration::from_secs(n)),
             },
-            device,
-            memory_budget_mb,
-            memory_gb,
-            bootstrap_iterations,
+            hub: o
+                .hub
+                .clone()
+                .unwrap_or_else(|| HubSettings::at(data_dir.join("hub"))),
+            data_dir,
             embedded,
         })
     }
+}
+
+impl FileConfig {
+    /// The config file: `path` when it exists; none when the default `nlebench.toml` is
+    /// absent; an error when a file named with `--config` is.
+    fn read(path: Option<&Path>) -> Result<FileConfig, SpecError> {
+        match path {
+            Some(p) if p.exists() => Ok(load_toml(p)?.0),
+            Some(p) if p != Path::new(CONFIG_FILE) => Err(SpecError::file(
+                p,
+                "the config file does not exist",
+                "check the path given to --config or NLEBENCH_CONFIG",
+            )),
+            _ => Ok(FileConfig::default()),
+        }
+    }
+}
+
+/// The store and queue URLs: both embedded SQLite files under `data_dir` unless configured,
+/// and checked to work together.
+fn store_and_queue(
+    o: &Overrides,
+    file: &FileConfig,
+    data_dir: &Path,
+) -> Result<(String, String), SpecError> {
+    let database_url = o.database_url.clone().or(file.database_url.clone());
+    let queue_url = o.queue_url.clone().or(file.queue_url.clone());
+    let embedded_db = format!("sqlite://{}", data_dir.join("nlebench.sqlite").display());
+    let embedded_queue = format!("sqlite://{}", data_dir.join("queue.sqlite").display());
+    let urls = match (database_url, queue_url) {
+        (None, None) => (embedded_db, embedded_queue),
+        (Some(db), Some(q)) => (db, q),
+        (Some(db), None) if db.starts_with("sqlite:") => (db, embedded_queue),
+        (Some(_), None) => {
+            return Err(SpecError::file(
+                Path::new(CONFIG_FILE),
+                "a server database is configured but no queue",
+                "set NLEBENCH_QUEUE_URL=redis://HOST:PORT (or queue_url in nlebench.toml)",
+            ));
+        }
+        (None, Some(q)) => (embedded_db, q),
+    };
+    check_urls(&urls.0, &urls.1)?;
+    Ok(urls)
+}
+
+/// The device of the flag or variable, else of the file's `[worker] device`, else `auto`.
+fn device(flag: Option<&str>, in_file: Option<&str>, file: &Path) -> Result<DeviceSpec, SpecError> {
+    match (flag, in_file) {
+        (Some(v), _) => parse_override(
+            v,
+            "--device",
+            "NLEBENCH_DEVICE",
+            "auto, cpu, cuda or cuda:N",
+        ),
+        (None, Some(v)) => v.parse().map_err(|e: UnknownDevice| {
+            SpecError::file(
+                file,
+                format!("[worker] device: {e}"),
+                "write device = \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"",
+            )
+        }),
+        (None, None) => Ok(DeviceSpec::Auto),
+    }
+}
+
+/// The Perspective API, when a key is given: its endpoint and request rate.
+fn perspective(o: &Overrides) -> Result<Option<PerspectiveSettings>, SpecError> {
+    let Some(key) = o
+        .perspective_key
+        .as_deref()
+        .filter(|k| !k.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let qps = match &o.perspective_qps {
+        None => 1.0,
+        Some(v) => {
+            const VAR: &str = "NLEBENCH_PERSPECTIVE_QPS";
+            const FLAG: &str = "--perspective-qps";
+            const EXPECTED: &str = "requests per second, a number > 0, e.g. 1";
+            let qps: f64 = parse_override(v, FLAG, VAR, EXPECTED)?;
+            if !(qps.is_finite() && qps > 0.0) {
+                return Err(SpecError::file(
+                    Path::new(VAR),
+                    format!("`{v}` (from {VAR} or {FLAG}) is not valid"),
+                    format!("set {VAR} (or {FLAG}) to {EXPECTED}"),
+                ));
+            }
+            qps
+        }
+    };
+    Ok(Some(PerspectiveSettings {
+        key: key.trim().to_string(),
+        url: o.perspective_url.clone(),
+        qps,
+    }))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use worker::tasks::generation::MetricModels;
 use worker::tasks::{ScoreRequest, score_table};
 
 use crate::args::{Global, RowFilter, ScoreArgs};
-use crate::commands::infer::source;
+use crate::context::source;
 use crate::{context, render};
 
 /// The NLI classifier of the entailment ratios.

@@ -1,17 +1,15 @@
-//! `nlebench status`, `cancel`, `retry`, `migrate`, `sweeps archive|restore`, and the tags and
-//! notes of sweeps and runs (`tag`, `untag`, `note`).
+//! `nlebench status [SWEEP]`: the sweeps with their runs per status, or one sweep's runs with
+//! progress, primary metric, errors, tags and notes.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use store::annotations::Target;
 use store::dashboard::{Shelf, SweepSort, Window};
-use store::outage;
 use store::{RunStatus, RunSummary, Store};
 
-use crate::args::{Global, MigrateArgs, NoteArgs, StatusArgs, SweepArg, TagArgs};
+use crate::args::{Global, StatusArgs};
 use crate::context;
 
 pub async fn status(g: &Global, a: StatusArgs) -> anyhow::Result<ExitCode> {
@@ -80,64 +78,6 @@ async fn list_sweeps(store: &Store, json: bool, archived: bool) -> anyhow::Resul
         outln!("{t}");
     }
     Ok(())
-}
-
-/// `nlebench sweeps archive|restore NAME`.
-pub async fn shelve(g: &Global, name: &str, archive: bool) -> anyhow::Result<ExitCode> {
-    let s = context::settings(g)?;
-    let store = context::store_migrated(&s).await?;
-    let changed = store.set_archived(name, archive).await?;
-    let said = match (archive, changed) {
-        (true, true) => {
-            "archived: hidden from the lists, every run kept; `nlebench sweeps restore` shows it again"
-        }
-        (true, false) => "already archived",
-        (false, true) => "restored: listed again",
-        (false, false) => "not archived; nothing to restore",
-    };
-    outln!("sweep {name}: {said}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `nlebench tag|untag TARGET TAG...`.
-pub async fn tag(g: &Global, a: TagArgs, add: bool) -> anyhow::Result<ExitCode> {
-    let s = context::settings(g)?;
-    let store = context::store_migrated(&s).await?;
-    let target = Target::parse(&a.target);
-    if add {
-        let n = store
-            .add_tags(&target, &a.tags, crate::environment::author().as_deref())
-            .await?;
-        outln!("{}: {n} tag(s) added", a.target);
-    } else {
-        let n = store.remove_tags(&target, &a.tags).await?;
-        outln!("{}: {n} tag(s) removed", a.target);
-    }
-    let now = store.annotations(&target).await?;
-    outln!(
-        "tags: {}",
-        if now.tags.is_empty() {
-            "none".into()
-        } else {
-            now.tags.join(" ")
-        }
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `nlebench note TARGET TEXT`.
-pub async fn add_note(g: &Global, a: NoteArgs) -> anyhow::Result<ExitCode> {
-    let s = context::settings(g)?;
-    let store = context::store_migrated(&s).await?;
-    store
-        .add_note(
-            &Target::parse(&a.target),
-            &a.text,
-            crate::environment::author().as_deref(),
-        )
-        .await?;
-    outln!("{}: note added", a.target);
-    Ok(ExitCode::SUCCESS)
 }
 
 /// One sweep's runs with progress, primary metric and errors.
@@ -276,44 +216,4 @@ fn primary_metric(r: &RunSummary) -> String {
         .find(|m| m.name == primary)
         .map(|m| format!("{} = {:.2}", m.name, m.value))
         .unwrap_or_default()
-}
-
-pub async fn cancel(g: &Global, a: SweepArg) -> anyhow::Result<ExitCode> {
-    let s = context::settings(g)?;
-    let store = context::store_migrated(&s).await?;
-    let n = store.cancel_sweep(&a.sweep).await?;
-    outln!(
-        "cancelled {n} run(s) of sweep {}; workers stop them after the current batch",
-        a.sweep
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn retry(g: &Global, a: SweepArg) -> anyhow::Result<ExitCode> {
-    let s = context::settings(g)?;
-    let store = context::store_migrated(&s).await?;
-    let mut queue = context::queue(&s).await?;
-    let jobs = store.retry_sweep(&a.sweep).await?;
-    queue.push(&jobs, 0, None).await?;
-    store.mark_enqueued(&jobs).await?;
-    outln!(
-        "queued {} job(s) of failed or cancelled runs of sweep {}",
-        jobs.len(),
-        a.sweep
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-pub async fn migrate(g: &Global, a: MigrateArgs) -> anyhow::Result<ExitCode> {
-    let s = context::settings(g)?;
-    let store = outage::retry(Duration::from_secs(a.wait), "connecting", || {
-        Store::connect(&s.database_url)
-    })
-    .await?;
-    let n = store.migrate().await?;
-    outln!(
-        "{}: {n} migration(s) applied; the schema is up to date",
-        store.url()
-    );
-    Ok(ExitCode::SUCCESS)
 }

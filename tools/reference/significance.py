@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Record reference values of the significance tests nlebench runs between two runs, for
-worker/metrics/tests/significance.rs: tests/fixtures/significance_reference.json.
+orchestrator/metrics/tests/significance.rs: tests/fixtures/significance_reference.json.
 
 - McNemar's exact test: statsmodels.stats.contingency_tables.mcnemar(table, exact=True) on
   [[both right, only A right], [only B right, both wrong]];

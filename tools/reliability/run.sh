@@ -8,8 +8,8 @@ if [ -z "${NLEBENCH_TEST_DATABASE_URL:-}" ] || [ -z "${NLEBENCH_TEST_REDIS_URL:-
   source .ci/services.sh
 fi
 rows=$(mktemp)
-NLEBENCH_RELIABILITY_OUT="$rows" NLEBENCH_REQUIRE_SERVICES=1 \
-  cargo test --locked --test faults -- --test-threads=1
+NLEBENCH_RELIABILITY_OUT="$rows" \
+  cargo test --locked -p nlebench-tests --test faults -- --test-threads=1
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {

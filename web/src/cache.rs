@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use store::dashboard::{LeaderboardData, Shelf, SweepData, SweepOverview};
 
@@ -107,7 +109,8 @@ impl Caches {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    // On tokio's paused clock: time moves only with the sleep below.
+    #[tokio::test(start_paused = true)]
     async fn values_live_their_ttl_and_clear_forgets_them() {
         let c: Ttl<u8, u32> = Ttl::new(Duration::from_millis(200));
         let v = c.get_or(1, || async { Ok::<_, ()>(7) }).await.unwrap();

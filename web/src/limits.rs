@@ -7,7 +7,9 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
 /// Attempts one client address may make at once, then one per [`CLIENT_EVERY`].
 const CLIENT_BURST: u32 = 20;
@@ -18,11 +20,16 @@ const ACCOUNT_EVERY: Duration = Duration::from_secs(60);
 /// Remembered keys beyond which idle ones are forgotten.
 const MAX_KEYS: usize = 10_000;
 
-/// The sign-in limits of one dashboard process.
+/// A keyed limit on the clock `C`.
+type Limiter<K, C> =
+    RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// The sign-in limits of one dashboard process (on the system clock; tests give their own).
 #[derive(Debug)]
-pub struct SignInLimits {
-    client: DefaultKeyedRateLimiter<IpAddr>,
-    account: DefaultKeyedRateLimiter<String>,
+pub struct SignInLimits<C: Clock = DefaultClock> {
+    client: Limiter<IpAddr, C>,
+    account: Limiter<String, C>,
+    clock: C,
 }
 
 /// A refused attempt: who made too many, and when the next is allowed.
@@ -63,14 +70,28 @@ fn quota(burst: u32, every: Duration) -> Quota {
 
 impl Default for SignInLimits {
     fn default() -> Self {
-        SignInLimits {
-            client: RateLimiter::keyed(quota(CLIENT_BURST, CLIENT_EVERY)),
-            account: RateLimiter::keyed(quota(ACCOUNT_BURST, ACCOUNT_EVERY)),
-        }
+        SignInLimits::with_clock(DefaultClock::default())
     }
 }
 
-impl SignInLimits {
+impl<C: Clock + Clone> SignInLimits<C> {
+    /// The limits, timed by `clock`.
+    pub fn with_clock(clock: C) -> Self {
+        SignInLimits {
+            client: RateLimiter::new(
+                quota(CLIENT_BURST, CLIENT_EVERY),
+                DefaultKeyedStateStore::default(),
+                clock.clone(),
+            ),
+            account: RateLimiter::new(
+                quota(ACCOUNT_BURST, ACCOUNT_EVERY),
+                DefaultKeyedStateStore::default(),
+                clock.clone(),
+            ),
+            clock,
+        }
+    }
+
     /// Count an attempt on `account` from `client` (unknown without a peer address); `Err`
     /// when one of the two has had too many.
     pub fn check(&self, client: Option<IpAddr>, account: &str) -> Result<(), Refused> {
@@ -78,7 +99,7 @@ impl SignInLimits {
             self.client.retain_recent();
             self.account.retain_recent();
         }
-        let now = DefaultClock::default().now();
+        let now = self.clock.now();
         if let Some(ip) = client {
             self.client
                 .check_key(&ip)
@@ -97,7 +118,9 @@ mod tests {
 
     #[test]
     fn an_account_is_refused_after_its_burst_and_a_client_after_its_own() {
-        let l = SignInLimits::default();
+        // A clock that stands still: no attempt is refilled while the test runs.
+        let clock = governor::clock::FakeRelativeClock::default();
+        let l = SignInLimits::with_clock(clock.clone());
         let me: IpAddr = "192.0.2.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
         for _ in 0..ACCOUNT_BURST {
             assert_eq!(l.check(Some(me), "kari"), Ok(()));
@@ -127,5 +150,8 @@ mod tests {
             Ok(()),
             "other clients go on"
         );
+        // After the account's period, one more attempt on it.
+        clock.advance(ACCOUNT_EVERY);
+        assert_eq!(l.check(Some(other), "kari"), Ok(()));
     }
 }

@@ -15,9 +15,11 @@ use tracing::info;
 
 use crate::data::{DatasetCache, Table};
 use crate::metric_models::MetricModelCache;
+use crate::tasks::fewshot::Shots;
 use crate::tasks::{self, Batch, BatchOptions, TaskError, chain};
 use engine::LoadedModel;
-use spec::{TaskKind, TaskSpec};
+use spec::manifest::RunManifest;
+use spec::{DatasetRef, TaskKind, TaskSpec};
 use store::NewSample;
 
 /// Examples scored and written together when the setting names no batch size.
@@ -128,74 +130,114 @@ impl JobHandler for Handler {
 }
 
 impl Inner {
+    /// A claimed job: load what it needs, then compute and store its missing examples batch by
+    /// batch, stopping between batches when the worker stops or the run is cancelled.
     async fn process(self: &Arc<Self>, c: &ClaimedJob, stop: &StopSignal) -> Result<(), JobError> {
         let m = &c.manifest;
         if let Some(hook) = &self.cfg.hooks.before_job {
             hook(m);
         }
+        check_model_revision(m, &self.cfg.locations)?;
+        let model = self.model(m).await?;
+        let table = self.examples(m).await?;
+        let opts = BatchOptions {
+            batch_size: m.setting.batch_size.map(|b| b as usize),
+            memory_budget_mb: self.cfg.memory_budget_mb,
+            max_tokens: m.setting.max_tokens.map(|t| t as usize),
+            decoding: m.setting.decoding.clone(),
+            seed: m.seed,
+            shots: self.shots(m).await?,
+        };
+        let todo = self.todo(c, table.rows.len()).await?;
+        // Samples are written after every `write_every` examples (a crash loses at most that).
+        let write_every = opts.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        for chunk in todo.chunks(write_every) {
+            if stop.is_set() {
+                return Err(JobError::Stopping);
+            }
+            if self.store.run_status(c.run.id).await? == Some(RunStatus::Cancelled) {
+                return Err(JobError::Cancelled);
+            }
+            let samples = self.compute(c, &model, &table, chunk, &opts).await?;
+            self.store_samples(c.run.id, &samples).await?;
+        }
+        Ok(())
+    }
+
+    /// The job's model (with its adapter), from the cache or loaded.
+    async fn model(self: &Arc<Self>, m: &RunManifest) -> Result<Arc<LoadedModel>, JobError> {
         let (source, dtype) = (m.model.source.clone(), m.model.dtype);
         let adapter = m.adapter.as_ref().map(|a| a.source.clone());
-        let locations = self.cfg.locations.clone();
-        let device = self.device.clone();
-        check_model_revision(m, &self.cfg.locations)?;
-        let model = {
-            let this = self.clone();
-            blocking(move || {
-                let (loads, start) = (this.models.loads(), std::time::Instant::now());
-                let model = this
-                    .models
-                    .get(&source, dtype, adapter.as_ref(), &locations, &device)
-                    .map_err(|e| JobError::from(TaskError::from(e)))?;
-                if this.models.loads() > loads {
-                    this.cfg
-                        .telemetry
-                        .model_loaded(start.elapsed().as_secs_f64());
-                }
-                Ok(model)
-            })
-            .await?
-        };
-        let table = {
-            let this = self.clone();
-            let (d, rev) = (m.task.dataset.clone(), m.dataset.revision.clone());
-            blocking(move || {
-                this.datasets
-                    .get(&d, &rev, &this.cfg.locations.hub)
-                    .map_err(|e| JobError::from(TaskError::from(e)))
-            })
-            .await?
-        };
-        let table = match m.setting.sample {
+        let this = self.clone();
+        blocking(move || {
+            let (loads, start) = (this.models.loads(), std::time::Instant::now());
+            let model = this
+                .models
+                .get(
+                    &source,
+                    dtype,
+                    adapter.as_ref(),
+                    &this.cfg.locations,
+                    &this.device,
+                )
+                .map_err(|e| JobError::from(TaskError::from(e)))?;
+            if this.models.loads() > loads {
+                this.cfg
+                    .telemetry
+                    .model_loaded(start.elapsed().as_secs_f64());
+            }
+            Ok(model)
+        })
+        .await
+    }
+
+    /// The table of `d` at the revision recorded at submission.
+    async fn table(
+        self: &Arc<Self>,
+        d: &DatasetRef,
+        revision: &str,
+    ) -> Result<Arc<Table>, JobError> {
+        let (this, d, rev) = (self.clone(), d.clone(), revision.to_string());
+        blocking(move || {
+            this.datasets
+                .get(&d, &rev, &this.cfg.locations.hub)
+                .map_err(|e| JobError::from(TaskError::from(e)))
+        })
+        .await
+    }
+
+    /// The run's examples: its dataset, or the sample of it the setting draws.
+    async fn examples(self: &Arc<Self>, m: &RunManifest) -> Result<Arc<Table>, JobError> {
+        let table = self.table(&m.task.dataset, &m.dataset.revision).await?;
+        Ok(match m.setting.sample {
             Some(n) => Arc::new(crate::data::examples::sample(
                 &table,
                 n,
                 m.setting.sample_seed,
             )),
             None => table,
+        })
+    }
+
+    /// The few-shot pool and how many shots each prompt gets, when the run has few-shot
+    /// examples.
+    async fn shots(self: &Arc<Self>, m: &RunManifest) -> Result<Option<Shots>, JobError> {
+        let Some(f) = &m.fewshot else {
+            return Ok(None);
         };
-        let shots = match &m.fewshot {
-            None => None,
-            Some(f) => {
-                let this = self.clone();
-                let (d, rev) = (f.dataset.clone(), f.resolved.revision.clone());
-                let pool = blocking(move || {
-                    this.datasets
-                        .get(&d, &rev, &this.cfg.locations.hub)
-                        .map_err(|e| JobError::from(TaskError::from(e)))
-                })
-                .await?;
-                Some(tasks::fewshot::Shots {
-                    pool,
-                    k: f.k as usize,
-                    seed: m.seed,
-                })
-            }
-        };
+        Ok(Some(Shots {
+            pool: self.table(&f.dataset, &f.resolved.revision).await?,
+            k: f.k as usize,
+            seed: m.seed,
+        }))
+    }
+
+    /// The example indices of the job's shard that have no stored sample yet.
+    async fn todo(&self, c: &ClaimedJob, rows: usize) -> Result<Vec<usize>, JobError> {
         let (start, end) = (c.job.start_idx, c.job.end_idx);
-        if end as usize > table.rows.len() {
+        if end as usize > rows {
             return Err(JobError::Retryable(format!(
-                "the dataset has {} rows but the job covers rows {start}..{end}; it changed since submission",
-                table.rows.len()
+                "the dataset has {rows} rows but the job covers rows {start}..{end}; it changed since submission"
             )));
         }
         let stored: HashSet<i64> = self
@@ -209,107 +251,84 @@ impl Inner {
             .map(|i| i as usize)
             .collect();
         info!(stored = stored.len(), todo = todo.len(), "starting shard");
-        let opts = BatchOptions {
-            batch_size: m.setting.batch_size.map(|b| b as usize),
-            memory_budget_mb: self.cfg.memory_budget_mb,
-            max_tokens: m.setting.max_tokens.map(|t| t as usize),
-            decoding: m.setting.decoding.clone(),
-            seed: m.seed,
-            shots,
+        Ok(todo)
+    }
+
+    /// The samples of the examples `idx`: a chain task step by step, any other in one batch.
+    async fn compute(
+        self: &Arc<Self>,
+        c: &ClaimedJob,
+        model: &Arc<LoadedModel>,
+        table: &Arc<Table>,
+        idx: &[usize],
+        opts: &BatchOptions,
+    ) -> Result<Vec<NewSample>, JobError> {
+        let parts = ChainBatch {
+            task: c.manifest.task.clone(),
+            model: model.clone(),
+            table: table.clone(),
+            idx: idx.to_vec(),
+            shard: c.job.shard,
+            opts: opts.clone(),
         };
-        // Samples are written after every `write_every` examples (a crash loses at most that).
-        let write_every = opts.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
-        for chunk in todo.chunks(write_every) {
-            if stop.is_set() {
-                return Err(JobError::Stopping);
-            }
-            if self.store.run_status(c.run.id).await? == Some(RunStatus::Cancelled) {
-                return Err(JobError::Cancelled);
-            }
-            let (task, model, table, idx, opts) = (
-                m.task.clone(),
-                model.clone(),
-                table.clone(),
-                chunk.to_vec(),
-                opts.clone(),
-            );
-            let shard = c.job.shard;
-            let samples = if task.kind == TaskKind::Chain {
-                self.run_chain(c.run.id, task, model, table, idx, shard, opts)
-                    .await?
-            } else {
-                let scorer = self.cfg.perspective.clone();
-                let this = self.clone();
-                blocking(move || {
-                    let batch = Batch {
-                        task: &task,
-                        model: &model,
-                        table: &table,
-                        indices: &idx,
-                        shard,
-                        opts: &opts,
-                    };
-                    let mut samples = tasks::run_batch(&batch).map_err(JobError::from)?;
-                    if task.kind == TaskKind::AttributeScores {
-                        match (&task.toxicity_model, scorer) {
-                            (Some(src), _) => {
-                                let clf = this
-                                    .metric_models
-                                    .toxicity(src, &this.cfg.locations, &this.device, true)
-                                    .map_err(|e| JobError::from(TaskError::from(e)))?;
-                                tasks::attributes::score_with_classifier(&task, &mut samples, &clf)
-                                    .map_err(JobError::from)?;
-                            }
-                            (None, Some(p)) => {
-                                tasks::attributes::score_outputs(&task, &mut samples, &p)
-                            }
-                            (None, None) => {}
-                        }
-                    }
-                    Ok(samples)
-                })
-                .await?
-            };
-            self.store
-                .insert_samples(c.run.id, &self.cfg.worker, &samples)
-                .await?;
-            let tokens: u64 = samples
-                .iter()
-                .filter_map(|s| s.data.get("new_tokens").and_then(serde_json::Value::as_u64))
-                .sum();
-            self.cfg
-                .telemetry
-                .samples_stored(samples.len() as u64, tokens);
+        if parts.task.kind == TaskKind::Chain {
+            return self.run_chain(c.run.id, parts).await;
         }
+        let this = self.clone();
+        blocking(move || {
+            let mut samples = tasks::run_batch(&parts.batch()).map_err(JobError::from)?;
+            if parts.task.kind == TaskKind::AttributeScores {
+                this.score_attributes(&parts.task, &mut samples)?;
+            }
+            Ok(samples)
+        })
+        .await
+    }
+
+    /// An attribute task's outputs scored by its local classifier, else by the Perspective
+    /// API when one is configured.
+    fn score_attributes(&self, task: &TaskSpec, samples: &mut [NewSample]) -> Result<(), JobError> {
+        match (&task.toxicity_model, &self.cfg.perspective) {
+            (Some(src), _) => {
+                let clf = self
+                    .metric_models
+                    .toxicity(src, &self.cfg.locations, &self.device, true)
+                    .map_err(|e| JobError::from(TaskError::from(e)))?;
+                tasks::attributes::score_with_classifier(task, samples, &clf)
+                    .map_err(JobError::from)
+            }
+            (None, Some(p)) => {
+                tasks::attributes::score_outputs(task, samples, p);
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// Store a batch's samples and count them (and their generated tokens).
+    async fn store_samples(&self, run_id: i64, samples: &[NewSample]) -> Result<(), JobError> {
+        self.store
+            .insert_samples(run_id, &self.cfg.worker, samples)
+            .await?;
+        let tokens: u64 = samples
+            .iter()
+            .filter_map(|s| s.data.get("new_tokens").and_then(serde_json::Value::as_u64))
+            .sum();
+        self.cfg
+            .telemetry
+            .samples_stored(samples.len() as u64, tokens);
         Ok(())
     }
 
     /// A chain task's examples, step by step: each step is computed only for the examples
     /// that do not have it stored, and stored before the next step starts.
-    #[allow(clippy::too_many_arguments)] // the parts of one batch, moved into blocking tasks
-    async fn run_chain(
-        &self,
-        run_id: i64,
-        task: TaskSpec,
-        model: Arc<LoadedModel>,
-        table: Arc<Table>,
-        idx: Vec<usize>,
-        shard: i32,
-        opts: BatchOptions,
-    ) -> Result<Vec<NewSample>, JobError> {
+    async fn run_chain(&self, run_id: i64, parts: ChainBatch) -> Result<Vec<NewSample>, JobError> {
         let (lo, hi) = (
-            idx.iter().min().copied().unwrap_or(0) as i64,
-            idx.iter().max().map_or(0, |m| *m + 1) as i64,
+            parts.idx.iter().min().copied().unwrap_or(0) as i64,
+            parts.idx.iter().max().map_or(0, |m| *m + 1) as i64,
         );
         let mut stored = Arc::new(chain::index(self.store.steps(run_id, lo, hi).await?));
-        let parts = Arc::new(ChainBatch {
-            task,
-            model,
-            table,
-            idx,
-            shard,
-            opts,
-        });
+        let parts = Arc::new(parts);
         for k in 0..parts.task.steps.len() {
             let (p, have) = (parts.clone(), stored.clone());
             let new =
@@ -349,7 +368,7 @@ impl Inner {
     }
 }
 
-/// The parts of one batch of a chain task, shared with its blocking steps.
+/// The parts of one batch, moved into its blocking tasks.
 struct ChainBatch {
     task: TaskSpec,
     model: Arc<LoadedModel>,
@@ -375,7 +394,7 @@ impl ChainBatch {
 /// Run CPU-heavy work off the async threads, so heartbeats keep flowing.
 /// Refuse to compute with model files other than the revision the manifest recorded (a Hub
 /// cache that moved to another commit since submission).
-fn check_model_revision(m: &spec::manifest::RunManifest, at: &Locations) -> Result<(), JobError> {
+fn check_model_revision(m: &RunManifest, at: &Locations) -> Result<(), JobError> {
     let Some(recorded) = m.model.resolved.revision.as_deref() else {
         return Ok(());
     };

@@ -14,8 +14,10 @@ use orchestrator::telemetry::WorkerTelemetry;
 use store::{JobRef, Store, StoreError, WorkerInfo};
 use tokio::sync::watch;
 use tracing::{info, warn};
+use types::Backoff;
 
 use crate::handler::{Handler, HandlerConfig};
+use crate::perspective::{self, Perspective};
 
 /// Why a worker stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -67,20 +69,13 @@ pub struct WorkerOptions {
 pub async fn run(
     s: &Settings,
     store: Store,
-    queue: Queue,
+    mut queue: Queue,
     opts: WorkerOptions,
     stop: watch::Receiver<bool>,
 ) -> Result<(), WorkerError> {
     let device = engine::device::select(s.device)?;
-    let name = opts.name.clone();
-    let mut queue = queue;
-    claim_name(
-        &store,
-        &mut queue,
-        &opts,
-        s.queue.heartbeat * s.queue.missed_heartbeats as u32,
-    )
-    .await?;
+    let alive_within = s.queue.heartbeat * s.queue.missed_heartbeats as u32;
+    claim_name(&store, &mut queue, &opts, alive_within).await?;
     if let Some(w) = queue.persistence_warning().await {
         warn!("{w}");
     }
@@ -91,7 +86,7 @@ pub async fn run(
         .or_else(|| engine::device::memory_bytes(&device).map(|b| b >> 20));
     store
         .register_worker(&WorkerInfo {
-            name: name.clone(),
+            name: opts.name.clone(),
             host: opts.host.clone(),
             pid: i64::from(std::process::id()),
             device: engine::device::name(&device),
@@ -99,39 +94,10 @@ pub async fn run(
             memory_mb,
         })
         .await?;
-    let handler = Handler::new(
-        HandlerConfig {
-            worker: name.clone(),
-            locations: engine::Locations {
-                models_dir: s.models_dir(),
-                hub: s.hub.clone(),
-            },
-            memory_budget_mb: s.memory_budget_mb,
-            bootstrap: metrics::bootstrap::Bootstrap::with_iterations(s.bootstrap_iterations),
-            perspective: s.perspective.as_ref().map(|p| {
-                std::sync::Arc::new(crate::perspective::Perspective::new(
-                    crate::perspective::Config {
-                        endpoint: p
-                            .url
-                            .clone()
-                            .unwrap_or_else(|| crate::perspective::DEFAULT_ENDPOINT.into()),
-                        key: p.key.clone(),
-                        qps: p.qps,
-                        max_attempts: 5,
-                        backoff: types::Backoff::new(s.backoff, Duration::from_secs(60)),
-                        timeout: std::time::Duration::from_secs(30),
-                    },
-                ))
-            }),
-            hooks: opts.hooks.clone(),
-            telemetry: opts.telemetry.clone(),
-        },
-        store.clone(),
-        device,
-    );
+    let handler = Handler::new(handler_config(s, &opts), store.clone(), device);
     let runner = Runner::new(
         RunnerConfig {
-            worker: name.clone(),
+            worker: opts.name.clone(),
             policy: RetryPolicy::new(s.max_attempts, s.backoff),
             stale_after: stale_after(s),
             outage_budget: s.store_outage,
@@ -146,21 +112,13 @@ pub async fn run(
         Arc::new(handler),
         StopSignal::new(stop.clone()),
     );
-    let activity = Activity::new(runner);
     opts.telemetry.heartbeat();
-    let heartbeat = {
-        let (store, name, every) = (store.clone(), name.clone(), s.queue.heartbeat);
-        let telemetry = opts.telemetry.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                match store.heartbeat(&name).await {
-                    Ok(()) => telemetry.heartbeat(),
-                    Err(e) => warn!("heartbeat failed: {e}"),
-                }
-            }
-        })
-    };
+    let heartbeat = tokio::spawn(send_heartbeats(
+        store.clone(),
+        opts.name.clone(),
+        s.queue.heartbeat,
+        opts.telemetry.clone(),
+    ));
     let reconciler = s.reconcile_every.map(|every| {
         tokio::spawn(reconcile_periodically(
             store.clone(),
@@ -169,30 +127,92 @@ pub async fn run(
             stale_after(s),
         ))
     });
+    let result = take_jobs(queue, &opts, Activity::new(runner), stop).await;
+    heartbeat.abort();
+    if let Some(r) = reconciler {
+        r.abort();
+    }
+    store.worker_stopped(&opts.name).await?;
+    Ok(result?)
+}
+
+/// What the worker's handler is given: where models are, budgets, the Perspective client.
+fn handler_config(s: &Settings, opts: &WorkerOptions) -> HandlerConfig {
+    let perspective = s.perspective.as_ref().map(|p| {
+        Arc::new(Perspective::new(perspective::Config {
+            endpoint: p
+                .url
+                .clone()
+                .unwrap_or_else(|| perspective::DEFAULT_ENDPOINT.into()),
+            key: p.key.clone(),
+            qps: p.qps,
+            max_attempts: 5,
+            backoff: Backoff::new(s.backoff, Duration::from_secs(60)),
+            timeout: Duration::from_secs(30),
+        }))
+    });
+    HandlerConfig {
+        worker: opts.name.clone(),
+        locations: engine::Locations {
+            models_dir: s.models_dir(),
+            hub: s.hub.clone(),
+        },
+        memory_budget_mb: s.memory_budget_mb,
+        bootstrap: metrics::bootstrap::Bootstrap::with_iterations(s.bootstrap_iterations),
+        perspective,
+        hooks: opts.hooks.clone(),
+        telemetry: opts.telemetry.clone(),
+    }
+}
+
+/// Record a heartbeat every `every`, for ever.
+async fn send_heartbeats(
+    store: Store,
+    name: String,
+    every: Duration,
+    telemetry: Arc<WorkerTelemetry>,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        match store.heartbeat(&name).await {
+            Ok(()) => telemetry.heartbeat(),
+            Err(e) => warn!("heartbeat failed: {e}"),
+        }
+    }
+}
+
+/// Take delivered jobs until stopped or idle. The queue drops a worker it took for dead
+/// (blocked on a long store outage, or the queue lost its data); the worker then registers
+/// again instead of exiting.
+async fn take_jobs(
+    mut queue: Queue,
+    opts: &WorkerOptions,
+    activity: Activity,
+    stop: watch::Receiver<bool>,
+) -> Result<(), QueueError> {
     let deliveries: Arc<dyn Deliveries> = Arc::new(activity.clone());
-    // The queue drops a worker it took for dead (blocked on a long store outage, or the queue
-    // lost its data); the worker then registers again instead of exiting.
-    let result = loop {
+    loop {
         let shutdown = activity.until_stopped(stop.clone(), opts.idle_exit);
-        match run_worker(queue.clone(), name.clone(), deliveries.clone(), shutdown).await {
+        match run_worker(
+            queue.clone(),
+            opts.name.clone(),
+            deliveries.clone(),
+            shutdown,
+        )
+        .await
+        {
             Err(e) if !*stop.borrow() => {
                 warn!("the queue dropped this worker ({e}); registering again");
                 // The job in hand still runs to its end (see `Activity`); one job at a time.
                 activity.idle().await;
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                if let Err(e) = queue.forget_worker(&name).await {
+                if let Err(e) = queue.forget_worker(&opts.name).await {
                     warn!("cannot reset the queue's registration: {e}");
                 }
             }
-            other => break other,
+            other => return other,
         }
-    };
-    heartbeat.abort();
-    if let Some(r) = reconciler {
-        r.abort();
     }
-    store.worker_stopped(&name).await?;
-    Ok(result?)
 }
 
 /// Take this worker's name: refused while a live worker has it; otherwise the queue forgets

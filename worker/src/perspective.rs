@@ -73,7 +73,34 @@ pub enum ScoreError {
 pub struct Perspective {
     cfg: Config,
     agent: ureq::Agent,
-    next_slot: Mutex<Instant>,
+    slots: RateLimit,
+}
+
+/// Request slots at most `1 / qps` apart, shared by a client's threads.
+#[derive(Debug)]
+struct RateLimit {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimit {
+    fn new(qps: f64) -> RateLimit {
+        RateLimit {
+            interval: Duration::from_secs_f64(1.0 / qps.max(1e-3)),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Take the next free slot as of `now`: the time a request may be sent.
+    fn reserve(&self, now: Instant) -> Instant {
+        let mut next = self
+            .next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = (*next).max(now);
+        *next = at + self.interval;
+        at
+    }
 }
 
 impl Perspective {
@@ -85,26 +112,16 @@ impl Perspective {
             .build()
             .into();
         Perspective {
+            slots: RateLimit::new(cfg.qps),
             cfg,
             agent,
-            next_slot: Mutex::new(Instant::now()),
         }
     }
 
     /// Wait for the next request slot of the rate limit.
     fn wait_for_slot(&self) {
-        let interval = Duration::from_secs_f64(1.0 / self.cfg.qps.max(1e-3));
-        let wait = {
-            let mut next = self
-                .next_slot
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let now = Instant::now();
-            let at = (*next).max(now);
-            *next = at + interval;
-            at - now
-        };
-        std::thread::sleep(wait);
+        let now = Instant::now();
+        std::thread::sleep(self.slots.reserve(now) - now);
     }
 
     /// The scores of `text` for `attributes` (summary scores, 0–1), in `language` when given.
@@ -206,6 +223,21 @@ fn parse(body: &str, attributes: &[String]) -> Result<BTreeMap<String, f64>, Sco
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_slots_are_one_interval_apart_retries_included() {
+        let limit = RateLimit::new(20.0);
+        let now = Instant::now();
+        // Seven requests asked for at once (three texts, four retries) go 50 ms apart.
+        let slots: Vec<Instant> = (0..7).map(|_| limit.reserve(now)).collect();
+        assert_eq!(slots[0], now);
+        for w in slots.windows(2) {
+            assert_eq!(w[1] - w[0], Duration::from_millis(50));
+        }
+        // After a quiet while, the next request goes at once.
+        let later = now + Duration::from_secs(10);
+        assert_eq!(limit.reserve(later), later);
+    }
 
     #[test]
     fn reads_the_documented_answer_and_rejects_others() {

@@ -310,106 +310,126 @@ fn per_example(
     attributes: &[String],
     pairs: &[(&sample::Model, &sample::Model)],
 ) -> Vec<(String, f64, (Values, Values))> {
-    // Each run's values of a per-sample outcome (yes/no) or score (number).
-    let yes_no = |f: &dyn Fn(&sample::Model) -> Option<bool>| {
-        (
-            Values::YesNo(pairs.iter().map(|(a, _)| f(a)).collect()),
-            Values::YesNo(pairs.iter().map(|(_, b)| f(b)).collect()),
-        )
-    };
-    let number = |f: &dyn Fn(&sample::Model) -> Option<f64>| {
-        (
-            Values::Number(pairs.iter().map(|(a, _)| f(a)).collect()),
-            Values::Number(pairs.iter().map(|(_, b)| f(b)).collect()),
-        )
-    };
     let wants = |m: &str| task_metrics.iter().any(|x| x == m);
-    let mut out = Vec::new();
+    let paired = Paired(pairs);
     match kind {
-        TaskKind::LoglikPair => {
-            let perps = |s: &sample::Model| {
-                let d = s.data_json();
-                Some((d["perp_more"].as_f64()?, d["perp_less"].as_f64()?))
-            };
-            if wants("bias_paper") {
-                out.push((
-                    "bias_paper".into(),
-                    100.0,
-                    yes_no(&|s| perps(s).map(|(m, l)| m > l)),
-                ));
-            }
-            if wants("bias_standard") {
-                out.push((
-                    "bias_standard".into(),
-                    100.0,
-                    yes_no(&|s| perps(s).map(|(m, l)| m < l)),
-                ));
-            }
+        TaskKind::LoglikPair => bias_outcomes(&paired, &wants),
+        TaskKind::Classification if wants("accuracy") => vec![(
+            "accuracy".into(),
+            1.0,
+            paired.yes_no(&|s| Some(s.output == s.reference)),
+        )],
+        TaskKind::Classification => vec![],
+        TaskKind::Generation | TaskKind::Chain => text_scores(&paired, kind, &wants),
+        TaskKind::AttributeScores => attribute_scores(&paired, attributes, &wants),
+    }
+}
+
+/// The samples of runs A and B, paired by example.
+struct Paired<'a>(&'a [(&'a sample::Model, &'a sample::Model)]);
+
+impl Paired<'_> {
+    /// Each run's values of a per-sample outcome (yes/no).
+    fn yes_no(&self, f: &dyn Fn(&sample::Model) -> Option<bool>) -> (Values, Values) {
+        (
+            Values::YesNo(self.0.iter().map(|(a, _)| f(a)).collect()),
+            Values::YesNo(self.0.iter().map(|(_, b)| f(b)).collect()),
+        )
+    }
+
+    /// Each run's values of a per-sample score.
+    fn number(&self, f: &dyn Fn(&sample::Model) -> Option<f64>) -> (Values, Values) {
+        (
+            Values::Number(self.0.iter().map(|(a, _)| f(a)).collect()),
+            Values::Number(self.0.iter().map(|(_, b)| f(b)).collect()),
+        )
+    }
+}
+
+/// A pair task's preferences: the more stereotyped sentence more likely (`bias_paper`, the
+/// authors' reading) or less likely (`bias_standard`).
+fn bias_outcomes(
+    paired: &Paired,
+    wants: &dyn Fn(&str) -> bool,
+) -> Vec<(String, f64, (Values, Values))> {
+    let perps = |s: &sample::Model| {
+        let d = s.data_json();
+        Some((d["perp_more"].as_f64()?, d["perp_less"].as_f64()?))
+    };
+    let mut out = Vec::new();
+    if wants("bias_paper") {
+        let more = paired.yes_no(&|s| perps(s).map(|(m, l)| m > l));
+        out.push(("bias_paper".into(), 100.0, more));
+    }
+    if wants("bias_standard") {
+        let less = paired.yes_no(&|s| perps(s).map(|(m, l)| m < l));
+        out.push(("bias_standard".into(), 100.0, less));
+    }
+    out
+}
+
+/// A generation or chain task's per-pair text scores (a chain sample's value is the mean over
+/// its pairs). As the authors: a pair ROUGE cannot score is left out of every per-pair metric.
+fn text_scores(
+    paired: &Paired,
+    kind: TaskKind,
+    wants: &dyn Fn(&str) -> bool,
+) -> Vec<(String, f64, (Values, Values))> {
+    let texts = |s: &sample::Model| -> Vec<(String, String)> {
+        let d = s.data_json();
+        match serde_json::from_value::<Vec<(String, String)>>(d["pairs"].clone()) {
+            Ok(p) if kind == TaskKind::Chain => p,
+            _ => vec![(
+                s.output.clone().unwrap_or_default(),
+                s.reference.clone().unwrap_or_default(),
+            )],
         }
-        TaskKind::Classification => {
-            if wants("accuracy") {
-                out.push((
-                    "accuracy".into(),
-                    1.0,
-                    yes_no(&|s| Some(s.output == s.reference)),
-                ));
-            }
+    };
+    let score = |s: &sample::Model, f: PairScore| -> Option<f64> {
+        let v: Vec<f64> = texts(s)
+            .iter()
+            .map(|(h, r)| f(h, r))
+            .collect::<Option<_>>()?;
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    };
+    let per_pair: [(&str, PairScore); 4] = [
+        ("bleu", |h, r| {
+            metrics::rouge::rouge(h, r).ok()?;
+            Some(metrics::bleu::sentence_bleu(h, r))
+        }),
+        ("rouge_1", |h, r| {
+            Some(metrics::rouge::rouge(h, r).ok()?.rouge_1.f)
+        }),
+        ("rouge_2", |h, r| {
+            Some(metrics::rouge::rouge(h, r).ok()?.rouge_2.f)
+        }),
+        ("rouge_l", |h, r| {
+            Some(metrics::rouge::rouge(h, r).ok()?.rouge_l.f)
+        }),
+    ];
+    per_pair
+        .into_iter()
+        .filter(|(name, _)| wants(name))
+        .map(|(name, f)| (name.into(), 1.0, paired.number(&|s| score(s, f))))
+        .collect()
+}
+
+/// An attribute task's per-sample scores (`attribute_mean/A`) and shares above 0.5
+/// (`attribute_share/A`).
+fn attribute_scores(
+    paired: &Paired,
+    attributes: &[String],
+    wants: &dyn Fn(&str) -> bool,
+) -> Vec<(String, f64, (Values, Values))> {
+    let mut out = Vec::new();
+    for attr in attributes {
+        let value = |s: &sample::Model| s.data_json()[attr.as_str()].as_f64();
+        if wants("attribute_mean") {
+            out.push((format!("attribute_mean/{attr}"), 1.0, paired.number(&value)));
         }
-        TaskKind::Generation | TaskKind::Chain => {
-            // A chain sample is scored on its pairs; one value per sample, their mean.
-            let texts = |s: &sample::Model| -> Vec<(String, String)> {
-                let d = s.data_json();
-                match serde_json::from_value::<Vec<(String, String)>>(d["pairs"].clone()) {
-                    Ok(p) if kind == TaskKind::Chain => p,
-                    _ => vec![(
-                        s.output.clone().unwrap_or_default(),
-                        s.reference.clone().unwrap_or_default(),
-                    )],
-                }
-            };
-            let score = |s: &sample::Model, f: PairScore| -> Option<f64> {
-                let v: Vec<f64> = texts(s)
-                    .iter()
-                    .map(|(h, r)| f(h, r))
-                    .collect::<Option<_>>()?;
-                (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-            };
-            // As the authors: a pair ROUGE cannot score is left out of every per-pair metric.
-            let per_pair: [(&str, PairScore); 4] = [
-                ("bleu", |h, r| {
-                    metrics::rouge::rouge(h, r).ok()?;
-                    Some(metrics::bleu::sentence_bleu(h, r))
-                }),
-                ("rouge_1", |h, r| {
-                    Some(metrics::rouge::rouge(h, r).ok()?.rouge_1.f)
-                }),
-                ("rouge_2", |h, r| {
-                    Some(metrics::rouge::rouge(h, r).ok()?.rouge_2.f)
-                }),
-                ("rouge_l", |h, r| {
-                    Some(metrics::rouge::rouge(h, r).ok()?.rouge_l.f)
-                }),
-            ];
-            for (name, f) in per_pair {
-                if wants(name) {
-                    out.push((name.into(), 1.0, number(&|s| score(s, f))));
-                }
-            }
-        }
-        TaskKind::AttributeScores => {
-            for attr in attributes {
-                let value = |s: &sample::Model| s.data_json()[attr.as_str()].as_f64();
-                if wants("attribute_mean") {
-                    out.push((format!("attribute_mean/{attr}"), 1.0, number(&value)));
-                }
-                if wants("attribute_share") {
-                    out.push((
-                        format!("attribute_share/{attr}"),
-                        1.0,
-                        yes_no(&|s| value(s).map(|v| v > 0.5)),
-                    ));
-                }
-            }
+        if wants("attribute_share") {
+            let above = paired.yes_no(&|s| value(s).map(|v| v > 0.5));
+            out.push((format!("attribute_share/{attr}"), 1.0, above));
         }
     }
     out

@@ -8,7 +8,7 @@ use std::path::Path;
 /// repository (`repo`: the calling crate's path to the repository root) and, with `services`,
 /// `cfg(nlebench_services)` when `NLEBENCH_TEST_DATABASE_URL` and `NLEBENCH_TEST_REDIS_URL` are
 /// set. The build script reruns when those variables change; a `../shared` that appears later
-/// is noticed when `NLEBENCH_REQUIRE_SHARED` changes (or after `cargo clean -p` of the crate).
+/// is noticed after `cargo clean -p nlebench-tests`.
 pub fn emit_test_cfgs(repo: &Path, services: bool) {
     println!("cargo::rustc-check-cfg=cfg(nlebench_services)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_shared)");
@@ -16,7 +16,6 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
     println!("cargo::rustc-check-cfg=cfg(nlebench_mlflow)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_lmeval)");
     println!("cargo::rerun-if-changed=build.rs");
-    println!("cargo::rerun-if-env-changed=NLEBENCH_REQUIRE_SHARED");
     if services {
         println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_DATABASE_URL");
         println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_REDIS_URL");

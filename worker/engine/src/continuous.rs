@@ -117,54 +117,119 @@ pub fn generate_continuous(
             "continuous batching does not do beam search; generate beams in static batches".into(),
         ));
     }
-    let pad = model.eos_ids.first().copied().unwrap_or(0);
-    let mut out: Vec<Option<Generation>> = vec![None; requests.len()];
-    let mut pending = 0..requests.len();
-    // Every prompt fits before the cache's end: its first positions are the longest prompt's.
-    let longest = requests
-        .iter()
-        .map(|r| r.prompt.len().min(model.max_positions))
-        .max()
-        .unwrap_or(0);
-    let most_steps = requests
-        .iter()
-        .map(|r| r.max_new_tokens.or(cfg.max_new_tokens).unwrap_or(20))
-        .max()
-        .unwrap_or(0);
-    let mut rows: Vec<Option<Row>> = (0..slots.max(1)).map(|_| None).collect();
-    let mut cache: Option<KvCache> = None;
+    let mut flight = Flight::new(model, requests, cfg, slots);
     loop {
-        // Admit waiting prompts into the free slots, each prefilled alone.
-        for slot in 0..rows.len() {
-            while rows[slot].is_none() {
-                let Some(index) = pending.next() else { break };
-                match prefill(model, index, &requests[index], cfg, pad)? {
+        flight.admit(&mut done)?;
+        if flight.empty() {
+            break;
+        }
+        flight.take_tokens(&mut done)?;
+        if flight.empty() {
+            flight.cache = None;
+            continue;
+        }
+        flight.decode_step()?;
+    }
+    flight
+        .out
+        .into_iter()
+        .map(|g| g.ok_or_else(|| EngineError::Generation("a prompt was left ungenerated".into())))
+        .collect()
+}
+
+/// The rows in flight of a continuous batch, their shared KV cache, and the prompts waiting.
+struct Flight<'a> {
+    model: &'a LoadedModel,
+    requests: &'a [Request],
+    cfg: &'a GenerationConfig,
+    /// The token of empty slots and of a row that has generated nothing yet.
+    pad: u32,
+    /// The finished generations, by request.
+    out: Vec<Option<Generation>>,
+    /// The requests not admitted yet.
+    pending: std::ops::Range<usize>,
+    /// The longest prompt: every prompt fits before the cache's end at its first positions.
+    longest: usize,
+    /// The most new tokens any request may take.
+    most_steps: usize,
+    /// A row per slot (`None`: free).
+    rows: Vec<Option<Row>>,
+    cache: Option<KvCache>,
+}
+
+impl<'a> Flight<'a> {
+    fn new(
+        model: &'a LoadedModel,
+        requests: &'a [Request],
+        cfg: &'a GenerationConfig,
+        slots: usize,
+    ) -> Flight<'a> {
+        Flight {
+            model,
+            requests,
+            cfg,
+            pad: model.eos_ids.first().copied().unwrap_or(0),
+            out: vec![None; requests.len()],
+            pending: 0..requests.len(),
+            longest: requests
+                .iter()
+                .map(|r| r.prompt.len().min(model.max_positions))
+                .max()
+                .unwrap_or(0),
+            most_steps: requests
+                .iter()
+                .map(|r| r.max_new_tokens.or(cfg.max_new_tokens).unwrap_or(20))
+                .max()
+                .unwrap_or(0),
+            rows: (0..slots.max(1)).map(|_| None).collect(),
+            cache: None,
+        }
+    }
+
+    /// No row is in flight.
+    fn empty(&self) -> bool {
+        self.rows.iter().all(Option::is_none)
+    }
+
+    /// Admit waiting prompts into the free slots, each prefilled alone.
+    fn admit(&mut self, done: &mut impl FnMut(usize, &Generation) -> Result<()>) -> Result<()> {
+        for slot in 0..self.rows.len() {
+            while self.rows[slot].is_none() {
+                let Some(index) = self.pending.next() else {
+                    break;
+                };
+                match prefill(self.model, index, &self.requests[index], self.cfg, self.pad)? {
                     Err(g) => {
                         done(index, &g)?;
-                        out[index] = Some(g);
+                        self.out[index] = Some(g);
                     }
                     Ok((mut row, own)) => {
-                        let c = match cache.as_mut() {
+                        let c = match self.cache.as_mut() {
                             Some(c) => c,
-                            None => cache.insert(KvCache::padded_like(
+                            None => self.cache.insert(KvCache::padded_like(
                                 &own,
-                                rows.len(),
-                                longest,
-                                longest + most_steps + 1,
+                                self.rows.len(),
+                                self.longest,
+                                self.longest + self.most_steps + 1,
                             )?),
                         };
                         c.put_row(slot, &own)?;
                         row.start = c.len() - row.prompt_tokens;
-                        rows[slot] = Some(row);
+                        self.rows[slot] = Some(row);
                     }
                 }
             }
         }
-        if rows.iter().all(Option::is_none) {
-            break;
-        }
-        // Every row in flight takes its next token; the rows that stop leave.
-        for slot in rows.iter_mut() {
+        Ok(())
+    }
+
+    /// Every row in flight takes its next token; the rows that stop leave.
+    fn take_tokens(
+        &mut self,
+        done: &mut impl FnMut(usize, &Generation) -> Result<()>,
+    ) -> Result<()> {
+        let (model, cfg) = (self.model, self.cfg);
+        for slot in self.rows.iter_mut() {
             let Some(row) = slot.as_mut() else { continue };
             let (_, stop) = next_token(
                 model,
@@ -186,33 +251,40 @@ pub fn generate_continuous(
                     row.prompt_dropped,
                 )?;
                 done(row.index, &g)?;
-                out[row.index] = Some(g);
+                self.out[row.index] = Some(g);
             }
         }
-        if rows.iter().all(Option::is_none) {
-            cache = None;
-            continue;
-        }
-        let c = cache
+        Ok(())
+    }
+
+    /// One decoding step for every slot (an empty one attends to its own token only), after
+    /// fitting the cache to the rows in flight.
+    fn decode_step(&mut self) -> Result<()> {
+        let c = self
+            .cache
             .as_mut()
             .ok_or_else(|| EngineError::Generation("rows in flight without a cache".into()))?;
-        if pending.is_empty() {
-            shrink(c, &mut rows, &model.device)?;
+        if self.pending.is_empty() {
+            shrink(c, &mut self.rows, &self.model.device)?;
         }
         // A waiting prompt must still fit before the cache's end.
-        trim(c, &mut rows, if pending.is_empty() { 0 } else { longest })?;
-        // One decoding step for every slot (an empty one attends to its own token only).
+        let room = if self.pending.is_empty() {
+            0
+        } else {
+            self.longest
+        };
+        trim(c, &mut self.rows, room)?;
         let len = c.len();
         let mut step = Step {
-            ids: Vec::with_capacity(rows.len()),
-            positions: Vec::with_capacity(rows.len()),
-            key_mask: Vec::with_capacity(rows.len()),
+            ids: Vec::with_capacity(self.rows.len()),
+            positions: Vec::with_capacity(self.rows.len()),
+            key_mask: Vec::with_capacity(self.rows.len()),
         };
-        for slot in rows.iter_mut() {
+        for slot in self.rows.iter_mut() {
             let mut mask = vec![0u8; len + 1];
             match slot {
                 Some(row) => {
-                    let t = *row.generated.last().unwrap_or(&pad);
+                    let t = *row.generated.last().unwrap_or(&self.pad);
                     row.seq.push(t);
                     mask[row.start..].fill(1);
                     step.ids.push(vec![t]);
@@ -221,22 +293,20 @@ pub fn generate_continuous(
                 }
                 None => {
                     mask[len] = 1;
-                    step.ids.push(vec![pad]);
+                    step.ids.push(vec![self.pad]);
                     step.positions.push(vec![0]);
                 }
             }
             step.key_mask.push(mask);
         }
-        let logits = last_logits(model, &step, c)?;
-        for (slot, logits) in rows.iter_mut().zip(logits) {
+        let logits = last_logits(self.model, &step, c)?;
+        for (slot, logits) in self.rows.iter_mut().zip(logits) {
             if let Some(row) = slot.as_mut() {
                 row.logits = logits;
             }
         }
+        Ok(())
     }
-    out.into_iter()
-        .map(|g| g.ok_or_else(|| EngineError::Generation("a prompt was left ungenerated".into())))
-        .collect()
 }
 
 /// With no prompt waiting, keep only the rows in flight once they are half the slots or fewer.

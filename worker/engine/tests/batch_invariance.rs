@@ -74,6 +74,7 @@ fn perplexities_are_bitwise_equal_at_any_batch_size_padding_and_packing() {
             for batch in batches {
                 for (texts, what) in [(&TEXTS[..], "in order"), (&reversed[..], "reversed")] {
                     let got = scores(&m, texts, batch, layout);
+                    assert_eq!(got.len(), TEXTS.len(), "{arch}: a score per text");
                     for (i, g) in got.iter().enumerate() {
                         let j = if what == "reversed" {
                             TEXTS.len() - 1 - i
@@ -122,6 +123,7 @@ fn texts_over_several_packed_rows_keep_their_bits() {
         );
         for batch in [BatchSize::Fixed(48), BatchSize::default()] {
             let got = scores(&m, &texts, batch, Layout::Packed);
+            assert_eq!(got.len(), texts.len(), "{arch}: a score per text");
             for (i, g) in got.iter().enumerate() {
                 let want =
                     scores(&m, &[texts[i]], BatchSize::Fixed(1), Layout::RightPadded).remove(0);
@@ -208,6 +210,7 @@ fn long_texts_keep_their_bits_in_any_batch() {
             BatchSize::default(),
         ] {
             let got = score(texts.clone(), batch, layout);
+            assert_eq!(got.len(), alone.len(), "a score per text");
             for (i, (g, w)) in got.iter().zip(&alone).enumerate() {
                 assert_eq!(
                     g.nll_sum.to_bits(),

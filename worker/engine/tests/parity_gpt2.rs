@@ -68,10 +68,12 @@ fn token_ids_equal_the_reference_tokenizer() {
 fn perplexities_equal_transformers_within_1e_4_relative() {
     let m = model();
     let refs = reference();
+    assert!(refs.len() > 3, "the reference has sentences");
     let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
     let mut worst = 0.0f64;
     for batch in [1, 3, 16] {
         let got = perplexities(&m, &texts, &fixed(batch, None)).unwrap();
+        assert_eq!(got.len(), refs.len(), "a perplexity per reference text");
         for (g, r) in got.iter().zip(&refs) {
             let rel = (g.perplexity - r.ppl).abs() / r.ppl;
             worst = worst.max(rel);

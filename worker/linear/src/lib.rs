@@ -535,6 +535,7 @@ mod tests {
                     for bias in [None, Some(&b[..])] {
                         let y = packed.product(&x, bias);
                         let want = reference(&x, &w, bias, k, n);
+                        assert_eq!(y.len(), want.len(), "{isa:?} {m}x{k}x{n}: output size");
                         let same = y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
                         assert!(same, "{isa:?} {m}x{k}x{n}: differs from the ordered sum");
                     }
