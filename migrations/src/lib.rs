@@ -18,6 +18,7 @@ mod m20261130_000008_sweep_archive;
 mod m20261130_000009_annotations;
 mod m20261130_000010_leaderboard_index;
 mod m20261130_000011_dashboard_aggregates;
+mod m20261207_000012_examples;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_annotations::Migration),
             Box::new(m20261130_000010_leaderboard_index::Migration),
             Box::new(m20261130_000011_dashboard_aggregates::Migration),
+            Box::new(m20261207_000012_examples::Migration),
         ]
     }
 }

@@ -33,14 +33,14 @@ pub const DEFAULT_QUEUE: &str = "nlebench-jobs";
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// The queue could not be reached.
-    #[error(
-        "cannot connect to the queue at {url}: {message}\n  fix: start the queue server (Redis) or correct NLEBENCH_QUEUE_URL / --queue-url"
-    )]
+    #[error("cannot connect to the queue at {url}: {message}\n  fix: {fix}")]
     Connect {
         /// The URL.
         url: String,
         /// What went wrong.
         message: String,
+        /// What to do about it ([`store::connect_fix`]).
+        fix: String,
     },
     /// The URL has an unknown scheme.
     #[error(
@@ -98,6 +98,7 @@ impl Queue {
     /// Connect and check the queue is reachable.
     pub async fn connect(cfg: &QueueConfig) -> Result<Queue, QueueError> {
         let connect_err = |message: String| QueueError::Connect {
+            fix: store::connect_fix(store::Service::Queue, &cfg.url, &message),
             url: store::redact(&cfg.url),
             message,
         };

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod examples;
 pub mod grid;
 pub mod load;
 pub mod manifest;

@@ -282,6 +282,7 @@ mod tests {
                 toxicity_labels: BTreeMap::new(),
                 attributes: vec![],
                 labels: vec![],
+                margins: BTreeMap::new(),
                 path: PathBuf::new(),
                 dataset_origin: None,
             },

@@ -285,6 +285,8 @@ struct TaskFile {
     #[serde(default)]
     toxicity_labels: BTreeMap<String, String>,
     scorer_language: Option<String>,
+    /// Equivalence margins of the reproduction report, per metric (in the metric's unit).
+    margins: Option<Spanned<BTreeMap<String, f64>>>,
 }
 
 /// Where a task's examples come from, resolved.
@@ -375,6 +377,11 @@ pub struct TaskSpec {
     /// dataset labels and predictions may be these values or their indices.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// The reproduction report's equivalence margin per metric, in the metric's unit: a value
+    /// whose 90 % interval lies within baseline ± margin reproduces it (not in the
+    /// fingerprint: it changes no output).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub margins: BTreeMap<String, f64>,
     /// The file the task was read from.
     #[serde(skip)]
     pub path: PathBuf,
@@ -434,6 +441,7 @@ impl TaskSpec {
         check_templates(&file, &at)?;
         check_steps(&file, &at)?;
         check_label_words(&file, labels.len(), &at)?;
+        let margins = check_margins(&file, &at)?;
         let metric_model = |raw: &Option<Spanned<String>>, key: &str| {
             raw.as_ref()
                 .map(|r| {
@@ -448,6 +456,7 @@ impl TaskSpec {
         let kind = file.kind;
         let spec = TaskSpec {
             labels,
+            margins,
             nli_model,
             mauve_model,
             scorer_language: file.scorer_language.clone(),
@@ -497,6 +506,35 @@ impl TaskSpec {
 
 /// Where a task file's problem is: (span, key, problem, fix) → the located error.
 type At<'a> = dyn Fn(std::ops::Range<usize>, &str, String, &str) -> SpecError + 'a;
+
+/// `[margins]`: one positive number per metric the task computes.
+fn check_margins(file: &TaskFile, at: &At) -> Result<BTreeMap<String, f64>, SpecError> {
+    let Some(margins) = &file.margins else {
+        return Ok(BTreeMap::new());
+    };
+    for (metric, margin) in margins.get_ref() {
+        if !file.metrics.get_ref().contains(metric) {
+            return Err(at(
+                margins.span(),
+                "margins",
+                format!("`{metric}` is not one of the task's metrics"),
+                &format!(
+                    "give margins for metrics in `metrics` ({})",
+                    file.metrics.get_ref().join(", ")
+                ),
+            ));
+        }
+        if !(margin.is_finite() && *margin > 0.0) {
+            return Err(at(
+                margins.span(),
+                "margins",
+                format!("the margin of `{metric}` must be a number > 0, not {margin}"),
+                "write the largest difference that still counts as the same, in the metric's unit",
+            ));
+        }
+    }
+    Ok(margins.get_ref().clone())
+}
 
 /// `[fields]` has every field the kind needs and none it does not know.
 fn check_fields(file: &TaskFile, at: &At) -> Result<(), SpecError> {

@@ -23,6 +23,12 @@ pub struct NewBaseline {
     pub metric: String,
     /// Value.
     pub value: f64,
+    /// How many examples it was computed on (empty: not recorded).
+    #[serde(default)]
+    pub n: Option<i64>,
+    /// The identity of those examples ([`spec::examples`]; empty: not recorded).
+    #[serde(default)]
+    pub examples: Option<String>,
     /// Where the value comes from.
     pub source: String,
     /// Free text.
@@ -30,8 +36,9 @@ pub struct NewBaseline {
     pub note: Option<String>,
 }
 
-/// Parse a baselines CSV (header `task,model,setting,metric,value,source,note`; `setting`
-/// and `note` may be empty). Errors name the line and the problem.
+/// Parse a baselines CSV (header `task,model,setting,metric,value,n,examples,source,note`;
+/// `setting`, `n`, `examples` and `note` may be empty or absent). Errors name the line and the
+/// problem.
 pub fn parse_csv(text: &str, origin: &str) -> Result<Vec<NewBaseline>, String> {
     let mut r = csv::ReaderBuilder::new().from_reader(text.as_bytes());
     let headers = r
@@ -41,7 +48,7 @@ pub fn parse_csv(text: &str, origin: &str) -> Result<Vec<NewBaseline>, String> {
     for need in ["task", "model", "metric", "value", "source"] {
         if !headers.iter().any(|h| h == need) {
             return Err(format!(
-                "{origin}: no column `{need}`; the header must be task,model,setting,metric,value,source,note"
+                "{origin}: no column `{need}`; the header must be task,model,setting,metric,value,n,examples,source,note"
             ));
         }
     }
@@ -52,6 +59,11 @@ pub fn parse_csv(text: &str, origin: &str) -> Result<Vec<NewBaseline>, String> {
         let b: NewBaseline = rec
             .deserialize(Some(&headers))
             .map_err(|e| format!("{origin}, line {line}: {e}"))?;
+        if b.n.is_some_and(|n| n < 1) {
+            return Err(format!(
+                "{origin}, line {line}: n must be a whole number ≥ 1 (or empty)"
+            ));
+        }
         if !b.value.is_finite() {
             return Err(format!(
                 "{origin}, line {line}: value is not a finite number"
@@ -84,6 +96,8 @@ impl Store {
                 setting: Set(b.setting.clone()),
                 metric: Set(b.metric.clone()),
                 value: Set(b.value),
+                n: Set(b.n),
+                examples: Set(b.examples.clone().filter(|e| !e.trim().is_empty())),
                 source: Set(b.source.clone()),
                 note: Set(b.note.clone()),
                 created_at: Set(now),
@@ -98,7 +112,12 @@ impl Store {
                         baseline::Column::Metric,
                         baseline::Column::Source,
                     ])
-                    .update_columns([baseline::Column::Value, baseline::Column::Note])
+                    .update_columns([
+                        baseline::Column::Value,
+                        baseline::Column::N,
+                        baseline::Column::Examples,
+                        baseline::Column::Note,
+                    ])
                     .to_owned(),
                 )
                 .exec(&self.db)

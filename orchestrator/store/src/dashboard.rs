@@ -113,10 +113,42 @@ pub struct LeaderboardData {
     pub metrics: Vec<String>,
     /// The metric shown.
     pub metric: String,
-    /// The newest finished run per task × model × adapter, with its value.
+    /// Per (task, setting, examples, model, adapter) the newest finished run the filter
+    /// admits, with its value.
     pub rows: Vec<(run::Model, metric::Model)>,
     /// Every baseline.
     pub baselines: Vec<baseline::Model>,
+}
+
+/// Which runs a leaderboard ranks. By default only runs with trained weights on their whole
+/// dataset: like with like.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct LeaderboardFilter {
+    /// Only runs of this setting.
+    pub setting: Option<String>,
+    /// Only runs of these examples (an examples identity, or its first digits).
+    pub examples: Option<String>,
+    /// Only runs of this many examples.
+    pub n: Option<i64>,
+    /// Only runs tagged so (or whose sweep is).
+    pub tag: Option<String>,
+    /// Random-weight runs too (marked).
+    pub random: bool,
+    /// Runs of part of their dataset too (a limit or a sample; marked).
+    pub partial: bool,
+}
+
+impl LeaderboardFilter {
+    /// Whether `r` passes the filter's run-level conditions (all but the tag).
+    pub fn admits(&self, r: &run::Model) -> bool {
+        (self.random || !r.random_weights)
+            && (self.partial || !r.partial())
+            && self.setting.as_ref().is_none_or(|s| *s == r.setting_name)
+            && self.n.is_none_or(|n| n == r.n_expected)
+            && self.examples.as_ref().is_none_or(|e| {
+                !e.is_empty() && r.examples_id.as_deref().is_some_and(|x| x.starts_with(e.as_str()))
+            })
+    }
 }
 
 /// Metrics a leaderboard shows when none is asked for, the first one stored winning.
@@ -357,10 +389,12 @@ impl Store {
         })
     }
 
-    /// The leaderboard of metric `asked` (else a default one that is stored).
+    /// The leaderboard of metric `asked` (else a default one that is stored) for the runs
+    /// `filter` admits.
     pub async fn leaderboard_data(
         &self,
         asked: Option<String>,
+        filter: &LeaderboardFilter,
     ) -> Result<LeaderboardData, StoreError> {
         let metrics = self.metric_names().await?;
         let metric = asked
@@ -372,7 +406,21 @@ impl Store {
             })
             .or_else(|| metrics.first().cloned())
             .unwrap_or_default();
-        let rows = self.leaderboard(&metric).await?;
+        let mut rows = if filter.random || filter.partial {
+            self.leaderboard_of_all(&metric, filter).await?
+        } else {
+            self.leaderboard(&metric).await?
+        };
+        rows.retain(|(r, _)| filter.admits(r));
+        if let Some(tag) = &filter.tag {
+            let ids: Vec<i64> = rows.iter().map(|(r, _)| r.id).collect();
+            let tagged = self.run_tags(&ids).await?;
+            let sweeps = self.sweeps_tagged(tag).await?;
+            let in_sweeps = self.runs_in_sweeps(&sweeps).await?;
+            rows.retain(|(r, _)| {
+                tagged.get(&r.id).is_some_and(|t| t.contains(tag)) || in_sweeps.contains(&r.id)
+            });
+        }
         let baselines = self.baselines().await?;
         Ok(LeaderboardData {
             metrics,
@@ -599,6 +647,61 @@ impl Store {
             .into_iter()
             .filter_map(|(m, r)| r.map(|r| (r, m)))
             .collect())
+    }
+
+    /// For each (task, setting, examples, model, adapter): the newest finished run with the
+    /// metric `name` among those `filter` admits, whatever its weights and examples (read
+    /// from the runs, not the triggers' aggregate: asked for, not the default view).
+    pub async fn leaderboard_of_all(
+        &self,
+        name: &str,
+        filter: &LeaderboardFilter,
+    ) -> Result<Vec<(run::Model, metric::Model)>, StoreError> {
+        let metric_run = || -> sea_orm::RelationDef {
+            metric::Entity::belongs_to(run::Entity)
+                .from(metric::Column::RunId)
+                .to(run::Column::Id)
+                .into()
+        };
+        let rows: Vec<(metric::Model, Option<run::Model>)> = metric::Entity::find()
+            .filter(metric::Column::Name.eq(name))
+            .join(JoinType::InnerJoin, metric_run())
+            .filter(run::Column::Status.eq(crate::RunStatus::Done))
+            .select_also(run::Entity)
+            .all(&self.db)
+            .await?;
+        type Key = (String, String, String, String, String);
+        let mut newest: BTreeMap<Key, (run::Model, metric::Model)> = BTreeMap::new();
+        for (m, r) in rows {
+            let Some(r) = r.filter(|r| filter.admits(r)) else {
+                continue;
+            };
+            let key = (
+                r.task_name.clone(),
+                r.setting_name.clone(),
+                r.examples_id.clone().unwrap_or_default(),
+                r.model_name.clone(),
+                r.adapter_name.clone().unwrap_or_default(),
+            );
+            if newest.get(&key).is_none_or(|(old, _)| old.id < r.id) {
+                newest.insert(key, (r, m));
+            }
+        }
+        Ok(newest.into_values().collect())
+    }
+
+    /// Ids of the runs in the sweeps `sweep_ids`.
+    pub async fn runs_in_sweeps(&self, sweep_ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+        if sweep_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(sweep_cell::Entity::find()
+            .select_only()
+            .column(sweep_cell::Column::RunId)
+            .filter(sweep_cell::Column::SweepId.is_in(sweep_ids.iter().copied()))
+            .into_tuple()
+            .all(&self.db)
+            .await?)
     }
 
     /// Distinct metric names stored, sorted.

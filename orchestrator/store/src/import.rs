@@ -44,16 +44,21 @@ impl Store {
                 .id
             }
         };
-        let r = rows::new_run(
+        let mut new = rows::new_run(
             manifest,
             manifest.fingerprint(),
             "import",
             RunStatus::Done,
             samples.len() as u64,
             t,
-        )?
-        .insert(&txn)
-        .await?;
+        )?;
+        new.examples_id = Set(Some(rows::examples_id(
+            manifest.task.kind,
+            samples
+                .iter()
+                .map(|s| (s.prompt.as_str(), s.reference.as_deref())),
+        )));
+        let r = new.insert(&txn).await?;
         for chunk in samples.chunks(500) {
             sample::Entity::insert_many(rows::sample_rows(r.id, "import", chunk, t))
                 .exec_without_returning(&txn)

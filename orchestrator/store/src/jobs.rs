@@ -9,10 +9,10 @@
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    sea_query::Expr,
+    QuerySelect, sea_query::Expr,
 };
 
-use super::entities::{job, metric, run, worker};
+use super::entities::{job, metric, run, sample, worker};
 use super::{MetricValue, RunStatus, Store, StoreError, now, rows};
 use spec::manifest::RunManifest;
 
@@ -418,6 +418,29 @@ async fn fail(
 }
 
 /// A run's metrics (replacing earlier values of the same names) and notes, and the run done.
+/// The identity of the examples run `run_id` stored samples of ([`spec::examples`]).
+pub(super) async fn examples_id<C: ConnectionTrait>(
+    db: &C,
+    run_id: i64,
+) -> Result<Option<String>, StoreError> {
+    let Some(r) = run::Entity::find_by_id(run_id).one(db).await? else {
+        return Ok(None);
+    };
+    let kind = r.manifest()?.task.kind;
+    let texts: Vec<(String, Option<String>)> = sample::Entity::find()
+        .select_only()
+        .column(sample::Column::Prompt)
+        .column(sample::Column::Reference)
+        .filter(sample::Column::RunId.eq(run_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(Some(rows::examples_id(
+        kind,
+        texts.iter().map(|(p, r)| (p.as_str(), r.as_deref())),
+    )))
+}
+
 pub(super) async fn store_metrics<C: ConnectionTrait>(
     db: &C,
     run_id: i64,
@@ -443,8 +466,10 @@ pub(super) async fn store_metrics<C: ConnectionTrait>(
             .exec_without_returning(db)
             .await?;
     }
+    let examples = examples_id(db, run_id).await?;
     run::Entity::update_many()
         .col_expr(run::Column::Status, Expr::value(RunStatus::Done.as_str()))
+        .col_expr(run::Column::ExamplesId, Expr::value(examples))
         .col_expr(run::Column::FinishedAt, Expr::value(Some(t)))
         .col_expr(run::Column::Error, Expr::value(Option::<String>::None))
         .col_expr(

@@ -110,18 +110,49 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
+/// What could not be reached: the store or the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// The database.
+    Store,
+    /// The queue.
+    Queue,
+}
+
+/// The fix of a failed connection to `url`, by what went wrong and where: a full disk, a
+/// directory of an embedded SQLite file that cannot be written, or a server to start.
+pub fn connect_fix(service: Service, url: &str, message: &str) -> String {
+    let lower = message.to_lowercase();
+    let (flag, server) = match service {
+        Service::Store => (
+            "NLEBENCH_DATABASE_URL / --database-url",
+            "database server (PostgreSQL)",
+        ),
+        Service::Queue => ("NLEBENCH_QUEUE_URL / --queue-url", "queue server (Redis)"),
+    };
+    if lower.contains("disk is full") || lower.contains("no space left") {
+        return "free space on the disk that holds it (nothing stored was lost), then run the command again".into();
+    }
+    if url.starts_with("sqlite:") {
+        return format!(
+            "make the directory of {url} writable, or choose another with NLEBENCH_DATA_DIR / --data-dir (or {flag})"
+        );
+    }
+    format!("start the {server}, or correct {flag}")
+}
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be reached.
-    #[error(
-        "cannot connect to the database at {url}: {message}\n  fix: start the database server or correct NLEBENCH_DATABASE_URL / --database-url"
-    )]
+    #[error("cannot connect to the database at {url}: {message}\n  fix: {fix}")]
     Connect {
         /// The URL with any password hidden.
         url: String,
         /// What the driver said.
         message: String,
+        /// What to do about it ([`connect_fix`]).
+        fix: String,
     },
     /// The schema is older than this version of nlebench.
     #[error(
@@ -202,9 +233,13 @@ impl Store {
             if let Some(dir) = std::path::Path::new(file).parent()
                 && !dir.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Connect {
-                    url: shown.clone(),
-                    message: format!("cannot create {}: {e}", dir.display()),
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    let message = format!("cannot create {}: {e}", dir.display());
+                    StoreError::Connect {
+                        fix: connect_fix(Service::Store, &shown, &message),
+                        url: shown.clone(),
+                        message,
+                    }
                 })?;
             }
             if !url.contains('?') {
@@ -229,6 +264,7 @@ impl Store {
             };
             if let Some(message) = message {
                 return Err(StoreError::Connect {
+                    fix: connect_fix(Service::Store, &shown, &message),
                     url: shown,
                     message,
                 });
@@ -244,12 +280,14 @@ impl Store {
                     .busy_timeout(Duration::from_secs(30))
                     .foreign_keys(true)
             });
-        let db = Database::connect(opts)
-            .await
-            .map_err(|e| StoreError::Connect {
+        let db = Database::connect(opts).await.map_err(|e| {
+            let message = e.to_string();
+            StoreError::Connect {
+                fix: connect_fix(Service::Store, &shown, &message),
                 url: shown.clone(),
-                message: e.to_string(),
-            })?;
+                message,
+            }
+        })?;
         if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
             use sea_orm::ConnectionTrait;
             db.execute_unprepared(

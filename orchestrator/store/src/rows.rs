@@ -35,6 +35,8 @@ pub(super) fn new_run(
         source: Set(source.into()),
         status: Set(status),
         n_expected: Set(n_expected as i64),
+        dataset_rows: Set(i64::try_from(m.dataset.rows).ok()),
+        examples_id: Set(None),
         random_weights: Set(m.model.resolved.random_weights),
         error: Set(None),
         worker: Set(None),
@@ -44,6 +46,17 @@ pub(super) fn new_run(
         finished_at: Set(finished),
         ..Default::default()
     })
+}
+
+/// The identity of the examples whose (prompt, reference) are `samples`, for a task of `kind`.
+pub(super) fn examples_id<'a>(
+    kind: spec::TaskKind,
+    samples: impl Iterator<Item = (&'a str, Option<&'a str>)>,
+) -> String {
+    let hashes: Vec<String> = samples
+        .map(|(p, r)| spec::examples::example_hash(kind, p, r))
+        .collect();
+    spec::examples::identity(hashes.iter().map(String::as_str))
 }
 
 /// The metric rows of run `run_id`, created at `t`.

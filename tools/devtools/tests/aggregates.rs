@@ -91,8 +91,9 @@ async fn assert_consistent(store: &Store, step: &str) {
             store,
             &format!(
                 "SELECT CAST(MAX(r.id) AS VARCHAR) FROM metrics m JOIN runs r ON r.id = m.run_id
-                 WHERE m.name = '{name}' AND r.status = 'done'
-                 GROUP BY r.task_name, r.model_name, r.adapter_name"
+                 WHERE m.name = '{name}' AND r.status = 'done' AND NOT r.random_weights
+                   AND (r.dataset_rows IS NULL OR r.n_expected >= r.dataset_rows)
+                 GROUP BY r.task_name, r.setting_name, r.examples_id, r.model_name, r.adapter_name"
             ),
         )
         .await
@@ -128,6 +129,41 @@ async fn writes_keep_the_aggregates(url: &str) {
         .await;
         assert_consistent(&store, &format!("after run {run} became {status}")).await;
     }
+    // The run's examples become known, then change: its entries move to the new key.
+    for examples in ["aaaa", "bbbb"] {
+        exec(
+            &store,
+            &format!("UPDATE runs SET examples_id = '{examples}' WHERE id = {run}"),
+        )
+        .await;
+        assert_consistent(
+            &store,
+            &format!("after run {run}'s examples became {examples}"),
+        )
+        .await;
+    }
+    // A partial run (fewer examples than its dataset) leaves the leaderboard.
+    let partial = one(
+        &store,
+        "SELECT CAST(MIN(id) AS VARCHAR) FROM runs WHERE status = 'done'",
+    )
+    .await;
+    exec(
+        &store,
+        &format!("UPDATE runs SET dataset_rows = n_expected + 1 WHERE id = {partial}"),
+    )
+    .await;
+    exec(
+        &store,
+        &format!("UPDATE runs SET status = 'queued' WHERE id = {partial}"),
+    )
+    .await;
+    exec(
+        &store,
+        &format!("UPDATE runs SET status = 'done' WHERE id = {partial}"),
+    )
+    .await;
+    assert_consistent(&store, "after a partial run finished").await;
     // The same status written again changes nothing.
     exec(
         &store,

@@ -290,22 +290,43 @@ pub fn import_samples(
                 .rows
                 .iter()
                 .enumerate()
-                .map(|(i, row)| NewSample {
-                    idx: i as i64,
-                    shard: 0,
-                    prompt: cell(row, col("prompt").or(col("source"))).unwrap_or_default(),
-                    output: cell(row, Some(h)),
-                    reference: cell(row, Some(r)),
-                    data: match cell(row, col("source")) {
-                        Some(source) => serde_json::json!({ "source": source }),
-                        None => serde_json::json!({}),
-                    },
+                .map(|(i, row)| {
+                    let (output, reference) = (cell(row, Some(h)), cell(row, Some(r)));
+                    let mut data = serde_json::json!({});
+                    if let Some(source) = cell(row, col("source")) {
+                        data["source"] = source.into();
+                    }
+                    // A chain's metrics score its last step's pairs: here the one pair.
+                    if task.kind == TaskKind::Chain {
+                        data["pairs"] = serde_json::json!([[
+                            output.clone().unwrap_or_default(),
+                            reference.clone().unwrap_or_default()
+                        ]]);
+                    }
+                    NewSample {
+                        idx: i as i64,
+                        shard: 0,
+                        prompt: cell(row, col("prompt").or(col("source"))).unwrap_or_default(),
+                        output,
+                        reference,
+                        data,
+                    }
                 })
                 .collect())
         }
         TaskKind::LoglikPair => {
             loglik_pair::score_table(task, table, &req.bootstrap)?; // validates the columns and numbers
             let group = task.fields.get("group").map(String::as_str);
+            // The pair's sentences, as a run stores them (they say which examples these are):
+            // `--map more=…,less=…`, else the task's columns, else the released files' names.
+            let sentence = |role: &str, released: &str| {
+                col(role)
+                    .map(str::to_string)
+                    .or_else(|| task.fields.get(role).cloned())
+                    .filter(|c| table.columns.contains(c))
+                    .or_else(|| table.columns.iter().find(|c| *c == released).cloned())
+            };
+            let (more, less) = (sentence("more", "sent_more"), sentence("less", "sent_less"));
             Ok(table
                 .rows
                 .iter()
@@ -320,9 +341,9 @@ pub fn import_samples(
                     NewSample {
                         idx: i as i64,
                         shard: 0,
-                        prompt: cell(row, col("source")).unwrap_or_default(),
+                        prompt: cell(row, more.as_deref().or(col("source"))).unwrap_or_default(),
                         output: None,
-                        reference: None,
+                        reference: cell(row, less.as_deref()),
                         data: serde_json::json!({
                             "perp_more": num("perp_more"),
                             "perp_less": num("perp_less"),

@@ -13,6 +13,10 @@ pub struct Model {
     pub setting: String,
     pub metric: String,
     pub value: f64,
+    /// Examples the value was computed on (`None`: not recorded).
+    pub n: Option<i64>,
+    /// Their identity ([`spec::examples`]; `None`: not recorded).
+    pub examples: Option<String>,
     pub source: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub note: Option<String>,

@@ -1,6 +1,7 @@
-//! `leaderboard_latest`: per (metric, task, model, adapter) the newest finished run that has
-//! the metric, kept by the store's triggers (migration 11) so that the leaderboard reads a
-//! row per entry instead of grouping every finished run.
+//! `leaderboard_latest`: per (metric, task, setting, examples, model, adapter) the newest
+//! finished run with trained weights on its whole dataset that has the metric, kept by the
+//! store's triggers (migrations 11 and 12) so that the leaderboard reads a row per entry
+//! instead of grouping every finished run.
 
 use sea_orm::entity::prelude::*;
 
@@ -12,6 +13,11 @@ pub struct Model {
     pub name: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub task_name: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub setting_name: String,
+    /// The run's examples identity, empty when unknown.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub examples_key: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub model_name: String,
     /// The adapter's name, empty for none.

@@ -29,6 +29,10 @@ pub struct Model {
     pub source: String,
     pub status: RunStatus,
     pub n_expected: i64,
+    /// Examples in the run's dataset (`None` for manifests that do not say).
+    pub dataset_rows: Option<i64>,
+    /// The identity of the examples the run measured ([`spec::examples`]), once finished.
+    pub examples_id: Option<String>,
     pub random_weights: bool,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
@@ -48,6 +52,11 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
+    /// The run measured fewer examples than its dataset holds (a limit or a sample).
+    pub fn partial(&self) -> bool {
+        self.dataset_rows.is_some_and(|rows| self.n_expected < rows)
+    }
+
     /// The run's manifest, typed.
     pub fn manifest(&self) -> Result<RunManifest, StoreError> {
         serde_json::from_str(&self.manifest).map_err(|e| StoreError::Manifest {
