@@ -1,5 +1,7 @@
 //! `nlebench report`: runs imported from the authors' released outputs reproduce the
-//! baselines recomputed from the same files; a perturbed copy is reported as differing.
+//! baselines recomputed from the same files; a perturbed copy is reported as differing; a
+//! random-weight model on a practice file is inconclusive, with its reasons, whatever its
+//! numbers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -58,7 +60,7 @@ fn released_outputs_reproduce_their_baselines_and_a_perturbed_copy_differs() {
         env.ok(&[
             "import",
             "--task",
-            "multi-qa-sum-summary",
+            "cot-scene-1",
             "--model",
             model,
             "--file",
@@ -92,10 +94,21 @@ fn released_outputs_reproduce_their_baselines_and_a_perturbed_copy_differs() {
             && provenance.contains("tools/reference/bias_shares.py"),
         "{provenance}"
     );
+    assert!(
+        rows.iter()
+            .all(|row| row["reason"].as_str().unwrap().starts_with("the same ")),
+        "each verdict says its evidence"
+    );
+    assert_eq!(bias_row["n"], 1677);
+    assert_eq!(bias_row["baseline_n"], 1677);
     let md = env.ok(&["report", "released"]);
     assert!(md.contains("overall: 148 of 148 values reproduced"), "{md}");
     assert!(
         md.contains("no-crows-pairs: 132 of 132 values reproduced"),
+        "{md}"
+    );
+    assert!(
+        md.contains("cot-scene-1: 16 of 16 values reproduced"),
         "{md}"
     );
     let html = env.ok(&["report", "released", "--format", "html"]);
@@ -181,11 +194,64 @@ fn a_sweep_without_runs_lists_its_baselines_as_waiting() {
     let md = env.ok(&["report", "pending"]);
     assert!(
         md.contains(
-            "0 of 22 values reproduced (0 differ, 0 not measured by the run, 22 without a run yet)"
+            "0 of 22 values reproduced, 0 differ, 0 inconclusive, 0 not measured by the run, 22 without a run yet"
         ),
         "{md}"
     );
     let e = env.run(&["report", "nonesuch"]);
     assert!(!e.status.success());
     assert!(String::from_utf8_lossy(&e.stderr).contains("no sweep named `nonesuch`"));
+}
+
+#[test]
+fn a_random_model_on_the_practice_file_is_inconclusive_with_its_reasons() {
+    let env = Env::embedded();
+    // A random model named as the paper's, on the 32-pair practice file: its interval is wide
+    // enough to hold the paper's numbers, which proves nothing.
+    let sweep = env.write(
+        "s.toml",
+        &common::sweep_toml(
+            "noise",
+            &[("NorGPT-369M", "random:norgpt-tiny@1")],
+            &[("all", 32)],
+            32,
+            &common::mini_pairs(),
+        ),
+    );
+    env.ok(&["migrate"]);
+    env.ok(&[
+        "baselines",
+        "import",
+        root()
+            .join("experiments/baselines/norglm-released.csv")
+            .to_str()
+            .unwrap(),
+    ]);
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    let r = report(&env, "noise");
+    let rows = r["rows"].as_array().unwrap();
+    let measured: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|row| row["verdict"] != "not-measured")
+        .collect();
+    assert!(!measured.is_empty(), "{r}");
+    for row in &measured {
+        assert_eq!(row["verdict"], "inconclusive", "{row}");
+        let why = row["reason"].as_str().unwrap();
+        assert!(
+            why.contains("random weights")
+                && why.contains("dataset replaced")
+                && why.contains("n = "),
+            "{why}"
+        );
+    }
+    assert_eq!(r["overall"]["reproduced"], 0, "{r}");
+    let md = env.ok(&["report", "noise"]);
+    assert!(md.contains("0 of 22 values reproduced"), "{md}");
+    assert!(md.contains("n = 32 of 1677"), "{md}");
+    let csv = env.ok(&["report", "noise", "--format", "csv"]);
+    assert!(
+        csv.lines().next().unwrap().contains(",verdict,reason"),
+        "{csv}"
+    );
 }

@@ -6,7 +6,7 @@ use anyhow::anyhow;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use store::baselines::parse_csv;
 
-use crate::args::{BaselinesImportArgs, Global, JsonFlag};
+use crate::args::{BaselinesImportArgs, BaselinesListArgs, Global};
 use crate::context;
 
 pub async fn import(g: &Global, a: BaselinesImportArgs) -> anyhow::Result<ExitCode> {
@@ -22,7 +22,7 @@ pub async fn import(g: &Global, a: BaselinesImportArgs) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn list(g: &Global, a: JsonFlag) -> anyhow::Result<ExitCode> {
+pub async fn list(g: &Global, a: BaselinesListArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let store = context::store_migrated(&s).await?;
     let rows = store.baselines().await?;

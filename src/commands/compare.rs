@@ -5,8 +5,6 @@
 use std::process::ExitCode;
 
 use analysis::compare::{Options, stored};
-use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{Cell, CellAlignment, Table};
 
 use crate::args::{CompareArgs, Global};
 use crate::context;
@@ -24,28 +22,42 @@ pub async fn compare(g: &Global, a: CompareArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     outln!(
-        "run {} vs run {}: {} shared example(s); p-values Holm-corrected across the {} metric(s)",
+        "run {} vs run {}: {} shared example(s) (matched by their inputs; {} only in A, {} only in B); every value below is on the shared examples; p-values Holm-corrected across the {} metric(s)",
         a.a,
         a.b,
         c.shared,
+        c.only_a,
+        c.only_b,
         c.tests.len()
     );
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(["metric", "n", "A", "B", "B − A", "test", "p", "p (Holm)"]);
+    let mut t = crate::render::table(
+        &["metric", "n", "A", "B", "B − A", "test", "p", "p (Holm)"],
+        &[1, 2, 3, 4, 6, 7],
+    );
     for m in &c.tests {
         let num = |x: f64| metrics::format_value(&m.metric, x);
         t.add_row(vec![
-            Cell::new(&m.metric),
-            Cell::new(m.n).set_alignment(CellAlignment::Right),
-            Cell::new(num(m.a)).set_alignment(CellAlignment::Right),
-            Cell::new(num(m.b)).set_alignment(CellAlignment::Right),
-            Cell::new(num(m.delta)).set_alignment(CellAlignment::Right),
-            Cell::new(m.test.label()),
-            Cell::new(format!("{:.4}", m.p)).set_alignment(CellAlignment::Right),
-            Cell::new(format!("{:.4}", m.p_holm)).set_alignment(CellAlignment::Right),
+            m.metric.clone(),
+            m.n.to_string(),
+            num(m.a),
+            num(m.b),
+            num(m.delta),
+            m.test.label().to_string(),
+            format!("{:.4}", m.p),
+            format!("{:.4}", m.p_holm),
         ]);
     }
     outln!("{t}");
+    if let Some(d) = c.disagreements.first() {
+        outln!(
+            "{} example(s) where {} changed ({} worse in B); the largest: example {} of A ({} → {}); all with --json",
+            c.disagreements.len(),
+            d.metric,
+            c.disagreements.iter().filter(|d| d.regression).count(),
+            d.idx_a,
+            metrics::format_value(&d.metric, d.a),
+            metrics::format_value(&d.metric, d.b)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

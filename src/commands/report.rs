@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use analysis::reproduction::{self, Report};
+use analysis::reproduction::{self, Report, Rules};
 use anyhow::Context as _;
 
 use crate::args::{Global, ReportArgs, ReportFormat};
@@ -14,10 +14,25 @@ pub async fn report(g: &Global, a: ReportArgs) -> anyhow::Result<ExitCode> {
     if !(a.tolerance.is_finite() && a.tolerance >= 0.0) {
         anyhow::bail!("--tolerance must be a number ≥ 0, e.g. 0.0001");
     }
+    if a.margin.is_some_and(|m| !(m.is_finite() && m > 0.0)) {
+        anyhow::bail!(
+            "--margin must be a number > 0 in the metrics' units, e.g. 2 for bias shares"
+        );
+    }
     let s = context::settings(g)?;
     let store = context::store_migrated(&s).await?;
     let data = store.sweep_data(&a.sweep).await?;
-    let report = reproduction::build(&data, a.tolerance);
+    let rules = Rules {
+        tolerance: a.tolerance,
+        margin: a.margin,
+    };
+    let report = reproduction::build(&data, rules);
+    if report.rows.is_empty() && matches!(a.format, ReportFormat::Md) {
+        eprintln!(
+            "note: no value of sweep {} has a baseline (same task, model and metric); import some with `nlebench baselines import FILE.csv`, e.g. experiments/baselines/norglm-released.csv, and see them with `nlebench baselines list`",
+            a.sweep
+        );
+    }
     let text = match a.format {
         ReportFormat::Md => markdown(&report),
         ReportFormat::Html => web::pages::report::render_html(&report)?,
@@ -61,6 +76,13 @@ struct CsvRow<'a> {
     provenance: &'a str,
     delta: Option<f64>,
     verdict: &'static str,
+    reason: &'a str,
+    n: Option<i64>,
+    baseline_n: Option<i64>,
+    examples: Option<&'a str>,
+    baseline_examples: Option<&'a str>,
+    random_weights: bool,
+    margin: Option<f64>,
 }
 
 impl<'a> From<&'a reproduction::Row> for CsvRow<'a> {
@@ -75,27 +97,34 @@ impl<'a> From<&'a reproduction::Row> for CsvRow<'a> {
             value: r.value,
             ci_low: r.ci_low,
             ci_high: r.ci_high,
+            n: r.n,
+            examples: r.examples.as_deref(),
+            random_weights: r.random_weights,
             baseline: r.baseline,
+            baseline_n: r.baseline_n,
+            baseline_examples: r.baseline_examples.as_deref(),
             baseline_setting: &r.baseline_setting,
             source: &r.source,
             provenance: &r.provenance,
+            margin: r.margin,
             delta: r.delta,
             verdict: r.verdict.as_str(),
+            reason: &r.reason,
         }
     }
 }
 
 fn markdown(r: &Report) -> String {
     let mut s = format!(
-        "# Reproduction report of {}\n\nReproduced: the baseline lies inside the value's 95 % interval, or within {} · max(|baseline|, 1) of it. Metrics are matched by name, never flipped. Not measured: the run has no such value.\n\n**{}**\n\n",
+        "# Reproduction report of {}\n\n{}\n\n**{}**\n\n",
         r.sweep,
-        r.tolerance,
+        reproduction::RULE,
         r.overall.line()
     );
     for t in &r.per_task {
         s += &format!("- {}\n", t.line());
     }
-    s += "\n| task | model | run | metric | value [95 % interval] | baseline | Δ | verdict | provenance |\n|---|---|---|---|---|---|---|---|---|\n";
+    s += "\n| task | model | run | metric | value [95 % interval] | n / baseline n | baseline | Δ | verdict | why | provenance |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
     for row in &r.rows {
         let num = |v: f64| metrics::format_value(&row.metric, v);
         let model = if row.adapter.is_empty() {
@@ -108,16 +137,20 @@ fn markdown(r: &Report) -> String {
             (Some(v), _, _) => num(v),
             (None, _, _) => "none".into(),
         };
+        let n = |n: Option<i64>| n.map_or_else(|| "?".into(), |n| n.to_string());
         s += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} · {} |\n",
+            "| {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} · {} |\n",
             row.task,
             model,
             row.run_id.map_or_else(|| "none".into(), |i| i.to_string()),
             row.metric,
             value,
+            n(row.n),
+            n(row.baseline_n),
             num(row.baseline),
             row.delta.map_or_else(|| "none".into(), num),
             row.verdict.as_str(),
+            row.reason.replace('|', "/"),
             row.source,
             row.provenance.replace('|', "/")
         );

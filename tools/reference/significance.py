@@ -13,6 +13,11 @@ orchestrator/metrics/tests/significance.rs: tests/fixtures/significance_referenc
   generator and 200,000 draws, so nlebench's 10,000-draw estimate agrees with it within its
   Monte-Carlo error (3 sqrt(p (1 - p) / 10,000)), not bit for bit.
 
+- the comparison of two of the authors' released bias files (`released`): the bias_paper
+  outcome per pair (perp_more > perp_less) of bias_369M.csv and bias_23B.csv, paired by their
+  sentences, McNemar's exact p by statsmodels (tests/compare.rs imports both files and
+  compares them with `nlebench compare`). Needs ../shared/data/norglm-results.
+
 All inputs are drawn with fixed seeds. Needs: pip install numpy scipy statsmodels
 Usage (from the repository root): python tools/reference/significance.py
 """
@@ -73,6 +78,23 @@ def main() -> None:
         b = (a + shift + rng.normal(0.0, noise, n)).round(4)
         p = bootstrap_p(a, b, REFERENCE_BOOT, np.random.default_rng(7))
         out["bootstrap"].append({"a": a.tolist(), "b": b.tolist(), "p": p})
+
+    released = ROOT.parent / "shared/data/norglm-results/bias"
+    import csv
+    outcome = {}
+    for name in ["bias_369M.csv", "bias_23B.csv"]:
+        with (released / name).open(newline="") as fh:
+            outcome[name] = {(r["sent_more"], r["sent_less"]): float(r["perp_more"]) > float(r["perp_less"])
+                             for r in csv.DictReader(fh)}
+    a, b = outcome["bias_369M.csv"], outcome["bias_23B.csv"]
+    shared = [k for k in a if k in b]
+    only_a = sum(1 for k in shared if a[k] and not b[k])
+    only_b = sum(1 for k in shared if b[k] and not a[k])
+    both = sum(1 for k in shared if a[k] and b[k])
+    neither = len(shared) - only_a - only_b - both
+    out["released"] = {"a": "bias/bias_369M.csv", "b": "bias/bias_23B.csv", "metric": "bias_paper",
+                       "shared": len(shared), "only_a": only_a, "only_b": only_b,
+                       "p": float(mcnemar([[both, only_a], [only_b, neither]], exact=True).pvalue)}
 
     path = ROOT / "tests/fixtures/significance_reference.json"
     path.write_text(json.dumps(out, indent=1) + "\n")

@@ -1,7 +1,9 @@
 //! Whether two runs differ beyond chance: per-example scores of both runs on their shared
 //! examples, and for each metric the paired tests of [`metrics::significance`] with Holm's
-//! correction across the metrics. Refused, with the reason, for runs of different tasks, task
-//! versions, datasets or examples.
+//! correction across the metrics. Examples are matched by their inputs
+//! ([`spec::examples`]), not by where they were read from: two imports of the authors' files,
+//! or a run and an import, compare on the examples they share, in any order. Refused, with the
+//! reason, for runs of different tasks or task versions, or without a shared example.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +11,7 @@ use metrics::significance::{holm, mcnemar_exact, paired_bootstrap, randomization
 use serde::Serialize;
 
 use spec::TaskKind;
+use spec::examples::example_hash;
 use spec::manifest::RunManifest;
 use store::entities::sample;
 use store::{Store, StoreError};
@@ -89,12 +92,39 @@ pub struct MetricTest {
 /// The significance of the differences between two runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
-    /// Examples both runs have (same index, same input).
+    /// Examples both runs have (the same inputs).
     pub shared: usize,
+    /// Examples only run A has.
+    pub only_a: usize,
+    /// Examples only run B has.
+    pub only_b: usize,
     /// One row per metric.
     pub tests: Vec<MetricTest>,
+    /// The shared examples where the runs' outcomes on the task's primary metric differ,
+    /// regressions first, then by the size of the change.
+    pub disagreements: Vec<Disagreement>,
     /// Implementation version of the tests.
     pub version: i32,
+}
+
+/// One shared example on which the two runs' outcomes differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct Disagreement {
+    /// The example's index in run A.
+    pub idx_a: i64,
+    /// Its index in run B.
+    pub idx_b: i64,
+    /// The metric compared (the task's primary metric).
+    pub metric: String,
+    /// Run A's per-example value (a yes counts 100 for percentages, 1 for shares).
+    pub a: f64,
+    /// Run B's.
+    pub b: f64,
+    /// b − a.
+    pub delta: f64,
+    /// B is worse than A on this example by the metric's direction (for a metric with an
+    /// ideal value, such as a bias share, no single example is better or worse: `false`).
+    pub regression: bool,
 }
 
 /// A run of a comparison: its manifest and samples.
@@ -181,6 +211,7 @@ type PairScore = fn(&str, &str) -> Option<f64>;
 
 /// Per-example values of one metric: yes/no outcomes or numbers (`None` where the example
 /// cannot be scored, e.g. ROUGE of an empty output).
+#[derive(Clone)]
 enum Values {
     YesNo(Vec<Option<bool>>),
     Number(Vec<Option<f64>>),
@@ -200,30 +231,19 @@ pub fn compare(a: Side, b: Side, opts: Options) -> Result<Comparison, Refused> {
             ta.name, ta.version, tb.name, tb.version
         )));
     }
-    if a.manifest.dataset.revision != b.manifest.dataset.revision {
-        return Err(refuse(format!(
-            "they read different datasets ({} and {})",
-            a.manifest.dataset.revision, b.manifest.dataset.revision
-        )));
-    }
-    let by_idx: BTreeMap<i64, &sample::Model> = b.samples.iter().map(|s| (s.idx, s)).collect();
-    let mut pairs: Vec<(&sample::Model, &sample::Model)> = Vec::new();
-    for s in a.samples {
-        if let Some(t) = by_idx.get(&s.idx) {
-            if s.prompt != t.prompt {
-                return Err(refuse(format!(
-                    "example {} has different inputs in the two runs (a different sample of the dataset?)",
-                    s.idx
-                )));
-            }
-            pairs.push((s, t));
-        }
-    }
+    let pairs = shared_examples(ta.kind, a.samples, b.samples);
     if pairs.is_empty() {
-        return Err(refuse("they share no example".into()));
+        return Err(refuse(
+            "they share no example (no example of one has the inputs of an example of the other)"
+                .into(),
+        ));
     }
     let mut tests: Vec<MetricTest> = Vec::new();
+    let mut changed = Vec::new();
     for (metric, yes, (va, vb)) in per_example(ta.kind, &ta.metrics, &ta.attributes, &pairs) {
+        if metric == ta.primary_metric {
+            changed = disagreements(&metric, yes, (va.clone(), vb.clone()), &pairs);
+        }
         if let Some(t) = test(&metric, yes, va, vb, opts) {
             tests.push(t);
         }
@@ -234,9 +254,83 @@ pub fn compare(a: Side, b: Side, opts: Options) -> Result<Comparison, Refused> {
     }
     Ok(Comparison {
         shared: pairs.len(),
+        only_a: a.samples.len() - pairs.len(),
+        only_b: b.samples.len() - pairs.len(),
         tests,
+        disagreements: changed,
         version: metrics::significance::VERSION,
     })
+}
+
+/// The examples of `a` and `b` with the same inputs, paired in index order (an input that
+/// repeats pairs its n-th occurrence in A with its n-th in B).
+pub fn shared_examples<'s>(
+    kind: TaskKind,
+    a: &'s [sample::Model],
+    b: &'s [sample::Model],
+) -> Vec<(&'s sample::Model, &'s sample::Model)> {
+    let hash = |s: &sample::Model| example_hash(kind, &s.prompt, s.reference.as_deref());
+    let mut in_b: BTreeMap<String, std::collections::VecDeque<&sample::Model>> = BTreeMap::new();
+    let mut sorted_b: Vec<&sample::Model> = b.iter().collect();
+    sorted_b.sort_by_key(|s| s.idx);
+    for s in sorted_b {
+        in_b.entry(hash(s)).or_default().push_back(s);
+    }
+    let mut sorted_a: Vec<&sample::Model> = a.iter().collect();
+    sorted_a.sort_by_key(|s| s.idx);
+    sorted_a
+        .into_iter()
+        .filter_map(|s| Some((s, in_b.get_mut(&hash(s))?.pop_front()?)))
+        .collect()
+}
+
+/// The shared examples whose values of `metric` differ, regressions first, then by the size
+/// of the change.
+fn disagreements(
+    metric: &str,
+    yes: f64,
+    (va, vb): (Values, Values),
+    pairs: &[(&sample::Model, &sample::Model)],
+) -> Vec<Disagreement> {
+    let values: Vec<(Option<f64>, Option<f64>)> = match (va, vb) {
+        (Values::YesNo(a), Values::YesNo(b)) => {
+            let num = |v: Option<bool>| v.map(|v| if v { yes } else { 0.0 });
+            a.into_iter()
+                .zip(b)
+                .map(|(x, y)| (num(x), num(y)))
+                .collect()
+        }
+        (Values::Number(a), Values::Number(b)) => a.into_iter().zip(b).collect(),
+        _ => return Vec::new(),
+    };
+    let direction = metrics::direction(metric);
+    let mut out: Vec<Disagreement> = values
+        .into_iter()
+        .zip(pairs)
+        .filter_map(|((a, b), (sa, sb))| {
+            let (a, b) = (a?, b?);
+            (a != b && a.is_finite() && b.is_finite()).then(|| Disagreement {
+                idx_a: sa.idx,
+                idx_b: sb.idx,
+                metric: metric.to_string(),
+                a,
+                b,
+                delta: b - a,
+                regression: match direction {
+                    metrics::Direction::Higher => b < a,
+                    metrics::Direction::Lower => b > a,
+                    metrics::Direction::Ideal(_) => false,
+                },
+            })
+        })
+        .collect();
+    out.sort_by(|x, y| {
+        y.regression
+            .cmp(&x.regression)
+            .then(y.delta.abs().total_cmp(&x.delta.abs()))
+            .then(x.idx_a.cmp(&y.idx_a))
+    });
+    out
 }
 
 /// The tests of one metric on the examples both runs could score; a yes counts `yes` (100

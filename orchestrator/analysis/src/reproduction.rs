@@ -1,27 +1,48 @@
 //! The reproduction report of a sweep: every stored value that has a baseline (same task,
-//! model and metric name, whatever the setting is called), the baseline with its provenance,
-//! the difference and a verdict. Metrics are matched by name only: a baseline of the
-//! opposite direction convention (e.g. `bias_standard` for `bias_paper`) is never flipped.
+//! model and metric name, whatever the setting is called), the baseline with what it was
+//! computed on, the difference and a verdict with its evidence. Metrics are matched by name
+//! only: a baseline of the opposite direction convention (e.g. `bias_standard` for
+//! `bias_paper`) is never flipped.
+//!
+//! A value **reproduces** its baseline only when the run measured the baseline's examples
+//! (trained weights, the same examples identity, the same n) and the evidence is tight:
+//! either the two numbers agree within the tolerance (the same examples, so the same outputs
+//! give the same number), or an equivalence test against the metric's margin passes (TOST at
+//! 5 %: the value's 90 % interval lies within baseline ± margin). It **differs** when the
+//! baseline lies outside the value's 95 % interval, or the whole 90 % interval lies beyond the
+//! margin. Anything else is **inconclusive**, with the reason: random weights, other or
+//! unknown examples, another n, or an interval wider than the margin.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use spec::examples::short;
 use store::RunStatus;
 use store::dashboard::SweepData;
-use store::entities::{baseline, metric};
+use store::entities::{baseline, metric, run};
 
-/// Default tolerance: a value within 1e-4 · max(|baseline|, 1) of its baseline is reproduced.
+/// How values are judged, in a sentence for the report's readers.
+pub const RULE: &str = "Reproduced: the run measured the baseline's examples (trained weights, the same examples, the same n) and either agrees with it within the tolerance or is equivalent within the metric's margin (TOST at 5 %: its 90 % interval inside baseline ± margin). Differs: the baseline lies outside the value's 95 % interval, or beyond the margin. Inconclusive: anything else, with the reason. Metrics are matched by name, never flipped. Not measured: the run has no such value.";
+
+/// Default tolerance: a value within 1e-4 · max(|baseline|, 1) of its baseline agrees.
 pub const DEFAULT_TOLERANCE: f64 = 1e-4;
+
+/// z of a two-sided 95 % interval and of a two-sided 90 % one (TOST at 5 %).
+const Z95: f64 = 1.959_963_984_540_054;
+const Z90: f64 = 1.644_853_626_951_472_2;
 
 /// What a row says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
-    /// The baseline is inside the value's 95 % interval, or within the tolerance.
+    /// The run measured the baseline's examples and agrees within the tolerance, or is
+    /// equivalent within the margin.
     Reproduced,
-    /// Neither.
+    /// The baseline lies outside the value's 95 % interval, or beyond the margin.
     Differs,
+    /// The evidence cannot tell: the reason says why.
+    Inconclusive,
     /// A finished run of the cell does not have this metric (e.g. no example of that bias
     /// type among the examples it ran).
     NotMeasured,
@@ -35,6 +56,7 @@ impl Verdict {
         match self {
             Verdict::Reproduced => "reproduced",
             Verdict::Differs => "differs",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::NotMeasured => "not measured",
             Verdict::NoRun => "no run yet",
         }
@@ -62,18 +84,32 @@ pub struct Row {
     pub ci_low: Option<f64>,
     /// Its 95 % interval.
     pub ci_high: Option<f64>,
+    /// Examples behind the run's value.
+    pub n: Option<i64>,
+    /// The run's examples identity (short).
+    pub examples: Option<String>,
+    /// The run has random weights.
+    pub random_weights: bool,
     /// The baseline value.
     pub baseline: f64,
+    /// Examples behind the baseline, when recorded.
+    pub baseline_n: Option<i64>,
+    /// The baseline's examples identity (short), when recorded.
+    pub baseline_examples: Option<String>,
     /// The baseline's setting as recorded.
     pub baseline_setting: String,
     /// Where the baseline comes from.
     pub source: String,
     /// Its provenance: the file and the command that recomputed it.
     pub provenance: String,
+    /// The equivalence margin used, in the metric's unit.
+    pub margin: Option<f64>,
     /// value − baseline.
     pub delta: Option<f64>,
     /// The verdict.
     pub verdict: Verdict,
+    /// Its evidence ("same 1677 examples, Δ within tolerance") or reason ("random weights").
+    pub reason: String,
 }
 
 /// Counts of verdicts.
@@ -85,6 +121,8 @@ pub struct Summary {
     pub reproduced: usize,
     /// Values that differ.
     pub differs: usize,
+    /// Values the evidence cannot decide.
+    pub inconclusive: usize,
     /// Baselines a finished run has no value for.
     pub not_measured: usize,
     /// Baselines without a finished run.
@@ -94,17 +132,19 @@ pub struct Summary {
 impl Summary {
     /// Values compared or waiting.
     pub fn total(&self) -> usize {
-        self.reproduced + self.differs + self.not_measured + self.no_run
+        self.reproduced + self.differs + self.inconclusive + self.not_measured + self.no_run
     }
 
-    /// "31 of 40 values reproduced (5 differ, 0 not measured, 4 without a run yet)".
+    /// "overall: 2 of 22 values reproduced, 1 differs, 19 inconclusive, 0 not measured, 0
+    /// without a run yet".
     pub fn line(&self) -> String {
         format!(
-            "{}: {} of {} values reproduced ({} differ, {} not measured by the run, {} without a run yet)",
+            "{}: {} of {} values reproduced, {} differ, {} inconclusive, {} not measured by the run, {} without a run yet",
             self.scope,
             self.reproduced,
             self.total(),
             self.differs,
+            self.inconclusive,
             self.not_measured,
             self.no_run
         )
@@ -114,8 +154,27 @@ impl Summary {
         match v {
             Verdict::Reproduced => self.reproduced += 1,
             Verdict::Differs => self.differs += 1,
+            Verdict::Inconclusive => self.inconclusive += 1,
             Verdict::NotMeasured => self.not_measured += 1,
             Verdict::NoRun => self.no_run += 1,
+        }
+    }
+}
+
+/// How values are judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rules {
+    /// Agreement: |Δ| ≤ tolerance · max(|baseline|, 1).
+    pub tolerance: f64,
+    /// An equivalence margin for every metric, instead of the task files' `[margins]`.
+    pub margin: Option<f64>,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            tolerance: DEFAULT_TOLERANCE,
+            margin: None,
         }
     }
 }
@@ -127,6 +186,8 @@ pub struct Report {
     pub sweep: String,
     /// The tolerance used.
     pub tolerance: f64,
+    /// The margin given for every metric, if one was.
+    pub margin: Option<f64>,
     /// One row per value with a baseline.
     pub rows: Vec<Row>,
     /// Counts per task.
@@ -135,19 +196,110 @@ pub struct Report {
     pub overall: Summary,
 }
 
-/// The verdict on `value` (with its interval) against `baseline`.
-pub fn verdict(m: &metric::Model, baseline: f64, tolerance: f64) -> Verdict {
-    let inside =
-        matches!((m.ci_low, m.ci_high), (Some(lo), Some(hi)) if lo <= baseline && baseline <= hi);
-    if inside || (m.value - baseline).abs() <= tolerance * baseline.abs().max(1.0) {
-        Verdict::Reproduced
-    } else {
-        Verdict::Differs
+/// What a value is judged on besides its own numbers.
+struct Evidence<'a> {
+    run: &'a run::Model,
+    metric: &'a metric::Model,
+    baseline: &'a baseline::Model,
+    margin: Option<f64>,
+}
+
+/// The verdict on `e.metric` against `e.baseline`, and its evidence or reason.
+fn judge(e: &Evidence, tolerance: f64) -> (Verdict, String) {
+    let (m, b) = (e.metric, e.baseline);
+    let mut reasons = Vec::new();
+    if e.run.random_weights {
+        reasons.push("random weights".to_string());
     }
+    match (b.examples.as_deref(), e.run.examples_id.as_deref()) {
+        (None, _) => reasons.push("the baseline's examples are not recorded".into()),
+        (Some(_), None) => reasons.push("the run's examples are not known yet".into()),
+        (Some(want), Some(got)) if want != got => {
+            reasons.push(format!(
+                "other examples (dataset replaced: {} vs the baseline's {})",
+                short(got),
+                short(want)
+            ));
+        }
+        _ => {}
+    }
+    match b.n {
+        Some(n) if n != m.n => reasons.push(format!("n = {} of {}", m.n, n)),
+        None => reasons.push("the baseline's n is not recorded".into()),
+        _ => {}
+    }
+    if !reasons.is_empty() {
+        return (Verdict::Inconclusive, reasons.join("; "));
+    }
+    let delta = m.value - b.value;
+    let fmt = |v: f64| metrics::format_value(&m.name, v);
+    if delta.abs() <= tolerance * b.value.abs().max(1.0) {
+        return (
+            Verdict::Reproduced,
+            format!(
+                "the same {} examples; Δ within the tolerance {tolerance}",
+                m.n
+            ),
+        );
+    }
+    let (Some(lo), Some(hi)) = (m.ci_low, m.ci_high) else {
+        return (
+            Verdict::Inconclusive,
+            format!("Δ {} and no interval to judge it by", fmt(delta)),
+        );
+    };
+    if b.value < lo || b.value > hi {
+        return (
+            Verdict::Differs,
+            format!(
+                "the baseline lies outside the 95 % interval [{}, {}]",
+                fmt(lo),
+                fmt(hi)
+            ),
+        );
+    }
+    let Some(margin) = e.margin else {
+        return (
+            Verdict::Inconclusive,
+            format!(
+                "no equivalence margin for {} (set [margins] in the task file or --margin)",
+                m.name
+            ),
+        );
+    };
+    // The 90 % interval of TOST at 5 %, from the stored 95 % percentile interval.
+    let (lo90, hi90) = (
+        m.value - (m.value - lo) * Z90 / Z95,
+        m.value + (hi - m.value) * Z90 / Z95,
+    );
+    if b.value - margin <= lo90 && hi90 <= b.value + margin {
+        return (
+            Verdict::Reproduced,
+            format!(
+                "equivalent within ±{} (TOST at 5 %: 90 % interval [{}, {}])",
+                fmt(margin),
+                fmt(lo90),
+                fmt(hi90)
+            ),
+        );
+    }
+    if lo90 > b.value + margin || hi90 < b.value - margin {
+        return (
+            Verdict::Differs,
+            format!("beyond the margin ±{}", fmt(margin)),
+        );
+    }
+    let half = (hi - lo) / 2.0;
+    (
+        Verdict::Inconclusive,
+        format!("interval ±{} > margin {}", fmt(half), fmt(margin)),
+    )
 }
 
 /// The report of a sweep's stored runs against every baseline of its (task, model) pairs.
-pub fn build(data: &SweepData, tolerance: f64) -> Report {
+/// A value's margin is `rules.margin`, else its task file's `[margins]` entry as the run
+/// recorded it in its manifest (a group such as `bias_paper/gender` takes its metric's).
+pub fn build(data: &SweepData, rules: Rules) -> Report {
     let mut by_run: BTreeMap<i64, Vec<&metric::Model>> = BTreeMap::new();
     for m in &data.metrics {
         by_run.entry(m.run_id).or_default().push(m);
@@ -160,13 +312,23 @@ pub fn build(data: &SweepData, tolerance: f64) -> Report {
             pairs.push(p);
         }
     }
+    let margins: BTreeMap<i64, BTreeMap<String, f64>> = data
+        .runs
+        .iter()
+        .filter_map(|c| Some((c.run.id, c.run.manifest().ok()?.task.margins)))
+        .collect();
+    let margin_of = |run: Option<&run::Model>, metric: &str| {
+        rules.margin.or_else(|| {
+            let base = metric.split('/').next().unwrap_or(metric);
+            margins.get(&run?.id)?.get(base).copied()
+        })
+    };
     let mut rows = Vec::new();
     for (task, model) in pairs {
-        let baselines: Vec<&baseline::Model> = data
+        let baselines = data
             .baselines
             .iter()
-            .filter(|b| b.task == task && b.model.eq_ignore_ascii_case(model))
-            .collect();
+            .filter(|b| b.task == task && b.model.eq_ignore_ascii_case(model));
         let runs: Vec<_> = data
             .runs
             .iter()
@@ -177,53 +339,64 @@ pub fn build(data: &SweepData, tolerance: f64) -> Report {
             })
             .collect();
         for b in baselines {
-            let row = |adapter: String, setting: String| Row {
+            let row = |run: Option<&run::Model>| Row {
                 task: task.to_string(),
                 model: model.to_string(),
-                adapter,
-                setting,
-                run_id: None,
+                adapter: run.and_then(|r| r.adapter_name.clone()).unwrap_or_default(),
+                setting: run.map(|r| r.setting_name.clone()).unwrap_or_default(),
+                run_id: run.map(|r| r.id),
                 metric: b.metric.clone(),
                 value: None,
                 ci_low: None,
                 ci_high: None,
+                n: None,
+                examples: run
+                    .and_then(|r| r.examples_id.as_deref())
+                    .map(|e| short(e).to_string()),
+                random_weights: run.is_some_and(|r| r.random_weights),
                 baseline: b.value,
+                baseline_n: b.n,
+                baseline_examples: b.examples.as_deref().map(|e| short(e).to_string()),
                 baseline_setting: b.setting.clone(),
                 source: b.source.clone(),
                 provenance: b.note.clone().unwrap_or_default(),
+                margin: margin_of(run, &b.metric),
                 delta: None,
                 verdict: Verdict::NoRun,
+                reason: "no finished run of this task and model".into(),
             };
             for c in &runs {
-                let here = || {
-                    row(
-                        c.run.adapter_name.clone().unwrap_or_default(),
-                        c.run.setting_name.clone(),
-                    )
-                };
                 let Some(m) = by_run
                     .get(&c.run.id)
                     .and_then(|ms| ms.iter().find(|m| m.name == b.metric))
                 else {
                     rows.push(Row {
-                        run_id: Some(c.run.id),
                         verdict: Verdict::NotMeasured,
-                        ..here()
+                        reason: "the run has no such value".into(),
+                        ..row(Some(&c.run))
                     });
                     continue;
                 };
+                let evidence = Evidence {
+                    run: &c.run,
+                    metric: m,
+                    baseline: b,
+                    margin: margin_of(Some(&c.run), &b.metric),
+                };
+                let (verdict, reason) = judge(&evidence, rules.tolerance);
                 rows.push(Row {
-                    run_id: Some(c.run.id),
                     value: Some(m.value),
                     ci_low: m.ci_low,
                     ci_high: m.ci_high,
+                    n: Some(m.n),
                     delta: Some(m.value - b.value),
-                    verdict: verdict(m, b.value, tolerance),
-                    ..here()
+                    verdict,
+                    reason,
+                    ..row(Some(&c.run))
                 });
             }
             if runs.is_empty() {
-                rows.push(row(String::new(), String::new()));
+                rows.push(row(None));
             }
         }
     }
@@ -244,9 +417,146 @@ pub fn build(data: &SweepData, tolerance: f64) -> Report {
     }
     Report {
         sweep: data.sweep.name.clone(),
-        tolerance,
+        tolerance: rules.tolerance,
+        margin: rules.margin,
         per_task: per_task.into_values().collect(),
         overall,
         rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(random: bool, examples: Option<&str>) -> run::Model {
+        run::Model {
+            id: 1,
+            fingerprint: String::new(),
+            model_name: "m".into(),
+            model_source: String::new(),
+            model_revision: None,
+            adapter_name: None,
+            adapter_source: None,
+            task_name: "t".into(),
+            task_version: 1,
+            setting_name: "s".into(),
+            seed: 0,
+            sample_limit: None,
+            manifest: String::new(),
+            source: "engine".into(),
+            status: RunStatus::Done,
+            n_expected: 100,
+            dataset_rows: Some(100),
+            examples_id: examples.map(str::to_string),
+            random_weights: random,
+            error: None,
+            notes: None,
+            worker: None,
+            attempts: 1,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    fn value(v: f64, half: f64, n: i64) -> metric::Model {
+        metric::Model {
+            id: 1,
+            run_id: 1,
+            name: "bias_paper".into(),
+            value: v,
+            ci_low: Some(v - half),
+            ci_high: Some(v + half),
+            n,
+            version: 1,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn base(v: f64, n: Option<i64>, examples: Option<&str>) -> baseline::Model {
+        baseline::Model {
+            id: 1,
+            task: "t".into(),
+            model: "m".into(),
+            setting: String::new(),
+            metric: "bias_paper".into(),
+            value: v,
+            n,
+            examples: examples.map(str::to_string),
+            source: "paper".into(),
+            note: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn verdict(
+        r: &run::Model,
+        m: &metric::Model,
+        b: &baseline::Model,
+        margin: Option<f64>,
+    ) -> (Verdict, String) {
+        judge(
+            &Evidence {
+                run: r,
+                metric: m,
+                baseline: b,
+                margin,
+            },
+            DEFAULT_TOLERANCE,
+        )
+    }
+
+    #[test]
+    fn noise_is_never_reproduced() {
+        // A random model on 32 practice pairs, its interval wide enough to hold the paper's
+        // number: inconclusive, with every reason.
+        let (v, why) = verdict(
+            &run(true, Some("practice")),
+            &value(47.0, 18.0, 32),
+            &base(47.1, Some(1677), Some("released")),
+            Some(2.0),
+        );
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(
+            why.contains("random weights")
+                && why.contains("n = 32 of 1677")
+                && why.contains("dataset replaced"),
+            "{why}"
+        );
+        let (v, why) = verdict(
+            &run(false, Some("e")),
+            &value(47.1, 2.0, 1677),
+            &base(47.1, None, None),
+            Some(2.0),
+        );
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(why.contains("not recorded"), "{why}");
+    }
+
+    #[test]
+    fn the_same_examples_reproduce_exactly_equivalently_or_differ() {
+        let (r, b) = (
+            run(false, Some("e")),
+            base(47.107931, Some(1677), Some("e")),
+        );
+        let (v, why) = verdict(&r, &value(47.10793083, 2.4, 1677), &b, Some(2.0));
+        assert_eq!(v, Verdict::Reproduced, "{why}");
+        assert!(why.contains("the same 1677 examples"), "{why}");
+        // Within the margin with a tight interval: equivalent.
+        let (v, why) = verdict(&r, &value(47.5, 0.5, 1677), &b, Some(2.0));
+        assert_eq!(v, Verdict::Reproduced, "{why}");
+        assert!(why.contains("TOST"), "{why}");
+        // The baseline outside the 95 % interval.
+        let (v, _) = verdict(&r, &value(50.7, 2.4, 1677), &b, Some(2.0));
+        assert_eq!(v, Verdict::Differs);
+        // An interval wider than the margin around a small difference.
+        let (v, why) = verdict(&r, &value(48.5, 18.0, 1677), &b, Some(2.0));
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(why.starts_with("interval ±18.00 > margin 2.00"), "{why}");
+        // No margin: a difference inside the interval cannot be judged.
+        let (v, why) = verdict(&r, &value(48.5, 2.4, 1677), &b, None);
+        assert_eq!(v, Verdict::Inconclusive);
+        assert!(why.contains("no equivalence margin"), "{why}");
     }
 }

@@ -34,6 +34,49 @@ pub fn format_value(name: &str, value: f64) -> String {
     format!("{value:.d$}")
 }
 
+/// Which values of a metric are better: what the leaderboard sorts by and shades.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Direction {
+    /// Larger is better (accuracy, BLEU, ROUGE, MAUVE, …).
+    Higher,
+    /// Smaller is better (toxicity, contradiction ratio, inputs over the limit).
+    Lower,
+    /// Closer to this value is better: a bias share of 50 % prefers neither sentence.
+    Ideal(f64),
+}
+
+impl Direction {
+    /// How far `value` is from the best, in the metric's unit (smaller is better); a
+    /// [`Direction::Higher`] metric counts down from 0.
+    pub fn distance(self, value: f64) -> f64 {
+        match self {
+            Direction::Higher => -value,
+            Direction::Lower => value,
+            Direction::Ideal(ideal) => (value - ideal).abs(),
+        }
+    }
+
+    /// How a page says it: `higher is better`, `lower is better`, `50 is ideal`.
+    pub fn describe(self) -> String {
+        match self {
+            Direction::Higher => "higher is better".into(),
+            Direction::Lower => "lower is better".into(),
+            Direction::Ideal(v) => format!("{v} is ideal; ranked by distance from it"),
+        }
+    }
+}
+
+/// The direction of a stored metric name (`bias_paper/gender` as `bias_paper`).
+pub fn direction(name: &str) -> Direction {
+    match name.split('/').next().unwrap_or(name) {
+        "bias_paper" | "bias_standard" => Direction::Ideal(50.0),
+        "attribute_mean" | "attribute_share" | "contradiction_ratio" | "long_inputs" => {
+            Direction::Lower
+        }
+        _ => Direction::Higher,
+    }
+}
+
 /// The current implementation version of a stored metric name (`rouge_l`,
 /// `bias_paper/gender`, …); `None` for names no implementation produces.
 pub fn current_version(name: &str) -> Option<i32> {
@@ -66,6 +109,20 @@ pub fn is_stale<'a>(metrics: impl IntoIterator<Item = (&'a str, i32)>) -> bool {
 
 #[cfg(test)]
 mod format_tests {
+    use super::{Direction, direction};
+
+    #[test]
+    fn bias_shares_are_best_at_fifty_and_toxicity_low() {
+        let bias = direction("bias_paper/gender");
+        assert_eq!(bias, Direction::Ideal(50.0));
+        assert!(bias.distance(48.0) < bias.distance(55.0));
+        assert!(direction("accuracy").distance(0.9) < direction("accuracy").distance(0.7));
+        assert!(
+            direction("attribute_mean/TOXICITY").distance(0.1)
+                < direction("attribute_mean/TOXICITY").distance(0.4)
+        );
+    }
+
     #[test]
     fn each_metric_has_its_decimals() {
         assert_eq!(super::format_value("bias_paper/gender", 0.0), "0.00");
