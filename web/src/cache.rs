@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use store::dashboard::{LeaderboardData, Shelf, SweepData, SweepOverview};
+use store::dashboard::{LeaderboardData, LeaderboardFilter, Shelf, SweepData, SweepOverview};
 
 /// Entries kept at most per cache (oldest dropped first when full).
 const MAX_ENTRIES: usize = 512;
@@ -84,7 +84,7 @@ pub struct Caches {
     /// A sweep's runs and metrics by name.
     pub sweep: Ttl<String, SweepData>,
     /// Leaderboard data by metric.
-    pub leaderboard: Ttl<String, LeaderboardData>,
+    pub leaderboard: Ttl<(String, LeaderboardFilter), LeaderboardData>,
 }
 
 impl Caches {

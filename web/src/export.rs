@@ -151,6 +151,8 @@ struct CompareOut {
     ci_low: Option<f64>,
     ci_high: Option<f64>,
     n: i64,
+    /// The difference to the first run on the examples both scored (matched by their inputs),
+    /// when they could be compared: `value` is over all of this run's examples, this is not.
     delta_to_first: Option<f64>,
     /// Test of the difference to the first run on the shared examples, when run.
     test: Option<&'static str>,
@@ -182,12 +184,6 @@ async fn comparison(
 ) -> Result<Response, PageError> {
     let (ids, _) = compare::parse(raw.as_deref())?;
     let (runs, metrics) = compare::load(&app, &ids).await?;
-    let first = |name: &str| {
-        metrics
-            .iter()
-            .find(|m| m.run_id == runs[0].id && m.name == name)
-            .map(|m| m.value)
-    };
     let same_task = runs.iter().all(|r| r.task_name == runs[0].task_name);
     let significance = if same_task {
         compare::significance(&app, &runs).await?
@@ -203,7 +199,7 @@ async fn comparison(
                 c.tests
                     .iter()
                     .find(|t| t.metric == metric)
-                    .map(|t| (t.test.label(), t.p, t.p_holm, c.shared))
+                    .map(|t| (t.test.label(), t.p, t.p_holm, c.shared, t.delta))
             })
     };
     let mut rows = Vec::new();
@@ -222,7 +218,7 @@ async fn comparison(
                 ci_low: m.ci_low,
                 ci_high: m.ci_high,
                 n: m.n,
-                delta_to_first: first(&m.name).map(|f| m.value - f),
+                delta_to_first: t.map(|t| t.4),
                 test: t.map(|t| t.0),
                 p_value: t.map(|t| t.1),
                 p_holm: t.map(|t| t.2),

@@ -59,13 +59,3 @@ pub fn duration(secs: i64) -> String {
         format!("{s} s")
     }
 }
-
-/// Background of a value on a column's scale (light to saturated blue).
-pub fn shade(v: f64, lo: f64, hi: f64) -> String {
-    let t = if hi > lo && v.is_finite() {
-        ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
-    } else {
-        0.5
-    };
-    format!("hsl(210, 70%, {:.0}%)", 95.0 - 35.0 * t)
-}

@@ -17,6 +17,8 @@ pub struct Row {
     setting: String,
     metric: String,
     value: String,
+    n: String,
+    examples: String,
     source: String,
     note: String,
 }
@@ -46,6 +48,11 @@ pub async fn page(
             model: b.model,
             setting: b.setting,
             value: metrics::format_value(&b.metric, b.value),
+            n: b.n.map_or_else(|| "?".into(), |n| n.to_string()),
+            examples: b.examples.as_deref().map_or_else(
+                || "not recorded".into(),
+                |e| spec::examples::short(e).to_string(),
+            ),
             metric: b.metric,
             source: b.source,
             note: b.note.unwrap_or_default(),

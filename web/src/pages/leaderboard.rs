@@ -1,33 +1,85 @@
-//! `/leaderboard?metric=NAME`: every task × model (× adapter) for one metric, the latest
-//! finished run of each, beside the baselines of that metric marked by their source.
+//! `/leaderboard?metric=NAME`: for one metric, a ranking per task, setting and examples (like
+//! with like): by default the newest run with trained weights on its whole dataset of each
+//! model (and adapter), ranked by the metric's direction (a bias share by its distance from
+//! 50), beside the baselines computed on the same examples. Random-weight and partial runs
+//! only when asked, and marked; filters for setting, examples, n and tag.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-use store::dashboard::LeaderboardData;
+use store::dashboard::{LeaderboardData, LeaderboardFilter};
+use store::entities::run;
 
 use crate::AppState;
 use crate::auth::MaybeSession;
 use crate::error::PageError;
 use crate::format::value_ci;
-use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
 use crate::nav::Nav;
 
-/// `?metric=NAME`.
+/// `?metric=NAME&setting=…&examples=…&n=…&tag=…&random=true&partial=true` (empty values
+/// count as absent, as a filter form sends them).
 #[derive(Debug, Deserialize)]
 pub struct LeaderboardQuery {
     metric: Option<String>,
+    setting: Option<String>,
+    examples: Option<String>,
+    n: Option<String>,
+    tag: Option<String>,
+    random: Option<String>,
+    partial: Option<String>,
 }
 
-/// A row: a run's value or a baseline.
+impl LeaderboardQuery {
+    /// The filter asked for.
+    fn filter(&self) -> Result<LeaderboardFilter, PageError> {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        let yes = |v: &Option<String>| {
+            given(v).is_some_and(|v| matches!(v.as_str(), "true" | "on" | "1" | "yes"))
+        };
+        Ok(LeaderboardFilter {
+            setting: given(&self.setting),
+            examples: given(&self.examples),
+            n: given(&self.n)
+                .map(|n| {
+                    n.trim().parse::<i64>().map_err(|_| {
+                        PageError::bad_request(format!("`n` must be a whole number, not `{n}`"))
+                    })
+                })
+                .transpose()?,
+            tag: given(&self.tag),
+            random: yes(&self.random),
+            partial: yes(&self.partial),
+        })
+    }
+}
+
+/// A ranked row: a run's value or a baseline's.
 pub struct Row {
-    task: String,
+    /// 1 for the best run of its section; none for a baseline.
+    rank: Option<usize>,
     model: String,
     value: String,
-    sort: f64,
+    n: String,
+    date: String,
     run_id: Option<i64>,
-    baseline_source: String,
+    /// The section's best run, to compare this one with.
+    compare_with: Option<i64>,
+    /// `random weights`, `partial: 32 of 1677`, or a baseline's source.
+    marks: Vec<String>,
+    /// How the value stands by the metric's direction: `best`, `worse` (shading), or empty.
+    tone: &'static str,
+    sort: f64,
+}
+
+/// The runs of one task, setting and set of examples.
+pub struct Section {
+    task: String,
+    setting: String,
+    dataset: String,
+    examples: String,
+    examples_short: String,
+    rows: Vec<Row>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -36,75 +88,150 @@ pub struct LeaderboardPage {
     nav: Nav,
     metric: String,
     metrics: Vec<String>,
-    rows: Vec<Row>,
-    pager: Pager,
-    sort_links: Vec<(&'static str, String)>,
+    direction: String,
+    sections: Vec<Section>,
+    filter: LeaderboardFilter,
+    n: String,
 }
 
-pub async fn page(
-    State(app): State<AppState>,
-    Query(q): Query<LeaderboardQuery>,
-    Query(list): Query<ListQuery>,
-    session: MaybeSession,
-) -> Result<LeaderboardPage, PageError> {
-    let data = app
-        .caches
-        .leaderboard
-        .get_or(q.metric.clone().unwrap_or_default(), || {
-            app.store.leaderboard_data(q.metric.clone())
-        })
-        .await?;
-    let LeaderboardData {
-        metrics,
-        metric,
-        rows: runs,
-        baselines,
-    } = &*data;
-    let mut rows: Vec<Row> = runs
-        .iter()
-        .map(|(r, m)| Row {
-            task: r.task_name.clone(),
+/// What a run's dataset is called: the task file's source, or the file of a `path:` source.
+fn dataset_name(r: &run::Model) -> String {
+    let Ok(m) = r.manifest() else {
+        return "?".into();
+    };
+    match &m.task.dataset.source {
+        spec::Source::Path { path } => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn sections(data: &LeaderboardData) -> Vec<Section> {
+    let direction = metrics::direction(&data.metric);
+    let mut out: Vec<Section> = Vec::new();
+    for (r, m) in &data.rows {
+        let examples = r.examples_id.clone().unwrap_or_default();
+        let at = match out.iter().position(|s| {
+            s.task == r.task_name && s.setting == r.setting_name && s.examples == examples
+        }) {
+            Some(i) => i,
+            None => {
+                out.push(Section {
+                    task: r.task_name.clone(),
+                    setting: r.setting_name.clone(),
+                    dataset: dataset_name(r),
+                    examples_short: spec::examples::short(&examples).to_string(),
+                    examples: examples.clone(),
+                    rows: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        let mut marks = Vec::new();
+        if r.random_weights {
+            marks.push("random weights".to_string());
+        }
+        if let Some(rows) = r.dataset_rows.filter(|_| r.partial()) {
+            marks.push(format!("partial: {} of {rows}", r.n_expected));
+        }
+        out[at].rows.push(Row {
+            rank: None,
             model: match &r.adapter_name {
                 Some(a) => format!("{} + {a}", r.model_name),
                 None => r.model_name.clone(),
             },
             value: value_ci(m),
-            sort: m.value,
+            n: m.n.to_string(),
+            date: r
+                .finished_at
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default(),
             run_id: Some(r.id),
-            baseline_source: String::new(),
-        })
-        .collect();
-    for b in baselines.iter().filter(|b| &b.metric == metric) {
-        rows.push(Row {
-            task: b.task.clone(),
-            model: b.model.clone(),
-            value: metrics::format_value(&b.metric, b.value),
-            sort: b.value,
-            run_id: None,
-            baseline_source: b.source.clone(),
+            compare_with: None,
+            marks,
+            tone: "",
+            sort: direction.distance(m.value),
         });
     }
-    const KEYS: [&str; 3] = ["task", "model", "value"];
-    let key = sort_key(&list, &KEYS, "task").map_err(PageError::bad_request)?;
-    let desc = list.descending(key == "value");
-    rows.sort_by(|a, b| {
-        let o = match key {
-            "model" => a.model.cmp(&b.model),
-            "value" => a.sort.total_cmp(&b.sort),
-            _ => a.task.cmp(&b.task).then(b.sort.total_cmp(&a.sort)),
-        };
-        if desc { o.reverse() } else { o }
+    for s in &mut out {
+        // Baselines measured on the same examples stand beside the runs.
+        for b in data.baselines.iter().filter(|b| {
+            b.metric == data.metric
+                && b.task == s.task
+                && !s.examples.is_empty()
+                && b.examples.as_deref() == Some(s.examples.as_str())
+        }) {
+            s.rows.push(Row {
+                rank: None,
+                model: b.model.clone(),
+                value: metrics::format_value(&b.metric, b.value),
+                n: b.n.map_or_else(|| "?".into(), |n| n.to_string()),
+                date: String::new(),
+                run_id: None,
+                compare_with: None,
+                marks: vec![format!("baseline: {}", b.source)],
+                tone: "",
+                sort: direction.distance(b.value),
+            });
+        }
+        s.rows.sort_by(|a, b| a.sort.total_cmp(&b.sort));
+        let best = s.rows.iter().find_map(|r| r.run_id);
+        let (lo, hi) = s
+            .rows
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+                (lo.min(r.sort), hi.max(r.sort))
+            });
+        let mut rank = 0;
+        for r in &mut s.rows {
+            if r.run_id.is_some() {
+                rank += 1;
+                r.rank = Some(rank);
+                r.compare_with = best.filter(|b| Some(*b) != r.run_id);
+            }
+            // Shading only where values differ: the best, and the clearly worse half.
+            r.tone = if hi - lo <= f64::EPSILON * hi.abs().max(1.0) {
+                ""
+            } else if r.sort == lo {
+                "best"
+            } else if r.sort >= lo + (hi - lo) / 2.0 {
+                "worse"
+            } else {
+                ""
+            };
+        }
+    }
+    out.sort_by(|a, b| {
+        (a.task.as_str(), b.rows.len(), a.setting.as_str()).cmp(&(
+            b.task.as_str(),
+            a.rows.len(),
+            b.setting.as_str(),
+        ))
     });
-    let base = format!("/leaderboard?metric={}", crate::list::encode(metric));
-    let pager = Pager::new(&base, &list, rows.len() as u64);
-    let links = sort_links(&base, &list, &KEYS, false);
-    let rows = page_of(rows, &list);
+    out
+}
+
+pub async fn page(
+    State(app): State<AppState>,
+    Query(q): Query<LeaderboardQuery>,
+    session: MaybeSession,
+) -> Result<LeaderboardPage, PageError> {
+    let filter = q.filter()?;
+    let key = (q.metric.clone().unwrap_or_default(), filter.clone());
+    let data = app
+        .caches
+        .leaderboard
+        .get_or(key, || app.store.leaderboard_data(q.metric.clone(), &filter))
+        .await?;
     Ok(LeaderboardPage {
         nav: session.nav(),
-        metric: metric.clone(),
-        metrics: metrics.clone(),
-        rows,
-        pager,
-        sort_links: links,
+        metric: data.metric.clone(),
+        metrics: data.metrics.clone(),
+        direction: metrics::direction(&data.metric).describe(),
+        sections: sections(&data),
+        n: filter.n.map(|n| n.to_string()).unwrap_or_default(),
+        filter,
     })
 }

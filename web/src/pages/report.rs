@@ -1,7 +1,7 @@
 //! `/sweeps/NAME/report`: the sweep's reproduction report (every value with a baseline, the
 //! baseline's provenance, the difference and the verdict; summary lines per task and overall).
 
-use analysis::reproduction::{self, DEFAULT_TOLERANCE, Report, Verdict};
+use analysis::reproduction::{self, Report, Rules, Verdict};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
@@ -25,10 +25,12 @@ pub struct Line {
     setting: String,
     metric: String,
     value: String,
+    n: String,
     baseline: String,
     provenance: String,
     delta: String,
     verdict: &'static str,
+    reason: String,
     class: &'static str,
 }
 
@@ -37,6 +39,7 @@ pub struct Line {
 pub struct ReportPage {
     nav: Nav,
     sweep: String,
+    rule: &'static str,
     tolerance: String,
     summaries: Vec<String>,
     overall: String,
@@ -71,15 +74,29 @@ impl ReportPage {
                     (Some(v), _, _) => num(&r.metric, v),
                     (None, _, _) => "none".into(),
                 },
+                n: match (r.n, r.baseline_n) {
+                    (Some(n), Some(b)) => format!("{n} / {b}"),
+                    (Some(n), None) => format!("{n} / ?"),
+                    (None, Some(b)) => format!("– / {b}"),
+                    (None, None) => "–".into(),
+                },
                 baseline: num(&r.metric, r.baseline),
-                provenance: format!("{} · {} ({})", r.source, r.provenance, r.baseline_setting),
+                provenance: format!(
+                    "{} · {} ({}; examples {})",
+                    r.source,
+                    r.provenance,
+                    r.baseline_setting,
+                    r.baseline_examples.as_deref().unwrap_or("not recorded")
+                ),
                 delta: r
                     .delta
                     .map_or_else(|| "none".into(), |d| metric_delta(&r.metric, d)),
                 verdict: r.verdict.as_str(),
+                reason: r.reason.clone(),
                 class: match r.verdict {
                     Verdict::Reproduced => "ok",
                     Verdict::Differs => "bad",
+                    Verdict::Inconclusive => "warn",
                     Verdict::NotMeasured | Verdict::NoRun => "muted",
                 },
             })
@@ -87,6 +104,7 @@ impl ReportPage {
         ReportPage {
             nav,
             sweep: report.sweep.clone(),
+            rule: reproduction::RULE,
             tolerance: format!("{}", report.tolerance),
             summaries: report.per_task.iter().map(|s| s.line()).collect(),
             overall: report.overall.line(),
@@ -106,6 +124,6 @@ pub async fn page(
     session: MaybeSession,
 ) -> Result<ReportPage, PageError> {
     let data = app.store.sweep_data(&name).await?;
-    let report = reproduction::build(&data, DEFAULT_TOLERANCE);
+    let report = reproduction::build(&data, Rules::default());
     Ok(ReportPage::new(&report, session.nav()))
 }

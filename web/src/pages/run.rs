@@ -50,6 +50,15 @@ pub struct RunPage {
     max: String,
     manifest: String,
     active: bool,
+    failed: bool,
+    status: String,
+    status_class: &'static str,
+    random: bool,
+    /// The error's first line, and whether there is more of it.
+    error_head: String,
+    error_more: bool,
+    /// The leaderboard of the run's primary metric, filtered to its examples.
+    leaderboard: Option<String>,
     said: Said,
 }
 
@@ -136,6 +145,41 @@ pub async fn page(
         sweeps,
         metrics,
         error: run.error.clone().unwrap_or_default(),
+        error_head: run
+            .error
+            .as_deref()
+            .and_then(|e| e.lines().next())
+            .unwrap_or_default()
+            .to_string(),
+        error_more: run
+            .error
+            .as_deref()
+            .is_some_and(|e| e.lines().nth(1).is_some()),
+        failed: run.status == store::RunStatus::Failed,
+        status: run.status.to_string(),
+        status_class: match run.status {
+            store::RunStatus::Done => "ok",
+            store::RunStatus::Failed => "bad",
+            store::RunStatus::Running => "info",
+            _ => "",
+        },
+        random: run.random_weights,
+        leaderboard: task.map(|t| {
+            let mut link = format!(
+                "/leaderboard?metric={}",
+                crate::list::encode(&t.primary_metric)
+            );
+            if let Some(e) = &run.examples_id {
+                link += &format!("&examples={}", spec::examples::short(e));
+            }
+            if run.random_weights {
+                link += "&random=true";
+            }
+            if run.partial() {
+                link += "&partial=true";
+            }
+            link
+        }),
         notes: run
             .notes
             .as_deref()
@@ -228,7 +272,7 @@ fn fields(
             from_manifest(|m| m.dataset.revision.clone()),
         ),
         ("setting", run.setting_name.clone()),
-        ("decoding", from_manifest(RunManifest::decoding_json)),
+        ("decoding", from_manifest(decoding_text)),
         ("seed", run.seed.to_string()),
         (
             "engine version",
@@ -263,6 +307,32 @@ fn fields(
     ]
 }
 
+/// A run's decoding as people read it: the settings it gives, none of the unset ones
+/// (`max_new_tokens 200 · num_beams 1`), or the task's default.
+fn decoding_text(m: &RunManifest) -> String {
+    let json: serde_json::Value =
+        serde_json::from_str(&m.decoding_json()).unwrap_or(serde_json::Value::Null);
+    let set: Vec<String> = json
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| match v {
+                    serde_json::Value::String(s) => format!("{k} {s}"),
+                    v => format!("{k} {v}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if !m.task.kind.uses_decoding() {
+        "none (the task scores, it does not generate)".into()
+    } else if set.is_empty() {
+        "the task's default (greedy)".into()
+    } else {
+        set.join(" · ")
+    }
+}
+
 /// The run's metrics with versions, staleness and the delta to the matching baseline.
 fn metric_rows(
     app: &AppState,
@@ -281,10 +351,11 @@ fn metric_rows(
             baseline: baseline_for(baselines, &run.task_name, &run.model_name, &m.name)
                 .map(|b| {
                     format!(
-                        "{} vs {} ({})",
+                        "Δ {} to {} ({}, n {}); see the sweep's report for the verdict",
                         metric_delta(&m.name, m.value - b.value),
                         metrics::format_value(&m.name, b.value),
-                        b.source
+                        b.source,
+                        b.n.map_or_else(|| "?".into(), |n| n.to_string())
                     )
                 })
                 .unwrap_or_default(),

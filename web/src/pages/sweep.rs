@@ -14,7 +14,7 @@ use crate::AppState;
 use crate::auth::MaybeSession;
 use crate::chart::{Bar, bars};
 use crate::error::PageError;
-use crate::format::{baseline_for, metric_delta, shade, value_ci};
+use crate::format::{baseline_for, metric_delta, value_ci};
 use crate::list::{ListQuery, Pager, page_of, sort_key, sort_links};
 use crate::nav::Nav;
 use crate::pages::said::Said;
@@ -26,7 +26,8 @@ pub struct GridCell {
     status: String,
     value: String,
     delta: String,
-    style: String,
+    /// `shade-best`, `shade-worse` or empty, by the metric's direction within its task.
+    tone: &'static str,
 }
 
 /// A row of the grid.
@@ -44,6 +45,8 @@ pub struct RunRow {
     expected: i64,
     primary: String,
     random_weights: bool,
+    /// The error's first line, and all of it when it has more.
+    error_head: String,
     error: String,
 }
 
@@ -206,16 +209,16 @@ impl<'a> Indexed<'a> {
         self.primaries.get(&r.id).copied()
     }
 
-    /// Rows × tasks of primary metrics, shaded per task between its lowest and highest value.
+    /// Rows × tasks of primary metrics, shaded per task by the metric's direction (a bias
+    /// share by its distance from 50): the best, and the clearly worse; none where all agree.
     fn grid(&self) -> Vec<GridRow> {
         let mut range: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
         for c in &self.data.runs {
             if let Some(m) = self.primary(&c.run).filter(|m| m.value.is_finite()) {
-                let e = range
-                    .entry(c.run.task_name.as_str())
-                    .or_insert((m.value, m.value));
-                e.0 = e.0.min(m.value);
-                e.1 = e.1.max(m.value);
+                let d = metrics::direction(&m.name).distance(m.value);
+                let e = range.entry(c.run.task_name.as_str()).or_insert((d, d));
+                e.0 = e.0.min(d);
+                e.1 = e.1.max(d);
             }
         }
         let labels: BTreeSet<&str> = self.labels.values().map(String::as_str).collect();
@@ -253,9 +256,19 @@ impl<'a> Indexed<'a> {
                 ),
                 _ => String::new(),
             },
-            style: m
-                .map(|m| format!("background: {}", shade(m.value, lo, hi)))
-                .unwrap_or_default(),
+            tone: match m.filter(|m| m.value.is_finite()) {
+                Some(m) if hi - lo > f64::EPSILON * hi.abs().max(1.0) => {
+                    let d = metrics::direction(&m.name).distance(m.value);
+                    if d <= lo {
+                        "shade-best"
+                    } else if d >= lo + (hi - lo) / 2.0 {
+                        "shade-worse"
+                    } else {
+                        ""
+                    }
+                }
+                _ => "",
+            },
         }
     }
 
@@ -281,7 +294,17 @@ impl<'a> Indexed<'a> {
                 let base =
                     baseline_for(&self.data.baselines, t, &first.run.model_name, &metric_name)
                         .map(|b| (b.value, b.source.as_str()));
-                (!items.is_empty()).then(|| bars(&format!("{t}: {metric_name}"), &items, base))
+                (!items.is_empty()).then(|| {
+                    bars(
+                        &format!(
+                            "{t}: {metric_name} ({})",
+                            metrics::direction(&metric_name).describe()
+                        ),
+                        &metric_name,
+                        &items,
+                        base,
+                    )
+                })
             })
             .collect()
     }
@@ -333,6 +356,13 @@ impl<'a> Indexed<'a> {
                     .map(|m| format!("{} = {}", m.name, value_ci(m)))
                     .unwrap_or_default(),
                 random_weights: c.run.random_weights,
+                error_head: c
+                    .run
+                    .error
+                    .as_deref()
+                    .and_then(|e| e.lines().next())
+                    .unwrap_or_default()
+                    .to_string(),
                 error: c.run.error.clone().unwrap_or_default(),
             })
             .collect()
