@@ -18,26 +18,6 @@ pub struct Cli {
 /// Options of every command.
 #[derive(Debug, Args, Clone)]
 pub struct Global {
-    /// Store URL: postgres://USER:PASS@HOST/DB (team mode) or sqlite://FILE
-    /// [default: sqlite://.nlebench/nlebench.sqlite]
-    #[arg(long, env = "NLEBENCH_DATABASE_URL", global = true)]
-    pub database_url: Option<String>,
-    /// Queue URL: redis://HOST:PORT (team mode) or sqlite://FILE
-    /// [default: sqlite://.nlebench/queue.sqlite]
-    #[arg(long, env = "NLEBENCH_QUEUE_URL", global = true)]
-    pub queue_url: Option<String>,
-    /// Queue name shared by submitters and workers [default: nlebench-jobs]
-    #[arg(long, env = "NLEBENCH_QUEUE_NAME", global = true)]
-    pub queue_name: Option<String>,
-    /// Directory of the embedded store and queue and of generated models [default: .nlebench]
-    #[arg(long, env = "NLEBENCH_DATA_DIR", global = true)]
-    pub data_dir: Option<PathBuf>,
-    /// Directory of task definitions [default: experiments/tasks]
-    #[arg(long, env = "NLEBENCH_TASKS_DIR", global = true)]
-    pub tasks_dir: Option<PathBuf>,
-    /// Model catalog [default: experiments/models/catalog.toml]
-    #[arg(long, env = "NLEBENCH_CATALOG", global = true)]
-    pub catalog: Option<PathBuf>,
     /// Config file
     #[arg(
         long,
@@ -46,56 +26,178 @@ pub struct Global {
         default_value = "nlebench.toml"
     )]
     pub config: PathBuf,
-    /// Seconds between worker heartbeats [default: 10]
-    #[arg(long, env = "NLEBENCH_HEARTBEAT_SECS", global = true)]
-    pub heartbeat_secs: Option<u64>,
-    /// Missed heartbeats after which a worker's jobs go to another worker [default: 3]
-    #[arg(long, env = "NLEBENCH_MISSED_HEARTBEATS", global = true)]
-    pub missed_heartbeats: Option<usize>,
-    /// Attempts per job before its run fails [default: 3]
-    #[arg(long, env = "NLEBENCH_MAX_ATTEMPTS", global = true)]
-    pub max_attempts: Option<u32>,
-    /// First retry delay in seconds, doubling per attempt [default: 5]
-    #[arg(long, env = "NLEBENCH_BACKOFF_SECS", global = true)]
-    pub backoff_secs: Option<u64>,
-    /// Seconds a worker waits out a store outage before releasing its job [default: 120]
-    #[arg(long, env = "NLEBENCH_STORE_OUTAGE_SECS", global = true)]
-    pub store_outage_secs: Option<u64>,
-    /// Seconds between the workers' reconciler passes; 0 turns them off [default: 30]
-    #[arg(long, env = "NLEBENCH_RECONCILE_SECS", global = true)]
-    pub reconcile_secs: Option<u64>,
-    /// Inference device: auto, cpu, cuda or cuda:N [default: auto]
-    #[arg(long, env = "NLEBENCH_DEVICE", global = true)]
-    pub device: Option<String>,
-    /// Memory budget of a scoring forward pass in MiB, when a setting names no batch size
-    /// [default: 2048]
-    #[arg(long, env = "NLEBENCH_MEMORY_BUDGET_MB", global = true)]
-    pub memory_budget_mb: Option<String>,
-    /// Memory a worker offers its jobs in GiB; it takes no job that needs more
-    /// [default: the GPU's memory, or the machine's]
-    #[arg(long, env = "NLEBENCH_MEMORY_GB", global = true)]
-    pub memory_gb: Option<String>,
-    /// Bootstrap resamples per metric interval; 0 turns intervals off [default: 1000]
-    #[arg(long, env = "NLEBENCH_BOOTSTRAP_ITERATIONS", global = true)]
-    pub bootstrap_iterations: Option<String>,
-    /// Perspective API key: workers score toxicity tasks' outputs with it (never logged)
-    #[arg(
-        long,
-        env = "NLEBENCH_PERSPECTIVE_KEY",
-        global = true,
-        hide_env_values = true
-    )]
-    pub perspective_key: Option<String>,
-    /// Perspective endpoint [default: the public comments:analyze]
-    #[arg(long, env = "NLEBENCH_PERSPECTIVE_URL", global = true)]
-    pub perspective_url: Option<String>,
-    /// Perspective requests per second, retries included [default: 1]
-    #[arg(long, env = "NLEBENCH_PERSPECTIVE_QPS", global = true)]
-    pub perspective_qps: Option<String>,
     /// More log output (-v info, -vv debug)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// The options of the command that runs (taken from its arguments, not parsed here).
+    #[arg(skip)]
+    pub options: Options,
 }
+
+/// Where the store and the queue are, and when a worker counts as alive: what every command
+/// that reads or writes the history needs.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Store and queue")]
+pub struct StoreOpts {
+    /// Store URL: postgres://USER:PASS@HOST/DB (team mode) or sqlite://FILE
+    /// [default: sqlite://.nlebench/nlebench.sqlite]
+    #[arg(long, env = "NLEBENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Queue URL: redis://HOST:PORT (team mode) or sqlite://FILE
+    /// [default: sqlite://.nlebench/queue.sqlite]
+    #[arg(long, env = "NLEBENCH_QUEUE_URL")]
+    pub queue_url: Option<String>,
+    /// Queue name shared by submitters and workers [default: nlebench-jobs]
+    #[arg(long, env = "NLEBENCH_QUEUE_NAME")]
+    pub queue_name: Option<String>,
+    /// Directory of the embedded store and queue and of generated models [default: .nlebench]
+    #[arg(long, env = "NLEBENCH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Seconds between worker heartbeats [default: 10]
+    #[arg(long, env = "NLEBENCH_HEARTBEAT_SECS")]
+    pub heartbeat_secs: Option<u64>,
+    /// Missed heartbeats after which a worker's jobs go to another worker [default: 3]
+    #[arg(long, env = "NLEBENCH_MISSED_HEARTBEATS")]
+    pub missed_heartbeats: Option<usize>,
+}
+
+/// Where generated (random-weight) models are written, for commands without a store.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DataOpts {
+    /// Directory of generated models (under `models/`) [default: .nlebench]
+    #[arg(long, env = "NLEBENCH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Where task definitions and the model catalog are.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Task and model files")]
+pub struct SpecOpts {
+    /// Directory of task definitions [default: experiments/tasks]
+    #[arg(long, env = "NLEBENCH_TASKS_DIR")]
+    pub tasks_dir: Option<PathBuf>,
+    /// Model catalog [default: experiments/models/catalog.toml]
+    #[arg(long, env = "NLEBENCH_CATALOG")]
+    pub catalog: Option<PathBuf>,
+}
+
+/// How a worker treats its jobs.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Workers")]
+pub struct WorkerOpts {
+    /// Attempts per job before its run fails [default: 3]
+    #[arg(long, env = "NLEBENCH_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
+    /// First retry delay in seconds, doubling per attempt (with jitter) [default: 5]
+    #[arg(long, env = "NLEBENCH_BACKOFF_SECS")]
+    pub backoff_secs: Option<u64>,
+    /// Seconds a worker waits out a store outage before releasing its job [default: 120]
+    #[arg(long, env = "NLEBENCH_STORE_OUTAGE_SECS")]
+    pub store_outage_secs: Option<u64>,
+    /// Seconds between the workers' reconciler passes; 0 turns them off [default: 30]
+    #[arg(long, env = "NLEBENCH_RECONCILE_SECS")]
+    pub reconcile_secs: Option<u64>,
+    /// Memory a worker offers its jobs in GiB; it takes no job that needs more
+    /// [default: the GPU's memory, or the machine's]
+    #[arg(long, env = "NLEBENCH_MEMORY_GB")]
+    pub memory_gb: Option<String>,
+    /// Perspective API key: workers score toxicity tasks' outputs with it (never logged)
+    #[arg(long, env = "NLEBENCH_PERSPECTIVE_KEY", hide_env_values = true)]
+    pub perspective_key: Option<String>,
+    /// Perspective endpoint [default: the public comments:analyze]
+    #[arg(long, env = "NLEBENCH_PERSPECTIVE_URL")]
+    pub perspective_url: Option<String>,
+    /// Perspective requests per second, retries included [default: 1]
+    #[arg(long, env = "NLEBENCH_PERSPECTIVE_QPS")]
+    pub perspective_qps: Option<String>,
+}
+
+/// Where models run.
+#[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Device")]
+pub struct DeviceOpts {
+    /// Inference device: auto, cpu, cuda or cuda:N [default: auto]
+    #[arg(long, env = "NLEBENCH_DEVICE")]
+    pub device: Option<String>,
+    /// Memory budget of a scoring forward pass in MiB, when a setting names no batch size
+    /// [default: 2048]
+    #[arg(long, env = "NLEBENCH_MEMORY_BUDGET_MB")]
+    pub memory_budget_mb: Option<String>,
+}
+
+/// How metrics are computed.
+#[derive(Debug, Args, Clone, Default)]
+pub struct MetricOpts {
+    /// Bootstrap resamples per metric interval; 0 turns intervals off [default: 1000]
+    #[arg(long, env = "NLEBENCH_BOOTSTRAP_ITERATIONS")]
+    pub bootstrap_iterations: Option<String>,
+}
+
+/// The option groups a command was given (the others left at their defaults).
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Store and queue.
+    pub store: StoreOpts,
+    /// Generated models' directory (commands without a store).
+    pub data: DataOpts,
+    /// Task and model files.
+    pub spec: SpecOpts,
+    /// Workers.
+    pub worker: WorkerOpts,
+    /// Device.
+    pub device: DeviceOpts,
+    /// Metrics.
+    pub metric: MetricOpts,
+}
+
+/// A command's arguments, with the option groups it takes.
+pub trait Grouped {
+    /// Its option groups.
+    fn options(&self) -> Options;
+}
+
+/// `impl Grouped for ARGS { groups }`: the groups a command's arguments flatten.
+macro_rules! grouped {
+    ($args:ty: $($group:ident),*) => {
+        impl Grouped for $args {
+            fn options(&self) -> Options {
+                Options {
+                    $($group: self.$group.clone(),)*
+                    ..Options::default()
+                }
+            }
+        }
+    };
+}
+
+grouped!(RunArgs: store, spec, worker, device, metric);
+grouped!(EvalArgs: store, spec, worker, device, metric);
+grouped!(SubmitArgs: store, spec);
+grouped!(WorkerArgs: store, worker, device, metric);
+grouped!(StatusArgs: store);
+grouped!(SweepArg: store);
+grouped!(ReconcileArgs: store);
+grouped!(ExportArgs: store);
+grouped!(RescoreArgs: store, device, metric);
+grouped!(ImportArgs: store, spec, device, metric);
+grouped!(CompareArgs: store);
+grouped!(ReportArgs: store);
+grouped!(MigrateArgs: store);
+grouped!(TagArgs: store);
+grouped!(NoteArgs: store);
+grouped!(TasksListArgs: spec);
+grouped!(BaselinesImportArgs: store);
+grouped!(BaselinesListArgs: store);
+grouped!(ScoreArgs: spec, device, metric);
+grouped!(RandomArgs: data);
+grouped!(PullArgs:);
+grouped!(ModelsListArgs: spec);
+grouped!(ServeArgs: store);
+grouped!(UsersAddArgs: store);
+grouped!(UsersListArgs: store);
+grouped!(UsersRemoveArgs: store);
+grouped!(GenerateArgs: data, device);
+grouped!(PerplexityArgs: data, device);
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -229,6 +331,10 @@ pub struct GenerateArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub data: DataOpts,
+    #[command(flatten)]
+    pub device: DeviceOpts,
 }
 
 #[derive(Debug, Args)]
@@ -251,6 +357,10 @@ pub struct PerplexityArgs {
     /// Print JSON with per-text perplexities and token counts
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub data: DataOpts,
+    #[command(flatten)]
+    pub device: DeviceOpts,
 }
 
 #[derive(Debug, Args)]
@@ -260,6 +370,8 @@ pub struct TagArgs {
     /// Tags: one word each (letters, digits, - _ . : /)
     #[arg(required = true)]
     pub tags: Vec<String>,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
@@ -268,6 +380,8 @@ pub struct NoteArgs {
     pub target: String,
     /// The note
     pub text: String,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Subcommand)]
@@ -295,12 +409,16 @@ pub struct UsersListArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
 pub struct UsersRemoveArgs {
     /// User name
     pub name: String,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 /// Dashboard roles.
@@ -322,6 +440,8 @@ pub struct UsersAddArgs {
     /// Read the password from standard input (first line) instead of NLEBENCH_PASSWORD
     #[arg(long)]
     pub password_stdin: bool,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
@@ -339,6 +459,8 @@ pub struct ServeArgs {
     /// (0: never)
     #[arg(long, env = "NLEBENCH_DASHBOARD_CACHE_MS", default_value_t = 2000)]
     pub cache_ms: u64,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
@@ -357,6 +479,16 @@ pub struct RunArgs {
     /// Afterwards, serve the dashboard on this address (default 127.0.0.1:8080) until Ctrl-C
     #[arg(long, value_name = "HOST:PORT", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
     pub serve: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    pub store: StoreOpts,
+    #[command(flatten)]
+    pub spec: SpecOpts,
+    #[command(flatten)]
+    pub worker: WorkerOpts,
+    #[command(flatten)]
+    pub device: DeviceOpts,
+    #[command(flatten)]
+    pub metric: MetricOpts,
 }
 
 #[derive(Debug, Args)]
@@ -383,6 +515,13 @@ pub struct EvalArgs {
     /// A task's dataset instead of the task's own (repeatable)
     #[arg(long = "dataset", value_name = "TASK=SOURCE")]
     pub datasets: Vec<String>,
+    /// A task's few-shot pool instead of its `[fewshot]` (repeatable; a local file makes
+    /// --num-fewshot work offline)
+    #[arg(long = "fewshot-dataset", value_name = "TASK=SOURCE")]
+    pub fewshot_datasets: Vec<String>,
+    /// The sweep's name [default: eval- and a hash of the flags]
+    #[arg(long)]
+    pub name: Option<String>,
     /// Seed (sampling decoders and example draws)
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -395,6 +534,27 @@ pub struct EvalArgs {
     /// Every run's metrics table, not only the model × task summary
     #[arg(long)]
     pub detail: bool,
+    #[command(flatten)]
+    pub store: StoreOpts,
+    #[command(flatten)]
+    pub spec: SpecOpts,
+    #[command(flatten)]
+    pub worker: WorkerOpts,
+    #[command(flatten)]
+    pub device: DeviceOpts,
+    #[command(flatten)]
+    pub metric: MetricOpts,
+}
+
+/// A run: `12` or `run:12`, as `tag`, `note` and `rescore` take it.
+fn run_id(s: &str) -> Result<i64, String> {
+    s.strip_prefix("run:")
+        .unwrap_or(s)
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id >= 1)
+        .ok_or_else(|| format!("`{s}` is not a run: write its id, e.g. 12 or run:12"))
 }
 
 /// A whole number ≥ 1, said in those words when it is not.
@@ -415,6 +575,10 @@ pub struct SubmitArgs {
     /// Print the plan (new / already done / failed → retried) and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub store: StoreOpts,
+    #[command(flatten)]
+    pub spec: SpecOpts,
 }
 
 #[derive(Debug, Args)]
@@ -431,6 +595,14 @@ pub struct WorkerArgs {
     /// Take jobs in queue order, without preferring the model it holds (for comparison)
     #[arg(long)]
     pub no_affinity: bool,
+    #[command(flatten)]
+    pub store: StoreOpts,
+    #[command(flatten)]
+    pub worker: WorkerOpts,
+    #[command(flatten)]
+    pub device: DeviceOpts,
+    #[command(flatten)]
+    pub metric: MetricOpts,
 }
 
 #[derive(Debug, Args)]
@@ -443,6 +615,8 @@ pub struct StatusArgs {
     /// List the archived sweeps instead (`nlebench sweeps archive|restore`)
     #[arg(long, conflicts_with = "sweep")]
     pub archived: bool,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
@@ -453,6 +627,8 @@ pub struct ReconcileArgs {
     /// Print the report as JSON
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
@@ -461,12 +637,16 @@ pub struct MigrateArgs {
     /// starts beside this command, as in a compose stack or a Kubernetes job)
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
     pub wait: u64,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
 pub struct SweepArg {
     /// Sweep name
     pub sweep: String,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
@@ -500,6 +680,14 @@ pub struct ImportArgs {
     /// Sweep the run is listed under
     #[arg(long, default_value = "imports")]
     pub sweep: String,
+    #[command(flatten)]
+    pub store: StoreOpts,
+    #[command(flatten)]
+    pub spec: SpecOpts,
+    #[command(flatten)]
+    pub device: DeviceOpts,
+    #[command(flatten)]
+    pub metric: MetricOpts,
 }
 
 /// How `import --file` is laid out.
@@ -536,17 +724,24 @@ pub struct ReportArgs {
     /// Write to a file instead of standard output
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// A value within TOLERANCE · max(|baseline|, 1) of its baseline counts as reproduced
-    /// (as does a baseline inside the value's 95 % interval)
+    /// On the baseline's examples, a value within TOLERANCE · max(|baseline|, 1) of it agrees
     #[arg(long, default_value_t = analysis::reproduction::DEFAULT_TOLERANCE)]
     pub tolerance: f64,
+    /// Equivalence margin for every metric, in its unit (else each task file's [margins]): a
+    /// value whose 90 % interval lies within baseline ± MARGIN reproduces it
+    #[arg(long, value_name = "MARGIN")]
+    pub margin: Option<f64>,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Run A (the reference)
+    /// Run A, the reference: an id or `run:ID`
+    #[arg(value_name = "RUN_A", value_parser = run_id)]
     pub a: i64,
-    /// Run B
+    /// Run B: an id or `run:ID`
+    #[arg(value_name = "RUN_B", value_parser = run_id)]
     pub b: i64,
     /// Bootstrap resamples
     #[arg(long, default_value_t = 10_000)]
@@ -557,12 +752,20 @@ pub struct CompareArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
 pub struct RescoreArgs {
     /// Sweep name, or `run:ID` for one run
     pub target: String,
+    #[command(flatten)]
+    pub store: StoreOpts,
+    #[command(flatten)]
+    pub device: DeviceOpts,
+    #[command(flatten)]
+    pub metric: MetricOpts,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -595,34 +798,49 @@ pub struct ExportArgs {
     /// The MLflow experiment [default: the sweep's name]
     #[arg(long, requires = "to")]
     pub experiment: Option<String>,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum BaselinesCommand {
-    /// Import baselines from a CSV (task,model,setting,metric,value,source,note); rows
-    /// already stored (same task, model, setting, metric and source) get the new value
+    /// Import baselines from a CSV (task,model,setting,metric,value,n,examples,source,note);
+    /// rows already stored (same task, model, setting, metric and source) get the new value
     Import(BaselinesImportArgs),
     /// List the stored baselines
-    List(JsonFlag),
+    List(BaselinesListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BaselinesListArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Args)]
 pub struct BaselinesImportArgs {
     /// The CSV file
     pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreOpts,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
     /// List the task definitions
-    List(JsonFlag),
+    List(TasksListArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct JsonFlag {
+pub struct TasksListArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub spec: SpecOpts,
 }
 
 #[derive(Debug, Args)]
@@ -653,6 +871,12 @@ pub struct ScoreArgs {
     /// Print one JSON object whose `metrics` maps metric names to numbers
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub spec: SpecOpts,
+    #[command(flatten)]
+    pub device: DeviceOpts,
+    #[command(flatten)]
+    pub metric: MetricOpts,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -688,7 +912,13 @@ pub enum ModelsCommand {
     /// Download a Hub model into the local Hugging Face cache
     Pull(PullArgs),
     /// List random-model presets and the catalog
-    List,
+    List(ModelsListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelsListArgs {
+    #[command(flatten)]
+    pub spec: SpecOpts,
 }
 
 #[derive(Debug, Args)]
@@ -702,6 +932,8 @@ pub struct RandomArgs {
     /// Output directory [default: DATA_DIR/models/random-PRESET-seedSEED]
     #[arg(long)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataOpts,
 }
 
 #[derive(Debug, Args)]

@@ -22,7 +22,8 @@ mod variables;
 use clap::Parser;
 
 use crate::args::{
-    BaselinesCommand, Cli, Command, ModelsCommand, SweepsCommand, TasksCommand, UsersCommand,
+    BaselinesCommand, Cli, Command, Global, Grouped, ModelsCommand, Options, SweepsCommand,
+    TasksCommand, UsersCommand,
 };
 
 /// Parse the command line and run the command.
@@ -90,47 +91,55 @@ fn error_text(e: &anyhow::Error) -> String {
 }
 
 async fn dispatch(cli: Cli, hooks: worker::Hooks) -> anyhow::Result<std::process::ExitCode> {
-    let global = cli.global;
+    // Each command's option groups become the settings' overrides (the others stay default).
+    let with = |o: Options| Global {
+        options: o,
+        ..cli.global.clone()
+    };
     match cli.command {
-        Command::Run(a) => commands::run::run(&global, a, &hooks).await,
-        Command::Eval(a) => commands::eval::eval(&global, a, &hooks).await,
-        Command::Submit(a) => commands::submit::submit(&global, a).await,
-        Command::Worker(a) => commands::worker::worker(&global, a, &hooks).await,
-        Command::Status(a) => commands::status::status(&global, a).await,
-        Command::Cancel(a) => commands::cancel::cancel(&global, a).await,
-        Command::Retry(a) => commands::retry::retry(&global, a).await,
-        Command::Export(a) => commands::export::export(&global, a).await,
-        Command::Rescore(a) => commands::rescore::rescore(&global, a).await,
-        Command::Import(a) => commands::import::import(&global, a).await,
-        Command::Compare(a) => commands::compare::compare(&global, a).await,
-        Command::Report(a) => commands::report::report(&global, a).await,
-        Command::Migrate(a) => commands::migrate::migrate(&global, a).await,
-        Command::Tag(a) => commands::tag::tag(&global, a, true).await,
-        Command::Untag(a) => commands::tag::tag(&global, a, false).await,
-        Command::Note(a) => commands::note::note(&global, a).await,
+        Command::Run(a) => commands::run::run(&with(a.options()), a, &hooks).await,
+        Command::Eval(a) => commands::eval::eval(&with(a.options()), a, &hooks).await,
+        Command::Submit(a) => commands::submit::submit(&with(a.options()), a).await,
+        Command::Worker(a) => commands::worker::worker(&with(a.options()), a, &hooks).await,
+        Command::Status(a) => commands::status::status(&with(a.options()), a).await,
+        Command::Cancel(a) => commands::cancel::cancel(&with(a.options()), a).await,
+        Command::Retry(a) => commands::retry::retry(&with(a.options()), a).await,
+        Command::Export(a) => commands::export::export(&with(a.options()), a).await,
+        Command::Rescore(a) => commands::rescore::rescore(&with(a.options()), a).await,
+        Command::Import(a) => commands::import::import(&with(a.options()), a).await,
+        Command::Compare(a) => commands::compare::compare(&with(a.options()), a).await,
+        Command::Report(a) => commands::report::report(&with(a.options()), a).await,
+        Command::Migrate(a) => commands::migrate::migrate(&with(a.options()), a).await,
+        Command::Tag(a) => commands::tag::tag(&with(a.options()), a, true).await,
+        Command::Untag(a) => commands::tag::tag(&with(a.options()), a, false).await,
+        Command::Note(a) => commands::note::note(&with(a.options()), a).await,
         Command::Sweeps(SweepsCommand::Archive(a)) => {
-            commands::sweeps::shelve(&global, &a.sweep, true).await
+            commands::sweeps::shelve(&with(a.options()), &a.sweep, true).await
         }
         Command::Sweeps(SweepsCommand::Restore(a)) => {
-            commands::sweeps::shelve(&global, &a.sweep, false).await
+            commands::sweeps::shelve(&with(a.options()), &a.sweep, false).await
         }
-        Command::Reconcile(a) => commands::reconcile::reconcile(&global, a).await,
-        Command::Tasks(TasksCommand::List(a)) => commands::tasks::list(&global, a),
-        Command::Score(a) => commands::score::score(&global, a),
+        Command::Reconcile(a) => commands::reconcile::reconcile(&with(a.options()), a).await,
+        Command::Tasks(TasksCommand::List(a)) => commands::tasks::list(&with(a.options()), a),
+        Command::Score(a) => commands::score::score(&with(a.options()), a),
         Command::Baselines(BaselinesCommand::Import(a)) => {
-            commands::baselines::import(&global, a).await
+            commands::baselines::import(&with(a.options()), a).await
         }
         Command::Baselines(BaselinesCommand::List(a)) => {
-            commands::baselines::list(&global, a).await
+            commands::baselines::list(&with(a.options()), a).await
         }
-        Command::Models(ModelsCommand::Random(a)) => commands::models::random(&global, a),
+        Command::Models(ModelsCommand::Random(a)) => {
+            commands::models::random(&with(a.options()), a)
+        }
         Command::Models(ModelsCommand::Pull(a)) => commands::models::pull(a),
-        Command::Models(ModelsCommand::List) => commands::models::list(&global),
-        Command::Serve(a) => commands::serve::serve(&global, a).await,
-        Command::Users(UsersCommand::Add(a)) => commands::users::add(&global, a).await,
-        Command::Users(UsersCommand::List(a)) => commands::users::list(&global, a).await,
-        Command::Users(UsersCommand::Remove(a)) => commands::users::remove(&global, a).await,
-        Command::Generate(a) => commands::generate::generate(&global, a),
-        Command::Perplexity(a) => commands::perplexity::perplexity(&global, a),
+        Command::Models(ModelsCommand::List(a)) => commands::models::list(&with(a.options())),
+        Command::Serve(a) => commands::serve::serve(&with(a.options()), a).await,
+        Command::Users(UsersCommand::Add(a)) => commands::users::add(&with(a.options()), a).await,
+        Command::Users(UsersCommand::List(a)) => commands::users::list(&with(a.options()), a).await,
+        Command::Users(UsersCommand::Remove(a)) => {
+            commands::users::remove(&with(a.options()), a).await
+        }
+        Command::Generate(a) => commands::generate::generate(&with(a.options()), a),
+        Command::Perplexity(a) => commands::perplexity::perplexity(&with(a.options()), a),
     }
 }

@@ -32,3 +32,31 @@ fn the_shipped_help_names_no_test_switch() {
         "{help}"
     );
 }
+
+#[test]
+fn each_command_lists_the_options_it_uses() {
+    let help = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nlebench"))
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let perplexity = help(&["perplexity"]);
+    for used in ["--device", "--memory-budget-mb", "--data-dir", "--model"] {
+        assert!(perplexity.contains(used), "{used}: {perplexity}");
+    }
+    for unused in ["--heartbeat-secs", "--backoff-secs", "--database-url", "--perspective-key"] {
+        assert!(!perplexity.contains(unused), "{unused}: {perplexity}");
+    }
+    let worker = help(&["worker"]);
+    for used in ["--backoff-secs", "--heartbeat-secs", "--database-url", "--device"] {
+        assert!(worker.contains(used), "{used}: {worker}");
+    }
+    let status = help(&["status"]);
+    assert!(status.contains("--database-url") && !status.contains("--device"), "{status}");
+    let compare = help(&["compare"]);
+    assert!(compare.contains("RUN_A") && compare.contains("run:ID"), "{compare}");
+}

@@ -21,13 +21,23 @@ pub async fn eval(g: &Global, a: EvalArgs, hooks: &worker::Hooks) -> anyhow::Res
         batch_size: a.batch_size,
         num_fewshot: a.num_fewshot,
         datasets: a.datasets.clone(),
+        fewshot_datasets: a.fewshot_datasets.clone(),
+        name: a.name.clone(),
         seed: a.seed,
     };
     let (name, text) = request.sweep_file(&cwd)?;
     let dir = s.data_dir.join("eval");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    // Checked as `run` reads it before it is kept: bad flags leave no sweep file behind.
+    let draft = dir.join(format!(".{name}.toml.draft"));
+    std::fs::write(&draft, &text).with_context(|| format!("cannot write {}", draft.display()))?;
+    let checked = context::sweep(&s, &draft).map_err(|e| flag_error(&a, e));
+    if let Err(e) = checked {
+        let _ = std::fs::remove_file(&draft);
+        return Err(e);
+    }
+    std::fs::rename(&draft, &path).with_context(|| format!("cannot write {}", path.display()))?;
     eprintln!(
         "sweep {name}: {} (`nlebench run` takes it as it is)",
         path.display()
@@ -38,6 +48,48 @@ pub async fn eval(g: &Global, a: EvalArgs, hooks: &worker::Hooks) -> anyhow::Res
         workers: a.workers,
         detail: a.detail,
         serve: None,
+        store: a.store.clone(),
+        spec: a.spec.clone(),
+        worker: a.worker.clone(),
+        device: a.device.clone(),
+        metric: a.metric.clone(),
     };
     crate::commands::run::run(g, run, hooks).await
+}
+
+/// A sweep error of eval's own sweep file, said as the flag that caused it.
+fn flag_error(a: &EvalArgs, e: anyhow::Error) -> anyhow::Error {
+    let text = e.to_string();
+    let flag = if text.contains("unknown task") || text.contains("tasks") {
+        "--tasks"
+    } else if text.contains("datasets.") {
+        "--dataset"
+    } else if text.contains("fewshot_datasets.") {
+        "--fewshot-dataset"
+    } else if text.contains("num_fewshot") || text.contains("few-shot") {
+        "--num-fewshot"
+    } else if text.contains("models[0].adapters") {
+        "--adapter"
+    } else if text.contains("models[0]") || text.contains("catalog") {
+        "--model"
+    } else {
+        return e;
+    };
+    let problem = text
+        .lines()
+        .find(|l| !l.trim_start().starts_with("fix:") && !l.trim().is_empty())
+        .unwrap_or(&text);
+    let fix = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("fix:"))
+        .unwrap_or(" see `nlebench eval --help`");
+    let problem = problem
+        .split_once(": ")
+        .filter(|(place, _)| place.contains(".toml"))
+        .map_or(problem, |(_, rest)| rest);
+    anyhow::anyhow!(
+        "{flag} (model {}, tasks {}): {problem}\n  fix:{fix}",
+        a.model,
+        a.tasks.join(",")
+    )
 }

@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 
-use crate::args::{Global, JsonFlag};
+use crate::args::{Global, TasksListArgs};
 use crate::context;
 
-pub fn list(g: &Global, a: JsonFlag) -> anyhow::Result<ExitCode> {
+pub fn list(g: &Global, a: TasksListArgs) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let tasks = context::tasks(&s, None)?;
     if a.json {

@@ -25,6 +25,10 @@ pub struct EvalRequest {
     pub num_fewshot: u32,
     /// `TASK=SOURCE` dataset replacements, as given.
     pub datasets: Vec<String>,
+    /// `TASK=SOURCE` few-shot pools, as given (for `num_fewshot` without the Hub).
+    pub fewshot_datasets: Vec<String>,
+    /// The sweep's name instead of one made from the flags.
+    pub name: Option<String>,
     /// Seed of sampling decoders and example draws.
     pub seed: u64,
 }
@@ -48,6 +52,8 @@ struct Body<'a> {
     seeds: [u64; 1],
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     datasets: BTreeMap<&'a str, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    fewshot_datasets: BTreeMap<&'a str, String>,
     models: [Model; 1],
     settings: [Setting; 1],
 }
@@ -103,16 +109,16 @@ impl EvalRequest {
                 fix: "e.g. --tasks no-crows-pairs,no-boolq (see `nlebench tasks list`)".into(),
             });
         }
-        let mut datasets = BTreeMap::new();
-        for d in &self.datasets {
-            let Some((task, source)) = d.split_once('=') else {
-                return Err(EvalError {
-                    flag: "--dataset",
-                    problem: format!("`{d}`: expected TASK=SOURCE"),
-                    fix: "e.g. --dataset no-boolq=path:data/boolq.jsonl".into(),
-                });
-            };
-            datasets.insert(task.trim(), absolute(source.trim(), cwd));
+        let datasets = sources("--dataset", &self.datasets, &tasks, cwd)?;
+        let fewshot_datasets = sources("--fewshot-dataset", &self.fewshot_datasets, &tasks, cwd)?;
+        if let Some(name) = &self.name
+            && (name.trim().is_empty() || name.contains(['/', '\\']))
+        {
+            return Err(EvalError {
+                flag: "--name",
+                problem: format!("`{name}` cannot name a sweep"),
+                fix: "give a name without slashes, e.g. --name my-eval".into(),
+            });
         }
         let catalog_name = !self.model.contains(':');
         let model = Model {
@@ -142,6 +148,7 @@ impl EvalRequest {
             tasks: tasks.clone(),
             seeds: [self.seed],
             datasets,
+            fewshot_datasets,
             models: [model],
             settings: [Setting {
                 name: setting,
@@ -151,10 +158,12 @@ impl EvalRequest {
             }],
         };
         let body_text = to_toml(&body);
-        let name = format!(
-            "eval-{}",
-            &hex::encode(Sha256::digest(body_text.as_bytes()))[..10]
-        );
+        let name = self.name.clone().unwrap_or_else(|| {
+            format!(
+                "eval-{}",
+                &hex::encode(Sha256::digest(body_text.as_bytes()))[..10]
+            )
+        });
         let file = File {
             name: &name,
             description: format!("nlebench eval of {} on {}", self.model, tasks.join(", ")),
@@ -166,6 +175,35 @@ impl EvalRequest {
         );
         Ok((name, text))
     }
+}
+
+/// `TASK=SOURCE` pairs of `flag` for tasks among `tasks`, with relative paths made absolute.
+fn sources<'a>(
+    flag: &'static str,
+    given: &'a [String],
+    tasks: &[&str],
+    cwd: &Path,
+) -> Result<BTreeMap<&'a str, String>, EvalError> {
+    let mut out = BTreeMap::new();
+    for d in given {
+        let Some((task, source)) = d.split_once('=') else {
+            return Err(EvalError {
+                flag,
+                problem: format!("`{d}`: expected TASK=SOURCE"),
+                fix: format!("e.g. {flag} no-boolq=path:data/boolq.jsonl"),
+            });
+        };
+        let task = task.trim();
+        if !tasks.contains(&task) {
+            return Err(EvalError {
+                flag,
+                problem: format!("`{d}`: task `{task}` is not among --tasks"),
+                fix: format!("add {task} to --tasks, or drop this {flag}"),
+            });
+        }
+        out.insert(task, absolute(source.trim(), cwd));
+    }
+    Ok(out)
 }
 
 /// TOML of a value whose fields are all strings, numbers and tables of them.

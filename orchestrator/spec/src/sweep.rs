@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::error::SpecError;
 use super::load::load_toml;
 use super::model::{Catalog, ModelEntry};
-use super::task::{DatasetRef, TaskRegistry, TaskSpec, dataset_ref};
+use super::task::{DatasetRef, TaskKind, TaskRegistry, TaskSpec, dataset_ref};
 use types::Dtype;
 use types::Source;
 
@@ -116,6 +116,9 @@ struct SweepFile {
     adapters: Vec<Spanned<String>>,
     #[serde(default)]
     datasets: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// Few-shot pools instead of the tasks' own `[fewshot]` (in their dataset's layout).
+    #[serde(default)]
+    fewshot_datasets: BTreeMap<Spanned<String>, Spanned<String>>,
     metric_models: Option<MetricModels>,
     models: Spanned<Vec<ModelEntry>>,
     #[serde(default)]
@@ -485,6 +488,39 @@ impl Loader<'_> {
                 .map_err(|(span, problem, fix)| self.err(span, &key, problem, &fix))?;
             let (line, col) = super::error::line_col(&self.text, source.span().start);
             spec.dataset_origin = Some((self.path.to_path_buf(), line, col, key));
+        }
+        for (task_name, source) in &file.fewshot_datasets {
+            let key = format!("fewshot_datasets.{}", task_name.get_ref());
+            let spec = task_specs
+                .iter_mut()
+                .find(|s| &s.name == task_name.get_ref());
+            let section = tasks.dataset_section(task_name.get_ref());
+            let (Some(spec), Some(section)) = (spec, section) else {
+                return Err(self.err(
+                    task_name.span(),
+                    &key,
+                    format!(
+                        "few-shot pool for `{}`, which is not among the sweep's tasks",
+                        task_name.get_ref()
+                    ),
+                    "remove the pool or add the task to `tasks`",
+                ));
+            };
+            if !matches!(spec.kind, TaskKind::Generation | TaskKind::Classification) {
+                return Err(self.err(
+                    task_name.span(),
+                    &key,
+                    format!(
+                        "few-shot examples are for generation and classification tasks, not `{}` tasks",
+                        spec.kind.as_str()
+                    ),
+                    "remove the pool",
+                ));
+            }
+            spec.fewshot = Some(
+                override_dataset(section, source, self.base)
+                    .map_err(|(span, problem, fix)| self.err(span, &key, problem, &fix))?,
+            );
         }
         Ok(task_specs)
     }

@@ -273,17 +273,22 @@ impl ModelConfig {
                     "mistral" => "mistral",
                     _ => "mixtral",
                 };
+                let unsupported = |feature: String, supported: &str| EngineError::Unsupported {
+                    path: path.to_path_buf(),
+                    feature,
+                    supported: supported.into(),
+                };
                 if !matches!(c.rope_type(), "default" | "linear") {
-                    return Err(err(format!(
-                        "rope scaling `{}` is not supported (supported: default, linear)",
-                        c.rope_type()
-                    )));
+                    return Err(unsupported(
+                        format!("rope scaling `{}`", c.rope_type()),
+                        "rope scaling default and linear",
+                    ));
                 }
                 if c.hidden_act != "silu" {
-                    return Err(err(format!(
-                        "hidden_act `{}` is not supported (silu)",
-                        c.hidden_act
-                    )));
+                    return Err(unsupported(
+                        format!("hidden_act `{}`", c.hidden_act),
+                        "hidden_act silu",
+                    ));
                 }
                 if !c.num_attention_heads.is_multiple_of(c.kv_heads()) {
                     return Err(err(

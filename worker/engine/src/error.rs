@@ -32,6 +32,18 @@ pub enum EngineError {
         /// Comma-separated supported types.
         supported: String,
     },
+    /// A valid config names a feature this engine does not implement.
+    #[error(
+        "{path}: {feature} is not supported by this version of nlebench (supported: {supported})\n  fix: evaluate a model without it; the file itself is valid"
+    )]
+    Unsupported {
+        /// config.json.
+        path: PathBuf,
+        /// The feature, as the file names it.
+        feature: String,
+        /// What is supported instead.
+        supported: String,
+    },
     /// config.json could not be read or lacks a key.
     #[error(
         "{path}: {message}\n  fix: repair config.json (it must be the Hugging Face config of the model)"
@@ -125,7 +137,7 @@ pub enum EngineError {
     #[error("generation: {0}\n  fix: correct the decoding parameters")]
     Generation(String),
     /// File-system error.
-    #[error("{path}: {source}")]
+    #[error("{path}: {source}\n  fix: {fix}", fix = io_fix(.source, .path))]
     Io {
         /// The file.
         path: PathBuf,
@@ -139,3 +151,20 @@ pub enum EngineError {
 
 /// Result of engine operations.
 pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// What to do about a file-system error at `path`: free space, make a directory writable (a
+/// generated model's, under the data directory), or check that the file is there.
+fn io_fix(e: &std::io::Error, path: &std::path::Path) -> String {
+    use std::io::ErrorKind;
+    let dir = path.parent().unwrap_or(path).display();
+    match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            format!("free space on the disk that holds {dir}, then run the command again")
+        }
+        ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => format!(
+            "make {dir} writable (and readable), or choose another data directory with NLEBENCH_DATA_DIR / --data-dir"
+        ),
+        ErrorKind::NotFound => format!("check that {} exists", path.display()),
+        _ => format!("check {} and the disk it is on", path.display()),
+    }
+}

@@ -208,7 +208,27 @@ fn stage(p: &Preset, seed: u64, out: &Path) -> Result<PathBuf> {
     let tensors = weights(p, seed)?;
     let st = tmp.join("model.safetensors");
     candle_core::safetensors::save(&tensors, &st)?;
+    shareable(&tmp)?;
     Ok(tmp)
+}
+
+/// Make a written model readable by everyone who may read the data directory (files 0644,
+/// the directory 0755), whatever the umask: a team shares generated models on one disk.
+fn shareable(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |p: &Path, mode: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(io(p))
+        };
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            set(&entry.map_err(io(dir))?.path(), 0o644)?;
+        }
+        set(dir, 0o755)?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 fn weights(p: &Preset, seed: u64) -> Result<HashMap<String, Tensor>> {
