@@ -232,8 +232,14 @@ fn every_page(env: &Env) {
         "{lb}"
     );
     let lb = ok(port, "/leaderboard?metric=bias_paper&random=true");
-    assert!(!lb.contains("href=\"/runs/"), "the runs are partial too: {lb}");
-    let lb = ok(port, "/leaderboard?metric=bias_paper&random=true&partial=true");
+    assert!(
+        !lb.contains("href=\"/runs/"),
+        "the runs are partial too: {lb}"
+    );
+    let lb = ok(
+        port,
+        "/leaderboard?metric=bias_paper&random=true&partial=true",
+    );
     assert!(
         lb.contains("href=\"/runs/")
             && lb.contains(">random weights</span>")
@@ -1016,7 +1022,10 @@ fn each_task_kind_shows_its_samples_in_its_own_layout() {
     let (_server, port) = serve(&env);
     // Pairs: both sentences, both perplexities, the one the model preferred.
     let page = ok(port, &format!("/runs/{}", run_of("no-crows-pairs")));
-    assert!(page.contains("<table class=\"data samples pairs\">"), "{page}");
+    assert!(
+        page.contains("<table class=\"data samples pairs\">"),
+        "{page}"
+    );
     assert!(page.contains(
         "<th class=\"num\">perplexity more</th><th class=\"num\">perplexity less</th><th>the model prefers</th>"
     ));
@@ -1027,7 +1036,9 @@ fn each_task_kind_shows_its_samples_in_its_own_layout() {
     assert!(page.contains("the more stereotypical") || page.contains("the less stereotypical"));
     assert!(page.contains("class=\"text preferred\""));
     assert!(
-        page.contains("<tr><th>adapter</th><td class=\"text short\" data-label=\"adapter\">none</td></tr>"),
+        page.contains(
+            "<tr><th>adapter</th><td class=\"text short\" data-label=\"adapter\">none</td></tr>"
+        ),
         "blanks say none: {page}"
     );
     let at = |s: &str| page.find(s).unwrap_or_else(|| panic!("{s}: {page}"));
@@ -1061,7 +1072,10 @@ fn each_task_kind_shows_its_samples_in_its_own_layout() {
     assert!(page.contains("17. mai er Norges nasjonaldag"));
     // Chains: every step with its prompt and output.
     let page = ok(port, &format!("/runs/{}", run_of("cot-scene-1")));
-    assert!(page.contains("<table class=\"data samples chains\">"), "{page}");
+    assert!(
+        page.contains("<table class=\"data samples chains\">"),
+        "{page}"
+    );
     assert!(page.contains("<summary>answers #1</summary>"), "{page}");
     // Every row's raw JSON is behind a toggle.
     assert!(page.contains("<details><summary>data</summary>"));

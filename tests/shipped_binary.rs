@@ -48,15 +48,31 @@ fn each_command_lists_the_options_it_uses() {
     for used in ["--device", "--memory-budget-mb", "--data-dir", "--model"] {
         assert!(perplexity.contains(used), "{used}: {perplexity}");
     }
-    for unused in ["--heartbeat-secs", "--backoff-secs", "--database-url", "--perspective-key"] {
+    for unused in [
+        "--heartbeat-secs",
+        "--backoff-secs",
+        "--database-url",
+        "--perspective-key",
+    ] {
         assert!(!perplexity.contains(unused), "{unused}: {perplexity}");
     }
     let worker = help(&["worker"]);
-    for used in ["--backoff-secs", "--heartbeat-secs", "--database-url", "--device"] {
+    for used in [
+        "--backoff-secs",
+        "--heartbeat-secs",
+        "--database-url",
+        "--device",
+    ] {
         assert!(worker.contains(used), "{used}: {worker}");
     }
     let status = help(&["status"]);
-    assert!(status.contains("--database-url") && !status.contains("--device"), "{status}");
+    assert!(
+        status.contains("--database-url") && !status.contains("--device"),
+        "{status}"
+    );
     let compare = help(&["compare"]);
-    assert!(compare.contains("RUN_A") && compare.contains("run:ID"), "{compare}");
+    assert!(
+        compare.contains("RUN_A") && compare.contains("run:ID"),
+        "{compare}"
+    );
 }

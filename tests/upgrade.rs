@@ -7,10 +7,10 @@ mod common;
 use common::{Env, mini_pairs, root, sweep_toml};
 use migrations::MigratorTrait;
 
-/// Migrations of the previous release (init, users, chain steps, run notes); the later ones
-/// (job deaths, session last seen, worker memory, sweep archive, annotations, the leaderboard's
-/// index on runs, the dashboard's aggregates) are applied by
-/// `nlebench migrate` here.
+/// Migrations of the oldest release a team may still hold (init, users, chain steps, run notes);
+/// the later ones (job deaths, session last seen, worker memory, sweep archive, annotations, the
+/// leaderboard's index on runs, the dashboard's aggregates, what runs and baselines were measured
+/// on) are applied by `nlebench migrate` here.
 const PREVIOUS_RELEASE_MIGRATIONS: u32 = 4;
 
 fn sql_text(s: &str) -> String {
@@ -69,6 +69,18 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
         sql_text(&run[1]),
         run[2]
     ));
+    // An import of trained weights' outputs on the whole dataset (run 2).
+    let dataset_rows: serde_json::Value = serde_json::from_str(&run[1]).unwrap();
+    let dataset_rows = dataset_rows["dataset"]["rows"].as_i64().unwrap();
+    team.execute(&format!(
+        "INSERT INTO runs (fingerprint, model_name, model_source, model_revision, adapter_name, adapter_source, task_name, task_version, setting_name, seed, sample_limit, manifest, source, status, n_expected, random_weights, error, worker, attempts, created_at, started_at, finished_at) \
+         VALUES ('import-1', 'NorGPT-369M', 'import:bias.csv', '1', NULL, NULL, 'no-crows-pairs', 1, 'six', 0, 6, {}, 'import', 'done', {}, FALSE, NULL, NULL, 1, {now}, {now}, {now})",
+        sql_text(&run[1]),
+        dataset_rows
+    ));
+    team.execute(&format!(
+        "INSERT INTO baselines (task, model, setting, metric, value, source, note, created_at) VALUES ('no-crows-pairs', 'NorGPT-369M', 'six', 'bias_paper', 50.0, 'paper', NULL, {now})"
+    ));
     team.execute(
         "INSERT INTO sweep_cells (sweep_id, cell_key, run_id) VALUES (1, 'NorGPT-369M/no-crows-pairs/six/seed=0', 1)",
     );
@@ -83,9 +95,12 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
             sql_text(&r[2])
         ));
     }
-    for m in &metrics {
+    for (run_id, m) in [1, 2]
+        .into_iter()
+        .flat_map(|id| metrics.iter().map(move |m| (id, m)))
+    {
         team.execute(&format!(
-            "INSERT INTO metrics (run_id, name, value, ci_low, ci_high, n, version, created_at) VALUES (1, {}, {}, NULL, NULL, {}, {}, {now})",
+            "INSERT INTO metrics (run_id, name, value, ci_low, ci_high, n, version, created_at) VALUES ({run_id}, {}, {}, NULL, NULL, {}, {}, {now})",
             sql_text(&m[0]),
             m[1],
             m[2],
@@ -100,6 +115,7 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
         "jobs",
         "samples",
         "metrics",
+        "baselines",
     ];
     let counts = || tables.map(count);
     let before = counts();
@@ -128,13 +144,33 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
         "the sweeps list's counts are filled from the stored runs"
     );
     assert_eq!(
-        team.count("SELECT COUNT(*) FROM leaderboard_latest WHERE run_id = 1"),
+        team.count("SELECT COUNT(*) FROM leaderboard_latest WHERE run_id = 2"),
         metrics.len() as i64,
-        "the leaderboard's entries are filled from the stored metrics"
+        "the leaderboard's entries are filled from the stored metrics of trained weights"
+    );
+    assert_eq!(
+        team.count("SELECT COUNT(*) FROM leaderboard_latest WHERE run_id = 1"),
+        0,
+        "a run of random weights does not stand on the leaderboard by default"
+    );
+    assert_eq!(
+        team.query("SELECT CAST(dataset_rows AS TEXT) FROM runs ORDER BY id"),
+        vec![vec![dataset_rows.to_string()]; 2],
+        "each run's dataset size is filled from its manifest"
+    );
+    assert_eq!(
+        team.count("SELECT COUNT(*) FROM runs WHERE examples_id IS NULL"),
+        2,
+        "the examples of stored runs are not guessed"
+    );
+    assert_eq!(
+        team.count("SELECT COUNT(*) FROM baselines WHERE n IS NULL AND examples IS NULL"),
+        1,
+        "a stored baseline keeps its row, with n and examples unknown"
     );
     assert_eq!(
         team.count("SELECT COUNT(*) FROM runs WHERE notes IS NULL"),
-        1
+        2
     );
     assert_eq!(
         team.count("SELECT COUNT(*) FROM sweeps WHERE archived_at IS NULL"),
@@ -148,6 +184,11 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
     assert_eq!(st["runs"][0]["samples"], 6);
     let rescored = team.ok(&["rescore", "old"]);
     assert!(rescored.contains("rescored 1 run(s)"), "{rescored}");
+    assert_eq!(
+        team.count("SELECT COUNT(*) FROM runs WHERE id = 1 AND examples_id IS NOT NULL"),
+        1,
+        "rescoring records the examples a stored run measured"
+    );
     team.ok(&[
         "baselines",
         "import",
@@ -158,6 +199,10 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
     ]);
     let report = team.ok(&["report", "old"]);
     assert!(report.contains("values reproduced"), "{report}");
+    assert!(
+        report.contains("inconclusive") && report.contains("random weights"),
+        "the stored random-weight run is judged by the new rules: {report}"
+    );
     let quick = root().join("experiments/sweeps/quickstart.toml");
     let mut w = team.worker("w2");
     team.ok(&["submit", quick.to_str().unwrap()]);

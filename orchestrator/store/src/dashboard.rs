@@ -146,7 +146,10 @@ impl LeaderboardFilter {
             && self.setting.as_ref().is_none_or(|s| *s == r.setting_name)
             && self.n.is_none_or(|n| n == r.n_expected)
             && self.examples.as_ref().is_none_or(|e| {
-                !e.is_empty() && r.examples_id.as_deref().is_some_and(|x| x.starts_with(e.as_str()))
+                !e.is_empty()
+                    && r.examples_id
+                        .as_deref()
+                        .is_some_and(|x| x.starts_with(e.as_str()))
             })
     }
 }

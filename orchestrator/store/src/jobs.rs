@@ -417,7 +417,6 @@ async fn fail(
     Ok(())
 }
 
-/// A run's metrics (replacing earlier values of the same names) and notes, and the run done.
 /// The identity of the examples run `run_id` stored samples of ([`spec::examples`]).
 pub(super) async fn examples_id<C: ConnectionTrait>(
     db: &C,
@@ -441,6 +440,8 @@ pub(super) async fn examples_id<C: ConnectionTrait>(
     )))
 }
 
+/// A run's metrics (replacing earlier values of the same names), notes and examples, and the
+/// run done.
 pub(super) async fn store_metrics<C: ConnectionTrait>(
     db: &C,
     run_id: i64,

@@ -144,7 +144,8 @@ impl Store {
         Ok(())
     }
 
-    /// Replace a finished run's metrics with `metrics` (rescoring); its status is unchanged.
+    /// Replace a finished run's metrics with `metrics` (rescoring) and record the examples it
+    /// measured (runs stored before migration 12 have none recorded); its status is unchanged.
     pub async fn replace_metrics(
         &self,
         run_id: i64,
@@ -161,6 +162,12 @@ impl Store {
                 .exec_without_returning(&txn)
                 .await?;
         }
+        let examples = super::jobs::examples_id(&txn, run_id).await?;
+        run::Entity::update_many()
+            .col_expr(run::Column::ExamplesId, Expr::value(examples))
+            .filter(run::Column::Id.eq(run_id))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         Ok(())
     }

@@ -223,7 +223,9 @@ pub async fn page(
     let data = app
         .caches
         .leaderboard
-        .get_or(key, || app.store.leaderboard_data(q.metric.clone(), &filter))
+        .get_or(key, || {
+            app.store.leaderboard_data(q.metric.clone(), &filter)
+        })
         .await?;
     Ok(LeaderboardPage {
         nav: session.nav(),
