@@ -254,4 +254,18 @@ fn a_random_model_on_the_practice_file_is_inconclusive_with_its_reasons() {
         csv.lines().next().unwrap().contains(",verdict,reason"),
         "{csv}"
     );
+    // With a margin, the width of the evidence is said too: 32 pairs cannot show ±2 points.
+    let margin: serde_json::Value =
+        serde_json::from_str(&env.ok(&["report", "noise", "--format", "json", "--margin", "2"]))
+            .unwrap();
+    let bias = margin["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["metric"] == "bias_paper")
+        .unwrap_or_else(|| panic!("{margin}"));
+    assert_eq!(bias["verdict"], "inconclusive", "{bias}");
+    assert_eq!(bias["margin"], 2.0, "{bias}");
+    let why = bias["reason"].as_str().unwrap();
+    assert!(why.contains("> margin 2"), "{why}");
 }

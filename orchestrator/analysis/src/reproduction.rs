@@ -228,11 +228,18 @@ fn judge(e: &Evidence, tolerance: f64) -> (Verdict, String) {
         None => reasons.push("the baseline's n is not recorded".into()),
         _ => {}
     }
+    let fmt = |v: f64| metrics::format_value(&m.name, v);
     if !reasons.is_empty() {
+        // Say too when the evidence would be too wide even on the right examples.
+        if let (Some(lo), Some(hi), Some(margin)) = (m.ci_low, m.ci_high, e.margin) {
+            let half = (hi - lo) / 2.0;
+            if half > margin {
+                reasons.push(format!("interval ±{} > margin {}", fmt(half), fmt(margin)));
+            }
+        }
         return (Verdict::Inconclusive, reasons.join("; "));
     }
     let delta = m.value - b.value;
-    let fmt = |v: f64| metrics::format_value(&m.name, v);
     if delta.abs() <= tolerance * b.value.abs().max(1.0) {
         return (
             Verdict::Reproduced,
