@@ -307,6 +307,65 @@ fn every_page(env: &Env) {
     assert_eq!(get(port, "/runs/2/samples.xml").0, 404);
 }
 
+/// One model three ways on one task: its whole dataset with trained weights (run 1), a 2-example
+/// smoke run (run 2) and random weights under the same name (run 3), in that order. The
+/// leaderboard ranks the full run, not whichever finished last.
+#[test]
+fn the_leaderboard_ranks_the_full_trained_run_over_a_later_smoke_and_random_run() {
+    let env = Env::embedded();
+    common::hub_fixture(&env);
+    for (sweep, source, limit) in [
+        ("full", "hf:test/tiny-gpt2", 32),
+        ("smoke", "hf:test/tiny-gpt2", 2),
+        ("noise", "random:norgpt-tiny@1", 32),
+    ] {
+        let s = env.write(
+            &format!("{sweep}.toml"),
+            &sweep_toml(
+                sweep,
+                &[("NorGPT-369M", source)],
+                &[("zero-shot", limit)],
+                32,
+                &mini_pairs(),
+            ),
+        );
+        env.ok(&["run", s.to_str().unwrap()]);
+    }
+    let (_server, port) = serve(&env);
+    let runs = |page: &str| -> Vec<String> {
+        page.match_indices("<a href=\"/runs/")
+            .map(|(i, _)| page[i + 15..].split('"').next().unwrap().to_string())
+            .collect()
+    };
+
+    let lb = ok(port, "/leaderboard?metric=bias_paper");
+    assert_eq!(runs(&lb), ["1"], "only the full trained run: {lb}");
+    assert!(
+        lb.contains(
+            "data-label=\"rank\">1</td><td class=\"name\" data-label=\"model\">NorGPT-369M</td>"
+        ) && lb.contains("data-label=\"n\">32</td>")
+            && lb.contains("setting zero-shot"),
+        "{lb}"
+    );
+    // Asked for, the smoke run stands apart (other examples) and the random run beside the
+    // full one, each marked.
+    let all = ok(
+        port,
+        "/leaderboard?metric=bias_paper&random=true&partial=true",
+    );
+    let mut shown = runs(&all);
+    shown.sort();
+    assert_eq!(shown, ["1", "2", "3"], "{all}");
+    assert!(
+        all.contains(">partial: 2 of 32</span>") && all.contains(">random weights</span>"),
+        "{all}"
+    );
+    assert_eq!(all.matches("<h2>no-crows-pairs").count(), 2, "{all}");
+    // A filter on n keeps the smoke run alone.
+    let smoke = ok(port, "/leaderboard?metric=bias_paper&partial=true&n=2");
+    assert_eq!(runs(&smoke), ["2"], "{smoke}");
+}
+
 #[test]
 fn every_page_renders_on_the_embedded_store() {
     every_page(&Env::embedded());

@@ -184,25 +184,11 @@ fn tasks_list_names_the_bias_task() {
     );
 }
 
-/// Put the tiny GPT-2 fixture in a Hugging Face cache as `test/tiny-gpt2` at commit `c0ffee`.
-fn cache_fixture(env: &Env) -> std::path::PathBuf {
-    let repo = env.dir.path().join("hf/hub/models--test--tiny-gpt2");
-    let snap = repo.join("snapshots/c0ffee");
-    std::fs::create_dir_all(&snap).unwrap();
-    std::fs::create_dir_all(repo.join("refs")).unwrap();
-    std::fs::write(repo.join("refs/main"), "c0ffee").unwrap();
-    for f in std::fs::read_dir(root().join("tests/fixtures/tiny-gpt2")).unwrap() {
-        let f = f.unwrap().path();
-        std::fs::copy(&f, snap.join(f.file_name().unwrap())).unwrap();
-    }
-    snap
-}
-
 #[test]
 fn hub_models_come_from_the_local_cache_and_failing_jobs_retry_up_to_the_maximum() {
     let mut env = Env::embedded();
     env.extra.push(("NLEBENCH_MAX_ATTEMPTS".into(), "3".into()));
-    let snap = cache_fixture(&env);
+    let snap = common::hub_fixture(&env);
     let sweep = env.write(
         "s.toml",
         &sweep_toml(
@@ -716,6 +702,82 @@ fn eval_runs_a_model_on_tasks_from_flags_and_reuses_its_sweep() {
     let (_, stderr) = text(&out);
     assert!(!out.status.success());
     assert!(stderr.contains("`0` is not a whole number ≥ 1"), "{stderr}");
+}
+
+#[test]
+fn eval_takes_a_name_and_offline_fewshot_pools_and_leaves_no_file_when_its_flags_fail() {
+    let env = Env::embedded();
+    let mini = root().join("experiments/data/no-boolq-mini.jsonl");
+    let local = format!("no-boolq=path:{}", mini.display());
+    let eval = |extra: &[&str]| {
+        let mut flags = vec![
+            "eval",
+            "--model",
+            "random:norgpt-tiny@3",
+            "--tasks",
+            "no-boolq",
+            "--num-fewshot",
+            "2",
+            "--dataset",
+            &local,
+        ];
+        flags.extend_from_slice(extra);
+        env.run(&flags)
+    };
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(env.dir.path().join("data/eval"))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+
+    // The shipped task's few-shot pool is on the Hub, unreachable here: the error says how
+    // to point at a local copy.
+    let out = eval(&["--name", "boolq-2-shot"]);
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("[fewshot]") && stderr.contains("--fewshot-dataset TASK=path:FILE"),
+        "{stderr}"
+    );
+    // With a local pool it runs offline, under the name given.
+    let out = eval(&["--name", "boolq-2-shot", "--fewshot-dataset", &local]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("all-examples-2-shot"), "{stdout}");
+    assert_eq!(env.status("boolq-2-shot")["runs"][0]["samples"], 8);
+    let sweep =
+        std::fs::read_to_string(env.dir.path().join("data/eval/boolq-2-shot.toml")).unwrap();
+    assert!(sweep.contains("[fewshot_datasets]"), "{sweep}");
+    assert_eq!(files(), ["boolq-2-shot.toml"]);
+
+    // Flags that fail to validate: an error naming the flag, and no sweep file left behind.
+    for (flags, named) in [
+        (vec!["--tasks", "no-such-task", "--name", "x"], "--tasks"),
+        (
+            vec!["--fewshot-dataset", "no-such=path:pool.csv", "--name", "y"],
+            "--fewshot-dataset",
+        ),
+        (vec!["--name", "no/slash"], "--name"),
+    ] {
+        let mut all = vec!["eval", "--model", "random:norgpt-tiny@3"];
+        if !flags.contains(&"--tasks") {
+            all.extend(["--tasks", "no-boolq"]);
+        }
+        all.extend(flags.iter().copied());
+        let out = env.run(&all);
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success(), "{all:?}");
+        assert!(
+            stderr.starts_with(&format!("error: {named}")),
+            "{all:?}: {stderr}"
+        );
+        assert_eq!(files(), ["boolq-2-shot.toml"], "{all:?}");
+    }
 }
 
 /// A task dir with a generation and a classification task whose few-shot pools are marked

@@ -317,6 +317,20 @@ impl Drop for Proc {
     }
 }
 
+/// Put the tiny GPT-2 fixture in a Hugging Face cache as `test/tiny-gpt2` at commit `c0ffee`.
+pub fn hub_fixture(env: &Env) -> std::path::PathBuf {
+    let repo = env.dir.path().join("hf/hub/models--test--tiny-gpt2");
+    let snap = repo.join("snapshots/c0ffee");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "c0ffee").unwrap();
+    for f in std::fs::read_dir(root().join("tests/fixtures/tiny-gpt2")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, snap.join(f.file_name().unwrap())).unwrap();
+    }
+    snap
+}
+
 /// A sweep over the mini pairs file.
 pub fn sweep_toml(
     name: &str,

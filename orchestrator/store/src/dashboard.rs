@@ -626,12 +626,6 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Vec<(run::Model, metric::Model)>, StoreError> {
-        let metric_run = || -> sea_orm::RelationDef {
-            metric::Entity::belongs_to(run::Entity)
-                .from(metric::Column::RunId)
-                .to(run::Column::Id)
-                .into()
-        };
         let latest: Vec<Option<i64>> = leaderboard_latest::Entity::find()
             .select_only()
             .column(leaderboard_latest::Column::RunId)
@@ -652,20 +646,16 @@ impl Store {
             .collect())
     }
 
-    /// For each (task, setting, examples, model, adapter): the newest finished run with the
-    /// metric `name` among those `filter` admits, whatever its weights and examples (read
-    /// from the runs, not the triggers' aggregate: asked for, not the default view).
+    /// For each (task, setting, examples, model, adapter) and kind of run (trained or random
+    /// weights, whole or partial dataset): the newest finished run with the metric `name`
+    /// among those `filter` admits, so that a random or partial run never hides a trained
+    /// run on the whole dataset (read from the runs, not the triggers' aggregate: asked for,
+    /// not the default view).
     pub async fn leaderboard_of_all(
         &self,
         name: &str,
         filter: &LeaderboardFilter,
     ) -> Result<Vec<(run::Model, metric::Model)>, StoreError> {
-        let metric_run = || -> sea_orm::RelationDef {
-            metric::Entity::belongs_to(run::Entity)
-                .from(metric::Column::RunId)
-                .to(run::Column::Id)
-                .into()
-        };
         let rows: Vec<(metric::Model, Option<run::Model>)> = metric::Entity::find()
             .filter(metric::Column::Name.eq(name))
             .join(JoinType::InnerJoin, metric_run())
@@ -673,7 +663,7 @@ impl Store {
             .select_also(run::Entity)
             .all(&self.db)
             .await?;
-        type Key = (String, String, String, String, String);
+        type Key = (String, String, String, String, String, bool, bool);
         let mut newest: BTreeMap<Key, (run::Model, metric::Model)> = BTreeMap::new();
         for (m, r) in rows {
             let Some(r) = r.filter(|r| filter.admits(r)) else {
@@ -685,6 +675,8 @@ impl Store {
                 r.examples_id.clone().unwrap_or_default(),
                 r.model_name.clone(),
                 r.adapter_name.clone().unwrap_or_default(),
+                r.random_weights,
+                r.partial(),
             );
             if newest.get(&key).is_none_or(|(old, _)| old.id < r.id) {
                 newest.insert(key, (r, m));
@@ -879,4 +871,12 @@ SELECT name, version FROM p WHERE name IS NOT NULL";
             .await?;
         Ok((rows, total, hidden))
     }
+}
+
+/// Metrics joined to their runs.
+fn metric_run() -> sea_orm::RelationDef {
+    metric::Entity::belongs_to(run::Entity)
+        .from(metric::Column::RunId)
+        .to(run::Column::Id)
+        .into()
 }

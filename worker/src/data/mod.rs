@@ -79,7 +79,7 @@ pub enum DataError {
     },
     /// A Hub dataset is not cached and cannot be downloaded.
     #[error(
-        "dataset {repo}@{revision} file {file} is not in the local Hugging Face cache ({cache}) and could not be downloaded: {message}\n  fix: download it on a machine with network access (it is cached under {cache}), or point the sweep at a local copy with `[datasets] TASK = \"path:FILE\"` (`nlebench eval`: `--dataset TASK=path:FILE`)"
+        "dataset {repo}@{revision} file {file} is not in the local Hugging Face cache ({cache}) and could not be downloaded: {message}\n  fix: download it on a machine with network access (it is cached under {cache}), or point the sweep at a local copy with `[datasets] TASK = \"path:FILE\"`, for a few-shot pool `[fewshot_datasets]` (`nlebench eval`: `--dataset` / `--fewshot-dataset TASK=path:FILE`)"
     )]
     NotAvailable {
         /// `ORG/NAME`.
