@@ -143,6 +143,23 @@ pub fn locations(s: &Settings) -> engine::Locations {
     }
 }
 
+/// The data directory, created and written to once: the directory of the embedded store,
+/// generated models and caches. Checked before anything is resolved, so that a directory that
+/// cannot be written is named as such and not blamed on the first model or dataset written there.
+pub fn writable_data_dir(s: &Settings) -> anyhow::Result<()> {
+    let dir = &s.data_dir;
+    let probe = dir.join(format!(".nlebench-write-check-{}", std::process::id()));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b""))
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            anyhow!(
+                "the data directory {} cannot be written: {e}\n  fix: make it writable, or choose another with NLEBENCH_DATA_DIR / --data-dir",
+                dir.display()
+            )
+        })
+}
+
 /// The engine-backed resolver for submissions.
 pub fn resolver(s: &Settings) -> EngineResolver {
     EngineResolver {

@@ -105,6 +105,30 @@ fn missing_model_directory_points_at_the_source() {
     assert!(e.contains("fix:"), "{e}");
 }
 
+#[test]
+fn a_data_directory_that_cannot_be_written_is_named_not_the_model_source() {
+    let mut env = Env::embedded();
+    let file = env.write("not-a-directory", "");
+    env.extra.push((
+        "NLEBENCH_DATA_DIR".into(),
+        file.join("data").display().to_string(),
+    ));
+    let p = env.write("s.toml", &good());
+    for command in ["submit", "run"] {
+        let out = env.run(&[command, p.to_str().unwrap()]);
+        let (_, stderr) = text(&out);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains(&format!(
+                "the data directory {} cannot be written",
+                file.join("data").display()
+            )) && stderr.contains("NLEBENCH_DATA_DIR / --data-dir"),
+            "{command}: {stderr}"
+        );
+        assert!(!stderr.contains("models[0].source"), "{stderr}");
+    }
+}
+
 fn fixture_copy(env: &Env) -> std::path::PathBuf {
     let src = root().join("tests/fixtures/tiny-gpt2");
     let dst = env.dir.path().join("model");

@@ -14,6 +14,7 @@ use crate::{context, render};
 pub async fn run(g: &Global, a: RunArgs, hooks: &worker::Hooks) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let sweep = context::sweep(&s, &a.sweep)?;
+    context::writable_data_dir(&s)?;
     let cells = orchestrator::submit::manifests(&sweep, &context::resolver(&s))?;
     let store = context::store_migrated(&s).await?;
     let mut queue = context::queue(&s).await?;

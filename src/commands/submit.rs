@@ -33,6 +33,7 @@ pub async fn submit(g: &Global, a: SubmitArgs) -> anyhow::Result<ExitCode> {
         print_plan(&sweep, &cells, true);
         return Ok(ExitCode::SUCCESS);
     }
+    context::writable_data_dir(&s)?;
     let cells = manifests(&sweep, &resolver)?;
     let store = context::store_migrated(&s).await?;
     let mut queue = context::queue(&s).await?;

@@ -386,6 +386,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_connection_error_names_the_fix_of_its_cause() {
+        let fix = connect_fix(
+            Service::Store,
+            "sqlite:///srv/data/nlebench.sqlite",
+            "cannot create /srv/data: Permission denied",
+        );
+        assert!(
+            fix.contains("make the directory of sqlite:///srv/data/nlebench.sqlite writable")
+                && !fix.contains("start the"),
+            "{fix}"
+        );
+        let fix = connect_fix(
+            Service::Queue,
+            "sqlite:///srv/data/nlebench.sqlite",
+            "database or disk is full",
+        );
+        assert!(fix.starts_with("free space on the disk"), "{fix}");
+        let fix = connect_fix(
+            Service::Queue,
+            "redis://q:6379",
+            "Connection refused (os error 111)",
+        );
+        assert_eq!(
+            fix,
+            "start the queue server (Redis), or correct NLEBENCH_QUEUE_URL / --queue-url"
+        );
+        let fix = connect_fix(Service::Store, "postgres://db/x", "connection refused");
+        assert!(
+            fix.starts_with("start the database server (PostgreSQL)"),
+            "{fix}"
+        );
+    }
+
+    #[test]
     fn redacts_passwords_in_every_url_form() {
         let table = [
             (
