@@ -201,6 +201,7 @@ pub fn worker_options(
         telemetry: Default::default(),
         affinity: true,
         hooks: hooks.clone(),
+        forget_on_stop: false,
     }
 }
 

@@ -248,6 +248,9 @@ fn every_page(env: &Env) {
     );
     assert!(!lb.contains("baseline: NorGLM released outputs"), "{lb}");
     ok(port, "/leaderboard");
+    // The in-process workers of `run` leave no row behind; a worker of the cluster does.
+    assert_eq!(env.count("SELECT COUNT(*) FROM workers"), 0);
+    env.ok(&["worker", "--exit-when-idle", "1"]);
     // A worker stopped two days ago is hidden unless asked for.
     let shown = ok(port, "/workers");
     assert!(!shown.contains("are hidden"), "{shown}");
@@ -1018,6 +1021,17 @@ fn loopback_viewing_checks_the_host_and_ends_when_accounts_exist() {
     let (status, r) = get_as(port, "localhost", "/");
     assert_eq!(status, 303, "{r}");
     assert!(r.contains("location: /login"), "{r}");
+    // The last account removed: the pages open to this machine again, without a restart.
+    env.ok(&["users", "remove", "kari"]);
+    let start = std::time::Instant::now();
+    while get_as(port, "localhost", "/").0 != 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "pages still closed 15 s after the last account was removed"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(get_as(port, &format!("rebound.example:{port}"), "/").0, 403);
 }
 
 /// A live stream of a dashboard that needs signing in ends when its session does.

@@ -32,6 +32,32 @@ fn quickstart_runs_offline_and_prints_per_type_bias_shares() {
             "no {word} in the summary:\n{summary}"
         );
     }
+    assert!(
+        stdout.trim_end().ends_with(
+            "`nlebench serve` shows them in the browser, `nlebench report quickstart` sets them beside the paper's baselines"
+        ) && stdout.contains("stored in sqlite://"),
+        "the run ends saying where its results are: {stdout}"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM workers"),
+        0,
+        "the in-process workers leave no stopped rows behind"
+    );
+    // `status` writes a value as the results table does.
+    let accuracy = summary
+        .split('┆')
+        .map(str::trim)
+        .find(|c| c.starts_with("0.") && c.contains(" ["))
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let listed = env.ok(&["status", "quickstart"]);
+    assert!(
+        listed.contains(&format!("accuracy = {accuracy}")),
+        "{accuracy}: {listed}"
+    );
     // One task of each kind ran to the end: 32 pairs, 8 BoolQ questions (zero-shot),
     // 6 instructions, 3 articles through both CoT steps; the generated model is on disk.
     let st = env.status("quickstart");

@@ -217,6 +217,16 @@ fn without_the_punkt_model_bleu_and_rouge_remain_and_a_note_says_how_to_install_
         stderr.contains("Distinct-n and ENTR left out") && stderr.contains("fetch_punkt.py"),
         "{stderr}"
     );
+    // A run of two generation tasks says it once, not once per task.
+    let quickstart = root().join("experiments/sweeps/quickstart.toml");
+    let out = env.run(&["run", quickstart.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr.matches("Distinct-n and ENTR left out").count(),
+        1,
+        "{stderr}"
+    );
 }
 
 #[test]

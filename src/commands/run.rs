@@ -26,7 +26,10 @@ pub async fn run(g: &Global, a: RunArgs, hooks: &worker::Hooks) -> anyhow::Resul
     let mut workers = Vec::new();
     for i in 0..a.workers.max(1) {
         let (s, store, queue, stop) = (s.clone(), store.clone(), queue.clone(), stop_rx.clone());
-        let opts = context::worker_options(None, Some(i), None, hooks);
+        let opts = worker::lifecycle::WorkerOptions {
+            forget_on_stop: true,
+            ..context::worker_options(None, Some(i), None, hooks)
+        };
         workers.push(tokio::spawn(async move {
             worker::lifecycle::run(&s, store, queue, opts, stop).await
         }));
@@ -82,6 +85,12 @@ pub async fn run(g: &Global, a: RunArgs, hooks: &worker::Hooks) -> anyhow::Resul
         return Ok(ExitCode::from(130));
     }
     render::results(&status, a.detail);
+    if a.serve.is_none() {
+        outln!(
+            "stored in {}: `nlebench serve` shows them in the browser, `nlebench report {name}` sets them beside the paper's baselines",
+            store::redact(&s.database_url)
+        );
+    }
     let failed = status.runs.iter().any(|r| r.run.status != RunStatus::Done);
     if let Some(addr) = a.serve {
         let serve = crate::args::ServeArgs {

@@ -15,10 +15,11 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
-    // A store without accounts served on loopback is one person's local tool: viewable.
+    // Served on loopback, a store without accounts is one person's local tool: viewable (and
+    // again if its last account is removed).
     let no_users = !a.public && !store.has_users().await?;
-    let local = no_users && a.addr.ip().is_loopback();
-    if local {
+    let local = !a.public && a.addr.ip().is_loopback();
+    if no_users && local {
         eprintln!(
             "note: no dashboard users yet, so the pages are viewable without signing in on this loopback address; add accounts with `nlebench users add NAME --role editor`"
         );
@@ -30,7 +31,7 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
     let access = if a.public {
         web::access::Access::Public
     } else if local {
-        web::access::Access::loopback()
+        web::access::Access::loopback(!no_users)
     } else {
         web::access::Access::SignIn
     };
@@ -46,7 +47,9 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
         store.url(),
         match access {
             web::access::Access::Public => ", public",
-            web::access::Access::Loopback(_) => ", viewable from this machine until accounts exist",
+            web::access::Access::Loopback(_) if no_users =>
+                ", viewable from this machine while no accounts exist",
+            web::access::Access::Loopback(_) => "",
             web::access::Access::SignIn => "",
         }
     );

@@ -214,6 +214,6 @@ fn primary_metric(r: &RunSummary) -> String {
     r.metrics
         .iter()
         .find(|m| m.name == primary)
-        .map(|m| format!("{} = {:.2}", m.name, m.value))
+        .map(|m| format!("{} = {}", m.name, metrics::format_value(&m.name, m.value)))
         .unwrap_or_default()
 }

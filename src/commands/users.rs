@@ -103,5 +103,10 @@ pub async fn remove(g: &Global, a: UsersRemoveArgs) -> anyhow::Result<ExitCode> 
         ));
     }
     outln!("removed {}; its sessions are ended", a.name);
+    if !store.has_users().await? {
+        outln!(
+            "no accounts left: a dashboard on a loopback address is viewable from this machine again; elsewhere nobody can sign in until `nlebench users add NAME --role editor`"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
-//! Who may view the pages: signed-in users, everyone (`--public`), or, for a store without
-//! accounts served on a loopback address, this machine until the first account is made.
+//! Who may view the pages: signed-in users, everyone (`--public`), or, served on a loopback
+//! address, this machine while the store has no accounts (again when the last one is removed).
 //! Actions always need a signed-in editor.
 
 use std::sync::Arc;
@@ -16,17 +16,18 @@ pub enum Access {
     SignIn,
     /// Anyone may view (`nlebench serve --public`).
     Public,
-    /// A store without accounts served on loopback: viewable by requests naming this machine
-    /// in their `Host` header (a site whose name resolves to 127.0.0.1 — DNS rebinding — is
-    /// refused), until an account exists; from then on pages need a signed-in user.
+    /// Served on loopback: while the store has no accounts, viewable by requests naming this
+    /// machine in their `Host` header (a site whose name resolves to 127.0.0.1 — DNS
+    /// rebinding — is refused); while it has accounts, pages need a signed-in user. Removing
+    /// the last account opens the pages to this machine again: nobody is locked out.
     Loopback(Arc<Accounts>),
 }
 
 impl Access {
-    /// The loopback mode of a store that has no accounts now.
-    pub fn loopback() -> Access {
+    /// The loopback mode, for a store that has accounts now or not.
+    pub fn loopback(accounts_exist: bool) -> Access {
         Access::Loopback(Arc::new(Accounts {
-            seen: AtomicBool::new(false),
+            exist: AtomicBool::new(accounts_exist),
             checked: AtomicU64::new(0),
             start: Instant::now(),
         }))
@@ -41,10 +42,11 @@ impl Access {
         }
     }
 
-    /// Whether a request may reach the dashboard at all (the `Host` check of loopback mode).
+    /// Whether a request may reach the dashboard at all (the `Host` check of loopback mode
+    /// while pages are viewable without signing in).
     pub fn admits(&self, headers: &HeaderMap) -> bool {
         match self {
-            Access::Loopback(_) => headers
+            Access::Loopback(a) if !a.exist.load(Ordering::Relaxed) => headers
                 .get(header::HOST)
                 .is_none_or(|h| h.to_str().is_ok_and(names_this_machine)),
             _ => true,
@@ -52,33 +54,34 @@ impl Access {
     }
 }
 
-/// Whether the store has accounts yet; asked of the store at most once per [`RECHECK`].
+/// Whether the store has accounts now; asked of the store at most once per [`RECHECK`].
 #[derive(Debug)]
 pub struct Accounts {
-    seen: AtomicBool,
+    /// The last answer.
+    exist: AtomicBool,
     /// Milliseconds after `start` of the last look.
     checked: AtomicU64,
     start: Instant,
 }
 
-/// How often loopback mode looks for new accounts.
+/// How often loopback mode asks whether accounts exist.
 const RECHECK: Duration = Duration::from_secs(1);
 
 impl Accounts {
     async fn exist(&self, store: &Store) -> Result<bool, StoreError> {
-        if self.seen.load(Ordering::Relaxed) {
-            return Ok(true);
-        }
         let now = self.start.elapsed().as_millis() as u64;
         let last = self.checked.load(Ordering::Relaxed);
         if last != 0 && now.saturating_sub(last) < RECHECK.as_millis() as u64 {
-            return Ok(false);
+            return Ok(self.exist.load(Ordering::Relaxed));
         }
         self.checked.store(now.max(1), Ordering::Relaxed);
         let exist = store.has_users().await?;
-        if exist {
-            tracing::info!("accounts exist now: pages need signing in");
-            self.seen.store(true, Ordering::Relaxed);
+        if self.exist.swap(exist, Ordering::Relaxed) != exist {
+            if exist {
+                tracing::info!("accounts exist now: pages need signing in");
+            } else {
+                tracing::info!("no accounts left: pages are viewable from this machine again");
+            }
         }
         Ok(exist)
     }
@@ -127,11 +130,15 @@ mod tests {
         for (host, admitted) in table {
             let mut h = HeaderMap::new();
             h.insert(header::HOST, host.parse().unwrap());
-            assert_eq!(Access::loopback().admits(&h), admitted, "{host:?}");
+            assert_eq!(Access::loopback(false).admits(&h), admitted, "{host:?}");
             assert!(Access::SignIn.admits(&h) && Access::Public.admits(&h));
+            assert!(
+                Access::loopback(true).admits(&h),
+                "with accounts, sign-in guards the pages: {host:?}"
+            );
         }
         assert!(
-            Access::loopback().admits(&HeaderMap::new()),
+            Access::loopback(false).admits(&HeaderMap::new()),
             "no Host: no browser"
         );
     }

@@ -62,6 +62,9 @@ pub struct WorkerOptions {
     pub affinity: bool,
     /// Code the embedding program runs at points of a job's life (none in `nlebench`).
     pub hooks: crate::Hooks,
+    /// Remove its row when it stops cleanly instead of keeping it as stopped: the in-process
+    /// workers of `nlebench run` are part of one command, not members of a team's cluster.
+    pub forget_on_stop: bool,
 }
 
 /// Run jobs as one worker until `stop` turns true or it has been idle for
@@ -132,7 +135,11 @@ pub async fn run(
     if let Some(r) = reconciler {
         r.abort();
     }
-    store.worker_stopped(&opts.name).await?;
+    if opts.forget_on_stop && result.is_ok() {
+        store.forget_worker(&opts.name).await?;
+    } else {
+        store.worker_stopped(&opts.name).await?;
+    }
     Ok(result?)
 }
 

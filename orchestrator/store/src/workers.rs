@@ -106,6 +106,15 @@ impl Store {
         Ok(())
     }
 
+    /// Remove a stopped worker's row (the jobs it ran keep its name).
+    pub async fn forget_worker(&self, name: &str) -> Result<(), StoreError> {
+        worker::Entity::delete_many()
+            .filter(worker::Column::Name.eq(name))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
     /// All registered workers.
     pub async fn workers(&self) -> Result<Vec<worker::Model>, StoreError> {
         Ok(worker::Entity::find().all(&self.db).await?)

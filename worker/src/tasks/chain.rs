@@ -218,7 +218,7 @@ pub fn metrics(
         boot,
     );
     if let Some(e) = &m.missing {
-        tracing::warn!("Distinct-n and ENTR left out: {e}");
+        super::generation::warn_left_out(&e.to_string());
     }
     Ok(m.metrics)
 }

@@ -162,6 +162,20 @@ pub fn long_inputs(samples: &[sample::Model]) -> usize {
         .count()
 }
 
+/// Warn that Distinct-n and ENTR were left out, once per process for each reason: every
+/// generation run of a sweep would say the same.
+pub(super) fn warn_left_out(reason: &str) {
+    static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let first = SAID
+        .lock()
+        .map(|mut said| said.insert(reason.to_string()))
+        .unwrap_or(true);
+    if first {
+        tracing::warn!("Distinct-n and ENTR left out: {reason}");
+    }
+}
+
 /// Metrics from stored samples (output against reference).
 pub fn metrics(
     task: &TaskSpec,
@@ -176,7 +190,7 @@ pub fn metrics(
     });
     let m = text_metrics(pairs, &task.metrics, boot);
     if let Some(e) = &m.missing {
-        tracing::warn!("Distinct-n and ENTR left out: {e}");
+        warn_left_out(&e.to_string());
     }
     let mut out = m.metrics;
     if task.metrics.iter().any(|x| x == "long_inputs") {
