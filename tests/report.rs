@@ -112,7 +112,7 @@ fn released_outputs_reproduce_their_baselines_and_a_perturbed_copy_differs() {
         "{md}"
     );
     let html = env.ok(&["report", "released", "--format", "html"]);
-    assert!(html.contains("<table class=\"report\">") && html.contains("reproduced"));
+    assert!(html.contains("<table class=\"data report\">") && html.contains("reproduced"));
     let csv = env.ok(&["report", "released", "--format", "csv"]);
     assert!(
         csv.starts_with("task,model,adapter,setting,run_id,metric,value,ci_low,ci_high,baseline")

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Browser check of the dashboard: headless Chromium (Debian's `chromium`) loads the sweep grid,
-# run, compare and leaderboard pages of a freshly seeded embedded store, fails on any console
-# message (script errors, failed loads), and saves screenshots. Then every page, at 1024 and
-# 1400 px, must fit the window without scrolling sideways (tools/browser/layout.py, which needs
-# the Python package websocket-client).
+# Browser check of the dashboard: headless Chromium (Debian's `chromium`) loads every page of a
+# freshly seeded embedded store (sweeps, runs of each task kind, a failed run, imports of the
+# authors' released bias files when ../shared has them, compare with its disagreements view, the
+# leaderboard with and without random and partial runs, the reproduction report), fails on any
+# console message (script errors, failed loads), and looks at every page at 1400 and 390 px as a
+# person would (tools/browser/layout.py: no sideways scrolling, no cell sticking out of its
+# column, no word or number broken across lines, charts with axes), saving a screenshot of each.
+# It first proves it can fail: a deliberately broken column width must be caught.
 #
 # Usage (from the repository root, after `cargo build`):
 #   tools/browser/check.sh [OUT_DIR]        # screenshots go to OUT_DIR (default ./screenshots)
-# Needs: chromium (apt-get install chromium). NLEBENCH_BIN overrides target/debug/nlebench.
+# Needs: chromium (apt-get install chromium) and the Python package websocket-client.
+# NLEBENCH_BIN overrides target/debug/nlebench.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -46,7 +50,24 @@ TOML
 # Runs 3-6: one of each task kind.
 "$BIN" run experiments/sweeps/quickstart.toml >/dev/null 2>"$WORK/quickstart.log" \
   || { cat "$WORK/quickstart.log" >&2; exit 1; }
+# Run 7 fails: its dataset disappears after submission.
+cp experiments/data/no-crows-pairs-mini.csv "$WORK/vanishing.csv"
+sed -e 's/name = "browser"/name = "failing"/' -e "s|path:[^\"]*|path:$WORK/vanishing.csv|" \
+  "$WORK/sweep.toml" | awk '/^\[\[models\]\]/{n++} n<2' > "$WORK/failing.toml"
+"$BIN" submit "$WORK/failing.toml" >/dev/null
+rm "$WORK/vanishing.csv"
+NLEBENCH_MAX_ATTEMPTS=1 "$BIN" worker --exit-when-idle 1 >/dev/null 2>&1 || true
 "$BIN" baselines import experiments/baselines/norglm-released.csv >/dev/null
+# Runs 8-9: the authors' released outputs of two models, imported (CI has them).
+RELEASED="$ROOT/../shared/data/norglm-results/bias"
+PAGES_RELEASED=()
+if [ -d "$RELEASED" ]; then
+  "$BIN" import --task no-crows-pairs --model NorGPT-369M --file "$RELEASED/bias_369M.csv" >/dev/null
+  "$BIN" import --task no-crows-pairs --model NorGPT-23B --file "$RELEASED/bias_23B.csv" >/dev/null
+  PAGES_RELEASED=(/runs/8 "/compare?runs=8,9" "/compare?runs=8,9&diff=true")
+else
+  echo "note: ../shared/data/norglm-results missing: the released files' pages are not looked at"
+fi
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BIN" serve --public --addr "127.0.0.1:$PORT" 2>"$WORK/serve.log" &
 SERVER=$!
@@ -55,39 +76,56 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 failed=0
-for page in "sweep-grid /sweeps/browser" "run /runs/1" "compare /compare?runs=1,2" "leaderboard /leaderboard?metric=bias_paper" "report /sweeps/browser/report"; do
+for page in "sweep-grid /sweeps/browser" "run /runs/1" "failed-run /runs/7" "compare /compare?runs=1,2" \
+    "disagreements /compare?runs=1,2&diff=true" "leaderboard /leaderboard?metric=bias_paper&random=true&partial=true" \
+    "report /sweeps/browser/report"; do
   name=${page%% *}
   path=${page#* }
   log="$WORK/$name.log"
   timeout 60 "$CHROME" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
     --no-first-run --user-data-dir="$WORK/profile-$name" --window-size=1280,1400 \
     --enable-logging=stderr --v=0 --virtual-time-budget=3000 \
-    --screenshot="$OUT/$name.png" "http://127.0.0.1:$PORT$path" 2>"$log" >/dev/null || true
-  if [ ! -s "$OUT/$name.png" ]; then
+    --screenshot="$WORK/$name.png" "http://127.0.0.1:$PORT$path" 2>"$log" >/dev/null || true
+  if [ ! -s "$WORK/$name.png" ]; then
     echo "FAIL $name: no screenshot" >&2; sed -n '1,20p' "$log" >&2; failed=1
   elif grep -E 'CONSOLE|Uncaught|Failed to load resource' "$log" >&2; then
     echo "FAIL $name: console messages above" >&2; failed=1
   else
-    echo "ok   $name: $OUT/$name.png"
+    echo "ok   $name: no console messages"
   fi
 done
 # The compare page's significance table is in the rendered DOM.
 timeout 60 "$CHROME" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
   --no-first-run --user-data-dir="$WORK/profile-dom" --virtual-time-budget=3000 \
   --dump-dom "http://127.0.0.1:$PORT/compare?runs=1,2" 2>/dev/null >"$WORK/compare.html" || true
-if grep -q "Significance against run 1" "$WORK/compare.html" && grep -q "McNemar exact" "$WORK/compare.html"; then
+if grep -q "Differences on the shared examples" "$WORK/compare.html" && grep -q "run 2 against run 1" "$WORK/compare.html" \
+    && grep -q "McNemar exact" "$WORK/compare.html"; then
   echo "ok   compare: significance table rendered"
 else
   echo "FAIL compare: no significance table in the rendered page" >&2; failed=1
 fi
-# Every page fits 1024 and 1400 px without sideways scrolling.
-if python3 -c 'import websocket' 2>/dev/null; then
-  python3 tools/browser/layout.py --chrome "$CHROME" --base "http://127.0.0.1:$PORT" --widths 1024,1400 \
-    / /archive /sweeps/browser /sweeps/quickstart /runs/1 /runs/3 /runs/4 /runs/5 /runs/6 \
-    "/compare?runs=1,2" "/leaderboard?metric=bias_paper" /workers /baselines \
-    /sweeps/browser/report /login /nonexistent || failed=1
-else
+# The layout check must fail on what a person would see: a column squeezed to 4 characters.
+if ! python3 -c 'import websocket' 2>/dev/null; then
   echo "FAIL layout: the Python package websocket-client is missing (pip install websocket-client)" >&2
-  failed=1
+  exit 1
 fi
+BROKEN='table.data td:nth-child(2), table.data th:nth-child(2) { width: 4ch !important; max-width: 4ch !important; min-width: 0 !important; white-space: normal !important; overflow-wrap: anywhere !important; word-break: break-all !important; }'
+if python3 tools/browser/layout.py --chrome "$CHROME" --base "http://127.0.0.1:$PORT" --widths 1400 \
+    --inject-css "$BROKEN" /sweeps/browser >"$WORK/selftest.log" 2>&1; then
+  cat "$WORK/selftest.log" >&2
+  echo "FAIL layout self-test: a deliberately broken column width was not caught" >&2; failed=1
+elif grep -q "text broken inside a word or number" "$WORK/selftest.log"; then
+  echo "ok   layout self-test: a broken column width is caught ($(grep -m1 'broken inside' "$WORK/selftest.log" | sed 's/^ *//'))"
+else
+  cat "$WORK/selftest.log" >&2
+  echo "FAIL layout self-test: it failed, but not on the broken words" >&2; failed=1
+fi
+# Every page at 1400 and 390 px, with screenshots.
+python3 tools/browser/layout.py --chrome "$CHROME" --base "http://127.0.0.1:$PORT" --widths 1400,390 \
+  --screenshots "$OUT" \
+  / /archive /sweeps/browser /sweeps/quickstart /sweeps/failing /runs/1 /runs/3 /runs/4 /runs/5 \
+  /runs/6 /runs/7 "/compare?runs=1,2" "/compare?runs=1,2&diff=true" "/leaderboard?metric=bias_paper" \
+  "/leaderboard?metric=bias_paper&random=true&partial=true" "/leaderboard?metric=rouge_l&random=true&partial=true" \
+  /workers /baselines /sweeps/browser/report /sweeps/quickstart/report /login /nonexistent \
+  "${PAGES_RELEASED[@]}" || failed=1
 exit $failed

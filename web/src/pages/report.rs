@@ -10,28 +10,34 @@ use crate::AppState;
 use crate::auth::MaybeSession;
 use crate::error::PageError;
 use crate::format::metric_delta;
+use crate::nav::Nav;
 
 /// A value of metric `name` in its decimals.
 fn num(name: &str, v: f64) -> String {
     metrics::format_value(name, v)
 }
-use crate::nav::Nav;
 
 /// A report row, formatted.
 pub struct Line {
-    task: String,
-    model: String,
-    run: Option<i64>,
-    setting: String,
     metric: String,
     value: String,
     n: String,
     baseline: String,
-    provenance: String,
     delta: String,
     verdict: &'static str,
     reason: String,
     class: &'static str,
+}
+
+/// The rows of one (task, model, run): a heading, where the baselines come from, the rows.
+pub struct Group {
+    task: String,
+    model: String,
+    run: Option<i64>,
+    setting: String,
+    /// The baselines' sources, each once.
+    provenance: Vec<String>,
+    lines: Vec<Line>,
 }
 
 #[derive(Template, WebTemplate)]
@@ -43,64 +49,83 @@ pub struct ReportPage {
     tolerance: String,
     summaries: Vec<String>,
     overall: String,
-    lines: Vec<Line>,
+    groups: Vec<Group>,
+}
+
+fn line(r: &reproduction::Row) -> Line {
+    Line {
+        metric: r.metric.clone(),
+        value: match (r.value, r.ci_low, r.ci_high) {
+            (Some(v), Some(lo), Some(hi)) => format!(
+                "{} [{}, {}]",
+                num(&r.metric, v),
+                num(&r.metric, lo),
+                num(&r.metric, hi)
+            ),
+            (Some(v), _, _) => num(&r.metric, v),
+            (None, _, _) => "none".into(),
+        },
+        n: match (r.n, r.baseline_n) {
+            (Some(n), Some(b)) => format!("{n} / {b}"),
+            (Some(n), None) => format!("{n} / ?"),
+            (None, Some(b)) => format!("– / {b}"),
+            (None, None) => "–".into(),
+        },
+        baseline: num(&r.metric, r.baseline),
+        delta: r
+            .delta
+            .map_or_else(|| "none".into(), |d| metric_delta(&r.metric, d)),
+        verdict: r.verdict.as_str(),
+        reason: r.reason.clone(),
+        class: match r.verdict {
+            Verdict::Reproduced => "ok",
+            Verdict::Differs => "bad",
+            Verdict::Inconclusive => "warn",
+            Verdict::NotMeasured | Verdict::NoRun => "muted",
+        },
+    }
 }
 
 impl ReportPage {
     /// The page of `report` (also written by `nlebench report --format html`).
     pub fn new(report: &Report, nav: Nav) -> ReportPage {
-        let lines = report
-            .rows
-            .iter()
-            .map(|r| Line {
-                task: r.task.clone(),
-                model: if r.adapter.is_empty() {
-                    r.model.clone()
-                } else {
-                    format!("{}+{}", r.model, r.adapter)
-                },
-                run: r.run_id,
-                setting: r.setting.clone(),
-                metric: r.metric.clone(),
-                value: match (r.value, r.ci_low, r.ci_high) {
-                    (Some(v), Some(lo), Some(hi)) => {
-                        format!(
-                            "{} [{}, {}]",
-                            num(&r.metric, v),
-                            num(&r.metric, lo),
-                            num(&r.metric, hi)
-                        )
-                    }
-                    (Some(v), _, _) => num(&r.metric, v),
-                    (None, _, _) => "none".into(),
-                },
-                n: match (r.n, r.baseline_n) {
-                    (Some(n), Some(b)) => format!("{n} / {b}"),
-                    (Some(n), None) => format!("{n} / ?"),
-                    (None, Some(b)) => format!("– / {b}"),
-                    (None, None) => "–".into(),
-                },
-                baseline: num(&r.metric, r.baseline),
-                provenance: format!(
-                    "{} · {} ({}; examples {})",
-                    r.source,
-                    r.provenance,
-                    r.baseline_setting,
-                    r.baseline_examples.as_deref().unwrap_or("not recorded")
-                ),
-                delta: r
-                    .delta
-                    .map_or_else(|| "none".into(), |d| metric_delta(&r.metric, d)),
-                verdict: r.verdict.as_str(),
-                reason: r.reason.clone(),
-                class: match r.verdict {
-                    Verdict::Reproduced => "ok",
-                    Verdict::Differs => "bad",
-                    Verdict::Inconclusive => "warn",
-                    Verdict::NotMeasured | Verdict::NoRun => "muted",
-                },
-            })
-            .collect();
+        let mut groups: Vec<Group> = Vec::new();
+        for r in &report.rows {
+            let model = if r.adapter.is_empty() {
+                r.model.clone()
+            } else {
+                format!("{}+{}", r.model, r.adapter)
+            };
+            let provenance = format!(
+                "{} · {} ({}; examples {})",
+                r.source,
+                r.provenance,
+                r.baseline_setting,
+                r.baseline_examples
+                    .as_deref()
+                    .map_or("not recorded", spec::examples::short)
+            );
+            let same = groups
+                .last()
+                .is_some_and(|g| g.task == r.task && g.model == model && g.run == r.run_id);
+            if !same {
+                groups.push(Group {
+                    task: r.task.clone(),
+                    model,
+                    run: r.run_id,
+                    setting: r.setting.clone(),
+                    provenance: Vec::new(),
+                    lines: Vec::new(),
+                });
+            }
+            let Some(g) = groups.last_mut() else {
+                continue;
+            };
+            if !g.provenance.contains(&provenance) {
+                g.provenance.push(provenance);
+            }
+            g.lines.push(line(r));
+        }
         ReportPage {
             nav,
             sweep: report.sweep.clone(),
@@ -108,7 +133,7 @@ impl ReportPage {
             tolerance: format!("{}", report.tolerance),
             summaries: report.per_task.iter().map(|s| s.line()).collect(),
             overall: report.overall.line(),
-            lines,
+            groups,
         }
     }
 }
