@@ -417,7 +417,11 @@ impl DatasetCache {
                     .sha256(&path)
                     .map_err(|e| DataError::Io {
                         path: path.clone(),
-                        source: std::io::Error::other(e.to_string()),
+                        // The path is said once, by this error.
+                        source: match e {
+                            engine::EngineError::Io { source, .. } => source,
+                            other => std::io::Error::other(other.to_string()),
+                        },
                     })?
             ),
         };
