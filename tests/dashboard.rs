@@ -61,11 +61,10 @@ fn every_page(env: &Env) {
         ),
     );
     env.ok(&["run", sweep.to_str().unwrap()]);
-    let baselines = common::root().join("experiments/baselines/norglm-released.csv");
-    let out = env.ok(&["baselines", "import", baselines.to_str().unwrap()]);
+    let out = env.import_released_baselines();
     assert!(out.contains("148 baseline(s) imported"), "{out}");
     // Importing again updates instead of duplicating.
-    env.ok(&["baselines", "import", baselines.to_str().unwrap()]);
+    env.import_released_baselines();
     assert_eq!(env.count("SELECT COUNT(*) FROM baselines"), 148);
     let (_server, port) = serve(env);
 

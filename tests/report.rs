@@ -39,8 +39,7 @@ fn released_outputs_reproduce_their_baselines_and_a_perturbed_copy_differs() {
     );
     let env = Env::embedded();
     env.ok(&["migrate"]);
-    let baselines = root().join("experiments/baselines/norglm-released.csv");
-    env.ok(&["baselines", "import", baselines.to_str().unwrap()]);
+    env.import_released_baselines();
     for (file, model) in BIAS {
         let f = bias.join(file);
         env.ok(&[
@@ -174,14 +173,7 @@ fn a_sweep_without_runs_lists_its_baselines_as_waiting() {
         ),
     );
     env.ok(&["migrate"]);
-    env.ok(&[
-        "baselines",
-        "import",
-        root()
-            .join("experiments/baselines/norglm-released.csv")
-            .to_str()
-            .unwrap(),
-    ]);
+    env.import_released_baselines();
     env.ok(&["submit", sweep.to_str().unwrap()]);
     let r = report(&env, "pending");
     let rows = r["rows"].as_array().unwrap();
@@ -219,14 +211,7 @@ fn a_random_model_on_the_practice_file_is_inconclusive_with_its_reasons() {
         ),
     );
     env.ok(&["migrate"]);
-    env.ok(&[
-        "baselines",
-        "import",
-        root()
-            .join("experiments/baselines/norglm-released.csv")
-            .to_str()
-            .unwrap(),
-    ]);
+    env.import_released_baselines();
     env.ok(&["run", sweep.to_str().unwrap()]);
     let r = report(&env, "noise");
     let rows = r["rows"].as_array().unwrap();

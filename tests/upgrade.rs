@@ -189,14 +189,7 @@ fn a_previous_release_store_upgrades_keeping_every_row() {
         1,
         "rescoring records the examples a stored run measured"
     );
-    team.ok(&[
-        "baselines",
-        "import",
-        root()
-            .join("experiments/baselines/norglm-released.csv")
-            .to_str()
-            .unwrap(),
-    ]);
+    team.import_released_baselines();
     let report = team.ok(&["report", "old"]);
     assert!(report.contains("values reproduced"), "{report}");
     assert!(

@@ -288,6 +288,12 @@ impl Env {
     pub fn count(&self, sql: &str) -> i64 {
         self.query(sql)[0][0].parse().unwrap()
     }
+
+    /// Import the paper's baselines (`experiments/baselines/norglm-released.csv`).
+    pub fn import_released_baselines(&self) -> String {
+        let csv = root().join("experiments/baselines/norglm-released.csv");
+        self.ok(&["baselines", "import", csv.to_str().unwrap()])
+    }
 }
 
 /// A child process killed (SIGKILL) on drop.

@@ -467,8 +467,15 @@ impl Loader<'_> {
                 "list at least one task, e.g. tasks = [\"no-crows-pairs\"]",
             ));
         }
-        for (task_name, source) in &file.datasets {
-            let key = format!("datasets.{}", task_name.get_ref());
+        // `[datasets]` replaces a task's examples, `[fewshot_datasets]` its few-shot pool.
+        let overrides = file.datasets.iter().map(|(t, s)| (t, s, false));
+        let pools = file.fewshot_datasets.iter().map(|(t, s)| (t, s, true));
+        for (task_name, source, pool) in overrides.chain(pools) {
+            let (table, what, remove) = match pool {
+                false => ("datasets", "dataset override", "the override"),
+                true => ("fewshot_datasets", "few-shot pool", "the pool"),
+            };
+            let key = format!("{table}.{}", task_name.get_ref());
             let spec = task_specs
                 .iter_mut()
                 .find(|s| &s.name == task_name.get_ref());
@@ -478,35 +485,13 @@ impl Loader<'_> {
                     task_name.span(),
                     &key,
                     format!(
-                        "dataset override for `{}`, which is not among the sweep's tasks",
+                        "{what} for `{}`, which is not among the sweep's tasks",
                         task_name.get_ref()
                     ),
-                    "remove the override or add the task to `tasks`",
+                    &format!("remove {remove} or add the task to `tasks`"),
                 ));
             };
-            spec.dataset = override_dataset(section, source, self.base)
-                .map_err(|(span, problem, fix)| self.err(span, &key, problem, &fix))?;
-            let (line, col) = super::error::line_col(&self.text, source.span().start);
-            spec.dataset_origin = Some((self.path.to_path_buf(), line, col, key));
-        }
-        for (task_name, source) in &file.fewshot_datasets {
-            let key = format!("fewshot_datasets.{}", task_name.get_ref());
-            let spec = task_specs
-                .iter_mut()
-                .find(|s| &s.name == task_name.get_ref());
-            let section = tasks.dataset_section(task_name.get_ref());
-            let (Some(spec), Some(section)) = (spec, section) else {
-                return Err(self.err(
-                    task_name.span(),
-                    &key,
-                    format!(
-                        "few-shot pool for `{}`, which is not among the sweep's tasks",
-                        task_name.get_ref()
-                    ),
-                    "remove the pool or add the task to `tasks`",
-                ));
-            };
-            if !matches!(spec.kind, TaskKind::Generation | TaskKind::Classification) {
+            if pool && !matches!(spec.kind, TaskKind::Generation | TaskKind::Classification) {
                 return Err(self.err(
                     task_name.span(),
                     &key,
@@ -517,10 +502,15 @@ impl Loader<'_> {
                     "remove the pool",
                 ));
             }
-            spec.fewshot = Some(
-                override_dataset(section, source, self.base)
-                    .map_err(|(span, problem, fix)| self.err(span, &key, problem, &fix))?,
-            );
+            let dataset = override_dataset(section, source, self.base)
+                .map_err(|(span, problem, fix)| self.err(span, &key, problem, &fix))?;
+            if pool {
+                spec.fewshot = Some(dataset);
+            } else {
+                spec.dataset = dataset;
+                let (line, col) = super::error::line_col(&self.text, source.span().start);
+                spec.dataset_origin = Some((self.path.to_path_buf(), line, col, key));
+            }
         }
         Ok(task_specs)
     }

@@ -107,23 +107,30 @@ pub type Significance = Vec<(i64, Result<Comparison, String>)>;
 /// Bootstrap resamples on the page (the CLI's `nlebench compare` defaults to 10,000).
 pub const PAGE_ITERATIONS: usize = 2_000;
 
+/// Compare two loaded runs with the page's resamples, off the async threads.
+async fn off_thread(
+    two: [(i64, spec::manifest::RunManifest, Vec<sample::Model>); 2],
+) -> Result<Result<compare::Comparison, compare::Refused>, PageError> {
+    let opts = compare::Options {
+        iterations: PAGE_ITERATIONS,
+        seed: 0,
+    };
+    tokio::task::spawn_blocking(move || compare::compare_loaded(&two, opts))
+        .await
+        .map_err(|e| {
+            PageError(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the comparison failed: {e}"),
+            )
+        })
+}
+
 /// Test every other run against the first, off the async threads.
 pub async fn significance(app: &AppState, runs: &[run::Model]) -> Result<Significance, PageError> {
     let mut out = Vec::new();
     for other in &runs[1..] {
         let loaded = compare::load(&app.store, runs[0].id, other.id).await?;
-        let opts = compare::Options {
-            iterations: PAGE_ITERATIONS,
-            seed: 0,
-        };
-        let result = tokio::task::spawn_blocking(move || compare::compare_loaded(&loaded, opts))
-            .await
-            .map_err(|e| {
-                PageError(
-                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("the comparison failed: {e}"),
-                )
-            })?;
+        let result = off_thread(loaded).await?;
         out.push((other.id, result.map_err(|e| e.reason)));
     }
     Ok(out)
@@ -457,19 +464,7 @@ async fn pair_view(
     i: usize,
     other: i64,
 ) -> Result<PairView, PageError> {
-    let two = [loaded[0].clone(), loaded[i].clone()];
-    let opts = compare::Options {
-        iterations: PAGE_ITERATIONS,
-        seed: 0,
-    };
-    let result = tokio::task::spawn_blocking(move || compare::compare_loaded(&two, opts))
-        .await
-        .map_err(|e| {
-            PageError(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the comparison failed: {e}"),
-            )
-        })?;
+    let result = off_thread([loaded[0].clone(), loaded[i].clone()]).await?;
     Ok(match result {
         Ok(c) => PairView {
             other,
