@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Env, root};
+use common::Env;
 
 const BIAS: [(&str, &str); 6] = [
     ("bias_369M.csv", "NorGPT-369M"),
