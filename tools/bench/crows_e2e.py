@@ -79,8 +79,8 @@ def run_nlebench(binary: Path, model: Path) -> tuple[float, float, list[tuple[fl
             f'[[models]]\nname = "norgpt-369m-random"\nsource = "path:{model}"\n\n'
             '[[settings]]\nname = "batch-16"\nbatch_size = 16\n')
         data = Path(tmp) / "data"
-        seconds, rss = timed([str(binary), "--data-dir", str(data),
-                              "--tasks-dir", str(ROOT / "experiments/tasks"), "run", str(sweep)],
+        seconds, rss = timed([str(binary), "run", str(sweep), "--data-dir", str(data),
+                              "--tasks-dir", str(ROOT / "experiments/tasks")],
                              stdout=subprocess.DEVNULL)
         db = sqlite3.connect(data / "nlebench.sqlite")
         rows = db.execute("SELECT s.idx, s.data FROM samples s JOIN runs r ON r.id = s.run_id "
