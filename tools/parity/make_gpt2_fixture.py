@@ -2,7 +2,7 @@
 """Make the tiny GPT-2 parity fixture and record Hugging Face transformers' perplexities.
 
 Writes, deterministically for a given seed:
-  worker/assets/tokenizer-nb-bpe.json   GPT-2 byte-level BPE trained on tools/parity/nb_corpus.txt and
+  worker/engine/assets/tokenizer-nb-bpe.json   GPT-2 byte-level BPE trained on tools/parity/nb_corpus.txt and
                                         the sentences of experiments/data/no-crows-pairs-mini.csv
                                         (<|endoftext|> = id 0, like NorGPT); the engine embeds it for
                                         the random-weight models of `nlebench models random`.
@@ -151,7 +151,7 @@ def main() -> None:
     torch.use_deterministic_algorithms(True)
 
     tok = train_tokenizer(corpus(), CONFIG["vocab_size"])
-    assets = ROOT / "worker/assets"
+    assets = ROOT / "worker/engine/assets"
     assets.mkdir(parents=True, exist_ok=True)
     tok.save(str(assets / "tokenizer-nb-bpe.json"), pretty=True)
     for s in SENTENCES:

@@ -51,11 +51,22 @@ pub fn reference_tensors(name: &str) -> std::collections::HashMap<String, Tensor
     .unwrap()
 }
 
-/// The tiny architecture fixtures (tools/parity/make_arch_fixtures.py), one per architecture.
+/// The tiny architecture fixtures (tools/parity/make_arch_fixtures.py), one per architecture
+/// or shape: Llama 3's rope scaling, Qwen2, Qwen3, Mistral-Nemo's head size, Gemma 2 and 3.
 pub const ARCHS: &[&str] = &[
     "tiny-gpt2",
     "tiny-llama",
     "tiny-mistral",
     "tiny-mixtral",
     "tiny-gptj",
+    "tiny-llama3",
+    "tiny-qwen2",
+    "tiny-qwen3",
+    "tiny-nemo",
+    "tiny-gemma2",
+    "tiny-gemma3",
 ];
+
+/// Tiny Llamas with transformers' other rope scalings: linear, dynamic NTK (beyond 12
+/// positions) and YaRN.
+pub const ROPES: &[&str] = &["tiny-llama-linear", "tiny-llama-dynamic", "tiny-llama-yarn"];

@@ -20,6 +20,24 @@ use rayon::prelude::*;
 /// Lanes of a score's partial sums.
 const LANES: usize = 16;
 
+/// How a query's dot products become the scores its softmax takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    /// Each dot product is multiplied by this.
+    pub scale: f32,
+    /// Scaled scores are soft-capped to ±this, `cap · tanh(score / cap)` (Gemma 2).
+    pub softcap: Option<f32>,
+}
+
+impl From<f32> for Scores {
+    fn from(scale: f32) -> Scores {
+        Scores {
+            scale,
+            softcap: None,
+        }
+    }
+}
+
 /// The rows of a `[B, H, N, D]` tensor with unit stride along `D`, anywhere in a buffer (a
 /// view into a fused QKV output or a key-value cache).
 #[derive(Debug, Clone, Copy)]
@@ -60,13 +78,14 @@ impl<'a> Rows<'a> {
 }
 
 /// Attention of queries `q` `[B, H, T, D]` over keys `k` `[B, H, K, D]` and values `v`
-/// `[B, H, K, Dv]`, scores scaled by `scale`, where query `i` of row `b` sees key `j` when
+/// `[B, H, K, Dv]`, dot products turned into scores as `scores` says, where query `i` of row `b` sees key `j` when
 /// `mask[(b·T + i)·K + j]` is not zero. Returns `[B, T, H·Dv]`, heads side by side; a query
 /// that sees no key (padding) gets zeros.
 ///
 /// # Panics
 /// When the shapes disagree or the mask does not hold `B·T·K` values.
-pub fn attention(q: Rows, k: Rows, v: Rows, mask: &[u8], scale: f32) -> Vec<f32> {
+pub fn attention(q: Rows, k: Rows, v: Rows, mask: &[u8], scores: impl Into<Scores>) -> Vec<f32> {
+    let how = scores.into();
     let [b, h, t, d] = q.dims;
     let keys = k.dims[2];
     let dv = v.dims[3];
@@ -97,7 +116,7 @@ pub fn attention(q: Rows, k: Rows, v: Rows, mask: &[u8], scale: f32) -> Vec<f32>
                     v,
                     at: (bi, hi),
                 };
-                kernel.run(&head, &seen, scale, &mut scores, out);
+                kernel.run(&head, &seen, how, &mut scores, out);
             }
         });
     out
@@ -170,45 +189,52 @@ impl Kernel {
         Kernel::Scalar
     }
 
-    fn run(self, head: &Head, seen: &Seen, scale: f32, scores: &mut Vec<f32>, out: &mut [f32]) {
+    fn run(self, head: &Head, seen: &Seen, how: Scores, scores: &mut Vec<f32>, out: &mut [f32]) {
         match self {
             // SAFETY: `detect` found AVX-512F on this CPU.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => unsafe { x86::avx512(head, seen, scale, scores, out) },
+            Kernel::Avx512 => unsafe { x86::avx512(head, seen, how, scores, out) },
             // SAFETY: `detect` found AVX2 and FMA on this CPU.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => unsafe { x86::avx2(head, seen, scale, scores, out) },
-            Kernel::Scalar => query(head, seen, scale, scores, out),
+            Kernel::Avx2 => unsafe { x86::avx2(head, seen, how, scores, out) },
+            Kernel::Scalar => query(head, seen, how, scores, out),
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Head, Seen, query};
+    use super::{Head, Scores, Seen, query};
 
     /// [`query`] compiled for AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub fn avx512(head: &Head, seen: &Seen, scale: f32, scores: &mut Vec<f32>, out: &mut [f32]) {
-        query(head, seen, scale, scores, out);
+    pub fn avx512(head: &Head, seen: &Seen, how: Scores, scores: &mut Vec<f32>, out: &mut [f32]) {
+        query(head, seen, how, scores, out);
     }
 
     /// [`query`] compiled for AVX2 with FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub fn avx2(head: &Head, seen: &Seen, scale: f32, scores: &mut Vec<f32>, out: &mut [f32]) {
-        query(head, seen, scale, scores, out);
+    pub fn avx2(head: &Head, seen: &Seen, how: Scores, scores: &mut Vec<f32>, out: &mut [f32]) {
+        query(head, seen, how, scores, out);
     }
 }
 
 /// One query's attention in one head over the keys it sees, added into `out` (zeros).
 #[inline(always)]
-fn query(head: &Head, seen: &Seen, scale: f32, scores: &mut Vec<f32>, out: &mut [f32]) {
+fn query(head: &Head, seen: &Seen, how: Scores, scores: &mut Vec<f32>, out: &mut [f32]) {
     let (b, h) = head.at;
     let keys = || seen.iter().flat_map(|&(start, end)| start..end);
     scores.clear();
     // A plain loop: `extend` would run `dot` outside this function's target features.
     for j in keys() {
         scores.push(dot(head.q, head.k.row(b, h, j)));
+    }
+    let mut scale = how.scale;
+    if let Some(cap) = how.softcap {
+        for s in scores.iter_mut() {
+            *s = cap * (*s * scale / cap).tanh();
+        }
+        scale = 1.0;
     }
     let max = scores
         .iter()
@@ -398,7 +424,7 @@ mod tests {
                     let mask: Vec<u8> = (0..keys)
                         .map(|j| u8::from(j <= i && (j < 3 || (10..30).contains(&j) || j >= 40)))
                         .collect();
-                    kernel.run(&head, &runs(&mask), 0.2, &mut Vec::new(), out);
+                    kernel.run(&head, &runs(&mask), 0.2.into(), &mut Vec::new(), out);
                 }
                 out
             })
@@ -410,6 +436,75 @@ mod tests {
                 .all(|(a, b)| a.to_bits() == b.to_bits()),
             "{:?} differs from the scalar kernel",
             Kernel::detect()
+        );
+    }
+
+    /// Gemma 2's soft-capped scores, with a cap small enough to bend them.
+    fn capped() -> Scores {
+        Scores {
+            scale: 0.2,
+            softcap: Some(0.5),
+        }
+    }
+
+    #[test]
+    fn soft_capped_scores_match_f64_attention_on_every_kernel() {
+        let (keys, d) = (33, 24);
+        let (q, k, v) = (
+            values(keys * d, 11),
+            values(keys * d, 12),
+            values(keys * d, 13),
+        );
+        let (kr, vr) = (rows(&k, 1, keys, d), rows(&v, 1, keys, d));
+        let i = keys - 1;
+        let seen = [(0, keys)];
+        let outputs: Vec<Vec<f32>> = [Kernel::Scalar, Kernel::detect()]
+            .into_iter()
+            .map(|kernel| {
+                let head = Head {
+                    q: &q[i * d..(i + 1) * d],
+                    k: kr,
+                    v: vr,
+                    at: (0, 0),
+                };
+                let mut out = vec![0f32; d];
+                kernel.run(&head, &seen, capped(), &mut Vec::new(), &mut out);
+                out
+            })
+            .collect();
+        let qi = &q[i * d..(i + 1) * d];
+        let s: Vec<f64> = (0..keys)
+            .map(|j| {
+                let dot: f64 = (0..d)
+                    .map(|l| f64::from(qi[l]) * f64::from(k[j * d + l]))
+                    .sum();
+                0.5 * (dot * 0.2 / 0.5).tanh()
+            })
+            .collect();
+        let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        for l in 0..d {
+            let want: f64 = (0..keys)
+                .map(|j| e[j] / sum * f64::from(v[j * d + l]))
+                .sum();
+            assert!(
+                (f64::from(outputs[0][l]) - want).abs() < 1e-5,
+                "dimension {l}"
+            );
+        }
+        assert!(
+            outputs[0]
+                .iter()
+                .zip(&outputs[1])
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "the vector kernel's soft-capped outputs differ from the scalar kernel's"
+        );
+        let plain = attention(rows(&q, 1, keys, d), kr, vr, &vec![1; keys * keys], 0.2);
+        assert_ne!(
+            &plain[i * d..(i + 1) * d],
+            &outputs[0][..],
+            "the cap changed nothing"
         );
     }
 

@@ -304,7 +304,7 @@ impl Network {
             let q = split(l.query.forward(&x)?)?;
             let k = split(l.key.forward(&x)?)?;
             let v = split(l.value.forward(&x)?)?;
-            let a = attend(&q, &k, &v, &mask, scale)?;
+            let a = attend(&q, &k, &v, &mask, scale, None)?;
             x = l.attn_norm.forward(&(l.attn_out.forward(&a)? + &x)?)?;
             let f = l
                 .output

@@ -5,9 +5,31 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::error::{EngineError, Result};
+use super::rope::{self, RopeError, RopeSpec};
 
 /// `model_type`s the engine implements.
-pub const SUPPORTED: &[&str] = &["gpt2", "gptj", "llama", "mistral", "mixtral"];
+pub const SUPPORTED: &[&str] = &[
+    "gpt2",
+    "gptj",
+    "llama",
+    "mistral",
+    "mixtral",
+    "qwen2",
+    "qwen3",
+    "gemma2",
+    "gemma3_text",
+];
+
+/// The `model_type`s of the Llama family ([`LlamaConfig`]).
+const LLAMA_FAMILY: &[&str] = &[
+    "llama",
+    "mistral",
+    "mixtral",
+    "qwen2",
+    "qwen3",
+    "gemma2",
+    "gemma3_text",
+];
 
 fn default_activation() -> String {
     "gelu_new".into()
@@ -73,7 +95,9 @@ pub struct GptJConfig {
     pub layer_norm_epsilon: f64,
 }
 
-/// Llama, Mistral and Mixtral hyper-parameters.
+/// Hyper-parameters of the Llama family: Llama 1–3, Mistral (and Mistral-Nemo's `head_dim`),
+/// Mixtral, Qwen2/2.5, Qwen3, Gemma 2 and Gemma 3 (text), as transformers 4.x and 5.x write
+/// them; [`LlamaConfig::model_type`] tells them apart.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct LlamaConfig {
     /// Vocabulary size.
@@ -117,6 +141,28 @@ pub struct LlamaConfig {
     pub num_local_experts: Option<usize>,
     /// Experts per token (Mixtral).
     pub num_experts_per_tok: Option<usize>,
+    /// `model_type` (set by [`ModelConfig::load`]).
+    #[serde(default)]
+    pub model_type: String,
+    /// Per-layer attention kinds, `full_attention` or `sliding_attention` (transformers 5.x).
+    pub layer_types: Option<Vec<String>>,
+    /// Qwen2: sliding windows on layers from `max_window_layers` on.
+    #[serde(default)]
+    pub use_sliding_window: bool,
+    /// Qwen2: the first layer with a sliding window.
+    pub max_window_layers: Option<usize>,
+    /// Gemma 3 (transformers 4.x): every n-th layer is global.
+    pub sliding_window_pattern: Option<usize>,
+    /// Gemma: attention scores are scaled by `query_pre_attn_scalar^-1/2`.
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Gemma 2: attention scores soft-capped to ±this.
+    pub attn_logit_softcapping: Option<f64>,
+    /// Gemma 2: logits soft-capped to ±this.
+    pub final_logit_softcapping: Option<f64>,
+    /// Gemma's name for the activation.
+    pub hidden_activation: Option<String>,
+    /// Gemma 3 (transformers 4.x): rotary base of the sliding-window layers.
+    pub rope_local_base_freq: Option<f64>,
 }
 
 fn default_positions() -> usize {
@@ -138,35 +184,85 @@ impl LlamaConfig {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
     }
 
-    fn rope(&self) -> Option<&serde_json::Value> {
-        self.rope_parameters
-            .as_ref()
-            .or(self.rope_scaling.as_ref())
-            .filter(|v| !v.is_null())
+    /// Gemma 2 or Gemma 3: (1 + w) norms, scaled embeddings, norms before and after each block.
+    pub fn gemma(&self) -> bool {
+        matches!(self.model_type.as_str(), "gemma2" | "gemma3_text")
     }
 
-    /// Rotary base.
-    pub fn rope_theta(&self) -> f64 {
-        self.rope_theta
-            .or_else(|| self.rope_parameters.as_ref()?.get("rope_theta")?.as_f64())
-            .unwrap_or(10000.0)
+    /// Biases on the q, k and v projections (always on Qwen2).
+    pub fn qkv_bias(&self) -> bool {
+        self.attention_bias || self.model_type == "qwen2"
     }
 
-    /// Linear position scaling factor (1 without scaling).
-    pub fn rope_factor(&self) -> f64 {
-        match self.rope_type() {
-            "linear" => self
-                .rope()
-                .and_then(|r| r.get("factor")?.as_f64())
-                .unwrap_or(1.0),
-            _ => 1.0,
+    /// RMS norms over each head's queries and keys before the rotary embedding.
+    pub fn qk_norm(&self) -> bool {
+        matches!(self.model_type.as_str(), "qwen3" | "gemma3_text")
+    }
+
+    /// The MLP's activation.
+    pub fn activation(&self) -> &str {
+        match &self.hidden_activation {
+            Some(a) if self.gemma() => a,
+            None if self.gemma() => "gelu_pytorch_tanh",
+            _ => &self.hidden_act,
         }
     }
 
-    fn rope_type(&self) -> &str {
-        self.rope()
-            .and_then(|r| r.get("rope_type").or_else(|| r.get("type"))?.as_str())
-            .unwrap_or("default")
+    /// Scale of the attention scores.
+    pub fn attention_scale(&self) -> f64 {
+        match self.query_pre_attn_scalar {
+            Some(s) => s.powf(-0.5),
+            None => 1.0 / (self.head_dim() as f64).sqrt(),
+        }
+    }
+
+    /// Whether layer `i` attends through a sliding window.
+    pub fn sliding(&self, i: usize) -> bool {
+        if self.sliding_window.is_none() {
+            return false;
+        }
+        if let Some(types) = &self.layer_types {
+            return types.get(i).is_some_and(|t| t == "sliding_attention");
+        }
+        match self.model_type.as_str() {
+            "gemma2" => i.is_multiple_of(2),
+            "gemma3_text" => !(i + 1).is_multiple_of(self.sliding_window_pattern.unwrap_or(6)),
+            "qwen2" | "qwen3" => {
+                self.use_sliding_window && i >= self.max_window_layers.unwrap_or(0)
+            }
+            _ => true,
+        }
+    }
+
+    /// Rotary base of transformers 4.x's `rope_theta`, or 5.x's `rope_parameters`.
+    fn theta(&self, params: Option<&serde_json::Value>) -> f64 {
+        self.rope_theta
+            .or_else(|| params?.get("rope_theta")?.as_f64())
+            .unwrap_or(10000.0)
+    }
+
+    /// The rotary embedding of layer `i`; errs with the unsupported feature's name.
+    pub fn rope(&self, i: usize) -> std::result::Result<RopeSpec, RopeError> {
+        let sliding = self.sliding(i);
+        let kind = if sliding {
+            "sliding_attention"
+        } else {
+            "full_attention"
+        };
+        let v5 = self.rope_parameters.as_ref().filter(|v| !v.is_null());
+        // Gemma 3 in transformers 5.x: one object per layer kind.
+        if let Some(params) = v5.and_then(|p| p.get(kind)) {
+            return RopeSpec::parse(
+                Some(params),
+                self.theta(Some(params)),
+                self.max_position_embeddings,
+            );
+        }
+        if sliding && let Some(local) = self.rope_local_base_freq {
+            return Ok(RopeSpec::plain(local));
+        }
+        let params = v5.or(self.rope_scaling.as_ref());
+        RopeSpec::parse(params, self.theta(v5), self.max_position_embeddings)
     }
 }
 
@@ -177,8 +273,8 @@ pub enum ModelConfig {
     Gpt2(Gpt2Config),
     /// GPT-J.
     GptJ(GptJConfig),
-    /// Llama, Mistral, Mixtral.
-    Llama(LlamaConfig, &'static str),
+    /// The Llama family (Llama, Mistral, Mixtral, Qwen2/3, Gemma 2/3).
+    Llama(Box<LlamaConfig>, &'static str),
 }
 
 /// Token ids and labels of config.json that the engine uses.
@@ -265,29 +361,35 @@ impl ModelConfig {
                 serde_json::from_value(value.clone())
                     .map_err(|e| err(format!("{}: {e}", parse("GPT-J"))))?,
             ),
-            t @ ("llama" | "mistral" | "mixtral") => {
-                let c: LlamaConfig = serde_json::from_value(value.clone())
+            t if LLAMA_FAMILY.contains(&t) => {
+                let mut c: LlamaConfig = serde_json::from_value(value.clone())
                     .map_err(|e| err(format!("{}: {e}", parse(t))))?;
-                let kind = match t {
-                    "llama" => "llama",
-                    "mistral" => "mistral",
-                    _ => "mixtral",
-                };
+                c.model_type = t.to_string();
+                let kind = LLAMA_FAMILY
+                    .iter()
+                    .copied()
+                    .find(|k| *k == t)
+                    .unwrap_or("llama");
                 let unsupported = |feature: String, supported: &str| EngineError::Unsupported {
                     path: path.to_path_buf(),
                     feature,
                     supported: supported.into(),
                 };
-                if !matches!(c.rope_type(), "default" | "linear") {
-                    return Err(unsupported(
-                        format!("rope scaling `{}`", c.rope_type()),
-                        "rope scaling default and linear",
-                    ));
+                for i in 0..c.num_hidden_layers {
+                    c.rope(i).map_err(|e| match e {
+                        RopeError::Unsupported(feature) => unsupported(feature, rope::SUPPORTED),
+                        RopeError::Missing(message) => err(message),
+                    })?;
                 }
-                if c.hidden_act != "silu" {
+                let activation = if c.gemma() {
+                    "gelu_pytorch_tanh"
+                } else {
+                    "silu"
+                };
+                if c.activation() != activation {
                     return Err(unsupported(
-                        format!("hidden_act `{}`", c.hidden_act),
-                        "hidden_act silu",
+                        format!("activation `{}` for {t}", c.activation()),
+                        &format!("{activation} for {t}"),
                     ));
                 }
                 if !c.num_attention_heads.is_multiple_of(c.kv_heads()) {
@@ -298,7 +400,7 @@ impl ModelConfig {
                 if t == "mixtral" && c.num_local_experts.is_none() {
                     return Err(err("a Mixtral config needs `num_local_experts`".into()));
                 }
-                ModelConfig::Llama(c, kind)
+                ModelConfig::Llama(Box::new(c), kind)
             }
             other => {
                 return Err(EngineError::UnknownModelType {

@@ -99,7 +99,7 @@ impl Block {
             (k, v) = cache.append(layer, &k, &v)?;
         }
         self.attn_proj
-            .forward(&attend(&q, &k, &v, mask, self.scale)?)
+            .forward(&attend(&q, &k, &v, mask, self.scale, None)?)
     }
 }
 

@@ -6,7 +6,8 @@ use candle_nn::{Embedding, LayerNorm, VarBuilder, layer_norm};
 
 use super::config::GptJConfig;
 use super::gpt2::Activation;
-use super::layers::{Dense, KvCache, Rotary, attend};
+use super::layers::{Dense, KvCache, attend};
+use super::rope::{RopeSpec, Rotary};
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -68,6 +69,7 @@ impl Block {
             &v.to_dtype(DType::F32)?,
             mask,
             1.0 / (self.head_dim as f64).sqrt(),
+            None,
         )?
         .to_dtype(dtype)?;
         let attn = self.out.forward(&y)?;
@@ -119,7 +121,7 @@ impl GptJ {
             blocks,
             ln_f: layer_norm(e, c.layer_norm_epsilon, t.pp("ln_f"))?,
             lm_head: Dense::linear(vb.pp("lm_head"), e, c.vocab_size, true)?,
-            rotary: Rotary::new(rotary_dim, 10000.0, 1.0),
+            rotary: Rotary::new(rotary_dim, &RopeSpec::plain(10000.0)),
         })
     }
 
@@ -137,7 +139,7 @@ impl GptJ {
         mut cache: Option<&mut KvCache>,
     ) -> Result<Tensor> {
         let mut x = self.wte.forward(ids)?;
-        let rope = self.rotary.tables(positions, x.dtype(), x.device())?;
+        let rope = self.rotary.tables(positions, None, x.dtype(), x.device())?;
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(&x, &rope, mask, cache.as_deref_mut().map(|c| (c, i)))?;
         }

@@ -145,7 +145,13 @@ pub fn attends(q: &Tensor, k: &Tensor, v: &Tensor) -> bool {
 /// `[B, 1, T, K]`, as `[B, T, H·Dv]`: `nlebench-attention`'s kernel, which visits only the
 /// keys each query sees and gives each output the same bits wherever its keys sit (see
 /// [`attends`]).
-pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    scores: impl Into<attention::Scores>,
+) -> Result<Tensor> {
     let (b, h, t, _) = q.dims4()?;
     let (keys, dv) = (k.dim(2)?, v.dim(3)?);
     let unit = |x: &Tensor| -> Result<Tensor> {
@@ -162,13 +168,7 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) 
     let (qs, ql) = q.storage_and_layout();
     let (ks, kl) = k.storage_and_layout();
     let (vs, vl) = v.storage_and_layout();
-    let out = attention::attention(
-        rows(&qs, ql)?,
-        rows(&ks, kl)?,
-        rows(&vs, vl)?,
-        mask,
-        scale as f32,
-    );
+    let out = attention::attention(rows(&qs, ql)?, rows(&ks, kl)?, rows(&vs, vl)?, mask, scores);
     Tensor::from_vec(out, (b, t, h * dv), &candle_core::Device::Cpu)
 }
 

@@ -206,50 +206,65 @@ pub fn attention_mask(
     Tensor::from_vec(m, (b, 1, t, k), device)
 }
 
-/// Rotary position tables: cos and sin of `position × inv_freq`, `[B, T, rot_dim / 2]`.
-#[derive(Debug, Clone)]
-pub struct Rotary {
-    inv_freq: Vec<f32>,
+/// The u8 mask `[B, 1, T, K]` (`K = past + T`) as values on the CPU, with its dimensions.
+fn mask_values(mask: &Tensor) -> Result<(Vec<u8>, (usize, usize, usize))> {
+    let (b, _, t, k) = mask.dims4()?;
+    let values = mask
+        .to_device(&Device::Cpu)?
+        .flatten_all()?
+        .to_vec1::<u8>()?;
+    Ok((values, (b, t, k)))
 }
 
-impl Rotary {
-    /// Frequencies `1 / theta^(2i / rot_dim)` (in f32, as transformers computes them), divided
-    /// by `factor` for linear position scaling.
-    pub fn new(rot_dim: usize, theta: f64, factor: f64) -> Rotary {
-        let theta = theta as f32;
-        Rotary {
-            inv_freq: (0..rot_dim / 2)
-                .map(|i| 1.0 / theta.powf((2 * i) as f32 / rot_dim as f32) / factor as f32)
-                .collect(),
-        }
-    }
-
-    /// cos and sin for per-row positions `[B, T]`, in `dtype`.
-    pub fn tables(
-        &self,
-        positions: &[Vec<u32>],
-        dtype: DType,
-        device: &Device,
-    ) -> Result<(Tensor, Tensor)> {
-        let b = positions.len();
-        let t = positions.first().map_or(0, Vec::len);
-        let h = self.inv_freq.len();
-        let mut cos = Vec::with_capacity(b * t * h);
-        let mut sin = Vec::with_capacity(b * t * h);
-        for row in positions {
-            for &p in row {
-                for &f in &self.inv_freq {
-                    let a = p as f32 * f;
-                    cos.push(a.cos());
-                    sin.push(a.sin());
+/// `mask` narrowed to a sliding `window` for a layer of its own window (Gemma's alternating
+/// layers): a query keeps a key it sees when their positions differ by less than `window`.
+/// Keys of this pass are compared by `positions` (packed rows share positions between texts
+/// that begin alike); keys of the cache by their distance in the row, which is the same for
+/// the one text a cached row holds.
+pub fn windowed_mask(mask: &Tensor, positions: &[Vec<u32>], window: usize) -> Result<Tensor> {
+    let (mut m, (b, t, k)) = mask_values(mask)?;
+    let past = k - t;
+    for (row, pos) in positions.iter().enumerate().take(b) {
+        for (qi, &qp) in pos.iter().enumerate().take(t) {
+            let keys = &mut m[(row * t + qi) * k..][..k];
+            for (j, seen) in keys.iter_mut().enumerate() {
+                let distance = if j >= past {
+                    qp.saturating_sub(pos[j - past]) as usize
+                } else {
+                    past + qi - j
+                };
+                if distance >= window {
+                    *seen = 0;
                 }
             }
         }
-        Ok((
-            Tensor::from_vec(cos, (b, t, h), device)?.to_dtype(dtype)?,
-            Tensor::from_vec(sin, (b, t, h), device)?.to_dtype(dtype)?,
-        ))
     }
+    Tensor::from_vec(m, (b, 1, t, k), mask.device())
+}
+
+/// The length of the text each query belongs to, as transformers' dynamic rotary scaling
+/// takes it: the largest position in this pass of the queries that share its first seen key
+/// (one text, or texts packed with a shared beginning), plus one; 0 for padding.
+pub fn text_lengths(mask: &Tensor, positions: &[Vec<u32>]) -> Result<Vec<Vec<u32>>> {
+    let (m, (b, t, k)) = mask_values(mask)?;
+    Ok((0..b)
+        .map(|row| {
+            let first: Vec<Option<usize>> = (0..t)
+                .map(|qi| m[(row * t + qi) * k..][..k].iter().position(|&x| x != 0))
+                .collect();
+            let mut longest: HashMap<usize, u32> = HashMap::new();
+            for (qi, root) in first.iter().enumerate() {
+                if let Some(root) = root {
+                    let len = longest.entry(*root).or_default();
+                    *len = (*len).max(positions[row][qi] + 1);
+                }
+            }
+            first
+                .iter()
+                .map(|root| root.map_or(0, |r| longest[&r]))
+                .collect()
+        })
+        .collect())
 }
 
 /// Repeat key/value heads for grouped-query attention: `[B, Hkv, T, D]` → `[B, Hkv·n, T, D]`.
@@ -264,7 +279,8 @@ pub fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
 }
 
 /// Scaled dot-product attention with a u8 mask `[B, 1, T, K]`; q `[B, H, T, D]`,
-/// k and v `[B, H, K, D]` (views are fine); returns `[B, T, H·D]`.
+/// k and v `[B, H, K, D]` (views are fine); returns `[B, T, H·D]`. With `softcap`, scaled
+/// scores are capped to ±`softcap` by `cap · tanh(score / cap)` before the softmax (Gemma 2).
 ///
 /// On the CPU in f32 this is [`attention`]: each query visits only the keys it sees, and its
 /// output has the same bits whatever padding, packed texts or cache surround them.
@@ -273,17 +289,35 @@ pub fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
 /// contiguous `[D, K]` first: with the transposed view, `gemm` (the CPU's f16/bf16 products)
 /// computes products of at most 16 × 16 scores with a different (horizontal) kernel than larger
 /// ones, so a short text's scores would change bits when padding makes the product larger.
-pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: &Tensor, scale: f64) -> Result<Tensor> {
+pub fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    scale: f64,
+    softcap: Option<f64>,
+) -> Result<Tensor> {
     if attends(q, k, v) {
-        return attention(q, k, v, mask, scale);
+        let scores = attention::Scores {
+            scale: scale as f32,
+            softcap: softcap.map(|c| c as f32),
+        };
+        return attention(q, k, v, mask, scores);
     }
     let (b, h, t, _) = q.dims4()?;
     let q = q.contiguous()?;
-    let scores = if t > 1 {
+    let mut scores = if t > 1 {
         q.matmul(&k.t()?.contiguous()?)?
     } else {
         q.matmul(&k.t()?)?
     };
+    let mut scale = scale;
+    if let Some(cap) = softcap {
+        scores = ((scores.to_dtype(DType::F32)? * scale)? / cap)?
+            .tanh()?
+            .affine(cap, 0.0)?;
+        scale = 1.0;
+    }
     let probs = masked_softmax(&scores, mask, scale)?.to_dtype(q.dtype())?;
     let y = probs.matmul(&v.contiguous()?)?;
     let dv = y.dim(3)?;
@@ -610,6 +644,20 @@ impl CustomOp1 for PackedProduct<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_layers_window_counts_positions_in_the_pass_and_distance_in_the_cache() {
+        // One cached key, then three queries at positions 1..4 of a packed row whose second
+        // and third tokens are branches at the same position 2.
+        let full = attention_mask(&[vec![1, 1, 1, 1]], 1, 3, None, &Device::Cpu).unwrap();
+        let w = windowed_mask(&full, &[vec![1, 2, 2]], 2).unwrap();
+        let flat: Vec<u8> = w.flatten_all().unwrap().to_vec1().unwrap();
+        // The cached key is 2 away from the second query (dropped), 3 from the third; the third
+        // query, a branch at position 2, keeps the key at index 2 (position 2, distance 0).
+        assert_eq!(flat, vec![1, 1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1]);
+        let lengths = text_lengths(&full, &[vec![1, 2, 2]]).unwrap();
+        assert_eq!(lengths, vec![vec![3, 3, 3]]);
+    }
 
     #[test]
     fn masks_combine_padding_causality_and_windows() {

@@ -1,5 +1,5 @@
 //! The candle inference engine: model loading from local dirs, the HF cache or the Hub,
-//! GPT-2 (NorGPT), GPT-J, Llama, Mistral and Mixtral, batched log-likelihood scoring and perplexity, a model cache, and
+//! GPT-2 (NorGPT), GPT-J and the Llama family (Llama 1–3, Mistral, Mixtral, Qwen2/3, Gemma 2/3), batched log-likelihood scoring and perplexity, a model cache, and
 //! deterministic random-weight models.
 
 pub mod bert;
@@ -21,6 +21,7 @@ pub mod lora;
 pub mod metric_models;
 pub mod model;
 pub mod random;
+pub mod rope;
 pub mod scoring;
 pub mod weights;
 

@@ -103,15 +103,32 @@ fn transformers_4_config_layout_loads_and_unsupported_rope_scaling_is_an_error()
     let (ids, want) = reference_logits();
     assert!(max_diff(&logits(d.path(), Dtype::F32, &ids), &want) < 1e-4);
 
-    v["rope_scaling"] = serde_json::json!({"rope_type": "yarn", "factor": 4.0});
-    std::fs::write(&cfg, v.to_string()).unwrap();
-    let e =
-        LoadedModel::load(&in_dir(d.path(), None).unwrap(), Dtype::F32, &Device::Cpu).unwrap_err();
-    let e = e.to_string();
-    assert!(e.contains("rope scaling `yarn` is not supported"), "{e}");
+    let mut load_error = |rope: serde_json::Value| {
+        v["rope_scaling"] = rope;
+        std::fs::write(&cfg, v.to_string()).unwrap();
+        LoadedModel::load(&in_dir(d.path(), None).unwrap(), Dtype::F32, &Device::Cpu)
+            .unwrap_err()
+            .to_string()
+    };
+    let e = load_error(serde_json::json!({"rope_type": "longrope", "factor": 4.0}));
+    assert!(
+        e.contains("rope scaling `longrope` is not supported"),
+        "{e}"
+    );
+    assert!(
+        e.contains("supported: rope scaling default, linear, dynamic, yarn and llama3"),
+        "{e}"
+    );
     // The file is valid: the fix is another model or a newer nlebench, not repairing it.
     assert!(
         e.contains("the file itself is valid") && !e.contains("repair"),
+        "{e}"
+    );
+    // A supported scaling without a key it needs is the file's fault.
+    let e = load_error(serde_json::json!({"rope_type": "yarn", "factor": 4.0}));
+    assert!(
+        e.contains("rope scaling `yarn` without `original_max_position_embeddings`")
+            && e.contains("repair config.json"),
         "{e}"
     );
 }

@@ -7,7 +7,7 @@ use candle_core::{Device, Tensor};
 use engine::LoadedModel;
 use engine::model::Step;
 use test_support::fixture;
-use test_support::models::{ARCHS, load, max_diff};
+use test_support::models::{ARCHS, ROPES, load, max_diff};
 
 struct Reference {
     prompts: Vec<Vec<u32>>,
@@ -80,7 +80,16 @@ fn batch_logits(m: &LoadedModel, prompts: &[Vec<u32>], left: bool) -> Vec<Tensor
 
 #[test]
 fn logits_equal_transformers_alone_and_in_padded_batches() {
-    for name in ARCHS {
+    logits_equal_transformers(ARCHS);
+}
+
+#[test]
+fn every_rope_scaling_equals_transformers() {
+    logits_equal_transformers(ROPES);
+}
+
+fn logits_equal_transformers(names: &[&str]) {
+    for name in names {
         let m = load(name);
         let r = reference(name);
         let mut worst = 0f32;
