@@ -23,7 +23,7 @@ and biases are drawn at random too, so that none is a no-op.
 
 Usage (from the repository root, after make_gpt2_fixture.py):
   python tools/parity/make_arch_fixtures.py            # everything
-  python tools/parity/make_arch_fixtures.py NAME...    # only these causal-LM fixtures
+  python tools/parity/make_arch_fixtures.py NAME...    # only these causal-LM or LoRA fixtures
 """
 
 from __future__ import annotations
@@ -175,6 +175,40 @@ def make(tok, only: set[str]) -> None:
         print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters")
 
 
+# Causal-LM LoRA adapters: (name, base fixture, target modules, fan_in_fan_out).
+LORAS = [
+    ("lora-gpt2", "tiny-gpt2", ["c_attn"], True),
+    ("lora-llama", "tiny-llama", ["q_proj", "v_proj"], False),
+    # Today's shapes: a biased q/k/v projection (Qwen2) and Gemma 2's MLP.
+    ("lora-qwen2", "tiny-qwen2", ["q_proj", "k_proj", "v_proj", "o_proj"], False),
+    ("lora-gemma2", "tiny-gemma2", ["q_proj", "v_proj", "gate_proj", "down_proj"], False),
+]
+
+
+def make_lora(tok, only: set[str]) -> None:
+    """LoRA adapters with random A and B (PEFT initialises B = 0, a no-op) and the PEFT model's
+    logits of the first prompt."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    text_ids = tok(PROMPTS[0], add_special_tokens=False, return_tensors="pt")["input_ids"]
+    for name, base_name, targets, fifo in LORAS:
+        if only and name not in only:
+            continue
+        base = AutoModelForCausalLM.from_pretrained(str(FIX / base_name), dtype=torch.float32,
+                                                    attn_implementation="eager").eval()
+        cfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets, fan_in_fan_out=fifo,
+                         task_type=TaskType.CAUSAL_LM)
+        model = get_peft_model(base, cfg).eval()
+        randomize_lora(model, 7)
+        out = FIX / name
+        model.save_pretrained(str(out))
+        with torch.no_grad():
+            logits = model(text_ids).logits.contiguous()
+        save_file({"logits": logits}, str(out / "reference.safetensors"))
+        print(f"{name}: adapter saved")
+
+
 def main() -> None:
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import GPT2ForSequenceClassification, GPT2LMHeadModel
@@ -184,6 +218,7 @@ def main() -> None:
     only = set(sys.argv[1:])
     make(tok, only)
     if only:
+        make_lora(tok, only)
         return
 
     gpt2 = FIX / "tiny-gpt2"
@@ -198,23 +233,7 @@ def main() -> None:
     for f in ("config.json", "tokenizer.json"):
         (bin_dir / f).write_bytes((FIX / "tiny-llama" / f).read_bytes())
 
-    # Causal-LM LoRA adapters with random A and B (PEFT initialises B = 0, a no-op).
-    text_ids = tok(PROMPTS[0], add_special_tokens=False, return_tensors="pt")["input_ids"]
-    for name, base_dir, targets, fifo in (("lora-gpt2", gpt2, ["c_attn"], True),
-                                          ("lora-llama", FIX / "tiny-llama", ["q_proj", "v_proj"], False)):
-        base = (GPT2LMHeadModel if "gpt2" in name else None)
-        from transformers import AutoModelForCausalLM
-        base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32).eval()
-        cfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=targets, fan_in_fan_out=fifo,
-                         task_type=TaskType.CAUSAL_LM)
-        model = get_peft_model(base, cfg).eval()
-        randomize_lora(model, 7)
-        out = FIX / name
-        model.save_pretrained(str(out))
-        with torch.no_grad():
-            logits = model(text_ids).logits.contiguous()
-        save_file({"logits": logits}, str(out / "reference.safetensors"))
-        print(f"{name}: adapter saved")
+    make_lora(tok, set())
 
     # Sequence classification (NO-BoolQ style input), SEQ_CLS adapter with a `score` head.
     torch.manual_seed(99)

@@ -21,7 +21,12 @@ const TEXT: &str = "Norge er et langstrakt land i Nord-Europa med lange kyster o
 
 #[test]
 fn merged_lora_logits_equal_peft() {
-    for (base, adapter) in [("tiny-gpt2", "lora-gpt2"), ("tiny-llama", "lora-llama")] {
+    for (base, adapter) in [
+        ("tiny-gpt2", "lora-gpt2"),
+        ("tiny-llama", "lora-llama"),
+        ("tiny-qwen2", "lora-qwen2"),
+        ("tiny-gemma2", "lora-gemma2"),
+    ] {
         let m = load(base);
         let merged = merge(&m, &Adapter::load(&fixture(adapter)).unwrap(), adapter).unwrap();
         let ids = m.encode(TEXT).unwrap();
