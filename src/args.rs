@@ -191,6 +191,7 @@ grouped!(BaselinesListArgs: store);
 grouped!(ScoreArgs: spec, device, metric);
 grouped!(RandomArgs: data);
 grouped!(PullArgs:);
+grouped!(RenderChatArgs: data);
 grouped!(ModelsListArgs: spec);
 grouped!(ServeArgs: store);
 grouped!(UsersAddArgs: store);
@@ -493,7 +494,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The model: a source (`hf:ORG/NAME[@REV]`, `path:DIR`, `random:PRESET@SEED`) or a name
+    /// The model: a source (`hf:ORG/NAME[@REV]`, `path:DIR`, `random:PRESET@SEED`), a directory or a name
     /// from the model catalog
     #[arg(long)]
     pub model: String,
@@ -525,6 +526,17 @@ pub struct EvalArgs {
     /// Seed (sampling decoders and example draws)
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Prompts as conversations through the model's chat template (as lm-eval's
+    /// --apply_chat_template)
+    #[arg(long)]
+    pub apply_chat_template: bool,
+    /// The system turn of those conversations
+    #[arg(long, value_name = "TEXT")]
+    pub system_prompt: Option<String>,
+    /// Few-shot examples as alternating user and assistant turns (as lm-eval's
+    /// --fewshot_as_multiturn)
+    #[arg(long)]
+    pub fewshot_as_multiturn: bool,
     /// Redo cells that already have a successful run
     #[arg(long)]
     pub force: bool,
@@ -913,6 +925,27 @@ pub enum ModelsCommand {
     Pull(PullArgs),
     /// List random-model presets and the catalog
     List(ModelsListArgs),
+    /// Print a conversation as the model's chat template renders it (as transformers'
+    /// apply_chat_template with tokenize=False)
+    RenderChat(RenderChatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenderChatArgs {
+    /// Model source: hf:ORG/NAME[@REV], path:DIR, random:PRESET[@SEED], or a directory
+    #[arg(long)]
+    pub model: String,
+    /// A JSON list of {"role", "content"} turns
+    #[arg(long)]
+    pub messages: PathBuf,
+    /// End with the opening of the assistant's turn
+    #[arg(long)]
+    pub add_generation_prompt: bool,
+    /// Print {"text": ...} instead of the text
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub data: DataOpts,
 }
 
 #[derive(Debug, Args)]

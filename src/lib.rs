@@ -133,6 +133,9 @@ async fn dispatch(cli: Cli, hooks: worker::Hooks) -> anyhow::Result<std::process
         }
         Command::Models(ModelsCommand::Pull(a)) => commands::models::pull(a),
         Command::Models(ModelsCommand::List(a)) => commands::models::list(&with(a.options())),
+        Command::Models(ModelsCommand::RenderChat(a)) => {
+            commands::models::render_chat(&with(a.options()), a)
+        }
         Command::Serve(a) => commands::serve::serve(&with(a.options()), a).await,
         Command::Users(UsersCommand::Add(a)) => commands::users::add(&with(a.options()), a).await,
         Command::Users(UsersCommand::List(a)) => commands::users::list(&with(a.options()), a).await,

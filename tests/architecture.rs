@@ -213,6 +213,25 @@ const MUST_NOT: &[(&str, &[&str])] = &[
             "nlebench-web",
         ],
     ),
+    (
+        "nlebench-chat",
+        &[
+            "candle-core",
+            "tokenizers",
+            "sea-orm",
+            "sqlx",
+            "apalis",
+            "axum",
+            "tokio",
+            "nlebench-engine",
+            "nlebench-metrics",
+            "nlebench-spec",
+            "nlebench-store",
+            "nlebench-orchestrator",
+            "nlebench-worker",
+            "nlebench-web",
+        ],
+    ),
 ];
 
 /// Whether `deps` holds `forbidden` or a crate of its family (`candle-core` → `candle-nn`).

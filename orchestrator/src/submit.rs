@@ -153,6 +153,15 @@ pub fn manifests(
                 d
             }
         };
+        if cell.setting.chat_template && model.chat_template.is_none() {
+            return Err(cell.model.origin.error(
+                format!(
+                    "setting `{}` asks for the chat template, but model `{}` ({}) ships none (no chat_template.jinja, no `chat_template` in tokenizer_config.json)",
+                    cell.setting.name, cell.model.name, cell.model.source
+                ),
+                "use an instruction-tuned model with a template, or a setting without `chat_template = true` for this model (an exclude rule)",
+            ));
+        }
         let fewshot = match cell.setting.num_fewshot {
             Some(k) => Some(fewshot(sweep, &cell, k, resolver)?),
             None => None,

@@ -13,8 +13,14 @@ use crate::context;
 pub async fn eval(g: &Global, a: EvalArgs, hooks: &worker::Hooks) -> anyhow::Result<ExitCode> {
     let s = context::settings(g)?;
     let cwd = std::env::current_dir().context("the current directory cannot be read")?;
+    // A bare directory is a local model, as for the other commands.
+    let model = if !a.model.contains(':') && std::path::Path::new(&a.model).is_dir() {
+        format!("path:{}", a.model)
+    } else {
+        a.model.clone()
+    };
     let request = EvalRequest {
-        model: a.model.clone(),
+        model,
         adapter: a.adapter.clone(),
         tasks: a.tasks.clone(),
         limit: a.limit,
@@ -24,6 +30,9 @@ pub async fn eval(g: &Global, a: EvalArgs, hooks: &worker::Hooks) -> anyhow::Res
         fewshot_datasets: a.fewshot_datasets.clone(),
         name: a.name.clone(),
         seed: a.seed,
+        apply_chat_template: a.apply_chat_template,
+        system_prompt: a.system_prompt.clone(),
+        fewshot_as_multiturn: a.fewshot_as_multiturn,
     };
     let (name, text) = request.sweep_file(&cwd)?;
     let dir = s.data_dir.join("eval");

@@ -1,13 +1,15 @@
-//! `nlebench models random|pull|list`.
+//! `nlebench models random|pull|list|render-chat`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
+use chat::{ChatTemplate, Message};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use engine::{files, random};
 use spec::Source;
 
-use crate::args::{Global, PullArgs, RandomArgs};
+use crate::args::{Global, PullArgs, RandomArgs, RenderChatArgs};
 use crate::context;
 
 pub fn random(g: &Global, a: RandomArgs) -> anyhow::Result<ExitCode> {
@@ -77,5 +79,37 @@ pub fn list(g: &Global) -> anyhow::Result<ExitCode> {
         ]);
     }
     outln!("{t}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The conversation of `a.messages` as the model's chat template renders it, byte for byte.
+pub fn render_chat(g: &Global, a: RenderChatArgs) -> anyhow::Result<ExitCode> {
+    let path = &a.messages;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the messages file {}", path.display()))?;
+    let messages: Vec<Message> = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}:{}:{}: {e}\n  fix: write a JSON list of {{\"role\": ..., \"content\": ...}} objects",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let s = context::settings(g)?;
+    let files = files::locate(&context::source(&a.model)?, &context::locations(&s), true)?;
+    let Some(template) = ChatTemplate::from_dir(&files.dir)? else {
+        bail!(
+            "{} has no chat template (no chat_template.jinja, no `chat_template` in tokenizer_config.json)\n  fix: use an instruction-tuned model that ships one, or evaluate without --apply-chat-template",
+            files.dir.display()
+        );
+    };
+    let rendered = template.render(&messages, a.add_generation_prompt)?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::json!({ "text": rendered }))?;
+    } else {
+        out.write_all(rendered.as_bytes())?;
+    }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -15,6 +15,7 @@ use tracing::info;
 
 use crate::data::{DatasetCache, Table};
 use crate::metric_models::MetricModelCache;
+use crate::tasks::conversation::ChatPrompting;
 use crate::tasks::fewshot::Shots;
 use crate::tasks::{self, Batch, BatchOptions, TaskError, chain};
 use engine::LoadedModel;
@@ -147,6 +148,7 @@ impl Inner {
             decoding: m.setting.decoding.clone(),
             seed: m.seed,
             shots: self.shots(m).await?,
+            chat: chat_prompting(m, &model)?,
         };
         let todo = self.todo(c, table.rows.len()).await?;
         // Samples are written after every `write_every` examples (a crash loses at most that).
@@ -407,6 +409,35 @@ fn check_model_revision(m: &RunManifest, at: &Locations) -> Result<(), JobError>
         ))),
         _ => Ok(()),
     }
+}
+
+/// The model's chat template when the run's setting asks for it, checked against the one the
+/// run was submitted with.
+fn chat_prompting(m: &RunManifest, model: &LoadedModel) -> Result<Option<ChatPrompting>, JobError> {
+    if !m.setting.chat_template {
+        return Ok(None);
+    }
+    let template = chat::ChatTemplate::from_dir(&model.dir)
+        .map_err(|e| JobError::Permanent(e.to_string()))?
+        .ok_or_else(|| {
+            JobError::Permanent(format!(
+                "{} has no chat template on this worker, but the run was submitted with one\n  fix: restore the model's tokenizer_config.json or chat_template.jinja",
+                model.dir.display()
+            ))
+        })?;
+    let (found, recorded) = (template.digest(), m.model.resolved.chat_template.as_deref());
+    if recorded != Some(found.as_str()) {
+        return Err(JobError::Permanent(format!(
+            "the chat template of {} has changed since the run was submitted (sha256 {found}, recorded {})\n  fix: restore the template, or submit the sweep again to evaluate the new one as a new run",
+            model.dir.display(),
+            recorded.unwrap_or("none")
+        )));
+    }
+    Ok(Some(ChatPrompting {
+        template,
+        system_prompt: m.setting.system_prompt.clone(),
+        fewshot_as_multiturn: m.setting.fewshot_as_multiturn,
+    }))
 }
 
 async fn blocking<T: Send + 'static>(

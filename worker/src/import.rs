@@ -161,6 +161,7 @@ pub fn prepare(
                 random_weights: false,
                 arch: "import".into(),
                 memory: None,
+                chat_template: None,
             },
         },
         adapter: None,

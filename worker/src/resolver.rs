@@ -54,12 +54,24 @@ impl Resolver for EngineResolver {
             kv_per_token: cfg.model.kv_per_token() as u64,
             context: cfg.model.max_positions() as u64,
         };
+        let chat_template = match chat::ChatTemplate::from_dir(&files.dir) {
+            Ok(Some(t)) => {
+                t.check().map_err(|e| ResolveError {
+                    problem: e.to_string(),
+                    fix: "evaluate without `chat_template = true`, or repair the template".into(),
+                })?;
+                Some(t.digest())
+            }
+            Ok(None) => None,
+            Err(e) => return Err(split_fix(&e)),
+        };
         Ok(ResolvedModel {
             revision: files.revision.clone(),
             content_id,
             random_weights: cfg.random_weights,
             arch: cfg.model.arch().to_string(),
             memory: Some(memory),
+            chat_template,
         })
     }
 
@@ -98,6 +110,7 @@ impl Resolver for EngineResolver {
                     .to_lowercase()
             ),
             memory: None,
+            chat_template: None,
         })
     }
 

@@ -31,6 +31,12 @@ pub struct EvalRequest {
     pub name: Option<String>,
     /// Seed of sampling decoders and example draws.
     pub seed: u64,
+    /// Prompts through the model's chat template.
+    pub apply_chat_template: bool,
+    /// The system turn of those conversations.
+    pub system_prompt: Option<String>,
+    /// Few-shot examples as turns of their own.
+    pub fewshot_as_multiturn: bool,
 }
 
 /// A flag of `nlebench eval` that cannot become a sweep, and how to fix it.
@@ -82,6 +88,12 @@ struct Setting {
     batch_size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     num_fewshot: Option<u32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    chat_template: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system_prompt: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    fewshot_as_multiturn: bool,
 }
 
 #[derive(Serialize)]
@@ -144,6 +156,30 @@ impl EvalRequest {
         if self.num_fewshot > 0 {
             setting.push_str(&format!("-{}-shot", self.num_fewshot));
         }
+        if (self.system_prompt.is_some() || self.fewshot_as_multiturn) && !self.apply_chat_template
+        {
+            return Err(EvalError {
+                flag: if self.system_prompt.is_some() {
+                    "--system-prompt"
+                } else {
+                    "--fewshot-as-multiturn"
+                },
+                problem: "acts only through the model's chat template".into(),
+                fix: "add --apply-chat-template".into(),
+            });
+        }
+        if self.apply_chat_template {
+            setting.push_str("-chat");
+            if self.fewshot_as_multiturn {
+                setting.push_str("-multiturn");
+            }
+            if let Some(p) = &self.system_prompt {
+                setting.push_str(&format!(
+                    "-system-{}",
+                    &hex::encode(Sha256::digest(p.as_bytes()))[..6]
+                ));
+            }
+        }
         let body = Body {
             tasks: tasks.clone(),
             seeds: [self.seed],
@@ -155,6 +191,9 @@ impl EvalRequest {
                 limit: self.limit,
                 batch_size: self.batch_size,
                 num_fewshot: (self.num_fewshot > 0).then_some(self.num_fewshot),
+                chat_template: self.apply_chat_template,
+                system_prompt: self.system_prompt.clone(),
+                fewshot_as_multiturn: self.fewshot_as_multiturn,
             }],
         };
         let body_text = to_toml(&body);

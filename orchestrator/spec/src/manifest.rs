@@ -164,6 +164,13 @@ impl RunManifest {
         if let Some(t) = &task.template {
             canonical["task"]["template"] = t.as_str().into();
         }
+        if self.setting.chat_template {
+            canonical["chat"] = serde_json::json!({
+                "template": self.model.resolved.chat_template,
+                "system_prompt": self.setting.system_prompt,
+                "fewshot_as_multiturn": self.setting.fewshot_as_multiturn,
+            });
+        }
         let mut optional = |key: &str, value: serde_json::Value, present: bool| {
             if present {
                 canonical["task"][key] = value;
@@ -243,6 +250,7 @@ mod tests {
                     random_weights: false,
                     arch: "gpt2".into(),
                     memory: None,
+                    chat_template: None,
                 },
             },
             adapter: None,
@@ -384,6 +392,7 @@ mod tests {
                         random_weights: false,
                         arch: "lora".into(),
                         memory: None,
+                        chat_template: None,
                     },
                 })
             },
@@ -406,6 +415,27 @@ mod tests {
                 base,
                 "change {i} must change the fingerprint"
             );
+        }
+    }
+
+    #[test]
+    fn a_chat_setting_fingerprints_the_template_system_prompt_and_turns() {
+        // A model's template counts only when the setting uses it.
+        let mut m = manifest();
+        m.model.resolved.chat_template = Some("a".repeat(64));
+        assert_eq!(m.fingerprint(), manifest().fingerprint());
+        m.setting.chat_template = true;
+        let chat = m.fingerprint();
+        assert_ne!(chat, manifest().fingerprint());
+        let variants: Vec<fn(&mut RunManifest)> = vec![
+            |m| m.model.resolved.chat_template = Some("b".repeat(64)),
+            |m| m.setting.system_prompt = Some("Svar kort.".into()),
+            |m| m.setting.fewshot_as_multiturn = true,
+        ];
+        for (i, change) in variants.into_iter().enumerate() {
+            let mut v = m.clone();
+            change(&mut v);
+            assert_ne!(v.fingerprint(), chat, "variant {i}");
         }
     }
 }

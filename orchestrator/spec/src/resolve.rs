@@ -19,6 +19,9 @@ pub struct ResolvedModel {
     /// What the model needs in memory (for admission; absent in manifests written before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<ModelMemory>,
+    /// SHA-256 of the model's chat template, when it ships one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_template: Option<String>,
 }
 
 /// A model's size for memory admission ([`crate::admission`]).

@@ -54,6 +54,11 @@ struct SettingEntry {
     max_tokens: Option<u32>,
     decoding: Option<Decoding>,
     num_fewshot: Option<u32>,
+    #[serde(default)]
+    chat_template: bool,
+    system_prompt: Option<String>,
+    #[serde(default)]
+    fewshot_as_multiturn: bool,
 }
 
 /// A named variant of how tasks are run.
@@ -78,6 +83,17 @@ pub struct Setting {
     /// Examples of the task's `[fewshot]` pool put before each prompt (none: zero-shot).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_fewshot: Option<u32>,
+    /// Prompts go through the model's chat template as a conversation (lm-evaluation-harness's
+    /// `--apply_chat_template`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub chat_template: bool,
+    /// The system turn of that conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    /// Few-shot examples as alternating user and assistant turns (lm-evaluation-harness's
+    /// `--fewshot_as_multiturn`), not written into the one user turn.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fewshot_as_multiturn: bool,
 }
 
 fn is_zero(x: &u64) -> bool {
@@ -748,6 +764,23 @@ impl Loader<'_> {
                     "remove the key or give a whole number ≥ 1",
                 ));
             }
+            if !s.chat_template && (s.system_prompt.is_some() || s.fewshot_as_multiturn) {
+                return Err(self.err(
+                    s.name.span(),
+                    &format!("settings[{i}]"),
+                    "`system_prompt` and `fewshot_as_multiturn` only act through a chat template"
+                        .into(),
+                    "add `chat_template = true` to the setting, or remove them",
+                ));
+            }
+            if s.fewshot_as_multiturn && s.num_fewshot.unwrap_or(0) == 0 {
+                return Err(self.err(
+                    s.name.span(),
+                    &format!("settings[{i}]"),
+                    "`fewshot_as_multiturn` needs few-shot examples".into(),
+                    "give the setting `num_fewshot`, or remove `fewshot_as_multiturn`",
+                ));
+            }
             if s.limit.is_some() && s.sample.is_some() {
                 return Err(self.err(
                     s.name.span(),
@@ -766,6 +799,9 @@ impl Loader<'_> {
                 decoding: s.decoding.clone(),
                 // 0 is zero-shot, as when the key is absent (the same fingerprint).
                 num_fewshot: s.num_fewshot.filter(|&k| k > 0),
+                chat_template: s.chat_template,
+                system_prompt: s.system_prompt.clone(),
+                fewshot_as_multiturn: s.fewshot_as_multiturn,
             });
         }
         if settings.is_empty() {
@@ -976,6 +1012,33 @@ name = "s2"
         ] {
             let e = load(&f, &text).unwrap_err();
             assert_eq!(e.key, key, "{e}");
+        }
+    }
+
+    #[test]
+    fn chat_keys_need_the_template_and_multiturn_needs_examples() {
+        let f = fixture();
+        let ok = load(
+            &f,
+            &GRID.replace(
+                "limit = 10",
+                "limit = 10\nchat_template = true\nsystem_prompt = \"Svar kort.\"",
+            ),
+        )
+        .unwrap();
+        assert!(ok.settings[0].chat_template);
+        assert_eq!(ok.settings[0].system_prompt.as_deref(), Some("Svar kort."));
+        for (extra, says) in [
+            ("system_prompt = \"x\"", "only act through a chat template"),
+            (
+                "chat_template = true\nfewshot_as_multiturn = true",
+                "needs few-shot examples",
+            ),
+        ] {
+            let e = load(&f, &GRID.replace("limit = 10", &format!("limit = 10\n{extra}")))
+                .unwrap_err();
+            assert_eq!(e.key, "settings[0]", "{e}");
+            assert!(e.to_string().contains(says), "{e}");
         }
     }
 }

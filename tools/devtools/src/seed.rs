@@ -87,6 +87,7 @@ fn manifest(task: &TaskSpec, model: &str, setting: &str, rows: usize) -> anyhow:
                 random_weights: false,
                 arch: "gpt2".into(),
                 memory: None,
+                chat_template: None,
             },
         },
         adapter: None,

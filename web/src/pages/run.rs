@@ -215,7 +215,13 @@ fn grouped(
         ),
         (
             "Task",
-            &["task", "prompt template", "dataset revision", "setting"],
+            &[
+                "task",
+                "prompt template",
+                "prompting",
+                "dataset revision",
+                "setting",
+            ],
         ),
         ("Decoding", &["decoding", "seed"]),
     ];
@@ -267,6 +273,7 @@ fn fields(
             "prompt template",
             from_manifest(|m| m.task.template.clone().unwrap_or_default()),
         ),
+        ("prompting", from_manifest(prompting_text)),
         (
             "dataset revision",
             from_manifest(|m| m.dataset.revision.clone()),
@@ -305,6 +312,30 @@ fn fields(
             format!("{stored} of {} expected", run.n_expected),
         ),
     ]
+}
+
+/// How a run's prompts were built: few-shot examples, and the chat template with its system
+/// turn (the template by the start of its SHA-256).
+fn prompting_text(m: &RunManifest) -> String {
+    let shots = match &m.fewshot {
+        Some(f) => format!("{}-shot", f.k),
+        None => "zero-shot".into(),
+    };
+    if !m.setting.chat_template {
+        return format!("{shots}, plain text");
+    }
+    let template = m.model.resolved.chat_template.as_deref().unwrap_or("?");
+    let mut out = format!(
+        "{shots}, the model's chat template (sha256 {})",
+        &template[..template.len().min(12)]
+    );
+    if m.setting.fewshot_as_multiturn {
+        out.push_str(", examples as turns");
+    }
+    if let Some(p) = &m.setting.system_prompt {
+        out.push_str(&format!(", system prompt “{p}”"));
+    }
+    out
 }
 
 /// A run's decoding as people read it: the settings it gives, none of the unset ones

@@ -100,14 +100,15 @@ pub fn download(
     Ok((snapshot, info.sha))
 }
 
-/// The files of a model repository the engine needs: config, tokenizer files and weights
-/// (safetensors, else PyTorch `.bin`, with their shard indexes).
+/// The files of a model repository the engine needs: config, tokenizer files, the chat
+/// template and weights (safetensors, else PyTorch `.bin`, with their shard indexes).
 pub fn model_files(names: &[String]) -> Vec<String> {
     let has = |n: &str| names.iter().any(|x| x == n);
     let mut out: Vec<String> = [
         "config.json",
         "tokenizer.json",
         "tokenizer_config.json",
+        "chat_template.jinja",
         "special_tokens_map.json",
         "generation_config.json",
     ]

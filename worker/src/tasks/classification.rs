@@ -152,7 +152,7 @@ fn zero_shot(b: &Batch) -> Result<ZeroShot, TaskError> {
         .iter()
         .map(|&i| {
             let p = fill(template, &table.rows[i])?;
-            super::fewshot::prefixed(opts.shots.as_ref(), task, i, p)
+            super::conversation::prompt(opts, task, i, p)
         })
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()

@@ -14,6 +14,9 @@ use spec::{TaskKind, TaskSpec};
 use super::{TaskError, classification, prompt};
 use crate::data::{Row, Table, text};
 
+/// A solved example: its prompt and its answer.
+pub type Solved = (String, String);
+
 /// The pool and how many of it go before each prompt.
 #[derive(Debug, Clone)]
 pub struct Shots {
@@ -36,13 +39,27 @@ impl Shots {
         rand::seq::index::sample(&mut rng, n, self.k.min(n)).into_vec()
     }
 
+    /// The solved examples shown before example `idx`'s prompt, as (prompt, answer) pairs, and
+    /// their pool rows.
+    pub fn pairs(
+        &self,
+        task: &TaskSpec,
+        idx: usize,
+    ) -> Result<(Vec<Solved>, Vec<usize>), TaskError> {
+        let rows = self.draw(idx);
+        let pairs = rows
+            .iter()
+            .map(|&r| shot(task, &self.pool.rows[r], r))
+            .collect::<Result<_, _>>()?;
+        Ok((pairs, rows))
+    }
+
     /// What goes before example `idx`'s prompt (ends with the few-shot delimiter), and the
     /// pool rows it shows.
     pub fn context(&self, task: &TaskSpec, idx: usize) -> Result<(String, Vec<usize>), TaskError> {
-        let rows = self.draw(idx);
+        let (pairs, rows) = self.pairs(task, idx)?;
         let mut out = String::new();
-        for &r in &rows {
-            let (question, answer) = shot(task, &self.pool.rows[r], r)?;
+        for (question, answer) in pairs {
             out.push_str(&question);
             out.push_str(FewShot::TARGET_DELIMITER);
             out.push_str(&answer);

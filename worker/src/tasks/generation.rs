@@ -5,7 +5,7 @@ use serde_json::json;
 use spec::{Decoding, TaskSpec};
 use store::{MetricValue, NewSample, entities::sample};
 
-use super::{Batch, ScoreOutcome, ScoreRequest, TaskError, fewshot, prompt};
+use super::{Batch, ScoreOutcome, ScoreRequest, TaskError, conversation, prompt};
 use crate::data::{Table, text};
 use engine::LastHiddenState;
 use engine::{EngineError, Generation, GenerationConfig, Request, generate, generate_continuous};
@@ -82,7 +82,7 @@ pub fn run(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
         .iter()
         .map(|&i| {
             let p = prompt::prompt(task, &table.rows[i])?;
-            fewshot::prefixed(opts.shots.as_ref(), task, i, p)
+            conversation::prompt(opts, task, i, p)
         })
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()

@@ -3,6 +3,7 @@
 pub mod attributes;
 pub mod chain;
 pub mod classification;
+pub mod conversation;
 pub mod fewshot;
 pub mod generation;
 pub mod loglik_pair;
@@ -54,6 +55,8 @@ pub struct BatchOptions {
     pub seed: u64,
     /// Few-shot examples before each prompt (generation, zero-shot classification).
     pub shots: Option<fewshot::Shots>,
+    /// Prompts through the model's chat template (generation, zero-shot classification).
+    pub chat: Option<conversation::ChatPrompting>,
 }
 
 /// How to read an outputs file for `score` and `import`.
