@@ -260,3 +260,57 @@ fn a_chat_setting_prompts_through_the_template_and_is_part_of_the_fingerprint() 
         "{stderr}"
     );
 }
+
+/// A catalog model named by its catalog name runs from the Hugging Face cache offline: here
+/// NB-Llama-3.1-8B-Instruct's id holds a tiny random Llama 3 (rope scaling `llama3`) with a
+/// Llama-3-style chat template.
+#[test]
+fn a_catalog_instruct_model_runs_by_name_from_the_cache_through_its_template() {
+    let env = Env::embedded();
+    let repo = env
+        .dir
+        .path()
+        .join("hf/hub/models--NbAiLab--nb-llama-3.1-8B-Instruct");
+    let snap = repo.join("snapshots/feed01");
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "feed01").unwrap();
+    let model = chat_model(&env, "llama3");
+    std::fs::create_dir_all(&snap).unwrap();
+    for f in std::fs::read_dir(root().join("tests/fixtures/tiny-llama3")).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension().is_some_and(|e| e == "json" || e == "safetensors") {
+            std::fs::copy(&f, snap.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::copy(
+        model.join("tokenizer_config.json"),
+        snap.join("tokenizer_config.json"),
+    )
+    .unwrap();
+    let mini = root().join("experiments/data/no-boolq-mini.jsonl");
+    let local = format!("no-boolq=path:{}", mini.display());
+    let out = env.run(&[
+        "eval",
+        "--model",
+        "NB-Llama-3.1-8B-Instruct",
+        "--tasks",
+        "no-boolq",
+        "--dataset",
+        &local,
+        "--limit",
+        "2",
+        "--apply-chat-template",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("NB-Llama-3.1-8B-Instruct"), "{stdout}");
+    let prompt = &env.query("SELECT prompt FROM samples ORDER BY idx")[0][0];
+    assert!(
+        prompt.starts_with("<|begin_of_text|><|start_header_id|>system<|end_header_id|>"),
+        "{prompt}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&env.query("SELECT manifest FROM runs")[0][0]).unwrap();
+    assert_eq!(manifest["model"]["resolved"]["revision"], "feed01");
+    assert_eq!(manifest["model"]["resolved"]["arch"], "llama");
+}

@@ -1,7 +1,7 @@
 //! A model loaded for inference: the network, its tokenizer, special tokens, an optional
 //! classification head, and the tensors it was built from (for adapter merges).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
@@ -107,6 +107,30 @@ pub struct LoadedModel {
     pub adapter: Option<String>,
 }
 
+/// The token a text's perplexity is conditioned on, as lm-evaluation-harness's
+/// `loglikelihood_rolling` and `evaluate`'s perplexity take it from the tokenizer: its BOS
+/// (`tokenizer_config.json`'s `bos_token`, e.g. Llama 3's `<|begin_of_text|>`, Gemma's `<bos>`),
+/// or its EOS where the tokenizer declares no BOS (Qwen). `None` without a tokenizer_config.json
+/// or when the token is not in the vocabulary (config.json's `bos_token_id` decides then).
+fn start_token(dir: &Path, tokenizer: &Tokenizer) -> Option<u32> {
+    let text = std::fs::read_to_string(dir.join("tokenizer_config.json")).ok()?;
+    let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let token = |key: &str| -> Option<Option<String>> {
+        match config.get(key)? {
+            serde_json::Value::String(s) => Some(Some(s.clone())),
+            serde_json::Value::Object(o) => Some(o.get("content")?.as_str().map(str::to_string)),
+            serde_json::Value::Null => Some(None),
+            _ => None,
+        }
+    };
+    let name = match token("bos_token") {
+        Some(Some(bos)) => bos,
+        Some(None) => token("eos_token")??,
+        None => return None,
+    };
+    tokenizer.token_to_id(&name)
+}
+
 /// candle dtype of a spec dtype.
 pub fn candle_dtype(d: Dtype) -> DType {
     match d {
@@ -150,8 +174,8 @@ impl LoadedModel {
             ..
         } = ModelConfig::load(&files.config)?;
         let tokenizer = load_tokenizer(files, config.vocab_size())?;
-        let bos_id = tokens
-            .bos()
+        let bos_id = start_token(&files.dir, &tokenizer)
+            .or_else(|| tokens.bos())
             .or_else(|| tokenizer.token_to_id("<|endoftext|>"))
             .or_else(|| tokenizer.token_to_id("<s>"))
             .ok_or_else(|| EngineError::Config {

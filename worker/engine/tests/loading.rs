@@ -163,3 +163,29 @@ fn weights_that_do_not_fit_the_config_are_reported() {
         "{msg}"
     );
 }
+
+#[test]
+fn the_start_token_is_the_tokenizers_bos_or_its_eos_where_it_declares_none() {
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("tiny-llama"), d.path());
+    // Without tokenizer_config.json: config.json's bos_token_id.
+    assert_eq!(load_dir(d.path(), Dtype::F32).bos_id, 0);
+    let m = load_dir(d.path(), Dtype::F32);
+    let id = |t: &str| m.tokenizer.token_to_id(t).unwrap();
+    let (bos, eos) = (
+        m.tokenizer.id_to_token(300).unwrap(),
+        m.tokenizer.id_to_token(301).unwrap(),
+    );
+    let (bos, eos) = (bos.as_str(), eos.as_str());
+    let write = |config: serde_json::Value| {
+        std::fs::write(d.path().join("tokenizer_config.json"), config.to_string()).unwrap()
+    };
+    // The tokenizer's BOS (Llama 3's <|begin_of_text|>, Gemma's <bos>), also as an AddedToken.
+    write(serde_json::json!({"bos_token": bos, "eos_token": eos}));
+    assert_eq!(load_dir(d.path(), Dtype::F32).bos_id, id(bos));
+    write(serde_json::json!({"bos_token": {"content": bos, "special": true}}));
+    assert_eq!(load_dir(d.path(), Dtype::F32).bos_id, id(bos));
+    // A tokenizer without BOS (Qwen): its EOS, as lm-evaluation-harness's prefix token.
+    write(serde_json::json!({"bos_token": null, "eos_token": eos}));
+    assert_eq!(load_dir(d.path(), Dtype::F32).bos_id, id(eos));
+}
