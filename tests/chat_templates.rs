@@ -314,3 +314,62 @@ fn a_catalog_instruct_model_runs_by_name_from_the_cache_through_its_template() {
     assert_eq!(manifest["model"]["resolved"]["revision"], "feed01");
     assert_eq!(manifest["model"]["resolved"]["arch"], "llama");
 }
+
+/// The issue's check: an NLEBench instruction task (NO-Alpaca culture) on a random chat-shaped
+/// model, in one sweep with and without the template: different prompts, the setting in each
+/// manifest, different fingerprints.
+#[test]
+fn an_instruction_task_runs_with_and_without_the_chat_template() {
+    let env = Env::embedded();
+    let model = chat_model(&env, "llama3");
+    let sweep = env.write(
+        "chat.toml",
+        &format!(
+            r#"name = "alpaca-chat"
+tasks = ["no-alpaca-culture"]
+[datasets]
+no-alpaca-culture = "path:{}"
+[[models]]
+name = "tiny-chat"
+source = "path:{}"
+[[settings]]
+name = "plain"
+limit = 3
+decoding = {{ max_new_tokens = 4 }}
+[[settings]]
+name = "chat"
+limit = 3
+decoding = {{ max_new_tokens = 4 }}
+chat_template = true
+system_prompt = "Svar kort."
+"#,
+            root()
+                .join("experiments/data/no-alpaca-plus-mini.csv")
+                .display(),
+            model.display()
+        ),
+    );
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    let rows = env.query(
+        "SELECT c.cell_key, r.fingerprint, r.manifest, s.prompt FROM runs r \
+         JOIN sweep_cells c ON c.run_id = r.id JOIN samples s ON s.run_id = r.id \
+         WHERE s.idx = 0 ORDER BY c.cell_key",
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (chat, plain) = (&rows[0], &rows[1]);
+    assert!(chat[0].contains("/chat/") && plain[0].contains("/plain/"));
+    assert_ne!(chat[1], plain[1], "different fingerprints");
+    assert_eq!(plain[3], "Forklar hva 17. mai er. :");
+    assert_eq!(
+        chat[3],
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: \
+         December 2023\nToday Date: 26 Jul 2024\n\nSvar kort.<|eot_id|><|start_header_id|>user\
+         <|end_header_id|>\n\nForklar hva 17. mai er. :<|eot_id|><|start_header_id|>assistant\
+         <|end_header_id|>\n\n"
+    );
+    let manifest = |text: &str| -> serde_json::Value { serde_json::from_str(text).unwrap() };
+    let (c, p) = (manifest(&chat[2]), manifest(&plain[2]));
+    assert_eq!(c["setting"]["chat_template"], true);
+    assert_eq!(c["setting"]["system_prompt"], "Svar kort.");
+    assert!(p["setting"].get("chat_template").is_none(), "{}", p["setting"]);
+}
