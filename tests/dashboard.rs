@@ -253,6 +253,12 @@ fn every_page(env: &Env) {
     // A worker stopped two days ago is hidden unless asked for.
     let shown = ok(port, "/workers");
     assert!(!shown.contains("are hidden"), "{shown}");
+    // Each worker says the engine release it computes with.
+    let release = env.query("SELECT release FROM workers")[0][0].clone();
+    assert!(
+        !release.is_empty() && shown.contains(&format!("data-label=\"engine\">{release}</td>")),
+        "{shown}"
+    );
     let name = env.query("SELECT name FROM workers ORDER BY id LIMIT 1")[0][0].clone();
     env.execute(&format!(
         "UPDATE workers SET status = 'stopped', last_heartbeat = '2020-01-01 00:00:00+00:00' WHERE name = '{name}'"

@@ -19,6 +19,7 @@ mod m20261130_000009_annotations;
 mod m20261130_000010_leaderboard_index;
 mod m20261130_000011_dashboard_aggregates;
 mod m20261207_000012_examples;
+mod m20261207_000013_worker_release;
 
 /// All migrations of the store, oldest first.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000010_leaderboard_index::Migration),
             Box::new(m20261130_000011_dashboard_aggregates::Migration),
             Box::new(m20261207_000012_examples::Migration),
+            Box::new(m20261207_000013_worker_release::Migration),
         ]
     }
 }

@@ -140,13 +140,18 @@ pub async fn waiting_for(
             "; {orphans} job(s) held by workers that are gone wait to be delivered again (the workers' reconciler or `nlebench reconcile` sees to it)"
         );
     }
-    let mut needs = Vec::new();
+    let (mut needs, mut releases) = (Vec::new(), Vec::new());
     for r in store.runs_by_id(active).await? {
-        if let Some(need) = spec::memory::need_mb(&r.manifest()?) {
+        let manifest = r.manifest()?;
+        if let Some(need) = spec::memory::need_mb(&manifest) {
             needs.push((r.id, need));
         }
+        releases.push((r.id, manifest.engine_version));
     }
     if let Some(note) = crate::admission::unfit_note(&needs, &live) {
+        line += &format!("; {note}");
+    }
+    if let Some(note) = crate::admission::release_note(&releases, &live) {
         line += &format!("; {note}");
     }
     Ok(Some(line))

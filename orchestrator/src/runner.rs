@@ -141,6 +141,8 @@ pub struct RunnerConfig {
     pub memory_mb: Option<u64>,
     /// Prefer jobs for the model it holds (model affinity).
     pub affinity: bool,
+    /// The engine version its handler computes with: it computes only runs planned for it.
+    pub release: String,
 }
 
 /// Runs delivered jobs for one worker; cheap to clone.
@@ -191,7 +193,7 @@ impl Runner {
     pub async fn handle(&self, job: JobRef) -> Result<(), StoreError> {
         let job = self.prefer_held_model(job).await;
         let me = &self.inner;
-        if !self.admits(&job).await {
+        if !self.same_release(&job).await || !self.admits(&job).await {
             return Ok(());
         }
         let (budget, worker) = (me.cfg.outage_budget, me.cfg.worker.as_str());
@@ -299,6 +301,43 @@ impl Runner {
         }
     }
 
+    /// Releases side by side: whether `job`'s run was planned for the engine this worker
+    /// computes with. A run records its engine version in its manifest and fingerprint; a
+    /// worker of another release (during a rolling upgrade, say) leaves the job on the queue,
+    /// after the time a delivery takes, for a worker of that release, and logs why.
+    async fn same_release(&self, job: &JobRef) -> bool {
+        let me = &self.inner;
+        let Ok(Some(planned)) = me.store.job_release(job.run_id).await else {
+            return true;
+        };
+        if planned == me.cfg.release {
+            return true;
+        }
+        warn!(
+            job = job.job_id,
+            run = job.run_id,
+            "run {} was planned for engine {planned} and this worker computes with engine {}: left on the queue for a worker of that release",
+            job.run_id,
+            me.cfg.release
+        );
+        self.requeue_later(job).await;
+        false
+    }
+
+    /// Put `job` back on the queue, delivered again after the time a delivery takes.
+    async fn requeue_later(&self, job: &JobRef) {
+        let me = &self.inner;
+        let pushed = me
+            .queue
+            .lock()
+            .await
+            .push(std::slice::from_ref(job), 0, Some(me.cfg.stale_after))
+            .await;
+        if let Err(e) = pushed {
+            warn!("the job could not be queued again ({e}); `nlebench reconcile` queues it");
+        }
+    }
+
     /// Memory admission: whether this worker can hold `job` (its model's weights and KV
     /// cache). A job that does not fit goes back to the queue, after the time a delivery takes,
     /// for a worker that offers more; `status` names the runs no live worker can fit.
@@ -317,15 +356,7 @@ impl Runner {
             job = job.job_id,
             "the job needs {need} MiB and this worker offers {have} MiB: back to the queue for another worker"
         );
-        let pushed = me
-            .queue
-            .lock()
-            .await
-            .push(std::slice::from_ref(job), 0, Some(me.cfg.stale_after))
-            .await;
-        if let Err(e) = pushed {
-            warn!("the job could not be queued again ({e}); `nlebench reconcile` queues it");
-        }
+        self.requeue_later(job).await;
         false
     }
 

@@ -95,6 +95,7 @@ pub async fn run(
             device: engine::device::name(&device),
             queue: s.queue.name.clone(),
             memory_mb,
+            release: engine::ENGINE_VERSION.to_string(),
         })
         .await?;
     let handler = Handler::new(handler_config(s, &opts), store.clone(), device);
@@ -109,6 +110,7 @@ pub async fn run(
             // nobody, so a job is tried whatever it needs.
             memory_mb: memory_mb.filter(|_| !s.embedded),
             affinity: opts.affinity,
+            release: engine::ENGINE_VERSION.to_string(),
         },
         store.clone(),
         queue.clone(),

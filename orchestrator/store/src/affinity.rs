@@ -72,6 +72,14 @@ impl Store {
         Ok(spec::memory::need_mb(&r.manifest()?))
     }
 
+    /// The engine version run `run_id` was planned for; `None` when the run is gone.
+    pub async fn job_release(&self, run_id: i64) -> Result<Option<String>, StoreError> {
+        let Some(r) = run::Entity::find_by_id(run_id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        Ok(Some(r.manifest()?.engine_version))
+    }
+
     /// The oldest candidate job of a run of model `source` at priority `min_priority` or
     /// higher.
     pub async fn queued_job_for_model(

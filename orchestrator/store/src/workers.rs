@@ -23,6 +23,8 @@ pub struct WorkerInfo {
     pub queue: String,
     /// MiB it offers its jobs, if known.
     pub memory_mb: Option<u64>,
+    /// Engine version it computes with.
+    pub release: String,
 }
 
 impl Store {
@@ -41,6 +43,7 @@ impl Store {
             started_at: Set(t),
             last_heartbeat: Set(t),
             memory_mb: Set(w.memory_mb.map(|m| m as i64)),
+            release: Set(Some(w.release.clone())),
             ..Default::default()
         })
         .on_conflict(
@@ -55,6 +58,7 @@ impl Store {
                     worker::Column::StartedAt,
                     worker::Column::LastHeartbeat,
                     worker::Column::MemoryMb,
+                    worker::Column::Release,
                 ])
                 .to_owned(),
         )

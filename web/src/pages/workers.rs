@@ -1,4 +1,4 @@
-//! `/workers`: name, host, device, current job, last heartbeat and jobs done.
+//! `/workers`: name, host, device, engine release, current job, last heartbeat and jobs done.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -17,6 +17,7 @@ pub struct Row {
     name: String,
     host: String,
     device: String,
+    release: String,
     status: String,
     job: String,
     heartbeat: String,
@@ -65,6 +66,7 @@ pub async fn page(
             name: w.name,
             host: format!("{} (pid {})", w.host, w.pid),
             device: w.device,
+            release: w.release.unwrap_or_else(|| "(older)".into()),
             status: w.status,
             jobs_done: w.jobs_done,
         })

@@ -21,6 +21,8 @@ pub struct Model {
     pub last_heartbeat: ChronoDateTimeUtc,
     /// MiB it offers its jobs (migration 7; `None` for workers registered before).
     pub memory_mb: Option<i64>,
+    /// Engine version it computes with (migration 13; `None` for workers registered before).
+    pub release: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,88 @@
+//! Releases side by side: a run is computed only by a worker of the engine release it was
+//! planned for. A run whose manifest names another release (as one planned by the previous
+//! release during a rolling upgrade) is left on the queue with a logged reason, `status` says
+//! which release it waits for, nothing of it is computed, and a worker of its release (here:
+//! the manifest planned anew for this one) then finishes it with nothing lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Env, mini_pairs, sweep_toml};
+
+/// Wait until `f` holds, or fail saying `what` (with the worker's log).
+fn wait_until(env: &Env, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{what} never happened:\n{}",
+            std::fs::read_to_string(env.dir.path().join("w.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_worker_leaves_runs_planned_by_another_release_to_a_worker_of_that_release() {
+    let env = Env::embedded();
+    let sweep = env.write(
+        "mixed.toml",
+        &sweep_toml(
+            "mixed",
+            &[("a", "random:norgpt-tiny@1"), ("b", "random:norgpt-tiny@2")],
+            &[("first-4", 4)],
+            4,
+            &mini_pairs(),
+        ),
+    );
+    env.ok(&["submit", sweep.to_str().unwrap()]);
+    // Run 2 as the previous release planned it.
+    let manifest = env.query("SELECT manifest FROM runs WHERE id = 2")[0][0].clone();
+    let mut old: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let this_release = old["engine_version"].as_str().unwrap().to_string();
+    old["engine_version"] = "0.0.9".into();
+    env.execute(&format!(
+        "UPDATE runs SET manifest = '{}' WHERE id = 2",
+        old.to_string().replace('\'', "''")
+    ));
+
+    let _w = env.worker("w");
+    let log = || std::fs::read_to_string(env.dir.path().join("w.log")).unwrap_or_default();
+    wait_until(&env, "run 1 finishing", || {
+        env.count("SELECT COUNT(*) FROM runs WHERE id = 1 AND status = 'done'") == 1
+    });
+    wait_until(&env, "the worker logging why it left run 2", || {
+        log().contains(&format!(
+            "run 2 was planned for engine 0.0.9 and this worker computes with engine {this_release}: left on the queue for a worker of that release"
+        ))
+    });
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM samples WHERE run_id = 2"),
+        0,
+        "nothing of run 2 was computed by this release"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM workers WHERE release IS NOT NULL"),
+        1
+    );
+    let status = env.status("mixed");
+    let waiting = status["waiting"].as_str().unwrap_or_default();
+    assert!(
+        waiting.contains("run 2 wait for a worker of engine 0.0.9")
+            && waiting.contains(&format!("live workers compute with engine {this_release}")),
+        "{status}"
+    );
+
+    // The run planned for this release (a worker of 0.0.9 would do the same): it is computed
+    // from where it stood, and the sweep finishes.
+    env.execute(&format!(
+        "UPDATE runs SET manifest = '{}' WHERE id = 2",
+        manifest.replace('\'', "''")
+    ));
+    wait_until(&env, "the sweep finishing", || {
+        env.count("SELECT COUNT(*) FROM runs WHERE status = 'done'") == 2
+    });
+    assert_eq!(env.count("SELECT COUNT(*) FROM samples WHERE run_id = 2"), 4);
+}
