@@ -460,6 +460,10 @@ pub struct ServeArgs {
     /// (0: never)
     #[arg(long, env = "NLEBENCH_DASHBOARD_CACHE_MS", default_value_t = 2000)]
     pub cache_ms: u64,
+    /// Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names
+    /// the client for the sign-in limits and the logs; from others it is ignored
+    #[arg(long, env = "NLEBENCH_TRUSTED_PROXIES", value_delimiter = ',', value_parser = web::proxy::TrustedProxies::parse_one)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     #[command(flatten)]
     pub store: StoreOpts,
 }

@@ -278,7 +278,9 @@ fn a_catalog_instruct_model_runs_by_name_from_the_cache_through_its_template() {
     std::fs::create_dir_all(&snap).unwrap();
     for f in std::fs::read_dir(root().join("tests/fixtures/tiny-llama3")).unwrap() {
         let f = f.unwrap().path();
-        if f.extension().is_some_and(|e| e == "json" || e == "safetensors") {
+        if f.extension()
+            .is_some_and(|e| e == "json" || e == "safetensors")
+        {
             std::fs::copy(&f, snap.join(f.file_name().unwrap())).unwrap();
         }
     }
@@ -371,5 +373,9 @@ system_prompt = "Svar kort."
     let (c, p) = (manifest(&chat[2]), manifest(&plain[2]));
     assert_eq!(c["setting"]["chat_template"], true);
     assert_eq!(c["setting"]["system_prompt"], "Svar kort.");
-    assert!(p["setting"].get("chat_template").is_none(), "{}", p["setting"]);
+    assert!(
+        p["setting"].get("chat_template").is_none(),
+        "{}",
+        p["setting"]
+    );
 }

@@ -454,6 +454,18 @@ fn request(
     cookie: &str,
     form: &[(&str, &str)],
 ) -> (u16, String) {
+    request_with(port, method, path, cookie, form, "")
+}
+
+/// [`request`] with more header lines (each ending in `\r\n`).
+fn request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+    headers: &str,
+) -> (u16, String) {
     let body: String = form
         .iter()
         .map(|(k, v)| format!("{k}={}", urlencode(v)))
@@ -462,7 +474,7 @@ fn request(
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nCookie: {cookie}\r\n{headers}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -882,9 +894,20 @@ fn add_user(env: &Env, name: &str, role: &str, password: &str) -> String {
 
 /// A sign-in attempt through the form; returns the status and the response.
 fn try_sign_in(port: u16, name: &str, password: &str) -> (u16, String) {
+    try_sign_in_via(port, name, password, None)
+}
+
+/// A sign-in attempt, through a proxy that forwards for `forwarded_for` when given.
+fn try_sign_in_via(
+    port: u16,
+    name: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> (u16, String) {
     let (_, form) = request(port, "GET", "/login", "", &[]);
     let login_cookie = set_cookie(&form, "nlebench_login");
-    request(
+    let headers = forwarded_for.map_or(String::new(), |c| format!("X-Forwarded-For: {c}\r\n"));
+    request_with(
         port,
         "POST",
         "/login",
@@ -894,7 +917,64 @@ fn try_sign_in(port: u16, name: &str, password: &str) -> (u16, String) {
             ("password", password),
             ("csrf", &csrf_of(&form)),
         ],
+        &headers,
     )
+}
+
+/// Guess accounts from `client` (forwarded) until the per-client limit refuses.
+fn exhaust_client(port: u16, client: &str) {
+    for tries in 0..40 {
+        let (status, r) =
+            try_sign_in_via(port, &format!("ukjent{tries}"), "gjetning", Some(client));
+        if status == 429 {
+            assert!(
+                r.contains("too many sign-in attempts from this address"),
+                "{r}"
+            );
+            return;
+        }
+        assert_eq!(status, 401, "{r}");
+    }
+    panic!("no limit per client after 40 attempts");
+}
+
+#[test]
+fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_sign_in_limit() {
+    let env = Env::embedded();
+    add_user(&env, "kari", "editor", "passord123");
+    // The dashboard trusts the proxy on loopback: the forwarded client is who is counted.
+    let (_server, port) = serve_with(&env, &["--trusted-proxies", "127.0.0.1,10.0.0.0/8"]);
+    exhaust_client(port, "198.51.100.7");
+    assert_eq!(
+        try_sign_in_via(port, "ukjent", "gjetning", Some("198.51.100.8")).0,
+        401,
+        "another client behind the proxy is not refused"
+    );
+    // A client cannot hide behind a forged beginning of the chain.
+    assert_eq!(
+        try_sign_in_via(
+            port,
+            "ukjent",
+            "gjetning",
+            Some("203.0.113.1, 198.51.100.7")
+        )
+        .0,
+        429
+    );
+    // Without trusted proxies the header is ignored: the peer is counted, whatever it says.
+    let (_plain, port) = serve_with(&env, &[]);
+    exhaust_client(port, "198.51.100.7");
+    assert_eq!(
+        try_sign_in_via(port, "ukjent", "gjetning", Some("198.51.100.8")).0,
+        429
+    );
+    // A malformed setting is one clear error.
+    let out = env.run(&["serve", "--trusted-proxies", "10.0.0.0/33"]);
+    let (_, stderr) = common::text(&out);
+    assert!(
+        !out.status.success() && stderr.contains("neither an IP address nor a network"),
+        "{stderr}"
+    );
 }
 
 #[test]

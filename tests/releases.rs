@@ -84,5 +84,8 @@ fn a_worker_leaves_runs_planned_by_another_release_to_a_worker_of_that_release()
     wait_until(&env, "the sweep finishing", || {
         env.count("SELECT COUNT(*) FROM runs WHERE status = 'done'") == 2
     });
-    assert_eq!(env.count("SELECT COUNT(*) FROM samples WHERE run_id = 2"), 4);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM samples WHERE run_id = 2"),
+        4
+    );
 }

@@ -67,6 +67,7 @@ fn writes_after_cancelled_store_calls_are_seen_at_once_and_kept() {
                     device: "cpu".into(),
                     queue: "q".into(),
                     memory_mb: None,
+                    release: "0.3.0".into(),
                 })
                 .await
                 .unwrap();

@@ -98,6 +98,7 @@ pub async fn run(g: &Global, a: RunArgs, hooks: &worker::Hooks) -> anyhow::Resul
             public: false,
             secure_cookies: false,
             cache_ms: 2000,
+            trusted_proxies: vec![],
             store: a.store.clone(),
         };
         crate::commands::serve::serve(g, serve).await?;

@@ -65,6 +65,7 @@ pub async fn serve(g: &Global, a: ServeArgs) -> anyhow::Result<ExitCode> {
         limits: Default::default(),
         polls: Default::default(),
         queue_name: s.queue.name.clone(),
+        trusted_proxies: web::proxy::TrustedProxies::new(a.trusted_proxies.clone()),
     };
     web::serve(app, a.addr, worker::lifecycle::wait_for_signal()).await?;
     Ok(ExitCode::SUCCESS)

@@ -276,8 +276,10 @@ pub async fn login(
         ));
     }
     let next = safe_next(f.next.as_deref());
-    let client = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    let peer = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    let client = app.trusted_proxies.client(peer, &headers);
     if let Err(refused) = app.limits.check(client, &f.name) {
+        tracing::warn!(client = ?client, account = %f.name, "sign-in refused: too many attempts");
         let mut page = login_page(&next, &refused.message(), StatusCode::TOO_MANY_REQUESTS);
         page.headers_mut()
             .insert(header::RETRY_AFTER, refused.retry_after().into());
@@ -292,6 +294,7 @@ pub async fn login(
     .await
     .unwrap_or(false);
     let Some(user) = user.filter(|_| matches) else {
+        tracing::info!(client = ?client, account = %f.name, "sign-in failed: wrong name or password");
         return Ok(login_page(
             &next,
             "wrong name or password",

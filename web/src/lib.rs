@@ -17,6 +17,7 @@ pub mod live;
 pub mod nav;
 pub mod pages;
 pub mod prometheus;
+pub mod proxy;
 
 use std::net::SocketAddr;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub polls: std::sync::Arc<live::Polls>,
     /// The queue name the workers share (a label of `/metrics`).
     pub queue_name: String,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: proxy::TrustedProxies,
 }
 
 /// The dashboard's routes.

@@ -1035,8 +1035,11 @@ name = "s2"
                 "needs few-shot examples",
             ),
         ] {
-            let e = load(&f, &GRID.replace("limit = 10", &format!("limit = 10\n{extra}")))
-                .unwrap_err();
+            let e = load(
+                &f,
+                &GRID.replace("limit = 10", &format!("limit = 10\n{extra}")),
+            )
+            .unwrap_err();
             assert_eq!(e.key, "settings[0]", "{e}");
             assert!(e.to_string().contains(says), "{e}");
         }

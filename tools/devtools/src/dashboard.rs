@@ -147,6 +147,7 @@ pub async fn run(a: BenchDashboardArgs) -> anyhow::Result<std::process::ExitCode
             limits: Default::default(),
             polls: Default::default(),
             queue_name: orchestrator::queue::DEFAULT_QUEUE.into(),
+            trusted_proxies: Default::default(),
         };
         let (table, verdict) = measure(app, &targets, &counter, a.clients, a.seconds).await?;
         report += &format!(

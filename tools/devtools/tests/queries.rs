@@ -35,6 +35,7 @@ fn public_app(store: Store) -> axum::Router {
         limits: Default::default(),
         polls: Default::default(),
         queue_name: orchestrator::queue::DEFAULT_QUEUE.into(),
+        trusted_proxies: Default::default(),
     })
 }
 
