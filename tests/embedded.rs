@@ -1040,3 +1040,47 @@ fn tags_and_notes_on_sweeps_and_runs_are_shown_and_exported() {
     assert!(!out.status.success());
     assert!(text(&out).1.contains("no run 99"), "{}", text(&out).1);
 }
+
+/// Two `nlebench run` of one sweep at once on one fresh embedded data directory: both finish
+/// with the results, the store is migrated once (no "already exists"), and every job is
+/// computed once.
+#[test]
+fn two_runs_at_once_on_one_data_dir_both_finish_and_compute_nothing_twice() {
+    let env = Env::embedded();
+    let sweep = env.write(
+        "two.toml",
+        &sweep_toml(
+            "two",
+            &[("a", "random:norgpt-tiny@1"), ("b", "random:norgpt-tiny@2")],
+            &[("all", 32)],
+            16,
+            &mini_pairs(),
+        ),
+    );
+    let spawn = || {
+        env.cmd(&["run", sweep.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    for child in [first, second] {
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("bias_paper") && stdout.contains("stored in sqlite://"),
+            "{stdout}"
+        );
+        assert!(!stderr.contains("locked"), "{stderr}");
+    }
+    assert_eq!(env.count("SELECT COUNT(*) FROM runs WHERE status = 'done'"), 2);
+    assert_eq!(env.count("SELECT COUNT(*) FROM samples"), 64);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM jobs WHERE attempts <> 1 OR status <> 'done'"),
+        0,
+        "every job computed once: {:?}",
+        env.query("SELECT id, status, attempts, worker FROM jobs")
+    );
+}

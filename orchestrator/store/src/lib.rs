@@ -207,6 +207,30 @@ pub enum StoreError {
 pub struct Store {
     db: DatabaseConnection,
     url: String,
+    /// The SQLite file of an embedded store.
+    sqlite_file: Option<std::path::PathBuf>,
+}
+
+/// The lock file `FILE.migrate-lock` held exclusively (waiting for another process that holds
+/// it); released when the returned file is dropped.
+async fn migration_lock(file: &std::path::Path) -> Result<std::fs::File, StoreError> {
+    let path = file.with_extension("migrate-lock");
+    let shown = path.display().to_string();
+    let io = move |e: std::io::Error| StoreError::Connect {
+        url: shown.clone(),
+        message: format!("cannot lock the store for its migrations: {e}"),
+        fix: connect_fix(Service::Store, "sqlite:", &e.to_string()),
+    };
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(&io)?;
+    tokio::task::spawn_blocking(move || f.lock().map(|()| f))
+        .await
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)
 }
 
 /// A transaction begun on a task of its own, so a caller dropped while `BEGIN` is in flight (a
@@ -228,8 +252,10 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let shown = redact(url);
         let mut url = url.to_string();
+        let mut sqlite_file = None;
         if let Some(path) = url.strip_prefix("sqlite://") {
             let file = path.split('?').next().unwrap_or(path);
+            sqlite_file = Some(std::path::PathBuf::from(file));
             if let Some(dir) = std::path::Path::new(file).parent()
                 && !dir.as_os_str().is_empty()
             {
@@ -295,11 +321,21 @@ impl Store {
             )
             .await?;
         }
-        Ok(Store { db, url: shown })
+        Ok(Store {
+            db,
+            url: shown,
+            sqlite_file,
+        })
     }
 
-    /// Apply pending migrations; returns how many were applied.
+    /// Apply pending migrations; returns how many were applied. On an embedded store, one
+    /// process migrates at a time (a lock file beside the database): two commands started at
+    /// once on a fresh data directory would otherwise both create the same tables.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let _lock = match &self.sqlite_file {
+            Some(file) => Some(migration_lock(file).await?),
+            None => None,
+        };
         let pending = Migrator::get_pending_migrations(&self.db).await?.len();
         Migrator::up(&self.db, None).await?;
         Ok(pending)
