@@ -1075,7 +1075,10 @@ fn two_runs_at_once_on_one_data_dir_both_finish_and_compute_nothing_twice() {
         );
         assert!(!stderr.contains("locked"), "{stderr}");
     }
-    assert_eq!(env.count("SELECT COUNT(*) FROM runs WHERE status = 'done'"), 2);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM runs WHERE status = 'done'"),
+        2
+    );
     assert_eq!(env.count("SELECT COUNT(*) FROM samples"), 64);
     assert_eq!(
         env.count("SELECT COUNT(*) FROM jobs WHERE attempts <> 1 OR status <> 'done'"),
