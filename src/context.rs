@@ -47,7 +47,7 @@ pub fn init_logging(cli: &Cli) {
 /// The effective settings.
 pub fn settings(g: &Global) -> anyhow::Result<Settings> {
     let o = &g.options;
-    Ok(Settings::resolve(
+    let s = Settings::resolve(
         Overrides {
             database_url: o.store.database_url.clone(),
             queue_url: o.store.queue_url.clone(),
@@ -71,7 +71,42 @@ pub fn settings(g: &Global) -> anyhow::Result<Settings> {
             hub: Some(crate::environment::hub()),
         },
         Some(&g.config),
-    )?)
+    )?;
+    let _ = DATA_DIR.set(s.data_dir.clone());
+    Ok(s)
+}
+
+/// The data directory of this command's settings, once resolved: what a full disk's error
+/// names.
+static DATA_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// A full disk, said as such: the error rewritten to name the data directory (where the store,
+/// the embedded queue and generated models are) and the fix, replacing a fix that blamed
+/// something else. `None` when `text` is no disk-full error.
+pub fn disk_full(text: &str) -> Option<String> {
+    let lower = text.to_lowercase();
+    let full = [
+        "no space left on device",
+        "database or disk is full",
+        "os error 28",
+    ]
+    .iter()
+    .any(|m| lower.contains(m));
+    if !full {
+        return None;
+    }
+    let problem: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("fix:"))
+        .collect();
+    let place = DATA_DIR.get().map_or_else(
+        || "the disk nlebench writes to".to_string(),
+        |d| format!("the disk that holds {}", d.display()),
+    );
+    Some(format!(
+        "the disk is full ({place}): {}\n  fix: free space on {place}, then run the command again; nothing stored was lost (the store writes in transactions) and the work resumes where it stopped",
+        problem.join("\n")
+    ))
 }
 
 /// Connect to the store and bring its schema up to date.

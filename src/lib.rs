@@ -54,7 +54,8 @@ pub fn main_with(hooks: worker::Hooks) -> std::process::ExitCode {
         // The reader of our output went away (`nlebench export … | head`): end quietly.
         Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", error_text(&e));
+            let text = error_text(&e);
+            eprintln!("error: {}", context::disk_full(&text).unwrap_or(text));
             std::process::ExitCode::FAILURE
         }
     }

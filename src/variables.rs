@@ -7,7 +7,7 @@ use crate::args::Cli;
 
 /// Variables read outside the flags: by nlebench itself, by its test suite and CI, and by
 /// the compose files of `deploy/podman`.
-const OTHER: [&str; 12] = [
+const OTHER: [&str; 13] = [
     "NLEBENCH_LOG",
     "NLEBENCH_PASSWORD",
     "NLEBENCH_TEST_DATABASE_URL",
@@ -16,6 +16,7 @@ const OTHER: [&str; 12] = [
     "NLEBENCH_TEST_CONTAINERS",
     "NLEBENCH_TEST_MLFLOW",
     "NLEBENCH_TEST_LMEVAL",
+    "NLEBENCH_TEST_TMPFS",
     "NLEBENCH_TEST_FAULT_ABORT_MODEL",
     "NLEBENCH_PG_PORT",
     "NLEBENCH_REDIS_PORT",

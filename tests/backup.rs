@@ -36,7 +36,10 @@ fn half_done(env: &Env) {
         .output()
         .unwrap();
     assert!(!out.status.success(), "the worker aborted at model c");
-    assert_eq!(env.count("SELECT COUNT(*) FROM runs WHERE status = 'done'"), 2);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM runs WHERE status = 'done'"),
+        2
+    );
     assert_eq!(env.count("SELECT COUNT(*) FROM samples"), 64);
 }
 

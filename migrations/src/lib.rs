@@ -1,6 +1,8 @@
 //! Schema migrations of the nlebench store.
 //!
-//! One migration set serves both PostgreSQL (team mode) and SQLite (embedded default).
+//! One migration set serves both PostgreSQL (team mode) and SQLite (embedded default). Each
+//! migration runs in one transaction with its record on both (SQLite's DDL is transactional
+//! too), so one that fails half-way (a full disk) leaves nothing applied and runs again whole.
 //! Result writes are made idempotent by unique constraints: a sample is unique on
 //! (run, index), a metric on (run, name), a job on (run, shard), a chain step on (run, index, step,
 //! item).

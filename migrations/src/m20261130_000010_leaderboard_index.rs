@@ -21,6 +21,10 @@ const NAME: &str = "ix_runs_status_task_model_adapter";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_index(
             Index::create()

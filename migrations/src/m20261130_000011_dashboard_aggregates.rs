@@ -214,6 +214,10 @@ DROP TRIGGER IF EXISTS metrics_leaderboard_delete;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let db = m.get_connection();
         let triggers = match m.get_database_backend() {

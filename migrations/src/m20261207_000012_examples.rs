@@ -233,6 +233,10 @@ async fn backfill_dataset_rows(db: &impl ConnectionTrait) -> Result<(), DbErr> {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         let db = m.get_connection();
         let triggers = match m.get_database_backend() {

@@ -15,6 +15,7 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
     println!("cargo::rustc-check-cfg=cfg(nlebench_containers)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_mlflow)");
     println!("cargo::rustc-check-cfg=cfg(nlebench_lmeval)");
+    println!("cargo::rustc-check-cfg=cfg(nlebench_tmpfs)");
     println!("cargo::rerun-if-changed=build.rs");
     if services {
         println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_DATABASE_URL");
@@ -37,6 +38,11 @@ pub fn emit_test_cfgs(repo: &Path, services: bool) {
         println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_LMEVAL");
         if set("NLEBENCH_TEST_LMEVAL") {
             println!("cargo::rustc-cfg=nlebench_lmeval");
+        }
+        // The full-disk test mounts a small tmpfs: only where this user may (root in CI).
+        println!("cargo::rerun-if-env-changed=NLEBENCH_TEST_TMPFS");
+        if set("NLEBENCH_TEST_TMPFS") {
+            println!("cargo::rustc-cfg=nlebench_tmpfs");
         }
     }
     if repo.join("../shared/data/norglm-results").is_dir() {
