@@ -142,9 +142,14 @@ impl Queue {
             let pool = apalis_sqlite::SqlitePool::connect_with(opts)
                 .await
                 .map_err(|e| connect_err(e.to_string()))?;
+            // One process at a time creates the queue's tables (two commands started at once).
+            let lock = store::setup_lock(std::path::Path::new(file))
+                .await
+                .map_err(|e| connect_err(format!("cannot lock the queue for its setup: {e}")))?;
             SqliteStorage::setup(&pool)
                 .await
                 .map_err(|e| connect_err(e.to_string()))?;
+            drop(lock);
             let config = apalis_sqlite::Config::default()
                 .queue(cfg.name.as_str())
                 .heartbeat_interval(cfg.heartbeat)

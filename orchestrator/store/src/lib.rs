@@ -212,25 +212,17 @@ pub struct Store {
 }
 
 /// The lock file `FILE.migrate-lock` held exclusively (waiting for another process that holds
-/// it); released when the returned file is dropped.
-async fn migration_lock(file: &std::path::Path) -> Result<std::fs::File, StoreError> {
-    let path = file.with_extension("migrate-lock");
-    let shown = path.display().to_string();
-    let io = move |e: std::io::Error| StoreError::Connect {
-        url: shown.clone(),
-        message: format!("cannot lock the store for its migrations: {e}"),
-        fix: connect_fix(Service::Store, "sqlite:", &e.to_string()),
-    };
+/// it), released when the returned file is dropped: one process at a time sets up the SQLite
+/// file `FILE` (the store's migrations here, the embedded queue's in the orchestrator).
+pub async fn setup_lock(file: &std::path::Path) -> std::io::Result<std::fs::File> {
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(&io)?;
+        .open(file.with_extension("migrate-lock"))?;
     tokio::task::spawn_blocking(move || f.lock().map(|()| f))
         .await
-        .map_err(|e| io(std::io::Error::other(e)))?
-        .map_err(io)
+        .map_err(std::io::Error::other)?
 }
 
 /// A transaction begun on a task of its own, so a caller dropped while `BEGIN` is in flight (a
@@ -333,7 +325,11 @@ impl Store {
     /// once on a fresh data directory would otherwise both create the same tables.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
         let _lock = match &self.sqlite_file {
-            Some(file) => Some(migration_lock(file).await?),
+            Some(file) => Some(setup_lock(file).await.map_err(|e| StoreError::Connect {
+                url: self.url.clone(),
+                message: format!("cannot lock the store for its migrations: {e}"),
+                fix: connect_fix(Service::Store, &self.url, &e.to_string()),
+            })?),
             None => None,
         };
         let pending = Migrator::get_pending_migrations(&self.db).await?.len();
