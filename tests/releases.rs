@@ -2,7 +2,8 @@
 //! planned for. A run whose manifest names another release (as one planned by the previous
 //! release during a rolling upgrade) is left on the queue with a logged reason, `status` says
 //! which release it waits for, nothing of it is computed, and a worker of its release (here:
-//! the manifest planned anew for this one) then finishes it with nothing lost.
+//! the manifest planned anew for this one) then finishes it with nothing lost. Hosts upgraded
+//! together migrate the team store one after the other.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 mod common;
@@ -88,4 +89,45 @@ fn a_worker_leaves_runs_planned_by_another_release_to_a_worker_of_that_release()
         env.count("SELECT COUNT(*) FROM samples WHERE run_id = 2"),
         4
     );
+}
+
+/// Hosts upgraded together migrate one team store at once: both `nlebench migrate` succeed,
+/// one applies the migrations while the other waits (an advisory lock), none fails on tables
+/// the other created.
+#[test]
+#[cfg_attr(
+    not(nlebench_services),
+    ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
+)]
+fn two_hosts_migrating_one_team_store_at_once_both_succeed() {
+    for _ in 0..3 {
+        let env = Env::team();
+        let spawn = || {
+            env.cmd(&["migrate"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let mut applied = vec![];
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            let (stdout, stderr) = common::text(&out);
+            assert!(out.status.success(), "{stdout}\n{stderr}");
+            applied.push(stdout);
+        }
+        assert!(
+            applied
+                .iter()
+                .any(|o| o.contains(": 0 migration(s) applied")),
+            "one waited for the other: {applied:?}"
+        );
+        assert_eq!(
+            env.count("SELECT COUNT(*) - COUNT(DISTINCT version) FROM seaql_migrations"),
+            0,
+            "every migration recorded once"
+        );
+        assert!(env.count("SELECT COUNT(*) FROM seaql_migrations") >= 13);
+    }
 }

@@ -211,6 +211,9 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
 }
 
+/// The PostgreSQL advisory lock that serialises migrations ("nlebench" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6e6c_6562_656e_6368;
+
 /// The lock file `FILE.migrate-lock` held exclusively (waiting for another process that holds
 /// it), released when the returned file is dropped: one process at a time sets up the SQLite
 /// file `FILE` (the store's migrations here, the embedded queue's in the orchestrator).
@@ -320,9 +323,10 @@ impl Store {
         })
     }
 
-    /// Apply pending migrations; returns how many were applied. On an embedded store, one
-    /// process migrates at a time (a lock file beside the database): two commands started at
-    /// once on a fresh data directory would otherwise both create the same tables.
+    /// Apply pending migrations; returns how many were applied. One process migrates at a time
+    /// (a lock file beside an embedded store's database, an advisory lock on PostgreSQL): two
+    /// commands started at once (on a fresh data directory, or hosts upgraded together) would
+    /// otherwise both create the same tables, and one would fail.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
         let _lock = match &self.sqlite_file {
             Some(file) => Some(setup_lock(file).await.map_err(|e| StoreError::Connect {
@@ -332,6 +336,40 @@ impl Store {
             })?),
             None => None,
         };
+        // On PostgreSQL, a session-level advisory lock on a connection of its own: hosts
+        // upgraded at once migrate one after the other, and a process that dies mid-way
+        // releases it with its session.
+        if self.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return self.apply_pending().await;
+        }
+        use sea_orm::sqlx::Connection;
+        let lock_err = |e: sea_orm::SqlxError| {
+            let message = format!("cannot lock the store for its migrations: {e}");
+            StoreError::Connect {
+                fix: connect_fix(Service::Store, &self.url, &message),
+                url: self.url.clone(),
+                message,
+            }
+        };
+        let mut conn = self
+            .db
+            .get_postgres_connection_pool()
+            .acquire()
+            .await
+            .map_err(lock_err)?
+            .detach();
+        sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut conn)
+            .await
+            .map_err(lock_err)?;
+        let migrated = self.apply_pending().await;
+        // Closing the session releases the lock.
+        let _ = conn.close().await;
+        migrated
+    }
+
+    async fn apply_pending(&self) -> Result<usize, StoreError> {
         let pending = Migrator::get_pending_migrations(&self.db).await?.len();
         Migrator::up(&self.db, None).await?;
         Ok(pending)
