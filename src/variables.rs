@@ -7,7 +7,7 @@ use crate::args::Cli;
 
 /// Variables read outside the flags: by nlebench itself, by its test suite and CI, and by
 /// the compose files of `deploy/podman`.
-const OTHER: [&str; 13] = [
+const OTHER: [&str; 14] = [
     "NLEBENCH_LOG",
     "NLEBENCH_PASSWORD",
     "NLEBENCH_TEST_DATABASE_URL",
@@ -17,6 +17,7 @@ const OTHER: [&str; 13] = [
     "NLEBENCH_TEST_MLFLOW",
     "NLEBENCH_TEST_LMEVAL",
     "NLEBENCH_TEST_TMPFS",
+    "NLEBENCH_SOAK_SECS",
     "NLEBENCH_TEST_FAULT_ABORT_MODEL",
     "NLEBENCH_PG_PORT",
     "NLEBENCH_REDIS_PORT",

@@ -137,6 +137,19 @@ impl Proxy {
     }
 
     /// Cut PostgreSQL off for `d`.
+    /// [`Proxy::outage`] without waiting for its end.
+    fn outage_in_background(&self, d: Duration) {
+        self.down.store(true, Ordering::SeqCst);
+        for c in self.open.lock().unwrap().drain(..) {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+        let down = self.down.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(d);
+            down.store(false, Ordering::SeqCst);
+        });
+    }
+
     fn outage(&self, d: Duration) {
         self.down.store(true, Ordering::SeqCst);
         for c in self.open.lock().unwrap().drain(..) {
@@ -739,4 +752,150 @@ services_test!(migrate_waits_for_a_database_still_starting, || {
     );
     assert!(stdout.contains("the schema is up to date"), "{stdout}");
     assert!(env.count("SELECT COUNT(*) FROM runs") == 0);
+});
+
+// The chaos soak: four workers (one of them reaching PostgreSQL and Redis through a cable of
+// its own), a stream of sweeps submitted every few seconds, some cancelled and retried, and a
+// random fault about every 20 s (SIGKILL of a worker, Redis restarted without persistence,
+// PostgreSQL cut for 5 s, one worker cut from the network for 20 s), for
+// `NLEBENCH_SOAK_SECS` (180 by default: CI's run; RELIABILITY.md's row says how long). Checked
+// throughout: nothing stored twice; at the end, every run of every sweep in one terminal
+// state with every sample, and no job of a done run left unfinished.
+services_test!(chaos_soak, || {
+    let secs: u64 = std::env::var("NLEBENCH_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(180);
+    let mut s = Scenario::new("chaos soak");
+    s.worker_var("NLEBENCH_MAX_ATTEMPTS", "100");
+    s.start_workers(3);
+    // The fourth worker's own cable to PostgreSQL and Redis, cut on its own.
+    let pg_cable = Proxy::start(pg_port(&s.env.database_url));
+    let redis_cable = Proxy::start(s.redis.port);
+    let cut_worker = |s: &Scenario| {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(s.env.dir.path().join("w3.log"))
+            .unwrap();
+        let mut c = s.env.cmd(&["worker", "--name", "w3"]);
+        for (k, v) in &s.worker_env {
+            c.env(k, v);
+        }
+        c.env("NLEBENCH_DATABASE_URL", pg_cable.url(&s.env.database_url))
+            .env(
+                "NLEBENCH_QUEUE_URL",
+                format!("redis://127.0.0.1:{}", redis_cable.port),
+            );
+        Proc {
+            child: c.stdout(Stdio::null()).stderr(log).spawn().unwrap(),
+        }
+    };
+    let mut w3 = cut_worker(&s);
+
+    let data = s.env.write("pairs.csv", &pairs(32));
+    let pool = [
+        ("a", "random:norgpt-tiny@1"),
+        ("b", "random:norgpt-tiny@2"),
+        ("c", "random:norgpt-tiny@3"),
+    ];
+    let (mut sweeps, mut cancelled): (Vec<String>, Vec<String>) = (vec![], vec![]);
+    let mut cancels = 0;
+    let mut faults: BTreeMap<&str, usize> = BTreeMap::new();
+    let start = Instant::now();
+    let mut next_fault = Duration::from_secs(s.rng.random_range(15..25));
+    while start.elapsed() < Duration::from_secs(secs) {
+        // A new sweep: one or two models, a setting of its own so each has new cells.
+        let name = format!("soak{}", sweeps.len());
+        let k = s.rng.random_range(1..=2);
+        let first = s.rng.random_range(0..pool.len());
+        let models: Vec<(&str, &str)> = (0..k).map(|i| pool[(first + i) % pool.len()]).collect();
+        // A limit of its own (part of the fingerprint), so each sweep brings new runs.
+        let limit = 8 + (sweeps.len() as u64 % 25);
+        let file = s.env.write(
+            &format!("{name}.toml"),
+            &sweep_toml(&name, &models, &[(&name, limit)], 4, &data),
+        );
+        s.env.ok(&["submit", file.to_str().unwrap()]);
+        sweeps.push(name);
+        // Now and then cancel a sweep, and retry one cancelled before.
+        if s.rng.random_range(0..5) == 0 {
+            let victim = sweeps[s.rng.random_range(0..sweeps.len())].clone();
+            s.env.ok(&["cancel", &victim]);
+            cancelled.push(victim);
+            cancels += 1;
+        }
+        if !cancelled.is_empty() && s.rng.random_range(0..4) == 0 {
+            let again = cancelled.remove(0);
+            s.env.ok(&["retry", &again]);
+        }
+        if start.elapsed() >= next_fault {
+            let fault = match s.rng.random_range(0..4) {
+                0 => {
+                    s.kill_one();
+                    "SIGKILL of a worker"
+                }
+                1 => {
+                    s.redis.restart();
+                    "Redis restart without persistence"
+                }
+                2 => {
+                    s.proxy.outage(Duration::from_secs(5));
+                    "PostgreSQL cut for 5 s"
+                }
+                _ => {
+                    pg_cable.outage_in_background(Duration::from_secs(20));
+                    redis_cable.outage(Duration::from_secs(20));
+                    "one worker cut from the network for 20 s"
+                }
+            };
+            *faults.entry(fault).or_default() += 1;
+            next_fault = start.elapsed() + Duration::from_secs(s.rng.random_range(15..25));
+        }
+        // Throughout: nothing stored twice.
+        assert_eq!(
+            s.env.count(
+                "SELECT COUNT(*) FROM (SELECT run_id, idx FROM samples GROUP BY run_id, idx HAVING COUNT(*) > 1) d"
+            ),
+            0,
+            "a sample stored twice"
+        );
+        // The worker with its own cable comes back on it when it dies; the others as usual.
+        if w3.child.try_wait().unwrap().is_some() {
+            w3 = cut_worker(&s);
+            s.restarts += 1;
+        }
+        s.supervise();
+        s.sleep_random(1000..4000);
+    }
+    let end = Instant::now();
+    for name in &cancelled {
+        s.env.ok(&["retry", name]);
+    }
+    let mut total = Figures::default();
+    for name in &sweeps {
+        let status = s.wait_terminal(name, Duration::from_secs(300));
+        let f = s.verify(&status, 0);
+        total.samples_lost += f.samples_lost;
+        total.duplicates = total.duplicates.max(f.duplicates);
+    }
+    // Sweeps share runs (the same model and limit): each run counted once.
+    total.runs_done = s
+        .env
+        .count("SELECT COUNT(*) FROM runs WHERE status = 'done'") as usize;
+    let said: Vec<String> = faults.iter().map(|(f, n)| format!("{n} × {f}")).collect();
+    report(
+        &format!("chaos soak, {} min", secs / 60),
+        &format!(
+            "4 workers; {} sweeps submitted every 1–4 s, {cancels} cancels then retries; a fault every 15–25 s: {}",
+            sweeps.len(),
+            said.join(", ")
+        ),
+        jobs(&s),
+        &total,
+        end.elapsed(),
+        s.restarts,
+    );
+    w3.terminate();
+    s.stop();
 });
