@@ -84,15 +84,7 @@ static DATA_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 /// the embedded queue and generated models are) and the fix, replacing a fix that blamed
 /// something else. `None` when `text` is no disk-full error.
 pub fn disk_full(text: &str) -> Option<String> {
-    let lower = text.to_lowercase();
-    let full = [
-        "no space left on device",
-        "database or disk is full",
-        "os error 28",
-    ]
-    .iter()
-    .any(|m| lower.contains(m));
-    if !full {
+    if !store::is_disk_full(text) {
         return None;
     }
     let problem: Vec<&str> = text

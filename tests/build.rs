@@ -1,5 +1,5 @@
 //! Marks the end-to-end tests that need PostgreSQL and Redis, the authors' released outputs,
-//! NLTK's Punkt model, containers, MLflow or lm-eval as ignored where those are absent (see
+//! NLTK's Punkt model, containers, MLflow, lm-eval or tmpfs mounts as ignored where those are absent (see
 //! `test_support::build`). This package is the test suite's alone: nothing shipped builds it.
 
 fn main() {

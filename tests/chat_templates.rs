@@ -15,15 +15,7 @@ use common::{Env, root, text};
 /// tokenizer_config.json's `chat_template`: an "instruction-tuned" tiny model.
 fn chat_model(env: &Env, template: &str) -> PathBuf {
     let dir = env.dir.path().join(format!("chat-{template}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in std::fs::read_dir(root().join("tests/fixtures/tiny-qwen2")).unwrap() {
-        let f = f.unwrap().path();
-        if f.extension()
-            .is_some_and(|e| e == "json" || e == "safetensors")
-        {
-            std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
-        }
-    }
+    copy_model("tiny-qwen2", &dir);
     let source = std::fs::read_to_string(
         root().join(format!("tests/fixtures/chat/templates/{template}.jinja")),
     )
@@ -36,6 +28,19 @@ fn chat_model(env: &Env, template: &str) -> PathBuf {
     });
     std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
     dir
+}
+
+/// The config, tokenizer and weights of fixture model `name` (not its references) into `dir`.
+fn copy_model(name: &str, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in std::fs::read_dir(root().join("tests/fixtures").join(name)).unwrap() {
+        let f = f.unwrap().path();
+        if f.extension()
+            .is_some_and(|e| e == "json" || e == "safetensors")
+        {
+            std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
+        }
+    }
 }
 
 fn reference(key: &str) -> serde_json::Value {
@@ -275,15 +280,7 @@ fn a_catalog_instruct_model_runs_by_name_from_the_cache_through_its_template() {
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), "feed01").unwrap();
     let model = chat_model(&env, "llama3");
-    std::fs::create_dir_all(&snap).unwrap();
-    for f in std::fs::read_dir(root().join("tests/fixtures/tiny-llama3")).unwrap() {
-        let f = f.unwrap().path();
-        if f.extension()
-            .is_some_and(|e| e == "json" || e == "safetensors")
-        {
-            std::fs::copy(&f, snap.join(f.file_name().unwrap())).unwrap();
-        }
-    }
+    copy_model("tiny-llama3", &snap);
     std::fs::copy(
         model.join("tokenizer_config.json"),
         snap.join("tokenizer_config.json"),

@@ -119,10 +119,17 @@ pub enum Service {
     Queue,
 }
 
+/// Whether an error's text says the disk is full (the OS's ENOSPC, SQLite's SQLITE_FULL).
+pub fn is_disk_full(message: &str) -> bool {
+    let lower = message.to_lowercase();
+    ["no space left on device", "disk is full", "os error 28"]
+        .iter()
+        .any(|m| lower.contains(m))
+}
+
 /// The fix of a failed connection to `url`, by what went wrong and where: a full disk, a
 /// directory of an embedded SQLite file that cannot be written, or a server to start.
 pub fn connect_fix(service: Service, url: &str, message: &str) -> String {
-    let lower = message.to_lowercase();
     let (flag, server) = match service {
         Service::Store => (
             "NLEBENCH_DATABASE_URL / --database-url",
@@ -130,7 +137,7 @@ pub fn connect_fix(service: Service, url: &str, message: &str) -> String {
         ),
         Service::Queue => ("NLEBENCH_QUEUE_URL / --queue-url", "queue server (Redis)"),
     };
-    if lower.contains("disk is full") || lower.contains("no space left") {
+    if is_disk_full(message) {
         return "free space on the disk that holds it (nothing stored was lost), then run the command again".into();
     }
     if url.starts_with("sqlite:") {

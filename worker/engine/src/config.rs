@@ -20,16 +20,9 @@ pub const SUPPORTED: &[&str] = &[
     "gemma3_text",
 ];
 
-/// The `model_type`s of the Llama family ([`LlamaConfig`]).
-const LLAMA_FAMILY: &[&str] = &[
-    "llama",
-    "mistral",
-    "mixtral",
-    "qwen2",
-    "qwen3",
-    "gemma2",
-    "gemma3_text",
-];
+/// The `model_type`s of the Llama family ([`LlamaConfig`]): all of [`SUPPORTED`] after GPT-2
+/// and GPT-J.
+const LLAMA_FAMILY: &[&str] = SUPPORTED.split_at(2).1;
 
 fn default_activation() -> String {
     "gelu_new".into()
@@ -141,7 +134,7 @@ pub struct LlamaConfig {
     pub num_local_experts: Option<usize>,
     /// Experts per token (Mixtral).
     pub num_experts_per_tok: Option<usize>,
-    /// `model_type` (set by [`ModelConfig::load`]).
+    /// `model_type`, as config.json names it.
     #[serde(default)]
     pub model_type: String,
     /// Per-layer attention kinds, `full_attention` or `sliding_attention` (transformers 5.x).
@@ -362,9 +355,8 @@ impl ModelConfig {
                     .map_err(|e| err(format!("{}: {e}", parse("GPT-J"))))?,
             ),
             t if LLAMA_FAMILY.contains(&t) => {
-                let mut c: LlamaConfig = serde_json::from_value(value.clone())
+                let c: LlamaConfig = serde_json::from_value(value.clone())
                     .map_err(|e| err(format!("{}: {e}", parse(t))))?;
-                c.model_type = t.to_string();
                 let kind = LLAMA_FAMILY
                     .iter()
                     .copied()
