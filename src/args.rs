@@ -186,6 +186,7 @@ grouped!(MigrateArgs: store);
 grouped!(TagArgs: store);
 grouped!(NoteArgs: store);
 grouped!(TasksListArgs: spec);
+grouped!(TasksRequestsArgs:);
 grouped!(BaselinesImportArgs: store);
 grouped!(BaselinesListArgs: store);
 grouped!(ScoreArgs: spec, device, metric);
@@ -846,8 +847,33 @@ pub struct BaselinesImportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum TasksCommand {
-    /// List the task definitions
+    /// List the task definitions (and lm-eval's, with --include-path)
     List(TasksListArgs),
+    /// Every request lm-evaluation-harness would build for lm-eval tasks, without a model
+    Requests(TasksRequestsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TasksRequestsArgs {
+    /// lm-eval task, group or tag names (a tag or group stands for its tasks)
+    #[arg(required = true)]
+    pub tasks: Vec<String>,
+    /// Folder of lm-eval task files, as lm-eval's `--include_path` (repeatable; later folders
+    /// override earlier ones); an installed lm-eval's `lm_eval/tasks` folder may be named
+    #[arg(long = "include-path", value_name = "DIR", required = true)]
+    pub include_path: Vec<PathBuf>,
+    /// Few-shot examples per document (ignored by tasks whose file sets 0, as in lm-eval)
+    #[arg(long)]
+    pub num_fewshot: Option<usize>,
+    /// Only the first N documents of each task
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Few-shot sampling seed (lm-eval's fewshot_random_seed)
+    #[arg(long, default_value_t = harness::DEFAULT_FEWSHOT_SEED)]
+    pub seed: i64,
+    /// Print {task: [{doc_id, idx, request_type, arguments}]} as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -855,6 +881,9 @@ pub struct TasksListArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
+    /// Also list the lm-eval tasks, groups and tags under this folder (repeatable)
+    #[arg(long = "include-path", value_name = "DIR")]
+    pub include_path: Vec<PathBuf>,
     #[command(flatten)]
     pub spec: SpecOpts,
 }

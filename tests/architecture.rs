@@ -232,6 +232,26 @@ const MUST_NOT: &[(&str, &[&str])] = &[
             "nlebench-web",
         ],
     ),
+    (
+        "nlebench-harness",
+        &[
+            "candle-core",
+            "tokenizers",
+            "sea-orm",
+            "sqlx",
+            "apalis",
+            "axum",
+            "tokio",
+            "nlebench-chat",
+            "nlebench-engine",
+            "nlebench-metrics",
+            "nlebench-spec",
+            "nlebench-store",
+            "nlebench-orchestrator",
+            "nlebench-worker",
+            "nlebench-web",
+        ],
+    ),
 ];
 
 /// Whether `deps` holds `forbidden` or a crate of its family (`candle-core` → `candle-nn`).

@@ -1,28 +1,66 @@
-//! `nlebench tasks list`.
+//! `nlebench tasks list` and `nlebench tasks requests`.
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use harness::{Kind, TaskIndex};
+use worker::data::lmeval_tasks::TaskData;
 
-use crate::args::{Global, TasksListArgs};
-use crate::context;
+use crate::args::{Global, TasksListArgs, TasksRequestsArgs};
+use crate::{context, environment};
 
-pub fn list(g: &Global, a: TasksListArgs) -> anyhow::Result<ExitCode> {
-    let s = context::settings(g)?;
-    let tasks = context::tasks(&s, None)?;
-    if a.json {
-        let v: Vec<_> = tasks.iter().collect();
-        outln!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(ExitCode::SUCCESS);
-    }
+/// A table sized to the terminal; when piped, to $COLUMNS (else 100 characters).
+fn table() -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
-    // Wrap to the terminal; when piped, to $COLUMNS (else 100 characters).
     if !t.is_tty() {
-        let width = crate::environment::columns().unwrap_or(100);
+        let width = environment::columns().unwrap_or(100);
         t.set_width(width);
     }
+    t
+}
+
+pub fn list(g: &Global, a: TasksListArgs) -> anyhow::Result<ExitCode> {
+    let s = context::settings(g)?;
+    let lmeval = if a.include_path.is_empty() {
+        None
+    } else {
+        Some(TaskIndex::build(&a.include_path)?)
+    };
+    // With --include-path the lm-eval tasks are listed wherever this runs; the NLEBench task
+    // files' absence is then a note, not a failure.
+    let tasks = match context::tasks(&s, None) {
+        Ok(t) => t,
+        Err(e) if lmeval.is_some() => {
+            eprintln!("NLEBench task files not listed: {e:#}");
+            Default::default()
+        }
+        Err(e) => return Err(e),
+    };
+    if a.json {
+        // The task files' list; with --include-path, {"tasks": that list, "lm_eval": entries}.
+        let v: Vec<_> = tasks.iter().collect();
+        let mut out = serde_json::to_value(&v)?;
+        if let Some(index) = &lmeval {
+            out = serde_json::json!({ "tasks": out });
+            out["lm_eval"] = index
+                .entries()
+                .map(|e| {
+                    serde_json::json!({
+                        "name": e.name,
+                        "kind": kind_name(&e.kind),
+                        "file": e.file,
+                        "tasks": match &e.kind { Kind::Tag(t) => t.iter().cloned().collect(), _ => Vec::new() },
+                    })
+                })
+                .collect();
+        }
+        outln!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = table();
     t.set_header(["task", "v", "kind", "metrics", "dataset", "description"]);
     for task in tasks.iter() {
         let dataset = match &task.dataset.file {
@@ -50,5 +88,86 @@ pub fn list(g: &Global, a: TasksListArgs) -> anyhow::Result<ExitCode> {
         }
     }
     outln!("{t}");
+    if let Some(index) = lmeval {
+        let mut t = table();
+        t.set_header(["lm-eval task", "kind", "source"]);
+        for e in index.entries() {
+            let source = match (&e.kind, &e.file) {
+                (Kind::Tag(tasks), _) => format!("tag of {} tasks", tasks.len()),
+                (_, Some(f)) => f.display().to_string(),
+                (_, None) => String::new(),
+            };
+            t.add_row([e.name.clone(), kind_name(&e.kind).to_string(), source]);
+        }
+        if let Some(c) = t.column_mut(0) {
+            c.set_constraint(ColumnConstraint::ContentWidth);
+        }
+        outln!("{t}");
+        for (file, why) in &index.skipped {
+            eprintln!("skipped {}: {why}", file.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kind_name(k: &Kind) -> &'static str {
+    match k {
+        Kind::Task => "task",
+        Kind::Group => "group",
+        Kind::Tag(_) => "tag",
+    }
+}
+
+/// `nlebench tasks requests`: each named task's requests, as lm-eval's `build_all_requests`
+/// builds them, from the task files under `--include-path`.
+pub fn requests(a: TasksRequestsArgs) -> anyhow::Result<ExitCode> {
+    let index = TaskIndex::build(&a.include_path)?;
+    let hub = environment::hub();
+    let data = TaskData {
+        download: !hub.offline,
+        hub,
+    };
+    let mut out = serde_json::Map::new();
+    let mut t = table();
+    t.set_header([
+        "task",
+        "output type",
+        "documents",
+        "shots",
+        "requests",
+        "file",
+    ]);
+    for name in &a.tasks {
+        for r in index.expand(name)? {
+            let config = harness::task_config(&r)?;
+            // As lm-eval's `simple_evaluate`: a file's 0 stands, otherwise the flag, the file, 0.
+            let shots = match (a.num_fewshot, config.num_fewshot) {
+                (_, Some(0)) => 0,
+                (Some(k), _) => k,
+                (None, Some(n)) => usize::try_from(n).unwrap_or(0),
+                (None, None) => 0,
+            };
+            let (output_type, file) = (config.output_type, config.file.clone());
+            let task = harness::Task::load(config, &data, shots)?;
+            let reqs = task
+                .requests(shots, a.seed, a.limit)
+                .with_context(|| format!("building the requests of `{}`", r.name))?;
+            let docs = reqs.last().map_or(0, |q| q.doc_id + 1);
+            t.add_row([
+                r.name.clone(),
+                output_type.as_str().to_string(),
+                docs.to_string(),
+                shots.to_string(),
+                reqs.len().to_string(),
+                file.display().to_string(),
+            ]);
+            out.insert(r.name, serde_json::to_value(reqs)?);
+        }
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        outln!("{t}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,7 +4,9 @@
 use serde_json::Value;
 use spec::{DatasetRef, ListColumn};
 
-use super::{DataError, Row, Table, literal};
+use harness::literal;
+
+use super::{DataError, Row, Table};
 
 /// The examples of `table` as `d` selects them: rows in `d.rows`, then `d.explode` applied.
 pub fn select(d: &DatasetRef, table: Table) -> Result<Table, DataError> {

@@ -3,8 +3,8 @@
 //! task's `[dataset]` then picks its examples ([`examples`]).
 
 pub mod examples;
-pub mod literal;
 pub mod lmeval;
+pub mod lmeval_tasks;
 mod parquet;
 
 use std::path::{Path, PathBuf};

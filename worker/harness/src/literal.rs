@@ -1,6 +1,7 @@
-//! Python literals as the Hub's CSV files hold them (`str()` of a list of tuples, e.g. the
-//! `question_answer` column of NO-Multi-QA-Sum): lists, tuples, strings with either quote and
-//! Python's escapes, numbers, `True`/`False`/`None`. JSON arrays are read too.
+//! Python literals (`ast.literal_eval`): what lm-eval reads back from a rendered `doc_to_choice`
+//! and what the Hub's CSV files hold (`str()` of a list of tuples, e.g. the `question_answer`
+//! column of NO-Multi-QA-Sum): lists, tuples, dicts, strings with either quote and Python's
+//! escapes, numbers, `True`/`False`/`None`. JSON arrays are read too.
 
 use serde_json::Value;
 
@@ -40,6 +41,7 @@ impl Parser<'_> {
         match c {
             '[' => self.sequence(']'),
             '(' => self.sequence(')'),
+            '{' => self.dict(),
             '\'' | '"' => self.string().map(Value::String),
             _ if c == '-' || c.is_ascii_digit() => self.number(),
             _ if c.is_alphabetic() => {
@@ -75,6 +77,43 @@ impl Parser<'_> {
                     ));
                 }
                 None => return Err(format!("the text ends before the closing `{close}`")),
+            }
+        }
+    }
+
+    fn dict(&mut self) -> Result<Value, String> {
+        self.chars.next();
+        let mut map = serde_json::Map::new();
+        loop {
+            self.skip_ws();
+            if self.chars.peek().is_some_and(|&(_, c)| c == '}') {
+                self.chars.next();
+                return Ok(Value::Object(map));
+            }
+            let key = match self.value()? {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            self.skip_ws();
+            match self.chars.next() {
+                Some((_, ':')) => {}
+                Some((at, c)) => {
+                    return Err(format!("expected `:` at character {at}, found `{c}`"));
+                }
+                None => return Err("the text ends before the closing `}`".into()),
+            }
+            let value = self.value()?;
+            map.insert(key, value);
+            self.skip_ws();
+            match self.chars.next() {
+                Some((_, ',')) => {}
+                Some((_, '}')) => return Ok(Value::Object(map)),
+                Some((at, c)) => {
+                    return Err(format!(
+                        "expected `,` or `}}` at character {at}, found `{c}`"
+                    ));
+                }
+                None => return Err("the text ends before the closing `}`".into()),
             }
         }
     }

@@ -1,0 +1,372 @@
+//! lm-evaluation-harness task files read natively (`nlebench tasks requests`, `tasks list
+//! --include-path`), against lm-eval itself where `NLEBENCH_TEST_LMEVAL` names a Python with
+//! `lm-eval` installed (`.ci/run` installs 0.4.13): `tools/lmeval/noreval_requests.py` builds
+//! lm-eval's own requests for all of NorEval's tasks on small local datasets, and for the task
+//! files of `tests/fixtures/lmeval-tasks` (one per output type, a group, a tag, few-shot
+//! samplers, multiple inputs), and nlebench must build the same, byte for byte.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Env, root};
+use serde_json::Value;
+
+fn fixtures() -> PathBuf {
+    root().join("tests/fixtures/lmeval-tasks")
+}
+
+/// `noreval_requests.py ARGS` with the lm-eval Python in `cwd`, offline.
+fn lm_eval_requests(args: &[&str], cwd: &Path, home: &Path) {
+    let py = std::env::var("NLEBENCH_TEST_LMEVAL").expect("NLEBENCH_TEST_LMEVAL");
+    let out = Command::new(py)
+        .arg(root().join("tools/lmeval/noreval_requests.py"))
+        .args(args)
+        .current_dir(cwd)
+        .env("HF_HOME", home.join("hf"))
+        .env("HF_DATASETS_OFFLINE", "1")
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "noreval_requests.py failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `nlebench tasks requests NAMES --json` run in `cwd`.
+fn nlebench_requests(
+    env: &Env,
+    include: &Path,
+    names: &[&str],
+    shots: Option<&str>,
+    cwd: &Path,
+) -> Value {
+    let mut args = vec![
+        "tasks",
+        "requests",
+        "--json",
+        "--include-path",
+        include.to_str().unwrap(),
+    ];
+    args.extend(names);
+    if let Some(k) = shots {
+        args.extend(["--num-fewshot", k]);
+    }
+    let out = env.cmd(&args).current_dir(cwd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "nlebench {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The first request where `got` and `want` differ, for the failure message.
+fn first_difference(want: &Value, got: &Value) -> String {
+    match (want.as_array(), got.as_array()) {
+        (Some(w), Some(g)) => {
+            for (i, (a, b)) in w.iter().zip(g).enumerate() {
+                if a != b {
+                    return format!("request {i}:\n  lm-eval:  {a}\n  nlebench: {b}");
+                }
+            }
+            format!(
+                "{} requests from lm-eval, {} from nlebench",
+                w.len(),
+                g.len()
+            )
+        }
+        _ => format!("lm-eval: {want}\nnlebench: {got}"),
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(nlebench_lmeval),
+    ignore = "needs lm-evaluation-harness: set NLEBENCH_TEST_LMEVAL to a Python with `lm-eval` installed (.ci/run does)"
+)]
+fn every_noreval_task_builds_lm_evals_requests() {
+    let env = Env::embedded();
+    let out = env.dir.path().join("noreval");
+    let out_s = out.to_str().unwrap();
+    lm_eval_requests(
+        &["--out", out_s, "--num-fewshot", "2"],
+        env.dir.path(),
+        env.dir.path(),
+    );
+    lm_eval_requests(&["--out", out_s], env.dir.path(), env.dir.path());
+    for shots in ["default", "2"] {
+        let want = read_json(&out.join(format!("requests-{shots}.json")));
+        let want = want.as_object().unwrap();
+        let names: Vec<&str> = want.keys().map(String::as_str).collect();
+        let got = nlebench_requests(
+            &env,
+            &out.join("tasks"),
+            &names,
+            (shots != "default").then_some(shots),
+            env.dir.path(),
+        );
+        let mut differ = Vec::new();
+        for (task, w) in want {
+            assert!(
+                w.get("error").is_none(),
+                "lm-eval could not build {task}: {w}"
+            );
+            if got.get(task) != Some(w) {
+                differ.push(format!("{task}: {}", first_difference(w, &got[task])));
+            }
+        }
+        eprintln!(
+            "NorEval, num_fewshot {shots}: nlebench's requests equal lm-eval's for {} of {} tasks",
+            want.len() - differ.len(),
+            want.len()
+        );
+        assert!(differ.is_empty(), "{}", differ.join("\n"));
+        // lm-eval 0.4.13 ships 116 NorEval tasks; every one must have been compared.
+        assert_eq!(want.len(), 116, "{names:?}");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(nlebench_lmeval),
+    ignore = "needs lm-evaluation-harness: set NLEBENCH_TEST_LMEVAL to a Python with `lm-eval` installed (.ci/run does)"
+)]
+fn task_files_of_every_output_type_build_lm_evals_requests() {
+    let env = Env::embedded();
+    let out = env.dir.path().join("fixtures");
+    let out_s = out.to_str().unwrap();
+    lm_eval_requests(
+        &["--include-path", ".", "--out", out_s, "--num-fewshot", "2"],
+        &fixtures(),
+        env.dir.path(),
+    );
+    lm_eval_requests(
+        &["--include-path", ".", "--out", out_s],
+        &fixtures(),
+        env.dir.path(),
+    );
+    let mut kinds = std::collections::BTreeSet::new();
+    for shots in ["default", "2"] {
+        let want = read_json(&out.join(format!("requests-{shots}.json")));
+        for (name, w) in want.as_object().unwrap() {
+            assert!(
+                w.get("error").is_none(),
+                "lm-eval could not build {name}: {w}"
+            );
+            let got = nlebench_requests(
+                &env,
+                Path::new("."),
+                &[name],
+                (shots != "default").then_some(shots),
+                &fixtures(),
+            );
+            // A task's requests, or a group's {task: requests}.
+            let got = if w.is_array() { got[name].clone() } else { got };
+            assert_eq!(
+                &got,
+                w,
+                "{name}, num_fewshot {shots}: {}",
+                first_difference(w, &got)
+            );
+            for r in w.as_array().into_iter().flatten() {
+                kinds.insert(r["request_type"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["generate_until", "loglikelihood", "loglikelihood_rolling"]
+    );
+}
+
+/// Runs without lm-eval: the context lm-eval 0.4.13 built for this file's first request
+/// (first_n shots from the evaluated split, the document left out, a generation prefix, a
+/// few-shot delimiter of its own, a filter in the prompt).
+#[test]
+fn a_multiple_choice_task_file_gives_lm_evals_prompt() {
+    let env = Env::embedded();
+    let got = nlebench_requests(
+        &env,
+        Path::new("."),
+        &["nlebench_test_mc"],
+        None,
+        &fixtures(),
+    );
+    let reqs = got["nlebench_test_mc"].as_array().unwrap();
+    assert_eq!(
+        reqs[0],
+        serde_json::json!({"doc_id": 0, "idx": 0, "request_type": "loglikelihood", "arguments": [
+            "LITTERATUR: Hvem skrev «Sult»? Svar: Knut Hamsun\n---\nMATTE: Hva er 7 ganger 8? Svar: 56\n---\nGEOGRAFI: Hva heter hovedstaden i Norge? Svar:",
+            " Oslo"
+        ]})
+    );
+    // 4 documents × 3 choices, then acc_mutual_info's unconditional requests.
+    assert_eq!(reqs.len(), 24);
+    assert_eq!(
+        reqs[23]["arguments"],
+        serde_json::json!(["", " Norskehavet"])
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(nlebench_lmeval),
+    ignore = "needs lm-evaluation-harness: set NLEBENCH_TEST_LMEVAL to a Python with `lm-eval` installed (.ci/run does)"
+)]
+fn the_index_of_an_installed_lm_eval_names_what_lm_eval_indexes() {
+    let env = Env::embedded();
+    let file = env.dir.path().join("index.json");
+    lm_eval_requests(
+        &["--index", file.to_str().unwrap()],
+        env.dir.path(),
+        env.dir.path(),
+    );
+    let mut want: BTreeMap<String, String> = serde_json::from_value(read_json(&file)).unwrap();
+    let dir = want.remove("_tasks_dir").unwrap();
+    let got: Value =
+        serde_json::from_str(&env.ok(&["tasks", "list", "--json", "--include-path", &dir]))
+            .unwrap();
+    let got: BTreeMap<String, String> = got["lm_eval"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .take(10)
+        .collect();
+    let extra: Vec<_> = got
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .take(10)
+        .collect();
+    eprintln!(
+        "lm-eval indexes {} names; nlebench {}",
+        want.len(),
+        got.len()
+    );
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "lm-eval only (or another kind): {missing:?}\nnlebench only: {extra:?}"
+    );
+    assert!(want.len() > 10_000, "{}", want.len());
+}
+
+#[test]
+fn task_list_shows_lm_eval_tasks_groups_and_tags_with_their_files() {
+    let env = Env::embedded();
+    let fx = fixtures();
+    let text = env.ok(&["tasks", "list", "--include-path", fx.to_str().unwrap()]);
+    for name in [
+        "nlebench_test_mc",
+        "nlebench_test_group",
+        "nlebench_test_tasks",
+    ] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+    let v: Value = serde_json::from_str(&env.ok(&[
+        "tasks",
+        "list",
+        "--json",
+        "--include-path",
+        fx.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let entry = |n: &str| {
+        v["lm_eval"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(entry("nlebench_test_group")["kind"], "group");
+    assert!(
+        entry("nlebench_test_mc")["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("lmeval-tasks/mc.yaml")
+    );
+    assert_eq!(
+        entry("nlebench_test_mc_tag")["tasks"],
+        serde_json::json!(["nlebench_test_mc", "nlebench_test_mc_template"])
+    );
+    // The NLEBench task files are still listed first, under "tasks".
+    assert!(
+        v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "no-crows-pairs")
+    );
+}
+
+#[test]
+fn python_hooks_without_a_port_and_unknown_keys_are_refused_by_name() {
+    let env = Env::embedded();
+    let dir = env.dir.path().join("mine");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("utils.py"),
+        "def mine(dataset):\n    return dataset\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("hooked.yaml"),
+        "task: hooked\ndataset_path: json\ndataset_kwargs: {data_files: {test: x.jsonl}}\ntest_split: test\nprocess_docs: !function utils.mine\ndoc_to_text: q\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("typo.yaml"),
+        "task: typo\ntest_split: test\ndoc_to_txt: q\n",
+    )
+    .unwrap();
+    let run = |task: &str| {
+        let out = env.run(&[
+            "tasks",
+            "requests",
+            "--include-path",
+            dir.to_str().unwrap(),
+            task,
+        ]);
+        assert!(!out.status.success(), "{task} was accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run("hooked");
+    assert!(
+        e.contains("utils.mine")
+            && e.contains("hooked.yaml")
+            && e.contains("utils.py")
+            && e.contains("no port"),
+        "{e}"
+    );
+    let e = run("typo");
+    assert!(
+        e.contains("typo.yaml") && e.contains("`doc_to_txt`") && e.contains("not a key"),
+        "{e}"
+    );
+    let e = run("nosuch");
+    assert!(
+        e.contains("no lm-eval task, group or tag is named `nosuch`"),
+        "{e}"
+    );
+}
