@@ -187,6 +187,7 @@ grouped!(TagArgs: store);
 grouped!(NoteArgs: store);
 grouped!(TasksListArgs: spec);
 grouped!(TasksRequestsArgs:);
+grouped!(TasksScoreArgs:);
 grouped!(BaselinesImportArgs: store);
 grouped!(BaselinesListArgs: store);
 grouped!(ScoreArgs: spec, device, metric);
@@ -851,10 +852,13 @@ pub enum TasksCommand {
     List(TasksListArgs),
     /// Every request lm-evaluation-harness would build for lm-eval tasks, without a model
     Requests(TasksRequestsArgs),
+    /// lm-eval tasks' metrics from a model's responses to their requests, as lm-eval computes them
+    Score(TasksScoreArgs),
 }
 
+/// Which lm-eval tasks, and how their requests are built.
 #[derive(Debug, Args)]
-pub struct TasksRequestsArgs {
+pub struct LmEvalTasksOpts {
     /// lm-eval task, group or tag names (a tag or group stands for its tasks)
     #[arg(required = true)]
     pub tasks: Vec<String>,
@@ -871,7 +875,26 @@ pub struct TasksRequestsArgs {
     /// Few-shot sampling seed (lm-eval's fewshot_random_seed)
     #[arg(long, default_value_t = harness::DEFAULT_FEWSHOT_SEED)]
     pub seed: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct TasksRequestsArgs {
+    #[command(flatten)]
+    pub lm_eval: LmEvalTasksOpts,
     /// Print {task: [{doc_id, idx, request_type, arguments}]} as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TasksScoreArgs {
+    #[command(flatten)]
+    pub lm_eval: LmEvalTasksOpts,
+    /// A model's responses: {task: [one per request, in `tasks requests` order]}, each
+    /// [loglikelihood, is_greedy], a rolling log-likelihood, or the generated text
+    #[arg(long)]
+    pub responses: PathBuf,
+    /// Print {task: {"METRIC,FILTER": value}} as JSON
     #[arg(long)]
     pub json: bool,
 }

@@ -123,6 +123,7 @@ async fn dispatch(cli: Cli, hooks: worker::Hooks) -> anyhow::Result<std::process
         Command::Reconcile(a) => commands::reconcile::reconcile(&with(a.options()), a).await,
         Command::Tasks(TasksCommand::List(a)) => commands::tasks::list(&with(a.options()), a),
         Command::Tasks(TasksCommand::Requests(a)) => commands::tasks::requests(a),
+        Command::Tasks(TasksCommand::Score(a)) => commands::tasks::score(a),
         Command::Score(a) => commands::score::score(&with(a.options()), a),
         Command::Baselines(BaselinesCommand::Import(a)) => {
             commands::baselines::import(&with(a.options()), a).await

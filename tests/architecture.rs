@@ -244,7 +244,6 @@ const MUST_NOT: &[(&str, &[&str])] = &[
             "tokio",
             "nlebench-chat",
             "nlebench-engine",
-            "nlebench-metrics",
             "nlebench-spec",
             "nlebench-store",
             "nlebench-orchestrator",

@@ -7,7 +7,7 @@ use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FUL
 use harness::{Kind, TaskIndex};
 use worker::data::lmeval_tasks::TaskData;
 
-use crate::args::{Global, TasksListArgs, TasksRequestsArgs};
+use crate::args::{Global, LmEvalTasksOpts, TasksListArgs, TasksRequestsArgs, TasksScoreArgs};
 use crate::{context, environment};
 
 /// A table sized to the terminal; when piped, to $COLUMNS (else 100 characters).
@@ -118,16 +118,60 @@ fn kind_name(k: &Kind) -> &'static str {
     }
 }
 
-/// `nlebench tasks requests`: each named task's requests, as lm-eval's `build_all_requests`
-/// builds them, from the task files under `--include-path`.
-pub fn requests(a: TasksRequestsArgs) -> anyhow::Result<ExitCode> {
-    let index = TaskIndex::build(&a.include_path)?;
+/// An lm-eval task ready to score: its name, documents and requests.
+struct Built {
+    name: String,
+    task: harness::Task,
+    requests: Vec<harness::Request>,
+    shots: usize,
+}
+
+/// The tasks `o` names, loaded and their requests built as lm-eval builds them.
+fn build(o: &LmEvalTasksOpts) -> anyhow::Result<Vec<Built>> {
+    let index = TaskIndex::build(&o.include_path)?;
     let hub = environment::hub();
     let data = TaskData {
         download: !hub.offline,
         hub,
     };
-    let mut out = serde_json::Map::new();
+    let mut out = Vec::new();
+    for name in &o.tasks {
+        for r in index.expand(name)? {
+            let config = harness::task_config(&r)?;
+            // As lm-eval's `simple_evaluate`: a file's 0 stands, otherwise the flag, the file, 0.
+            let shots = match (o.num_fewshot, config.num_fewshot) {
+                (_, Some(0)) => 0,
+                (Some(k), _) => k,
+                (None, Some(n)) => usize::try_from(n).unwrap_or(0),
+                (None, None) => 0,
+            };
+            let task = harness::Task::load(config, &data, shots)?;
+            let requests = task
+                .requests(shots, o.seed, o.limit)
+                .with_context(|| format!("building the requests of `{}`", r.name))?;
+            out.push(Built {
+                name: r.name,
+                task,
+                requests,
+                shots,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `nlebench tasks requests`: each named task's requests, as lm-eval's `build_all_requests`
+/// builds them, from the task files under `--include-path`.
+pub fn requests(a: TasksRequestsArgs) -> anyhow::Result<ExitCode> {
+    let built = build(&a.lm_eval)?;
+    if a.json {
+        let out: serde_json::Map<String, serde_json::Value> = built
+            .iter()
+            .map(|b| Ok((b.name.clone(), serde_json::to_value(&b.requests)?)))
+            .collect::<anyhow::Result<_>>()?;
+        outln!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut t = table();
     t.set_header([
         "task",
@@ -137,32 +181,58 @@ pub fn requests(a: TasksRequestsArgs) -> anyhow::Result<ExitCode> {
         "requests",
         "file",
     ]);
-    for name in &a.tasks {
-        for r in index.expand(name)? {
-            let config = harness::task_config(&r)?;
-            // As lm-eval's `simple_evaluate`: a file's 0 stands, otherwise the flag, the file, 0.
-            let shots = match (a.num_fewshot, config.num_fewshot) {
-                (_, Some(0)) => 0,
-                (Some(k), _) => k,
-                (None, Some(n)) => usize::try_from(n).unwrap_or(0),
-                (None, None) => 0,
-            };
-            let (output_type, file) = (config.output_type, config.file.clone());
-            let task = harness::Task::load(config, &data, shots)?;
-            let reqs = task
-                .requests(shots, a.seed, a.limit)
-                .with_context(|| format!("building the requests of `{}`", r.name))?;
-            let docs = reqs.last().map_or(0, |q| q.doc_id + 1);
+    for b in &built {
+        let docs = b.requests.last().map_or(0, |q| q.doc_id + 1);
+        t.add_row([
+            b.name.clone(),
+            b.task.config.output_type.as_str().to_string(),
+            docs.to_string(),
+            b.shots.to_string(),
+            b.requests.len().to_string(),
+            b.task.config.file.display().to_string(),
+        ]);
+    }
+    outln!("{t}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `nlebench tasks score`: each named task's metrics from a model's responses to its
+/// requests, as lm-eval's evaluator computes them.
+pub fn score(a: TasksScoreArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&a.responses)
+        .with_context(|| format!("reading {}", a.responses.display()))?;
+    let mut responses: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: expected {{task: [responses]}}", a.responses.display()))?;
+    let built = build(&a.lm_eval)?;
+    let mut out = serde_json::Map::new();
+    let mut t = table();
+    t.set_header(["task", "metric", "filter", "value"]);
+    for b in &built {
+        let r = responses.remove(&b.name).with_context(|| {
+            format!(
+                "{}: no responses for task `{}`",
+                a.responses.display(),
+                b.name
+            )
+        })?;
+        let r: Vec<harness::Response> = serde_json::from_value(r).with_context(|| {
+            format!(
+                "{}: task `{}`: each response is [loglikelihood, is_greedy], a number or a text",
+                a.responses.display(),
+                b.name
+            )
+        })?;
+        let values = harness::score(&b.task, &b.requests, &r)?;
+        for (key, v) in &values {
+            let (metric, filter) = key.split_once(',').unwrap_or((key, ""));
             t.add_row([
-                r.name.clone(),
-                output_type.as_str().to_string(),
-                docs.to_string(),
-                shots.to_string(),
-                reqs.len().to_string(),
-                file.display().to_string(),
+                b.name.clone(),
+                metric.to_string(),
+                filter.to_string(),
+                format!("{v:.4}"),
             ]);
-            out.insert(r.name, serde_json::to_value(reqs)?);
         }
+        out.insert(b.name.clone(), serde_json::to_value(values)?);
     }
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&out)?);

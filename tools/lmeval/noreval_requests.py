@@ -32,6 +32,11 @@ DIR/tasks holds the wrappers, DIR/data the datasets, DIR/requests-K.json the req
 K ("default" when no --num-fewshot: each task file's own setting). Tasks lm-eval cannot build
 are written as {"error": "..."}.
 
+DIR/scores-K.json holds, per task, a made-up model's responses to those requests (seeded by
+task, document and request: log-likelihoods with greedy flags, generations that are the
+target, a variant of it or something else) and the metrics lm-eval's evaluator computes from
+them: filters, `process_results`, each metric's aggregation, keyed "METRIC,FILTER".
+
 Two NorEval modules import packages CI's lm-eval environment lacks (`transformers` for
 norquad's SQuAD metric, `bert_score` for norsumm's); both are used only when scoring, so where
 they are missing an empty module stands in for them while the requests are built.
@@ -43,6 +48,8 @@ import json
 import pathlib
 import sys
 import types
+import zlib
+from collections import defaultdict
 
 
 def stand_in(name):
@@ -298,16 +305,69 @@ def build(task, num_fewshot, seed, limit):
     ]
 
 
-def requests(names, groups, manager, num_fewshot, seed, limit):
-    """Each task's requests; each group's as {task: requests}."""
+def crc(*parts):
+    return zlib.crc32("|".join(map(str, parts)).encode("utf-8"))
+
+
+def response(task_name, inst):
+    """A made-up model's deterministic answer to one request (seeded by the task, document and
+    request): log-likelihoods in (-10, 0] with ties and greedy flags, generations that are the
+    target, a variant of it, or something else."""
+    h = crc(task_name, inst.doc_id, inst.idx)
+    if inst.request_type == "loglikelihood":
+        return [-(h % 1000) / 100.0 if h % 7 else -1.5, h % 3 == 0]
+    if inst.request_type == "loglikelihood_rolling":
+        return -(h % 100000) / 100.0
+    target = inst.doc.get("_target")
+    return [target, f" {target}", target.upper() + ".", "Vet ikke", f"{target} og mer"][h % 5]
+
+
+def score(task_name, task):
+    """lm-eval's evaluator on the made-up responses: filters, process_results, aggregation."""
+    resps = []
+    for inst in task.instances:
+        r = response(task_name, inst) if inst.request_type != "generate_until" else None
+        if r is None:
+            gold = task.doc_to_target(inst.doc)
+            if task.config.doc_to_choice is not None and isinstance(gold, int):
+                gold = task.doc_to_choice(inst.doc)[gold]
+            gold = gold[0] if isinstance(gold, list) and gold else gold
+            inst.doc["_target"] = str(gold)
+            r = response(task_name, inst)
+            del inst.doc["_target"]
+        inst.resps = [tuple(r) if isinstance(r, list) else r]
+        resps.append(r)
+    task.apply_filters()
+    by_doc = defaultdict(list)
+    for inst in task.instances:
+        by_doc[inst.doc_id].append(inst)
+    raw = defaultdict(list)
+    for key in task.instances[0].filtered_resps:
+        for doc_id, doc in task.doc_iterator(limit=None if not by_doc else max(by_doc) + 1):
+            reqs = sorted(by_doc[doc_id], key=lambda i: i.idx)
+            for metric, value in task.process_results(doc, [r.filtered_resps[key] for r in reqs]).items():
+                raw[(metric, key)].append(value)
+    aggs = task.aggregation()
+    values = {f"{m},{k}": float(aggs.get(m, lambda x: sum(x) / len(x))(items)) for (m, k), items in raw.items()}
+    return resps, values
+
+
+def requests(names, groups, manager, num_fewshot, seed, limit, scores=None):
+    """Each task's requests; each group's as {task: requests}. With `scores` (a dict), each
+    task's made-up responses and lm-eval's metrics of them go there too."""
     out = {}
     for name in names:
         try:
             tree = get_task_dict([name], manager)
             if name in groups:
                 out[name] = {t: build(task, num_fewshot, seed, limit) for t, task in leaves(tree)}
-            else:
-                out[name] = build(tree[name], num_fewshot, seed, limit)
+                continue
+            out[name] = build(tree[name], num_fewshot, seed, limit)
+            if scores is not None:
+                try:
+                    scores[name] = dict(zip(("responses", "metrics"), score(name, tree[name])))
+                except Exception as e:  # noqa: BLE001 - reported by task
+                    scores[name] = {"error": f"{type(e).__name__}: {e}"}
         except Exception as e:  # noqa: BLE001 - every failure is reported by task
             out[name] = {"error": f"{type(e).__name__}: {e}"}
     return out
@@ -341,8 +401,10 @@ def main():
         groups = [c["group"] for c in cfgs if "group" in c]
     manager = TaskManager(include_path=str(include))
     for k in a.num_fewshot or [None]:
-        reqs = requests(sorted(tasks) + groups, set(groups), manager, k, a.seed, a.limit)
+        scores = {}
+        reqs = requests(sorted(tasks) + groups, set(groups), manager, k, a.seed, a.limit, scores)
         label = "default" if k is None else str(k)
+        (a.out / f"scores-{label}.json").write_text(json.dumps(scores, ensure_ascii=False, indent=1), encoding="utf-8")
         (a.out / f"requests-{label}.json").write_text(json.dumps(reqs, ensure_ascii=False, indent=1), encoding="utf-8")
         bad = [n for n, r in reqs.items() if isinstance(r, dict) and "error" in r]
         print(f"num_fewshot={label}: {len(reqs) - len(bad)} of {len(reqs)} tasks built" + (f"; failed: {bad}" if bad else ""))

@@ -4,6 +4,7 @@ pub mod attributes;
 pub mod bias;
 pub mod bleu;
 pub mod bootstrap;
+pub mod chrf;
 pub mod classification;
 pub mod diversity;
 pub mod entailment;

@@ -146,6 +146,8 @@ pub struct TaskConfig {
     pub metadata: Json,
     /// `process_results`, kept for the metrics.
     pub process_results: Option<FunctionRef>,
+    /// Metrics whose `aggregation` is a `!function`, by metric name.
+    pub aggregation_functions: std::collections::BTreeMap<String, FunctionRef>,
     /// `task_alias`.
     pub task_alias: Option<String>,
 }
@@ -434,6 +436,18 @@ impl TaskConfig {
             process_results: match get("process_results") {
                 Some(Node::Function(f)) => Some(f.clone()),
                 _ => None,
+            },
+            aggregation_functions: match get("metric_list") {
+                Some(Node::List(l)) => l
+                    .iter()
+                    .filter_map(|m| match (m.get("metric"), m.get("aggregation")) {
+                        (Some(Node::Str(name)), Some(Node::Function(f))) => {
+                            Some((name.clone(), f.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Default::default(),
             },
             task_alias: string("task_alias")?,
             task,

@@ -34,6 +34,79 @@ pub enum TextHook {
     TruthfulMc(u8, Lang),
 }
 
+/// A per-document metrics hook (`process_results`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultsHook {
+    /// `noridiom/utils.py:process_results`: `em` and `fscore` of the normalised generation
+    /// against the best of the accepted completions.
+    Noridiom,
+}
+
+impl ResultsHook {
+    /// The port of `f`, or an error naming it.
+    pub fn resolve(f: &FunctionRef) -> Result<ResultsHook, Error> {
+        let (module, name) = locate(f)?;
+        match (module.as_str(), name.as_str()) {
+            ("noridiom/utils", "process_results") => Ok(ResultsHook::Noridiom),
+            _ => Err(unported(f)),
+        }
+    }
+
+    /// The metrics of one document's (filtered) generation.
+    pub fn apply(self, doc: &Json, generation: &str) -> Result<Vec<(String, f64)>, String> {
+        match self {
+            ResultsHook::Noridiom => {
+                let normalize = |t: &str| -> String {
+                    let kept: String = t.chars().filter(|c| !c.is_ascii_punctuation()).collect();
+                    py_strip(&kept.to_lowercase()).to_string()
+                };
+                let prediction = normalize(generation);
+                let completions: Vec<String> = strings(field(doc, "accepted_completions")?)?
+                    .iter()
+                    .map(|c| normalize(c))
+                    .collect();
+                let em = completions
+                    .iter()
+                    .map(|c| f64::from(u8::from(*c == prediction)))
+                    .fold(f64::NAN, f64::max);
+                let f = completions
+                    .iter()
+                    .map(|c| word_f1(&prediction, c))
+                    .fold(f64::NAN, f64::max);
+                Ok(vec![("em".into(), em), ("fscore".into(), f)])
+            }
+        }
+    }
+}
+
+/// NorEval's token F1 (noridiom): whitespace tokens, counted overlap.
+fn word_f1(prediction: &str, completion: &str) -> f64 {
+    let gold = py_split(completion);
+    let pred = py_split(prediction);
+    if gold.is_empty() || pred.is_empty() {
+        return f64::from(u8::from(gold == pred));
+    }
+    let mut counts: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+    for g in &gold {
+        *counts.entry(g).or_insert(0) += 1;
+    }
+    let mut same = 0;
+    for p in &pred {
+        if let Some(c) = counts.get_mut(p)
+            && *c > 0
+        {
+            *c -= 1;
+            same += 1;
+        }
+    }
+    if same == 0 {
+        return 0.0;
+    }
+    let precision = same as f64 / pred.len() as f64;
+    let recall = same as f64 / gold.len() as f64;
+    2.0 * precision * recall / (precision + recall)
+}
+
 /// Bokmål or Nynorsk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {

@@ -15,11 +15,13 @@ mod jinja;
 pub mod literal;
 mod pyrandom;
 mod python;
+pub mod score;
 pub mod task;
 pub mod yaml;
 
 pub use config::{OutputType, TaskConfig};
 pub use index::{Entry, Kind, TaskIndex, TaskRef};
+pub use score::{Response, score};
 pub use task::{DatasetSpec, Datasets, Request, Task};
 
 /// lm-eval's default few-shot seed (`--seed`'s fourth value).

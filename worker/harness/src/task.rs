@@ -53,7 +53,10 @@ pub struct Task {
     pub docs: Vec<Json>,
     features: Vec<String>,
     fewshot_docs: Option<Vec<Json>>,
-    multiple_input: bool,
+    /// `doc_to_text` gives a choice index: one context per choice (Winogrande's form).
+    pub(crate) multiple_input: bool,
+    /// `doc_to_target` gives a list: several right answers.
+    pub(crate) multiple_target: bool,
 }
 
 impl Task {
@@ -115,12 +118,19 @@ impl Task {
             features,
             fewshot_docs,
             multiple_input: false,
+            multiple_target: false,
         };
         if let Some(first) = task.docs.first().cloned()
             && task.config.doc_to_choice.is_some()
         {
             let text = task.doc_to_text(&first, None).map_err(|m| task.err(0, m))?;
             task.multiple_input = text.is_i64() || text.is_u64();
+        }
+        if let Some(first) = task.docs.first().cloned() {
+            task.multiple_target = task
+                .doc_to_target(&first, None)
+                .map_err(|m| task.err(0, m))?
+                .is_array();
         }
         Ok(task)
     }
@@ -367,7 +377,7 @@ impl Task {
 
     /// `doc_to_text`: a field, a rendered template (digits read as a choice index when the
     /// task has choices), a constant or a ported function.
-    fn doc_to_text(&self, doc: &Json, field: Option<&DocField>) -> Result<Json, String> {
+    pub(crate) fn doc_to_text(&self, doc: &Json, field: Option<&DocField>) -> Result<Json, String> {
         let field = field
             .or(self.config.doc_to_text.as_ref())
             .ok_or("the task has no doc_to_text")?;
@@ -392,7 +402,11 @@ impl Task {
     }
 
     /// `doc_to_target`: as `doc_to_text`, and a rendered `[...]` read as a list.
-    fn doc_to_target(&self, doc: &Json, field: Option<&DocField>) -> Result<Json, String> {
+    pub(crate) fn doc_to_target(
+        &self,
+        doc: &Json,
+        field: Option<&DocField>,
+    ) -> Result<Json, String> {
         let field = field
             .or(self.config.doc_to_target.as_ref())
             .ok_or("the task has no doc_to_target")?;
@@ -420,7 +434,11 @@ impl Task {
     }
 
     /// `doc_to_choice`: a field holding a list, a template rendering a Python list, a list.
-    fn doc_to_choice(&self, doc: &Json, field: Option<&DocField>) -> Result<Vec<Json>, String> {
+    pub(crate) fn doc_to_choice(
+        &self,
+        doc: &Json,
+        field: Option<&DocField>,
+    ) -> Result<Vec<Json>, String> {
         let field = field
             .or(self.config.doc_to_choice.as_ref())
             .ok_or("the task has no doc_to_choice")?;
