@@ -120,9 +120,37 @@ fn ngrams(tokens: &[u32]) -> HashMap<&[u32], usize> {
     m
 }
 
+/// Tokens of a segment under sacrebleu's `intl` tokenizer (mteval-v14 international), after
+/// `rstrip()`: punctuation split off unless between digits, symbols split off.
+pub fn tokenize_intl(segment: &str) -> Vec<String> {
+    use std::sync::OnceLock;
+    static RES: OnceLock<Option<[fancy_regex::Regex; 3]>> = OnceLock::new();
+    let res = RES.get_or_init(|| {
+        Some([
+            fancy_regex::Regex::new(r"(\P{N})(\p{P})").ok()?,
+            fancy_regex::Regex::new(r"(\p{P})(\P{N})").ok()?,
+            fancy_regex::Regex::new(r"(\p{S})").ok()?,
+        ])
+    });
+    let mut line = segment.trim_end_matches(python_space).to_string();
+    if let Some([a, b, c]) = res {
+        line = a.replace_all(&line, "${1} ${2} ").into_owned();
+        line = b.replace_all(&line, " ${1} ${2}").into_owned();
+        line = c.replace_all(&line, " ${1} ").into_owned();
+    }
+    line.split(python_space)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Statistics of a hypothesis against one reference.
 pub fn stats(hyp: &str, reference: &str) -> BleuStats {
-    let (ht, rt) = (tokenize_13a(hyp), tokenize_13a(reference));
+    stats_of_tokens(tokenize_13a(hyp), tokenize_13a(reference))
+}
+
+/// Statistics of tokenized texts.
+fn stats_of_tokens(ht: Vec<String>, rt: Vec<String>) -> BleuStats {
     let mut vocab = Vocab::default();
     let h = vocab.ids(ht.iter().map(String::as_str));
     let r = vocab.ids(rt.iter().map(String::as_str));
@@ -181,6 +209,16 @@ pub fn sentence_bleu(hyp: &str, reference: &str) -> f64 {
     score(&stats(hyp, reference))
 }
 
+/// Corpus BLEU of pairs under the `intl` tokenizer, as `sacrebleu.corpus_bleu(hyps, [refs],
+/// tokenize="intl")` (the T5-style BLEU of NorEval's TruthfulQA).
+pub fn corpus_bleu_intl<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> f64 {
+    let mut total = BleuStats::default();
+    for (h, r) in pairs {
+        total += stats_of_tokens(tokenize_intl(h), tokenize_intl(r));
+    }
+    score(&total)
+}
+
 /// Corpus BLEU of pairs (statistics summed before scoring).
 pub fn corpus_bleu<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> f64 {
     let mut total = BleuStats::default();
@@ -213,5 +251,20 @@ mod tests {
         let s = "Norge er et land i Nord-Europa med lange kyster.";
         assert!((sentence_bleu(s, s) - 100.0).abs() < 1e-9);
         assert_eq!(sentence_bleu("helt annet", s), 0.0);
+    }
+
+    // sacrebleu 2.6: `TokenizerV14International()(...)` and `corpus_bleu(hyps, [refs],
+    // tokenize="intl").score`.
+    #[test]
+    fn intl_tokenizer_and_bleu_equal_sacrebleu() {
+        assert_eq!(
+            tokenize_intl("Det koster 4,50 kr. (ca. 5€) – «bra»!").join(" "),
+            "Det koster 4,50 kr . ( ca . 5 € ) – « bra » !"
+        );
+        let got = corpus_bleu_intl([
+            ("Det koster 4,50 kr. (ca.)", "Det koster 4,50 kroner."),
+            ("Ja!", "Ja, det!"),
+        ]);
+        assert!((got - 19.490217756577092).abs() < 1e-9, "{got}");
     }
 }

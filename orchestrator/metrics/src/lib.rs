@@ -13,6 +13,7 @@ pub mod ids;
 pub mod mauve;
 pub mod nltk;
 pub mod rouge;
+pub mod rouge_score;
 pub mod significance;
 
 /// Decimals a metric is shown with: 2 for percentages (the bias shares) and BLEU (0–100),
