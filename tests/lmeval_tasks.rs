@@ -20,6 +20,11 @@ fn fixtures() -> PathBuf {
     root().join("tests/fixtures/lmeval-tasks")
 }
 
+/// A task file naming a Hub dataset (apart, since lm-eval cannot reach the Hub in the tests).
+fn hub_fixture() -> PathBuf {
+    root().join("tests/fixtures/lmeval-hub")
+}
+
 /// `noreval_requests.py ARGS` with the lm-eval Python in `cwd`, offline.
 fn lm_eval_requests(args: &[&str], cwd: &Path, home: &Path) {
     let py = std::env::var("NLEBENCH_TEST_LMEVAL").expect("NLEBENCH_TEST_LMEVAL");
@@ -389,6 +394,71 @@ fn the_index_of_an_installed_lm_eval_names_what_lm_eval_indexes() {
         "lm-eval only (or another kind): {missing:?}\nnlebench only: {extra:?}"
     );
     assert!(want.len() > 10_000, "{}", want.len());
+}
+
+/// A task naming a Hub dataset reads the configuration's split from the Hugging Face cache,
+/// and says what to do where the cache lacks it (downloads off).
+#[test]
+fn a_hub_dataset_is_read_from_the_hugging_face_cache() {
+    let env = Env::embedded();
+    let repo = env
+        .dir
+        .path()
+        .join("hf/hub/datasets--nlebench-test--tiny-qa");
+    let snap = repo.join("snapshots/0123abcd");
+    std::fs::create_dir_all(snap.join("nb")).unwrap();
+    std::fs::create_dir_all(snap.join("nn")).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), "0123abcd").unwrap();
+    let row = |q: &str| {
+        format!("{{\"question\": \"{q}\", \"options\": [\"Ja\", \"Nei\"], \"label\": 1}}\n")
+    };
+    std::fs::write(
+        snap.join("nb/test-00000-of-00001.jsonl"),
+        row("Er Oslo i Sverige?") + &row("Er havet søtt?"),
+    )
+    .unwrap();
+    std::fs::write(
+        snap.join("nn/test-00000-of-00001.jsonl"),
+        row("Er Oslo i Sverige, då?"),
+    )
+    .unwrap();
+    let got = nlebench_requests(
+        &env,
+        Path::new("."),
+        &["nlebench_test_hub"],
+        None,
+        &hub_fixture(),
+    );
+    let reqs = got["nlebench_test_hub"].as_array().unwrap();
+    assert_eq!(reqs.len(), 4, "{reqs:?}");
+    assert_eq!(
+        reqs[2]["arguments"],
+        serde_json::json!(["Spørsmål: Er havet søtt?\nSvar:", " Ja"])
+    );
+
+    std::fs::remove_file(snap.join("nb/test-00000-of-00001.jsonl")).unwrap();
+    let out = env
+        .cmd(&[
+            "tasks",
+            "requests",
+            "--include-path",
+            ".",
+            "nlebench_test_hub",
+        ])
+        .current_dir(hub_fixture())
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        e.contains("nlebench-test/tiny-qa")
+            && e.contains("`test`")
+            && e.contains("`nb`")
+            && e.contains("downloads are off")
+            && e.contains("huggingface-cli download"),
+        "{e}"
+    );
 }
 
 #[test]
