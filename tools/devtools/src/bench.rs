@@ -12,7 +12,6 @@ use engine::{
     GenerationConfig, LoadedModel, Request, generate, generate_continuous, perplexities_of_ids,
 };
 use serde::Deserialize;
-use spec::Dtype;
 
 use crate::args::{BenchEngineArgs, BenchGemmArgs, BenchMetricsArgs, BenchPhase, GemmKernel};
 use crate::report::median;
@@ -65,7 +64,7 @@ pub fn gemm(a: BenchGemmArgs) -> anyhow::Result<ExitCode> {
                 .ok_or_else(|| anyhow!("this CPU has no packed kernel (AVX-512 or AVX2/FMA)"))?;
             let w = y.flatten_all()?.to_vec1::<f32>()?;
             Some((
-                linear::PackedWeight::from_rows(&w, a.k, a.n, isa),
+                linear::PackedWeight::from_rows(&w, a.k, a.n, isa, linear::Precision::F32),
                 x.flatten_all()?.to_vec1::<f32>()?,
             ))
         }
@@ -159,7 +158,7 @@ pub fn engine(a: BenchEngineArgs) -> anyhow::Result<ExitCode> {
     };
     let device = engine::device::select(types::DeviceSpec::Auto)?;
     let t0 = Instant::now();
-    let model = LoadedModel::load(&in_dir(&a.model, None)?, Dtype::F32, &device)?;
+    let model = LoadedModel::load(&in_dir(&a.model, None)?, a.dtype, &device)?;
     let load_s = t0.elapsed().as_secs_f64();
     let mut runs = Vec::new();
     let mut output = serde_json::Value::Null;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Result, Shape, Tensor};
 use candle_nn::{Embedding, VarBuilder};
-use linear::{Isa, PackedWeight};
+use linear::{Isa, PackedWeight, Precision};
 
 use super::kernels::{attends, attention, masked_softmax};
 use super::weights::TensorMap;
@@ -282,13 +282,14 @@ pub fn repeat_kv(x: &Tensor, n: usize) -> Result<Tensor> {
 /// k and v `[B, H, K, D]` (views are fine); returns `[B, T, H·D]`. With `softcap`, scaled
 /// scores are capped to ±`softcap` by `cap · tanh(score / cap)` before the softmax (Gemma 2).
 ///
-/// On the CPU in f32 this is [`attention`]: each query visits only the keys it sees, and its
-/// output has the same bits whatever padding, packed texts or cache surround them.
-/// Elsewhere the scores are a matrix product and the softmax runs in f32 over the keys a
-/// query sees ([`masked_softmax`]). For several queries the keys are then transposed into a
-/// contiguous `[D, K]` first: with the transposed view, `gemm` (the CPU's f16/bf16 products)
-/// computes products of at most 16 × 16 scores with a different (horizontal) kernel than larger
-/// ones, so a short text's scores would change bits when padding makes the product larger.
+/// On the CPU this is [`attention`] (bf16 and f16 widened to f32 exactly, the output rounded
+/// back once): each query visits only the keys it sees, and its output has the same bits
+/// whatever padding, packed texts or cache surround them. Elsewhere (GPUs) the scores are a
+/// matrix product and the softmax runs in f32 over the keys a query sees ([`masked_softmax`]).
+/// For several queries the keys are then transposed into a contiguous `[D, K]` first: with the
+/// transposed view, `gemm` computes products of at most 16 × 16 scores with a different
+/// (horizontal) kernel than larger ones, so a short text's scores would change bits when
+/// padding makes the product larger.
 pub fn attend(
     q: &Tensor,
     k: &Tensor,
@@ -297,12 +298,18 @@ pub fn attend(
     scale: f64,
     softcap: Option<f64>,
 ) -> Result<Tensor> {
+    let scores = attention::Scores {
+        scale: scale as f32,
+        softcap: softcap.map(|c| c as f32),
+    };
     if attends(q, k, v) {
-        let scores = attention::Scores {
-            scale: scale as f32,
-            softcap: softcap.map(|c| c as f32),
-        };
         return attention(q, k, v, mask, scores);
+    }
+    // bf16/f16 on the CPU: widened (exactly), attended in f32, the output rounded once.
+    let half = |x: &Tensor| x.device().is_cpu() && matches!(x.dtype(), DType::BF16 | DType::F16);
+    if half(q) && half(k) && half(v) {
+        let wide = |x: &Tensor| x.to_dtype(DType::F32);
+        return attention(&wide(q)?, &wide(k)?, &wide(v)?, mask, scores)?.to_dtype(q.dtype());
     }
     let (b, h, t, _) = q.dims4()?;
     let q = q.contiguous()?;
@@ -453,7 +460,7 @@ impl PackedWeights {
     fn take_or_pack(
         key: String,
         stored: Stored,
-        isa: Isa,
+        (isa, precision): (Isa, Precision),
         tensor: impl FnOnce() -> Result<Tensor>,
     ) -> Result<Arc<PackedWeight>> {
         let reused = BUILDING.with(|b| {
@@ -466,11 +473,12 @@ impl PackedWeights {
         }
         let t = tensor()?;
         let (rows, cols) = t.dims2()?;
-        let data = t.flatten_all()?.to_vec1::<f32>()?;
+        // bf16 and f16 values widen to f32 exactly and pack back to themselves.
+        let data = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         drop(t);
         let weight = Arc::new(match stored {
-            Stored::OutIn => PackedWeight::from_columns(&data, cols, rows, isa),
-            Stored::InOut => PackedWeight::from_rows(&data, rows, cols, isa),
+            Stored::OutIn => PackedWeight::from_columns(&data, cols, rows, isa, precision),
+            Stored::InOut => PackedWeight::from_rows(&data, rows, cols, isa, precision),
         });
         BUILDING.with(|b| {
             if let Some(b) = b.borrow_mut().as_mut() {
@@ -492,9 +500,10 @@ impl PackedWeights {
 
 /// A linear layer `x W + b` with `W` `[K, N]`.
 ///
-/// On the CPU in f32 the weight is packed once, at load, for [`linear`]'s products (AVX-512 or
-/// AVX2/FMA) and only the packed copy is kept ([`PackedWeights`]); elsewhere (GPU, f16/bf16,
-/// CPUs without those instructions) the product is [`matmul_2d`].
+/// On the CPU the weight is packed once, at load, in the model's dtype (f32, bf16 or f16) for
+/// [`linear`]'s products (AVX-512 or AVX2/FMA, summing in f32) and only the packed copy is kept
+/// ([`PackedWeights`]); elsewhere (GPU, CPUs without those instructions) the product is
+/// [`matmul_2d`].
 #[derive(Debug, Clone)]
 pub enum Dense {
     /// Packed for the CPU kernels, with the bias as plain values.
@@ -538,10 +547,10 @@ impl Dense {
         }
         let table = embed.embeddings();
         match packing(table.device(), table.dtype()) {
-            Some(isa) => {
+            Some(kernel) => {
                 let key = format!("{}{TIED}", tensor_name(embed_vb, "weight"));
                 let weight =
-                    PackedWeights::take_or_pack(key, Stored::OutIn, isa, || Ok(table.clone()))?;
+                    PackedWeights::take_or_pack(key, Stored::OutIn, kernel, || Ok(table.clone()))?;
                 Ok(Dense::Packed { weight, bias: None })
             }
             None => Ok(Dense::Plain {
@@ -561,7 +570,7 @@ impl Dense {
             Stored::OutIn => (n, k),
             Stored::InOut => (k, n),
         };
-        let Some(isa) = packing(vb.device(), vb.dtype()) else {
+        let Some(kernel) = packing(vb.device(), vb.dtype()) else {
             let weight = vb.get(shape, "weight")?;
             let weight = match stored {
                 Stored::OutIn => weight.t()?,
@@ -569,9 +578,10 @@ impl Dense {
             };
             return Ok(Dense::Plain { weight, bias });
         };
-        let weight = PackedWeights::take_or_pack(tensor_name(vb, "weight"), stored, isa, || {
-            vb.get(shape, "weight")
-        })?;
+        let weight =
+            PackedWeights::take_or_pack(tensor_name(vb, "weight"), stored, kernel, || {
+                vb.get(shape, "weight")
+            })?;
         let bias = match bias {
             Some(b) => Some(b.to_dtype(DType::F32)?.to_vec1::<f32>()?.into()),
             None => None,
@@ -582,6 +592,15 @@ impl Dense {
     /// `x W + b` for `x` `[..., K]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
+            // A bf16/f16 input is widened, each output summed in f32 and rounded back once, as
+            // a bf16 product with f32 accumulation gives.
+            Dense::Packed { weight, bias } if x.dtype() != DType::F32 => x
+                .to_dtype(DType::F32)?
+                .apply_op1_no_bwd(&PackedProduct {
+                    weight,
+                    bias: bias.as_deref(),
+                })?
+                .to_dtype(x.dtype()),
             Dense::Packed { weight, bias } => x.contiguous()?.apply_op1_no_bwd(&PackedProduct {
                 weight,
                 bias: bias.as_deref(),
@@ -597,9 +616,18 @@ impl Dense {
     }
 }
 
-/// The kernel for weights on `device` in `dtype`, if they are packed.
-fn packing(device: &Device, dtype: DType) -> Option<Isa> {
-    Isa::detect().filter(|_| device.is_cpu() && dtype == DType::F32)
+/// The kernel and precision of weights on `device` in `dtype`, if they are packed: on the CPU
+/// in f32, bf16 or f16, kept in that precision and summed in f32.
+fn packing(device: &Device, dtype: DType) -> Option<(Isa, Precision)> {
+    let precision = match dtype {
+        DType::F32 => Precision::F32,
+        DType::BF16 => Precision::Bf16,
+        DType::F16 => Precision::F16,
+        _ => return None,
+    };
+    Isa::detect()
+        .filter(|_| device.is_cpu())
+        .map(|isa| (isa, precision))
 }
 
 /// The full name of tensor `name` under `vb`.

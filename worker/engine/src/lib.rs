@@ -40,6 +40,7 @@ pub use scoring::{
 /// 0.2.0 ran the linear layers through `nlebench-linear`'s ordered sums, which moved
 /// perplexities by about 1e-6 relative; 0.3.0 runs CPU f32 attention through
 /// `nlebench-attention`'s FMA chains over the keys each query sees, which moves them in the last
-/// bits and could flip a greedy token at a near tie. Runs of an older version are not reused
-/// for new ones.
-pub const ENGINE_VERSION: &str = "0.3.0";
+/// bits and could flip a greedy token at a near tie; 0.4.0 runs CPU bf16 and f16 through weights
+/// packed in their dtype with f32 sums and through the f32 attention kernel (f32 outputs are
+/// unchanged). Runs of an older version are not reused for new ones.
+pub const ENGINE_VERSION: &str = "0.4.0";

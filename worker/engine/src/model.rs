@@ -226,7 +226,12 @@ impl LoadedModel {
         if let Some(t) = self.base.get(name) {
             return Ok(Some(t.clone()));
         }
-        Ok(self.packed.tensor(name)?)
+        // Packed weights unpack in f32; their values are the model dtype's.
+        Ok(self
+            .packed
+            .tensor(name)?
+            .map(|t| t.to_dtype(self.dtype))
+            .transpose()?)
     }
 
     /// The same model with some tensors replaced (and `score.weight` as classification head),
