@@ -14,7 +14,12 @@
 
 Usage (from the repository root; needs a venv with torch and transformers):
   cargo build --release -p nlebench -p nlebench-devtools
-  python tools/bench/engine_reference.py [--rounds 3] [--repeats 3] [--out bench-out]
+  python tools/bench/engine_reference.py [--rounds 3] [--repeats 3] [--out bench-out] [--dtype f32|bf16|f16]
+
+With --dtype bf16 or f16 both engines load the model in that dtype (transformers as torch's
+bfloat16/float16, nlebench with `--dtype`), perplexities are compared to 2e-2 relative (half
+precision's rounding differs between the two), and the table goes to its own section of
+BENCHMARKS.md ("Engine in bf16 (issue 31)", …).
 """
 
 from __future__ import annotations
@@ -45,18 +50,21 @@ def sentences() -> list[str]:
     return list(dict.fromkeys(lines))
 
 
-def workload(tok_path: Path) -> dict:
+def workload(tok_path: Path, sentences_n: int = 200, new_tokens: int = 64) -> dict:
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(str(tok_path))
     s = sentences()
     enc = lambda t: tok.encode(t, add_special_tokens=False).ids
-    ppl = [enc(s[i % len(s)] + " " + s[(i * 7 + 3) % len(s)]) for i in range(200)]
+    ppl = [enc(s[i % len(s)] + " " + s[(i * 7 + 3) % len(s)]) for i in range(sentences_n)]
     stream = [t for line in s for t in enc(line + " ")]
     prompts = [stream[i * 100:(i + 1) * 100] for i in range(8)]
-    return {"ppl_token_ids": ppl, "ppl_batch_size": 16, "gen_prompt_ids": prompts, "gen_new_tokens": 64}
+    return {"ppl_token_ids": ppl, "ppl_batch_size": 16, "gen_prompt_ids": prompts, "gen_new_tokens": new_tokens}
 
 
-def measure(model_dir: Path, inputs: Path, phase: str, repeats: int) -> dict:
+TORCH_DTYPES = {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}
+
+
+def measure(model_dir: Path, inputs: Path, phase: str, repeats: int, dtype: str = "f32") -> dict:
     """transformers on the workload, in this process (call in a fresh one)."""
     import torch
     import transformers
@@ -64,7 +72,7 @@ def measure(model_dir: Path, inputs: Path, phase: str, repeats: int) -> dict:
     torch.set_num_threads(int(THREADS))
     w = json.loads(inputs.read_text())
     t0 = time.perf_counter()
-    model = GPT2LMHeadModel.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    model = GPT2LMHeadModel.from_pretrained(str(model_dir), dtype=getattr(torch, TORCH_DTYPES[dtype])).eval()
     load = time.perf_counter() - t0
     loss = torch.nn.CrossEntropyLoss(reduction="none")
 
@@ -84,7 +92,7 @@ def measure(model_dir: Path, inputs: Path, phase: str, repeats: int) -> dict:
                 mask[r, :len(seq)] = 1
             with torch.no_grad():
                 logits = model(batch, attention_mask=mask).logits
-            nll = loss(logits[:, :-1].transpose(1, 2), batch[:, 1:]) * mask[:, 1:]
+            nll = loss(logits[:, :-1].float().transpose(1, 2), batch[:, 1:]) * mask[:, 1:]
             p = torch.exp(nll.sum(1) / mask[:, 1:].sum(1))
             for r, i in enumerate(chunk):
                 res[i] = float(p[r])
@@ -129,15 +137,18 @@ def main() -> None:
     ap.add_argument("--binary", type=Path, default=ROOT / "target/release/nlebench-dev")
     ap.add_argument("--nlebench", type=Path, default=ROOT / "target/release/nlebench")
     ap.add_argument("--report-only", action="store_true", help="rewrite BENCHMARKS.md from OUT/engine_results.json")
+    ap.add_argument("--dtype", choices=list(TORCH_DTYPES), default="f32", help="dtype both engines run in")
+    ap.add_argument("--sentences", type=int, default=200, help="perplexity sentences (fewer where the reference is slow)")
+    ap.add_argument("--new-tokens", type=int, default=64, help="greedy new tokens per prompt")
     ap.add_argument("--measure", choices=["ppl", "gen"], help=argparse.SUPPRESS)
     ap.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.model, args.out / "bench_inputs.json", args.measure, args.repeats)))
+        print(json.dumps(measure(args.model, args.out / "bench_inputs.json", args.measure, args.repeats, args.dtype)))
         return
 
     if args.report_only:
-        write_markdown(json.loads((args.out / "engine_results.json").read_text()), args)
+        write_markdown(json.loads((args.out / results_file(args.dtype)).read_text()), args)
         return
     args.out.mkdir(parents=True, exist_ok=True)
     model = args.out / "norgpt-369m-random"
@@ -145,15 +156,15 @@ def main() -> None:
         subprocess.run([str(args.nlebench), "models", "random", "--preset", "norgpt-369m", "--seed", "0",
                         "--out", str(model)], check=True)
     inputs = args.out / "bench_inputs.json"
-    inputs.write_text(json.dumps(workload(model / "tokenizer.json")))
+    inputs.write_text(json.dumps(workload(model / "tokenizer.json", args.sentences, args.new_tokens)))
 
     results = {p: {"nlebench": [], "transformers": []} for p in ("ppl", "ppl-padded", "gen")}
     for phase in ("ppl", "gen"):
         for r in range(args.rounds):
             ours = run_json([str(args.binary), "bench", "engine", "--model", str(model), "--inputs", str(inputs),
-                             "--phase", phase, "--repeats", str(args.repeats), "--json"])
+                             "--phase", phase, "--repeats", str(args.repeats), "--json", "--dtype", args.dtype])
             ref = run_json([sys.executable, __file__, "--measure", phase, "--model", str(model),
-                            "--out", str(args.out), "--repeats", str(args.repeats)])
+                            "--out", str(args.out), "--repeats", str(args.repeats), "--dtype", args.dtype])
             results[phase]["nlebench"].append(ours)
             results[phase]["transformers"].append(ref)
             print(f"{phase} round {r + 1}: nlebench {ours['median']:.2f} vs transformers {ref['median']:.2f}",
@@ -161,14 +172,15 @@ def main() -> None:
             if phase == "ppl":
                 padded = run_json([str(args.binary), "bench", "engine", "--model", str(model), "--inputs",
                                    str(inputs), "--phase", phase, "--repeats", str(args.repeats), "--json",
-                                   "--layout", "right-padded"])
+                                   "--layout", "right-padded", "--dtype", args.dtype])
                 results["ppl-padded"]["nlebench"].append(padded)
                 results["ppl-padded"]["transformers"].append(ref)
                 print(f"ppl round {r + 1}: nlebench right-padded {padded['median']:.2f}", file=sys.stderr)
         ours, ref = results[phase]["nlebench"][-1]["output"], results[phase]["transformers"][-1]["output"]
         if phase == "ppl":
             worst = max(abs(a - b) / b for a, b in zip(ours, ref))
-            assert worst < 1e-4, f"perplexities differ: {worst}"
+            limit = 1e-4 if args.dtype == "f32" else 2e-2
+            assert worst < limit, f"perplexities differ: {worst}"
             results[phase]["agreement"] = f"perplexities equal within {worst:.1e} relative"
             same = results["ppl-padded"]["nlebench"][-1]["output"] == ours
             results["ppl-padded"]["agreement"] = ("bitwise equal to packed" if same
@@ -176,8 +188,16 @@ def main() -> None:
         else:
             same = sum(a == b for a, b in zip(ours, ref))
             results[phase]["agreement"] = f"{same}/{len(ref)} greedy continuations token-identical"
-    (args.out / "engine_results.json").write_text(json.dumps(results, indent=1))
+    (args.out / results_file(args.dtype)).write_text(json.dumps(results, indent=1))
     write_markdown(results, args)
+
+
+def results_file(dtype: str) -> str:
+    return "engine_results.json" if dtype == "f32" else f"engine_results_{dtype}.json"
+
+
+def section_title(dtype: str) -> str:
+    return "Engine (issue 3)" if dtype == "f32" else f"Engine in {dtype} (issue 31)"
 
 
 def summary(runs: list[dict]) -> tuple[float, float, float, float]:
@@ -189,11 +209,13 @@ def write_markdown(results: dict, args) -> None:
     ref_versions = results["ppl"]["transformers"][0]["versions"]
     rounds = len(results["ppl"]["nlebench"])
     repeats = len(results["ppl"]["nlebench"][0]["rates"])
+    n_sent = len(results["ppl"]["nlebench"][0]["output"])
+    n_new = len(results["gen"]["nlebench"][0]["output"][0]) if results.get("gen", {}).get("nlebench") else 64
     lines = [
-        "## Engine (issue 3)",
+        f"## {section_title(args.dtype)}",
         "",
         f"Measured on {cpu_model()} ({os.cpu_count()} cores, Linux {platform.release()}), "
-        f"{THREADS} threads for both engines, f32, NorGPT-369M shape with random weights "
+        f"{THREADS} threads for both engines, {args.dtype}, NorGPT-369M shape with random weights "
         f"(24 layers, 1024 hidden, 64,000 vocab); transformers {ref_versions['transformers']}, "
         f"torch {ref_versions['torch']}, Python {platform.python_version()}. "
         f"{rounds} alternating process pairs × {repeats} timed runs each (after one warm-up); "
@@ -201,22 +223,32 @@ def write_markdown(results: dict, args) -> None:
         f"(model load included). CPU GEMM kernels of nlebench: {results['ppl']['nlebench'][0].get('gemm_kernels', 'not recorded')}.",
         "",
         "Command: `cargo build --release -p nlebench -p nlebench-devtools && python tools/bench/engine_reference.py "
-        f"--rounds {rounds} --repeats {repeats}` (with no other load on the machine).",
+        f"--rounds {rounds} --repeats {repeats}" + ("" if args.dtype == "f32" else f" --dtype {args.dtype}")
+        + ("" if n_sent == 200 else f" --sentences {n_sent}") + ("" if n_new == 64 else f" --new-tokens {n_new}")
+        + "` (with no other load on the machine).",
         "",
         "| workload | nlebench | transformers | ratio | peak RSS nlebench | peak RSS transformers | outputs |",
         "|---|---|---|---|---|---|---|",
     ]
-    names = {"ppl": "perplexity, 200 sentences, batch 16, packed rows (the default) (sentences/s)",
+    names = {"ppl": f"perplexity, {n_sent} sentences, batch 16, packed rows (the default) (sentences/s)",
              "ppl-padded": "perplexity, the same, right-padded rows (sentences/s)",
-             "gen": "greedy, 8 × 100-token prompts, 64 new tokens (new tokens/s)"}
+             "gen": f"greedy, 8 × 100-token prompts, {n_new} new tokens (new tokens/s)"}
     for phase in [p for p in ("ppl", "ppl-padded", "gen") if results.get(p, {}).get("nlebench")]:
         o, t = summary(results[phase]["nlebench"]), summary(results[phase]["transformers"])
         lines.append(f"| {names[phase]} | {o[0]:.2f} [{o[1]:.2f}–{o[2]:.2f}] | {t[0]:.2f} [{t[1]:.2f}–{t[2]:.2f}] "
                      f"| {o[0] / t[0]:.2f}× | {o[3]:.0f} MiB | {t[3]:.0f} MiB | {results[phase]['agreement']} |")
-    lines += ["", "Ratio = nlebench / transformers (higher is better for throughput). Issue 3 asks for "
-              "≥ 1.0× (1.5× aspired) and peak memory ≤ transformers'."]
+    if args.dtype == "f32":
+        lines += ["", "Ratio = nlebench / transformers (higher is better for throughput). Issue 3 asks for "
+                  "≥ 1.0× (1.5× aspired) and peak memory ≤ transformers'."]
+    else:
+        lines += ["", f"Ratio = nlebench / transformers, both in {args.dtype} (higher is better). nlebench keeps "
+                  f"the linear layers' weights in {args.dtype} in its packed panels, widens them to f32 in the "
+                  "kernel and sums in f32 (one ordered FMA chain per output), attends in f32 "
+                  "(nlebench-attention) and rounds each layer's outputs back to the dtype; transformers runs "
+                  "torch's CPU kernels in that dtype. Issue 31 asks for ≥ 1.5× in bf16 and peak memory ≤ "
+                  "transformers'."]
     section = "\n".join(lines) + "\n"
-    write_section("Engine (issue 3)", section)
+    write_section(section_title(args.dtype), section)
     print(section)
 
 

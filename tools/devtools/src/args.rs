@@ -238,6 +238,9 @@ pub struct BenchEngineArgs {
     /// Timed repetitions (after one warm-up)
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    /// The dtype the model is loaded and run in: f32, bf16 or f16
+    #[arg(long, default_value = "f32")]
+    pub dtype: types::Dtype,
     /// Print JSON
     #[arg(long)]
     pub json: bool,

@@ -43,8 +43,14 @@ impl NliClassifier for BertClassifier {
     }
 }
 
+/// Texts per forward pass of MAUVE's featurizer.
+const FEATURE_BATCH: usize = 8;
+
 /// MAUVE's featurization: the final hidden state at the last of each text's first
-/// `max_tokens` tokens under a causal LM (the authors used gpt2-large and 256 tokens).
+/// `max_tokens` tokens under a causal LM (the authors used gpt2-large and 256 tokens). Texts go
+/// through the model [`FEATURE_BATCH`] at a time, right-padded among texts of similar length;
+/// on the CPU each text's features are bitwise those it gets alone (the engine's
+/// batch-invariant products and attention).
 #[derive(Debug, Clone, Copy)]
 pub struct LastHiddenState<'a> {
     /// The causal LM.
@@ -58,25 +64,48 @@ impl Featurizer for LastHiddenState<'_> {
 
     fn features(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let model = self.model;
-        let mut out = Vec::with_capacity(texts.len());
+        let mut ids = Vec::with_capacity(texts.len());
         for t in texts {
-            let mut ids = model.encode(t)?;
-            ids.truncate(self.max_tokens.min(model.max_positions));
-            if ids.is_empty() {
-                continue;
+            let mut i = model.encode(t)?;
+            i.truncate(self.max_tokens.min(model.max_positions));
+            if !i.is_empty() {
+                ids.push(i);
             }
-            let n = ids.len();
-            let step = Step {
-                positions: vec![(0..n as u32).collect()],
-                key_mask: vec![vec![1; n]],
-                ids: vec![ids],
+        }
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| ids[i].len());
+        let mut out = vec![Vec::new(); ids.len()];
+        for chunk in order.chunks(FEATURE_BATCH) {
+            let width = chunk.iter().map(|&i| ids[i].len()).max().unwrap_or(0);
+            let mut step = Step {
+                ids: Vec::with_capacity(chunk.len()),
+                positions: Vec::with_capacity(chunk.len()),
+                key_mask: Vec::with_capacity(chunk.len()),
             };
-            let h = model.hidden(&step, None)?;
-            let last: Vec<f32> = h
-                .narrow(1, n - 1, 1)
-                .and_then(|x| x.flatten_all()?.to_dtype(DType::F32)?.to_vec1())
-                .map_err(EngineError::from)?;
-            out.push(last);
+            for &i in chunk {
+                let (row, pad) = (&ids[i], width - ids[i].len());
+                step.ids.push(
+                    row.iter()
+                        .copied()
+                        .chain(std::iter::repeat_n(0, pad))
+                        .collect(),
+                );
+                step.key_mask.push(
+                    std::iter::repeat_n(1, row.len())
+                        .chain(std::iter::repeat_n(0, pad))
+                        .collect(),
+                );
+                step.positions.push((0..width as u32).collect());
+            }
+            let h = model.hidden(&step, None)?.to_dtype(DType::F32)?;
+            for (r, &i) in chunk.iter().enumerate() {
+                let last = ids[i].len() - 1;
+                out[i] = h
+                    .get(r)
+                    .and_then(|x| x.get(last))
+                    .and_then(|x| x.to_vec1())
+                    .map_err(EngineError::from)?;
+            }
         }
         Ok(out)
     }

@@ -33,4 +33,14 @@ fn features_are_mauve_texts_last_token_hidden_states() {
             .fold(0.0f32, f32::max);
         assert!(worst < 1e-4, "text {i}: max |diff| {worst}");
     }
+    // Featurized in batches of mixed lengths, each text keeps the bits it gets alone.
+    let featurizer = LastHiddenState {
+        model: &model,
+        max_tokens: f["max_tokens"].as_u64().unwrap() as usize,
+    };
+    for (i, t) in texts.iter().enumerate() {
+        let alone = featurizer.features(&[t]).unwrap();
+        assert_eq!(alone, got[i..=i], "text {i} alone and in a batch");
+    }
+    assert!(texts.len() > 2, "a batch of several texts");
 }
