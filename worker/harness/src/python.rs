@@ -13,6 +13,13 @@ pub fn str_of(v: &Value, out: &mut String) {
     }
 }
 
+/// Python's `str(value)` of a document's JSON value.
+pub fn str_of_json(v: &serde_json::Value) -> String {
+    let mut s = String::new();
+    str_of(&Value::from(minijinja::value::Serde(v)), &mut s);
+    s
+}
+
 /// Python's `repr(value)` for the values a document holds.
 pub fn repr_of(v: &Value, out: &mut String) {
     match v.kind() {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::config::OutputType;
-use crate::hooks::py_space;
+use crate::hooks::{ResultsHook, py_space};
 use crate::task::{Request, Task};
 use crate::yaml::FunctionRef;
 use crate::{Error, python};
@@ -276,6 +276,10 @@ pub fn score(
         });
     }
     let metrics = metrics_of(task).map_err(err)?;
+    let hook = match &cfg.process_results {
+        Some(f) => Some(ResultsHook::resolve(f).map_err(|e| err(e.to_string()))?),
+        None => None,
+    };
     let filters = filters_of(task).map_err(|m| Error::Key {
         file: cfg.file.clone(),
         key: "filter_list".into(),
@@ -302,7 +306,7 @@ pub fn score(
                     doc_id,
                     message: m,
                 })?;
-            let per_doc = process(task, doc, &resps, &metrics).map_err(|m| Error::Doc {
+            let per_doc = process(task, hook, doc, &resps, &metrics).map_err(|m| Error::Doc {
                 task: cfg.task.clone(),
                 doc_id,
                 message: m,
@@ -423,9 +427,6 @@ fn metrics_of(task: &Task) -> Result<Vec<Metric>, String> {
             kwargs,
         });
     }
-    if let Some(f) = &cfg.process_results {
-        crate::hooks::ResultsHook::resolve(f).map_err(|e| e.to_string())?;
-    }
     Ok(out)
 }
 
@@ -540,14 +541,14 @@ fn regex_filter(
 /// `process_results` of one document.
 fn process(
     task: &Task,
+    hook: Option<ResultsHook>,
     doc: &Json,
     resps: &[Response],
     metrics: &[Metric],
 ) -> Result<Vec<(String, Item)>, String> {
     let cfg = &task.config;
     let wants = |m: &str| metrics.iter().any(|x| x.name == m);
-    if let Some(f) = &cfg.process_results {
-        let hook = crate::hooks::ResultsHook::resolve(f).map_err(|e| e.to_string())?;
+    if let Some(hook) = hook {
         let Some(Response::Text(t)) = resps.first() else {
             return Err("process_results needs a generation".into());
         };
@@ -579,7 +580,7 @@ fn process(
                     );
                 }
             };
-            let target = task.target(doc)?;
+            let target = task.doc_to_target(doc, None)?;
             let text = target.as_str().ok_or("the target is not text")?;
             let words = count_words(text) as f64;
             let bytes = text.len() as f64;
@@ -598,9 +599,9 @@ fn process(
             let Some(Response::Text(result)) = resps.first() else {
                 return Err("a generate_until task needs text responses".into());
             };
-            let mut gold = task.target(doc)?;
+            let mut gold = task.doc_to_target(doc, None)?;
             if cfg.doc_to_choice.is_some() {
-                let choices = task.choices(doc)?;
+                let choices = task.doc_to_choice(doc, None)?;
                 let i = gold
                     .as_i64()
                     .ok_or("with doc_to_choice, doc_to_target must give an index")?;
@@ -610,8 +611,10 @@ fn process(
                     .ok_or("target index out of range")?;
             }
             let golds: Vec<String> = match &gold {
-                Json::Array(l) if task.multiple_target => l.iter().map(py_str).collect(),
-                g => vec![py_str(g)],
+                Json::Array(l) if task.multiple_target => {
+                    l.iter().map(python::str_of_json).collect()
+                }
+                g => vec![python::str_of_json(g)],
             };
             for m in metrics {
                 let item = match m.name.as_str() {
@@ -661,7 +664,11 @@ fn multiple_choice(
         lls.push(*ll);
         greedy.push(*g);
     }
-    let choices: Vec<String> = task.choices(doc)?.iter().map(py_str).collect();
+    let choices: Vec<String> = task
+        .doc_to_choice(doc, None)?
+        .iter()
+        .map(python::str_of_json)
+        .collect();
     let mut unconditional = Vec::new();
     if 2 * choices.len() == lls.len() && wants("acc_mutual_info") {
         unconditional = lls.split_off(choices.len());
@@ -682,9 +689,9 @@ fn multiple_choice(
     let pred_norm = argmax(&by(&|c| c.chars().count() as f64));
     let pred_byte = argmax(&by(&|c| c.len() as f64));
     let gold_raw = if task.multiple_input {
-        task.text(doc)?
+        task.doc_to_text(doc, None)?
     } else {
-        task.target(doc)?
+        task.doc_to_target(doc, None)?
     };
     let index_of = |g: &Json| -> i64 {
         match g {
@@ -788,23 +795,4 @@ fn count_words(text: &str) -> usize {
         in_space = s;
     }
     runs + 1
-}
-
-fn py_str(v: &Json) -> String {
-    let mut s = String::new();
-    python::str_of(&minijinja::Value::from(minijinja::value::Serde(v)), &mut s);
-    s
-}
-
-// A field's use in scoring follows `doc_to_*` exactly as when building the requests.
-impl Task {
-    fn target(&self, doc: &Json) -> Result<Json, String> {
-        self.doc_to_target(doc, None)
-    }
-    fn text(&self, doc: &Json) -> Result<Json, String> {
-        self.doc_to_text(doc, None)
-    }
-    fn choices(&self, doc: &Json) -> Result<Vec<Json>, String> {
-        self.doc_to_choice(doc, None)
-    }
 }

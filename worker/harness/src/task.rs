@@ -5,11 +5,11 @@
 
 use std::path::Path;
 
-use minijinja::Value;
 use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::config::{DocField, OutputType, Sampler, TaskConfig};
+use crate::hooks::py_space;
 use crate::pyrandom::PyRandom;
 use crate::{Error, jinja, literal, python};
 
@@ -215,7 +215,7 @@ impl Task {
                 let delim = &cfg.target_delimiter;
                 let choices = self.doc_to_choice(doc, None)?;
                 let mut args: Vec<(String, String)> = if self.multiple_input {
-                    let cont = py_str(&self.doc_to_target(doc, None)?);
+                    let cont = python::str_of_json(&self.doc_to_target(doc, None)?);
                     contexts
                         .iter()
                         .map(|c| (c.clone(), format!("{delim}{cont}")))
@@ -223,7 +223,12 @@ impl Task {
                 } else {
                     choices
                         .iter()
-                        .map(|c| (contexts[0].clone(), format!("{delim}{}", py_str(c))))
+                        .map(|c| {
+                            (
+                                contexts[0].clone(),
+                                format!("{delim}{}", python::str_of_json(c)),
+                            )
+                        })
                         .collect()
                 };
                 let mutual_info = cfg
@@ -239,7 +244,7 @@ impl Task {
                     args.extend(
                         choices
                             .iter()
-                            .map(|c| (String::new(), format!("{delim}{}", py_str(c)))),
+                            .map(|c| (String::new(), format!("{delim}{}", python::str_of_json(c)))),
                     );
                 }
                 args.into_iter()
@@ -366,7 +371,7 @@ impl Task {
             return Ok(None);
         };
         if let Some(v) = doc.get(f) {
-            return Ok(Some(py_str(v)));
+            return Ok(Some(python::str_of_json(v)));
         }
         jinja::render(f, doc).map(Some)
     }
@@ -473,13 +478,6 @@ fn is_digits(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
 }
 
-/// Python's `str(value)`.
-fn py_str(v: &Json) -> String {
-    let mut s = String::new();
-    python::str_of(&Value::from(minijinja::value::Serde(v)), &mut s);
-    s
-}
-
 /// `choices[i]`, negative indices from the end as in Python.
 fn index(choices: &[Json], i: i64) -> Result<&Json, String> {
     let at = if i < 0 { choices.len() as i64 + i } else { i };
@@ -535,16 +533,12 @@ fn qa_turn(
     Ok(())
 }
 
-fn is_py_space(c: char) -> bool {
-    crate::hooks::py_space(c)
-}
-
 /// lm-eval's `requires_delimiter`: neither side has whitespace at the join.
 fn requires_delimiter(prefix: &str, suffix: &str) -> bool {
     match (prefix.chars().last(), suffix.chars().next()) {
         (None, _) => false,
-        (Some(p), Some(s)) => !(is_py_space(p) || is_py_space(s)),
-        (Some(p), None) => !is_py_space(p),
+        (Some(p), Some(s)) => !(py_space(p) || py_space(s)),
+        (Some(p), None) => !py_space(p),
     }
 }
 
@@ -554,8 +548,8 @@ fn maybe_delimit(prefix: Option<&str>, suffix: &str, delim: &str) -> String {
         None | Some("") => suffix.to_string(),
         Some(p) if suffix.is_empty() => p.to_string(),
         Some(p) => {
-            let join = !(p.chars().last().is_some_and(is_py_space)
-                || suffix.chars().next().is_some_and(is_py_space));
+            let join = !(p.chars().last().is_some_and(py_space)
+                || suffix.chars().next().is_some_and(py_space));
             if join {
                 format!("{p}{delim}{suffix}")
             } else {
