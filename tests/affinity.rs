@@ -4,7 +4,7 @@
 //! B), so a worker taking jobs in queue order would load a model four times.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

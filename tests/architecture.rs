@@ -354,6 +354,66 @@ fn unsafe_code_is_forbidden_outside_the_kernel_crates() {
     }
 }
 
+/// One integration-test binary per package (each links every crate it uses: tens of MB in a
+/// debug build), and none of the files beside its `main.rs` left out of it: with
+/// `autotests = false` a file that no `mod` names would never be compiled, so never run.
+#[test]
+fn each_package_links_one_test_binary_holding_every_test_file() {
+    let meta: Value = serde_json::from_str(&stdout(cargo(&[
+        "metadata",
+        "--no-deps",
+        "--format-version",
+        "1",
+    ])))
+    .unwrap();
+    let targets: Vec<&Value> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .collect();
+    let roots: BTreeSet<PathBuf> = targets
+        .iter()
+        .map(|t| PathBuf::from(t["src_path"].as_str().unwrap()))
+        .collect();
+    for package in meta["packages"].as_array().unwrap() {
+        let name = package["name"].as_str().unwrap();
+        let tests: Vec<&Value> = package["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "test"))
+            .collect();
+        assert!(
+            tests.len() <= 1,
+            "{name} has {} test binaries; make each file a module of one `main.rs`",
+            tests.len()
+        );
+        let Some(test) = tests.first() else { continue };
+        let main = PathBuf::from(test["src_path"].as_str().unwrap());
+        if main.file_name().unwrap() != "main.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&main).unwrap();
+        let declared: BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("mod ")?.strip_suffix(';'))
+            .collect();
+        for entry in std::fs::read_dir(main.parent().unwrap()).unwrap() {
+            let file = entry.unwrap().path();
+            let stem = file.file_stem().unwrap().to_str().unwrap().to_string();
+            let is_rs = file.extension().is_some_and(|e| e == "rs");
+            if is_rs && !roots.contains(&file) && !declared.contains(stem.as_str()) {
+                panic!(
+                    "{} is in no test binary: add `mod {stem};` to {}",
+                    file.display(),
+                    main.display()
+                );
+            }
+        }
+    }
+}
+
 /// The `.rs` files under `dir`, recursively.
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -4,7 +4,7 @@
 //! embedded store's online copy (`VACUUM INTO`) resumes the same way.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! nothing half-written in the store.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! killed between steps is replaced by one that computes no stored step again.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -5,7 +5,7 @@
 //! fingerprint, and a model without a template is named at submission.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

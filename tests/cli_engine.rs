@@ -2,7 +2,7 @@
 //! transformers' numbers and tokens, and fail with one clear line.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use common::{Env, root, text};
 

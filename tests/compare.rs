@@ -3,7 +3,7 @@
 //! share none.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Env, mini_pairs, root};
 

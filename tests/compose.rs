@@ -5,7 +5,7 @@
 //! from the dashboard: the same values as the embedded default gives on this machine.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::Command;

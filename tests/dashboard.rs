@@ -1,7 +1,7 @@
 //! The dashboard serves the sweeps of the embedded store, escaping what users wrote.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! resubmission, dry runs, status and export.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use common::{Env, mini_pairs, root, sweep_toml, text};
 

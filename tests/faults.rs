@@ -10,7 +10,7 @@
 //! (`tools/reliability/run.sh` turns them into RELIABILITY.md).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;

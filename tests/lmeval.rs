@@ -6,7 +6,7 @@
 //!   its `make_table` and `hash_string`) and import back to the same metrics.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

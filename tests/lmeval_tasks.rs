@@ -7,7 +7,7 @@
 //! made-up model's responses to those requests (`tasks score`), the same metrics.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! metrics listed as left out, and why.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Env, root};
 

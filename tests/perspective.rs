@@ -3,7 +3,7 @@
 //! only its sample, and the key appears in no log line, page or stored field.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Env, text};
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@
 //! are parsed as the text exposition format.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::Stdio;

@@ -3,7 +3,7 @@
 //! recorded with pandas by tools/reference/bias_shares.py.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@
 //! together migrate the team store one after the other.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! what happens when a metric's model or data is missing (a note, the other metrics intact).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use common::{Env, root, text};
 

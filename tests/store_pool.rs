@@ -4,7 +4,7 @@
 //! lost with (sqlx 0.9.0, launchbadge/sqlx#4393). Found by `tests/faults.rs` losing samples.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::future::Future;
 use std::time::Duration;

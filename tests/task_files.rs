@@ -2,7 +2,7 @@
 //! the paper's sweep pairs every adapter only with the tasks it was trained for.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Env, root};
 use orchestrator::submit::GridCounts;

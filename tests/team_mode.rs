@@ -3,7 +3,7 @@
 //! another worker from the samples already stored.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! and the scores come back onto the same run with `import --onto`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Env, text};
 

@@ -2,7 +2,7 @@
 //! rows) upgrades with `nlebench migrate` keeping every row, and works afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use common::{Env, mini_pairs, root, sweep_toml};
 use migrations::MigratorTrait;

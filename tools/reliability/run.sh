@@ -11,7 +11,7 @@ fi
 export NLEBENCH_SOAK_SECS=${NLEBENCH_SOAK_SECS:-180}
 rows=$(mktemp)
 NLEBENCH_RELIABILITY_OUT="$rows" \
-  cargo test --locked -p nlebench-tests --test faults -- --test-threads=1
+  cargo test --locked -p nlebench-tests --test end_to_end -- faults:: --test-threads=1
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {
