@@ -1,52 +1,16 @@
 //! A full disk under the data directory (a small tmpfs): whether generating a model or writing
 //! the store fills it, the command ends with one error that says the disk is full, names the
 //! data directory and says to free space (not to start a server); the store stays intact; and
-//! when space returns the same command finishes the work.
+//! when space returns the same command finishes the work. A model cache left half written is
+//! named the same way, and the work resumes once the file is deleted.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{Env, mini_pairs, sweep_toml, text};
-
-/// A tmpfs of `size` at `dir` (unmounted when dropped).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .unwrap()
-            .success();
-        assert!(
-            ok,
-            "mount -t tmpfs at {} (NLEBENCH_TEST_TMPFS says it may)",
-            dir.display()
-        );
-        Tmpfs(dir.to_path_buf())
-    }
-
-    fn grow(&self, size: &str) {
-        let ok = Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.0)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
+use common::{Env, Tmpfs, mini_pairs, root, sweep_toml, text};
 
 /// Run the sweep with the data directory on a tmpfs of `size`: a disk-full error, then with
 /// room, the whole sweep.
@@ -127,4 +91,101 @@ fn a_full_disk_is_named_as_such_and_the_work_resumes_when_space_returns() {
         &[("a", models[0].as_str()), ("b", models[1].as_str())],
         "96k",
     );
+}
+
+/// `nlebench run SWEEP` fails with one error naming `file` as truncated and saying to delete it;
+/// the store keeps the `kept` samples it had and passes SQLite's integrity check.
+fn fails_on_truncated(env: &Env, sweep: &Path, file: &Path, kept: i64) {
+    let out = env.run(&["run", sweep.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "one error:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{}: corrupt or truncated", file.display()))
+            && stderr.contains("fix: delete the file"),
+        "{stderr}"
+    );
+    assert_eq!(
+        env.query("PRAGMA integrity_check"),
+        vec![vec!["ok".to_string()]]
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM samples"), kept);
+}
+
+/// Cut `file` to half its length, as an interrupted copy or download leaves it.
+fn cut_short(file: &Path) {
+    let len = std::fs::metadata(file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+}
+
+/// A model cache left half written: weights cut short (a copy or download interrupted) in the
+/// random models' directory and in the Hugging Face cache, and the staging directory of a
+/// writer killed mid-write. Each run ends with one error naming the file as truncated and
+/// saying to delete it; the store keeps what it had; after the fix the same command finishes,
+/// and the dead writer's remnant is gone.
+#[test]
+fn a_half_written_model_cache_is_named_and_the_run_resumes_after_the_fix() {
+    let env = Env::embedded();
+    let sweep = |name: &str, source: &str| {
+        env.write(
+            &format!("{name}.toml"),
+            &sweep_toml(name, &[(name, source)], &[("all", 32)], 8, &mini_pairs()),
+        )
+    };
+    let first = sweep("first", "random:norgpt-tiny@1");
+    env.ok(&["run", first.to_str().unwrap()]);
+
+    // A random model cut short, beside a killed writer's two-hour-old staging directory.
+    env.ok(&["models", "random", "--seed", "2"]);
+    let models = env.dir.path().join("data/models");
+    let weights = models.join("random-norgpt-tiny-seed2/model.safetensors");
+    cut_short(&weights);
+    let remnant = models.join(".random-norgpt-tiny-seed2.tmp-4242-0");
+    std::fs::create_dir_all(&remnant).unwrap();
+    std::fs::write(remnant.join("model.safetensors"), vec![0u8; 4096]).unwrap();
+    assert!(
+        Command::new("touch")
+            .args(["-d", "2 hours ago"])
+            .arg(&remnant)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let second = sweep("second", "random:norgpt-tiny@2");
+    fails_on_truncated(&env, &second, &weights, 32);
+    // The fix: delete the file; the random model is written again and the run finishes.
+    std::fs::remove_file(&weights).unwrap();
+    env.ok(&["run", second.to_str().unwrap()]);
+    assert_eq!(env.count("SELECT COUNT(*) FROM samples"), 64);
+    assert!(
+        !remnant.exists(),
+        "a dead writer's staging directory is removed"
+    );
+
+    // A Hub model's weights cut short in the cache; downloaded again (here: copied back).
+    let snap = common::hub_fixture(&env);
+    let weights = snap.join("model.safetensors");
+    cut_short(&weights);
+    let third = sweep("third", "hf:test/tiny-gpt2");
+    fails_on_truncated(&env, &third, &weights, 64);
+    std::fs::copy(
+        root().join("tests/fixtures/tiny-gpt2/model.safetensors"),
+        &weights,
+    )
+    .unwrap();
+    env.ok(&["run", third.to_str().unwrap()]);
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM runs WHERE status = 'done'"),
+        3
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM samples"), 96);
 }

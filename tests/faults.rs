@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Env, Proc, free_port, mini_pairs, sweep_toml, wait_for_port};
+use common::{Env, Proc, Tmpfs, free_port, mini_pairs, sweep_toml, wait_for_port};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -757,7 +757,8 @@ services_test!(migrate_waits_for_a_database_still_starting, || {
 // The chaos soak: four workers (one of them reaching PostgreSQL and Redis through a cable of
 // its own), a stream of sweeps submitted every few seconds, some cancelled and retried, and a
 // random fault about every 20 s (SIGKILL of a worker, Redis restarted without persistence,
-// PostgreSQL cut for 5 s, one worker cut from the network for 20 s), for
+// PostgreSQL cut for 5 s, one worker cut from the network for 20 s, and where this user may
+// mount a tmpfs, the workers' disk full for 20 s), for
 // `NLEBENCH_SOAK_SECS` (180 by default: CI's run; RELIABILITY.md's row says how long). Checked
 // throughout: nothing stored twice; at the end, every run of every sweep in one terminal
 // state with every sample, and no job of a done run left unfinished.
@@ -768,6 +769,15 @@ services_test!(chaos_soak, || {
         .unwrap_or(180);
     let mut s = Scenario::new("chaos soak");
     s.worker_var("NLEBENCH_MAX_ATTEMPTS", "100");
+    // Where this user may mount (CI), the workers' data directory (their copies of the random
+    // models) is a small disk of its own, and filling it is one of the faults; the commands
+    // that submit run on another disk, as on another host.
+    let disk = cfg!(nlebench_tmpfs).then(|| {
+        let dir = s.env.dir.path().join("worker-data");
+        let disk = Tmpfs::mount(&dir, "64m");
+        s.worker_var("NLEBENCH_DATA_DIR", dir.to_str().unwrap());
+        disk
+    });
     s.start_workers(3);
     // The fourth worker's own cable to PostgreSQL and Redis, cut on its own.
     let pg_cable = Proxy::start(pg_port(&s.env.database_url));
@@ -830,7 +840,8 @@ services_test!(chaos_soak, || {
             s.env.ok(&["retry", &again]);
         }
         if start.elapsed() >= next_fault {
-            let fault = match s.rng.random_range(0..4) {
+            let kinds = if disk.is_some() { 5 } else { 4 };
+            let fault = match s.rng.random_range(0..kinds) {
                 0 => {
                     s.kill_one();
                     "SIGKILL of a worker"
@@ -843,10 +854,38 @@ services_test!(chaos_soak, || {
                     s.proxy.outage(Duration::from_secs(5));
                     "PostgreSQL cut for 5 s"
                 }
-                _ => {
+                3 => {
                     pg_cable.outage_in_background(Duration::from_secs(20));
                     redis_cable.outage(Duration::from_secs(20));
                     "one worker cut from the network for 20 s"
+                }
+                _ => {
+                    // The workers' disk full for 20 s while a sweep on a model they have
+                    // not written yet arrives: their writes fail, the jobs wait and retry.
+                    let ballast = disk.as_ref().unwrap().fill();
+                    let name = format!("soak{}", sweeps.len());
+                    let model = format!("random:norgpt-tiny@{}", 100 + sweeps.len());
+                    let file = s.env.write(
+                        &format!("{name}.toml"),
+                        &sweep_toml(&name, &[("fresh", &model)], &[(&name, 8)], 4, &data),
+                    );
+                    s.env.ok(&["submit", file.to_str().unwrap()]);
+                    sweeps.push(name);
+                    // A worker's attempt fails on the full disk (and waits to be retried).
+                    let episode = Instant::now();
+                    let met = loop {
+                        let met = s.env.count(
+                            "SELECT COUNT(*) FROM jobs WHERE error LIKE '%No space left on device%' OR error LIKE '%disk is full%'",
+                        ) > 0;
+                        if met || episode.elapsed() >= Duration::from_secs(20) {
+                            break met;
+                        }
+                        std::thread::sleep(Duration::from_millis(250));
+                    };
+                    assert!(met, "no worker met the full disk:\n{}", s.logs());
+                    std::thread::sleep(Duration::from_secs(20).saturating_sub(episode.elapsed()));
+                    std::fs::remove_file(ballast).unwrap();
+                    "the workers' disk full for 20 s"
                 }
             };
             *faults.entry(fault).or_default() += 1;

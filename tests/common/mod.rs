@@ -405,3 +405,53 @@ pub fn metric(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
         ref other => panic!("{metric} is {other:?}"),
     }
 }
+
+/// A tmpfs of `size` at `dir` (unmounted when dropped). Only where this user may mount
+/// (`cfg(nlebench_tmpfs)`: `NLEBENCH_TEST_TMPFS=1`, as `.ci/run` sets as root).
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "mount -t tmpfs at {} (NLEBENCH_TEST_TMPFS says it may)",
+            dir.display()
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+
+    pub fn grow(&self, size: &str) {
+        let ok = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+impl Tmpfs {
+    /// Fill the file system with `ballast` until no byte more fits; returns its path.
+    pub fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let ballast = self.0.join("ballast");
+        let mut f = std::fs::File::create(&ballast).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        ballast
+    }
+}

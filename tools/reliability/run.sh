@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the fault-injection suite (tests/faults.rs) against throwaway PostgreSQL and Redis and
 # write RELIABILITY.md from the figures each scenario reports. Usage: tools/reliability/run.sh
-# (NLEBENCH_SOAK_SECS=1800 for the chaos soak's 30-minute row; 180 s by default, as in CI)
+# (NLEBENCH_SOAK_SECS=1800 for the chaos soak's 30-minute row; 180 s by default, as in CI; with
+# NLEBENCH_TEST_TMPFS=1, as root, the soak's faults include the workers' disk filling up)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -37,9 +38,10 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "each run ended in exactly one terminal state and that no job of a done run is left unfinished."
   echo "*Workers that exited*: worker processes that ended by themselves (the poison job aborts them) and were"
   echo "started again by the test; workers the test kills are started again at once and not counted here."
-  echo "*Chaos soak*: \`NLEBENCH_SOAK_SECS=$NLEBENCH_SOAK_SECS tools/reliability/run.sh\`; its time to recover runs from the end of"
-  echo "the stream of submits and faults until every run of every sweep was terminal; the store's disk filling up is"
-  echo "tested on its own (\`tests/disk_full.rs\`), not in the soak."
+  echo "*Chaos soak*: \`${NLEBENCH_TEST_TMPFS:+NLEBENCH_TEST_TMPFS=1 }NLEBENCH_SOAK_SECS=$NLEBENCH_SOAK_SECS tools/reliability/run.sh\`; its time to recover runs from the end of"
+  echo "the stream of submits and faults until every run of every sweep was terminal. The workers' disk filling up"
+  echo "is one of its faults where the run may mount a small tmpfs for them (\`NLEBENCH_TEST_TMPFS=1\`, as CI sets);"
+  echo "the store's own disk filling up, and a model cache left half written, are tested in \`tests/disk_full.rs\`."
 } > RELIABILITY.md
 rm -f "$rows"
 echo "wrote RELIABILITY.md"

@@ -56,7 +56,7 @@ pub enum EngineError {
     },
     /// A weights file is corrupt or truncated.
     #[error(
-        "{path}: corrupt or truncated safetensors file: {message}\n  fix: delete the file and download or convert the model again"
+        "{path}: corrupt or truncated safetensors file: {message}\n  fix: delete the file, then download or convert the model again (a random-weight model is written again by itself)"
     )]
     CorruptWeights {
         /// The weights file.

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use candle_core::{Device, Tensor};
 use rand::SeedableRng;
@@ -98,13 +99,19 @@ pub fn dir_for(preset: &str, seed: u64, models_dir: &Path) -> PathBuf {
     models_dir.join(format!("random-{preset}-seed{seed}"))
 }
 
+/// A staging directory this old is a remnant of a writer that died mid-write (writing takes
+/// seconds; the models directory may be shared by hosts, so a writer's PID says nothing).
+const STALE_STAGING: Duration = Duration::from_secs(3600);
+
 /// Make sure the model exists under `models_dir` (writing it when missing); returns its dir.
 /// Safe when several processes ask at once: each writes its own copy and the first rename
 /// wins; a complete directory is never replaced (the content is the same), so a reader
-/// never sees it half written or gone.
+/// never sees it half written or gone. Staging directories left by writers killed mid-write
+/// are removed once [`STALE_STAGING`] old, so that they do not fill the disk over months.
 pub fn ensure(preset_name: &str, seed: u64, models_dir: &Path) -> Result<PathBuf> {
     let p = preset(preset_name)?;
     let dir = dir_for(preset_name, seed, models_dir);
+    remove_stale_staging(&dir);
     if complete(&dir) {
         return Ok(dir);
     }
@@ -118,6 +125,34 @@ pub fn ensure(preset_name: &str, seed: u64, models_dir: &Path) -> Result<PathBuf
         }
     }
     Ok(dir)
+}
+
+/// How the names of `out`'s staging directories begin (then the writer's PID and call).
+fn staging_prefix(out: &Path) -> String {
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("model");
+    format!(".{name}.tmp-")
+}
+
+/// Remove `out`'s staging directories older than [`STALE_STAGING`] (best effort).
+fn remove_stale_staging(out: &Path) {
+    let prefix = staging_prefix(out);
+    let Some(Ok(entries)) = out.parent().map(std::fs::read_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix));
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if ours && age.is_some_and(|a| a >= STALE_STAGING) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Whether `dir` holds a written model.
@@ -150,8 +185,8 @@ fn stage(p: &Preset, seed: u64, out: &Path) -> Result<PathBuf> {
     let parent = out.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io(parent))?;
     let tmp = parent.join(format!(
-        ".{}.tmp-{}-{}",
-        out.file_name().and_then(|n| n.to_str()).unwrap_or("model"),
+        "{}{}-{}",
+        staging_prefix(out),
         std::process::id(),
         CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
