@@ -10,6 +10,9 @@ if [ -z "${NLEBENCH_TEST_DATABASE_URL:-}" ] || [ -z "${NLEBENCH_TEST_REDIS_URL:-
   source .ci/services.sh
 fi
 export NLEBENCH_SOAK_SECS=${NLEBENCH_SOAK_SECS:-180}
+# The commit measured is the one built now (work may go on while the scenarios run).
+commit=$(git rev-parse --short HEAD)
+dirty=$(git diff --quiet HEAD -- . ':!RELIABILITY.md' || echo ' (with uncommitted changes)')
 rows=$(mktemp)
 NLEBENCH_RELIABILITY_OUT="$rows" \
   cargo test --locked -p nlebench-tests --test end_to_end -- faults:: --test-threads=1
@@ -22,7 +25,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "against real PostgreSQL and Redis on loopback. Written by \`tools/reliability/run.sh\`;"
   echo "do not edit by hand."
   echo
-  echo "- Commit: \`$(git rev-parse --short HEAD)\`$(git diff --quiet HEAD -- . ':!RELIABILITY.md' || echo ' (with uncommitted changes)'), $(date -u +%Y-%m-%d)"
+  echo "- Commit: \`$commit\`$dirty, $(date -u +%Y-%m-%d)"
   echo "- Machine: ${cpu}, $(nproc) cores"
   echo "- Workers: separate \`nlebench worker\` processes, heartbeat 1 s, 2 missed heartbeats, reconciler every 2 s,"
   echo "  store outage budget 120 s (default); a worker that dies is started again under its name, as a service manager would"
