@@ -1,4 +1,5 @@
-//! The worker's tests: dataset formats, dataset fuzzing and the Perspective client.
+//! The worker's tests: dataset formats, dataset fuzzing, the Perspective client and lm-eval's
+//! log-likelihood requests against lm-eval's own results.
 //!
 //! One module per area in one test binary per crate: a debug test binary links every crate
 //! it uses (tens of MB), so one link instead of one per file keeps the build's disk and time
@@ -6,4 +7,5 @@
 
 mod dataset_formats;
 mod fuzz_data;
+mod lmeval_loglikelihood;
 mod perspective;

@@ -33,7 +33,8 @@ pub use generate::{Generation, GenerationConfig, StopReason, generate};
 pub use metric_models::LastHiddenState;
 pub use model::LoadedModel;
 pub use scoring::{
-    BatchSize, Layout, Scoring, TextScore, classify, perplexities, perplexities_of_ids,
+    BatchSize, ContinuationScore, Layout, Scoring, TextScore, classify, continuation_logprobs,
+    perplexities, perplexities_of_ids,
 };
 
 /// Version of the engine; part of every run's fingerprint. Raised whenever outputs can change:

@@ -159,60 +159,167 @@ pub fn perplexities_of_ids(
         .max_tokens
         .unwrap_or(model.max_positions)
         .min(model.max_positions);
-    let mut encoded = Vec::with_capacity(texts.len());
+    let mut seqs = Vec::with_capacity(texts.len());
+    let mut truncated = Vec::with_capacity(texts.len());
     for (i, mut ids) in texts.into_iter().enumerate() {
         if ids.is_empty() {
             return Err(EngineError::EmptyText { index: i });
         }
-        let truncated = ids.len() + 1 > limit;
+        truncated.push(ids.len() + 1 > limit);
         ids.truncate(limit.saturating_sub(1).max(1));
-        encoded.push((ids, truncated));
+        ids.insert(0, model.bos_id);
+        seqs.push(Seq { ids, skip: 0 });
     }
-    let mut order: Vec<usize> = (0..encoded.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].0.len()));
-    let len = |i: usize| encoded[i].0.len() + 1;
-    let text = |i: usize| encoded[i].0.as_slice();
+    let scored = score_seqs(model, &seqs, scoring, false)?;
+    Ok(scored
+        .into_iter()
+        .zip(truncated)
+        .map(|(s, truncated)| {
+            let nll_sum = -s.logprob;
+            TextScore {
+                n_tokens: s.n,
+                nll_sum,
+                perplexity: (nll_sum / s.n as f64).exp(),
+                truncated,
+            }
+        })
+        .collect())
+}
+
+/// The score of a continuation after its context (lm-evaluation-harness's `loglikelihood`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ContinuationScore {
+    /// Sum of the continuation tokens' log-probabilities (nats, ≤ 0).
+    pub logprob: f64,
+    /// Every continuation token was the most likely one at its position (lm-eval's
+    /// `is_greedy`).
+    pub greedy: bool,
+    /// Context tokens cut from the left to fit the context limit.
+    pub truncated: usize,
+}
+
+/// The log-likelihood of each continuation after its context, both as token ids, with
+/// lm-evaluation-harness's semantics: no start token is added (an empty context is the
+/// caller's prefix token, as lm-eval passes it), the context is cut from the left when the
+/// pair does not fit the context limit, and only the continuation's tokens are scored. Pairs
+/// that share their context share its positions in a packed row, and a pair's numbers are
+/// bitwise the same at any batch size and in any layout, as [`perplexities`].
+pub fn continuation_logprobs(
+    model: &LoadedModel,
+    pairs: &[(Vec<u32>, Vec<u32>)],
+    scoring: &Scoring,
+) -> Result<Vec<ContinuationScore>> {
+    let limit = scoring
+        .max_tokens
+        .unwrap_or(model.max_positions)
+        .min(model.max_positions);
+    let mut seqs = Vec::with_capacity(pairs.len());
+    let mut cut = Vec::with_capacity(pairs.len());
+    for (i, (context, continuation)) in pairs.iter().enumerate() {
+        if context.is_empty() || continuation.is_empty() {
+            return Err(EngineError::EmptyText { index: i });
+        }
+        if continuation.len() >= limit {
+            return Err(EngineError::Generation(format!(
+                "pair {i}: the continuation has {} tokens, more than the context limit of {limit} leaves for it",
+                continuation.len()
+            )));
+        }
+        // A row holds every token but the last: `limit` positions hold `limit + 1` tokens.
+        let drop = (context.len() + continuation.len()).saturating_sub(limit + 1);
+        let ids: Vec<u32> = context[drop..]
+            .iter()
+            .chain(continuation)
+            .copied()
+            .collect();
+        seqs.push(Seq {
+            skip: context.len() - drop - 1,
+            ids,
+        });
+        cut.push(drop);
+    }
+    let scored = score_seqs(model, &seqs, scoring, true)?;
+    Ok(scored
+        .into_iter()
+        .zip(cut)
+        .map(|(s, truncated)| ContinuationScore {
+            logprob: s.logprob,
+            greedy: s.greedy,
+            truncated,
+        })
+        .collect())
+}
+
+/// A sequence to score: its first token is the root of its row's tree (the start token, or a
+/// context's first token); of the tokens after it, the first `skip` are context, whose
+/// positions are computed but not scored.
+#[derive(Debug, Clone)]
+struct Seq {
+    ids: Vec<u32>,
+    skip: usize,
+}
+
+/// What scoring a [`Seq`] gave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scored {
+    /// Tokens scored.
+    n: usize,
+    /// Sum of their log-probabilities, in f64, in token order.
+    logprob: f64,
+    /// Each was the most likely token at its position (computed when asked).
+    greedy: bool,
+}
+
+/// Score each sequence, in input order. Sequences are sorted by length (longest first), or
+/// for packed rows by their tokens (those longer than [`MAX_SHARED_ROW`] first), and scored
+/// as `scoring.batch` says (a fixed number, or as many as fit a memory budget); a batch that
+/// runs the device out of memory is split in two. `greedy` asks whether each scored token
+/// was the most likely one.
+fn score_seqs(
+    model: &LoadedModel,
+    seqs: &[Seq],
+    scoring: &Scoring,
+    greedy: bool,
+) -> Result<Vec<Scored>> {
+    let mut order: Vec<usize> = (0..seqs.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(seqs[i].ids.len()));
+    let len = |i: usize| seqs[i].ids.len();
+    let seq = |i: usize| &seqs[i];
     let packed = scoring.layout == Layout::Packed;
     let left = scoring.layout == Layout::LeftPadded;
     // Texts too long to share a row come first, one per pass; the rest, when packed, in token
     // order, so that texts which begin alike are neighbours and can share their beginning.
     let long = order.partition_point(|&i| len(i) > MAX_SHARED_ROW);
     if packed {
-        order[long..].sort_by(|&a, &b| text(a).cmp(text(b)));
+        order[long..].sort_by(|&a, &b| seqs[a].ids.cmp(&seqs[b].ids));
     }
-    let mut out: Vec<Option<TextScore>> = vec![None; encoded.len()];
+    let mut out: Vec<Option<Scored>> = vec![None; seqs.len()];
     let mut start = 0;
     while start < order.len() {
         let first = order[start];
         let rows: Vec<Row> = if len(first) > MAX_SHARED_ROW {
-            vec![Row::of(first, model.bos_id, text(first))]
+            vec![Row::of(first, seq(first))]
         } else if packed {
             let limits = match scoring.batch {
                 BatchSize::Fixed(n) => (usize::MAX, n.max(1)),
                 BatchSize::Budget(_) => (scoring.batch.rows(model, MAX_SHARED_ROW), usize::MAX),
             };
             balanced(
-                pack(&order[start..], MAX_SHARED_ROW, limits, model.bos_id, text),
+                pack(&order[start..], MAX_SHARED_ROW, limits, seq),
                 &order[start..],
                 MAX_SHARED_ROW,
-                model.bos_id,
-                text,
+                seq,
             )
         } else {
             let n = scoring.batch.rows(model, len(first));
             order[start..(start + n).min(order.len())]
                 .iter()
-                .map(|&i| Row::of(i, model.bos_id, text(i)))
+                .map(|&i| Row::of(i, seq(i)))
                 .collect()
         };
         start += rows.iter().map(|r| r.texts.len()).sum::<usize>();
-        for (i, n, nll) in score_splitting(model, &rows, left)? {
-            out[i] = Some(TextScore {
-                n_tokens: n,
-                nll_sum: nll,
-                perplexity: (nll / n as f64).exp(),
-                truncated: encoded[i].1,
-            });
+        for (i, s) in score_splitting(model, &rows, left, greedy)? {
+            out[i] = Some(s);
         }
     }
     out.into_iter()
@@ -235,18 +342,18 @@ struct Row {
     parent: Vec<u32>,
     /// The position of each (parent, token).
     nodes: HashMap<(u32, u32), u32>,
-    /// Each text: its index, the positions of its start token and of every token but the
-    /// last, and the token each of them predicts (the text).
-    texts: Vec<(usize, Vec<u32>, Vec<u32>)>,
+    /// Each text: its index, the positions of its root and of every token but the last, the
+    /// token each of them predicts, and how many of those are context (not scored).
+    texts: Vec<(usize, Vec<u32>, Vec<u32>, usize)>,
 }
 
 impl Row {
     const ROOT: u32 = u32::MAX;
 
     /// A row holding one text.
-    fn of(index: usize, bos: u32, text: &[u32]) -> Row {
+    fn of(index: usize, seq: &Seq) -> Row {
         let mut row = Row::default();
-        row.push(index, bos, text);
+        row.push(index, seq);
         row
     }
 
@@ -254,12 +361,12 @@ impl Row {
         self.ids.len()
     }
 
-    /// How many of the positions a text needs (`[bos] + text` but its last token) the row
-    /// holds already.
-    fn shared(&self, bos: u32, text: &[u32]) -> usize {
+    /// How many of the positions a sequence needs (every token but its last) the row holds
+    /// already.
+    fn shared(&self, seq: &Seq) -> usize {
         let mut parent = Row::ROOT;
         let mut n = 0;
-        for &token in std::iter::once(&bos).chain(&text[..text.len() - 1]) {
+        for &token in &seq.ids[..seq.ids.len() - 1] {
             match self.nodes.get(&(parent, token)) {
                 Some(&node) => {
                     parent = node;
@@ -271,14 +378,12 @@ impl Row {
         n
     }
 
-    /// Add text `index` (not empty), reusing the positions of its shared beginning.
-    fn push(&mut self, index: usize, bos: u32, text: &[u32]) {
+    /// Add sequence `index` (of two tokens at least), reusing the positions of its shared
+    /// beginning.
+    fn push(&mut self, index: usize, seq: &Seq) {
         let mut parent = Row::ROOT;
-        let mut path = Vec::with_capacity(text.len());
-        for (depth, &token) in std::iter::once(&bos)
-            .chain(&text[..text.len() - 1])
-            .enumerate()
-        {
+        let mut path = Vec::with_capacity(seq.ids.len() - 1);
+        for (depth, &token) in seq.ids[..seq.ids.len() - 1].iter().enumerate() {
             let next = self.ids.len() as u32;
             let node = *self.nodes.entry((parent, token)).or_insert(next);
             if node == next {
@@ -289,7 +394,8 @@ impl Row {
             path.push(node);
             parent = node;
         }
-        self.texts.push((index, path, text.to_vec()));
+        self.texts
+            .push((index, path, seq.ids[1..].to_vec(), seq.skip));
     }
 }
 
@@ -301,21 +407,20 @@ fn pack<'t>(
     order: &[usize],
     width: usize,
     (max_rows, max_texts): (usize, usize),
-    bos: u32,
-    text: impl Fn(usize) -> &'t [u32],
+    seq: impl Fn(usize) -> &'t Seq,
 ) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
     for &i in order.iter().take(max_texts) {
-        let t = text(i);
+        let s = seq(i);
         let best = rows
             .iter()
             .enumerate()
-            .map(|(r, row)| (r, row.shared(bos, t)))
-            .filter(|&(r, shared)| rows[r].len() + t.len() - shared <= width)
+            .map(|(r, row)| (r, row.shared(s)))
+            .filter(|&(r, shared)| rows[r].len() + s.ids.len() - 1 - shared <= width)
             .max_by_key(|&(r, shared)| (shared, std::cmp::Reverse(r)));
         match best {
-            Some((r, _)) => rows[r].push(i, bos, t),
-            None if rows.len() < max_rows => rows.push(Row::of(i, bos, t)),
+            Some((r, _)) => rows[r].push(i, s),
+            None if rows.len() < max_rows => rows.push(Row::of(i, s)),
             None => break,
         }
     }
@@ -329,8 +434,7 @@ fn balanced<'t>(
     rows: Vec<Row>,
     order: &[usize],
     width: usize,
-    bos: u32,
-    text: impl Fn(usize) -> &'t [u32] + Copy,
+    seq: impl Fn(usize) -> &'t Seq + Copy,
 ) -> Vec<Row> {
     let (n, taken) = (
         rows.len(),
@@ -338,7 +442,7 @@ fn balanced<'t>(
     );
     let longest = rows.iter().map(Row::len).max().unwrap_or(0);
     let fits = |width| {
-        let r = pack(&order[..taken], width, (n, taken), bos, text);
+        let r = pack(&order[..taken], width, (n, taken), seq);
         (r.iter().map(|r| r.texts.len()).sum::<usize>() == taken).then_some(r)
     };
     let (mut lo, mut hi) = (rows.iter().map(Row::len).sum::<usize>().div_ceil(n), width);
@@ -361,26 +465,32 @@ fn score_splitting(
     model: &LoadedModel,
     rows: &[Row],
     left: bool,
-) -> Result<Vec<(usize, usize, f64)>> {
-    match score_batch(model, rows, left) {
+    greedy: bool,
+) -> Result<Vec<(usize, Scored)>> {
+    match score_batch(model, rows, left, greedy) {
         Err(e) if rows.len() > 1 && super::device::is_oom(&e) => {
             tracing::warn!(
                 "out of device memory with {} rows; splitting the batch",
                 rows.len()
             );
             let (a, b) = rows.split_at(rows.len() / 2);
-            let mut out = score_splitting(model, a, left)?;
-            out.extend(score_splitting(model, b, left)?);
+            let mut out = score_splitting(model, a, left, greedy)?;
+            out.extend(score_splitting(model, b, left, greedy)?);
             Ok(out)
         }
         other => other,
     }
 }
 
-/// (text index, tokens, NLL sum) of each text in `rows`, padded (after, or before when
-/// `left`) to the longest row. Each position goes through the head once, however many texts
-/// it predicts a token of; padding does not.
-fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usize, usize, f64)>> {
+/// Each sequence of `rows` scored, with its index, in rows padded (after, or before when
+/// `left`) to the longest row. Each scored position goes through the head once, however many
+/// sequences it predicts a token of; padding and context do not.
+fn score_batch(
+    model: &LoadedModel,
+    rows: &[Row],
+    left: bool,
+    greedy: bool,
+) -> Result<Vec<(usize, Scored)>> {
     let t = rows.iter().map(Row::len).max().unwrap_or(0);
     let window = model.window().map(|w| w as u32);
     let (mut ids, mut positions) = (
@@ -414,8 +524,8 @@ fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usi
     let h = h.reshape((rows.len() * t, h.dim(2)?))?;
     let (mut heads, mut head_of, mut labels) = (Vec::new(), HashMap::new(), Vec::new());
     for (b, row) in rows.iter().enumerate() {
-        for (_, path, text) in &row.texts {
-            for (&p, &token) in path.iter().zip(text) {
+        for (_, path, text, skip) in &row.texts {
+            for (&p, &token) in path.iter().zip(text).skip(*skip) {
                 let at = (b * t + offset(row) + p as usize) as u32;
                 let head = *head_of.entry(at).or_insert_with(|| {
                     heads.push(at);
@@ -429,12 +539,22 @@ fn score_batch(model: &LoadedModel, rows: &[Row], left: bool) -> Result<Vec<(usi
     let heads = Tensor::from_vec(heads, n, &model.device)?;
     let logits = model.head(&h.index_select(&heads, 0)?)?;
     let mut lp = label_logprobs(&logits, &labels)?.into_iter();
+    let best = if greedy {
+        Some(logits.argmax(candle_core::D::Minus1)?.to_vec1::<u32>()?)
+    } else {
+        None
+    };
+    let mut label = labels.iter();
     let mut out = Vec::new();
     for row in rows {
-        for (i, _, text) in &row.texts {
-            let n = text.len();
-            let nll: f64 = lp.by_ref().take(n).map(|x| -(x as f64)).sum();
-            out.push((*i, n, nll));
+        for (i, _, text, skip) in &row.texts {
+            let n = text.len() - skip;
+            let logprob: f64 = lp.by_ref().take(n).map(f64::from).sum();
+            // Every label is read (not `all`, which would stop at the first miss).
+            let greedy = label.by_ref().take(n).fold(true, |all, &(head, token)| {
+                all && best.as_ref().is_none_or(|b| b[head as usize] == token)
+            });
+            out.push((*i, Scored { n, logprob, greedy }));
         }
     }
     Ok(out)
@@ -498,6 +618,17 @@ pub fn classify(model: &LoadedModel, texts: &[&str], batch_size: usize) -> Resul
 mod tests {
     use super::*;
 
+    /// Texts as sequences scored whole after the start token `bos`.
+    fn with_root(bos: u32, texts: &[Vec<u32>]) -> Vec<Seq> {
+        texts
+            .iter()
+            .map(|t| Seq {
+                ids: [&[bos][..], t].concat(),
+                skip: 0,
+            })
+            .collect()
+    }
+
     #[test]
     fn texts_that_begin_alike_share_a_rows_positions() {
         let bos = 0;
@@ -508,15 +639,16 @@ mod tests {
             vec![20, 21, 1],
             vec![10, 11, 12, 14, 15, 1],
         ];
+        let seqs = with_root(bos, &texts);
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by(|&a, &b| texts[a].cmp(&texts[b]));
-        let rows = pack(&order, 128, (usize::MAX, 4), bos, |i| &texts[i]);
+        let rows = pack(&order, 128, (usize::MAX, 4), |i| &seqs[i]);
         assert_eq!(rows.len(), 1, "four short texts fit one row");
         let row = &rows[0];
         // One start token for all; `Han er lege` once; `lærer`; `Katten sov`; text 3 adds
         // ` i Bergen` to text 0's `lege` (last tokens have no position).
         assert_eq!(row.len(), 1 + 3 + 1 + 2 + 2);
-        for (i, path, labels) in &row.texts {
+        for (i, path, labels, _) in &row.texts {
             let tokens: Vec<u32> = path.iter().map(|&p| row.ids[p as usize]).collect();
             let text = &texts[*i];
             assert_eq!(labels, text);
@@ -533,10 +665,10 @@ mod tests {
             }
         }
         // A narrow row keeps what fits: the next text starts a new row, or packing stops.
-        let narrow = pack(&order, 6, (usize::MAX, 4), bos, |i| &texts[i]);
+        let narrow = pack(&order, 6, (usize::MAX, 4), |i| &seqs[i]);
         assert!(narrow.iter().all(|r| r.len() <= 6));
         assert_eq!(narrow.iter().map(|r| r.texts.len()).sum::<usize>(), 4);
-        let one = pack(&order, 6, (1, 4), bos, |i| &texts[i]);
+        let one = pack(&order, 6, (1, 4), |i| &seqs[i]);
         assert_eq!(one.len(), 1);
         assert!(one[0].texts.len() < 4);
     }
@@ -548,10 +680,11 @@ mod tests {
             .map(|i| vec![10 + i, 30 + i, 50 + i, 70 + i, 1])
             .collect();
         let order: Vec<usize> = (0..10).collect();
-        let text = |i: usize| texts[i].as_slice();
-        let wide = pack(&order, 32, (usize::MAX, 10), 0, text);
+        let seqs = with_root(0, &texts);
+        let text = |i: usize| &seqs[i];
+        let wide = pack(&order, 32, (usize::MAX, 10), text);
         assert_eq!(wide.iter().map(Row::len).collect::<Vec<_>>(), [29, 13]);
-        let even = balanced(wide, &order, 32, 0, text);
+        let even = balanced(wide, &order, 32, text);
         assert_eq!(even.iter().map(Row::len).collect::<Vec<_>>(), [21, 21]);
         let mut indices: Vec<usize> = even
             .iter()

@@ -2,7 +2,8 @@
 //! perplexities) are bitwise equal at batch sizes 1, 3, 8 and 16 and with a memory budget, in
 //! right-padded, left-padded and packed rows, and whatever the other texts in the batch, in
 //! f32, bf16 and f16 on every architecture and every linear kernel the CPU has; and greedy
-//! generation gives each prompt the tokens it gets alone whatever the batch.
+//! generation gives each prompt the tokens it gets alone whatever the batch. A continuation's
+//! log-likelihood after its context (lm-eval's `loglikelihood`) is batch-invariant likewise.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use engine::{
@@ -238,5 +239,65 @@ fn long_texts_keep_their_bits_in_any_batch() {
                 );
             }
         }
+    }
+}
+
+/// A continuation's log-likelihood after its context is bitwise the same alone and batched,
+/// in every layout, and the whole text after the start token scores as its perplexity's
+/// negated NLL sum: on every architecture in f32, bf16 and f16. Contexts are shared as in a
+/// multiple-choice question (packed rows hold them once).
+#[test]
+fn continuation_logprobs_are_bitwise_equal_at_any_batch_and_match_perplexities() {
+    let layouts = [Layout::RightPadded, Layout::LeftPadded, Layout::Packed];
+    for (arch, dtype) in ARCHS.iter().flat_map(|a| DTYPES.map(|d| (*a, d))) {
+        let m = load_dir(&test_support::fixture(arch), dtype);
+        let enc = |t: &str| m.encode(t).unwrap();
+        let mut pairs: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
+        for (context, choices) in [
+            (
+                "Spørsmål: Hvor bor katten?\nSvar:",
+                [" på taket", " i hagen", " i Bergen"],
+            ),
+            (
+                "Han er",
+                [" lege.", " lærer.", " student ved universitetet."],
+            ),
+        ] {
+            for c in choices {
+                pairs.push((enc(context), enc(c)));
+            }
+        }
+        let whole = enc(TEXTS[2]);
+        pairs.push((vec![m.bos_id], whole.clone()));
+        let alone: Vec<engine::ContinuationScore> = pairs
+            .iter()
+            .map(|p| {
+                engine::continuation_logprobs(&m, std::slice::from_ref(p), &Scoring::default())
+                    .unwrap()[0]
+            })
+            .collect();
+        for layout in layouts {
+            for batch in [
+                BatchSize::Fixed(1),
+                BatchSize::Fixed(4),
+                BatchSize::default(),
+            ] {
+                let got =
+                    engine::continuation_logprobs(&m, &pairs, &scoring(batch, layout)).unwrap();
+                for (i, (g, a)) in got.iter().zip(&alone).enumerate() {
+                    assert_eq!(
+                        (g.logprob.to_bits(), g.greedy),
+                        (a.logprob.to_bits(), a.greedy),
+                        "{arch}, {dtype:?}, {layout:?}, {batch:?}: pair {i}"
+                    );
+                }
+            }
+        }
+        let ppl = engine::perplexities_of_ids(&m, vec![whole], &Scoring::default()).unwrap();
+        assert_eq!(
+            (-alone.last().unwrap().logprob).to_bits(),
+            ppl[0].nll_sum.to_bits(),
+            "{arch}, {dtype:?}: the text after the start token scores as its perplexity's sum"
+        );
     }
 }

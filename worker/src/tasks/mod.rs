@@ -6,6 +6,7 @@ pub mod classification;
 pub mod conversation;
 pub mod fewshot;
 pub mod generation;
+pub mod lmeval;
 pub mod loglik_pair;
 pub mod prompt;
 

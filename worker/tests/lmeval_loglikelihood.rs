@@ -1,0 +1,118 @@
+//! lm-eval's `loglikelihood` requests through the engine equal lm-eval 0.4.13's own results
+//! (`HFLM.loglikelihood` in float32, recorded by `tools/lmeval/loglikelihood_reference.py`):
+//! the same tokens (trailing whitespace moved, the prefix token for an empty context, the
+//! context cut from the left past the context limit), log-likelihoods within 1e-4, the same
+//! `is_greedy`; and each request's numbers are bitwise the same at any batch size and layout.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
+
+use engine::{BatchSize, ContinuationScore, Layout, Scoring};
+use serde_json::Value;
+use worker::tasks::lmeval::{encode_pair, loglikelihoods};
+
+fn reference() -> Value {
+    test_support::read_json(&test_support::fixture(
+        "lmeval_loglikelihood_reference.json",
+    ))
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+#[test]
+fn loglikelihoods_equal_lm_evals_own() {
+    let reference = reference();
+    for (name, model_ref) in reference["models"].as_object().unwrap() {
+        let model = test_support::models::load(name);
+        assert_eq!(
+            u64::from(model.bos_id),
+            model_ref["prefix_token_id"].as_u64().unwrap(),
+            "{name}: the prefix token of an empty context"
+        );
+        assert_eq!(
+            model.max_positions as u64,
+            model_ref["max_length"].as_u64().unwrap()
+        );
+        let rows = model_ref["requests"].as_array().unwrap();
+        let requests: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["context"].as_str().unwrap(),
+                    r["continuation"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        for (r, (context, continuation)) in rows.iter().zip(&requests) {
+            let (c, k) = encode_pair(&model, context, continuation).unwrap();
+            assert_eq!(c, ids(&r["context_enc"]), "{name}: {context:?}");
+            assert_eq!(k, ids(&r["continuation_enc"]), "{name}: {continuation:?}");
+        }
+        let got = loglikelihoods(&model, &requests, &Scoring::default()).unwrap();
+        let mut greedy = 0;
+        for (r, g) in rows.iter().zip(&got) {
+            let want = r["logprob"].as_f64().unwrap();
+            assert!(
+                (g.logprob - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{name}: {:?} + {:?}: {} against lm-eval's {want}",
+                r["context"],
+                r["continuation"],
+                g.logprob
+            );
+            assert_eq!(g.greedy, r["is_greedy"].as_bool().unwrap(), "{name}: {r}");
+            greedy += usize::from(g.greedy);
+        }
+        assert!(greedy > 0, "the reference holds a greedy continuation");
+        assert!(
+            got.iter().any(|g| g.truncated > 0),
+            "the long context was cut from the left"
+        );
+    }
+}
+
+#[test]
+fn a_requests_numbers_do_not_depend_on_its_batch() {
+    let reference = reference();
+    let model = test_support::models::load("tiny-gpt2");
+    let rows = reference["models"]["tiny-gpt2"]["requests"]
+        .as_array()
+        .unwrap();
+    let requests: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["context"].as_str().unwrap(),
+                r["continuation"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let score = |batch: usize, layout: Layout| -> Vec<ContinuationScore> {
+        let scoring = Scoring {
+            batch: BatchSize::Fixed(batch),
+            layout,
+            ..Scoring::default()
+        };
+        loglikelihoods(&model, &requests, &scoring).unwrap()
+    };
+    let alone: Vec<ContinuationScore> = requests
+        .iter()
+        .map(|r| loglikelihoods(&model, std::slice::from_ref(r), &Scoring::default()).unwrap()[0])
+        .collect();
+    for layout in [Layout::Packed, Layout::RightPadded, Layout::LeftPadded] {
+        for batch in [1, 3, requests.len()] {
+            let got = score(batch, layout);
+            for (i, (g, a)) in got.iter().zip(&alone).enumerate() {
+                assert_eq!(
+                    g.logprob.to_bits(),
+                    a.logprob.to_bits(),
+                    "request {i}, batch {batch}, {layout:?}"
+                );
+                assert_eq!(g.greedy, a.greedy);
+            }
+        }
+    }
+}
