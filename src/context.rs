@@ -113,11 +113,13 @@ pub async fn queue(s: &Settings) -> anyhow::Result<Queue> {
     Ok(Queue::connect(&s.queue).await?)
 }
 
-/// The task registry; when the configured directory does not exist, the `tasks` directory
-/// next to the sweep's directory (`experiments/sweeps/../tasks`) is tried.
+/// The task registry, with lm-eval's task files for `lm-eval:NAME`; when the configured
+/// directory does not exist, the `tasks` directory next to the sweep's directory
+/// (`experiments/sweeps/../tasks`) is tried.
 pub fn tasks(s: &Settings, sweep: Option<&Path>) -> anyhow::Result<TaskRegistry> {
     let dir = fallback(&s.tasks_dir, sweep, "tasks");
-    Ok(TaskRegistry::load_dir(&dir)?)
+    Ok(TaskRegistry::load_dir(&dir)?
+        .with_lm_eval(std::sync::Arc::new(worker::resolver::LmEvalReader)))
 }
 
 /// Task `name` of the registry, or an error listing the known ones.

@@ -23,6 +23,7 @@ mod disk_full;
 mod embedded;
 mod faults;
 mod lmeval;
+mod lmeval_sweeps;
 mod lmeval_tasks;
 mod mlflow;
 mod model_metrics;

@@ -26,9 +26,27 @@ pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
         }
         let manifest = run.manifest()?;
         let samples = store.samples(run.id).await?;
-        let models = cache.models_for(&manifest.task, &context::locations(&s), &device, true);
-        let (metrics, notes) =
-            worker::tasks::metrics_with_models(&manifest.task, &samples, &models, &boot)?;
+        let locations = context::locations(&s);
+        let (metrics, notes) = match &manifest.task.lm_eval {
+            // An lm-eval task's metrics need its documents and requests.
+            Some(l) => {
+                let data = worker::data::lmeval_tasks::TaskData {
+                    download: !locations.hub.offline,
+                    hub: locations.hub,
+                };
+                let p = worker::tasks::lmeval::prepare(
+                    l,
+                    manifest.setting.num_fewshot,
+                    manifest.setting.limit,
+                    &data,
+                )?;
+                (worker::tasks::lmeval::metrics(l, &p, &samples)?, vec![])
+            }
+            None => {
+                let models = cache.models_for(&manifest.task, &locations, &device, true);
+                worker::tasks::metrics_with_models(&manifest.task, &samples, &models, &boot)?
+            }
+        };
         store.replace_metrics(run.id, &metrics).await?;
         store.set_notes(run.id, &notes).await?;
         for note in &notes {

@@ -115,6 +115,7 @@ async fn show_sweep(
             .collect();
         let v = serde_json::json!({
             "sweep": st.sweep.name, "counts": counts, "runs": runs, "waiting": waiting,
+            "variants": analysis::variants::summaries(&st.runs),
             "tags": said.tags, "notes": said.notes,
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -157,6 +158,27 @@ async fn show_sweep(
         ]);
     }
     outln!("{t}");
+    let variants = analysis::variants::summaries(&st.runs);
+    if !variants.is_empty() {
+        let mut t = Table::new();
+        t.load_preset(UTF8_FULL_CONDENSED);
+        t.set_header(["prompt variants", "metric", "max", "mean", "variants"]);
+        for v in &variants {
+            let value = |x: f64| metrics::format_value(&v.metric, x);
+            t.add_row([
+                v.cell.clone(),
+                v.metric.clone(),
+                format!("{} ({})", value(v.max), v.max_task),
+                value(v.mean),
+                if v.complete() {
+                    format!("{} (n = {})", v.variants, v.n)
+                } else {
+                    format!("{} of {}: incomplete", v.variants, v.of)
+                },
+            ]);
+        }
+        outln!("{t}");
+    }
     if let Some(w) = waiting {
         outln!("{w}");
     }

@@ -2,7 +2,7 @@
 //! stored batch by batch, write samples per batch; after the last shard, the run's metrics.
 //! Claiming, retries and run states belong to the [`Runner`](orchestrator::runner::Runner).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use candle_core::Device;
@@ -58,6 +58,8 @@ struct Inner {
     models: ModelCache,
     metric_models: MetricModelCache,
     datasets: DatasetCache,
+    /// The lm-eval tasks of the runs this worker computes (their documents and requests).
+    lm_eval: std::sync::Mutex<HashMap<i64, Arc<tasks::lmeval::Prepared>>>,
     device: Device,
 }
 
@@ -88,6 +90,7 @@ impl Handler {
                 models: ModelCache::default(),
                 metric_models: MetricModelCache::default(),
                 datasets: DatasetCache::default(),
+                lm_eval: std::sync::Mutex::default(),
                 device,
             }),
         }
@@ -127,6 +130,9 @@ impl JobHandler for Handler {
 
     fn forget(&self, run_id: i64) {
         crate::runlog::forget(run_id);
+        if let Ok(mut prepared) = self.inner.lm_eval.lock() {
+            prepared.remove(&run_id);
+        }
     }
 }
 
@@ -140,7 +146,11 @@ impl Inner {
         }
         check_model_revision(m, &self.cfg.locations)?;
         let model = self.model(m).await?;
-        let table = self.examples(m).await?;
+        let lm_eval = self.lm_eval_task(c.run.id, m).await?;
+        let table = match &lm_eval {
+            Some(p) => Arc::new(p.table()),
+            None => self.examples(m).await?,
+        };
         let opts = BatchOptions {
             batch_size: m.setting.batch_size.map(|b| b as usize),
             memory_budget_mb: self.cfg.memory_budget_mb,
@@ -149,6 +159,7 @@ impl Inner {
             seed: m.seed,
             shots: self.shots(m).await?,
             chat: chat_prompting(m, &model)?,
+            lm_eval,
         };
         let todo = self.todo(c, table.rows.len()).await?;
         // Samples are written after every `write_every` examples (a crash loses at most that).
@@ -191,6 +202,41 @@ impl Inner {
             Ok(model)
         })
         .await
+    }
+
+    /// The documents and requests of run `run_id`'s lm-eval task, built once (`None` for
+    /// other tasks).
+    async fn lm_eval_task(
+        self: &Arc<Self>,
+        run_id: i64,
+        m: &RunManifest,
+    ) -> Result<Option<Arc<tasks::lmeval::Prepared>>, JobError> {
+        let Some(l) = m.task.lm_eval.clone() else {
+            return Ok(None);
+        };
+        if let Some(p) = self
+            .lm_eval
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&run_id).cloned())
+        {
+            return Ok(Some(p));
+        }
+        let (this, shots, limit) = (self.clone(), m.setting.num_fewshot, m.setting.limit);
+        let prepared = blocking(move || {
+            let data = crate::data::lmeval_tasks::TaskData {
+                hub: this.cfg.locations.hub.clone(),
+                download: !this.cfg.locations.hub.offline,
+            };
+            tasks::lmeval::prepare(&l, shots, limit, &data)
+                .map(Arc::new)
+                .map_err(JobError::from)
+        })
+        .await?;
+        if let Ok(mut c) = self.lm_eval.lock() {
+            c.insert(run_id, prepared.clone());
+        }
+        Ok(Some(prepared))
     }
 
     /// The table of `d` at the revision recorded at submission.
@@ -356,6 +402,21 @@ impl Inner {
                 c.run.id,
                 samples.len()
             )));
+        }
+        if let Some(l) = &c.manifest.task.lm_eval {
+            let p = self
+                .lm_eval_task(c.run.id, &c.manifest)
+                .await?
+                .ok_or_else(|| JobError::Permanent("an lm-eval run without its task".into()))?;
+            let l = l.clone();
+            return blocking(move || {
+                let metrics = tasks::lmeval::metrics(&l, &p, &samples).map_err(JobError::from)?;
+                Ok(Scored {
+                    metrics,
+                    notes: vec![],
+                })
+            })
+            .await;
         }
         let (task, boot, this) = (c.manifest.task.clone(), self.cfg.bootstrap, self.clone());
         blocking(move || {

@@ -115,6 +115,15 @@ impl Resolver for EngineResolver {
     }
 
     fn dataset(&self, task: &TaskSpec) -> Result<ResolvedDataset, ResolveError> {
+        if let Some(l) = &task.lm_eval {
+            let data = data::lmeval_tasks::TaskData {
+                hub: self.locations.hub.clone(),
+                download: self.download,
+            };
+            let (rows, revision) =
+                crate::tasks::lmeval::documents(l, &data).map_err(|e| split_fix(&e))?;
+            return Ok(ResolvedDataset { revision, rows });
+        }
         let (path, commit) = data::locate(&task.dataset, &self.locations.hub, self.download)
             .map_err(|e| split_fix(&e))?;
         let table = data::read(&path, task.dataset.format).map_err(|e| split_fix(&e))?;
@@ -155,4 +164,24 @@ fn check_examples(task: &TaskSpec, table: &data::Table) -> Result<(), data::Data
         }
     }
     Ok(())
+}
+
+/// lm-evaluation-harness's task files for the spec: `lm-eval:NAME` in a sweep.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LmEvalReader;
+
+impl spec::LmEvalTasks for LmEvalReader {
+    fn expand(
+        &self,
+        name: &str,
+        include: &[std::path::PathBuf],
+    ) -> Result<Vec<spec::LmEvalTask>, ResolveError> {
+        crate::tasks::lmeval::expand(name, include).map_err(|e| {
+            let mut e = split_fix(&e);
+            if e.fix == "see the message" {
+                e.fix = "name a task, group or tag of the folders in `lm_eval_include` (`nlebench tasks list --include-path DIR` lists them)".into();
+            }
+            e
+        })
+    }
 }

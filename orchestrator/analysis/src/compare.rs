@@ -416,6 +416,8 @@ fn per_example(
         TaskKind::Classification => vec![],
         TaskKind::Generation | TaskKind::Chain => text_scores(&paired, kind, &wants),
         TaskKind::AttributeScores => attribute_scores(&paired, attributes, &wants),
+        // lm-eval's metrics are not stored per example (yet): nothing to pair.
+        TaskKind::LmEval => vec![],
     }
 }
 

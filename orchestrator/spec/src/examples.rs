@@ -5,7 +5,8 @@
 //!
 //! An example's inputs by task kind: a pair's two sentences (`loglik-pair`), the reference
 //! text (`generation`, `chain`: the gold output, the same in a run and in an outputs file),
-//! the text and gold label (`classification`), the prompt (`attribute-scores`). Its hash is
+//! the text and gold label (`classification`), the prompt (`attribute-scores`), the document
+//! (`lm-eval`, whatever few-shot examples its prompt had). Its hash is
 //! the SHA-256 of those texts joined by U+001F; a run's examples identity is the SHA-256 of
 //! its examples' hashes, sorted, joined by newlines (`tools/reference/released_baselines.py`
 //! computes the same for the baselines).
@@ -19,7 +20,8 @@ pub fn inputs<'a>(kind: TaskKind, prompt: &'a str, reference: Option<&'a str>) -
     let reference = reference.unwrap_or("");
     match kind {
         TaskKind::LoglikPair | TaskKind::Classification => vec![prompt, reference],
-        TaskKind::Generation | TaskKind::Chain => vec![reference],
+        // An lm-eval task's sample holds its document (JSON) as the reference.
+        TaskKind::Generation | TaskKind::Chain | TaskKind::LmEval => vec![reference],
         TaskKind::AttributeScores => vec![prompt],
     }
 }

@@ -22,8 +22,8 @@ pub use error::SpecError;
 pub use model::Catalog;
 pub use sweep::{AdapterRef, Decoding, ModelRef, Origin, Setting, SweepSpec};
 pub use task::{
-    ChainStep, DataFormat, DatasetRef, InputLimit, ListColumn, RowBound, RowRange, TaskKind,
-    TaskRegistry, TaskSpec,
+    ChainStep, DataFormat, DatasetRef, InputLimit, ListColumn, LmEvalTask, LmEvalTasks, RowBound,
+    RowRange, TaskKind, TaskRegistry, TaskSpec,
 };
 pub use template::Template;
 pub use types::{Dtype, Source, SourceError};

@@ -206,6 +206,20 @@ impl RunManifest {
             serde_json::json!(task.dataset.explode),
             task.dataset.explode.is_some(),
         );
+        if let Some(l) = &task.lm_eval {
+            // The task file as read, and the setting's number of shots (else the file's). Not
+            // where its data files lie: the documents' hash (the dataset revision) stands for
+            // them.
+            let mut config = l.config.clone();
+            if let Some(c) = config.as_object_mut() {
+                c.remove("dataset_kwargs");
+            }
+            canonical["task"]["lm_eval"] = serde_json::json!({
+                "task": l.task,
+                "config": config,
+                "num_fewshot": self.setting.num_fewshot,
+            });
+        }
         if let Some(n) = self.setting.sample {
             canonical["sample"] = serde_json::json!([n, self.setting.sample_seed]);
         }
@@ -293,6 +307,7 @@ mod tests {
                 margins: BTreeMap::new(),
                 path: PathBuf::new(),
                 dataset_origin: None,
+                lm_eval: None,
             },
             dataset: ResolvedDataset {
                 revision: "sha256:abc".into(),
@@ -348,6 +363,39 @@ mod tests {
             path: PathBuf::from("/elsewhere/pairs.csv"),
         };
         assert_eq!(m.fingerprint(), base);
+    }
+
+    #[test]
+    fn an_lm_eval_tasks_fingerprint_holds_its_file_and_shots_but_not_where_its_data_lies() {
+        let lm_eval = |text: &str, files: &str| {
+            let mut m = manifest();
+            m.task = TaskSpec::of_lm_eval(crate::LmEvalTask {
+                task: "sum_p0".into(),
+                group: None,
+                include: vec![PathBuf::from("/tasks")],
+                file: PathBuf::from("/tasks/sum_p0.yaml"),
+                config: serde_json::json!({
+                    "task": "sum_p0", "doc_to_text": text,
+                    "dataset_kwargs": {"data_files": {"test": files}},
+                }),
+                metrics: vec![("acc".into(), "acc,none".into())],
+            });
+            m
+        };
+        let base = lm_eval("{{question}}", "/a/test.jsonl");
+        assert_eq!(
+            lm_eval("{{question}}", "/b/test.jsonl").fingerprint(),
+            base.fingerprint(),
+            "the documents' hash stands for the data files"
+        );
+        assert_ne!(
+            lm_eval("Q: {{question}}", "/a/test.jsonl").fingerprint(),
+            base.fingerprint()
+        );
+        let mut shots = base.clone();
+        shots.setting.num_fewshot = Some(5);
+        assert_ne!(shots.fingerprint(), base.fingerprint());
+        assert_ne!(base.fingerprint(), manifest().fingerprint());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use toml::Spanned;
 use super::error::SpecError;
 use super::load::load_toml;
 use super::model::{Catalog, ModelEntry};
-use super::task::{DatasetRef, TaskKind, TaskRegistry, TaskSpec, dataset_ref};
+use super::task::{DatasetRef, LmEvalTask, TaskKind, TaskRegistry, TaskSpec, dataset_ref};
 use types::Dtype;
 use types::Source;
 
@@ -127,6 +127,10 @@ struct SweepFile {
     shard_size: Option<Spanned<u64>>,
     seeds: Option<Spanned<Vec<u64>>>,
     tasks: Spanned<Vec<Spanned<String>>>,
+    /// Folders of lm-evaluation-harness task files (lm-eval's `--include-path`) for the
+    /// `lm-eval:NAME` tasks, relative to the sweep file.
+    #[serde(default)]
+    lm_eval_include: Vec<Spanned<String>>,
     /// Catalog adapter families evaluated on every model of the sweep that has them.
     #[serde(default)]
     adapters: Vec<Spanned<String>>,
@@ -416,9 +420,44 @@ impl Loader<'_> {
     /// The tasks named, runnable and listed once, with their dataset overrides applied.
     fn tasks(&self, file: &SweepFile, tasks: &TaskRegistry) -> Result<Vec<TaskSpec>, SpecError> {
         let mut task_specs: Vec<TaskSpec> = Vec::new();
+        let include: Vec<PathBuf> = file
+            .lm_eval_include
+            .iter()
+            .map(|d| self.base.join(d.get_ref()))
+            .collect();
+        if let Some(d) = file
+            .lm_eval_include
+            .iter()
+            .zip(&include)
+            .find(|(_, p)| !p.is_dir())
+        {
+            return Err(self.err(
+                d.0.span(),
+                "lm_eval_include",
+                format!("{} is not a folder", d.1.display()),
+                "name folders of lm-eval task files, relative to the sweep file",
+            ));
+        }
         for (i, t) in file.tasks.get_ref().iter().enumerate() {
             let name = t.get_ref();
             let key = format!("tasks[{i}]");
+            if let Some(lm_eval_name) = name.strip_prefix(LmEvalTask::PREFIX) {
+                let specs = tasks
+                    .lm_eval(lm_eval_name, &include)
+                    .map_err(|e| self.err(t.span(), &key, e.problem, &e.fix))?;
+                for spec in specs {
+                    if task_specs.iter().any(|s| s.name == spec.name) {
+                        return Err(self.err(
+                            t.span(),
+                            &key,
+                            format!("task `{}` is listed twice (through `{name}`)", spec.name),
+                            "list each task once, directly or through one group or tag",
+                        ));
+                    }
+                    task_specs.push(spec);
+                }
+                continue;
+            }
             let Some(spec) = tasks.get(name) else {
                 return Err(self.err(
                     t.span(),

@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::error::SpecError;
 use super::load::load_toml;
+use super::resolve::ResolveError;
 use super::sweep::Decoding;
 use super::template::Template;
 use types::Source;
@@ -30,6 +31,9 @@ pub enum TaskKind {
     /// Generate in steps (`[[steps]]`), each step's output in the next step's prompt; the
     /// last step's output is scored like `generation`.
     Chain,
+    /// An lm-evaluation-harness task (`lm-eval:NAME` in a sweep, never a task file's kind):
+    /// its requests built and its metrics computed as lm-eval does ([`LmEvalTask`]).
+    LmEval,
 }
 
 impl TaskKind {
@@ -41,6 +45,7 @@ impl TaskKind {
             TaskKind::AttributeScores => (&[], &["text", "prompt"]),
             TaskKind::Classification => (&["label"], &[]),
             TaskKind::Chain => (&["reference"], &["source"]),
+            TaskKind::LmEval => (&[], &[]),
         }
     }
 
@@ -73,6 +78,8 @@ impl TaskKind {
             ],
             TaskKind::AttributeScores => &["attribute_mean", "attribute_share"],
             TaskKind::Classification => &["accuracy", "f1", "f1_macro", "mcc"],
+            // The task file's `metric_list`.
+            TaskKind::LmEval => &[],
         }
     }
 
@@ -84,6 +91,8 @@ impl TaskKind {
             // Runnable attribute tasks generate the outputs that get scored.
             TaskKind::AttributeScores => true,
             TaskKind::Classification => false,
+            // A `generate_until` task's `generation_kwargs` are in its configuration.
+            TaskKind::LmEval => false,
         }
     }
 
@@ -95,6 +104,7 @@ impl TaskKind {
             TaskKind::AttributeScores => "attribute-scores",
             TaskKind::Classification => "classification",
             TaskKind::Chain => "chain",
+            TaskKind::LmEval => "lm-eval",
         }
     }
 }
@@ -388,9 +398,87 @@ pub struct TaskSpec {
     /// Where the dataset source was written: file, line, column and key.
     #[serde(skip)]
     pub dataset_origin: Option<(PathBuf, usize, usize, String)>,
+    /// The lm-evaluation-harness task of an `lm-eval` task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lm_eval: Option<LmEvalTask>,
+}
+
+/// An lm-evaluation-harness task named in a sweep (`lm-eval:NAME`, where NAME is a task, or a
+/// group or tag that stands for several), as resolved at submission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LmEvalTask {
+    /// lm-eval's name of the task.
+    pub task: String,
+    /// The name the sweep gave, when it was a group or tag standing for this task (NorEval's
+    /// prompt variants `_p0` … `_pN` under one name; their maximum and mean are reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// The folders lm-eval's task files were read from (lm-eval's `--include-path`).
+    pub include: Vec<PathBuf>,
+    /// The task's file.
+    pub file: PathBuf,
+    /// The task's configuration as read (its file with its includes and the group's
+    /// overrides), in the fingerprint: a changed file is another run.
+    pub config: serde_json::Value,
+    /// lm-eval's metric keys (`METRIC,FILTER`) under the names runs store them with.
+    pub metrics: Vec<(String, String)>,
+}
+
+impl LmEvalTask {
+    /// The name of such a task in a sweep and in runs: `lm-eval:TASK`.
+    pub fn spec_name(task: &str) -> String {
+        format!("{}{task}", LmEvalTask::PREFIX)
+    }
+
+    /// How a sweep names lm-eval tasks.
+    pub const PREFIX: &str = "lm-eval:";
 }
 
 impl TaskSpec {
+    /// The task spec of an lm-eval task: named `lm-eval:TASK`, its metrics lm-eval's; its
+    /// "dataset" is its file (the documents are read through lm-eval's configuration).
+    pub fn of_lm_eval(l: LmEvalTask) -> TaskSpec {
+        let metrics: Vec<String> = l.metrics.iter().map(|(name, _)| name.clone()).collect();
+        TaskSpec {
+            name: LmEvalTask::spec_name(&l.task),
+            version: 1,
+            kind: TaskKind::LmEval,
+            description: format!("lm-eval task `{}` ({})", l.task, l.file.display()),
+            primary_metric: metrics.first().cloned().unwrap_or_default(),
+            metrics,
+            dataset: DatasetRef {
+                source: Source::Path {
+                    path: l.file.clone(),
+                },
+                file: None,
+                split: None,
+                format: DataFormat::Json,
+                rows: None,
+                explode: None,
+            },
+            fewshot: None,
+            fields: BTreeMap::new(),
+            template: None,
+            template_when_empty: BTreeMap::new(),
+            decoding: None,
+            input_limit: None,
+            steps: vec![],
+            label_words: vec![],
+            zero_shot_template: None,
+            nli_model: None,
+            mauve_model: None,
+            scorer_language: None,
+            toxicity_model: None,
+            toxicity_labels: BTreeMap::new(),
+            attributes: vec![],
+            labels: vec![],
+            margins: BTreeMap::new(),
+            path: l.file.clone(),
+            dataset_origin: None,
+            lm_eval: Some(l),
+        }
+    }
+
     /// Whether a model can run the task (it has a prompt template or steps); the others
     /// only score imported outputs.
     pub fn is_runnable(&self) -> bool {
@@ -400,6 +488,7 @@ impl TaskSpec {
             TaskKind::Generation | TaskKind::Classification | TaskKind::AttributeScores => {
                 self.template.is_some()
             }
+            TaskKind::LmEval => self.lm_eval.is_some(),
         }
     }
 
@@ -410,6 +499,13 @@ impl TaskSpec {
 
     fn load_with_section(path: &Path) -> Result<(TaskSpec, DatasetSection), SpecError> {
         let (file, text): (TaskFile, String) = load_toml(path)?;
+        if file.kind == TaskKind::LmEval {
+            return Err(SpecError::file(
+                path,
+                "`kind = \"lm-eval\"` is not a task file's kind: lm-eval's tasks are its own YAML files",
+                "name the lm-eval task in the sweep as `lm-eval:NAME`, with its folder in `lm_eval_include`",
+            ));
+        }
         let at = |span, key: &str, problem: String, fix: &str| {
             SpecError::at(path, &text, Some(span), key, problem, fix)
         };
@@ -491,6 +587,7 @@ impl TaskSpec {
             metrics: file.metrics.into_inner(),
             dataset,
             fewshot,
+            lm_eval: None,
             dataset_origin: {
                 let (line, col) = super::error::line_col(&text, file.dataset.source.span().start);
                 Some((path.to_path_buf(), line, col, "dataset.source".into()))
@@ -865,12 +962,32 @@ pub(crate) fn dataset_ref(
     })
 }
 
-/// All task definitions of a directory, by name.
-#[derive(Debug, Clone, Default)]
+/// Reads lm-evaluation-harness's task files for the spec (implemented by the worker crate,
+/// which reads lm-eval's YAML).
+pub trait LmEvalTasks: Send + Sync {
+    /// The tasks `name` stands for (a task, or a group's or tag's tasks in order) in the
+    /// folders `include`.
+    fn expand(&self, name: &str, include: &[PathBuf]) -> Result<Vec<LmEvalTask>, ResolveError>;
+}
+
+/// All task definitions of a directory, by name, and lm-eval's task files when the binary
+/// gives a reader of them.
+#[derive(Clone, Default)]
 pub struct TaskRegistry {
     tasks: BTreeMap<String, (TaskSpec, DatasetSection)>,
     /// The directory the tasks were read from.
     pub dir: PathBuf,
+    lm_eval: Option<std::sync::Arc<dyn LmEvalTasks>>,
+}
+
+impl std::fmt::Debug for TaskRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRegistry")
+            .field("dir", &self.dir)
+            .field("tasks", &self.names())
+            .field("lm_eval", &self.lm_eval.is_some())
+            .finish()
+    }
 }
 
 impl TaskRegistry {
@@ -908,7 +1025,31 @@ impl TaskRegistry {
         Ok(TaskRegistry {
             tasks,
             dir: dir.to_path_buf(),
+            lm_eval: None,
         })
+    }
+
+    /// The registry with lm-eval's task files read through `reader` (`lm-eval:NAME` in sweeps).
+    pub fn with_lm_eval(mut self, reader: std::sync::Arc<dyn LmEvalTasks>) -> TaskRegistry {
+        self.lm_eval = Some(reader);
+        self
+    }
+
+    /// The tasks the lm-eval name `name` stands for in the folders `include`, as task specs.
+    pub(crate) fn lm_eval(
+        &self,
+        name: &str,
+        include: &[PathBuf],
+    ) -> Result<Vec<TaskSpec>, ResolveError> {
+        let reader = self.lm_eval.as_ref().ok_or_else(|| ResolveError {
+            problem: "this program reads no lm-eval task files".into(),
+            fix: "run the sweep with `nlebench`".into(),
+        })?;
+        Ok(reader
+            .expand(name, include)?
+            .into_iter()
+            .map(TaskSpec::of_lm_eval)
+            .collect())
     }
 
     /// The task called `name`.

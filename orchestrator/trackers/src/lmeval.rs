@@ -127,12 +127,18 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
-/// What lm-eval calls a task's output type.
-fn output_type(kind: TaskKind) -> &'static str {
-    match kind {
+/// What lm-eval calls a task's output type (an lm-eval task's own, from its file).
+fn output_type(task: &spec::TaskSpec) -> &str {
+    match task.kind {
         TaskKind::Generation | TaskKind::Chain | TaskKind::AttributeScores => "generate_until",
         TaskKind::Classification => "multiple_choice",
         TaskKind::LoglikPair => "loglikelihood",
+        TaskKind::LmEval => task
+            .lm_eval
+            .as_ref()
+            .and_then(|l| l.config.get("output_type"))
+            .and_then(Value::as_str)
+            .unwrap_or("multiple_choice"),
     }
 }
 
@@ -147,7 +153,8 @@ fn results_json(sweep: &str, name: &str, runs: &[(&RunSummary, RunManifest)], da
         Map::new(),
     );
     for (r, m) in runs {
-        let task = &m.task.name;
+        // An lm-eval task under lm-eval's own name, so that its tools find it.
+        let task = m.task.lm_eval.as_ref().map_or(&m.task.name, |l| &l.task);
         let mut metrics = Map::from_iter([("alias".to_string(), json!(task))]);
         let mut intervals = Map::new();
         for v in &r.metrics {
@@ -164,7 +171,7 @@ fn results_json(sweep: &str, name: &str, runs: &[(&RunSummary, RunManifest)], da
             json!({
                 "task": task,
                 "description": m.task.description,
-                "output_type": output_type(m.task.kind),
+                "output_type": output_type(&m.task),
                 "doc_to_text": m.task.template,
                 "num_fewshot": k,
                 "target_delimiter": FewShot::TARGET_DELIMITER,

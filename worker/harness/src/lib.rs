@@ -21,7 +21,7 @@ pub mod yaml;
 
 pub use config::{OutputType, TaskConfig};
 pub use index::{Entry, Kind, TaskIndex, TaskRef};
-pub use score::{Response, score};
+pub use score::{Response, metric_keys, score};
 pub use task::{DatasetSpec, Datasets, Request, Task};
 
 /// lm-eval's default few-shot seed (`--seed`'s fourth value).
@@ -97,12 +97,18 @@ impl Error {
     }
 }
 
-/// The configuration of the task `r` (its file with the overrides of the group that named it).
-pub fn task_config(r: &TaskRef) -> Result<TaskConfig, Error> {
+/// The keys of the task `r` as read: its file with its includes and the overrides of the
+/// group that named it.
+pub fn task_map(r: &TaskRef) -> Result<yaml::Map, Error> {
     let mut map = yaml::load(&r.file)?;
     for (k, v) in &r.overrides {
         yaml::set(&mut map, k, v.clone());
     }
     yaml::set(&mut map, "task", yaml::Node::Str(r.name.clone()));
-    TaskConfig::from_map(&map, r.file.clone())
+    Ok(map)
+}
+
+/// The configuration of the task `r` (its file with the overrides of the group that named it).
+pub fn task_config(r: &TaskRef) -> Result<TaskConfig, Error> {
+    TaskConfig::from_map(&task_map(r)?, r.file.clone())
 }

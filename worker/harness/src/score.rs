@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use crate::config::OutputType;
+use crate::config::{OutputType, TaskConfig};
 use crate::hooks::{ResultsHook, py_space};
 use crate::task::{Request, Task};
 use crate::yaml::FunctionRef;
@@ -251,6 +251,25 @@ enum Step {
     Strip,
 }
 
+/// Version of the metrics [`score`] computes: stored with each value, raised when one changes.
+pub const VERSION: i32 = 1;
+
+/// The keys (`METRIC,FILTER`) [`score`] gives for a task of `cfg`, in the order of its
+/// `filter_list` and `metric_list`.
+pub fn metric_keys(cfg: &TaskConfig) -> Result<Vec<String>, Error> {
+    let key_err = |key: &str, message: String| Error::Key {
+        file: cfg.file.clone(),
+        key: key.into(),
+        message,
+    };
+    let metrics = metrics_of(cfg).map_err(|m| key_err("metric_list", m))?;
+    let filters = filters_of(cfg).map_err(|m| key_err("filter_list", m))?;
+    Ok(filters
+        .iter()
+        .flat_map(|(f, _)| metrics.iter().map(move |m| format!("{},{f}", m.name)))
+        .collect())
+}
+
 /// The metrics of `task` from `responses`, one per request of `requests` (as built by
 /// [`Task::requests`]), keyed `METRIC,FILTER`.
 pub fn score(
@@ -275,12 +294,12 @@ pub fn score(
             ),
         });
     }
-    let metrics = metrics_of(task).map_err(err)?;
+    let metrics = metrics_of(cfg).map_err(err)?;
     let hook = match &cfg.process_results {
         Some(f) => Some(ResultsHook::resolve(f).map_err(|e| err(e.to_string()))?),
         None => None,
     };
-    let filters = filters_of(task).map_err(|m| Error::Key {
+    let filters = filters_of(cfg).map_err(|m| Error::Key {
         file: cfg.file.clone(),
         key: "filter_list".into(),
         message: m,
@@ -338,8 +357,7 @@ pub fn score(
     Ok(out)
 }
 
-fn metrics_of(task: &Task) -> Result<Vec<Metric>, String> {
-    let cfg = &task.config;
+fn metrics_of(cfg: &TaskConfig) -> Result<Vec<Metric>, String> {
     let listed: Vec<Json> = match &cfg.metric_list {
         Some(Json::Array(l)) => l.clone(),
         Some(other) => return Err(format!("expected a list, found {other}")),
@@ -430,8 +448,8 @@ fn metrics_of(task: &Task) -> Result<Vec<Metric>, String> {
     Ok(out)
 }
 
-fn filters_of(task: &Task) -> Result<Vec<(String, Vec<Step>)>, String> {
-    let Some(list) = &task.config.filter_list else {
+fn filters_of(cfg: &TaskConfig) -> Result<Vec<(String, Vec<Step>)>, String> {
+    let Some(list) = &cfg.filter_list else {
         return Ok(vec![("none".into(), vec![Step::TakeFirst])]);
     };
     let list = list.as_array().ok_or("expected a list of filters")?;

@@ -5,7 +5,16 @@
 //! cut from the left to fit the model. Only the continuation's tokens are scored, with
 //! whether each was the most likely token (`is_greedy`).
 
-use engine::{ContinuationScore, EngineError, LoadedModel, Scoring, continuation_logprobs};
+use engine::{
+    BatchSize, ContinuationScore, EngineError, LoadedModel, Scoring, continuation_logprobs,
+};
+use sha2::{Digest, Sha256};
+use spec::LmEvalTask;
+use store::{MetricValue, NewSample, entities::sample};
+
+use super::{Batch, TaskError};
+use crate::data::Table;
+use crate::data::lmeval_tasks::TaskData;
 
 /// lm-eval's `tok_encode`: the tokenizer's special tokens are added (HF's default), except
 /// for a text that already begins with the start token's text.
@@ -52,4 +61,310 @@ pub fn loglikelihoods(
         .map(|(context, continuation)| encode_pair(model, context, continuation))
         .collect::<Result<Vec<_>, _>>()?;
     continuation_logprobs(model, &pairs, scoring)
+}
+
+/// An lm-eval task ready to run: its documents and every request lm-eval builds for them, in
+/// (document, index) order. Built once per run on a worker: a document's few-shot examples
+/// depend on the draws for the documents before it.
+pub struct Prepared {
+    /// The task with its documents.
+    pub task: harness::Task,
+    /// Every request of the first documents (the run's limit).
+    pub requests: Vec<harness::Request>,
+    /// The requests of each document.
+    by_doc: Vec<std::ops::Range<usize>>,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("task", &self.task.config.task)
+            .field("docs", &self.by_doc.len())
+            .field("requests", &self.requests.len())
+            .finish()
+    }
+}
+
+/// The keys of a task file as read, as JSON (what the manifest records and the fingerprint
+/// hashes).
+pub fn config_json(map: &harness::yaml::Map) -> serde_json::Value {
+    serde_json::Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+}
+
+/// The task `l` read again from its folders: the reference of its file (with the overrides of
+/// the group that named it), and its configuration, which must be the one recorded at
+/// submission.
+fn reread(l: &LmEvalTask) -> Result<harness::TaskConfig, TaskError> {
+    let index = harness::TaskIndex::build(&l.include)?;
+    let named = l.group.as_deref().unwrap_or(&l.task);
+    let r = index
+        .expand(named)?
+        .into_iter()
+        .find(|r| r.name == l.task)
+        .ok_or_else(|| {
+            TaskError::Request(format!(
+                "lm-eval task `{}` is no longer under `{named}` in {}",
+                l.task,
+                folders(&l.include)
+            ))
+        })?;
+    let map = harness::task_map(&r)?;
+    if config_json(&map) != l.config {
+        return Err(TaskError::Request(format!(
+            "lm-eval task `{}`: {} changed since the run was submitted; its results would not be the submitted task's\n  fix: submit the sweep again (the changed task is a new run)",
+            l.task,
+            r.file.display()
+        )));
+    }
+    Ok(harness::TaskConfig::from_map(&map, r.file)?)
+}
+
+fn folders(include: &[std::path::PathBuf]) -> String {
+    include
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The task `l` with its documents and the requests of its first `limit` documents, with
+/// `shots` few-shot examples (the task file's number when `None`), drawn with lm-eval's
+/// default seed.
+pub fn prepare(
+    l: &LmEvalTask,
+    shots: Option<u32>,
+    limit: Option<u64>,
+    data: &TaskData,
+) -> Result<Prepared, TaskError> {
+    let config = reread(l)?;
+    let shots = shots
+        .map(|k| k as usize)
+        .unwrap_or_else(|| config.num_fewshot.unwrap_or(0).max(0) as usize);
+    let task = harness::Task::load(config, data, shots)?;
+    let limit = limit.map(|n| n as usize);
+    let requests = task.requests(shots, harness::DEFAULT_FEWSHOT_SEED, limit)?;
+    let docs = task.docs.len().min(limit.unwrap_or(usize::MAX));
+    let mut by_doc = vec![0..0; docs];
+    let mut start = 0;
+    while start < requests.len() {
+        let doc = requests[start].doc_id;
+        let end = start
+            + requests[start..]
+                .iter()
+                .take_while(|r| r.doc_id == doc)
+                .count();
+        by_doc[doc] = start..end;
+        start = end;
+    }
+    Ok(Prepared {
+        task,
+        requests,
+        by_doc,
+    })
+}
+
+impl Prepared {
+    /// The documents the run evaluates, as rows (the run's examples).
+    pub fn table(&self) -> Table {
+        Table {
+            columns: vec![],
+            rows: self.task.docs[..self.by_doc.len()]
+                .iter()
+                .map(|d| d.as_object().cloned().unwrap_or_default())
+                .collect(),
+            path: self.task.config.file.clone(),
+        }
+    }
+
+    /// The number of documents the run evaluates.
+    pub fn docs(&self) -> usize {
+        self.by_doc.len()
+    }
+}
+
+/// The `(context, continuation)` a log-likelihood request scores: `loglikelihood` as given,
+/// `loglikelihood_rolling` its text after the prefix token (the one window of a text that
+/// fits the context; longer texts are refused by the engine's limit).
+fn scored_pair(r: &harness::Request) -> Result<(&str, &str), TaskError> {
+    let text = |i: usize| {
+        r.arguments
+            .get(i)
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| TaskError::Request(format!("request {r:?} has no text argument {i}")))
+    };
+    match r.request_type {
+        "loglikelihood" => Ok((text(0)?, text(1)?)),
+        "loglikelihood_rolling" => Ok(("", text(0)?)),
+        other => Err(TaskError::Request(format!(
+            "lm-eval `{other}` requests do not run in sweeps yet (`nlebench tasks requests` shows their prompts); run log-likelihood and multiple-choice tasks"
+        ))),
+    }
+}
+
+/// Run the batch's documents: every log-likelihood request of them in one scoring pass, a
+/// sample per document with its responses.
+pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
+    let mut pairs = Vec::new();
+    for &d in b.indices {
+        for r in &p.requests[p.by_doc[d].clone()] {
+            pairs.push(scored_pair(r)?);
+        }
+    }
+    let scoring = Scoring {
+        batch: BatchSize::of_setting(b.opts.batch_size, b.opts.memory_budget_mb),
+        max_tokens: b.opts.max_tokens,
+        ..Scoring::default()
+    };
+    let mut scores = loglikelihoods(b.model, &pairs, &scoring)?.into_iter();
+    Ok(b.indices
+        .iter()
+        .map(|&d| {
+            let requests = &p.requests[p.by_doc[d].clone()];
+            let got: Vec<ContinuationScore> = scores.by_ref().take(requests.len()).collect();
+            let rolling = requests
+                .first()
+                .is_some_and(|r| r.request_type == "loglikelihood_rolling");
+            let responses: Vec<serde_json::Value> = got
+                .iter()
+                .map(|s| {
+                    if rolling {
+                        serde_json::json!(s.logprob)
+                    } else {
+                        serde_json::json!([s.logprob, s.greedy])
+                    }
+                })
+                .collect();
+            // Of several continuations (multiple choice), the most likely one is the output.
+            let best = (requests.len() > 1)
+                .then(|| {
+                    got.iter()
+                        .enumerate()
+                        .max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob))
+                        .and_then(|(i, _)| requests[i].arguments.get(1))
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_string)
+                })
+                .flatten();
+            NewSample {
+                idx: d as i64,
+                shard: b.shard,
+                prompt: requests
+                    .first()
+                    .and_then(|r| r.arguments.first())
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                output: best,
+                reference: Some(p.task.docs[d].to_string()),
+                data: serde_json::json!({
+                    "responses": responses,
+                    "truncated": got.iter().map(|s| s.truncated).max().unwrap_or(0),
+                }),
+            }
+        })
+        .collect())
+}
+
+/// The run's metrics from its stored samples, as lm-eval computes them from the same
+/// responses (its filters, `process_results` and aggregations), named as the task spec lists
+/// them.
+pub fn metrics(
+    l: &LmEvalTask,
+    p: &Prepared,
+    samples: &[sample::Model],
+) -> Result<Vec<MetricValue>, TaskError> {
+    let mut by_idx: Vec<&sample::Model> = samples.iter().collect();
+    by_idx.sort_by_key(|s| s.idx);
+    let n = by_idx.len().min(p.docs());
+    let mut responses = Vec::new();
+    for s in &by_idx[..n] {
+        let data: serde_json::Value =
+            serde_json::from_str(&s.data).map_err(|e| TaskError::Sample {
+                idx: s.idx,
+                message: format!("its data is not JSON: {e}"),
+            })?;
+        let bad = |what: &str| TaskError::Sample {
+            idx: s.idx,
+            message: format!("a response is not {what}: {data}"),
+        };
+        for r in data["responses"].as_array().ok_or_else(|| bad("a list"))? {
+            responses.push(match r {
+                serde_json::Value::Array(pair) => harness::Response::Loglikelihood(
+                    pair.first()
+                        .and_then(serde_json::Value::as_f64)
+                        .ok_or_else(|| bad("a number"))?,
+                    pair.get(1)
+                        .and_then(serde_json::Value::as_bool)
+                        .ok_or_else(|| bad("a flag"))?,
+                ),
+                v => harness::Response::Rolling(v.as_f64().ok_or_else(|| bad("a number"))?),
+            });
+        }
+    }
+    let requests = &p.requests[..p.by_doc.get(n.wrapping_sub(1)).map_or(0, |r| r.end)];
+    let values = harness::score(&p.task, requests, &responses)?;
+    Ok(l.metrics
+        .iter()
+        .filter_map(|(name, key)| {
+            values.get(key).map(|&value| MetricValue {
+                name: name.clone(),
+                value,
+                ci_low: None,
+                ci_high: None,
+                n: n as i64,
+                version: harness::score::VERSION,
+            })
+        })
+        .collect())
+}
+
+/// How many documents `l` evaluates and their identity (`sha256:` of their JSON, one per
+/// line): the dataset revision of its runs.
+pub fn documents(l: &LmEvalTask, data: &TaskData) -> Result<(u64, String), TaskError> {
+    let task = harness::Task::load(reread(l)?, data, 0)?;
+    let mut hash = Sha256::new();
+    for d in &task.docs {
+        hash.update(d.to_string().as_bytes());
+        hash.update(b"\n");
+    }
+    Ok((
+        task.docs.len() as u64,
+        format!("sha256:{}", hex::encode(hash.finalize())),
+    ))
+}
+
+/// The tasks an lm-eval name stands for in the folders `include`, for a sweep: each with its
+/// configuration as read and its metrics (`acc` for lm-eval's `acc,none`; `METRIC,FILTER`
+/// under another filter). Output types that do not run in sweeps yet are refused here.
+pub fn expand(name: &str, include: &[std::path::PathBuf]) -> Result<Vec<LmEvalTask>, TaskError> {
+    let index = harness::TaskIndex::build(include)?;
+    let mut out = Vec::new();
+    for r in index.expand(name)? {
+        let map = harness::task_map(&r)?;
+        let config = harness::TaskConfig::from_map(&map, r.file.clone())?;
+        if config.output_type == harness::OutputType::GenerateUntil {
+            return Err(TaskError::Request(format!(
+                "lm-eval task `{}` ({}) generates text (`generate_until`), which does not run in sweeps yet\n  fix: name its log-likelihood and multiple-choice tasks; `nlebench tasks requests {}` shows its prompts",
+                r.name,
+                r.file.display(),
+                r.name
+            )));
+        }
+        let metrics = harness::metric_keys(&config)?
+            .into_iter()
+            .map(|k| {
+                let name = k.strip_suffix(",none").unwrap_or(&k).to_string();
+                (name, k)
+            })
+            .collect();
+        out.push(LmEvalTask {
+            group: (r.name != name).then(|| name.to_string()),
+            task: r.name,
+            include: include.to_vec(),
+            file: r.file,
+            config: config_json(&map),
+            metrics,
+        });
+    }
+    Ok(out)
 }

@@ -31,6 +31,9 @@ pub enum TaskError {
     /// A scoring request that does not fit the task.
     #[error("{0}")]
     Request(String),
+    /// An lm-eval task file or its documents.
+    #[error(transparent)]
+    LmEval(#[from] harness::Error),
     /// A stored sample cannot be read back.
     #[error("sample {idx}: {message}")]
     Sample {
@@ -58,6 +61,8 @@ pub struct BatchOptions {
     pub shots: Option<fewshot::Shots>,
     /// Prompts through the model's chat template (generation, zero-shot classification).
     pub chat: Option<conversation::ChatPrompting>,
+    /// An lm-eval task's documents and requests (built once per run).
+    pub lm_eval: Option<std::sync::Arc<lmeval::Prepared>>,
 }
 
 /// How to read an outputs file for `score` and `import`.
@@ -205,7 +210,22 @@ pub fn run_batch(b: &Batch) -> Result<Vec<NewSample>, TaskError> {
             "task `{}` runs in steps (tasks::chain), not in one batch",
             task.name
         ))),
+        TaskKind::LmEval => match &b.opts.lm_eval {
+            Some(p) => lmeval::run(b, p),
+            None => Err(TaskError::Request(format!(
+                "task `{}` needs its lm-eval requests (tasks::lmeval::prepare)",
+                task.name
+            ))),
+        },
     }
+}
+
+/// lm-eval's metrics are computed with the task's documents ([`lmeval::metrics`]).
+fn lm_eval_needs_documents(task: &TaskSpec) -> TaskError {
+    TaskError::Request(format!(
+        "task `{}` is an lm-eval task: its metrics need its documents (a worker computes them; `nlebench tasks score` scores responses files)",
+        task.name
+    ))
 }
 
 /// The task's metrics from its stored samples.
@@ -220,6 +240,7 @@ pub fn metrics(
         TaskKind::AttributeScores => attributes::metrics(task, samples, boot),
         TaskKind::Classification => classification::metrics(task, samples, boot),
         TaskKind::Chain => chain::metrics(task, samples, boot),
+        TaskKind::LmEval => Err(lm_eval_needs_documents(task)),
     }
 }
 
@@ -261,6 +282,7 @@ pub fn score_table(
         TaskKind::Generation | TaskKind::Chain => generation::score_table(task, table, req),
         TaskKind::AttributeScores => attributes::score_table(task, table, &req.bootstrap),
         TaskKind::Classification => classification::score_table(task, table, req),
+        TaskKind::LmEval => Err(lm_eval_needs_documents(task)),
     }
 }
 
@@ -283,6 +305,7 @@ pub fn import_samples(
     };
     let cell = |row: &crate::data::Row, c: Option<&str>| c.map(|c| crate::data::text(row, c));
     match task.kind {
+        TaskKind::LmEval => Err(lm_eval_needs_documents(task)),
         TaskKind::Classification => classification::import_samples(task, table, req),
         TaskKind::Generation | TaskKind::Chain => {
             let (h, r) = (need("hyp")?, need("ref")?);

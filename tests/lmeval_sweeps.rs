@@ -1,0 +1,240 @@
+//! lm-evaluation-harness tasks in sweeps (`lm-eval:NAME`): NorEval-style prompt variants (a
+//! tag of `_p0`, `_p1` tasks) on a random model give a run per variant with lm-eval's metrics
+//! (those `nlebench tasks score` computes from the stored responses, the path checked against
+//! lm-eval itself in `lmeval_tasks`), their maximum and mean as rows of their own in `status`,
+//! the same responses at any batch size, and a killed worker's run finished without
+//! recomputing what it stored.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
+
+use crate::common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::Env;
+use serde_json::Value;
+
+/// Documents of the variants: `n` sums, the right answer first.
+fn docs(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let (a, b) = (i % 17, i / 17 + 2);
+            serde_json::json!({
+                "question": format!("Hva er {a} pluss {b}?"),
+                "topic": if i % 2 == 0 { "Regning" } else { "Matte" },
+                "options": [(a + b).to_string(), (a + b + 1).to_string(), format!("{} eller {}", a, b)],
+                "label": 0,
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// A folder of two prompt variants of one multiple-choice dataset (tag `sum`), as NorEval
+/// writes them, over `n` documents.
+fn variants(env: &Env, n: usize) -> std::path::PathBuf {
+    let dir = env.dir.path().join("lm-eval-tasks");
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("sums.jsonl");
+    std::fs::write(&data, docs(n)).unwrap();
+    for (k, prompt) in [
+        (0, "Spørsmål: {{question}}\\nSvar:"),
+        (
+            1,
+            "{{topic}}. {{question}} ({{options | join(', ')}})\\nSvar:",
+        ),
+    ] {
+        std::fs::write(
+            dir.join(format!("sum_p{k}.yaml")),
+            format!(
+                "task: sum_p{k}\ntag: sum\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {}\noutput_type: multiple_choice\ntest_split: test\ndoc_to_text: \"{prompt}\"\ndoc_to_choice: options\ndoc_to_target: label\nmetric_list:\n  - metric: acc\n  - metric: acc_norm\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+/// The sweep of the variants on a random NorGPT-small, `batch` documents per pass.
+fn sweep(env: &Env, include: &Path, batch: u64) -> std::path::PathBuf {
+    env.write(
+        "lm.toml",
+        &format!(
+            "name = \"lm\"\ntasks = [\"lm-eval:sum\"]\nlm_eval_include = [\"{}\"]\nshard_size = 1000\n\n[[models]]\nname = \"small\"\nsource = \"random:norgpt-small@3\"\n\n[[settings]]\nname = \"all\"\nbatch_size = {batch}\n",
+            include.display()
+        ),
+    )
+}
+
+/// Each run's fingerprint, task, and its samples' (index, data), in task and index order.
+fn samples(env: &Env) -> Vec<Vec<String>> {
+    env.query(
+        "SELECT r.fingerprint, r.task_name, CAST(s.idx AS TEXT), s.data FROM samples s JOIN runs r ON r.id = s.run_id ORDER BY r.task_name, s.idx",
+    )
+}
+
+#[test]
+fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
+    const DOCS: usize = 400;
+    // One store: a worker killed mid-run, then another finishing the job.
+    let env = Env::embedded();
+    let include = variants(&env, DOCS);
+    let file = sweep(&env, &include, 2);
+    let out = env.ok(&["submit", file.to_str().unwrap()]);
+    assert!(
+        out.contains("lm-eval:sum_p0") && out.contains("lm-eval:sum_p1"),
+        "{out}"
+    );
+    let mut doomed = env.worker("doomed");
+    let start = Instant::now();
+    while env.count("SELECT COUNT(*) FROM samples") < 20 {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the worker stored nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    doomed.kill();
+    let before = env.query(
+        "SELECT CAST(run_id AS TEXT), CAST(idx AS TEXT), data, CAST(created_at AS TEXT) FROM samples ORDER BY run_id, idx",
+    );
+    assert!(
+        before.len() < 2 * DOCS,
+        "the worker was killed before it finished ({} samples)",
+        before.len()
+    );
+    env.ok(&["worker", "--exit-when-idle", "6"]);
+    let status = env.status("lm");
+    let runs = status["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "a run per variant: {status}");
+    for r in runs {
+        assert_eq!(r["status"], "done", "{r}");
+        assert_eq!(r["samples"], DOCS as u64, "{r}");
+    }
+    let after = env.query(
+        "SELECT CAST(run_id AS TEXT), CAST(idx AS TEXT), data, CAST(created_at AS TEXT) FROM samples ORDER BY run_id, idx",
+    );
+    for row in &before {
+        assert!(
+            after.contains(row),
+            "a stored sample was recomputed: {row:?}"
+        );
+    }
+
+    // Another store, another batch size, no interruption: the same responses and metrics.
+    let other = Env::embedded();
+    let include = variants(&other, DOCS);
+    other.ok(&["run", sweep(&other, &include, 7).to_str().unwrap()]);
+    // The same runs (the data files' place is not in the fingerprint, their documents are).
+    assert_eq!(
+        samples(&other),
+        samples(&env),
+        "the same runs and responses"
+    );
+    let metrics = |e: &Env| {
+        e.query("SELECT r.task_name, m.name, CAST(m.value AS TEXT), CAST(m.n AS TEXT) FROM metrics m JOIN runs r ON r.id = m.run_id ORDER BY r.task_name, m.name")
+    };
+    assert_eq!(metrics(&other), metrics(&env));
+    let stored = metrics(&other);
+    other.ok(&["rescore", "lm"]);
+    assert_eq!(metrics(&other), stored, "rescore computes the same metrics");
+
+    // The metrics are those `tasks score` computes from the stored responses.
+    let status = other.status("lm");
+    for r in status["runs"].as_array().unwrap() {
+        let task = r["cell"].as_str().unwrap().split('/').nth(1).unwrap();
+        let task = task.strip_prefix("lm-eval:").unwrap();
+        let responses: Vec<Value> = other
+            .query(&format!(
+                "SELECT s.data FROM samples s WHERE s.run_id = {} ORDER BY s.idx",
+                r["run_id"]
+            ))
+            .iter()
+            .flat_map(|row| {
+                let data: Value = serde_json::from_str(&row[0]).unwrap();
+                data["responses"].as_array().unwrap().clone()
+            })
+            .collect();
+        let file = other.write(
+            "responses.json",
+            &serde_json::json!({ task: responses }).to_string(),
+        );
+        let scored: Value = serde_json::from_str(&other.ok(&[
+            "tasks",
+            "score",
+            task,
+            "--include-path",
+            include.to_str().unwrap(),
+            "--responses",
+            file.to_str().unwrap(),
+            "--json",
+        ]))
+        .unwrap();
+        for name in ["acc", "acc_norm"] {
+            assert_eq!(
+                r["metrics"][name],
+                scored[task][format!("{name},none")],
+                "{task} {name}"
+            );
+        }
+    }
+
+    // The variants' maximum and mean, as rows of their own.
+    let by_task = |metric: &str| -> Vec<f64> {
+        status["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["metrics"][metric].as_f64().unwrap())
+            .collect()
+    };
+    let rows = status["variants"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "acc and acc_norm: {rows:?}");
+    for row in rows {
+        let values = by_task(row["metric"].as_str().unwrap());
+        assert_eq!(row["cell"], "small/lm-eval:sum/all/seed=0");
+        assert_eq!(
+            (row["variants"].as_u64(), row["of"].as_u64()),
+            (Some(2), Some(2))
+        );
+        assert_eq!(row["n"], DOCS as u64);
+        assert_eq!(row["max"].as_f64().unwrap(), values[0].max(values[1]));
+        assert_eq!(row["mean"].as_f64().unwrap(), (values[0] + values[1]) / 2.0);
+    }
+    let text = other.ok(&["status", "lm"]);
+    assert!(
+        text.contains("prompt variants") && text.contains("small/lm-eval:sum/all/seed=0"),
+        "{text}"
+    );
+}
+
+/// A task file changed between submission and computation is not computed under the
+/// submitted run's fingerprint: the run fails, naming the file and the fix.
+#[test]
+fn a_task_file_changed_after_submission_is_refused() {
+    let env = Env::embedded();
+    let include = variants(&env, 4);
+    env.ok(&["submit", sweep(&env, &include, 2).to_str().unwrap()]);
+    let file = include.join("sum_p0.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("Spørsmål:", "Oppgave:")).unwrap();
+    env.ok(&["worker", "--exit-when-idle", "3"]);
+    let status = env.status("lm");
+    let run = status["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["cell"].as_str().unwrap().contains("sum_p0"))
+        .unwrap();
+    assert_eq!(run["status"], "failed", "{run}");
+    let error = run["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "{} changed since the run was submitted",
+            file.display()
+        )) && error.contains("submit the sweep again"),
+        "{error}"
+    );
+}
