@@ -1,5 +1,6 @@
 //! lm-evaluation-harness tasks in sweeps (`lm-eval:NAME`): NorEval-style prompt variants (a
-//! tag of `_p0`, `_p1` tasks) on a random model give a run per variant with lm-eval's metrics
+//! tag of `_p0`, `_p1` multiple-choice tasks) and a `generate_until` task on a random model
+//! give a run per task with lm-eval's metrics
 //! (those `nlebench tasks score` computes from the stored responses, the path checked against
 //! lm-eval itself in `lmeval_tasks`), their maximum and mean as rows of their own in `status`,
 //! the same responses at any batch size, and a killed worker's run finished without
@@ -54,6 +55,15 @@ fn variants(env: &Env, n: usize) -> std::path::PathBuf {
         )
         .unwrap();
     }
+    // A generation task beside them (not a variant), scored by exact match.
+    std::fs::write(
+        dir.join("sum_gen.yaml"),
+        format!(
+            "task: sum_gen\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {}\noutput_type: generate_until\ntest_split: test\ndoc_to_text: \"{{{{question}}}}\\nSvar:\"\ndoc_to_target: \"{{{{options[0]}}}}\"\ngeneration_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 6\nmetric_list:\n  - metric: exact_match\n",
+            data.display()
+        ),
+    )
+    .unwrap();
     dir
 }
 
@@ -62,7 +72,7 @@ fn sweep(env: &Env, include: &Path, batch: u64) -> std::path::PathBuf {
     env.write(
         "lm.toml",
         &format!(
-            "name = \"lm\"\ntasks = [\"lm-eval:sum\"]\nlm_eval_include = [\"{}\"]\nshard_size = 1000\n\n[[models]]\nname = \"small\"\nsource = \"random:norgpt-small@3\"\n\n[[settings]]\nname = \"all\"\nbatch_size = {batch}\n",
+            "name = \"lm\"\ntasks = [\"lm-eval:sum\", \"lm-eval:sum_gen\"]\nlm_eval_include = [\"{}\"]\nshard_size = 1000\n\n[[models]]\nname = \"small\"\nsource = \"random:norgpt-small@3\"\n\n[[settings]]\nname = \"all\"\nbatch_size = {batch}\n",
             include.display()
         ),
     )
@@ -101,14 +111,18 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
         "SELECT CAST(run_id AS TEXT), CAST(idx AS TEXT), data, CAST(created_at AS TEXT) FROM samples ORDER BY run_id, idx",
     );
     assert!(
-        before.len() < 2 * DOCS,
+        before.len() < 3 * DOCS,
         "the worker was killed before it finished ({} samples)",
         before.len()
     );
     env.ok(&["worker", "--exit-when-idle", "6"]);
     let status = env.status("lm");
     let runs = status["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 2, "a run per variant: {status}");
+    assert_eq!(
+        runs.len(),
+        3,
+        "a run per variant and the generation task: {status}"
+    );
     for r in runs {
         assert_eq!(r["status"], "done", "{r}");
         assert_eq!(r["samples"], DOCS as u64, "{r}");
@@ -172,10 +186,12 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
             "--json",
         ]))
         .unwrap();
-        for name in ["acc", "acc_norm"] {
+        let stored = r["metrics"].as_object().unwrap();
+        assert!(!stored.is_empty(), "{r}");
+        for (name, value) in stored {
             assert_eq!(
-                r["metrics"][name],
-                scored[task][format!("{name},none")],
+                value,
+                &scored[task][format!("{name},none")],
                 "{task} {name}"
             );
         }
@@ -187,6 +203,7 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
             .as_array()
             .unwrap()
             .iter()
+            .filter(|r| r["cell"].as_str().unwrap().contains("/lm-eval:sum_p"))
             .map(|r| r["metrics"][metric].as_f64().unwrap())
             .collect()
     };

@@ -1,12 +1,17 @@
-//! lm-evaluation-harness's `loglikelihood` requests through the engine, as lm-eval 0.4.13's
-//! `HFLM` runs them: the text tokenized as its `tok_encode` does (the tokenizer's special
+//! lm-evaluation-harness tasks run through the engine as lm-eval 0.4.13's `HFLM` runs them.
+//! `loglikelihood`: the text tokenized as its `tok_encode` does (the tokenizer's special
 //! tokens added, unless the text begins with the start token's text), the pair split as its
 //! `_encode_pair` splits it, an empty context replaced by the prefix token, and the context
-//! cut from the left to fit the model. Only the continuation's tokens are scored, with
-//! whether each was the most likely token (`is_greedy`).
+//! cut from the left to fit the model; only the continuation's tokens are scored, with
+//! whether each was the most likely token (`is_greedy`). `generate_until`: its generation
+//! arguments normalised as lm-eval does, the context cut from the left to leave room for the
+//! new tokens, the text cut before the first stop string. A run's documents and requests are
+//! built once ([`Prepared`]), a sample stored per document, and the metrics computed by
+//! `nlebench-harness` from the stored responses.
 
 use engine::{
-    BatchSize, ContinuationScore, EngineError, LoadedModel, Scoring, continuation_logprobs,
+    BatchSize, ContinuationScore, EngineError, GenerationConfig, LoadedModel, Scoring,
+    continuation_logprobs, generate,
 };
 use sha2::{Digest, Sha256};
 use spec::LmEvalTask;
@@ -186,28 +191,138 @@ impl Prepared {
 /// `loglikelihood_rolling` its text after the prefix token (the one window of a text that
 /// fits the context; longer texts are refused by the engine's limit).
 fn scored_pair(r: &harness::Request) -> Result<(&str, &str), TaskError> {
-    let text = |i: usize| {
-        r.arguments
-            .get(i)
-            .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| TaskError::Request(format!("request {r:?} has no text argument {i}")))
-    };
     match r.request_type {
-        "loglikelihood" => Ok((text(0)?, text(1)?)),
-        "loglikelihood_rolling" => Ok(("", text(0)?)),
+        "loglikelihood" => Ok((text_argument(r, 0)?, text_argument(r, 1)?)),
+        "loglikelihood_rolling" => Ok(("", text_argument(r, 0)?)),
         other => Err(TaskError::Request(format!(
-            "lm-eval `{other}` requests do not run in sweeps yet (`nlebench tasks requests` shows their prompts); run log-likelihood and multiple-choice tasks"
+            "lm-eval `{other}` requests are not log-likelihood requests"
         ))),
     }
 }
 
-/// Run the batch's documents: every log-likelihood request of them in one scoring pass, a
-/// sample per document with its responses.
+fn text_argument(r: &harness::Request, i: usize) -> Result<&str, TaskError> {
+    r.arguments
+        .get(i)
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| TaskError::Request(format!("request {r:?} has no text argument {i}")))
+}
+
+/// lm-eval's generation arguments (`normalize_gen_kwargs`, `handle_stop_sequences`): the stop
+/// strings with the end-of-text token's text added, at most `max_gen_toks` new tokens (256 by
+/// default; `max_new_tokens`, `max_tokens`, `max_completion_tokens` alike), sampling only
+/// with `do_sample` and a positive temperature. Returns the stop strings too.
+pub fn generation_config(
+    model: &LoadedModel,
+    kwargs: &serde_json::Value,
+    seed: u64,
+) -> Result<(GenerationConfig, Vec<String>), TaskError> {
+    let bad = |what: &str| TaskError::Request(format!("generation_kwargs: {what}: {kwargs}"));
+    let mut until: Vec<String> = match kwargs.get("until") {
+        None | Some(serde_json::Value::Null) => vec![],
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|s| s.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| bad("`until` is not a list of texts"))?,
+        Some(_) => return Err(bad("`until` is not a text or a list")),
+    };
+    let eos = model
+        .eos_ids
+        .first()
+        .and_then(|&id| model.tokenizer.id_to_token(id));
+    if let Some(eos) = eos.filter(|e| !until.contains(e)) {
+        until.push(eos);
+    }
+    let max_gen_toks = [
+        "max_gen_toks",
+        "max_new_tokens",
+        "max_tokens",
+        "max_completion_tokens",
+    ]
+    .iter()
+    .find_map(|k| kwargs.get(*k).and_then(serde_json::Value::as_u64))
+    .unwrap_or(256) as usize;
+    let do_sample = kwargs
+        .get("do_sample")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let temperature = kwargs
+        .get("temperature")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(if do_sample { 1.0 } else { 0.0 });
+    let sample = do_sample && temperature > 0.0;
+    Ok((
+        GenerationConfig {
+            max_new_tokens: Some(max_gen_toks),
+            do_sample: sample,
+            temperature: if sample { temperature } else { 1.0 },
+            stop_strings: until.clone(),
+            seed,
+            ..GenerationConfig::default()
+        },
+        until,
+    ))
+}
+
+/// Each `generate_until` request's text as lm-eval's `HFLM` gives it: the context tokenized as
+/// its `tok_batch_encode` does and cut from the left to leave room for `max_gen_toks`, the
+/// continuation decoded without special tokens and cut before the first stop string.
+pub fn generate_until(
+    model: &LoadedModel,
+    requests: &[(&str, &serde_json::Value)],
+    seed: u64,
+) -> Result<Vec<String>, TaskError> {
+    let mut out = vec![String::new(); requests.len()];
+    // Requests with the same arguments are generated together (a task's are all alike).
+    let mut groups: Vec<(&serde_json::Value, Vec<usize>)> = Vec::new();
+    for (i, (_, kwargs)) in requests.iter().enumerate() {
+        match groups.iter_mut().find(|(k, _)| k == kwargs) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((kwargs, vec![i])),
+        }
+    }
+    for (kwargs, members) in groups {
+        let (cfg, until) = generation_config(model, kwargs, seed)?;
+        let max_new = cfg.max_new_tokens.unwrap_or(256);
+        let room = model.max_positions.checked_sub(max_new).filter(|&r| r > 0).ok_or_else(|| {
+            TaskError::Request(format!(
+                "max_gen_toks {max_new} leaves no room for the context in the model's {} positions",
+                model.max_positions
+            ))
+        })?;
+        let prompts = members
+            .iter()
+            .map(|&i| {
+                let ids = encode(model, requests[i].0)?;
+                Ok(ids[ids.len().saturating_sub(room)..].to_vec())
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        for (&i, g) in members.iter().zip(generate(model, &prompts, &cfg)?) {
+            let mut text = g.text;
+            for term in until.iter().filter(|t| !t.is_empty()) {
+                if let Some(at) = text.find(term.as_str()) {
+                    text.truncate(at);
+                }
+            }
+            out[i] = text;
+        }
+    }
+    Ok(out)
+}
+
+/// Run the batch's documents: every log-likelihood request of them in one scoring pass, the
+/// generations in batches, and a sample per document with its responses.
 pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
-    let mut pairs = Vec::new();
+    let (mut pairs, mut gens) = (Vec::new(), Vec::new());
     for &d in b.indices {
         for r in &p.requests[p.by_doc[d].clone()] {
-            pairs.push(scored_pair(r)?);
+            if r.request_type == "generate_until" {
+                let kwargs = r.arguments.get(1).unwrap_or(&serde_json::Value::Null);
+                gens.push((text_argument(r, 0)?, kwargs));
+            } else {
+                pairs.push(scored_pair(r)?);
+            }
         }
     }
     let scoring = Scoring {
@@ -216,35 +331,45 @@ pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
         ..Scoring::default()
     };
     let mut scores = loglikelihoods(b.model, &pairs, &scoring)?.into_iter();
+    let mut texts = generate_until(b.model, &gens, b.opts.seed)?.into_iter();
     Ok(b.indices
         .iter()
         .map(|&d| {
             let requests = &p.requests[p.by_doc[d].clone()];
-            let got: Vec<ContinuationScore> = scores.by_ref().take(requests.len()).collect();
-            let rolling = requests
-                .first()
-                .is_some_and(|r| r.request_type == "loglikelihood_rolling");
-            let responses: Vec<serde_json::Value> = got
-                .iter()
-                .map(|s| {
-                    if rolling {
-                        serde_json::json!(s.logprob)
-                    } else {
-                        serde_json::json!([s.logprob, s.greedy])
-                    }
-                })
-                .collect();
-            // Of several continuations (multiple choice), the most likely one is the output.
-            let best = (requests.len() > 1)
-                .then(|| {
-                    got.iter()
-                        .enumerate()
-                        .max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob))
-                        .and_then(|(i, _)| requests[i].arguments.get(1))
-                        .and_then(serde_json::Value::as_str)
-                        .map(str::to_string)
-                })
-                .flatten();
+            let kind = requests.first().map_or("", |r| r.request_type);
+            let (responses, output, truncated): (Vec<serde_json::Value>, Option<String>, usize) =
+                if kind == "generate_until" {
+                    let got: Vec<String> = texts.by_ref().take(requests.len()).collect();
+                    let first = got.first().cloned();
+                    (
+                        got.into_iter().map(serde_json::Value::from).collect(),
+                        first,
+                        0,
+                    )
+                } else {
+                    let got: Vec<ContinuationScore> =
+                        scores.by_ref().take(requests.len()).collect();
+                    let responses = got
+                        .iter()
+                        .map(|s| match kind {
+                            "loglikelihood_rolling" => serde_json::json!(s.logprob),
+                            _ => serde_json::json!([s.logprob, s.greedy]),
+                        })
+                        .collect();
+                    // Of several continuations (multiple choice), the most likely one.
+                    let best = (requests.len() > 1)
+                        .then(|| {
+                            got.iter()
+                                .enumerate()
+                                .max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob))
+                                .and_then(|(i, _)| requests[i].arguments.get(1))
+                                .and_then(serde_json::Value::as_str)
+                                .map(str::to_string)
+                        })
+                        .flatten();
+                    let truncated = got.iter().map(|s| s.truncated).max().unwrap_or(0);
+                    (responses, best, truncated)
+                };
             NewSample {
                 idx: d as i64,
                 shard: b.shard,
@@ -254,12 +379,9 @@ pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
                     .and_then(serde_json::Value::as_str)
                     .unwrap_or_default()
                     .to_string(),
-                output: best,
+                output,
                 reference: Some(p.task.docs[d].to_string()),
-                data: serde_json::json!({
-                    "responses": responses,
-                    "truncated": got.iter().map(|s| s.truncated).max().unwrap_or(0),
-                }),
+                data: serde_json::json!({ "responses": responses, "truncated": truncated }),
             }
         })
         .collect())
@@ -297,6 +419,7 @@ pub fn metrics(
                         .and_then(serde_json::Value::as_bool)
                         .ok_or_else(|| bad("a flag"))?,
                 ),
+                serde_json::Value::String(text) => harness::Response::Text(text.clone()),
                 v => harness::Response::Rolling(v.as_f64().ok_or_else(|| bad("a number"))?),
             });
         }
@@ -335,21 +458,13 @@ pub fn documents(l: &LmEvalTask, data: &TaskData) -> Result<(u64, String), TaskE
 
 /// The tasks an lm-eval name stands for in the folders `include`, for a sweep: each with its
 /// configuration as read and its metrics (`acc` for lm-eval's `acc,none`; `METRIC,FILTER`
-/// under another filter). Output types that do not run in sweeps yet are refused here.
+/// under another filter).
 pub fn expand(name: &str, include: &[std::path::PathBuf]) -> Result<Vec<LmEvalTask>, TaskError> {
     let index = harness::TaskIndex::build(include)?;
     let mut out = Vec::new();
     for r in index.expand(name)? {
         let map = harness::task_map(&r)?;
         let config = harness::TaskConfig::from_map(&map, r.file.clone())?;
-        if config.output_type == harness::OutputType::GenerateUntil {
-            return Err(TaskError::Request(format!(
-                "lm-eval task `{}` ({}) generates text (`generate_until`), which does not run in sweeps yet\n  fix: name its log-likelihood and multiple-choice tasks; `nlebench tasks requests {}` shows its prompts",
-                r.name,
-                r.file.display(),
-                r.name
-            )));
-        }
         let metrics = harness::metric_keys(&config)?
             .into_iter()
             .map(|k| {

@@ -1,18 +1,17 @@
-//! lm-eval's `loglikelihood` requests through the engine equal lm-eval 0.4.13's own results
-//! (`HFLM.loglikelihood` in float32, recorded by `tools/lmeval/loglikelihood_reference.py`):
-//! the same tokens (trailing whitespace moved, the prefix token for an empty context, the
-//! context cut from the left past the context limit), log-likelihoods within 1e-4, the same
-//! `is_greedy`; and each request's numbers are bitwise the same at any batch size and layout.
+//! lm-eval's requests through the engine equal lm-eval 0.4.13's own results (`HFLM` in
+//! float32, recorded by `tools/lmeval/hflm_reference.py`). `loglikelihood`: the same tokens
+//! (trailing whitespace moved, the prefix token for an empty context, the context cut from the
+//! left past the context limit), log-likelihoods within 1e-4, the same `is_greedy`, and each
+//! request's numbers bitwise the same at any batch size and layout. `generate_until`: the same
+//! greedy texts, cut before the stop strings, with the context cut to leave the token budget.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use engine::{BatchSize, ContinuationScore, Layout, Scoring};
 use serde_json::Value;
-use worker::tasks::lmeval::{encode_pair, loglikelihoods};
+use worker::tasks::lmeval::{encode_pair, generate_until, loglikelihoods};
 
 fn reference() -> Value {
-    test_support::read_json(&test_support::fixture(
-        "lmeval_loglikelihood_reference.json",
-    ))
+    test_support::read_json(&test_support::fixture("lmeval_hflm_reference.json"))
 }
 
 fn ids(v: &Value) -> Vec<u32> {
@@ -114,5 +113,34 @@ fn a_requests_numbers_do_not_depend_on_its_batch() {
                 assert_eq!(g.greedy, a.greedy);
             }
         }
+    }
+}
+
+#[test]
+fn generations_equal_lm_evals_own() {
+    let reference = reference();
+    for (name, model_ref) in reference["models"].as_object().unwrap() {
+        let model = test_support::models::load(name);
+        let rows = model_ref["generate_until"].as_array().unwrap();
+        let requests: Vec<(&str, &Value)> = rows
+            .iter()
+            .map(|r| (r["context"].as_str().unwrap(), &r["arguments"]))
+            .collect();
+        let alone: Vec<String> = requests
+            .iter()
+            .map(|r| {
+                generate_until(&model, std::slice::from_ref(r), 0)
+                    .unwrap()
+                    .remove(0)
+            })
+            .collect();
+        for (r, got) in rows.iter().zip(&alone) {
+            assert_eq!(got, r["text"].as_str().unwrap(), "{name}: {}", r["context"]);
+        }
+        assert_eq!(
+            generate_until(&model, &requests, 0).unwrap(),
+            alone,
+            "{name}: the same texts generated together"
+        );
     }
 }

@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""Record lm-evaluation-harness's own `loglikelihood` results on the tiny fixture models, for
-`worker/tests/lmeval_loglikelihood.rs`: for each (context, continuation) in Norwegian, the
-tokens lm-eval's `HFLM` scores (`_encode_pair`, the prefix token for an empty context), the
-log-likelihood and `is_greedy`, through `HFLM.loglikelihood` in float32 on the CPU.
+"""Record lm-evaluation-harness's own results on the tiny fixture models, for
+`worker/tests/lmeval_hflm.rs`, through `HFLM` in float32 on the CPU: for each (context,
+continuation) in Norwegian, the tokens `loglikelihood` scores (`_encode_pair`, the prefix
+token for an empty context), the log-likelihood and `is_greedy`; and for each
+`generate_until` request (greedy, with stop strings and a token budget), the text.
 
 Usage (lm-eval 0.4.13 with torch and transformers, e.g. `pip install lm-eval==0.4.13 torch
 transformers`):
 
-    python tools/lmeval/loglikelihood_reference.py \
-        --out tests/fixtures/lmeval_loglikelihood_reference.json
+    python tools/lmeval/hflm_reference.py --out tests/fixtures/lmeval_hflm_reference.json
 """
 
 import argparse
@@ -41,6 +41,17 @@ REQUESTS = [
 ]
 
 
+# (context, generation arguments), with lm-eval's defaults filled in as task files get them.
+GENERATIONS = [
+    ("Spørsmål: Hva heter hovedstaden i Norge?\nSvar:", {"until": ["\n"], "max_gen_toks": 12}),
+    ("Det var en gang", {"until": ["."], "max_gen_toks": 16, "do_sample": False}),
+    ("Oppsummering:", {"until": ["\n\n", "Spørsmål"], "max_gen_toks": 24, "temperature": 0.0}),
+    ("Katten", {"max_gen_toks": 8}),
+    # Longer than the room the token budget leaves: the context is cut from the left.
+    (" ".join(["Fjellet er høyt og vannet er kaldt."] * 40), {"until": ["\n"], "max_gen_toks": 10}),
+]
+
+
 def greedy_request(lm, tok):
     """A (context, continuation) whose continuation is the model's greedy next token, so that
     the reference holds an `is_greedy` that is true."""
@@ -62,7 +73,7 @@ def main():
     ap.add_argument("--out", type=pathlib.Path, required=True)
     args = ap.parse_args()
     out = {
-        "about": "lm-eval HFLM.loglikelihood on the fixtures (tools/lmeval/loglikelihood_reference.py)",
+        "about": "lm-eval HFLM.loglikelihood and generate_until on the fixtures (tools/lmeval/hflm_reference.py)",
         "lm_eval": lm_eval.__version__,
         "transformers": transformers.__version__,
         "torch": torch.__version__,
@@ -96,10 +107,15 @@ def main():
                     "is_greedy": bool(greedy),
                 }
             )
+        gen = [Instance("generate_until", {}, (c, dict(k)), i) for i, (c, k) in enumerate(GENERATIONS)]
+        texts = lm.generate_until(gen, disable_tqdm=True)
         out["models"][name] = {
             "prefix_token_id": lm.prefix_token_id,
             "max_length": lm.max_length,
             "requests": rows,
+            "generate_until": [
+                {"context": c, "arguments": k, "text": s} for (c, k), s in zip(GENERATIONS, texts)
+            ],
         }
     args.out.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
     print(f"wrote {args.out}")
