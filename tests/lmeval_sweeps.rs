@@ -10,6 +10,7 @@
 use crate::common;
 
 use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::Env;
@@ -224,6 +225,30 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
     assert!(
         text.contains("prompt variants") && text.contains("small/lm-eval:sum/all/seed=0"),
         "{text}"
+    );
+    // And on the sweep's page of the dashboard.
+    let port = common::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let _server = common::Proc {
+        child: other
+            .cmd(&["serve", "--public", "--addr", &addr])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    common::wait_for_port(port, Duration::from_secs(30), "dashboard did not start");
+    let (code, _, page) = common::get(port, "/sweeps/lm");
+    assert_eq!(code, 200, "{page}");
+    let section = &page[page
+        .find("<h2>Prompt variants</h2>")
+        .expect("a variants section")..];
+    let section = &section[..section.find("</table>").unwrap()];
+    assert!(
+        section.contains("small/lm-eval:sum/all/seed=0")
+            && section.contains("acc_norm")
+            && section.matches("<tr>").count() == 3,
+        "{section}"
     );
 }
 

@@ -115,7 +115,7 @@ async fn show_sweep(
             .collect();
         let v = serde_json::json!({
             "sweep": st.sweep.name, "counts": counts, "runs": runs, "waiting": waiting,
-            "variants": analysis::variants::summaries(&st.runs),
+            "variants": variants(&st.runs),
             "tags": said.tags, "notes": said.notes,
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -158,7 +158,7 @@ async fn show_sweep(
         ]);
     }
     outln!("{t}");
-    let variants = analysis::variants::summaries(&st.runs);
+    let variants = variants(&st.runs);
     if !variants.is_empty() {
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);
@@ -183,6 +183,11 @@ async fn show_sweep(
         outln!("{w}");
     }
     Ok(())
+}
+
+/// The prompt variants' summaries of a sweep's runs.
+fn variants(runs: &[RunSummary]) -> Vec<analysis::variants::VariantSummary> {
+    analysis::variants::summaries(runs.iter().map(|r| (&r.run, r.metrics.iter().collect())))
 }
 
 fn run_json(r: &RunSummary) -> serde_json::Value {

@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use store::{RunStatus, RunSummary};
+use store::RunStatus;
+use store::entities::{metric, run};
 
 /// One metric over the prompt variants of one cell.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -46,13 +47,16 @@ pub fn family(task: &str) -> Option<String> {
         .then(|| base.to_string())
 }
 
-/// The variant summaries of a sweep's runs, in cell and metric order.
-pub fn summaries(runs: &[RunSummary]) -> Vec<VariantSummary> {
+/// The variant summaries of a sweep's runs, each with its stored metrics, in cell and metric
+/// order.
+pub fn summaries<'a>(
+    runs: impl IntoIterator<Item = (&'a run::Model, Vec<&'a metric::Model>)>,
+) -> Vec<VariantSummary> {
     // (cell with the group, group) → each variant's task and its metrics when done.
-    type Variants<'a> = Vec<(String, Option<&'a RunSummary>)>;
+    type Variants<'a> = Vec<(String, Vec<&'a metric::Model>)>;
     let mut cells: BTreeMap<(String, String), Variants> = BTreeMap::new();
-    for r in runs {
-        let Ok(m) = r.run.manifest() else { continue };
+    for (run, metrics) in runs {
+        let Ok(m) = run.manifest() else { continue };
         let Some(group) = m.task.lm_eval.as_ref().and_then(|l| family(&l.task)) else {
             continue;
         };
@@ -66,7 +70,11 @@ pub fn summaries(runs: &[RunSummary]) -> Vec<VariantSummary> {
             m.setting.name,
             m.seed
         );
-        let done = (r.run.status == RunStatus::Done).then_some(r);
+        let done = if run.status == RunStatus::Done {
+            metrics
+        } else {
+            vec![]
+        };
         cells
             .entry((cell, group))
             .or_default()
@@ -75,8 +83,8 @@ pub fn summaries(runs: &[RunSummary]) -> Vec<VariantSummary> {
     let mut out = Vec::new();
     for ((cell, group), variants) in cells {
         let mut metrics: BTreeMap<&str, Vec<(&str, f64, i64)>> = BTreeMap::new();
-        for (task, r) in &variants {
-            for v in r.iter().flat_map(|r| &r.metrics) {
+        for (task, done) in &variants {
+            for v in done {
                 metrics
                     .entry(v.name.as_str())
                     .or_default()

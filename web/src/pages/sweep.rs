@@ -50,6 +50,16 @@ pub struct RunRow {
     error: String,
 }
 
+/// A metric over the prompt variants of one cell (lm-eval tasks named as NorEval names them).
+pub struct VariantRow {
+    cell: String,
+    metric: String,
+    max: String,
+    max_task: String,
+    mean: String,
+    variants: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "sweep.html")]
 pub struct SweepPage {
@@ -60,6 +70,7 @@ pub struct SweepPage {
     /// (task, the primary metric its grid column shows).
     task_heads: Vec<(String, String)>,
     grid: Vec<GridRow>,
+    variants: Vec<VariantRow>,
     charts: Vec<String>,
     progress_chart: String,
     runs: Vec<RunRow>,
@@ -121,6 +132,7 @@ pub async fn page(
         description: data.sweep.description.clone().unwrap_or_default(),
         counts,
         grid: view.grid(),
+        variants: view.variants(),
         charts: view.charts(),
         progress_chart: view.progress_chart(),
         runs: view.runs_table(key, &q),
@@ -186,6 +198,33 @@ impl<'a> Indexed<'a> {
             cells,
             tasks,
         }
+    }
+
+    /// Each metric's maximum and mean over the prompt variants of a cell.
+    fn variants(&self) -> Vec<VariantRow> {
+        let mut by_run: HashMap<i64, Vec<&metric::Model>> = HashMap::new();
+        for m in &self.data.metrics {
+            by_run.entry(m.run_id).or_default().push(m);
+        }
+        let runs = self.data.runs.iter().map(|c| {
+            let metrics = by_run.get(&c.run.id).cloned().unwrap_or_default();
+            (&c.run, metrics)
+        });
+        analysis::variants::summaries(runs)
+            .into_iter()
+            .map(|v| VariantRow {
+                max: metrics::format_value(&v.metric, v.max),
+                mean: metrics::format_value(&v.metric, v.mean),
+                variants: if v.complete() {
+                    format!("{} (n = {})", v.variants, v.n)
+                } else {
+                    format!("{} of {}: incomplete", v.variants, v.of)
+                },
+                max_task: v.max_task,
+                metric: v.metric,
+                cell: v.cell,
+            })
+            .collect()
     }
 
     /// Each task with the primary metric of its runs (from a manifest; empty when unreadable).
