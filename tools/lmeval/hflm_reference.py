@@ -3,7 +3,8 @@
 `worker/tests/lmeval_hflm.rs`, through `HFLM` in float32 on the CPU: for each (context,
 continuation) in Norwegian, the tokens `loglikelihood` scores (`_encode_pair`, the prefix
 token for an empty context), the log-likelihood and `is_greedy`; and for each
-`generate_until` request (greedy, with stop strings and a token budget), the text.
+`generate_until` request (greedy, with stop strings and a token budget), the text; and for
+each `loglikelihood_rolling` text (one longer than three windows), its log-likelihood.
 
 Usage (lm-eval 0.4.13 with torch and transformers, e.g. `pip install lm-eval==0.4.13 torch
 transformers`):
@@ -49,6 +50,13 @@ GENERATIONS = [
     ("Katten", {"max_gen_toks": 8}),
     # Longer than the room the token budget leaves: the context is cut from the left.
     (" ".join(["Fjellet er høyt og vannet er kaldt."] * 40), {"until": ["\n"], "max_gen_toks": 10}),
+]
+
+
+ROLLING = [
+    "Det var en gang en katt som bodde i Bergen.",
+    # Longer than three windows of the fixture's 128 tokens.
+    " ".join(["Fjellet er høyt, vannet er kaldt og båtene ligger stille i havna."] * 30),
 ]
 
 
@@ -109,10 +117,18 @@ def main():
             )
         gen = [Instance("generate_until", {}, (c, dict(k)), i) for i, (c, k) in enumerate(GENERATIONS)]
         texts = lm.generate_until(gen, disable_tqdm=True)
+        rolling = lm.loglikelihood_rolling(
+            [Instance("loglikelihood_rolling", {}, (s,), i) for i, s in enumerate(ROLLING)],
+            disable_tqdm=True,
+        )
         out["models"][name] = {
             "prefix_token_id": lm.prefix_token_id,
             "max_length": lm.max_length,
             "requests": rows,
+            "loglikelihood_rolling": [
+                {"text": s, "tokens": len(lm.tok_encode(s)), "logprob": v}
+                for s, v in zip(ROLLING, rolling)
+            ],
             "generate_until": [
                 {"context": c, "arguments": k, "text": s} for (c, k), s in zip(GENERATIONS, texts)
             ],

@@ -2,13 +2,14 @@
 //! float32, recorded by `tools/lmeval/hflm_reference.py`). `loglikelihood`: the same tokens
 //! (trailing whitespace moved, the prefix token for an empty context, the context cut from the
 //! left past the context limit), log-likelihoods within 1e-4, the same `is_greedy`, and each
-//! request's numbers bitwise the same at any batch size and layout. `generate_until`: the same
+//! request's numbers bitwise the same at any batch size and layout. `loglikelihood_rolling`:
+//! the same sums over lm-eval's windows for a text several contexts long. `generate_until`: the same
 //! greedy texts, cut before the stop strings, with the context cut to leave the token budget.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use engine::{BatchSize, ContinuationScore, Layout, Scoring};
 use serde_json::Value;
-use worker::tasks::lmeval::{encode_pair, generate_until, loglikelihoods};
+use worker::tasks::lmeval::{encode_pair, generate_until, loglikelihoods, rolling_loglikelihoods};
 
 fn reference() -> Value {
     test_support::read_json(&test_support::fixture("lmeval_hflm_reference.json"))
@@ -141,6 +142,38 @@ fn generations_equal_lm_evals_own() {
             generate_until(&model, &requests, 0).unwrap(),
             alone,
             "{name}: the same texts generated together"
+        );
+    }
+}
+
+#[test]
+fn rolling_loglikelihoods_equal_lm_evals_own_over_several_windows() {
+    let reference = reference();
+    for (name, model_ref) in reference["models"].as_object().unwrap() {
+        let model = test_support::models::load(name);
+        let rows = model_ref["loglikelihood_rolling"].as_array().unwrap();
+        assert!(
+            rows.iter()
+                .any(|r| r["tokens"].as_u64().unwrap() > 3 * model.max_positions as u64),
+            "a text of more than three windows"
+        );
+        let texts: Vec<&str> = rows.iter().map(|r| r["text"].as_str().unwrap()).collect();
+        let got = rolling_loglikelihoods(&model, &texts, &Scoring::default()).unwrap();
+        for (r, g) in rows.iter().zip(&got) {
+            let want = r["logprob"].as_f64().unwrap();
+            assert!(
+                (g - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "{name}: {g} against lm-eval's {want}"
+            );
+        }
+        let one = Scoring {
+            batch: BatchSize::Fixed(1),
+            ..Scoring::default()
+        };
+        let alone = rolling_loglikelihoods(&model, &texts, &one).unwrap();
+        assert_eq!(
+            got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            alone.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         );
     }
 }

@@ -219,9 +219,9 @@ pub fn continuation_logprobs(
         if context.is_empty() || continuation.is_empty() {
             return Err(EngineError::EmptyText { index: i });
         }
-        if continuation.len() >= limit {
+        if continuation.len() > limit {
             return Err(EngineError::Generation(format!(
-                "pair {i}: the continuation has {} tokens, more than the context limit of {limit} leaves for it",
+                "pair {i}: the continuation has {} tokens, more than the context limit of {limit}",
                 continuation.len()
             )));
         }

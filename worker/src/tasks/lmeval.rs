@@ -68,6 +68,55 @@ pub fn loglikelihoods(
     continuation_logprobs(model, &pairs, scoring)
 }
 
+/// The windows lm-eval's `loglikelihood_rolling` scores a text in (`get_rolling_token_windows`
+/// with a context of one token, made disjoint): the first `limit` tokens after the prefix
+/// token, then each next `limit` tokens after as many of the tokens before them as fit.
+fn rolling_windows(tokens: &[u32], prefix: u32, limit: usize) -> Vec<(Vec<u32>, Vec<u32>)> {
+    if tokens.is_empty() {
+        return vec![];
+    }
+    let first = limit.min(tokens.len());
+    let mut out = vec![(vec![prefix], tokens[..first].to_vec())];
+    let mut predicted = first;
+    while predicted < tokens.len() {
+        let len = (tokens.len() - predicted).min(limit);
+        let end = predicted + len;
+        // `[end - limit - 1, end - 1)` made disjoint from the predicted `[end - len, end)`.
+        let context = tokens[end - limit - 1..end - len].to_vec();
+        out.push((context, tokens[end - len..end].to_vec()));
+        predicted = end;
+    }
+    out
+}
+
+/// Each text's log-likelihood as lm-eval's `loglikelihood_rolling` computes it: the text
+/// tokenized as `tok_encode` does and scored in windows of the context limit, each token once.
+pub fn rolling_loglikelihoods(
+    model: &LoadedModel,
+    texts: &[&str],
+    scoring: &Scoring,
+) -> Result<Vec<f64>, EngineError> {
+    let limit = scoring
+        .max_tokens
+        .unwrap_or(model.max_positions)
+        .min(model.max_positions);
+    let mut pairs = Vec::new();
+    let mut windows = Vec::with_capacity(texts.len());
+    for (i, text) in texts.iter().enumerate() {
+        let w = rolling_windows(&encode(model, text)?, model.bos_id, limit);
+        if w.is_empty() {
+            return Err(EngineError::EmptyText { index: i });
+        }
+        windows.push(w.len());
+        pairs.extend(w);
+    }
+    let mut scores = continuation_logprobs(model, &pairs, scoring)?.into_iter();
+    Ok(windows
+        .into_iter()
+        .map(|n| scores.by_ref().take(n).map(|s| s.logprob).sum())
+        .collect())
+}
+
 /// An lm-eval task ready to run: its documents and every request lm-eval builds for them, in
 /// (document, index) order. Built once per run on a worker: a document's few-shot examples
 /// depend on the draws for the documents before it.
@@ -187,19 +236,6 @@ impl Prepared {
     }
 }
 
-/// The `(context, continuation)` a log-likelihood request scores: `loglikelihood` as given,
-/// `loglikelihood_rolling` its text after the prefix token (the one window of a text that
-/// fits the context; longer texts are refused by the engine's limit).
-fn scored_pair(r: &harness::Request) -> Result<(&str, &str), TaskError> {
-    match r.request_type {
-        "loglikelihood" => Ok((text_argument(r, 0)?, text_argument(r, 1)?)),
-        "loglikelihood_rolling" => Ok(("", text_argument(r, 0)?)),
-        other => Err(TaskError::Request(format!(
-            "lm-eval `{other}` requests are not log-likelihood requests"
-        ))),
-    }
-}
-
 fn text_argument(r: &harness::Request, i: usize) -> Result<&str, TaskError> {
     r.arguments
         .get(i)
@@ -314,14 +350,16 @@ pub fn generate_until(
 /// Run the batch's documents: every log-likelihood request of them in one scoring pass, the
 /// generations in batches, and a sample per document with its responses.
 pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
-    let (mut pairs, mut gens) = (Vec::new(), Vec::new());
+    let (mut pairs, mut rolling, mut gens) = (Vec::new(), Vec::new(), Vec::new());
     for &d in b.indices {
         for r in &p.requests[p.by_doc[d].clone()] {
-            if r.request_type == "generate_until" {
-                let kwargs = r.arguments.get(1).unwrap_or(&serde_json::Value::Null);
-                gens.push((text_argument(r, 0)?, kwargs));
-            } else {
-                pairs.push(scored_pair(r)?);
+            match r.request_type {
+                "generate_until" => {
+                    let kwargs = r.arguments.get(1).unwrap_or(&serde_json::Value::Null);
+                    gens.push((text_argument(r, 0)?, kwargs));
+                }
+                "loglikelihood_rolling" => rolling.push(text_argument(r, 0)?),
+                _ => pairs.push((text_argument(r, 0)?, text_argument(r, 1)?)),
             }
         }
     }
@@ -331,6 +369,7 @@ pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
         ..Scoring::default()
     };
     let mut scores = loglikelihoods(b.model, &pairs, &scoring)?.into_iter();
+    let mut rolled = rolling_loglikelihoods(b.model, &rolling, &scoring)?.into_iter();
     let mut texts = generate_until(b.model, &gens, b.opts.seed)?.into_iter();
     Ok(b.indices
         .iter()
@@ -346,15 +385,15 @@ pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
                         first,
                         0,
                     )
+                } else if kind == "loglikelihood_rolling" {
+                    let got = rolled.by_ref().take(requests.len());
+                    (got.map(serde_json::Value::from).collect(), None, 0)
                 } else {
                     let got: Vec<ContinuationScore> =
                         scores.by_ref().take(requests.len()).collect();
                     let responses = got
                         .iter()
-                        .map(|s| match kind {
-                            "loglikelihood_rolling" => serde_json::json!(s.logprob),
-                            _ => serde_json::json!([s.logprob, s.greedy]),
-                        })
+                        .map(|s| serde_json::json!([s.logprob, s.greedy]))
                         .collect();
                     // Of several continuations (multiple choice), the most likely one.
                     let best = (requests.len() > 1)
