@@ -308,7 +308,7 @@ fn task_files_of_every_output_type_build_lm_evals_requests() {
                 s["metrics"]
             );
         }
-        assert_eq!(scores.as_object().unwrap().len(), 7);
+        assert_eq!(scores.as_object().unwrap().len(), 9);
     }
     assert_eq!(
         kinds.into_iter().collect::<Vec<_>>(),
