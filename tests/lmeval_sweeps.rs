@@ -234,6 +234,38 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
         text.contains("prompt variants") && text.contains("small/lm-eval:sum/all/seed=0"),
         "{text}"
     );
+    // Exported to lm-eval's layout under lm-eval's own task names.
+    let out = other.dir.path().join("lm-eval-out");
+    other.ok(&["export", "lm", "--to", "lm-eval", out.to_str().unwrap()]);
+    let folder = std::fs::read_dir(&out)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut files: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let results = files.iter().find(|f| f.starts_with("results_")).unwrap();
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join(results)).unwrap()).unwrap();
+    let mut tasks: Vec<&String> = results["results"].as_object().unwrap().keys().collect();
+    tasks.sort();
+    assert_eq!(tasks, ["sum_gen", "sum_p0", "sum_p1"], "{results}");
+    assert_eq!(
+        results["configs"]["sum_gen"]["output_type"],
+        "generate_until"
+    );
+    for task in ["sum_gen", "sum_p0", "sum_p1"] {
+        assert!(
+            files
+                .iter()
+                .any(|f| f.starts_with(&format!("samples_{task}_"))),
+            "{files:?}"
+        );
+    }
     // And on the sweep's page of the dashboard.
     let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");

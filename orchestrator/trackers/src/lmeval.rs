@@ -89,7 +89,7 @@ pub async fn export(store: &Store, sweep: &str, dir: &Path) -> Result<Report, Lm
                     .map_err(|e| StoreError::Encode(e.to_string()))?;
                 jsonl.push(b'\n');
             }
-            let file = format!("samples_{}_{date_id}.jsonl", manifest.task.name);
+            let file = format!("samples_{}_{date_id}.jsonl", lm_eval_name(&manifest.task));
             write(&folder, &file, &jsonl)?;
             report.runs += 1;
         }
@@ -127,6 +127,11 @@ fn sanitize(name: &str) -> String {
         .collect()
 }
 
+/// The task's name in lm-eval's files: an lm-eval task's own (so lm-eval's tools find it).
+fn lm_eval_name(task: &spec::TaskSpec) -> &String {
+    task.lm_eval.as_ref().map_or(&task.name, |l| &l.task)
+}
+
 /// What lm-eval calls a task's output type (an lm-eval task's own, from its file).
 fn output_type(task: &spec::TaskSpec) -> &str {
     match task.kind {
@@ -154,7 +159,7 @@ fn results_json(sweep: &str, name: &str, runs: &[(&RunSummary, RunManifest)], da
     );
     for (r, m) in runs {
         // An lm-eval task under lm-eval's own name, so that its tools find it.
-        let task = m.task.lm_eval.as_ref().map_or(&m.task.name, |l| &l.task);
+        let task = lm_eval_name(&m.task);
         let mut metrics = Map::from_iter([("alias".to_string(), json!(task))]);
         let mut intervals = Map::new();
         for v in &r.metrics {

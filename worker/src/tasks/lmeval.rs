@@ -323,7 +323,7 @@ pub fn generate_until(
         let max_new = cfg.max_new_tokens.unwrap_or(256);
         let room = model.max_positions.checked_sub(max_new).filter(|&r| r > 0).ok_or_else(|| {
             TaskError::Request(format!(
-                "max_gen_toks {max_new} leaves no room for the context in the model's {} positions",
+                "generation_kwargs: max_gen_toks {max_new} leaves no room for the context in the model's {} positions (lm-eval refuses it too)\n  fix: evaluate a model with a longer context, or lower max_gen_toks in the task file",
                 model.max_positions
             ))
         })?;
