@@ -234,6 +234,17 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
         text.contains("prompt variants") && text.contains("small/lm-eval:sum/all/seed=0"),
         "{text}"
     );
+    // The reproduction report shows them too (not judged: a baseline names one task).
+    let md = other.ok(&["report", "lm"]);
+    let section = &md[md.find("## Prompt variants").expect("a variants section")..];
+    assert!(
+        section.contains("| small/lm-eval:sum/all/seed=0 | acc |")
+            && section.contains("| small/lm-eval:sum/all/seed=0 | acc_norm |"),
+        "{md}"
+    );
+    let json: Value =
+        serde_json::from_str(&other.ok(&["report", "lm", "--format", "json"])).unwrap();
+    assert_eq!(json["variants"].as_array().unwrap().len(), 2, "{json}");
     // Exported to lm-eval's layout under lm-eval's own task names.
     let out = other.dir.path().join("lm-eval-out");
     other.ok(&["export", "lm", "--to", "lm-eval", out.to_str().unwrap()]);
@@ -289,6 +300,12 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
             && section.contains("acc_norm")
             && section.matches("<tr>").count() == 3,
         "{section}"
+    );
+    let (code, _, page) = common::get(port, "/sweeps/lm/report");
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("<h2>Prompt variants</h2>") && page.contains("small/lm-eval:sum/all/seed=0"),
+        "{page}"
     );
 }
 

@@ -155,5 +155,24 @@ fn markdown(r: &Report) -> String {
             row.provenance.replace('|', "/")
         );
     }
+    if !r.variants.is_empty() {
+        s += "\n## Prompt variants\n\nEach metric's maximum over a cell's lm-eval prompt variants (`_p0` … `_pN`, as NorEval reports them) and their mean; shown, not judged.\n\n| cell | metric | max | max by | mean | variants |\n|---|---|---|---|---|---|\n";
+        for v in &r.variants {
+            let num = |x: f64| metrics::format_value(&v.metric, x);
+            let of = if v.complete() {
+                format!("{} (n = {})", v.variants, v.n)
+            } else {
+                format!("{} of {}: incomplete", v.variants, v.of)
+            };
+            s += &format!(
+                "| {} | {} | {} | {} | {} | {of} |\n",
+                v.cell,
+                v.metric,
+                num(v.max),
+                v.max_task,
+                num(v.mean)
+            );
+        }
+    }
     s
 }

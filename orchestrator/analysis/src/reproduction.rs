@@ -194,6 +194,9 @@ pub struct Report {
     pub per_task: Vec<Summary>,
     /// Counts over all tasks.
     pub overall: Summary,
+    /// lm-eval prompt variants' maximum and mean per cell (shown, not judged: a baseline
+    /// names one task).
+    pub variants: Vec<crate::variants::VariantSummary>,
 }
 
 /// What a value is judged on besides its own numbers.
@@ -422,6 +425,10 @@ pub fn build(data: &SweepData, rules: Rules) -> Report {
             .add(r.verdict);
         overall.add(r.verdict);
     }
+    let variants = crate::variants::summaries(data.runs.iter().map(|c| {
+        let metrics = by_run.get(&c.run.id).cloned().unwrap_or_default();
+        (&c.run, metrics)
+    }));
     Report {
         sweep: data.sweep.name.clone(),
         tolerance: rules.tolerance,
@@ -429,6 +436,7 @@ pub fn build(data: &SweepData, rules: Rules) -> Report {
         per_task: per_task.into_values().collect(),
         overall,
         rows,
+        variants,
     }
 }
 

@@ -50,6 +50,7 @@ pub struct ReportPage {
     summaries: Vec<String>,
     overall: String,
     groups: Vec<Group>,
+    variants: Vec<super::sweep::VariantRow>,
 }
 
 fn line(r: &reproduction::Row) -> Line {
@@ -134,6 +135,11 @@ impl ReportPage {
             summaries: report.per_task.iter().map(|s| s.line()).collect(),
             overall: report.overall.line(),
             groups,
+            variants: report
+                .variants
+                .iter()
+                .map(super::sweep::VariantRow::of)
+                .collect(),
         }
     }
 }

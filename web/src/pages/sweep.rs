@@ -52,12 +52,30 @@ pub struct RunRow {
 
 /// A metric over the prompt variants of one cell (lm-eval tasks named as NorEval names them).
 pub struct VariantRow {
-    cell: String,
-    metric: String,
-    max: String,
-    max_task: String,
-    mean: String,
-    variants: String,
+    pub(crate) cell: String,
+    pub(crate) metric: String,
+    pub(crate) max: String,
+    pub(crate) max_task: String,
+    pub(crate) mean: String,
+    pub(crate) variants: String,
+}
+
+impl VariantRow {
+    /// The row of a summary, its values formatted as the metric's.
+    pub fn of(v: &analysis::variants::VariantSummary) -> VariantRow {
+        VariantRow {
+            max: metrics::format_value(&v.metric, v.max),
+            mean: metrics::format_value(&v.metric, v.mean),
+            variants: if v.complete() {
+                format!("{} (n = {})", v.variants, v.n)
+            } else {
+                format!("{} of {}: incomplete", v.variants, v.of)
+            },
+            max_task: v.max_task.clone(),
+            metric: v.metric.clone(),
+            cell: v.cell.clone(),
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -211,19 +229,8 @@ impl<'a> Indexed<'a> {
             (&c.run, metrics)
         });
         analysis::variants::summaries(runs)
-            .into_iter()
-            .map(|v| VariantRow {
-                max: metrics::format_value(&v.metric, v.max),
-                mean: metrics::format_value(&v.metric, v.mean),
-                variants: if v.complete() {
-                    format!("{} (n = {})", v.variants, v.n)
-                } else {
-                    format!("{} of {}: incomplete", v.variants, v.of)
-                },
-                max_task: v.max_task,
-                metric: v.metric,
-                cell: v.cell,
-            })
+            .iter()
+            .map(VariantRow::of)
             .collect()
     }
 
