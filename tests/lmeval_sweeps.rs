@@ -2,7 +2,7 @@
 //! tag of `_p0`, `_p1` multiple-choice tasks) and a `generate_until` task on a random model
 //! give a run per task with lm-eval's metrics
 //! (those `nlebench tasks score` computes from the stored responses, the path checked against
-//! lm-eval itself in `lmeval_tasks`), their maximum and mean as rows of their own in `status`,
+//! lm-eval itself in `lmeval_tasks`), their best value (the maximum: accuracy) and mean as rows of their own in `status`,
 //! the same responses at any batch size, and a killed worker's run finished without
 //! recomputing what it stored.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
@@ -198,7 +198,7 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
         }
     }
 
-    // The variants' maximum and mean, as rows of their own.
+    // The variants' best value (the maximum: higher accuracy is better) and mean.
     let by_task = |metric: &str| -> Vec<f64> {
         status["runs"]
             .as_array()
@@ -221,7 +221,7 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
         // Within an ulp or two: serde_json reads decimals fast, not always to the nearest f64.
         let near = |a: f64, b: f64| (a - b).abs() <= 1e-12;
         assert!(
-            near(row["max"].as_f64().unwrap(), values[0].max(values[1])),
+            near(row["best"].as_f64().unwrap(), values[0].max(values[1])),
             "{row} {values:?}"
         );
         assert!(
@@ -300,6 +300,16 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
             && section.contains("acc_norm")
             && section.matches("<tr>").count() == 3,
         "{section}"
+    );
+    // The leaderboard ranks each model's best and mean over the variants.
+    let (code, _, page) = common::get(port, "/leaderboard?metric=acc&random=true");
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("lm-eval:sum · best over prompts")
+            && page.contains("lm-eval:sum · mean over prompts")
+            && page.contains("mean of 2 prompts")
+            && page.contains("best of 2 prompts: lm-eval:sum_p"),
+        "{page}"
     );
     let (code, _, page) = common::get(port, "/sweeps/lm/report");
     assert_eq!(code, 200, "{page}");

@@ -156,7 +156,7 @@ fn markdown(r: &Report) -> String {
         );
     }
     if !r.variants.is_empty() {
-        s += "\n## Prompt variants\n\nEach metric's maximum over a cell's lm-eval prompt variants (`_p0` … `_pN`, as NorEval reports them) and their mean; shown, not judged.\n\n| cell | metric | max | max by | mean | variants |\n|---|---|---|---|---|---|\n";
+        s += "\n## Prompt variants\n\nEach metric's best value over a cell's lm-eval prompt variants (`_p0` … `_pN`; the maximum where higher is better, as NorEval reports it) and their mean; shown, not judged.\n\n| cell | metric | best | best by | mean | variants |\n|---|---|---|---|---|---|\n";
         for v in &r.variants {
             let num = |x: f64| metrics::format_value(&v.metric, x);
             let of = if v.complete() {
@@ -168,8 +168,8 @@ fn markdown(r: &Report) -> String {
                 "| {} | {} | {} | {} | {} | {of} |\n",
                 v.cell,
                 v.metric,
-                num(v.max),
-                v.max_task,
+                num(v.best),
+                v.best_task,
                 num(v.mean)
             );
         }

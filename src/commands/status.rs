@@ -162,13 +162,19 @@ async fn show_sweep(
     if !variants.is_empty() {
         let mut t = Table::new();
         t.load_preset(UTF8_FULL_CONDENSED);
-        t.set_header(["prompt variants", "metric", "max", "mean", "variants"]);
+        t.set_header([
+            "prompt variants",
+            "metric",
+            "best (variant)",
+            "mean",
+            "variants",
+        ]);
         for v in &variants {
             let value = |x: f64| metrics::format_value(&v.metric, x);
             t.add_row([
                 v.cell.clone(),
                 v.metric.clone(),
-                format!("{} ({})", value(v.max), v.max_task),
+                format!("{} ({})", value(v.best), v.best_task),
                 value(v.mean),
                 if v.complete() {
                     format!("{} (n = {})", v.variants, v.n)

@@ -194,7 +194,7 @@ pub struct Report {
     pub per_task: Vec<Summary>,
     /// Counts over all tasks.
     pub overall: Summary,
-    /// lm-eval prompt variants' maximum and mean per cell (shown, not judged: a baseline
+    /// lm-eval prompt variants' best value and mean per cell (shown, not judged: a baseline
     /// names one task).
     pub variants: Vec<crate::variants::VariantSummary>,
 }

@@ -1,7 +1,8 @@
 //! Prompt variants summarised as NorEval reports them: lm-eval tasks named as NorEval names
 //! its prompts (`norcommonsenseqa_nob_p0` … `_p4`, under the tag `norcommonsenseqa_nob`)
-//! give, per model, adapter, setting and seed, each metric's maximum and mean over the
-//! variants. The family is read from the task's name, so a run shared with a sweep that named
+//! give, per model, adapter, setting and seed, each metric's best value over the variants
+//! (the maximum where higher is better, as for all of NorEval's metrics; the minimum for a
+//! perplexity) and their mean. The family is read from the task's name, so a run shared with a sweep that named
 //! one variant alone counts too. A summary of fewer variants than the sweep has (some not
 //! done, or without the metric) says so.
 
@@ -19,10 +20,11 @@ pub struct VariantSummary {
     pub group: String,
     /// The metric.
     pub metric: String,
-    /// The largest value over the variants that have it.
-    pub max: f64,
-    /// The variant with the largest value.
-    pub max_task: String,
+    /// The best value over the variants that have it, by the metric's direction (the maximum
+    /// where higher is better).
+    pub best: f64,
+    /// The variant with the best value.
+    pub best_task: String,
     /// The mean over the variants that have it.
     pub mean: f64,
     /// Variants with a value.
@@ -92,17 +94,18 @@ pub fn summaries<'a>(
             }
         }
         for (metric, values) in metrics {
-            let (max_task, max, _) = values
+            let direction = metrics::direction(metric);
+            let (best_task, best, _) = values
                 .iter()
                 .copied()
-                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .min_by(|a, b| direction.distance(a.1).total_cmp(&direction.distance(b.1)))
                 .unwrap_or_default();
             out.push(VariantSummary {
                 cell: cell.clone(),
                 group: group.clone(),
                 metric: metric.to_string(),
-                max,
-                max_task: max_task.to_string(),
+                best,
+                best_task: best_task.to_string(),
                 mean: values.iter().map(|v| v.1).sum::<f64>() / values.len() as f64,
                 variants: values.len(),
                 of: variants.len(),

@@ -4,6 +4,8 @@
 //! 50), beside the baselines computed on the same examples. Random-weight and partial runs
 //! only when asked, and marked; filters for setting, examples, n and tag.
 
+use std::collections::BTreeMap;
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
@@ -54,10 +56,13 @@ impl LeaderboardQuery {
     }
 }
 
-/// A ranked row: a run's value or a baseline's.
+/// A ranked row: a run's value, a baseline's, or the maximum or mean over a model's prompt
+/// variants.
 pub struct Row {
     /// 1 for the best run of its section; none for a baseline.
     rank: Option<usize>,
+    /// A baseline (not ranked, shown in italics).
+    baseline: bool,
     model: String,
     value: String,
     n: String,
@@ -108,9 +113,101 @@ fn dataset_name(r: &run::Model) -> String {
     }
 }
 
+/// Sections of the best value (by the metric's direction) and of the mean over each model's
+/// lm-eval prompt variants (tasks named as NorEval names its prompts, `_p0` … `_pN`), per
+/// family, setting and examples.
+fn variant_sections(data: &LeaderboardData) -> Vec<Section> {
+    let direction = metrics::direction(&data.metric);
+    // (family, setting, examples) → model → each variant's (task, value, n, run).
+    type Variants<'a> = BTreeMap<String, Vec<(&'a str, f64, i64, &'a run::Model)>>;
+    let mut groups: BTreeMap<(String, String, String), Variants> = BTreeMap::new();
+    for (r, m) in &data.rows {
+        let Some(family) = analysis::variants::family(
+            r.task_name
+                .strip_prefix(spec::LmEvalTask::PREFIX)
+                .unwrap_or_default(),
+        ) else {
+            continue;
+        };
+        let model = match &r.adapter_name {
+            Some(a) => format!("{} + {a}", r.model_name),
+            None => r.model_name.clone(),
+        };
+        let key = (
+            family,
+            r.setting_name.clone(),
+            r.examples_id.clone().unwrap_or_default(),
+        );
+        groups
+            .entry(key)
+            .or_default()
+            .entry(model)
+            .or_default()
+            .push((r.task_name.as_str(), m.value, m.n, r));
+    }
+    let mut out = Vec::new();
+    for ((family, setting, examples), models) in groups {
+        let section = |how: &str| Section {
+            task: format!("{}{family} · {how} over prompts", spec::LmEvalTask::PREFIX),
+            setting: setting.clone(),
+            dataset: models
+                .values()
+                .next()
+                .and_then(|v| v.first())
+                .map(|v| dataset_name(v.3))
+                .unwrap_or_default(),
+            examples_short: spec::examples::short(&examples).to_string(),
+            examples: examples.clone(),
+            rows: Vec::new(),
+        };
+        let (mut max, mut mean) = (section("best"), section("mean"));
+        for (model, variants) in &models {
+            let k = variants.len();
+            let Some(best) = variants
+                .iter()
+                .max_by(|a, b| direction.distance(b.1).total_cmp(&direction.distance(a.1)))
+            else {
+                continue;
+            };
+            let n = variants.iter().map(|v| v.2).min().unwrap_or(0);
+            let marks = |first: String| {
+                let mut m = vec![first];
+                if variants.iter().any(|v| v.3.random_weights) {
+                    m.push("random weights".into());
+                }
+                m
+            };
+            let row = |value: f64, run_id: Option<i64>, marks: Vec<String>| Row {
+                rank: None,
+                baseline: false,
+                model: model.clone(),
+                value: metrics::format_value(&data.metric, value),
+                n: n.to_string(),
+                date: String::new(),
+                run_id,
+                compare_with: None,
+                marks,
+                tone: "",
+                sort: direction.distance(value),
+            };
+            max.rows.push(row(
+                best.1,
+                Some(best.3.id),
+                marks(format!("best of {k} prompts: {}", best.0)),
+            ));
+            let average = variants.iter().map(|v| v.1).sum::<f64>() / k as f64;
+            mean.rows
+                .push(row(average, None, marks(format!("mean of {k} prompts"))));
+        }
+        out.push(max);
+        out.push(mean);
+    }
+    out
+}
+
 fn sections(data: &LeaderboardData) -> Vec<Section> {
     let direction = metrics::direction(&data.metric);
-    let mut out: Vec<Section> = Vec::new();
+    let mut out: Vec<Section> = variant_sections(data);
     for (r, m) in &data.rows {
         let examples = r.examples_id.clone().unwrap_or_default();
         let at = match out.iter().position(|s| {
@@ -138,6 +235,7 @@ fn sections(data: &LeaderboardData) -> Vec<Section> {
         }
         out[at].rows.push(Row {
             rank: None,
+            baseline: false,
             model: match &r.adapter_name {
                 Some(a) => format!("{} + {a}", r.model_name),
                 None => r.model_name.clone(),
@@ -165,6 +263,7 @@ fn sections(data: &LeaderboardData) -> Vec<Section> {
         }) {
             s.rows.push(Row {
                 rank: None,
+                baseline: true,
                 model: b.model.clone(),
                 value: metrics::format_value(&b.metric, b.value),
                 n: b.n.map_or_else(|| "?".into(), |n| n.to_string()),
@@ -177,7 +276,7 @@ fn sections(data: &LeaderboardData) -> Vec<Section> {
             });
         }
         s.rows.sort_by(|a, b| a.sort.total_cmp(&b.sort));
-        let best = s.rows.iter().find_map(|r| r.run_id);
+        let best = s.rows.iter().find(|r| !r.baseline).and_then(|r| r.run_id);
         let (lo, hi) = s
             .rows
             .iter()
@@ -186,7 +285,7 @@ fn sections(data: &LeaderboardData) -> Vec<Section> {
             });
         let mut rank = 0;
         for r in &mut s.rows {
-            if r.run_id.is_some() {
+            if !r.baseline {
                 rank += 1;
                 r.rank = Some(rank);
                 r.compare_with = best.filter(|b| Some(*b) != r.run_id);

@@ -54,8 +54,8 @@ pub struct RunRow {
 pub struct VariantRow {
     pub(crate) cell: String,
     pub(crate) metric: String,
-    pub(crate) max: String,
-    pub(crate) max_task: String,
+    pub(crate) best: String,
+    pub(crate) best_task: String,
     pub(crate) mean: String,
     pub(crate) variants: String,
 }
@@ -64,14 +64,14 @@ impl VariantRow {
     /// The row of a summary, its values formatted as the metric's.
     pub fn of(v: &analysis::variants::VariantSummary) -> VariantRow {
         VariantRow {
-            max: metrics::format_value(&v.metric, v.max),
+            best: metrics::format_value(&v.metric, v.best),
             mean: metrics::format_value(&v.metric, v.mean),
             variants: if v.complete() {
                 format!("{} (n = {})", v.variants, v.n)
             } else {
                 format!("{} of {}: incomplete", v.variants, v.of)
             },
-            max_task: v.max_task.clone(),
+            best_task: v.best_task.clone(),
             metric: v.metric.clone(),
             cell: v.cell.clone(),
         }
