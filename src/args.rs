@@ -543,6 +543,10 @@ pub struct EvalArgs {
     /// --fewshot_as_multiturn)
     #[arg(long)]
     pub fewshot_as_multiturn: bool,
+    /// A folder of lm-eval task files for `--tasks lm-eval:NAME` (repeatable; as lm-eval's
+    /// --include_path)
+    #[arg(long = "include-path", value_name = "DIR")]
+    pub include_path: Vec<std::path::PathBuf>,
     /// Redo cells that already have a successful run
     #[arg(long)]
     pub force: bool,

@@ -113,6 +113,9 @@ pub fn results(status: &SweepStatus, detail: bool) {
     outln!("\nresults of sweep {}", status.sweep.name);
     if status.runs.len() > 1 && !detail {
         outln!("{}", summary_table(status));
+        if let Some(t) = variants_table(&status.runs) {
+            outln!("{t}");
+        }
         if status.runs.iter().any(|r| r.run.random_weights) {
             outln!(
                 "RANDOM WEIGHTS in some models: their numbers test the tool, not a trained model"
@@ -146,6 +149,44 @@ pub fn results(status: &SweepStatus, detail: bool) {
             outln!("{}", metrics_table(&values));
         }
     }
+}
+
+/// The prompt variants' summaries of a sweep's runs (lm-eval tasks named `_p0` … `_pN`).
+pub fn variants(runs: &[RunSummary]) -> Vec<analysis::variants::VariantSummary> {
+    analysis::variants::summaries(runs.iter().map(|r| (&r.run, r.metrics.iter().collect())))
+}
+
+/// The prompt variants' table: each metric's best value (and which variant gave it) and mean
+/// per cell; `None` when the runs have no variants.
+pub fn variants_table(runs: &[RunSummary]) -> Option<Table> {
+    let variants = variants(runs);
+    if variants.is_empty() {
+        return None;
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header([
+        "prompt variants",
+        "metric",
+        "best (variant)",
+        "mean",
+        "variants",
+    ]);
+    for v in &variants {
+        let value = |x: f64| metrics::format_value(&v.metric, x);
+        t.add_row([
+            v.cell.clone(),
+            v.metric.clone(),
+            format!("{} ({})", value(v.best), v.best_task),
+            value(v.mean),
+            if v.complete() {
+                format!("{} (n = {})", v.variants, v.n)
+            } else {
+                format!("{} of {}: incomplete", v.variants, v.of)
+            },
+        ]);
+    }
+    Some(t)
 }
 
 /// Rows: model (+ adapter, setting and seed where the sweep has several); columns: tasks;

@@ -234,6 +234,22 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
         text.contains("prompt variants") && text.contains("small/lm-eval:sum/all/seed=0"),
         "{text}"
     );
+    // `nlebench eval` takes them as lm-eval's command line does, and prints the variants.
+    let out = other.ok(&[
+        "eval",
+        "--model",
+        "random:norgpt-small@3",
+        "--tasks",
+        "lm-eval:sum",
+        "--include-path",
+        include.to_str().unwrap(),
+        "--limit",
+        "8",
+    ]);
+    assert!(
+        out.contains("prompt variants") && out.contains("/lm-eval:sum/"),
+        "{out}"
+    );
     // The reproduction report shows them too (not judged: a baseline names one task).
     let md = other.ok(&["report", "lm"]);
     let section = &md[md.find("## Prompt variants").expect("a variants section")..];

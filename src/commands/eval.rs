@@ -33,6 +33,7 @@ pub async fn eval(g: &Global, a: EvalArgs, hooks: &worker::Hooks) -> anyhow::Res
         apply_chat_template: a.apply_chat_template,
         system_prompt: a.system_prompt.clone(),
         fewshot_as_multiturn: a.fewshot_as_multiturn,
+        include_path: a.include_path.clone(),
     };
     let (name, text) = request.sweep_file(&cwd)?;
     let dir = s.data_dir.join("eval");

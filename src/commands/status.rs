@@ -115,7 +115,7 @@ async fn show_sweep(
             .collect();
         let v = serde_json::json!({
             "sweep": st.sweep.name, "counts": counts, "runs": runs, "waiting": waiting,
-            "variants": variants(&st.runs),
+            "variants": crate::render::variants(&st.runs),
             "tags": said.tags, "notes": said.notes,
         });
         outln!("{}", serde_json::to_string_pretty(&v)?);
@@ -158,42 +158,13 @@ async fn show_sweep(
         ]);
     }
     outln!("{t}");
-    let variants = variants(&st.runs);
-    if !variants.is_empty() {
-        let mut t = Table::new();
-        t.load_preset(UTF8_FULL_CONDENSED);
-        t.set_header([
-            "prompt variants",
-            "metric",
-            "best (variant)",
-            "mean",
-            "variants",
-        ]);
-        for v in &variants {
-            let value = |x: f64| metrics::format_value(&v.metric, x);
-            t.add_row([
-                v.cell.clone(),
-                v.metric.clone(),
-                format!("{} ({})", value(v.best), v.best_task),
-                value(v.mean),
-                if v.complete() {
-                    format!("{} (n = {})", v.variants, v.n)
-                } else {
-                    format!("{} of {}: incomplete", v.variants, v.of)
-                },
-            ]);
-        }
+    if let Some(t) = crate::render::variants_table(&st.runs) {
         outln!("{t}");
     }
     if let Some(w) = waiting {
         outln!("{w}");
     }
     Ok(())
-}
-
-/// The prompt variants' summaries of a sweep's runs.
-fn variants(runs: &[RunSummary]) -> Vec<analysis::variants::VariantSummary> {
-    analysis::variants::summaries(runs.iter().map(|r| (&r.run, r.metrics.iter().collect())))
 }
 
 fn run_json(r: &RunSummary) -> serde_json::Value {

@@ -37,6 +37,8 @@ pub struct EvalRequest {
     pub system_prompt: Option<String>,
     /// Few-shot examples as turns of their own.
     pub fewshot_as_multiturn: bool,
+    /// Folders of lm-eval task files for `lm-eval:NAME` tasks (lm-eval's `--include_path`).
+    pub include_path: Vec<std::path::PathBuf>,
 }
 
 /// A flag of `nlebench eval` that cannot become a sweep, and how to fix it.
@@ -55,6 +57,8 @@ pub struct EvalError {
 #[derive(Serialize)]
 struct Body<'a> {
     tasks: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    lm_eval_include: Vec<String>,
     seeds: [u64; 1],
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     datasets: BTreeMap<&'a str, String>,
@@ -182,6 +186,12 @@ impl EvalRequest {
         }
         let body = Body {
             tasks: tasks.clone(),
+            // Absolute: the sweep file lives elsewhere.
+            lm_eval_include: self
+                .include_path
+                .iter()
+                .map(|p| cwd.join(p).display().to_string())
+                .collect(),
             seeds: [self.seed],
             datasets,
             fewshot_datasets,
@@ -294,6 +304,26 @@ mod tests {
 
     fn parse(text: &str) -> toml::Table {
         text.parse().unwrap()
+    }
+
+    #[test]
+    fn lm_eval_folders_are_written_absolute() {
+        let mut a = args("random:norgpt-tiny@1", &["lm-eval:norcommonsenseqa_nob"]);
+        a.include_path = vec!["tasks/noreval".into(), "/opt/lm_eval/tasks".into()];
+        let (_, text) = a.sweep_file(Path::new("/work")).unwrap();
+        let t = parse(&text);
+        assert_eq!(
+            t["lm_eval_include"].as_array().unwrap(),
+            &vec![
+                toml::Value::from("/work/tasks/noreval"),
+                toml::Value::from("/opt/lm_eval/tasks")
+            ],
+            "{text}"
+        );
+        assert!(
+            !parse(&args("m", &["t"]).sweep_file(Path::new("/w")).unwrap().1)
+                .contains_key("lm_eval_include")
+        );
     }
 
     #[test]
