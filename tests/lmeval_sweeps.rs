@@ -327,6 +327,10 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
             && page.contains("best of 2 prompts: lm-eval:sum_p"),
         "{page}"
     );
+    // A model's best variant is not compared with another model's (they may be other tasks).
+    let best =
+        &page[page.find("best over prompts").unwrap()..page.find("mean over prompts").unwrap()];
+    assert!(!best.contains("compare with #1"), "{best}");
     let (code, _, page) = common::get(port, "/sweeps/lm/report");
     assert_eq!(code, 200, "{page}");
     assert!(

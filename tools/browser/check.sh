@@ -2,7 +2,8 @@
 # Browser check of the dashboard: headless Chromium (Debian's `chromium`) loads every page of a
 # freshly seeded embedded store (sweeps, runs of each task kind, a failed run, imports of the
 # authors' released bias files when ../shared has them, compare with its disagreements view, the
-# leaderboard with and without random and partial runs, the reproduction report), fails on any
+# leaderboard with and without random and partial runs, the reproduction report, lm-eval prompt
+# variants' best and mean), fails on any
 # console message (script errors, failed loads), and looks at every page at 1400 and 390 px as a
 # person would (tools/browser/layout.py: no sideways scrolling, no cell sticking out of its
 # column, no word or number broken across lines, charts with axes), saving a screenshot of each.
@@ -68,6 +69,23 @@ if [ -d "$RELEASED" ]; then
 else
   echo "note: ../shared/data/norglm-results missing: the released files' pages are not looked at"
 fi
+# A sweep of lm-eval prompt variants (their best and mean on the sweep page, the report and
+# the leaderboard); the fixture's data files are relative to its folder, as lm-eval reads them.
+cat > "$WORK/variants.toml" <<TOML
+name = "variants"
+tasks = ["lm-eval:nlebench_test_variant"]
+lm_eval_include = ["$ROOT/tests/fixtures/lmeval-tasks"]
+[[models]]
+name = "tiny-a"
+source = "random:norgpt-tiny@1"
+[[models]]
+name = "tiny-b"
+source = "random:norgpt-tiny@2"
+[[settings]]
+name = "zero-shot"
+TOML
+(cd tests/fixtures/lmeval-tasks && "$BIN" run "$WORK/variants.toml" >/dev/null 2>"$WORK/variants.log") \
+  || { cat "$WORK/variants.log" >&2; exit 1; }
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BIN" serve --public --addr "127.0.0.1:$PORT" 2>"$WORK/serve.log" &
 SERVER=$!
@@ -78,7 +96,8 @@ done
 failed=0
 for page in "sweep-grid /sweeps/browser" "run /runs/1" "failed-run /runs/7" "compare /compare?runs=1,2" \
     "disagreements /compare?runs=1,2&diff=true" "leaderboard /leaderboard?metric=bias_paper&random=true&partial=true" \
-    "report /sweeps/browser/report"; do
+    "report /sweeps/browser/report" "variants /sweeps/variants" "variants-report /sweeps/variants/report" \
+    "variants-leaderboard /leaderboard?metric=acc&random=true"; do
   name=${page%% *}
   path=${page#* }
   log="$WORK/$name.log"
@@ -127,5 +146,6 @@ python3 tools/browser/layout.py --chrome "$CHROME" --base "http://127.0.0.1:$POR
   /runs/6 /runs/7 "/compare?runs=1,2" "/compare?runs=1,2&diff=true" "/leaderboard?metric=bias_paper" \
   "/leaderboard?metric=bias_paper&random=true&partial=true" "/leaderboard?metric=rouge_l&random=true&partial=true" \
   /workers /baselines /sweeps/browser/report /sweeps/quickstart/report /login /nonexistent \
+  /sweeps/variants /sweeps/variants/report "/leaderboard?metric=acc&random=true" \
   "${PAGES_RELEASED[@]}" || failed=1
 exit $failed

@@ -85,6 +85,9 @@ pub struct Section {
     examples: String,
     examples_short: String,
     rows: Vec<Row>,
+    /// Its runs measured one task, so a row can be compared with the best (not so across a
+    /// model's prompt variants).
+    comparable: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -159,6 +162,7 @@ fn variant_sections(data: &LeaderboardData) -> Vec<Section> {
             examples_short: spec::examples::short(&examples).to_string(),
             examples: examples.clone(),
             rows: Vec::new(),
+            comparable: false,
         };
         let (mut max, mut mean) = (section("best"), section("mean"));
         for (model, variants) in &models {
@@ -222,6 +226,7 @@ fn sections(data: &LeaderboardData) -> Vec<Section> {
                     examples_short: spec::examples::short(&examples).to_string(),
                     examples: examples.clone(),
                     rows: Vec::new(),
+                    comparable: true,
                 });
                 out.len() - 1
             }
@@ -288,7 +293,7 @@ fn sections(data: &LeaderboardData) -> Vec<Section> {
             if !r.baseline {
                 rank += 1;
                 r.rank = Some(rank);
-                r.compare_with = best.filter(|b| Some(*b) != r.run_id);
+                r.compare_with = best.filter(|b| s.comparable && Some(*b) != r.run_id);
             }
             // Shading only where values differ: the best, and the clearly worse half.
             r.tone = if hi - lo <= f64::EPSILON * hi.abs().max(1.0) {
