@@ -179,11 +179,7 @@ pub fn variants_table(runs: &[RunSummary]) -> Option<Table> {
             v.metric.clone(),
             format!("{} ({})", value(v.best), v.best_task),
             value(v.mean),
-            if v.complete() {
-                format!("{} (n = {})", v.variants, v.n)
-            } else {
-                format!("{} of {}: incomplete", v.variants, v.of)
-            },
+            v.coverage(),
         ]);
     }
     Some(t)

@@ -12,6 +12,19 @@ use std::process::Command;
 
 use common::{Env, Tmpfs, mini_pairs, root, sweep_toml, text};
 
+/// `nlebench run SWEEP`, which must fail with exactly one error; returns its stderr.
+fn run_fails_once(env: &Env, sweep: &Path) -> String {
+    let out = env.run(&["run", sweep.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "one error:\n{stderr}"
+    );
+    stderr
+}
+
 /// Run the sweep with the data directory on a tmpfs of `size`: a disk-full error, then with
 /// room, the whole sweep.
 fn full_then_resumed(env: &mut Env, models: &[(&str, &str)], size: &str) {
@@ -25,14 +38,7 @@ fn full_then_resumed(env: &mut Env, models: &[(&str, &str)], size: &str) {
         "full.toml",
         &sweep_toml("full", models, &[("all", 32)], 8, &mini_pairs()),
     );
-    let out = env.run(&["run", sweep.to_str().unwrap()]);
-    let (stdout, stderr) = text(&out);
-    assert!(!out.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(
-        stderr.lines().filter(|l| l.starts_with("error:")).count(),
-        1,
-        "one error:\n{stderr}"
-    );
+    let stderr = run_fails_once(env, &sweep);
     assert!(
         stderr.contains(&format!(
             "the disk is full (the disk that holds {})",
@@ -96,14 +102,7 @@ fn a_full_disk_is_named_as_such_and_the_work_resumes_when_space_returns() {
 /// `nlebench run SWEEP` fails with one error naming `file` as truncated and saying to delete it;
 /// the store keeps the `kept` samples it had and passes SQLite's integrity check.
 fn fails_on_truncated(env: &Env, sweep: &Path, file: &Path, kept: i64) {
-    let out = env.run(&["run", sweep.to_str().unwrap()]);
-    let (stdout, stderr) = text(&out);
-    assert!(!out.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(
-        stderr.lines().filter(|l| l.starts_with("error:")).count(),
-        1,
-        "one error:\n{stderr}"
-    );
+    let stderr = run_fails_once(env, sweep);
     assert!(
         stderr.contains(&format!("{}: corrupt or truncated", file.display()))
             && stderr.contains("fix: delete the file"),

@@ -159,18 +159,14 @@ fn markdown(r: &Report) -> String {
         s += "\n## Prompt variants\n\nEach metric's best value over a cell's lm-eval prompt variants (`_p0` … `_pN`; the maximum where higher is better, as NorEval reports it) and their mean; shown, not judged.\n\n| cell | metric | best | best by | mean | variants |\n|---|---|---|---|---|---|\n";
         for v in &r.variants {
             let num = |x: f64| metrics::format_value(&v.metric, x);
-            let of = if v.complete() {
-                format!("{} (n = {})", v.variants, v.n)
-            } else {
-                format!("{} of {}: incomplete", v.variants, v.of)
-            };
             s += &format!(
-                "| {} | {} | {} | {} | {} | {of} |\n",
+                "| {} | {} | {} | {} | {} | {} |\n",
                 v.cell,
                 v.metric,
                 num(v.best),
                 v.best_task,
-                num(v.mean)
+                num(v.mean),
+                v.coverage()
             );
         }
     }

@@ -15,6 +15,18 @@ fn reference() -> Value {
     test_support::read_json(&test_support::fixture("lmeval_hflm_reference.json"))
 }
 
+/// The `(context, continuation)` of each recorded `loglikelihood` request.
+fn pairs(rows: &[Value]) -> Vec<(&str, &str)> {
+    rows.iter()
+        .map(|r| {
+            (
+                r["context"].as_str().unwrap(),
+                r["continuation"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
 fn ids(v: &Value) -> Vec<u32> {
     v.as_array()
         .unwrap()
@@ -38,15 +50,7 @@ fn loglikelihoods_equal_lm_evals_own() {
             model_ref["max_length"].as_u64().unwrap()
         );
         let rows = model_ref["requests"].as_array().unwrap();
-        let requests: Vec<(&str, &str)> = rows
-            .iter()
-            .map(|r| {
-                (
-                    r["context"].as_str().unwrap(),
-                    r["continuation"].as_str().unwrap(),
-                )
-            })
-            .collect();
+        let requests = pairs(rows);
         for (r, (context, continuation)) in rows.iter().zip(&requests) {
             let (c, k) = encode_pair(&model, context, continuation).unwrap();
             assert_eq!(c, ids(&r["context_enc"]), "{name}: {context:?}");
@@ -81,15 +85,7 @@ fn a_requests_numbers_do_not_depend_on_its_batch() {
     let rows = reference["models"]["tiny-gpt2"]["requests"]
         .as_array()
         .unwrap();
-    let requests: Vec<(&str, &str)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["context"].as_str().unwrap(),
-                r["continuation"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let requests = pairs(rows);
     let score = |batch: usize, layout: Layout| -> Vec<ContinuationScore> {
         let scoring = Scoring {
             batch: BatchSize::Fixed(batch),

@@ -40,6 +40,15 @@ impl VariantSummary {
     pub fn complete(&self) -> bool {
         self.variants == self.of
     }
+
+    /// How many variants the values cover: `5 (n = 100)`, or `3 of 5: incomplete`.
+    pub fn coverage(&self) -> String {
+        if self.complete() {
+            format!("{} (n = {})", self.variants, self.n)
+        } else {
+            format!("{} of {}: incomplete", self.variants, self.of)
+        }
+    }
 }
 
 /// The family of a prompt variant's task name: the name without its `_pN` ending.

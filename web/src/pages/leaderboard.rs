@@ -164,7 +164,7 @@ fn variant_sections(data: &LeaderboardData) -> Vec<Section> {
             rows: Vec::new(),
             comparable: false,
         };
-        let (mut max, mut mean) = (section("best"), section("mean"));
+        let (mut best_of, mut mean) = (section("best"), section("mean"));
         for (model, variants) in &models {
             let k = variants.len();
             let Some(best) = variants
@@ -194,7 +194,7 @@ fn variant_sections(data: &LeaderboardData) -> Vec<Section> {
                 tone: "",
                 sort: direction.distance(value),
             };
-            max.rows.push(row(
+            best_of.rows.push(row(
                 best.1,
                 Some(best.3.id),
                 marks(format!("best of {k} prompts: {}", best.0)),
@@ -203,7 +203,7 @@ fn variant_sections(data: &LeaderboardData) -> Vec<Section> {
             mean.rows
                 .push(row(average, None, marks(format!("mean of {k} prompts"))));
         }
-        out.push(max);
+        out.push(best_of);
         out.push(mean);
     }
     out

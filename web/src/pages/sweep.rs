@@ -66,11 +66,7 @@ impl VariantRow {
         VariantRow {
             best: metrics::format_value(&v.metric, v.best),
             mean: metrics::format_value(&v.metric, v.mean),
-            variants: if v.complete() {
-                format!("{} (n = {})", v.variants, v.n)
-            } else {
-                format!("{} of {}: incomplete", v.variants, v.of)
-            },
+            variants: v.coverage(),
             best_task: v.best_task.clone(),
             metric: v.metric.clone(),
             cell: v.cell.clone(),

@@ -114,6 +114,15 @@ pub struct Scoring {
     pub layout: Layout,
 }
 
+impl Scoring {
+    /// The context limit in tokens: `max_tokens`, never more than the model's positions.
+    pub fn limit(&self, model: &LoadedModel) -> usize {
+        self.max_tokens
+            .unwrap_or(model.max_positions)
+            .min(model.max_positions)
+    }
+}
+
 /// Rows longer than this many positions are scored one per forward pass. It bounds a packed
 /// row's `T × T` mask and, on GPUs and in f16/bf16, the attention's dense products over the
 /// whole row. On the CPU in f32 a text's numbers do not depend on it: the attention visits only
@@ -155,10 +164,7 @@ pub fn perplexities_of_ids(
     texts: Vec<Vec<u32>>,
     scoring: &Scoring,
 ) -> Result<Vec<TextScore>> {
-    let limit = scoring
-        .max_tokens
-        .unwrap_or(model.max_positions)
-        .min(model.max_positions);
+    let limit = scoring.limit(model);
     let mut seqs = Vec::with_capacity(texts.len());
     let mut truncated = Vec::with_capacity(texts.len());
     for (i, mut ids) in texts.into_iter().enumerate() {
@@ -209,10 +215,7 @@ pub fn continuation_logprobs(
     pairs: &[(Vec<u32>, Vec<u32>)],
     scoring: &Scoring,
 ) -> Result<Vec<ContinuationScore>> {
-    let limit = scoring
-        .max_tokens
-        .unwrap_or(model.max_positions)
-        .min(model.max_positions);
+    let limit = scoring.limit(model);
     let mut seqs = Vec::with_capacity(pairs.len());
     let mut cut = Vec::with_capacity(pairs.len());
     for (i, (context, continuation)) in pairs.iter().enumerate() {

@@ -96,10 +96,7 @@ pub fn rolling_loglikelihoods(
     texts: &[&str],
     scoring: &Scoring,
 ) -> Result<Vec<f64>, EngineError> {
-    let limit = scoring
-        .max_tokens
-        .unwrap_or(model.max_positions)
-        .min(model.max_positions);
+    let limit = scoring.limit(model);
     let mut pairs = Vec::new();
     let mut windows = Vec::with_capacity(texts.len());
     for (i, text) in texts.iter().enumerate() {
@@ -247,7 +244,7 @@ fn text_argument(r: &harness::Request, i: usize) -> Result<&str, TaskError> {
 /// strings with the end-of-text token's text added, at most `max_gen_toks` new tokens (256 by
 /// default; `max_new_tokens`, `max_tokens`, `max_completion_tokens` alike), sampling only
 /// with `do_sample` and a positive temperature. Returns the stop strings too.
-pub fn generation_config(
+fn generation_config(
     model: &LoadedModel,
     kwargs: &serde_json::Value,
     seed: u64,
