@@ -339,6 +339,116 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
     );
 }
 
+/// Metrics that are means over documents (`acc`, `acc_norm`, `exact_match`) carry their
+/// bootstrap interval and each document's value, so `compare` tests two models' runs of an
+/// lm-eval task per document (McNemar for yes/no values) on the documents they share.
+#[test]
+fn lm_eval_runs_carry_intervals_and_two_models_compare_per_document() {
+    const DOCS: usize = 150;
+    let env = Env::embedded();
+    let include = variants(&env, DOCS);
+    let file = env.write(
+        "two.toml",
+        &format!(
+            "name = \"two\"\ntasks = [\"lm-eval:sum_p1\", \"lm-eval:sum_gen\"]\nlm_eval_include = [\"{}\"]\n\n[[models]]\nname = \"a\"\nsource = \"random:norgpt-small@3\"\n\n[[models]]\nname = \"b\"\nsource = \"random:norgpt-small@4\"\n\n[[settings]]\nname = \"all\"\n",
+            include.display()
+        ),
+    );
+    env.ok(&["run", file.to_str().unwrap()]);
+    let id = |cell: &str| {
+        env.query(&format!(
+            "SELECT CAST(r.id AS TEXT) FROM runs r JOIN sweep_cells c ON c.run_id = r.id WHERE c.cell_key = '{cell}'"
+        ))[0][0]
+            .clone()
+    };
+    for model in ["a", "b"] {
+        for (task, metrics) in [
+            ("sum_p1", &["acc", "acc_norm"][..]),
+            ("sum_gen", &["exact_match"][..]),
+        ] {
+            let run = id(&format!("{model}/lm-eval:{task}/all/seed=0"));
+            let values: Vec<Value> = env
+                .query(&format!(
+                    "SELECT data FROM samples WHERE run_id = {run} ORDER BY idx"
+                ))
+                .iter()
+                .map(|r| serde_json::from_str::<Value>(&r[0]).unwrap()["values"].clone())
+                .collect();
+            assert_eq!(values.len(), DOCS);
+            for m in metrics {
+                let row = env.query(&format!(
+                    "SELECT CAST(value AS TEXT), CAST(ci_low AS TEXT), CAST(ci_high AS TEXT), CAST(n AS TEXT) FROM metrics WHERE run_id = {run} AND name = '{m}'"
+                ));
+                let [value, low, high, n] = &row[0][..] else {
+                    panic!("{row:?}")
+                };
+                let (value, low, high): (f64, f64, f64) = (
+                    value.parse().unwrap(),
+                    low.parse().expect("an interval"),
+                    high.parse().expect("an interval"),
+                );
+                assert_eq!(n, &DOCS.to_string());
+                // Each document's value is 0 or 1, and their mean is the stored metric.
+                let each: Vec<f64> = values.iter().map(|v| v[m].as_f64().unwrap()).collect();
+                assert!(each.iter().all(|x| *x == 0.0 || *x == 1.0), "{m}: {each:?}");
+                let mean = each.iter().sum::<f64>() / DOCS as f64;
+                assert!((mean - value).abs() < 1e-12, "{model} {task} {m}: {mean} {value}");
+                // A 95 % interval of a share over 150 documents: around it, some points wide.
+                assert!(low <= value && value <= high, "{m}: {low} {value} {high}");
+                if 0.0 < value && value < 1.0 {
+                    assert!(high - low > 0.02 && high - low < 0.25, "{m}: {low} {high}");
+                }
+            }
+        }
+    }
+    for (task, metrics) in [
+        ("sum_p1", &["acc", "acc_norm"][..]),
+        ("sum_gen", &["exact_match"][..]),
+    ] {
+        let (a, b) = (
+            id(&format!("a/lm-eval:{task}/all/seed=0")),
+            id(&format!("b/lm-eval:{task}/all/seed=0")),
+        );
+        let c: Value = serde_json::from_str(&env.ok(&[
+            "compare",
+            &a,
+            &b,
+            "--json",
+            "--iterations",
+            "2000",
+        ]))
+        .unwrap();
+        assert_eq!(c["shared"], DOCS as u64, "{c}");
+        let tests = c["tests"].as_array().unwrap();
+        let names: Vec<&str> = tests
+            .iter()
+            .map(|t| t["metric"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, metrics, "{c}");
+        let stored = |run: &str, m: &str| -> f64 {
+            env.query(&format!(
+                "SELECT CAST(value AS TEXT) FROM metrics WHERE run_id = {run} AND name = '{m}'"
+            ))[0][0]
+                .parse()
+                .unwrap()
+        };
+        for t in tests {
+            let m = t["metric"].as_str().unwrap();
+            assert_eq!(t["test"], "mcnemar", "{t}");
+            assert_eq!(t["n"], DOCS as u64);
+            let near = |x: &Value, y: f64| (x.as_f64().unwrap() - y).abs() < 1e-9;
+            assert!(near(&t["a"], stored(&a, m)) && near(&t["b"], stored(&b, m)), "{t}");
+            let p = t["p"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&p), "{t}");
+        }
+        let table = env.ok(&["compare", &a, &b]);
+        assert!(
+            table.contains(&format!("{DOCS} shared example(s)")) && table.contains("McNemar exact"),
+            "{table}"
+        );
+    }
+}
+
 /// A task file changed between submission and computation is not computed under the
 /// submitted run's fingerprint: the run fails, naming the file and the fix.
 #[test]

@@ -222,7 +222,7 @@ pub fn score(a: TasksScoreArgs) -> anyhow::Result<ExitCode> {
                 b.name
             )
         })?;
-        let values = harness::score(&b.task, &b.requests, &r)?;
+        let values = harness::score(&b.task, &b.requests, &r)?.values;
         for (key, v) in &values {
             let (metric, filter) = key.split_once(',').unwrap_or((key, ""));
             t.add_row([

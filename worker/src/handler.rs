@@ -408,9 +408,10 @@ impl Inner {
                 .lm_eval_task(c.run.id, &c.manifest)
                 .await?
                 .ok_or_else(|| JobError::Permanent("an lm-eval run without its task".into()))?;
-            let l = l.clone();
+            let (l, boot) = (l.clone(), self.cfg.bootstrap);
             return blocking(move || {
-                let metrics = tasks::lmeval::metrics(&l, &p, &samples).map_err(JobError::from)?;
+                let metrics =
+                    tasks::lmeval::metrics(&l, &p, &samples, &boot).map_err(JobError::from)?;
                 Ok(Scored {
                     metrics,
                     notes: vec![],

@@ -416,9 +416,34 @@ fn per_example(
         TaskKind::Classification => vec![],
         TaskKind::Generation | TaskKind::Chain => text_scores(&paired, kind, &wants),
         TaskKind::AttributeScores => attribute_scores(&paired, attributes, &wants),
-        // lm-eval's metrics are not stored per example (yet): nothing to pair.
-        TaskKind::LmEval => vec![],
+        TaskKind::LmEval => lm_eval_values(&paired, task_metrics),
     }
+}
+
+/// An lm-eval task's per-document values of its metrics that are means over documents
+/// (`values` of each sample): yes/no where every value is 0 or 1 (`acc`, `exact_match`).
+fn lm_eval_values(paired: &Paired, task_metrics: &[String]) -> Vec<(String, f64, (Values, Values))> {
+    task_metrics
+        .iter()
+        .filter_map(|metric| {
+            let value = |s: &sample::Model| s.data_json()["values"][metric.as_str()].as_f64();
+            let all = paired.0.iter().flat_map(|(a, b)| [value(a), value(b)]);
+            let mut any = false;
+            let mut binary = true;
+            for v in all.flatten() {
+                any = true;
+                binary &= v == 0.0 || v == 1.0;
+            }
+            any.then(|| {
+                let values = if binary {
+                    paired.yes_no(&|s| value(s).map(|v| v == 1.0))
+                } else {
+                    paired.number(&value)
+                };
+                (metric.clone(), 1.0, values)
+            })
+        })
+        .collect()
 }
 
 /// The samples of runs A and B, paired by example.

@@ -21,7 +21,7 @@ pub mod yaml;
 
 pub use config::{OutputType, TaskConfig};
 pub use index::{Entry, Kind, TaskIndex, TaskRef};
-pub use score::{Response, metric_keys, score};
+pub use score::{Response, Scores, metric_keys, score};
 pub use task::{DatasetSpec, Datasets, Request, Task};
 
 /// lm-eval's default few-shot seed (`--seed`'s fourth value).

@@ -270,13 +270,19 @@ pub fn metric_keys(cfg: &TaskConfig) -> Result<Vec<String>, Error> {
         .collect())
 }
 
+/// A task's metrics from a model's responses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Scores {
+    /// Each metric's value, keyed `METRIC,FILTER` as in lm-eval's results.
+    pub values: BTreeMap<String, f64>,
+    /// For the metrics that are means over documents: each document's value (`doc_id`,
+    /// value) in request order, whose mean is the metric's value.
+    pub per_doc: BTreeMap<String, Vec<(usize, f64)>>,
+}
+
 /// The metrics of `task` from `responses`, one per request of `requests` (as built by
-/// [`Task::requests`]), keyed `METRIC,FILTER`.
-pub fn score(
-    task: &Task,
-    requests: &[Request],
-    responses: &[Response],
-) -> Result<BTreeMap<String, f64>, Error> {
+/// [`Task::requests`]).
+pub fn score(task: &Task, requests: &[Request], responses: &[Response]) -> Result<Scores, Error> {
     let cfg = &task.config;
     let err = |message: String| Error::Key {
         file: cfg.file.clone(),
@@ -304,7 +310,7 @@ pub fn score(
         key: "filter_list".into(),
         message: m,
     })?;
-    let mut items: BTreeMap<(String, String), Vec<Item>> = BTreeMap::new();
+    let mut items: BTreeMap<(String, String), Vec<(usize, Item)>> = BTreeMap::new();
     let mut order: Vec<(String, String)> = Vec::new();
     for (filter, steps) in &filters {
         let mut start = 0;
@@ -335,12 +341,12 @@ pub fn score(
                 if !items.contains_key(&key) {
                     order.push(key.clone());
                 }
-                items.entry(key).or_default().push(item);
+                items.entry(key).or_default().push((doc_id, item));
             }
             start = end;
         }
     }
-    let mut out = BTreeMap::new();
+    let mut out = Scores::default();
     for key in order {
         let agg = metrics
             .iter()
@@ -349,10 +355,21 @@ pub fn score(
             .or_else(|| Aggregation::default_for(&key.0))
             // lm-eval's evaluator: "No aggregation function defined … Using mean."
             .unwrap_or(Aggregation::Mean);
+        let docs = &items[&key];
+        let plain: Vec<Item> = docs.iter().map(|(_, i)| i.clone()).collect();
         let v = agg
-            .apply(&items[&key])
+            .apply(&plain)
             .map_err(|m| err(format!("{}: {m}", key.0)))?;
-        out.insert(format!("{},{}", key.0, key.1), v);
+        let name = format!("{},{}", key.0, key.1);
+        if agg == Aggregation::Mean {
+            let each = docs.iter().map(|(d, i)| match i {
+                Item::Num(x) => Some((*d, *x)),
+                _ => None,
+            });
+            out.per_doc
+                .insert(name.clone(), each.collect::<Option<_>>().unwrap_or_default());
+        }
+        out.values.insert(name, v);
     }
     Ok(out)
 }

@@ -13,6 +13,7 @@ use engine::{
     BatchSize, ContinuationScore, EngineError, GenerationConfig, LoadedModel, Scoring,
     continuation_logprobs, generate,
 };
+use metrics::bootstrap::Bootstrap;
 use sha2::{Digest, Sha256};
 use spec::LmEvalTask;
 use store::{MetricValue, NewSample, entities::sample};
@@ -368,7 +369,8 @@ pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
     let mut scores = loglikelihoods(b.model, &pairs, &scoring)?.into_iter();
     let mut rolled = rolling_loglikelihoods(b.model, &rolling, &scoring)?.into_iter();
     let mut texts = generate_until(b.model, &gens, b.opts.seed)?.into_iter();
-    Ok(b.indices
+    let names = b.task.lm_eval.as_ref().map(|l| l.metrics.as_slice());
+    b.indices
         .iter()
         .map(|&d| {
             let requests = &p.requests[p.by_doc[d].clone()];
@@ -406,7 +408,8 @@ pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
                     let truncated = got.iter().map(|s| s.truncated).max().unwrap_or(0);
                     (responses, best, truncated)
                 };
-            NewSample {
+            let values = doc_values(p, requests, &responses, names.unwrap_or_default())?;
+            Ok(NewSample {
                 idx: d as i64,
                 shard: b.shard,
                 prompt: requests
@@ -417,19 +420,58 @@ pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
                     .to_string(),
                 output,
                 reference: Some(p.task.docs[d].to_string()),
-                data: serde_json::json!({ "responses": responses, "truncated": truncated }),
-            }
+                data: serde_json::json!({
+                    "responses": responses,
+                    "truncated": truncated,
+                    "values": values,
+                }),
+            })
+        })
+        .collect()
+}
+
+/// A stored response as the harness reads it.
+fn response(r: &serde_json::Value) -> Option<harness::Response> {
+    Some(match r {
+        serde_json::Value::Array(pair) => {
+            harness::Response::Loglikelihood(pair.first()?.as_f64()?, pair.get(1)?.as_bool()?)
+        }
+        serde_json::Value::String(text) => harness::Response::Text(text.clone()),
+        v => harness::Response::Rolling(v.as_f64()?),
+    })
+}
+
+/// One document's value of each metric that is a mean over documents (what `compare` pairs),
+/// named as the task spec names its metrics (`names`: spec name, harness key).
+fn doc_values(
+    p: &Prepared,
+    requests: &[harness::Request],
+    responses: &[serde_json::Value],
+    names: &[(String, String)],
+) -> Result<serde_json::Map<String, serde_json::Value>, TaskError> {
+    let responses = responses
+        .iter()
+        .map(response)
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| TaskError::Request(format!("a response is malformed: {responses:?}")))?;
+    let scores = harness::score(&p.task, requests, &responses)?;
+    Ok(names
+        .iter()
+        .filter_map(|(name, key)| {
+            let (_, v) = scores.per_doc.get(key)?.first()?;
+            Some((name.clone(), (*v).into()))
         })
         .collect())
 }
 
 /// The run's metrics from its stored samples, as lm-eval computes them from the same
 /// responses (its filters, `process_results` and aggregations), named as the task spec lists
-/// them.
+/// them; a metric that is a mean over documents has `boot`'s interval of that mean.
 pub fn metrics(
     l: &LmEvalTask,
     p: &Prepared,
     samples: &[sample::Model],
+    boot: &Bootstrap,
 ) -> Result<Vec<MetricValue>, TaskError> {
     let mut by_idx: Vec<&sample::Model> = samples.iter().collect();
     by_idx.sort_by_key(|s| s.idx);
@@ -441,35 +483,32 @@ pub fn metrics(
                 idx: s.idx,
                 message: format!("its data is not JSON: {e}"),
             })?;
-        let bad = |what: &str| TaskError::Sample {
+        let bad = || TaskError::Sample {
             idx: s.idx,
-            message: format!("a response is not {what}: {data}"),
+            message: format!(
+                "its responses are not a list of [log-likelihood, is_greedy], numbers or texts: {data}"
+            ),
         };
-        for r in data["responses"].as_array().ok_or_else(|| bad("a list"))? {
-            responses.push(match r {
-                serde_json::Value::Array(pair) => harness::Response::Loglikelihood(
-                    pair.first()
-                        .and_then(serde_json::Value::as_f64)
-                        .ok_or_else(|| bad("a number"))?,
-                    pair.get(1)
-                        .and_then(serde_json::Value::as_bool)
-                        .ok_or_else(|| bad("a flag"))?,
-                ),
-                serde_json::Value::String(text) => harness::Response::Text(text.clone()),
-                v => harness::Response::Rolling(v.as_f64().ok_or_else(|| bad("a number"))?),
-            });
+        for r in data["responses"].as_array().ok_or_else(bad)? {
+            responses.push(response(r).ok_or_else(bad)?);
         }
     }
     let requests = &p.requests[..p.by_doc.get(n.wrapping_sub(1)).map_or(0, |r| r.end)];
-    let values = harness::score(&p.task, requests, &responses)?;
+    let scores = harness::score(&p.task, requests, &responses)?;
     Ok(l.metrics
         .iter()
         .filter_map(|(name, key)| {
-            values.get(key).map(|&value| MetricValue {
+            let value = *scores.values.get(key)?;
+            let each: Option<Vec<f64>> = scores
+                .per_doc
+                .get(key)
+                .map(|d| d.iter().map(|(_, v)| *v).collect());
+            let ci = each.and_then(|v| boot.mean_interval(&v));
+            Some(MetricValue {
                 name: name.clone(),
                 value,
-                ci_low: None,
-                ci_high: None,
+                ci_low: ci.map(|c| c.0),
+                ci_high: ci.map(|c| c.1),
                 n: n as i64,
                 version: harness::score::VERSION,
             })
