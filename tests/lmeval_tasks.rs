@@ -238,6 +238,69 @@ fn every_noreval_task_builds_lm_evals_requests() {
     }
 }
 
+/// A sweep of a NorEval tag (`norcommonsenseqa_nob`: its five prompt variants, NorEval's own
+/// task files on local datasets in their schema) on a random model: a run per variant, each
+/// with lm-eval's metrics, and the variants' best and mean rows.
+#[test]
+#[cfg_attr(
+    not(nlebench_lmeval),
+    ignore = "needs lm-evaluation-harness: set NLEBENCH_TEST_LMEVAL to a Python with `lm-eval` installed (.ci/run does)"
+)]
+fn a_sweep_of_a_noreval_tag_runs_each_prompt_variant_with_the_best_and_mean() {
+    let env = Env::embedded();
+    let out = env.dir.path().join("noreval");
+    let out_s = out.to_str().unwrap();
+    lm_eval_requests(
+        &["--out", out_s, "--tasks-only"],
+        env.dir.path(),
+        env.dir.path(),
+    );
+    let sweep = env.write(
+        "noreval.toml",
+        &format!(
+            "name = \"noreval\"\ntasks = [\"lm-eval:norcommonsenseqa_nob\"]\nlm_eval_include = [\"{}\"]\n\n[[models]]\nname = \"tiny\"\nsource = \"random:norgpt-tiny@1\"\n\n[[settings]]\nname = \"one-shot\"\nnum_fewshot = 1\n",
+            out.join("tasks").display()
+        ),
+    );
+    env.ok(&["run", sweep.to_str().unwrap()]);
+    let status = env.status("noreval");
+    let mut tasks: Vec<String> = status["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["status"], "done", "{r}");
+            assert!(r["metrics"]["acc"].is_number(), "{r}");
+            r["cell"].as_str().unwrap().split('/').nth(1).unwrap().to_string()
+        })
+        .collect();
+    tasks.sort();
+    let want: Vec<String> = (0..5)
+        .map(|k| format!("lm-eval:norcommonsenseqa_nob_p{k}"))
+        .collect();
+    assert_eq!(tasks, want, "{status}");
+    let rows = status["variants"].as_array().unwrap();
+    let metrics: Vec<&str> = rows.iter().map(|r| r["metric"].as_str().unwrap()).collect();
+    assert_eq!(metrics, ["acc", "acc_norm"], "{status}");
+    for row in rows {
+        assert_eq!(
+            row["cell"], "tiny/lm-eval:norcommonsenseqa_nob/one-shot/seed=0",
+            "{row}"
+        );
+        assert_eq!((row["variants"].as_u64(), row["of"].as_u64()), (Some(5), Some(5)));
+        let values: Vec<f64> = status["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["metrics"][row["metric"].as_str().unwrap()].as_f64().unwrap())
+            .collect();
+        let best = values.iter().copied().fold(f64::MIN, f64::max);
+        let mean = values.iter().sum::<f64>() / 5.0;
+        assert!((row["best"].as_f64().unwrap() - best).abs() < 1e-12, "{row} {values:?}");
+        assert!((row["mean"].as_f64().unwrap() - mean).abs() < 1e-12, "{row} {values:?}");
+    }
+}
+
 #[test]
 #[cfg_attr(
     not(nlebench_lmeval),

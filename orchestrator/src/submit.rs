@@ -162,9 +162,10 @@ pub fn manifests(
                 "use an instruction-tuned model with a template, or a setting without `chat_template = true` for this model (an exclude rule)",
             ));
         }
+        // An lm-eval task draws its examples from its own file's few-shot split.
         let fewshot = match cell.setting.num_fewshot {
-            Some(k) => Some(fewshot(sweep, &cell, k, resolver)?),
-            None => None,
+            Some(k) if cell.task.lm_eval.is_none() => Some(fewshot(sweep, &cell, k, resolver)?),
+            _ => None,
         };
         let n_expected = cell
             .setting

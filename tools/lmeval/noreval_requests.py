@@ -22,6 +22,7 @@ few-shot sampler as `simple_evaluate` does, applies `--num-fewshot` as `simple_e
     python tools/lmeval/noreval_requests.py --include-path TASKS --out DIR [...]
 
 The second form builds every task under TASKS instead (task files written for a test).
+`--out DIR --tasks-only` writes the wrappers and their datasets and stops.
 
     python tools/lmeval/noreval_requests.py --index FILE
 
@@ -39,7 +40,9 @@ them: filters, `process_results`, each metric's aggregation, keyed "METRIC,FILTE
 
 Two NorEval modules import packages CI's lm-eval environment lacks (`transformers` for
 norquad's SQuAD metric, `bert_score` for norsumm's); both are used only when scoring, so where
-they are missing an empty module stands in for them while the requests are built.
+they are missing a stand-in module takes their place while the requests are built. Every name
+looked up in a stand-in is a class nothing is an instance of: `datasets` checks objects it
+hashes against `transformers.PreTrainedTokenizerBase` once a `transformers` module is loaded.
 """
 
 import argparse
@@ -52,8 +55,19 @@ import zlib
 from collections import defaultdict
 
 
+class StandIn(types.ModuleType):
+    """A module whose every attribute is a new class with no instances."""
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        value = type(attr, (), {})
+        setattr(self, attr, value)
+        return value
+
+
 def stand_in(name):
-    """An empty module for `name` (and its parents) when it cannot be imported."""
+    """A stand-in module for `name` (and its parents) when it cannot be imported."""
     try:
         if importlib.util.find_spec(name.split(".")[0]) is not None:
             __import__(name)
@@ -61,8 +75,12 @@ def stand_in(name):
     except ImportError:
         pass
     parts = name.split(".")
+    parent = None
     for i in range(1, len(parts) + 1):
-        sys.modules.setdefault(".".join(parts[:i]), types.ModuleType(".".join(parts[:i])))
+        module = sys.modules.setdefault(".".join(parts[:i]), StandIn(".".join(parts[:i])))
+        if parent is not None:
+            setattr(parent, parts[i - 1], module)
+        parent = module
 
 
 stand_in("transformers.data.metrics.squad_metrics")
@@ -381,6 +399,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--include-path", type=pathlib.Path, default=None)
+    ap.add_argument("--tasks-only", action="store_true", help="write DIR/tasks and DIR/data only")
     a = ap.parse_args()
     if a.index is not None:
         index = TaskManager()._index
@@ -394,6 +413,8 @@ def main():
     if a.include_path is None:
         tasks, groups = write_tasks(a.out), []
         include = a.out / "tasks"
+        if a.tasks_only:
+            return
     else:
         include = a.include_path
         cfgs = [load_yaml(p, resolve_func=False) for p in sorted(include.rglob("*.yaml"))]
