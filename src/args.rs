@@ -702,6 +702,14 @@ pub struct ImportArgs {
     /// Sweep the run is listed under
     #[arg(long, default_value = "imports")]
     pub sweep: String,
+    /// For `--task lm-eval:NAME`: the folder of its task file, as lm-eval's --include_path
+    /// (repeatable)
+    #[arg(long = "include-path", value_name = "DIR", conflicts_with = "onto")]
+    pub include_path: Vec<PathBuf>,
+    /// For `--task lm-eval:NAME`: the few-shot examples the samples were made with (default:
+    /// the task file's)
+    #[arg(long, conflicts_with = "onto")]
+    pub num_fewshot: Option<u32>,
     #[command(flatten)]
     pub store: StoreOpts,
     #[command(flatten)]

@@ -3,7 +3,9 @@
 //! - files lm-eval writes (`tools/lmeval/tiny_run.py`: its evaluator and tracker on two tiny
 //!   local tasks) import with `import --format lm-eval` and rescore to lm-eval's own numbers;
 //! - files `export --to lm-eval` writes read in lm-eval's code (`tools/lmeval/read_back.py`:
-//!   its `make_table` and `hash_string`) and import back to the same metrics.
+//!   its `make_table` and `hash_string`) and import back to the same metrics;
+//! - lm-eval's samples of task files (one per output type, one-shot) import as runs of those
+//!   tasks (`--task lm-eval:TASK`), every request checked, with lm-eval's metrics.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly where a step fails
 
 use crate::common;
@@ -222,5 +224,132 @@ fn an_export_to_lm_eval_reads_in_lm_eval_and_imports_back_to_the_same_metrics() 
             metric(&env, "imports", "no-alpaca-culture", m),
         );
         assert!(close(run, back), "{m}: run {run}, imported back {back}");
+    }
+}
+
+/// Task files for [`lm_evals_samples_of_task_files_import_as_runs_of_them`]: a multiple-choice
+/// task with a training split for its examples, a generation task with a regex filter, and a
+/// rolling log-likelihood task that sets no few-shot examples (a file's 0 stands).
+fn task_files(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let rows = |range: std::ops::Range<usize>| -> String {
+        range
+            .map(|i| {
+                let (a, b) = (i % 7 + 1, i / 7 + 2);
+                serde_json::json!({
+                    "question": format!("Hva er {a} pluss {b}?"),
+                    "options": [(a + b).to_string(), (a + b + 2).to_string(), format!("{a} og {b}")],
+                    "label": i % 3,
+                    "answer": format!("Svaret er {}", a + b),
+                    "text": format!("Det var en gang {a} katter og {b} hunder som bodde ved fjorden."),
+                })
+                .to_string()
+                    + "\n"
+            })
+            .collect()
+    };
+    std::fs::write(dir.join("train.jsonl"), rows(100..110)).unwrap();
+    std::fs::write(dir.join("test.jsonl"), rows(0..24)).unwrap();
+    let data = format!(
+        "dataset_path: json\ndataset_kwargs:\n  data_files:\n    train: {0}/train.jsonl\n    test: {0}/test.jsonl\ntraining_split: train\ntest_split: test\n",
+        dir.display()
+    );
+    std::fs::write(
+        dir.join("nor_mc.yaml"),
+        format!("task: nor_mc\n{data}output_type: multiple_choice\ndoc_to_text: \"Spørsmål: {{{{question}}}}\\nSvar:\"\ndoc_to_choice: options\ndoc_to_target: label\nmetric_list:\n  - metric: acc\n  - metric: acc_norm\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("nor_gen.yaml"),
+        format!("task: nor_gen\n{data}output_type: generate_until\ndoc_to_text: \"{{{{question}}}}\\n\"\ndoc_to_target: \"{{{{answer}}}}\"\ngeneration_kwargs:\n  until: [\"\\n\"]\n  max_gen_toks: 6\nfilter_list:\n  - name: first-word\n    filter:\n      - function: regex\n        regex_pattern: \"(\\\\w+)\"\n      - function: take_first\nmetric_list:\n  - metric: exact_match\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("nor_roll.yaml"),
+        format!("task: nor_roll\n{data}output_type: loglikelihood_rolling\nnum_fewshot: 0\ndoc_to_text: text\ndoc_to_target: text\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    not(nlebench_lmeval),
+    ignore = "needs lm-evaluation-harness: set NLEBENCH_TEST_LMEVAL to a Python with `lm-eval` installed (.ci/run does)"
+)]
+fn lm_evals_samples_of_task_files_import_as_runs_of_them() {
+    let env = Env::embedded();
+    let tasks = env.dir.path().join("tasks");
+    task_files(&tasks);
+    let out = env.dir.path().join("lm-eval-out");
+    python(
+        "tiny_run.py",
+        &[
+            Path::new("--out"),
+            &out,
+            Path::new("--include-path"),
+            &tasks,
+            Path::new("--tasks"),
+            Path::new("nor_mc,nor_gen,nor_roll"),
+            Path::new("--num-fewshot"),
+            Path::new("1"),
+        ],
+        env.dir.path(),
+    );
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(find(&out, "results_")).unwrap()).unwrap();
+    for task in ["nor_mc", "nor_gen", "nor_roll"] {
+        let file = find(&out, &format!("samples_{task}_"));
+        // Each request lm-eval made is the one nlebench builds (the import checks them all).
+        let printed = env.ok(&[
+            "import",
+            "--format",
+            "lm-eval",
+            "--task",
+            &format!("lm-eval:{task}"),
+            "--include-path",
+            tasks.to_str().unwrap(),
+            "--num-fewshot",
+            "1",
+            "--model",
+            "bigram",
+            "--file",
+            file.to_str().unwrap(),
+        ]);
+        assert!(printed.contains("imported 24 sample(s)"), "{printed}");
+        let run = env.query(&format!(
+            "SELECT CAST(r.id AS TEXT) FROM runs r JOIN sweep_cells c ON c.run_id = r.id WHERE c.cell_key LIKE 'bigram/lm-eval:{task}/%'"
+        ))[0][0]
+            .clone();
+        let stored = env.query(&format!(
+            "SELECT name, CAST(value AS TEXT) FROM metrics WHERE run_id = {run}"
+        ));
+        let want = results["results"][task].as_object().unwrap();
+        let mut compared = 0;
+        for (key, value) in want {
+            // `METRIC,FILTER` keys only (not the alias, `sample_len` or the standard errors).
+            let (Some(value), true) = (value.as_f64(), key.contains(',')) else {
+                continue;
+            };
+            if key.contains("_stderr") {
+                continue;
+            }
+            let name = key.strip_suffix(",none").unwrap_or(key);
+            let got = stored
+                .iter()
+                .find(|r| r[0] == name)
+                .unwrap_or_else(|| panic!("{task}: no {name} in {stored:?}"));
+            let got: f64 = got[1].parse().unwrap();
+            assert!(
+                close(got, value),
+                "{task} {key}: lm-eval {value}, nlebench {got}"
+            );
+            compared += 1;
+        }
+        let expected = match task {
+            "nor_mc" => 2,
+            "nor_gen" => 1,
+            _ => 3,
+        };
+        assert_eq!(compared, expected, "{task}: {want:?} {stored:?}");
     }
 }

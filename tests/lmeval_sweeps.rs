@@ -285,14 +285,115 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
         results["configs"]["sum_gen"]["output_type"],
         "generate_until"
     );
-    for task in ["sum_gen", "sum_p0", "sum_p1"] {
-        assert!(
+    // In lm-eval's own layout: a line per document with its requests and responses.
+    let samples_of = |task: &str| {
+        folder.join(
             files
                 .iter()
-                .any(|f| f.starts_with(&format!("samples_{task}_"))),
-            "{files:?}"
-        );
+                .find(|f| f.starts_with(&format!("samples_{task}_")))
+                .unwrap_or_else(|| panic!("samples of {task} in {files:?}")),
+        )
+    };
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(samples_of("sum_p0"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["doc"]["question"], "Hva er 0 pluss 2?", "{first}");
+    assert_eq!(first["target"], "0", "{first}");
+    assert_eq!(
+        first["arguments"]["gen_args_1"],
+        serde_json::json!({"arg_0": "Spørsmål: Hva er 0 pluss 2?\nSvar:", "arg_1": " 3"}),
+        "{first}"
+    );
+    let resps = first["resps"].as_array().unwrap();
+    assert_eq!(resps.len(), 3, "{first}");
+    assert!(
+        resps
+            .iter()
+            .all(|r| r[0][0].as_str().unwrap().parse::<f64>().is_ok()
+                && ["True", "False"].contains(&r[0][1].as_str().unwrap())),
+        "{first}"
+    );
+    assert!(first["acc"] == 0.0 || first["acc"] == 1.0, "{first}");
+    // Imported back as runs of the same tasks, they have the same metrics and intervals.
+    let run_metrics = |e: &Env, run: &str| {
+        e.query(&format!("SELECT name, CAST(value AS TEXT), CAST(ci_low AS TEXT), CAST(ci_high AS TEXT), CAST(n AS TEXT) FROM metrics WHERE run_id = {run} ORDER BY name"))
+    };
+    let run_of = |e: &Env, cell: &str| {
+        e.query(&format!(
+            "SELECT CAST(r.id AS TEXT) FROM runs r JOIN sweep_cells c ON c.run_id = r.id WHERE c.cell_key LIKE '{cell}'"
+        ))[0][0]
+            .clone()
+    };
+    for task in ["sum_gen", "sum_p0", "sum_p1"] {
+        let file = samples_of(task);
+        let out = other.ok(&[
+            "import",
+            "--format",
+            "lm-eval",
+            "--task",
+            &format!("lm-eval:{task}"),
+            "--include-path",
+            include.to_str().unwrap(),
+            "--model",
+            "small-again",
+            "--file",
+            file.to_str().unwrap(),
+        ]);
+        assert!(out.contains(&format!("imported {DOCS} sample(s)")), "{out}");
+        let original = run_of(&other, &format!("small/lm-eval:{task}/all/seed=0"));
+        let imported = run_of(&other, &format!("small-again/lm-eval:{task}/%"));
+        let want = run_metrics(&other, &original);
+        assert!(!want.is_empty());
+        assert_eq!(run_metrics(&other, &imported), want, "{task}");
     }
+    // A file of other prompts (another few-shot setting) is refused, naming the request.
+    let out = other.run(&[
+        "import",
+        "--format",
+        "lm-eval",
+        "--task",
+        "lm-eval:sum_p0",
+        "--include-path",
+        include.to_str().unwrap(),
+        "--num-fewshot",
+        "1",
+        "--model",
+        "small-again",
+        "--file",
+        samples_of("sum_p0").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("request 0 of document 0 is not the one nlebench builds")
+            && err.contains(":1:")
+            && err.contains("--num-fewshot"),
+        "{err}"
+    );
+    // A tag stands for several tasks: one file is one task's.
+    let out = other.run(&[
+        "import",
+        "--format",
+        "lm-eval",
+        "--task",
+        "lm-eval:sum",
+        "--include-path",
+        include.to_str().unwrap(),
+        "--model",
+        "small-again",
+        "--file",
+        samples_of("sum_p0").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("lm-eval:sum stands for 2 tasks"),
+        "{err}"
+    );
     // And on the sweep's page of the dashboard.
     let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
@@ -392,7 +493,10 @@ fn lm_eval_runs_carry_intervals_and_two_models_compare_per_document() {
                 let each: Vec<f64> = values.iter().map(|v| v[m].as_f64().unwrap()).collect();
                 assert!(each.iter().all(|x| *x == 0.0 || *x == 1.0), "{m}: {each:?}");
                 let mean = each.iter().sum::<f64>() / DOCS as f64;
-                assert!((mean - value).abs() < 1e-12, "{model} {task} {m}: {mean} {value}");
+                assert!(
+                    (mean - value).abs() < 1e-12,
+                    "{model} {task} {m}: {mean} {value}"
+                );
                 // A 95 % interval of a share over 150 documents: around it, some points wide.
                 assert!(low <= value && value <= high, "{m}: {low} {value} {high}");
                 if 0.0 < value && value < 1.0 {
@@ -409,15 +513,9 @@ fn lm_eval_runs_carry_intervals_and_two_models_compare_per_document() {
             id(&format!("a/lm-eval:{task}/all/seed=0")),
             id(&format!("b/lm-eval:{task}/all/seed=0")),
         );
-        let c: Value = serde_json::from_str(&env.ok(&[
-            "compare",
-            &a,
-            &b,
-            "--json",
-            "--iterations",
-            "2000",
-        ]))
-        .unwrap();
+        let c: Value =
+            serde_json::from_str(&env.ok(&["compare", &a, &b, "--json", "--iterations", "2000"]))
+                .unwrap();
         assert_eq!(c["shared"], DOCS as u64, "{c}");
         let tests = c["tests"].as_array().unwrap();
         let names: Vec<&str> = tests
@@ -437,7 +535,10 @@ fn lm_eval_runs_carry_intervals_and_two_models_compare_per_document() {
             assert_eq!(t["test"], "mcnemar", "{t}");
             assert_eq!(t["n"], DOCS as u64);
             let near = |x: &Value, y: f64| (x.as_f64().unwrap() - y).abs() < 1e-9;
-            assert!(near(&t["a"], stored(&a, m)) && near(&t["b"], stored(&b, m)), "{t}");
+            assert!(
+                near(&t["a"], stored(&a, m)) && near(&t["b"], stored(&b, m)),
+                "{t}"
+            );
             let p = t["p"].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&p), "{t}");
         }

@@ -271,7 +271,13 @@ fn a_sweep_of_a_noreval_tag_runs_each_prompt_variant_with_the_best_and_mean() {
         .map(|r| {
             assert_eq!(r["status"], "done", "{r}");
             assert!(r["metrics"]["acc"].is_number(), "{r}");
-            r["cell"].as_str().unwrap().split('/').nth(1).unwrap().to_string()
+            r["cell"]
+                .as_str()
+                .unwrap()
+                .split('/')
+                .nth(1)
+                .unwrap()
+                .to_string()
         })
         .collect();
     tasks.sort();
@@ -287,17 +293,30 @@ fn a_sweep_of_a_noreval_tag_runs_each_prompt_variant_with_the_best_and_mean() {
             row["cell"], "tiny/lm-eval:norcommonsenseqa_nob/one-shot/seed=0",
             "{row}"
         );
-        assert_eq!((row["variants"].as_u64(), row["of"].as_u64()), (Some(5), Some(5)));
+        assert_eq!(
+            (row["variants"].as_u64(), row["of"].as_u64()),
+            (Some(5), Some(5))
+        );
         let values: Vec<f64> = status["runs"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r["metrics"][row["metric"].as_str().unwrap()].as_f64().unwrap())
+            .map(|r| {
+                r["metrics"][row["metric"].as_str().unwrap()]
+                    .as_f64()
+                    .unwrap()
+            })
             .collect();
         let best = values.iter().copied().fold(f64::MIN, f64::max);
         let mean = values.iter().sum::<f64>() / 5.0;
-        assert!((row["best"].as_f64().unwrap() - best).abs() < 1e-12, "{row} {values:?}");
-        assert!((row["mean"].as_f64().unwrap() - mean).abs() < 1e-12, "{row} {values:?}");
+        assert!(
+            (row["best"].as_f64().unwrap() - best).abs() < 1e-12,
+            "{row} {values:?}"
+        );
+        assert!(
+            (row["mean"].as_f64().unwrap() - mean).abs() < 1e-12,
+            "{row} {values:?}"
+        );
     }
 }
 

@@ -10,7 +10,7 @@ use worker::tasks::ScoreRequest;
 
 use orchestrator::config::Settings;
 
-use crate::args::{Global, ImportArgs, RowFilter};
+use crate::args::{Global, ImportArgs, ImportFormat, RowFilter};
 use crate::{context, render};
 
 pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
@@ -21,6 +21,9 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
     let (Some(task_name), Some(model)) = (&a.task, &a.model) else {
         anyhow::bail!("give --task and --model (or --onto RUN to add scores to a stored run)");
     };
+    if let Some(name) = task_name.strip_prefix(spec::LmEvalTask::PREFIX) {
+        return lm_eval(&s, name, model, &a).await;
+    }
     let tasks = context::tasks(&s, None)?;
     let task = context::task(&tasks, task_name)?;
     let mut req = ScoreRequest {
@@ -38,10 +41,20 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
     for note in &import.notes {
         eprintln!("note: {note}");
     }
-    let store = context::store_migrated(&s).await?;
+    store_import(&s, &a.sweep, model, import).await
+}
+
+/// Store `import` as a finished run of sweep `sweep` and print it.
+async fn store_import(
+    s: &Settings,
+    sweep: &str,
+    model: &str,
+    import: worker::import::Imported,
+) -> anyhow::Result<ExitCode> {
+    let store = context::store_migrated(s).await?;
     let run_id = store
         .import_run(
-            &a.sweep,
+            sweep,
             &import.cell_key,
             &import.manifest,
             &import.samples,
@@ -50,15 +63,53 @@ pub async fn import(g: &Global, a: ImportArgs) -> anyhow::Result<ExitCode> {
         .await?;
     store.set_notes(run_id, &import.notes).await?;
     outln!(
-        "imported {} sample(s) of {} as run {run_id} (sweep {}, model {}, task {})",
+        "imported {} sample(s) of {} as run {run_id} (sweep {sweep}, model {model}, task {})",
         import.samples.len(),
         import.file.display(),
-        a.sweep,
-        model,
-        task.name
+        import.manifest.task.name
     );
     outln!("{}", render::metrics_table(&import.metrics));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `import --format lm-eval --task lm-eval:NAME --include-path DIR`: lm-eval's samples of
+/// one of its tasks, read from the task file as a run of that task reads it.
+async fn lm_eval(
+    s: &Settings,
+    name: &str,
+    model: &str,
+    a: &ImportArgs,
+) -> anyhow::Result<ExitCode> {
+    if !matches!(a.format, ImportFormat::LmEval) {
+        anyhow::bail!(
+            "--task lm-eval:{name} imports lm-eval's samples file\n  fix: add --format lm-eval"
+        );
+    }
+    if a.include_path.is_empty() {
+        anyhow::bail!(
+            "--task lm-eval:{name} is read from its task file\n  fix: name the folder of lm-eval task files with --include-path DIR"
+        );
+    }
+    let cwd = std::env::current_dir()?;
+    let include: Vec<std::path::PathBuf> = a.include_path.iter().map(|p| cwd.join(p)).collect();
+    let mut tasks = worker::tasks::lmeval::expand(name, &include)?;
+    if tasks.len() != 1 {
+        let names: Vec<&str> = tasks.iter().map(|t| t.task.as_str()).collect();
+        anyhow::bail!(
+            "lm-eval:{name} stands for {} tasks ({})\n  fix: import each task's samples_TASK_DATE.jsonl with --task lm-eval:TASK",
+            names.len(),
+            names.join(", ")
+        );
+    }
+    let l = tasks.remove(0);
+    let locations = context::locations(s);
+    let data = worker::data::lmeval_tasks::TaskData {
+        download: !locations.hub.offline,
+        hub: locations.hub,
+    };
+    let boot = Bootstrap::with_iterations(s.bootstrap_iterations);
+    let import = worker::import::prepare_lm_eval(&l, model, &a.file, a.num_fewshot, &data, &boot)?;
+    store_import(s, &a.sweep, model, import).await
 }
 
 /// `import --onto RUN`: per-sample scores computed elsewhere, merged into the run's samples,

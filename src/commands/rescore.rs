@@ -40,7 +40,10 @@ pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
                     manifest.setting.limit,
                     &data,
                 )?;
-                (worker::tasks::lmeval::metrics(l, &p, &samples, &boot)?, vec![])
+                (
+                    worker::tasks::lmeval::metrics(l, &p, &samples, &boot)?,
+                    vec![],
+                )
             }
             None => {
                 let models = cache.models_for(&manifest.task, &locations, &device, true);

@@ -138,13 +138,7 @@ fn build(o: &LmEvalTasksOpts) -> anyhow::Result<Vec<Built>> {
     for name in &o.tasks {
         for r in index.expand(name)? {
             let config = harness::task_config(&r)?;
-            // As lm-eval's `simple_evaluate`: a file's 0 stands, otherwise the flag, the file, 0.
-            let shots = match (o.num_fewshot, config.num_fewshot) {
-                (_, Some(0)) => 0,
-                (Some(k), _) => k,
-                (None, Some(n)) => usize::try_from(n).unwrap_or(0),
-                (None, None) => 0,
-            };
+            let shots = config.shots(o.num_fewshot);
             let task = harness::Task::load(config, &data, shots)?;
             let requests = task
                 .requests(shots, o.seed, o.limit)

@@ -17,6 +17,10 @@ generates greedily until a stop string or the token limit. (lm-eval's `hf` model
 PyTorch, which CI does not install.)
 
     python tools/lmeval/tiny_run.py --out DIR    # prints the results file's path
+
+With `--include-path TASKS --tasks NAME,... [--num-fewshot K]` it runs those task files
+instead (the same model), as `lm_eval --include_path TASKS --tasks NAME,... --num_fewshot K
+--log_samples` would.
 """
 
 import argparse
@@ -144,16 +148,24 @@ class BigramLM(LM):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, type=pathlib.Path)
+    ap.add_argument("--include-path", type=pathlib.Path)
+    ap.add_argument("--tasks")
+    ap.add_argument("--num-fewshot", type=int)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tasks:
         data = ROOT / "experiments" / "data"
-        (pathlib.Path(tasks) / "generation.yaml").write_text(GENERATION.format(data=data))
-        (pathlib.Path(tasks) / "choice.yaml").write_text(CHOICE.format(data=data))
-        (pathlib.Path(tasks) / "metrics.py").write_text(METRICS)
+        if args.include_path is None:
+            (pathlib.Path(tasks) / "generation.yaml").write_text(GENERATION.format(data=data))
+            (pathlib.Path(tasks) / "choice.yaml").write_text(CHOICE.format(data=data))
+            (pathlib.Path(tasks) / "metrics.py").write_text(METRICS)
+            names = ["nlebench_alpaca_culture", "nlebench_boolq"]
+        else:
+            tasks, names = str(args.include_path), args.tasks.split(",")
         tracker = EvaluationTracker(output_path=str(args.out))
         results = lm_eval.simple_evaluate(
             model=BigramLM("\n".join(p.read_text(encoding="utf-8") for p in sorted(data.iterdir()) if p.is_file())),
-            tasks=["nlebench_alpaca_culture", "nlebench_boolq"],
+            tasks=names,
+            num_fewshot=args.num_fewshot,
             task_manager=TaskManager(include_path=tasks),
             log_samples=True,
             evaluation_tracker=tracker,

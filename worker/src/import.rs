@@ -193,6 +193,211 @@ pub fn prepare(
     })
 }
 
+/// lm-eval's samples file of lm-eval task `l` (`samples_TASK_DATE.jsonl`, written by
+/// `lm_eval --log_samples` or by `nlebench export --to lm-eval`) as a run of that task by
+/// `model`: each document's responses (`resps`) stored as a run of the task stores them, after
+/// its requests' arguments are checked against those nlebench builds from the task file with
+/// `shots` few-shot examples; the metrics computed from them as for a run.
+pub fn prepare_lm_eval(
+    l: &spec::LmEvalTask,
+    model: &str,
+    file: &Path,
+    shots: Option<u32>,
+    data: &crate::data::lmeval_tasks::TaskData,
+    bootstrap: &metrics::bootstrap::Bootstrap,
+) -> Result<Imported, ImportError> {
+    use crate::tasks::lmeval;
+    use serde_json::Value;
+
+    let file = std::fs::canonicalize(file).map_err(|source| ImportError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let lines = crate::data::read(&file, DataFormat::Jsonl)?;
+    let p = lmeval::prepare(l, shots, None, data)?;
+    let bad = |line: usize, message: String, fix: &str| {
+        ImportError::Data(Box::new(DataError::Parse {
+            path: file.clone(),
+            line: line as u64 + 1,
+            message,
+            fix: fix.to_string(),
+        }))
+    };
+    const FIX: &str =
+        "give the samples_TASK_DATE.jsonl that `lm_eval --log_samples` wrote for this task";
+    let names = &l.metrics;
+    let mut samples: Vec<NewSample> = Vec::new();
+    for (i, line) in lines.rows.iter().enumerate() {
+        let doc_id = line.get("doc_id").and_then(Value::as_u64).ok_or_else(|| {
+            bad(
+                i,
+                "no whole-number `doc_id`: not an lm-eval samples line".into(),
+                FIX,
+            )
+        })? as usize;
+        // lm-eval writes a line per filter of each document, with the same responses.
+        if samples.last().is_some_and(|s| s.idx == doc_id as i64) {
+            continue;
+        }
+        if doc_id != samples.len() {
+            return Err(bad(
+                i,
+                format!(
+                    "document {doc_id} where document {} was next: an import holds the task's first documents, in order",
+                    samples.len()
+                ),
+                "give the whole file lm-eval wrote (`--limit N` evaluates the first N documents)",
+            ));
+        }
+        if doc_id >= p.docs() {
+            return Err(bad(
+                i,
+                format!(
+                    "document {doc_id}, but `{}` has {} documents",
+                    l.task,
+                    p.docs()
+                ),
+                "import the samples against the task file and data they were made from",
+            ));
+        }
+        let requests = &p.requests[p.by_doc(doc_id)];
+        let resps = line
+            .get("resps")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad(i, "no `resps` list".into(), FIX))?;
+        if resps.len() != requests.len() {
+            return Err(bad(
+                i,
+                format!(
+                    "{} responses for the {} requests nlebench builds for document {doc_id}",
+                    resps.len(),
+                    requests.len()
+                ),
+                "import the samples against the task file they were made from (and its --num-fewshot)",
+            ));
+        }
+        if let Some(args) = line.get("arguments").and_then(Value::as_object) {
+            for (k, r) in requests.iter().enumerate() {
+                let theirs = &args.get(&format!("gen_args_{k}"));
+                let same = r.arguments.iter().enumerate().all(|(j, a)| {
+                    let t = theirs.and_then(|t| t.get(format!("arg_{j}")));
+                    // Generation arguments are compared as lm-eval wrote them only when texts.
+                    a.is_object() || t == Some(a)
+                });
+                if !same {
+                    return Err(bad(
+                        i,
+                        format!(
+                            "request {k} of document {doc_id} is not the one nlebench builds from {}: {} (nlebench: {})",
+                            l.file.display(),
+                            theirs.map_or("missing".into(), Value::to_string),
+                            Value::Array(r.arguments.clone())
+                        ),
+                        "import against the task file and few-shot setting the samples were made with (--include-path, --num-fewshot)",
+                    ));
+                }
+            }
+        }
+        let mut responses = Vec::with_capacity(resps.len());
+        for (k, (r, req)) in resps.iter().zip(requests).enumerate() {
+            let first = r.as_array().and_then(|a| a.first()).unwrap_or(r);
+            let number = |v: &Value| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok());
+            let flag = |v: &Value| {
+                v.as_bool().or_else(|| match v.as_str()? {
+                    "True" | "true" => Some(true),
+                    "False" | "false" => Some(false),
+                    _ => None,
+                })
+            };
+            let parsed = match req.request_type {
+                "generate_until" => first.as_str().map(Value::from),
+                "loglikelihood_rolling" => number(first).map(Value::from),
+                _ => first.as_array().and_then(|pair| {
+                    Some(serde_json::json!([
+                        number(pair.first()?)?,
+                        flag(pair.get(1)?)?
+                    ]))
+                }),
+            };
+            responses.push(parsed.ok_or_else(|| {
+                bad(
+                    i,
+                    format!(
+                        "response {k} of document {doc_id} is not a {} response: {r}",
+                        req.request_type
+                    ),
+                    FIX,
+                )
+            })?);
+        }
+        let output = match requests.first().map(|r| r.request_type) {
+            Some("generate_until") => responses
+                .first()
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            _ if requests.len() > 1 => responses
+                .iter()
+                .enumerate()
+                .max_by(|a, b| {
+                    let ll = |v: &Value| v[0].as_f64().unwrap_or(f64::NEG_INFINITY);
+                    ll(a.1).total_cmp(&ll(b.1))
+                })
+                .and_then(|(k, _)| requests[k].arguments.get(1)?.as_str().map(str::to_string)),
+            _ => None,
+        };
+        samples.push(lmeval::sample(&p, doc_id, 0, responses, output, 0, names)?);
+    }
+    if samples.is_empty() {
+        return Err(ImportError::Empty {
+            file,
+            filtered: false,
+        });
+    }
+    let metrics = lmeval::metrics(l, &p, &crate::tasks::as_stored(&samples), bootstrap)?;
+    let sha = HashCache::new(None).sha256(&file)?;
+    let (rows, revision) = lmeval::documents(l, data)?;
+    let task = TaskSpec::of_lm_eval(l.clone());
+    let manifest = RunManifest {
+        model: ModelManifest {
+            name: model.to_string(),
+            source: Source::Path { path: file.clone() },
+            dtype: Dtype::F32,
+            resolved: ResolvedModel {
+                revision: None,
+                content_id: Some(sha),
+                random_weights: false,
+                arch: "import".into(),
+                memory: None,
+                chat_template: None,
+            },
+        },
+        adapter: None,
+        task: task.clone(),
+        dataset: ResolvedDataset { revision, rows },
+        setting: Setting {
+            name: "import lm-eval".into(),
+            num_fewshot: shots,
+            ..Setting::default()
+        },
+        fewshot: None,
+        seed: 0,
+        n_expected: samples.len() as u64,
+        engine_version: "import".into(),
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(Imported {
+        cell_key: format!("{model}/{}/{name}", task.name),
+        file,
+        manifest,
+        samples,
+        metrics,
+        notes: vec![],
+    })
+}
+
 /// Scores computed elsewhere for the samples of a stored run (`import --onto RUN`): one
 /// update per row of `file` (`idx` and one column per attribute of the task; rows of other
 /// runs, by a `run_id` column, are left out), and the run's metrics with the scores merged.

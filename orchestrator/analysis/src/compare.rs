@@ -422,7 +422,10 @@ fn per_example(
 
 /// An lm-eval task's per-document values of its metrics that are means over documents
 /// (`values` of each sample): yes/no where every value is 0 or 1 (`acc`, `exact_match`).
-fn lm_eval_values(paired: &Paired, task_metrics: &[String]) -> Vec<(String, f64, (Values, Values))> {
+fn lm_eval_values(
+    paired: &Paired,
+    task_metrics: &[String],
+) -> Vec<(String, f64, (Values, Values))> {
     task_metrics
         .iter()
         .filter_map(|metric| {

@@ -85,9 +85,15 @@ pub async fn export(store: &Store, sweep: &str, dir: &Path) -> Result<Report, Lm
             let samples = store.samples(r.run.id).await?;
             let mut jsonl = Vec::new();
             for s in &samples {
-                serde_json::to_writer(&mut jsonl, &sample_json(manifest, s))
-                    .map_err(|e| StoreError::Encode(e.to_string()))?;
-                jsonl.push(b'\n');
+                let lines = match &manifest.task.lm_eval {
+                    Some(l) => lm_eval_sample_lines(l, s),
+                    None => vec![sample_json(manifest, s)],
+                };
+                for line in lines {
+                    serde_json::to_writer(&mut jsonl, &line)
+                        .map_err(|e| StoreError::Encode(e.to_string()))?;
+                    jsonl.push(b'\n');
+                }
             }
             let file = format!("samples_{}_{date_id}.jsonl", lm_eval_name(&manifest.task));
             write(&folder, &file, &jsonl)?;
@@ -265,6 +271,152 @@ fn sample_json(m: &RunManifest, s: &store::entities::sample::Model) -> Value {
     })
 }
 
+/// The lines lm-eval writes for one document of an lm-eval task, one per filter: the
+/// document, each request's arguments, its responses and filtered responses (as lm-eval's
+/// `sanitize_list` writes them: numbers and flags as Python's `str`), the target, and the
+/// document's value of each metric that is a mean over documents.
+fn lm_eval_sample_lines(l: &spec::LmEvalTask, s: &store::entities::sample::Model) -> Vec<Value> {
+    let data = s.data_json();
+    let doc: Value = s
+        .reference
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or(Value::Null);
+    let empty = Vec::new();
+    let responses = data["responses"].as_array().unwrap_or(&empty);
+    let mut arguments = Map::new();
+    for (i, a) in data["arguments"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .enumerate()
+    {
+        let args = a.as_array().unwrap_or(&empty).iter().enumerate();
+        let args = args.map(|(j, v)| {
+            // A context stored as `null` is the sample's prompt.
+            let v = if j == 0 && v.is_null() {
+                json!(s.prompt)
+            } else {
+                v.clone()
+            };
+            (format!("arg_{j}"), v)
+        });
+        arguments.insert(format!("gen_args_{i}"), Value::Object(args.collect()));
+    }
+    let resps: Vec<Value> = responses.iter().map(|r| json!([py_str(r)])).collect();
+    let mut filters: Vec<(String, Vec<Value>)> = match data["filtered"].as_object() {
+        Some(f) => f
+            .iter()
+            .map(|(name, r)| {
+                let r = r.as_array().unwrap_or(&empty);
+                (name.clone(), r.iter().map(py_str).collect())
+            })
+            .collect(),
+        None => vec![],
+    };
+    if filters.is_empty() {
+        filters.push((FILTER.into(), responses.iter().map(py_str).collect()));
+    }
+    let target = py_text(&data["target"]);
+    let doc_text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    filters
+        .into_iter()
+        .map(|(filter, filtered)| {
+            let suffix = format!(",{filter}");
+            let metrics: Vec<(String, &String)> = l
+                .metrics
+                .iter()
+                .filter_map(|(name, key)| Some((key.strip_suffix(&suffix)?.to_string(), name)))
+                .collect();
+            let mut line = Map::from_iter([
+                ("doc_id".to_string(), json!(s.idx)),
+                ("doc".into(), doc.clone()),
+                ("target".into(), json!(target)),
+                ("arguments".into(), Value::Object(arguments.clone())),
+                ("resps".into(), json!(resps)),
+                ("filtered_resps".into(), json!(filtered)),
+                ("filter".into(), json!(filter)),
+                (
+                    "metrics".into(),
+                    json!(metrics.iter().map(|(m, _)| m).collect::<Vec<_>>()),
+                ),
+                ("doc_hash".into(), json!(hash(&doc_text))),
+                ("prompt_hash".into(), json!(hash(&s.prompt))),
+                ("target_hash".into(), json!(hash(&target))),
+            ]);
+            for (metric, name) in metrics {
+                if let Some(v) = data["values"].get(name.as_str()) {
+                    line.insert(metric, v.clone());
+                }
+            }
+            Value::Object(line)
+        })
+        .collect()
+}
+
+/// A response as lm-eval's `sanitize_list` writes it: a (log-likelihood, is-greedy) pair as
+/// two texts, a number or a text as its Python `str`.
+fn py_str(r: &Value) -> Value {
+    match r {
+        Value::Array(items) => Value::Array(items.iter().map(py_str).collect()),
+        v => json!(py_text(v)),
+    }
+}
+
+/// Python's `str` of a JSON value: a text as is, `True`/`False`, floats as `repr` writes them,
+/// lists as their `repr`.
+fn py_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Number(n) if n.is_f64() => py_float(n.as_f64().unwrap_or(f64::NAN)),
+        Value::Number(n) => n.to_string(),
+        Value::Null => "None".into(),
+        Value::Array(items) => {
+            let items: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) if s.contains('\'') && !s.contains('"') => format!("\"{s}\""),
+                    Value::String(s) => {
+                        format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+                    }
+                    other => py_text(other),
+                })
+                .collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(_) => v.to_string(),
+    }
+}
+
+/// Python's `repr` of a float: the shortest text that reads back, in exponent form below
+/// 1e-4 and from 1e16 on (`1e-05`, `1.5e+16`).
+fn py_float(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let e = if x == 0.0 {
+        0
+    } else {
+        x.abs().log10().floor() as i32
+    };
+    if (-4..16).contains(&e) {
+        let s = format!("{x}");
+        if s.contains('.') { s } else { format!("{s}.0") }
+    } else {
+        let s = format!("{x:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let (sign, digits) = match exp.strip_prefix('-') {
+            Some(d) => ('-', d),
+            None => ('+', exp),
+        };
+        format!("{mantissa}e{sign}{digits:0>2}")
+    }
+}
+
 /// lm-eval's `hash_string`: hex SHA-256 of the UTF-8 text.
 fn hash(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
@@ -291,6 +443,23 @@ mod tests {
             sanitize("NorGLM/NorGPT-369M/all examples/seed0"),
             "NorGLM__NorGPT-369M__all_examples__seed0"
         );
+    }
+
+    #[test]
+    fn floats_and_lists_are_written_as_pythons_str() {
+        // python3 -c 'print([str(x) for x in (-4.0, -1.25, 1e-05, 0.0001, -12345.678, 1.5e16)])'
+        let floats = [-4.0, -1.25, 1e-05, 0.0001, -12345.678, 1.5e16];
+        let got: Vec<String> = floats.iter().map(|x| py_float(*x)).collect();
+        assert_eq!(
+            got,
+            ["-4.0", "-1.25", "1e-05", "0.0001", "-12345.678", "1.5e+16"]
+        );
+        // python3 -c "print(str(['Oslo', \"Bjørn's\", 3]), str(True))"
+        assert_eq!(
+            py_text(&json!(["Oslo", "Bjørn's", 3])),
+            "['Oslo', \"Bjørn's\", 3]"
+        );
+        assert_eq!(py_str(&json!([-0.5, true])), json!(["-0.5", "True"]));
     }
 
     #[test]

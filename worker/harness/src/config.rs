@@ -156,6 +156,18 @@ pub struct TaskConfig {
 const STRUCTURAL: [&str; 3] = ["tag", "group", "task_list"];
 
 impl TaskConfig {
+    /// The few-shot examples per document when `asked` are asked for, as lm-eval's
+    /// `simple_evaluate` decides: the file's 0 stands, otherwise the ones asked for, the
+    /// file's, or none.
+    pub fn shots(&self, asked: Option<usize>) -> usize {
+        match (asked, self.num_fewshot) {
+            (_, Some(0)) => 0,
+            (Some(k), _) => k,
+            (None, Some(n)) => usize::try_from(n).unwrap_or(0),
+            (None, None) => 0,
+        }
+    }
+
     /// Type the merged keys of `file` as lm-eval's `TaskConfig(**cfg)` does; an unknown key,
     /// a value of the wrong type or a setting nlebench cannot honour is an error naming it.
     pub fn from_map(map: &Map, file: PathBuf) -> Result<TaskConfig, Error> {

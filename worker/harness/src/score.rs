@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::config::{OutputType, TaskConfig};
@@ -17,7 +17,7 @@ use crate::yaml::FunctionRef;
 use crate::{Error, python};
 
 /// A model's answer to one request.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Response {
     /// `loglikelihood`: the continuation's log-likelihood and whether it is the greedy one.
@@ -278,6 +278,8 @@ pub struct Scores {
     /// For the metrics that are means over documents: each document's value (`doc_id`,
     /// value) in request order, whose mean is the metric's value.
     pub per_doc: BTreeMap<String, Vec<(usize, f64)>>,
+    /// Each filter's responses (`filter_list`, else `none`), one per request.
+    pub filtered: Vec<(String, Vec<Response>)>,
 }
 
 /// The metrics of `task` from `responses`, one per request of `requests` (as built by
@@ -312,7 +314,9 @@ pub fn score(task: &Task, requests: &[Request], responses: &[Response]) -> Resul
     })?;
     let mut items: BTreeMap<(String, String), Vec<(usize, Item)>> = BTreeMap::new();
     let mut order: Vec<(String, String)> = Vec::new();
+    let mut out = Scores::default();
     for (filter, steps) in &filters {
+        let mut filtered = Vec::with_capacity(responses.len());
         let mut start = 0;
         while start < requests.len() {
             let doc_id = requests[start].doc_id;
@@ -331,7 +335,9 @@ pub fn score(task: &Task, requests: &[Request], responses: &[Response]) -> Resul
                     doc_id,
                     message: m,
                 })?;
-            let per_doc = process(task, hook, doc, &resps, &metrics).map_err(|m| Error::Doc {
+            let per_doc = process(task, hook, doc, &resps, &metrics);
+            filtered.extend(resps);
+            let per_doc = per_doc.map_err(|m| Error::Doc {
                 task: cfg.task.clone(),
                 doc_id,
                 message: m,
@@ -345,8 +351,8 @@ pub fn score(task: &Task, requests: &[Request], responses: &[Response]) -> Resul
             }
             start = end;
         }
+        out.filtered.push((filter.clone(), filtered));
     }
-    let mut out = Scores::default();
     for key in order {
         let agg = metrics
             .iter()
@@ -366,8 +372,10 @@ pub fn score(task: &Task, requests: &[Request], responses: &[Response]) -> Resul
                 Item::Num(x) => Some((*d, *x)),
                 _ => None,
             });
-            out.per_doc
-                .insert(name.clone(), each.collect::<Option<_>>().unwrap_or_default());
+            out.per_doc.insert(
+                name.clone(),
+                each.collect::<Option<_>>().unwrap_or_default(),
+            );
         }
         out.values.insert(name, v);
     }

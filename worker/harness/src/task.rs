@@ -406,6 +406,15 @@ impl Task {
         }
     }
 
+    /// A document's target as lm-eval writes it in its samples (`doc_to_target`).
+    pub fn target(&self, doc: &Json) -> Result<Json, Error> {
+        self.doc_to_target(doc, None).map_err(|message| Error::Key {
+            file: self.config.file.clone(),
+            key: "doc_to_target".into(),
+            message,
+        })
+    }
+
     /// `doc_to_target`: as `doc_to_text`, and a rendered `[...]` read as a list.
     pub(crate) fn doc_to_target(
         &self,

@@ -180,8 +180,8 @@ fn folders(include: &[std::path::PathBuf]) -> String {
 }
 
 /// The task `l` with its documents and the requests of its first `limit` documents, with
-/// `shots` few-shot examples (the task file's number when `None`), drawn with lm-eval's
-/// default seed.
+/// `shots` few-shot examples (as lm-eval decides: the task file's 0 stands; the file's number
+/// when `None`), drawn with lm-eval's default seed.
 pub fn prepare(
     l: &LmEvalTask,
     shots: Option<u32>,
@@ -189,9 +189,7 @@ pub fn prepare(
     data: &TaskData,
 ) -> Result<Prepared, TaskError> {
     let config = reread(l)?;
-    let shots = shots
-        .map(|k| k as usize)
-        .unwrap_or_else(|| config.num_fewshot.unwrap_or(0).max(0) as usize);
+    let shots = config.shots(shots.map(|k| k as usize));
     let task = harness::Task::load(config, data, shots)?;
     let limit = limit.map(|n| n as usize);
     let requests = task.requests(shots, harness::DEFAULT_FEWSHOT_SEED, limit)?;
@@ -231,6 +229,11 @@ impl Prepared {
     /// The number of documents the run evaluates.
     pub fn docs(&self) -> usize {
         self.by_doc.len()
+    }
+
+    /// Where document `d`'s requests are in [`Prepared::requests`].
+    pub fn by_doc(&self, d: usize) -> std::ops::Range<usize> {
+        self.by_doc[d].clone()
     }
 }
 
@@ -408,26 +411,75 @@ pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
                     let truncated = got.iter().map(|s| s.truncated).max().unwrap_or(0);
                     (responses, best, truncated)
                 };
-            let values = doc_values(p, requests, &responses, names.unwrap_or_default())?;
-            Ok(NewSample {
-                idx: d as i64,
-                shard: b.shard,
-                prompt: requests
-                    .first()
-                    .and_then(|r| r.arguments.first())
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+            sample(
+                p,
+                d,
+                b.shard,
+                responses,
                 output,
-                reference: Some(p.task.docs[d].to_string()),
-                data: serde_json::json!({
-                    "responses": responses,
-                    "truncated": truncated,
-                    "values": values,
-                }),
-            })
+                truncated,
+                names.unwrap_or_default(),
+            )
         })
         .collect()
+}
+
+/// The sample of document `d` with its `responses` (one per request): its prompt (the first
+/// request's context), its document, and in its data the responses, each request's
+/// arguments (`null` for a context that is the prompt), the target, the filtered responses
+/// (where the task filters) and each metric's value for the document ([`DocScores`]).
+pub fn sample(
+    p: &Prepared,
+    d: usize,
+    shard: i32,
+    responses: Vec<serde_json::Value>,
+    output: Option<String>,
+    truncated: usize,
+    names: &[(String, String)],
+) -> Result<NewSample, TaskError> {
+    let requests = &p.requests[p.by_doc[d].clone()];
+    let prompt = requests
+        .first()
+        .and_then(|r| r.arguments.first())
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let arguments: Vec<serde_json::Value> = requests
+        .iter()
+        .map(|r| {
+            let mut a = r.arguments.clone();
+            if let Some(c) = a.first_mut()
+                && c.as_str() == Some(prompt.as_str())
+            {
+                *c = serde_json::Value::Null;
+            }
+            serde_json::Value::Array(a)
+        })
+        .collect();
+    let DocScores { values, filtered } = doc_scores(p, requests, &responses, names)?;
+    let mut data = serde_json::json!({
+        "responses": responses,
+        "truncated": truncated,
+        "arguments": arguments,
+        "target": p.task.target(&p.task.docs[d])?,
+        "values": values,
+    });
+    if filtered.len() > 1 || filtered.first().is_some_and(|(f, _)| f != "none") {
+        data["filtered"] = serde_json::Value::Object(
+            filtered
+                .into_iter()
+                .map(|(f, r)| (f, serde_json::json!(r)))
+                .collect(),
+        );
+    }
+    Ok(NewSample {
+        idx: d as i64,
+        shard,
+        prompt,
+        output,
+        reference: Some(p.task.docs[d].to_string()),
+        data,
+    })
 }
 
 /// A stored response as the harness reads it.
@@ -441,27 +493,39 @@ fn response(r: &serde_json::Value) -> Option<harness::Response> {
     })
 }
 
-/// One document's value of each metric that is a mean over documents (what `compare` pairs),
-/// named as the task spec names its metrics (`names`: spec name, harness key).
-fn doc_values(
+/// One document's scores: what its sample keeps of them.
+struct DocScores {
+    /// Each metric that is a mean over documents: the document's value (what `compare`
+    /// pairs), named as the task spec names its metrics.
+    values: serde_json::Map<String, serde_json::Value>,
+    /// Its responses through each filter.
+    filtered: Vec<(String, Vec<harness::Response>)>,
+}
+
+/// Document `requests`' scores from their `responses` (`names`: spec name, harness key).
+fn doc_scores(
     p: &Prepared,
     requests: &[harness::Request],
     responses: &[serde_json::Value],
     names: &[(String, String)],
-) -> Result<serde_json::Map<String, serde_json::Value>, TaskError> {
+) -> Result<DocScores, TaskError> {
     let responses = responses
         .iter()
         .map(response)
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| TaskError::Request(format!("a response is malformed: {responses:?}")))?;
     let scores = harness::score(&p.task, requests, &responses)?;
-    Ok(names
+    let values = names
         .iter()
         .filter_map(|(name, key)| {
             let (_, v) = scores.per_doc.get(key)?.first()?;
             Some((name.clone(), (*v).into()))
         })
-        .collect())
+        .collect();
+    Ok(DocScores {
+        values,
+        filtered: scores.filtered,
+    })
 }
 
 /// The run's metrics from its stored samples, as lm-eval computes them from the same

@@ -418,8 +418,13 @@ pub fn metrics_of_new(
     samples: &[NewSample],
     req: &ScoreRequest,
 ) -> Result<(Vec<MetricValue>, Vec<String>), TaskError> {
+    metrics_with_models(task, &as_stored(samples), &req.models, &req.bootstrap)
+}
+
+/// Samples not stored yet, as the store gives them back (for their metrics).
+pub fn as_stored(samples: &[NewSample]) -> Vec<sample::Model> {
     let now = chrono::Utc::now();
-    let models: Vec<sample::Model> = samples
+    samples
         .iter()
         .map(|s| sample::Model {
             id: 0,
@@ -433,6 +438,5 @@ pub fn metrics_of_new(
             worker: None,
             created_at: now,
         })
-        .collect();
-    metrics_with_models(task, &models, &req.models, &req.bootstrap)
+        .collect()
 }
