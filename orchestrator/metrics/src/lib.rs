@@ -15,6 +15,7 @@ pub mod nltk;
 pub mod rouge;
 pub mod rouge_score;
 pub mod significance;
+pub mod ter;
 
 /// Decimals a metric is shown with: 2 for percentages (the bias shares) and BLEU (0–100),
 /// 0 for counts, 4 for shares and scores in 0–1 (ROUGE, accuracy, ratios, MAUVE, …).

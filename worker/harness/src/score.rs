@@ -50,6 +50,7 @@ enum Aggregation {
     Mcc,
     Bleu,
     Chrf,
+    Ter,
 }
 
 impl Aggregation {
@@ -64,6 +65,7 @@ impl Aggregation {
             "matthews_corrcoef" => Aggregation::Mcc,
             "bleu" => Aggregation::Bleu,
             "chrf" => Aggregation::Chrf,
+            "ter" => Aggregation::Ter,
             _ => return None,
         })
     }
@@ -81,6 +83,7 @@ impl Aggregation {
             "mcc" => Aggregation::Mcc,
             "bleu" => Aggregation::Bleu,
             "chrf" => Aggregation::Chrf,
+            "ter" => Aggregation::Ter,
             _ => return None,
         })
     }
@@ -161,6 +164,10 @@ impl Aggregation {
             Aggregation::Chrf => {
                 let t = texts()?;
                 metrics::chrf::corpus_chrf(t.iter().map(|(h, r)| (h.as_str(), r.as_str())))
+            }
+            Aggregation::Ter => {
+                let t = texts()?;
+                metrics::ter::corpus_ter(t.iter().map(|(h, r)| (h.as_str(), r.as_str())))
             }
         })
     }
@@ -441,7 +448,7 @@ fn metrics_of(cfg: &TaskConfig) -> Result<Vec<Metric>, String> {
                             | "f1"
                             | "mcc"
                     )
-                    | (OutputType::GenerateUntil, "exact_match" | "bleu" | "chrf")
+                    | (OutputType::GenerateUntil, "exact_match" | "bleu" | "chrf" | "ter")
             );
         if !supported {
             return Err(format!(
@@ -672,13 +679,13 @@ fn process(
                             Item::Num(hits as f64)
                         }
                     }
-                    "bleu" | "chrf" if task.multiple_target => {
+                    "bleu" | "chrf" | "ter" if task.multiple_target => {
                         return Err(format!(
                             "lm-eval cannot aggregate {} over documents with several targets",
                             m.name
                         ));
                     }
-                    "bleu" | "chrf" => Item::RefPred(golds[0].clone(), result.clone()),
+                    "bleu" | "chrf" | "ter" => Item::RefPred(golds[0].clone(), result.clone()),
                     other => {
                         return Err(format!(
                             "metric `{other}` is not supported for generate_until"
