@@ -452,7 +452,7 @@ fn metrics_of(cfg: &TaskConfig) -> Result<Vec<Metric>, String> {
             );
         if !supported {
             return Err(format!(
-                "metric `{name}` is not supported for {} tasks (supported: acc, acc_norm, acc_bytes, acc_mutual_info, exact_match, f1, mcc, perplexity, word_perplexity, byte_perplexity, bits_per_byte, bleu, chrf)",
+                "metric `{name}` is not supported for {} tasks (supported: acc, acc_norm, acc_bytes, acc_mutual_info, exact_match, f1, mcc, perplexity, word_perplexity, byte_perplexity, bits_per_byte, bleu, chrf, ter)",
                 cfg.output_type.as_str()
             ));
         }
