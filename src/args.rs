@@ -710,6 +710,16 @@ pub struct ImportArgs {
     /// the task file's)
     #[arg(long, conflicts_with = "onto")]
     pub num_fewshot: Option<u32>,
+    /// For `--task lm-eval:NAME`: the samples were made through the chat template of the model
+    /// in DIR (lm-eval's --apply_chat_template)
+    #[arg(long, value_name = "DIR", conflicts_with = "onto")]
+    pub apply_chat_template: Option<PathBuf>,
+    /// With --apply-chat-template: lm-eval's --system_instruction
+    #[arg(long, requires = "apply_chat_template")]
+    pub system_instruction: Option<String>,
+    /// With --apply-chat-template: lm-eval's --fewshot_as_multiturn
+    #[arg(long, requires = "apply_chat_template")]
+    pub fewshot_as_multiturn: bool,
     #[command(flatten)]
     pub store: StoreOpts,
     #[command(flatten)]
@@ -893,6 +903,16 @@ pub struct LmEvalTasksOpts {
 pub struct TasksRequestsArgs {
     #[command(flatten)]
     pub lm_eval: LmEvalTasksOpts,
+    /// The prompts through the chat template of the model in DIR (its tokenizer_config.json
+    /// or chat_template.jinja), as lm-eval's --apply_chat_template
+    #[arg(long, value_name = "DIR")]
+    pub apply_chat_template: Option<PathBuf>,
+    /// A system turn before the task's description (lm-eval's --system_instruction)
+    #[arg(long, requires = "apply_chat_template")]
+    pub system_instruction: Option<String>,
+    /// Few-shot examples as user and assistant turns (lm-eval's --fewshot_as_multiturn)
+    #[arg(long, requires = "apply_chat_template")]
+    pub fewshot_as_multiturn: bool,
     /// Print {task: [{doc_id, idx, request_type, arguments}]} as JSON
     #[arg(long)]
     pub json: bool,

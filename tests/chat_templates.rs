@@ -13,7 +13,7 @@ use common::{Env, root, text};
 
 /// tests/fixtures/tiny-qwen2 with `template` of tests/fixtures/chat/templates as its
 /// tokenizer_config.json's `chat_template`: an "instruction-tuned" tiny model.
-fn chat_model(env: &Env, template: &str) -> PathBuf {
+pub(crate) fn chat_model(env: &Env, template: &str) -> PathBuf {
     let dir = env.dir.path().join(format!("chat-{template}"));
     copy_model("tiny-qwen2", &dir);
     let source = std::fs::read_to_string(

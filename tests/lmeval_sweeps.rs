@@ -578,3 +578,146 @@ fn a_task_file_changed_after_submission_is_refused() {
         "{error}"
     );
 }
+
+/// A setting's `chat_template = true` (with its system prompt) prompts an lm-eval task
+/// through the model's chat template as lm-eval's `--apply_chat_template` does: the same
+/// requests `tasks requests --apply-chat-template` builds (the path checked against lm-eval
+/// in `lmeval_tasks`), a run and fingerprint of its own, and metrics that rescore from the
+/// prompts the samples keep.
+#[test]
+fn a_chat_template_setting_prompts_lm_eval_tasks_through_the_template() {
+    let env = Env::embedded();
+    let include = variants(&env, 6);
+    let model = crate::chat_templates::chat_model(&env, "llama3");
+    let file = env.write(
+        "chat.toml",
+        &format!(
+            "name = \"chat\"\ntasks = [\"lm-eval:sum_p0\", \"lm-eval:sum_gen\"]\nlm_eval_include = [\"{}\"]\n\n[[models]]\nname = \"tiny-chat\"\nsource = \"path:{}\"\n\n[[settings]]\nname = \"plain\"\n\n[[settings]]\nname = \"chat\"\nchat_template = true\nsystem_prompt = \"Svar kort.\"\n",
+            include.display(),
+            model.display()
+        ),
+    );
+    env.ok(&["run", file.to_str().unwrap()]);
+    let status = env.status("chat");
+    let runs = status["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4, "{status}");
+    for r in runs {
+        assert_eq!(r["status"], "done", "{r}");
+    }
+    let run = |cell: &str| -> Vec<String> {
+        env.query(&format!(
+            "SELECT CAST(r.id AS TEXT), r.fingerprint, s.data, s.prompt FROM runs r JOIN sweep_cells c ON c.run_id = r.id JOIN samples s ON s.run_id = r.id WHERE c.cell_key = '{cell}' AND s.idx = 0"
+        ))
+        .remove(0)
+    };
+    for task in ["sum_p0", "sum_gen"] {
+        let (chat, plain) = (
+            run(&format!("tiny-chat/lm-eval:{task}/chat/seed=0")),
+            run(&format!("tiny-chat/lm-eval:{task}/plain/seed=0")),
+        );
+        assert_ne!(chat[1], plain[1], "different fingerprints");
+        // The first document's requests are those `tasks requests` builds through the template.
+        let want: Value = serde_json::from_str(&env.ok(&[
+            "tasks",
+            "requests",
+            task,
+            "--include-path",
+            include.to_str().unwrap(),
+            "--apply-chat-template",
+            model.to_str().unwrap(),
+            "--system-instruction",
+            "Svar kort.",
+            "--limit",
+            "1",
+            "--json",
+        ]))
+        .unwrap();
+        let data: Value = serde_json::from_str(&chat[2]).unwrap();
+        let stored = data["arguments"].as_array().unwrap();
+        let want = want[task].as_array().unwrap();
+        assert_eq!(stored.len(), want.len());
+        let prompt = want[0]["arguments"][0].as_str().unwrap();
+        assert!(
+            prompt.starts_with("<|begin_of_text|><|start_header_id|>system<|end_header_id|>")
+                && prompt.contains("Svar kort.<|eot_id|>"),
+            "{prompt}"
+        );
+        for (k, (s, w)) in stored.iter().zip(want).enumerate() {
+            // A context that is the sample's prompt is kept as null.
+            let context = s[0].as_str().unwrap_or(prompt);
+            assert_eq!(context, w["arguments"][0], "{task} request {k}");
+            assert_eq!(s[1], w["arguments"][1], "{task} request {k}");
+        }
+        assert_eq!(chat[3], prompt);
+        assert!(!plain[3].contains("<|start_header_id|>"), "{}", plain[3]);
+    }
+    let metrics = || {
+        env.query("SELECT r.id, m.name, CAST(m.value AS TEXT), CAST(m.ci_low AS TEXT) FROM metrics m JOIN runs r ON r.id = m.run_id ORDER BY r.id, m.name")
+    };
+    let before = metrics();
+    assert!(before.len() >= 4, "{before:?}");
+    env.ok(&["rescore", "chat"]);
+    assert_eq!(metrics(), before, "rescore computes the same metrics");
+
+    // Exported, the chat run's samples import back with the same template and flags, to the
+    // same metrics; without them, the first request is not the one nlebench builds.
+    let out = env.dir.path().join("lm-eval-out");
+    env.ok(&["export", "chat", "--to", "lm-eval", out.to_str().unwrap()]);
+    let folder = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("__chat__seed0"))
+        .unwrap();
+    let file = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("samples_sum_p0_")
+        })
+        .unwrap();
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "--format",
+            "lm-eval",
+            "--task",
+            "lm-eval:sum_p0",
+            "--include-path",
+            include.to_str().unwrap(),
+            "--model",
+            "tiny-chat-again",
+            "--file",
+            file.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        env.run(&args)
+    };
+    let refused = import(&[]);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("--apply-chat-template"),
+        "{err}"
+    );
+    let ok = import(&[
+        "--apply-chat-template",
+        model.to_str().unwrap(),
+        "--system-instruction",
+        "Svar kort.",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let values = |cell: &str| {
+        env.query(&format!(
+            "SELECT m.name, CAST(m.value AS TEXT), CAST(m.ci_low AS TEXT), CAST(m.ci_high AS TEXT) FROM metrics m JOIN sweep_cells c ON c.run_id = m.run_id WHERE c.cell_key LIKE '{cell}' ORDER BY m.name"
+        ))
+    };
+    let original = values("tiny-chat/lm-eval:sum_p0/chat/seed=0");
+    assert!(!original.is_empty());
+    assert_eq!(values("tiny-chat-again/lm-eval:sum_p0/%"), original);
+}

@@ -238,6 +238,93 @@ fn every_noreval_task_builds_lm_evals_requests() {
     }
 }
 
+/// Through a model's chat template (`tasks requests --apply-chat-template DIR`, with
+/// `--system-instruction` and `--fewshot-as-multiturn`), every fixture task's requests equal
+/// those lm-eval 0.4.13 built through transformers' `apply_chat_template` for four model-shaped
+/// templates (recorded by tools/lmeval/chat_reference.py): the few-shot examples folded into
+/// one user turn or as turns of their own, the generation prefix continued as the assistant's
+/// turn, a template that refuses the system turn rendered again without it.
+#[test]
+fn requests_through_chat_templates_equal_lm_evals() {
+    let reference = read_json(&root().join("tests/fixtures/lmeval_chat_reference.json"));
+    let env = Env::embedded();
+    let mut by_case: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for key in reference["requests"].as_object().unwrap().keys() {
+        let mut parts = key.splitn(3, '/');
+        let (template, case, task) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        by_case
+            .entry((template.into(), case.into()))
+            .or_default()
+            .push(task.into());
+    }
+    let (shots, limit) = (
+        reference["shots"].to_string(),
+        reference["limit"].to_string(),
+    );
+    let system = reference["system_instruction"].as_str().unwrap();
+    let mut compared = 0;
+    for ((template, case), tasks) in &by_case {
+        // A model folder as models ship one: the template and special tokens in its tokenizer
+        // config.
+        let dir = env.dir.path().join(format!("chat-{template}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config = reference["special_tokens"].clone();
+        config["chat_template"] = Value::String(
+            std::fs::read_to_string(
+                root().join(format!("tests/fixtures/chat/templates/{template}.jinja")),
+            )
+            .unwrap(),
+        );
+        std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
+        let mut args = vec![
+            "tasks",
+            "requests",
+            "--json",
+            "--include-path",
+            ".",
+            "--num-fewshot",
+            &shots,
+            "--limit",
+            &limit,
+            "--apply-chat-template",
+            dir.to_str().unwrap(),
+        ];
+        if case != "single" {
+            args.extend(["--system-instruction", system]);
+        }
+        if case == "multiturn" {
+            args.push("--fewshot-as-multiturn");
+        }
+        args.extend(tasks.iter().map(String::as_str));
+        let out = env.cmd(&args).current_dir(fixtures()).output().unwrap();
+        assert!(
+            out.status.success(),
+            "nlebench {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for task in tasks {
+            let want = &reference["requests"][format!("{template}/{case}/{task}")];
+            assert!(
+                want.is_array(),
+                "lm-eval could not build {template}/{case}/{task}: {want}"
+            );
+            assert!(
+                &got[task] == want,
+                "{template}/{case}/{task}: {}",
+                first_difference(want, &got[task])
+            );
+            compared += 1;
+        }
+    }
+    // Four templates, three ways, nine tasks.
+    assert_eq!(compared, 108);
+}
+
 /// A sweep of a NorEval tag (`norcommonsenseqa_nob`: its five prompt variants, NorEval's own
 /// task files on local datasets in their schema) on a random model: a run per variant, each
 /// with lm-eval's metrics, and the variants' best and mean rows.

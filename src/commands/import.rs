@@ -108,7 +108,26 @@ async fn lm_eval(
         hub: locations.hub,
     };
     let boot = Bootstrap::with_iterations(s.bootstrap_iterations);
-    let import = worker::import::prepare_lm_eval(&l, model, &a.file, a.num_fewshot, &data, &boot)?;
+    let chat = a
+        .apply_chat_template
+        .as_deref()
+        .map(|dir| {
+            worker::tasks::conversation::ChatPrompting::of_model_dir(
+                dir,
+                a.system_instruction.clone(),
+                a.fewshot_as_multiturn,
+            )
+        })
+        .transpose()?;
+    let import = worker::import::prepare_lm_eval(
+        &l,
+        model,
+        &a.file,
+        a.num_fewshot,
+        chat.as_ref(),
+        &data,
+        &boot,
+    )?;
     store_import(s, &a.sweep, model, import).await
 }
 

@@ -28,7 +28,7 @@ pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
         let samples = store.samples(run.id).await?;
         let locations = context::locations(&s);
         let (metrics, notes) = match &manifest.task.lm_eval {
-            // An lm-eval task's metrics need its documents and requests.
+            // An lm-eval task's metrics need its documents (its prompts are in its samples).
             Some(l) => {
                 let data = worker::data::lmeval_tasks::TaskData {
                     download: !locations.hub.offline,
@@ -39,6 +39,7 @@ pub async fn rescore(g: &Global, a: RescoreArgs) -> anyhow::Result<ExitCode> {
                     manifest.setting.num_fewshot,
                     manifest.setting.limit,
                     &data,
+                    None,
                 )?;
                 (
                     worker::tasks::lmeval::metrics(l, &p, &samples, &boot)?,

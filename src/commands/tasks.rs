@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use harness::{Kind, TaskIndex};
 use worker::data::lmeval_tasks::TaskData;
+use worker::tasks::conversation::ChatPrompting;
 
 use crate::args::{Global, LmEvalTasksOpts, TasksListArgs, TasksRequestsArgs, TasksScoreArgs};
 use crate::{context, environment};
@@ -126,8 +127,9 @@ struct Built {
     shots: usize,
 }
 
-/// The tasks `o` names, loaded and their requests built as lm-eval builds them.
-fn build(o: &LmEvalTasksOpts) -> anyhow::Result<Vec<Built>> {
+/// The tasks `o` names, loaded and their requests built as lm-eval builds them (the prompts
+/// through `chat` where given).
+fn build(o: &LmEvalTasksOpts, chat: Option<&ChatPrompting>) -> anyhow::Result<Vec<Built>> {
     let index = TaskIndex::build(&o.include_path)?;
     let hub = environment::hub();
     let data = TaskData {
@@ -140,8 +142,7 @@ fn build(o: &LmEvalTasksOpts) -> anyhow::Result<Vec<Built>> {
             let config = harness::task_config(&r)?;
             let shots = config.shots(o.num_fewshot);
             let task = harness::Task::load(config, &data, shots)?;
-            let requests = task
-                .requests(shots, o.seed, o.limit)
+            let requests = worker::tasks::lmeval::requests(&task, shots, o.seed, o.limit, chat)
                 .with_context(|| format!("building the requests of `{}`", r.name))?;
             out.push(Built {
                 name: r.name,
@@ -157,7 +158,14 @@ fn build(o: &LmEvalTasksOpts) -> anyhow::Result<Vec<Built>> {
 /// `nlebench tasks requests`: each named task's requests, as lm-eval's `build_all_requests`
 /// builds them, from the task files under `--include-path`.
 pub fn requests(a: TasksRequestsArgs) -> anyhow::Result<ExitCode> {
-    let built = build(&a.lm_eval)?;
+    let chat = a
+        .apply_chat_template
+        .as_deref()
+        .map(|dir| {
+            ChatPrompting::of_model_dir(dir, a.system_instruction.clone(), a.fewshot_as_multiturn)
+        })
+        .transpose()?;
+    let built = build(&a.lm_eval, chat.as_ref())?;
     if a.json {
         let out: serde_json::Map<String, serde_json::Value> = built
             .iter()
@@ -197,7 +205,7 @@ pub fn score(a: TasksScoreArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("reading {}", a.responses.display()))?;
     let mut responses: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
         .with_context(|| format!("{}: expected {{task: [responses]}}", a.responses.display()))?;
-    let built = build(&a.lm_eval)?;
+    let built = build(&a.lm_eval, None)?;
     let mut out = serde_json::Map::new();
     let mut t = table();
     t.set_header(["task", "metric", "filter", "value"]);

@@ -58,8 +58,9 @@ struct Inner {
     models: ModelCache,
     metric_models: MetricModelCache,
     datasets: DatasetCache,
-    /// The lm-eval tasks of the runs this worker computes (their documents and requests).
-    lm_eval: std::sync::Mutex<HashMap<i64, Arc<tasks::lmeval::Prepared>>>,
+    /// The lm-eval tasks of the runs this worker computes (their documents and requests), by
+    /// run and whether their prompts went through the chat template.
+    lm_eval: std::sync::Mutex<HashMap<(i64, bool), Arc<tasks::lmeval::Prepared>>>,
     device: Device,
 }
 
@@ -131,7 +132,7 @@ impl JobHandler for Handler {
     fn forget(&self, run_id: i64) {
         crate::runlog::forget(run_id);
         if let Ok(mut prepared) = self.inner.lm_eval.lock() {
-            prepared.remove(&run_id);
+            prepared.retain(|(run, _), _| *run != run_id);
         }
     }
 }
@@ -146,7 +147,8 @@ impl Inner {
         }
         check_model_revision(m, &self.cfg.locations)?;
         let model = self.model(m).await?;
-        let lm_eval = self.lm_eval_task(c.run.id, m).await?;
+        let chat = chat_prompting(m, &model)?;
+        let lm_eval = self.lm_eval_task(c.run.id, m, chat.clone()).await?;
         let table = match &lm_eval {
             Some(p) => Arc::new(p.table()),
             None => self.examples(m).await?,
@@ -158,7 +160,7 @@ impl Inner {
             decoding: m.setting.decoding.clone(),
             seed: m.seed,
             shots: self.shots(m).await?,
-            chat: chat_prompting(m, &model)?,
+            chat,
             lm_eval,
         };
         let todo = self.todo(c, table.rows.len()).await?;
@@ -204,22 +206,19 @@ impl Inner {
         .await
     }
 
-    /// The documents and requests of run `run_id`'s lm-eval task, built once (`None` for
-    /// other tasks).
+    /// The documents and requests of run `run_id`'s lm-eval task, the prompts through `chat`
+    /// where given, built once (`None` for other tasks).
     async fn lm_eval_task(
         self: &Arc<Self>,
         run_id: i64,
         m: &RunManifest,
+        chat: Option<ChatPrompting>,
     ) -> Result<Option<Arc<tasks::lmeval::Prepared>>, JobError> {
         let Some(l) = m.task.lm_eval.clone() else {
             return Ok(None);
         };
-        if let Some(p) = self
-            .lm_eval
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&run_id).cloned())
-        {
+        let key = (run_id, chat.is_some());
+        if let Some(p) = self.lm_eval.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(Some(p));
         }
         let (this, shots, limit) = (self.clone(), m.setting.num_fewshot, m.setting.limit);
@@ -228,13 +227,13 @@ impl Inner {
                 hub: this.cfg.locations.hub.clone(),
                 download: !this.cfg.locations.hub.offline,
             };
-            tasks::lmeval::prepare(&l, shots, limit, &data)
+            tasks::lmeval::prepare(&l, shots, limit, &data, chat.as_ref())
                 .map(Arc::new)
                 .map_err(JobError::from)
         })
         .await?;
         if let Ok(mut c) = self.lm_eval.lock() {
-            c.insert(run_id, prepared.clone());
+            c.insert(key, prepared.clone());
         }
         Ok(Some(prepared))
     }
@@ -404,8 +403,9 @@ impl Inner {
             )));
         }
         if let Some(l) = &c.manifest.task.lm_eval {
+            // Its metrics need the documents; the prompts are those its samples keep.
             let p = self
-                .lm_eval_task(c.run.id, &c.manifest)
+                .lm_eval_task(c.run.id, &c.manifest, None)
                 .await?
                 .ok_or_else(|| JobError::Permanent("an lm-eval run without its task".into()))?;
             let (l, boot) = (l.clone(), self.cfg.bootstrap);

@@ -203,6 +203,7 @@ pub fn prepare_lm_eval(
     model: &str,
     file: &Path,
     shots: Option<u32>,
+    chat: Option<&crate::tasks::conversation::ChatPrompting>,
     data: &crate::data::lmeval_tasks::TaskData,
     bootstrap: &metrics::bootstrap::Bootstrap,
 ) -> Result<Imported, ImportError> {
@@ -214,7 +215,7 @@ pub fn prepare_lm_eval(
         source,
     })?;
     let lines = crate::data::read(&file, DataFormat::Jsonl)?;
-    let p = lmeval::prepare(l, shots, None, data)?;
+    let p = lmeval::prepare(l, shots, None, data, chat)?;
     let bad = |line: usize, message: String, fix: &str| {
         ImportError::Data(Box::new(DataError::Parse {
             path: file.clone(),
@@ -273,7 +274,7 @@ pub fn prepare_lm_eval(
                     resps.len(),
                     requests.len()
                 ),
-                "import the samples against the task file they were made from (and its --num-fewshot)",
+                "import the samples against the task file they were made from (and its --num-fewshot, --apply-chat-template)",
             ));
         }
         if let Some(args) = line.get("arguments").and_then(Value::as_object) {
@@ -293,7 +294,7 @@ pub fn prepare_lm_eval(
                             theirs.map_or("missing".into(), Value::to_string),
                             Value::Array(r.arguments.clone())
                         ),
-                        "import against the task file and few-shot setting the samples were made with (--include-path, --num-fewshot)",
+                        "import against the task file and settings the samples were made with (--include-path, --num-fewshot, and --apply-chat-template with --system-instruction and --fewshot-as-multiturn for lm-eval's chat flags)",
                     ));
                 }
             }
@@ -368,15 +369,22 @@ pub fn prepare_lm_eval(
                 random_weights: false,
                 arch: "import".into(),
                 memory: None,
-                chat_template: None,
+                chat_template: chat.map(|c| c.template.digest()),
             },
         },
         adapter: None,
         task: task.clone(),
         dataset: ResolvedDataset { revision, rows },
         setting: Setting {
-            name: "import lm-eval".into(),
+            name: if chat.is_some() {
+                "import lm-eval chat".into()
+            } else {
+                "import lm-eval".into()
+            },
             num_fewshot: shots,
+            chat_template: chat.is_some(),
+            system_prompt: chat.and_then(|c| c.system_prompt.clone()),
+            fewshot_as_multiturn: chat.is_some_and(|c| c.fewshot_as_multiturn),
             ..Setting::default()
         },
         fewshot: None,

@@ -63,6 +63,20 @@ pub enum ChatError {
     /// Rendering failed otherwise.
     #[error("the chat template failed: {0}")]
     Render(String),
+    /// The final turn cannot be continued: the template drops it, or reads no `content`.
+    #[error("the chat template cannot continue the final turn: {0}")]
+    Continue(String),
+}
+
+impl ChatError {
+    /// Whether transformers would raise jinja2's `TemplateError` here (the template's own
+    /// failure), which lm-eval answers by dropping the system turn and rendering again.
+    pub fn is_template_error(&self) -> bool {
+        matches!(
+            self,
+            ChatError::Syntax { .. } | ChatError::Raised(_) | ChatError::Render(_)
+        )
+    }
 }
 
 /// A model's chat template with the special tokens it may use.
@@ -210,6 +224,50 @@ impl ChatTemplate {
             _ => ChatError::Render(describe(&e)),
         })
     }
+}
+
+impl ChatTemplate {
+    /// `messages` rendered so that the model continues the final turn, as transformers'
+    /// `apply_chat_template(continue_final_message=True)`: the final turn's text marked, the
+    /// conversation rendered without a generation prompt, and cut where the mark is.
+    pub fn render_continuing(&self, messages: &[Message]) -> Result<String, ChatError> {
+        const TAG: &str = "CONTINUE_FINAL_MESSAGE_TAG ";
+        let Some(last) = messages.last() else {
+            return Err(ChatError::Continue("the conversation is empty".into()));
+        };
+        if !self.source.contains("content") {
+            return Err(ChatError::Continue(
+                "the template reads no `content` to continue".into(),
+            ));
+        }
+        let mut marked = messages.to_vec();
+        if let Some(m) = marked.last_mut() {
+            m.content.push_str(TAG);
+        }
+        let rendered = self.render(&marked, false)?;
+        let tag = TAG.trim_end();
+        let (Some(at), true) = (
+            rendered.rfind(tag),
+            rendered.contains(py_strip(&last.content)),
+        ) else {
+            return Err(ChatError::Continue(format!(
+                "the final turn does not appear in the rendered conversation: {}",
+                py_strip(&last.content)
+            )));
+        };
+        Ok(if rendered[at..].starts_with(TAG) {
+            rendered[..at].to_string()
+        } else {
+            rendered[..at]
+                .trim_end_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+                .to_string()
+        })
+    }
+}
+
+/// Python's `str.strip()`.
+fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
 }
 
 /// Prefix of the errors `raise_exception` makes.

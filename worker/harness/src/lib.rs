@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod index;
 mod jinja;
 pub mod literal;
+pub mod prompt;
 mod pyrandom;
 mod python;
 pub mod score;
@@ -21,6 +22,7 @@ pub mod yaml;
 
 pub use config::{OutputType, TaskConfig};
 pub use index::{Entry, Kind, TaskIndex, TaskRef};
+pub use prompt::{Chat, RenderChat};
 pub use score::{Response, Scores, metric_keys, score};
 pub use task::{DatasetSpec, Datasets, Request, Task};
 

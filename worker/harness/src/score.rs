@@ -448,7 +448,10 @@ fn metrics_of(cfg: &TaskConfig) -> Result<Vec<Metric>, String> {
                             | "f1"
                             | "mcc"
                     )
-                    | (OutputType::GenerateUntil, "exact_match" | "bleu" | "chrf" | "ter")
+                    | (
+                        OutputType::GenerateUntil,
+                        "exact_match" | "bleu" | "chrf" | "ter"
+                    )
             );
         if !supported {
             return Err(format!(

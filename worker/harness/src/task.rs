@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::config::{DocField, OutputType, Sampler, TaskConfig};
-use crate::hooks::py_space;
+use crate::prompt::{Chat, ends_with_whitespace, index, qa_turn, render, system};
 use crate::pyrandom::PyRandom;
 use crate::{Error, jinja, literal, python};
 
@@ -151,6 +151,17 @@ impl Task {
         seed: i64,
         limit: Option<usize>,
     ) -> Result<Vec<Request>, Error> {
+        self.requests_with(shots, seed, limit, None)
+    }
+
+    /// [`Task::requests`], the prompts through `chat` (lm-eval's `--apply_chat_template`).
+    pub fn requests_with(
+        &self,
+        shots: usize,
+        seed: i64,
+        limit: Option<usize>,
+        chat: Option<&Chat>,
+    ) -> Result<Vec<Request>, Error> {
         let mut rng = PyRandom::new(seed);
         let mut out = Vec::new();
         for (doc_id, doc) in self
@@ -160,7 +171,7 @@ impl Task {
             .take(limit.unwrap_or(usize::MAX))
         {
             let reqs = self
-                .doc_requests(doc_id, doc, shots, &mut rng)
+                .doc_requests(doc_id, doc, shots, &mut rng, chat)
                 .map_err(|m| self.err(doc_id, m))?;
             out.extend(reqs);
         }
@@ -176,8 +187,9 @@ impl Task {
         doc: &Json,
         shots: usize,
         rng: &mut PyRandom,
+        chat: Option<&Chat>,
     ) -> Result<Vec<Request>, String> {
-        let contexts = self.context(doc, shots, rng)?;
+        let contexts = self.context(doc, shots, rng, chat)?;
         let cfg = &self.config;
         let request = |idx: usize, request_type: &'static str, arguments: Vec<Json>| Request {
             doc_id,
@@ -212,7 +224,15 @@ impl Task {
                 ],
             )],
             OutputType::MultipleChoice => {
-                let delim = &cfg.target_delimiter;
+                // Through a chat template, the choices follow the prompt directly unless a
+                // generation prefix that ends in no whitespace precedes them.
+                let delim = match (&cfg.gen_prefix, chat) {
+                    (_, None) => cfg.target_delimiter.as_str(),
+                    (Some(p), Some(_)) if !p.is_empty() && !ends_with_whitespace(p) => {
+                        cfg.target_delimiter.as_str()
+                    }
+                    (_, Some(_)) => "",
+                };
                 let choices = self.doc_to_choice(doc, None)?;
                 let mut args: Vec<(String, String)> = if self.multiple_input {
                     let cont = python::str_of_json(&self.doc_to_target(doc, None)?);
@@ -257,14 +277,26 @@ impl Task {
         })
     }
 
-    /// `fewshot_context`: the description, the shots, then the document's prompt (one context
-    /// per choice for multiple-input tasks).
-    fn context(&self, doc: &Json, shots: usize, rng: &mut PyRandom) -> Result<Vec<String>, String> {
+    /// `fewshot_context`: the system instruction and description, the shots, then the
+    /// document's prompt (one context per choice for multiple-input tasks), as plain text or
+    /// through `chat`.
+    fn context(
+        &self,
+        doc: &Json,
+        shots: usize,
+        rng: &mut PyRandom,
+        chat: Option<&Chat>,
+    ) -> Result<Vec<String>, String> {
         let cfg = &self.config;
         let fs = &cfg.fewshot;
-        let mut text = self
+        let description = self
             .resolve(doc, Some(&cfg.description))?
             .unwrap_or_default();
+        let mut turns = system(
+            chat.and_then(|c| c.system),
+            &description,
+            &cfg.fewshot_delimiter,
+        );
         if shots > 0 {
             let eval_doc = (fs.split == cfg.test_split).then_some(doc);
             for shot in self.sample(shots, eval_doc, rng)? {
@@ -282,18 +314,18 @@ impl Task {
                     q = index(c.as_deref().unwrap_or_default(), i)?.clone();
                     c = None;
                 }
-                qa_turn(
-                    &mut text,
+                turns.extend(qa_turn(
                     &q,
                     c.as_deref(),
                     Some(&a),
                     prefix.as_deref(),
                     &fs.target_delimiter,
                     &fs.fewshot_delimiter,
-                )?;
+                )?);
             }
         }
         let prefix = self.resolve(doc, cfg.gen_prefix.as_deref())?;
+        let prefix = prefix.as_deref();
         let q = self.doc_to_text(doc, None)?;
         let c = match &cfg.doc_to_choice {
             Some(_) => Some(self.doc_to_choice(doc, None)?),
@@ -303,22 +335,21 @@ impl Task {
         if self.multiple_input {
             let mut contexts = Vec::new();
             for choice in c.unwrap_or_default() {
-                let mut t = text.clone();
-                qa_turn(&mut t, &choice, None, None, prefix.as_deref(), "", "")?;
-                contexts.push(t);
+                let mut t = turns.clone();
+                t.extend(qa_turn(&choice, None, None, prefix, "", "")?);
+                contexts.push(render(t, chat, prefix)?);
             }
             return Ok(contexts);
         }
-        qa_turn(
-            &mut text,
+        turns.extend(qa_turn(
             &q,
             c.as_deref(),
             None,
-            prefix.as_deref(),
+            prefix,
             &cfg.target_delimiter,
             "",
-        )?;
-        Ok(vec![text])
+        )?);
+        Ok(vec![render(turns, chat, prefix)?])
     }
 
     /// The sampler's `sample(n, eval_doc)`.
@@ -485,85 +516,4 @@ fn is_empty_field(f: &DocField) -> bool {
 /// Python's `str.isdigit` on the text as a whole (not empty, every character a digit).
 fn is_digits(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_digit())
-}
-
-/// `choices[i]`, negative indices from the end as in Python.
-fn index(choices: &[Json], i: i64) -> Result<&Json, String> {
-    let at = if i < 0 { choices.len() as i64 + i } else { i };
-    usize::try_from(at)
-        .ok()
-        .and_then(|at| choices.get(at))
-        .ok_or_else(|| {
-            format!(
-                "choice index {i} is out of range for {} choices",
-                choices.len()
-            )
-        })
-}
-
-/// `build_qa_turn` rendered as text: the prompt, the delimiter where lm-eval puts one, then
-/// the answer (`c[a]` for an index, the first of a list) or the generation prefix.
-fn qa_turn(
-    out: &mut String,
-    q: &Json,
-    c: Option<&[Json]>,
-    a: Option<&Json>,
-    prefix: Option<&str>,
-    target_delim: &str,
-    fewshot_delim: &str,
-) -> Result<(), String> {
-    let q = q
-        .as_str()
-        .ok_or_else(|| format!("the prompt is {q}, not text"))?;
-    let has_answer = a.is_some_and(|a| !a.is_null() && a.as_str() != Some(""));
-    let prefix = prefix.filter(|p| !p.is_empty());
-    out.push_str(q);
-    let needs = |p: &str| -> bool { requires_delimiter(q, p) };
-    if (has_answer && prefix.is_none()) || prefix.is_some_and(needs) {
-        out.push_str(target_delim);
-    }
-    if let Some(a) = a.filter(|_| has_answer) {
-        let answer = match (c.filter(|c| !c.is_empty()), a) {
-            (Some(c), Json::Number(n)) if n.is_i64() || n.is_u64() => {
-                index(c, n.as_i64().unwrap_or_default())?
-            }
-            (Some(c), Json::Bool(b)) => index(c, i64::from(*b))?,
-            (_, Json::Array(l)) => l.first().ok_or("the answer is an empty list")?,
-            (_, a) => a,
-        };
-        let answer = answer
-            .as_str()
-            .ok_or_else(|| format!("the answer is {answer}, not text"))?;
-        out.push_str(&maybe_delimit(prefix, answer, " "));
-        out.push_str(fewshot_delim);
-    } else if let Some(p) = prefix {
-        out.push_str(p);
-    }
-    Ok(())
-}
-
-/// lm-eval's `requires_delimiter`: neither side has whitespace at the join.
-fn requires_delimiter(prefix: &str, suffix: &str) -> bool {
-    match (prefix.chars().last(), suffix.chars().next()) {
-        (None, _) => false,
-        (Some(p), Some(s)) => !(py_space(p) || py_space(s)),
-        (Some(p), None) => !py_space(p),
-    }
-}
-
-/// lm-eval's `maybe_delimit`.
-fn maybe_delimit(prefix: Option<&str>, suffix: &str, delim: &str) -> String {
-    match prefix {
-        None | Some("") => suffix.to_string(),
-        Some(p) if suffix.is_empty() => p.to_string(),
-        Some(p) => {
-            let join = !(p.chars().last().is_some_and(py_space)
-                || suffix.chars().next().is_some_and(py_space));
-            if join {
-                format!("{p}{delim}{suffix}")
-            } else {
-                format!("{p}{suffix}")
-            }
-        }
-    }
 }

@@ -22,6 +22,28 @@ pub struct ChatPrompting {
 }
 
 impl ChatPrompting {
+    /// The chat template of the model in `dir`, as lm-eval's flags ask for it
+    /// (`--apply_chat_template`, `--system_instruction`, `--fewshot_as_multiturn`).
+    pub fn of_model_dir(
+        dir: &std::path::Path,
+        system_prompt: Option<String>,
+        fewshot_as_multiturn: bool,
+    ) -> Result<ChatPrompting, TaskError> {
+        let template = ChatTemplate::from_dir(dir)
+            .map_err(|e| TaskError::Request(e.to_string()))?
+            .ok_or_else(|| {
+                TaskError::Request(format!(
+                    "{} has no chat template (no chat_template.jinja, no `chat_template` in tokenizer_config.json)\n  fix: name the folder of an instruction-tuned model",
+                    dir.display()
+                ))
+            })?;
+        Ok(ChatPrompting {
+            template,
+            system_prompt,
+            fewshot_as_multiturn,
+        })
+    }
+
     /// The turns of example `idx` whose filled template is `prompt`, and the pool rows shown.
     pub fn messages(
         &self,

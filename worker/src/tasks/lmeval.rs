@@ -18,9 +18,11 @@ use sha2::{Digest, Sha256};
 use spec::LmEvalTask;
 use store::{MetricValue, NewSample, entities::sample};
 
+use super::conversation::ChatPrompting;
 use super::{Batch, TaskError};
 use crate::data::Table;
 use crate::data::lmeval_tasks::TaskData;
+use chat::{ChatTemplate, Message};
 
 /// lm-eval's `tok_encode`: the tokenizer's special tokens are added (HF's default), except
 /// for a text that already begins with the start token's text.
@@ -181,18 +183,20 @@ fn folders(include: &[std::path::PathBuf]) -> String {
 
 /// The task `l` with its documents and the requests of its first `limit` documents, with
 /// `shots` few-shot examples (as lm-eval decides: the task file's 0 stands; the file's number
-/// when `None`), drawn with lm-eval's default seed.
+/// when `None`), drawn with lm-eval's default seed; the prompts through the model's chat
+/// template where `chat` is given (lm-eval's `--apply_chat_template`).
 pub fn prepare(
     l: &LmEvalTask,
     shots: Option<u32>,
     limit: Option<u64>,
     data: &TaskData,
+    chat: Option<&ChatPrompting>,
 ) -> Result<Prepared, TaskError> {
     let config = reread(l)?;
     let shots = config.shots(shots.map(|k| k as usize));
     let task = harness::Task::load(config, data, shots)?;
     let limit = limit.map(|n| n as usize);
-    let requests = task.requests(shots, harness::DEFAULT_FEWSHOT_SEED, limit)?;
+    let requests = requests(&task, shots, harness::DEFAULT_FEWSHOT_SEED, limit, chat)?;
     let docs = task.docs.len().min(limit.unwrap_or(usize::MAX));
     let mut by_doc = vec![0..0; docs];
     let mut start = 0;
@@ -211,6 +215,54 @@ pub fn prepare(
         requests,
         by_doc,
     })
+}
+
+/// `task`'s requests (`Task::requests`), the prompts through `chat`'s template where given.
+pub fn requests(
+    task: &harness::Task,
+    shots: usize,
+    seed: i64,
+    limit: Option<usize>,
+    chat: Option<&ChatPrompting>,
+) -> Result<Vec<harness::Request>, harness::Error> {
+    let Some(c) = chat else {
+        return task.requests(shots, seed, limit);
+    };
+    let render = |turns: &[(&str, &str)], open: bool| render_chat(&c.template, turns, open);
+    let chat = harness::Chat {
+        system: c.system_prompt.as_deref(),
+        multiturn: c.fewshot_as_multiturn,
+        render: &render,
+    };
+    task.requests_with(shots, seed, limit, Some(&chat))
+}
+
+/// `turns` through `template` as lm-eval's `HFLM.apply_chat_template` renders them: opening
+/// the assistant's turn (`open`), else continuing the final turn; a conversation the template
+/// refuses is rendered again without its system turn.
+fn render_chat(
+    template: &ChatTemplate,
+    turns: &[(&str, &str)],
+    open: bool,
+) -> Result<String, String> {
+    let go = |messages: &[Message]| {
+        if open {
+            template.render(messages, true)
+        } else {
+            template.render_continuing(messages)
+        }
+    };
+    let messages: Vec<Message> = turns.iter().map(|(r, c)| Message::new(r, *c)).collect();
+    match go(&messages) {
+        Err(e) if e.is_template_error() => {
+            let without: Vec<Message> = messages
+                .into_iter()
+                .filter(|m| m.role != "system")
+                .collect();
+            go(&without).map_err(|e| e.to_string())
+        }
+        r => r.map_err(|e| e.to_string()),
+    }
 }
 
 impl Prepared {
@@ -540,7 +592,7 @@ pub fn metrics(
     let mut by_idx: Vec<&sample::Model> = samples.iter().collect();
     by_idx.sort_by_key(|s| s.idx);
     let n = by_idx.len().min(p.docs());
-    let mut responses = Vec::new();
+    let (mut requests, mut responses) = (Vec::new(), Vec::new());
     for s in &by_idx[..n] {
         let data: serde_json::Value =
             serde_json::from_str(&s.data).map_err(|e| TaskError::Sample {
@@ -556,9 +608,35 @@ pub fn metrics(
         for r in data["responses"].as_array().ok_or_else(bad)? {
             responses.push(response(r).ok_or_else(bad)?);
         }
+        // The requests as the run made them (its prompts, through a chat template where the
+        // setting asked for one), in the task's structure.
+        let d = usize::try_from(s.idx)
+            .ok()
+            .filter(|&d| d < p.docs())
+            .ok_or_else(|| TaskError::Sample {
+                idx: s.idx,
+                message: format!("the task has {} documents", p.docs()),
+            })?;
+        let built = &p.requests[p.by_doc(d)];
+        let stored = data["arguments"]
+            .as_array()
+            .filter(|a| a.len() == built.len());
+        for (k, r) in built.iter().enumerate() {
+            let mut r = r.clone();
+            if let Some(a) = stored.and_then(|a| a[k].as_array()) {
+                r.arguments = a
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| match v {
+                        serde_json::Value::Null if j == 0 => serde_json::json!(s.prompt),
+                        v => v.clone(),
+                    })
+                    .collect();
+            }
+            requests.push(r);
+        }
     }
-    let requests = &p.requests[..p.by_doc.get(n.wrapping_sub(1)).map_or(0, |r| r.end)];
-    let scores = harness::score(&p.task, requests, &responses)?;
+    let scores = harness::score(&p.task, &requests, &responses)?;
     Ok(l.metrics
         .iter()
         .filter_map(|(name, key)| {
