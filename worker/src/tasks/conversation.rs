@@ -28,15 +28,11 @@ impl ChatPrompting {
         dir: &std::path::Path,
         system_prompt: Option<String>,
         fewshot_as_multiturn: bool,
-    ) -> Result<ChatPrompting, TaskError> {
-        let template = ChatTemplate::from_dir(dir)
-            .map_err(|e| TaskError::Request(e.to_string()))?
-            .ok_or_else(|| {
-                TaskError::Request(format!(
-                    "{} has no chat template (no chat_template.jinja, no `chat_template` in tokenizer_config.json)\n  fix: name the folder of an instruction-tuned model",
-                    dir.display()
-                ))
-            })?;
+    ) -> Result<ChatPrompting, chat::ChatError> {
+        let template = ChatTemplate::from_dir(dir)?.ok_or_else(|| chat::ChatError::File {
+            path: dir.to_path_buf(),
+            message: "no chat template here (no chat_template.jinja, no `chat_template` in tokenizer_config.json)\n  fix: name the folder of an instruction-tuned model".into(),
+        })?;
         Ok(ChatPrompting {
             template,
             system_prompt,
