@@ -680,7 +680,8 @@ pub struct ImportArgs {
     #[arg(long, required_unless_present = "onto")]
     pub model: Option<String>,
     /// Outputs file (CSV, JSON Lines, JSON or Parquet); with --onto, the samples export with
-    /// a score column per attribute
+    /// a score column per attribute; with --task lm-eval:NAME, lm-eval's samples file, or the
+    /// folder it wrote for one model (each task's newest samples_TASK_DATE.jsonl)
     #[arg(long)]
     pub file: PathBuf,
     /// How the file is laid out: `table` (columns named by --map) or `lm-eval` (a

@@ -394,6 +394,34 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
         !out.status.success() && err.contains("lm-eval:sum stands for 2 tasks"),
         "{err}"
     );
+    // The folder lm-eval wrote for the model: each of the tag's tasks from its samples file.
+    let out = other.ok(&[
+        "import",
+        "--format",
+        "lm-eval",
+        "--task",
+        "lm-eval:sum",
+        "--include-path",
+        include.to_str().unwrap(),
+        "--model",
+        "small-folder",
+        "--file",
+        folder.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.matches(&format!("imported {DOCS} sample(s)")).count(),
+        2,
+        "{out}"
+    );
+    for task in ["sum_p0", "sum_p1"] {
+        let original = run_of(&other, &format!("small/lm-eval:{task}/all/seed=0"));
+        let imported = run_of(&other, &format!("small-folder/lm-eval:{task}/%"));
+        assert_eq!(
+            run_metrics(&other, &imported),
+            run_metrics(&other, &original),
+            "{task}"
+        );
+    }
     // And on the sweep's page of the dashboard.
     let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");

@@ -4,6 +4,8 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use metrics::bootstrap::Bootstrap;
 use worker::metric_models::MetricModelCache;
 use worker::tasks::ScoreRequest;
@@ -73,7 +75,8 @@ async fn store_import(
 }
 
 /// `import --format lm-eval --task lm-eval:NAME --include-path DIR`: lm-eval's samples of
-/// one of its tasks, read from the task file as a run of that task reads it.
+/// its tasks (one file, or each task's in the folder lm-eval wrote for a model), read from the
+/// task files as runs of those tasks read them.
 async fn lm_eval(
     s: &Settings,
     name: &str,
@@ -92,16 +95,32 @@ async fn lm_eval(
     }
     let cwd = std::env::current_dir()?;
     let include: Vec<std::path::PathBuf> = a.include_path.iter().map(|p| cwd.join(p)).collect();
-    let mut tasks = worker::tasks::lmeval::expand(name, &include)?;
-    if tasks.len() != 1 {
+    let tasks = worker::tasks::lmeval::expand(name, &include)?;
+    // A folder lm-eval wrote: each task's newest samples file. A file: the one task's.
+    let files: Vec<std::path::PathBuf> = if a.file.is_dir() {
+        tasks
+            .iter()
+            .map(|l| {
+                worker::data::lmeval::samples_file(&a.file, &l.task)?.with_context(|| {
+                    format!(
+                        "{} holds no samples_{}_DATE.jsonl\n  fix: give the folder lm-eval wrote for one model (OUTPUT_PATH/MODEL), run with --log_samples",
+                        a.file.display(),
+                        l.task
+                    )
+                })
+            })
+            .collect::<anyhow::Result<_>>()?
+    } else if tasks.len() == 1 {
+        vec![a.file.clone()]
+    } else {
         let names: Vec<&str> = tasks.iter().map(|t| t.task.as_str()).collect();
         anyhow::bail!(
-            "lm-eval:{name} stands for {} tasks ({})\n  fix: import each task's samples_TASK_DATE.jsonl with --task lm-eval:TASK",
+            "lm-eval:{name} stands for {} tasks ({}), and {} is one file\n  fix: give the folder lm-eval wrote (--file DIR), or one task (--task lm-eval:TASK)",
             names.len(),
-            names.join(", ")
+            names.join(", "),
+            a.file.display()
         );
-    }
-    let l = tasks.remove(0);
+    };
     let locations = context::locations(s);
     let data = worker::data::lmeval_tasks::TaskData {
         download: !locations.hub.offline,
@@ -119,16 +138,26 @@ async fn lm_eval(
             )
         })
         .transpose()?;
-    let import = worker::import::prepare_lm_eval(
-        &l,
-        model,
-        &a.file,
-        a.num_fewshot,
-        chat.as_ref(),
-        &data,
-        &boot,
-    )?;
-    store_import(s, &a.sweep, model, import).await
+    // Every file is read and checked before any is stored.
+    let imports = tasks
+        .iter()
+        .zip(&files)
+        .map(|(l, file)| {
+            worker::import::prepare_lm_eval(
+                l,
+                model,
+                file,
+                a.num_fewshot,
+                chat.as_ref(),
+                &data,
+                &boot,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for import in imports {
+        store_import(s, &a.sweep, model, import).await?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `import --onto RUN`: per-sample scores computed elsewhere, merged into the run's samples,

@@ -17,6 +17,44 @@ use super::{DataError, Row, Table};
 
 const FIX: &str = "give a samples_TASK_DATE.jsonl file written by `lm_eval --log_samples`";
 
+/// The newest samples file lm-eval wrote for `task` in folder `dir` (`samples_TASK_DATE.jsonl`),
+/// if any.
+pub fn samples_file(dir: &Path, task: &str) -> Result<Option<std::path::PathBuf>, DataError> {
+    let io = |source| DataError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let prefix = format!("samples_{task}_");
+    let mut newest: Option<(String, std::path::PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(date) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".jsonl"))
+            .filter(|d| is_date_id(d))
+        else {
+            continue;
+        };
+        if newest.as_ref().is_none_or(|(d, _)| date > d.as_str()) {
+            newest = Some((date.to_string(), entry.path()));
+        }
+    }
+    Ok(newest.map(|(_, p)| p))
+}
+
+/// lm-eval's `date_id` (`datetime.now().isoformat().replace(":", "-")`, e.g.
+/// `2026-12-07T14-05-03.123456`), which tells `samples_TASK_DATE` apart from the samples of a
+/// task whose name continues `TASK_`.
+fn is_date_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 19
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && s.chars().all(|c| c.is_ascii_digit() || "-T.".contains(c))
+}
+
 /// Read the lm-eval samples file at `path`.
 pub fn read(path: &Path) -> Result<Table, DataError> {
     let lines = super::read(path, DataFormat::Jsonl)?;
@@ -178,6 +216,22 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn the_newest_samples_file_of_a_task_is_found_by_its_date() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "samples_nor_p0_2026-12-07T14-05-03.123456.jsonl",
+            "samples_nor_p0_2026-12-08T09-00-00.000001.jsonl",
+            "samples_nor_p0_extra_2026-12-09T09-00-00.000001.jsonl",
+            "results_2026-12-08T09-00-00.000001.json",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let found = samples_file(dir.path(), "nor_p0").unwrap().unwrap();
+        assert!(found.ends_with("samples_nor_p0_2026-12-08T09-00-00.000001.jsonl"));
+        assert!(samples_file(dir.path(), "nor_p1").unwrap().is_none());
+    }
 
     fn table_of(lines: &str) -> Result<Table, DataError> {
         let dir = tempfile::tempdir().unwrap();
