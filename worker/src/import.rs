@@ -208,145 +208,90 @@ pub fn prepare_lm_eval(
     bootstrap: &metrics::bootstrap::Bootstrap,
 ) -> Result<Imported, ImportError> {
     use crate::tasks::lmeval;
-    use serde_json::Value;
 
     let file = std::fs::canonicalize(file).map_err(|source| ImportError::Read {
         path: file.to_path_buf(),
         source,
     })?;
-    let lines = crate::data::read(&file, DataFormat::Jsonl)?;
+    let documents = crate::data::lmeval::documents(&file)?;
     let p = lmeval::prepare(l, shots, None, data, chat)?;
-    let bad = |line: usize, message: String, fix: &str| {
+    let bad = |line: u64, message: String| {
         ImportError::Data(Box::new(DataError::Parse {
             path: file.clone(),
-            line: line as u64 + 1,
+            line,
             message,
-            fix: fix.to_string(),
+            fix: "import against the task file and settings the samples were made with (--include-path, --num-fewshot, and --apply-chat-template with --system-instruction and --fewshot-as-multiturn for lm-eval's chat flags)".into(),
         }))
     };
-    const FIX: &str =
-        "give the samples_TASK_DATE.jsonl that `lm_eval --log_samples` wrote for this task";
-    let names = &l.metrics;
-    let mut samples: Vec<NewSample> = Vec::new();
-    for (i, line) in lines.rows.iter().enumerate() {
-        let doc_id = line.get("doc_id").and_then(Value::as_u64).ok_or_else(|| {
-            bad(
-                i,
-                "no whole-number `doc_id`: not an lm-eval samples line".into(),
-                FIX,
-            )
-        })? as usize;
-        // lm-eval writes a line per filter of each document, with the same responses.
-        if samples.last().is_some_and(|s| s.idx == doc_id as i64) {
-            continue;
-        }
-        if doc_id != samples.len() {
+    let mut samples: Vec<NewSample> = Vec::with_capacity(documents.len());
+    for d in &documents {
+        if d.doc_id >= p.docs() {
             return Err(bad(
-                i,
+                d.line,
                 format!(
-                    "document {doc_id} where document {} was next: an import holds the task's first documents, in order",
-                    samples.len()
-                ),
-                "give the whole file lm-eval wrote (`--limit N` evaluates the first N documents)",
-            ));
-        }
-        if doc_id >= p.docs() {
-            return Err(bad(
-                i,
-                format!(
-                    "document {doc_id}, but `{}` has {} documents",
+                    "document {}, but `{}` has {} documents",
+                    d.doc_id,
                     l.task,
                     p.docs()
                 ),
-                "import the samples against the task file and data they were made from",
             ));
         }
-        let requests = &p.requests[p.by_doc(doc_id)];
-        let resps = line
-            .get("resps")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad(i, "no `resps` list".into(), FIX))?;
-        if resps.len() != requests.len() {
+        let requests = &p.requests[p.by_doc(d.doc_id)];
+        if d.resps.len() != requests.len() {
             return Err(bad(
-                i,
+                d.line,
                 format!(
-                    "{} responses for the {} requests nlebench builds for document {doc_id}",
-                    resps.len(),
-                    requests.len()
+                    "{} responses for the {} requests nlebench builds for document {}",
+                    d.resps.len(),
+                    requests.len(),
+                    d.doc_id
                 ),
-                "import the samples against the task file they were made from (and its --num-fewshot, --apply-chat-template)",
             ));
         }
-        if let Some(args) = line.get("arguments").and_then(Value::as_object) {
-            for (k, r) in requests.iter().enumerate() {
-                let theirs = &args.get(&format!("gen_args_{k}"));
-                let same = r.arguments.iter().enumerate().all(|(j, a)| {
-                    let t = theirs.and_then(|t| t.get(format!("arg_{j}")));
-                    // Generation arguments are compared as lm-eval wrote them only when texts.
-                    a.is_object() || t == Some(a)
-                });
-                if !same {
-                    return Err(bad(
-                        i,
-                        format!(
-                            "request {k} of document {doc_id} is not the one nlebench builds from {}: {} (nlebench: {})",
-                            l.file.display(),
-                            theirs.map_or("missing".into(), Value::to_string),
-                            Value::Array(r.arguments.clone())
-                        ),
-                        "import against the task file and settings the samples were made with (--include-path, --num-fewshot, and --apply-chat-template with --system-instruction and --fewshot-as-multiturn for lm-eval's chat flags)",
-                    ));
-                }
+        for (k, r) in requests.iter().enumerate() {
+            let theirs = d.arguments.as_ref().map(|a| a.get(k));
+            // Generation arguments are lm-eval's normalised ones; the texts must be equal.
+            let same = theirs.is_none_or(|t| {
+                t.is_some_and(|t| {
+                    r.arguments
+                        .iter()
+                        .enumerate()
+                        .all(|(j, a)| a.is_object() || t.get(j) == Some(a))
+                })
+            });
+            if !same {
+                return Err(bad(
+                    d.line,
+                    format!(
+                        "request {k} of document {} is not the one nlebench builds from {}: {} (nlebench: {})",
+                        d.doc_id,
+                        l.file.display(),
+                        theirs
+                            .flatten()
+                            .map_or("missing".into(), |t| serde_json::json!(t).to_string()),
+                        serde_json::Value::Array(r.arguments.clone())
+                    ),
+                ));
             }
         }
-        let mut responses = Vec::with_capacity(resps.len());
-        for (k, (r, req)) in resps.iter().zip(requests).enumerate() {
-            let first = r.as_array().and_then(|a| a.first()).unwrap_or(r);
-            let number = |v: &Value| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok());
-            let flag = |v: &Value| {
-                v.as_bool().or_else(|| match v.as_str()? {
-                    "True" | "true" => Some(true),
-                    "False" | "false" => Some(false),
-                    _ => None,
+        let responses = d
+            .resps
+            .iter()
+            .zip(requests)
+            .enumerate()
+            .map(|(k, (written, r))| {
+                crate::data::lmeval::response(written, r.request_type).ok_or_else(|| {
+                    bad(
+                        d.line,
+                        format!(
+                            "response {k} of document {} is not a {} response: {written}",
+                            d.doc_id, r.request_type
+                        ),
+                    )
                 })
-            };
-            let parsed = match req.request_type {
-                "generate_until" => first.as_str().map(Value::from),
-                "loglikelihood_rolling" => number(first).map(Value::from),
-                _ => first.as_array().and_then(|pair| {
-                    Some(serde_json::json!([
-                        number(pair.first()?)?,
-                        flag(pair.get(1)?)?
-                    ]))
-                }),
-            };
-            responses.push(parsed.ok_or_else(|| {
-                bad(
-                    i,
-                    format!(
-                        "response {k} of document {doc_id} is not a {} response: {r}",
-                        req.request_type
-                    ),
-                    FIX,
-                )
-            })?);
-        }
-        let output = match requests.first().map(|r| r.request_type) {
-            Some("generate_until") => responses
-                .first()
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            _ if requests.len() > 1 => responses
-                .iter()
-                .enumerate()
-                .max_by(|a, b| {
-                    let ll = |v: &Value| v[0].as_f64().unwrap_or(f64::NEG_INFINITY);
-                    ll(a.1).total_cmp(&ll(b.1))
-                })
-                .and_then(|(k, _)| requests[k].arguments.get(1)?.as_str().map(str::to_string)),
-            _ => None,
-        };
-        samples.push(lmeval::sample(&p, doc_id, 0, responses, output, 0, names)?);
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        samples.push(lmeval::sample(&p, d.doc_id, 0, responses, 0, &l.metrics)?);
     }
     if samples.is_empty() {
         return Err(ImportError::Empty {

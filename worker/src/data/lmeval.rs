@@ -161,6 +161,94 @@ pub fn read(path: &Path) -> Result<Table, DataError> {
     })
 }
 
+/// One document of an lm-eval samples file, as lm-eval wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// Its (first) line in the file, 1-based.
+    pub line: u64,
+    /// The document's index in the task.
+    pub doc_id: usize,
+    /// Each request's arguments, where the file has them.
+    pub arguments: Option<Vec<Vec<Value>>>,
+    /// Each request's response as lm-eval wrote it (`resps[k][0]`).
+    pub resps: Vec<Value>,
+}
+
+/// The documents of the lm-eval samples file at `path`, in order: one per document (lm-eval
+/// writes a line per filter, with the same responses), the task's first documents without a
+/// gap (`--limit N` evaluates the first N).
+pub fn documents(path: &Path) -> Result<Vec<Document>, DataError> {
+    let lines = super::read(path, DataFormat::Jsonl)?;
+    let bad = |i: usize, message: String, fix: &str| DataError::Parse {
+        path: path.to_path_buf(),
+        line: i as u64 + 1,
+        message,
+        fix: fix.to_string(),
+    };
+    let mut out: Vec<Document> = Vec::new();
+    for (i, line) in lines.rows.iter().enumerate() {
+        let doc_id = line.get("doc_id").and_then(Value::as_u64).ok_or_else(|| {
+            bad(
+                i,
+                "no whole-number `doc_id`: not an lm-eval samples line".into(),
+                FIX,
+            )
+        })? as usize;
+        if out.last().is_some_and(|d| d.doc_id == doc_id) {
+            continue;
+        }
+        if doc_id != out.len() {
+            return Err(bad(
+                i,
+                format!(
+                    "document {doc_id} where document {} was next: an import holds the task's first documents, in order",
+                    out.len()
+                ),
+                "give the whole file lm-eval wrote (`--limit N` evaluates the first N documents)",
+            ));
+        }
+        let resps = line
+            .get("resps")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad(i, "no `resps` list".into(), FIX))?;
+        out.push(Document {
+            line: i as u64 + 1,
+            doc_id,
+            arguments: line.get("arguments").map(arguments),
+            resps: resps
+                .iter()
+                .map(|r| r.as_array().and_then(|a| a.first()).unwrap_or(r).clone())
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// A response as lm-eval's `sanitize_list` wrote it (numbers and flags as Python's `str`), as
+/// a run stores it: `[log-likelihood, is_greedy]` for `loglikelihood`, the number for
+/// `loglikelihood_rolling`, the text for `generate_until`.
+pub fn response(written: &Value, request_type: &str) -> Option<Value> {
+    let number = |v: &Value| v.as_f64().or_else(|| v.as_str()?.trim().parse().ok());
+    let flag = |v: &Value| {
+        v.as_bool().or_else(|| match v.as_str()? {
+            "True" | "true" => Some(true),
+            "False" | "false" => Some(false),
+            _ => None,
+        })
+    };
+    match request_type {
+        "generate_until" => written.as_str().map(Value::from),
+        "loglikelihood_rolling" => number(written).map(Value::from),
+        _ => {
+            let pair = written.as_array()?;
+            Some(serde_json::json!([
+                number(pair.first()?)?,
+                flag(pair.get(1)?)?
+            ]))
+        }
+    }
+}
+
 /// The requests' arguments, in order: lm-eval writes them as `{"gen_args_0": {"arg_0": …,
 /// "arg_1": …}, …}` (older versions as a list of lists).
 fn arguments(v: &Value) -> Vec<Vec<Value>> {

@@ -430,45 +430,28 @@ pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
         .map(|&d| {
             let requests = &p.requests[p.by_doc[d].clone()];
             let kind = requests.first().map_or("", |r| r.request_type);
-            let (responses, output, truncated): (Vec<serde_json::Value>, Option<String>, usize) =
-                if kind == "generate_until" {
-                    let got: Vec<String> = texts.by_ref().take(requests.len()).collect();
-                    let first = got.first().cloned();
-                    (
-                        got.into_iter().map(serde_json::Value::from).collect(),
-                        first,
-                        0,
-                    )
-                } else if kind == "loglikelihood_rolling" {
-                    let got = rolled.by_ref().take(requests.len());
-                    (got.map(serde_json::Value::from).collect(), None, 0)
-                } else {
-                    let got: Vec<ContinuationScore> =
-                        scores.by_ref().take(requests.len()).collect();
-                    let responses = got
-                        .iter()
-                        .map(|s| serde_json::json!([s.logprob, s.greedy]))
-                        .collect();
-                    // Of several continuations (multiple choice), the most likely one.
-                    let best = (requests.len() > 1)
-                        .then(|| {
-                            got.iter()
-                                .enumerate()
-                                .max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob))
-                                .and_then(|(i, _)| requests[i].arguments.get(1))
-                                .and_then(serde_json::Value::as_str)
-                                .map(str::to_string)
-                        })
-                        .flatten();
-                    let truncated = got.iter().map(|s| s.truncated).max().unwrap_or(0);
-                    (responses, best, truncated)
-                };
+            let (responses, truncated): (Vec<serde_json::Value>, usize) = if kind
+                == "generate_until"
+            {
+                let got = texts.by_ref().take(requests.len());
+                (got.map(serde_json::Value::from).collect(), 0)
+            } else if kind == "loglikelihood_rolling" {
+                let got = rolled.by_ref().take(requests.len());
+                (got.map(serde_json::Value::from).collect(), 0)
+            } else {
+                let got: Vec<ContinuationScore> = scores.by_ref().take(requests.len()).collect();
+                let truncated = got.iter().map(|s| s.truncated).max().unwrap_or(0);
+                let responses = got
+                    .iter()
+                    .map(|s| serde_json::json!([s.logprob, s.greedy]))
+                    .collect();
+                (responses, truncated)
+            };
             sample(
                 p,
                 d,
                 b.shard,
                 responses,
-                output,
                 truncated,
                 names.unwrap_or_default(),
             )
@@ -477,7 +460,8 @@ pub fn run(b: &Batch, p: &Prepared) -> Result<Vec<NewSample>, TaskError> {
 }
 
 /// The sample of document `d` with its `responses` (one per request): its prompt (the first
-/// request's context), its document, and in its data the responses, each request's
+/// request's context), its output (the generated text, or the most likely choice), its
+/// document, and in its data the responses, each request's
 /// arguments (`null` for a context that is the prompt), the target, the filtered responses
 /// (where the task filters) and each metric's value for the document ([`DocScores`]).
 pub fn sample(
@@ -485,11 +469,29 @@ pub fn sample(
     d: usize,
     shard: i32,
     responses: Vec<serde_json::Value>,
-    output: Option<String>,
     truncated: usize,
     names: &[(String, String)],
 ) -> Result<NewSample, TaskError> {
     let requests = &p.requests[p.by_doc[d].clone()];
+    let output = match requests.first().map(|r| r.request_type) {
+        Some("generate_until") => responses
+            .first()
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string),
+        // Of several continuations (multiple choice), the most likely one (the first of equals,
+        // as lm-eval's argmax).
+        _ if requests.len() > 1 => {
+            let ll = |v: &serde_json::Value| v[0].as_f64().unwrap_or(f64::NEG_INFINITY);
+            let mut best: Option<(usize, f64)> = None;
+            for (k, r) in responses.iter().enumerate() {
+                if best.is_none_or(|(_, b)| ll(r) > b) {
+                    best = Some((k, ll(r)));
+                }
+            }
+            best.and_then(|(k, _)| requests[k].arguments.get(1)?.as_str().map(str::to_string))
+        }
+        _ => None,
+    };
     let prompt = requests
         .first()
         .and_then(|r| r.arguments.first())
