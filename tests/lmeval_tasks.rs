@@ -238,6 +238,23 @@ fn every_noreval_task_builds_lm_evals_requests() {
     }
 }
 
+/// A model folder as models ship one, holding only what `--apply-chat-template` reads: the
+/// template `tests/fixtures/chat/templates/TEMPLATE.jinja` and `special_tokens` in its
+/// tokenizer config.
+fn chat_model_dir(env: &Env, template: &str, special_tokens: &Value) -> PathBuf {
+    let dir = env.dir.path().join(format!("chat-{template}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut config = special_tokens.clone();
+    config["chat_template"] = Value::String(
+        std::fs::read_to_string(
+            root().join(format!("tests/fixtures/chat/templates/{template}.jinja")),
+        )
+        .unwrap(),
+    );
+    std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
+    dir
+}
+
 /// Through a model's chat template (`tasks requests --apply-chat-template DIR`, with
 /// `--system-instruction` and `--fewshot-as-multiturn`), every fixture task's requests equal
 /// those lm-eval 0.4.13 built through transformers' `apply_chat_template` for four model-shaped
@@ -268,18 +285,7 @@ fn requests_through_chat_templates_equal_lm_evals() {
     let system = reference["system_instruction"].as_str().unwrap();
     let mut compared = 0;
     for ((template, case), tasks) in &by_case {
-        // A model folder as models ship one: the template and special tokens in its tokenizer
-        // config.
-        let dir = env.dir.path().join(format!("chat-{template}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut config = reference["special_tokens"].clone();
-        config["chat_template"] = Value::String(
-            std::fs::read_to_string(
-                root().join(format!("tests/fixtures/chat/templates/{template}.jinja")),
-            )
-            .unwrap(),
-        );
-        std::fs::write(dir.join("tokenizer_config.json"), config.to_string()).unwrap();
+        let dir = chat_model_dir(&env, template, &reference["special_tokens"]);
         let mut args = vec![
             "tasks",
             "requests",
@@ -323,6 +329,69 @@ fn requests_through_chat_templates_equal_lm_evals() {
     }
     // Four templates, three ways, nine tasks.
     assert_eq!(compared, 108);
+}
+
+/// All of NorEval's tasks through a chat template (Llama 3's shape, the system instruction,
+/// one shot as turns of its own), on the datasets `noreval_requests.py` writes: the first
+/// document's requests equal lm-eval 0.4.13's through transformers' `apply_chat_template`
+/// (recorded by tools/lmeval/chat_reference.py), 116 of 116.
+#[test]
+#[cfg_attr(
+    not(nlebench_lmeval),
+    ignore = "needs lm-evaluation-harness: set NLEBENCH_TEST_LMEVAL to a Python with `lm-eval` installed (.ci/run does)"
+)]
+fn noreval_requests_through_a_chat_template_equal_lm_evals() {
+    let reference = read_json(&root().join("tests/fixtures/lmeval_noreval_chat_reference.json"));
+    let env = Env::embedded();
+    let out = env.dir.path().join("noreval");
+    lm_eval_requests(
+        &["--out", out.to_str().unwrap(), "--tasks-only"],
+        env.dir.path(),
+        env.dir.path(),
+    );
+    let template = reference["template"].as_str().unwrap();
+    let dir = chat_model_dir(&env, template, &reference["special_tokens"]);
+    let want = reference["requests"].as_object().unwrap();
+    let (shots, limit) = (
+        reference["shots"].to_string(),
+        reference["limit"].to_string(),
+    );
+    let include = out.join("tasks");
+    let mut args: Vec<String> = [
+        "tasks",
+        "requests",
+        "--json",
+        "--include-path",
+        include.to_str().unwrap(),
+        "--num-fewshot",
+        &shots,
+        "--limit",
+        &limit,
+        "--apply-chat-template",
+        dir.to_str().unwrap(),
+        "--system-instruction",
+        reference["system_instruction"].as_str().unwrap(),
+        "--fewshot-as-multiturn",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    args.extend(want.keys().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.cmd(&args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let differ: Vec<String> = want
+        .iter()
+        .filter(|(task, w)| got.get(*task) != Some(*w))
+        .map(|(task, w)| format!("{task}: {}", first_difference(w, &got[task])))
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+    assert_eq!(want.len(), 116);
 }
 
 /// A sweep of a NorEval tag (`norcommonsenseqa_nob`: its five prompt variants, NorEval's own

@@ -14,6 +14,12 @@ add_generation_prompt=..., continue_final_message=not add_generation_prompt)` on
 with bos `<|begin_of_text|>`, eos `<|eot_id|>` and pad `<pad>`, again without the system turn
 when the template raises. The results go to tests/fixtures/lmeval_chat_reference.json.
 
+Then, for all of NorEval's tasks (lm-eval 0.4.13's `tasks/noreval`, on the local datasets
+tools/lmeval/noreval_requests.py writes), the first document's requests through the Llama 3
+template with the system instruction, one shot and the shots as turns of their own, to
+tests/fixtures/lmeval_noreval_chat_reference.json (regenerate it when that script's datasets
+change).
+
 Usage (lm-eval 0.4.13 and transformers 5, no PyTorch needed; from the repository root):
 
     pip install lm-eval==0.4.13 transformers==5.25.0
@@ -25,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import jinja2
@@ -38,6 +45,7 @@ TASKS = ROOT / "tests/fixtures/lmeval-tasks"
 TEMPLATES = ROOT / "tests/fixtures/chat/templates"
 TOKENIZER = ROOT / "worker/engine/assets/tokenizer-nb-bpe.json"
 OUT = ROOT / "tests/fixtures/lmeval_chat_reference.json"
+NOREVAL_OUT = ROOT / "tests/fixtures/lmeval_noreval_chat_reference.json"
 
 SHOTS, LIMIT, SEED = 2, 3, 1234
 SYSTEM = "Du er en hjelpsom assistent. Svar kort."
@@ -61,11 +69,11 @@ def hflm_chat(tok, template):
     return apply
 
 
-def build(task, system, multiturn, chat):
+def build(task, system, multiturn, chat, shots=SHOTS, limit=LIMIT):
     if task.get_config("num_fewshot") != 0:
-        task.set_config(key="num_fewshot", value=SHOTS)
+        task.set_config(key="num_fewshot", value=shots)
     task.set_fewshot_seed(seed=SEED)
-    task.build_all_requests(limit=LIMIT, rank=0, world_size=1, apply_chat_template=True,
+    task.build_all_requests(limit=limit, rank=0, world_size=1, apply_chat_template=True,
                             fewshot_as_multiturn=multiturn, system_instruction=system,
                             chat_template=chat)
     return [{"doc_id": i.doc_id, "idx": i.idx, "request_type": i.request_type,
@@ -102,6 +110,36 @@ def main() -> None:
     OUT.write_text(json.dumps(reference, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     errors = sum("error" in r for r in requests.values() if isinstance(r, dict))
     print(f"{len(requests)} task builds, {errors} failed: {OUT}")
+    noreval(tok)
+
+
+def noreval(tok):
+    """NorEval's tasks on noreval_requests.py's datasets, through the Llama 3 template."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import noreval_requests  # its stand-ins for what NorEval imports only to score
+
+    with tempfile.TemporaryDirectory() as out:
+        names = sorted(noreval_requests.write_tasks(Path(out)))
+        manager = TaskManager(include_path=str(Path(out) / "tasks"))
+        chat = hflm_chat(tok, (TEMPLATES / "llama3.jinja").read_text(encoding="utf-8"))
+        requests = {}
+        for name in names:
+            task = get_task_dict([name], manager)[name]
+            try:
+                requests[name] = build(task, SYSTEM, True, chat, shots=1, limit=1)
+            except Exception as e:  # noqa: BLE001 - recorded, and nlebench must refuse too
+                requests[name] = {"error": f"{type(e).__name__}: {e}"}
+    reference = {
+        "template": "llama3", "shots": 1, "limit": 1, "seed": SEED, "system_instruction": SYSTEM,
+        "fewshot_as_multiturn": True,
+        "special_tokens": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>", "pad_token": "<pad>"},
+        "requests": requests,
+        "versions": {"lm_eval": lm_eval.__version__, "transformers": transformers.__version__,
+                     "jinja2": jinja2.__version__, "python": sys.version.split()[0]},
+    }
+    NOREVAL_OUT.write_text(json.dumps(reference, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    errors = sum("error" in r for r in requests.values() if isinstance(r, dict))
+    print(f"NorEval: {len(requests)} tasks, {errors} failed: {NOREVAL_OUT}")
 
 
 if __name__ == "__main__":
