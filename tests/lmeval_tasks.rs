@@ -798,4 +798,32 @@ fn python_hooks_without_a_port_and_unknown_keys_are_refused_by_name() {
         e.contains("no lm-eval task, group or tag is named `nosuch`"),
         "{e}"
     );
+    // A metric function without a port could score nothing: a sweep naming its task is
+    // refused at submission, before any run is computed.
+    std::fs::write(dir.join("x.jsonl"), "{\"q\": \"Hva?\", \"a\": \"Ja\"}\n").unwrap();
+    std::fs::write(
+        dir.join("scored.yaml"),
+        format!(
+            "task: scored\ndataset_path: json\ndataset_kwargs: {{data_files: {{test: {}}}}}\ntest_split: test\noutput_type: generate_until\ndoc_to_text: q\ndoc_to_target: a\nprocess_results: !function utils.mine\nmetric_list:\n  - metric: em\n",
+            dir.join("x.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let sweep = env.write(
+        "scored.toml",
+        &format!(
+            "name = \"scored\"\ntasks = [\"lm-eval:scored\"]\nlm_eval_include = [\"{}\"]\n\n[[models]]\nname = \"tiny\"\nsource = \"random:norgpt-tiny@1\"\n\n[[settings]]\nname = \"all\"\n",
+            dir.display()
+        ),
+    );
+    let out = env.run(&["submit", sweep.to_str().unwrap()]);
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && e.contains("utils.mine")
+            && e.contains("no port")
+            && e.contains("process_results")
+            && e.contains("leave the task out"),
+        "{e}"
+    );
 }

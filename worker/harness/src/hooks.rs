@@ -50,12 +50,23 @@ pub enum ResultsHook {
 impl ResultsHook {
     /// The port of `f`, or an error naming it.
     pub fn resolve(f: &FunctionRef) -> Result<ResultsHook, Error> {
-        let (module, name) = locate(f)?;
-        match (module.as_str(), name.as_str()) {
-            ("noridiom/utils", "process_results") => Ok(ResultsHook::Noridiom),
-            ("nortruthfulqa/generation/utils", "process_results") => Ok(ResultsHook::TruthfulGen),
-            _ => Err(unported(f)),
-        }
+        let port =
+            locate(f)
+                .ok()
+                .and_then(|(module, name)| match (module.as_str(), name.as_str()) {
+                    ("noridiom/utils", "process_results") => Some(ResultsHook::Noridiom),
+                    ("nortruthfulqa/generation/utils", "process_results") => {
+                        Some(ResultsHook::TruthfulGen)
+                    }
+                    _ => None,
+                });
+        port.ok_or_else(|| {
+            unported(
+                f,
+                "NorEval's noridiom and nortruthfulqa generation process_results",
+                "leave the task out (in a sweep, name the others, or an exclude rule), or ask for a port",
+            )
+        })
     }
 
     /// The metrics of one document's (filtered) generation.
@@ -168,16 +179,26 @@ pub enum Lang {
 
 /// Where a function lives, relative to lm-eval's `noreval` task folder, and its name.
 fn locate(f: &FunctionRef) -> Result<(String, String), Error> {
-    let file = f.module_file().ok_or_else(|| unported(f))?;
+    let file = f.module_file().ok_or_else(|| unported_prompt(f))?;
     let path = file.to_string_lossy().replace('\\', "/");
     let rel = path
         .rsplit_once("/noreval/")
         .map(|(_, r)| r.trim_end_matches(".py").to_string())
-        .ok_or_else(|| unported(f))?;
+        .ok_or_else(|| unported_prompt(f))?;
     Ok((rel, f.name().to_string()))
 }
 
-fn unported(f: &FunctionRef) -> Error {
+/// A document or prompt function without a port.
+fn unported_prompt(f: &FunctionRef) -> Error {
+    unported(
+        f,
+        "NorEval's process_docs filters and prompt functions",
+        "write the prompt as a Jinja template in the task file (`doc_to_text: \"...{{field}}...\"`), or ask for a port",
+    )
+}
+
+/// The error for function `f`, which has no port (`ported`: what has one; `fix`: what to do).
+fn unported(f: &FunctionRef, ported: &str, fix: &str) -> Error {
     let module = f.qualified.rsplit_once('.').map_or("", |(m, _)| m);
     let file = f.module_file().map_or_else(
         || format!("{module}.py (not found)"),
@@ -187,9 +208,7 @@ fn unported(f: &FunctionRef) -> Error {
         function: f.qualified.clone(),
         dir: f.dir.clone(),
         why: format!(
-            "{file}: nlebench runs no Python and has no port of this function (ported: NorEval's \
-             process_docs filters and prompt functions)\n  fix: write the prompt as a Jinja template \
-             in the task file (`doc_to_text: \"...{{{{field}}}}...\"`), or ask for a port"
+            "{file}: nlebench runs no Python and has no port of this function (ported: {ported})\n  fix: {fix}"
         ),
     }
 }
@@ -204,7 +223,7 @@ impl DocsHook {
             ("noropenbookqa/utils", "filter_dataset") => DocsHook::NoropenbookqaFilter,
             ("noridiom/utils", "filter_dataset_nb") => DocsHook::NoridiomLanguage("nob"),
             ("noridiom/utils", "filter_dataset_nn") => DocsHook::NoridiomLanguage("nno"),
-            _ => return Err(unported(f)),
+            _ => return Err(unported_prompt(f)),
         })
     }
 
@@ -255,7 +274,7 @@ impl TextHook {
             }
             _ => None,
         };
-        found.ok_or_else(|| unported(f))
+        found.ok_or_else(|| unported_prompt(f))
     }
 
     /// The prompt of one document.

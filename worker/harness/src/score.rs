@@ -262,8 +262,12 @@ enum Step {
 pub const VERSION: i32 = 1;
 
 /// The keys (`METRIC,FILTER`) [`score`] gives for a task of `cfg`, in the order of its
-/// `filter_list` and `metric_list`.
+/// `filter_list` and `metric_list`; an error where [`score`] could not score the task.
 pub fn metric_keys(cfg: &TaskConfig) -> Result<Vec<String>, Error> {
+    // A `process_results` without a port could score nothing: refused here, before any run.
+    if let Some(f) = &cfg.process_results {
+        ResultsHook::resolve(f)?;
+    }
     let key_err = |key: &str, message: String| Error::Key {
         file: cfg.file.clone(),
         key: key.into(),
