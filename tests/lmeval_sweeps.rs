@@ -86,6 +86,33 @@ fn samples(env: &Env) -> Vec<Vec<String>> {
     )
 }
 
+/// `nlebench import --format lm-eval --task TASK --include-path INCLUDE --model MODEL --file
+/// FILE EXTRA...` in `env`.
+fn import_lm_eval(
+    env: &Env,
+    task: &str,
+    include: &Path,
+    model: &str,
+    file: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
+        "import",
+        "--format",
+        "lm-eval",
+        "--task",
+        task,
+        "--include-path",
+        include.to_str().unwrap(),
+        "--model",
+        model,
+        "--file",
+        file.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    env.run(&args)
+}
+
 #[test]
 fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
     const DOCS: usize = 400;
@@ -330,20 +357,20 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
             .clone()
     };
     for task in ["sum_gen", "sum_p0", "sum_p1"] {
-        let file = samples_of(task);
-        let out = other.ok(&[
-            "import",
-            "--format",
-            "lm-eval",
-            "--task",
+        let out = import_lm_eval(
+            &other,
             &format!("lm-eval:{task}"),
-            "--include-path",
-            include.to_str().unwrap(),
-            "--model",
+            &include,
             "small-again",
-            "--file",
-            file.to_str().unwrap(),
-        ]);
+            &samples_of(task),
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = String::from_utf8_lossy(&out.stdout);
         assert!(out.contains(&format!("imported {DOCS} sample(s)")), "{out}");
         let original = run_of(&other, &format!("small/lm-eval:{task}/all/seed=0"));
         let imported = run_of(&other, &format!("small-again/lm-eval:{task}/%"));
@@ -352,21 +379,14 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
         assert_eq!(run_metrics(&other, &imported), want, "{task}");
     }
     // A file of other prompts (another few-shot setting) is refused, naming the request.
-    let out = other.run(&[
-        "import",
-        "--format",
-        "lm-eval",
-        "--task",
+    let out = import_lm_eval(
+        &other,
         "lm-eval:sum_p0",
-        "--include-path",
-        include.to_str().unwrap(),
-        "--num-fewshot",
-        "1",
-        "--model",
+        &include,
         "small-again",
-        "--file",
-        samples_of("sum_p0").to_str().unwrap(),
-    ]);
+        &samples_of("sum_p0"),
+        &["--num-fewshot", "1"],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success()
@@ -376,38 +396,34 @@ fn a_sweep_runs_prompt_variants_with_their_maximum_and_mean_and_resumes() {
         "{err}"
     );
     // A tag stands for several tasks: one file is one task's.
-    let out = other.run(&[
-        "import",
-        "--format",
-        "lm-eval",
-        "--task",
+    let out = import_lm_eval(
+        &other,
         "lm-eval:sum",
-        "--include-path",
-        include.to_str().unwrap(),
-        "--model",
+        &include,
         "small-again",
-        "--file",
-        samples_of("sum_p0").to_str().unwrap(),
-    ]);
+        &samples_of("sum_p0"),
+        &[],
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && err.contains("lm-eval:sum stands for 2 tasks"),
         "{err}"
     );
     // The folder lm-eval wrote for the model: each of the tag's tasks from its samples file.
-    let out = other.ok(&[
-        "import",
-        "--format",
-        "lm-eval",
-        "--task",
+    let out = import_lm_eval(
+        &other,
         "lm-eval:sum",
-        "--include-path",
-        include.to_str().unwrap(),
-        "--model",
+        &include,
         "small-folder",
-        "--file",
-        folder.to_str().unwrap(),
-    ]);
+        &folder,
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.matches(&format!("imported {DOCS} sample(s)")).count(),
         2,
@@ -707,21 +723,14 @@ fn a_chat_template_setting_prompts_lm_eval_tasks_through_the_template() {
         })
         .unwrap();
     let import = |extra: &[&str]| {
-        let mut args = vec![
-            "import",
-            "--format",
-            "lm-eval",
-            "--task",
+        import_lm_eval(
+            &env,
             "lm-eval:sum_p0",
-            "--include-path",
-            include.to_str().unwrap(),
-            "--model",
+            &include,
             "tiny-chat-again",
-            "--file",
-            file.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        env.run(&args)
+            &file,
+            extra,
+        )
     };
     let refused = import(&[]);
     let err = String::from_utf8_lossy(&refused.stderr);

@@ -150,6 +150,49 @@ pub fn prepare(
         Layout::LmEval => " lm-eval",
     };
     let setting = format!("import{layout} {}{filter}", map.join(" "));
+    let dataset = ResolvedDataset {
+        revision: format!("sha256:{sha}"),
+        rows: table.rows.len() as u64,
+    };
+    let setting = Setting {
+        name: setting.trim().to_string(),
+        ..Setting::default()
+    };
+    Ok(imported(
+        file,
+        model,
+        sha,
+        None,
+        task.clone(),
+        dataset,
+        setting,
+        samples,
+        metrics,
+        notes,
+    ))
+}
+
+/// The run that imports `file`'s outputs of `task` by `model` (the file's SHA-256 `sha`
+/// standing for the model's weights; `chat_template` the digest of the template it was
+/// prompted through): its manifest and cell in the imports sweep, with its samples, metrics
+/// and notes.
+#[allow(clippy::too_many_arguments)]
+fn imported(
+    file: PathBuf,
+    model: &str,
+    sha: String,
+    chat_template: Option<String>,
+    task: TaskSpec,
+    dataset: ResolvedDataset,
+    setting: Setting,
+    samples: Vec<NewSample>,
+    metrics: Vec<MetricValue>,
+    notes: Vec<String>,
+) -> Imported {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let manifest = RunManifest {
         model: ModelManifest {
             name: model.to_string(),
@@ -157,40 +200,30 @@ pub fn prepare(
             dtype: Dtype::F32,
             resolved: ResolvedModel {
                 revision: None,
-                content_id: Some(sha.clone()),
+                content_id: Some(sha),
                 random_weights: false,
                 arch: "import".into(),
                 memory: None,
-                chat_template: None,
+                chat_template,
             },
         },
         adapter: None,
-        task: task.clone(),
-        dataset: ResolvedDataset {
-            revision: format!("sha256:{sha}"),
-            rows: table.rows.len() as u64,
-        },
-        setting: Setting {
-            name: setting.trim().to_string(),
-            ..Setting::default()
-        },
+        dataset,
+        setting,
         fewshot: None,
         seed: 0,
         n_expected: samples.len() as u64,
         engine_version: "import".into(),
+        task,
     };
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(Imported {
-        cell_key: format!("{model}/{}/{name}", task.name),
+    Imported {
+        cell_key: format!("{model}/{}/{name}", manifest.task.name),
         file,
         manifest,
         samples,
         metrics,
         notes,
-    })
+    }
 }
 
 /// lm-eval's samples file of lm-eval task `l` (`samples_TASK_DATE.jsonl`, written by
@@ -302,53 +335,30 @@ pub fn prepare_lm_eval(
     let metrics = lmeval::metrics(l, &p, &crate::tasks::as_stored(&samples), bootstrap)?;
     let sha = HashCache::new(None).sha256(&file)?;
     let (rows, revision) = lmeval::documents(l, data)?;
-    let task = TaskSpec::of_lm_eval(l.clone());
-    let manifest = RunManifest {
-        model: ModelManifest {
-            name: model.to_string(),
-            source: Source::Path { path: file.clone() },
-            dtype: Dtype::F32,
-            resolved: ResolvedModel {
-                revision: None,
-                content_id: Some(sha),
-                random_weights: false,
-                arch: "import".into(),
-                memory: None,
-                chat_template: chat.map(|c| c.template.digest()),
-            },
+    let setting = Setting {
+        name: if chat.is_some() {
+            "import lm-eval chat".into()
+        } else {
+            "import lm-eval".into()
         },
-        adapter: None,
-        task: task.clone(),
-        dataset: ResolvedDataset { revision, rows },
-        setting: Setting {
-            name: if chat.is_some() {
-                "import lm-eval chat".into()
-            } else {
-                "import lm-eval".into()
-            },
-            num_fewshot: shots,
-            chat_template: chat.is_some(),
-            system_prompt: chat.and_then(|c| c.system_prompt.clone()),
-            fewshot_as_multiturn: chat.is_some_and(|c| c.fewshot_as_multiturn),
-            ..Setting::default()
-        },
-        fewshot: None,
-        seed: 0,
-        n_expected: samples.len() as u64,
-        engine_version: "import".into(),
+        num_fewshot: shots,
+        chat_template: chat.is_some(),
+        system_prompt: chat.and_then(|c| c.system_prompt.clone()),
+        fewshot_as_multiturn: chat.is_some_and(|c| c.fewshot_as_multiturn),
+        ..Setting::default()
     };
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Ok(Imported {
-        cell_key: format!("{model}/{}/{name}", task.name),
+    Ok(imported(
         file,
-        manifest,
+        model,
+        sha,
+        chat.map(|c| c.template.digest()),
+        TaskSpec::of_lm_eval(l.clone()),
+        ResolvedDataset { revision, rows },
+        setting,
         samples,
         metrics,
-        notes: vec![],
-    })
+        vec![],
+    ))
 }
 
 /// Scores computed elsewhere for the samples of a stored run (`import --onto RUN`): one
