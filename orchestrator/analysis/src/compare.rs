@@ -426,25 +426,27 @@ fn lm_eval_values(
     paired: &Paired,
     task_metrics: &[String],
 ) -> Vec<(String, f64, (Values, Values))> {
+    // Each sample's data (with its requests' prompts) is read once, not once per metric.
+    let values = |s: &sample::Model| s.data_json()["values"].take();
+    let (a, b): (Vec<serde_json::Value>, Vec<serde_json::Value>) =
+        paired.0.iter().map(|(a, b)| (values(a), values(b))).unzip();
     task_metrics
         .iter()
         .filter_map(|metric| {
-            let value = |s: &sample::Model| s.data_json()["values"][metric.as_str()].as_f64();
-            let all = paired.0.iter().flat_map(|(a, b)| [value(a), value(b)]);
-            let mut any = false;
-            let mut binary = true;
-            for v in all.flatten() {
-                any = true;
-                binary &= v == 0.0 || v == 1.0;
-            }
-            any.then(|| {
-                let values = if binary {
-                    paired.yes_no(&|s| value(s).map(|v| v == 1.0))
-                } else {
-                    paired.number(&value)
-                };
-                (metric.clone(), 1.0, values)
-            })
+            let of = |side: &[serde_json::Value]| -> Vec<Option<f64>> {
+                side.iter().map(|v| v[metric.as_str()].as_f64()).collect()
+            };
+            let (va, vb) = (of(&a), of(&b));
+            let mut all = va.iter().chain(&vb).flatten().peekable();
+            all.peek()?;
+            let binary = all.all(|v| *v == 0.0 || *v == 1.0);
+            let yes_no = |v: Vec<Option<f64>>| v.into_iter().map(|x| x.map(|x| x == 1.0)).collect();
+            let values = if binary {
+                (Values::YesNo(yes_no(va)), Values::YesNo(yes_no(vb)))
+            } else {
+                (Values::Number(va), Values::Number(vb))
+            };
+            Some((metric.clone(), 1.0, values))
         })
         .collect()
 }
