@@ -136,16 +136,7 @@ fn values(rows: &[Value]) -> BTreeMap<(String, String), (f64, Value, Value)> {
     ignore = "builds images and starts containers: needs root, podman, runc, debootstrap, podman-compose and a Debian mirror; set NLEBENCH_TEST_CONTAINERS=1 (.ci/run does)"
 )]
 fn the_compose_stack_from_local_images_runs_the_quickstart() {
-    let built = Command::new(root().join("deploy/podman/build-images.sh"))
-        .args(["--binary", env!("CARGO_BIN_EXE_nlebench-test")])
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "build-images.sh failed:\n{}\n{}",
-        String::from_utf8_lossy(&built.stdout),
-        String::from_utf8_lossy(&built.stderr)
-    );
+    common::images();
 
     let stack = Stack::new();
     // In steps: podman 4.3 cannot start a container that `--requires` one that has exited

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Env, Proc, Tmpfs, free_port, mini_pairs, sweep_toml, wait_for_port};
+use common::{Env, Proc, free_port, mini_pairs, sweep_toml, wait_for_port};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -137,19 +137,6 @@ impl Proxy {
     }
 
     /// Cut PostgreSQL off for `d`.
-    /// [`Proxy::outage`] without waiting for its end.
-    fn outage_in_background(&self, d: Duration) {
-        self.down.store(true, Ordering::SeqCst);
-        for c in self.open.lock().unwrap().drain(..) {
-            let _ = c.shutdown(Shutdown::Both);
-        }
-        let down = self.down.clone();
-        std::thread::spawn(move || {
-            std::thread::sleep(d);
-            down.store(false, Ordering::SeqCst);
-        });
-    }
-
     fn outage(&self, d: Duration) {
         self.down.store(true, Ordering::SeqCst);
         for c in self.open.lock().unwrap().drain(..) {
@@ -320,67 +307,8 @@ impl Scenario {
         )
     }
 
-    /// The end state every scenario must reach; returns the figures.
     fn verify(&self, status: &serde_json::Value, expect_failed: usize) -> Figures {
-        let runs = status["runs"].as_array().unwrap();
-        let mut f = Figures::default();
-        for r in runs {
-            match r["status"].as_str().unwrap() {
-                "done" => {
-                    f.runs_done += 1;
-                    let (got, want) = (
-                        r["samples"].as_i64().unwrap(),
-                        r["expected"].as_i64().unwrap(),
-                    );
-                    assert_eq!(got, want, "{}: a done run has every sample: {r}", self.name);
-                    f.samples_lost += want - got;
-                    assert!(
-                        r["metrics"].as_object().is_some_and(|m| !m.is_empty()),
-                        "{r}"
-                    );
-                }
-                "failed" => f.runs_failed += 1,
-                other => panic!("{}: run ended {other}: {r}", self.name),
-            }
-        }
-        assert_eq!(
-            f.runs_failed,
-            expect_failed,
-            "{}: {status}\njobs (shard status worker attempts deaths samples):\n{}",
-            self.name,
-            self.jobs_table()
-        );
-        f.duplicates = self.env.count(
-            "SELECT COUNT(*) FROM (SELECT run_id, idx FROM samples GROUP BY run_id, idx HAVING COUNT(*) > 1) d",
-        ) + self.env.count("SELECT COUNT(*) - COUNT(DISTINCT fingerprint) FROM runs");
-        assert_eq!(
-            f.duplicates, 0,
-            "{}: nothing stored or computed twice",
-            self.name
-        );
-        let not_done = self.env.count(
-            "SELECT COUNT(*) FROM jobs j JOIN runs r ON r.id = j.run_id WHERE r.status = 'done' AND j.status <> 'done'",
-        );
-        assert_eq!(
-            not_done, 0,
-            "{}: every job of a done run is done",
-            self.name
-        );
-        f
-    }
-
-    /// Each job with the samples stored in its range, for a failure message.
-    fn jobs_table(&self) -> String {
-        self.env
-            .query(
-                "SELECT CAST(j.shard AS TEXT), j.status, COALESCE(j.worker, '-'), CAST(j.attempts AS TEXT), CAST(j.deaths AS TEXT), \
-                 CAST((SELECT COUNT(*) FROM samples s WHERE s.run_id = j.run_id AND s.idx >= j.start_idx AND s.idx < j.end_idx) AS TEXT) \
-                 FROM jobs j ORDER BY j.run_id, j.shard",
-            )
-            .iter()
-            .map(|r| r.join(" "))
-            .collect::<Vec<_>>()
-            .join("\n")
+        verify(&self.env, self.name, status, expect_failed)
     }
 
     fn stop(&mut self) {
@@ -392,15 +320,88 @@ impl Scenario {
 
 /// Figures of one scenario, as RELIABILITY.md shows them.
 #[derive(Debug, Default)]
-struct Figures {
-    runs_done: usize,
-    runs_failed: usize,
-    samples_lost: i64,
-    duplicates: i64,
+pub(crate) struct Figures {
+    pub(crate) runs_done: usize,
+    pub(crate) runs_failed: usize,
+    pub(crate) samples_lost: i64,
+    pub(crate) duplicates: i64,
+}
+
+/// The end state every scenario must reach (each run of the sweep done with every sample or
+/// failed, `expect_failed` failed, nothing stored or computed twice, no job of a done run
+/// unfinished); returns the figures.
+pub(crate) fn verify(
+    env: &Env,
+    name: &str,
+    status: &serde_json::Value,
+    expect_failed: usize,
+) -> Figures {
+    let runs = status["runs"].as_array().unwrap();
+    let mut f = Figures::default();
+    for r in runs {
+        match r["status"].as_str().unwrap() {
+            "done" => {
+                f.runs_done += 1;
+                let (got, want) = (
+                    r["samples"].as_i64().unwrap(),
+                    r["expected"].as_i64().unwrap(),
+                );
+                assert_eq!(got, want, "{}: a done run has every sample: {r}", name);
+                f.samples_lost += want - got;
+                assert!(
+                    r["metrics"].as_object().is_some_and(|m| !m.is_empty()),
+                    "{r}"
+                );
+            }
+            "failed" => f.runs_failed += 1,
+            other => panic!("{}: run ended {other}: {r}", name),
+        }
+    }
+    assert_eq!(
+        f.runs_failed,
+        expect_failed,
+        "{}: {status}\njobs (shard status worker attempts deaths samples):\n{}",
+        name,
+        jobs_table(env)
+    );
+    f.duplicates = env.count(
+        "SELECT COUNT(*) FROM (SELECT run_id, idx FROM samples GROUP BY run_id, idx HAVING COUNT(*) > 1) d",
+    ) + env.count("SELECT COUNT(*) - COUNT(DISTINCT fingerprint) FROM runs");
+    assert_eq!(
+        f.duplicates, 0,
+        "{}: nothing stored or computed twice",
+        name
+    );
+    let not_done = env.count(
+        "SELECT COUNT(*) FROM jobs j JOIN runs r ON r.id = j.run_id WHERE r.status = 'done' AND j.status <> 'done'",
+    );
+    assert_eq!(not_done, 0, "{}: every job of a done run is done", name);
+    f
+}
+
+/// Each job with the samples stored in its range, for a failure message.
+fn jobs_table(env: &Env) -> String {
+    env
+        .query(
+            "SELECT CAST(j.shard AS TEXT), j.status, COALESCE(j.worker, '-'), CAST(j.attempts AS TEXT), CAST(j.deaths AS TEXT), \
+             CAST((SELECT COUNT(*) FROM samples s WHERE s.run_id = j.run_id AND s.idx >= j.start_idx AND s.idx < j.end_idx) AS TEXT) \
+             FROM jobs j ORDER BY j.run_id, j.shard",
+        )
+        .iter()
+        .map(|r| r.join(" "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Append the scenario's row to `NLEBENCH_RELIABILITY_OUT`, when set.
-fn report(name: &str, faults: &str, jobs: i64, f: &Figures, recover: Duration, restarts: usize) {
+pub(crate) fn report(
+    name: &str,
+    faults: &str,
+    jobs: i64,
+    f: &Figures,
+    recover: Duration,
+    restarts: usize,
+) {
     let row = format!(
         "| {name} | {faults} | {jobs} | {} done, {} failed | {} | {} | {:.1} s | {restarts} |\n",
         f.runs_done,
@@ -421,7 +422,7 @@ fn report(name: &str, faults: &str, jobs: i64, f: &Figures, recover: Duration, r
 }
 
 /// `n` Norwegian sentence pairs (the mini file, repeated with a distinguishing suffix).
-fn pairs(n: u64) -> String {
+pub(crate) fn pairs(n: u64) -> String {
     let mut csv = String::from("sent_more_no,sent_less_no,stereo_antistereo,bias_type\n");
     let base = std::fs::read_to_string(mini_pairs()).unwrap();
     let rows: Vec<&str> = base.lines().skip(1).collect();
@@ -752,189 +753,4 @@ services_test!(migrate_waits_for_a_database_still_starting, || {
     );
     assert!(stdout.contains("the schema is up to date"), "{stdout}");
     assert!(env.count("SELECT COUNT(*) FROM runs") == 0);
-});
-
-// The chaos soak: four workers (one of them reaching PostgreSQL and Redis through a cable of
-// its own), a stream of sweeps submitted every few seconds, some cancelled and retried, and a
-// random fault about every 20 s (SIGKILL of a worker, Redis restarted without persistence,
-// PostgreSQL cut for 5 s, one worker cut from the network for 20 s, and where this user may
-// mount a tmpfs, the workers' disk full for 20 s), for
-// `NLEBENCH_SOAK_SECS` (180 by default: CI's run; RELIABILITY.md's row says how long). Checked
-// throughout: nothing stored twice; at the end, every run of every sweep in one terminal
-// state with every sample, and no job of a done run left unfinished.
-services_test!(chaos_soak, || {
-    let secs: u64 = std::env::var("NLEBENCH_SOAK_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(180);
-    let mut s = Scenario::new("chaos soak");
-    s.worker_var("NLEBENCH_MAX_ATTEMPTS", "100");
-    // Where this user may mount (CI), the workers' data directory (their copies of the random
-    // models) is a small disk of its own, and filling it is one of the faults; the commands
-    // that submit run on another disk, as on another host.
-    let disk = cfg!(nlebench_tmpfs).then(|| {
-        let dir = s.env.dir.path().join("worker-data");
-        let disk = Tmpfs::mount(&dir, "64m");
-        s.worker_var("NLEBENCH_DATA_DIR", dir.to_str().unwrap());
-        disk
-    });
-    s.start_workers(3);
-    // The fourth worker's own cable to PostgreSQL and Redis, cut on its own.
-    let pg_cable = Proxy::start(pg_port(&s.env.database_url));
-    let redis_cable = Proxy::start(s.redis.port);
-    let cut_worker = |s: &Scenario| {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(s.env.dir.path().join("w3.log"))
-            .unwrap();
-        let mut c = s.env.cmd(&["worker", "--name", "w3"]);
-        for (k, v) in &s.worker_env {
-            c.env(k, v);
-        }
-        c.env("NLEBENCH_DATABASE_URL", pg_cable.url(&s.env.database_url))
-            .env(
-                "NLEBENCH_QUEUE_URL",
-                format!("redis://127.0.0.1:{}", redis_cable.port),
-            );
-        Proc {
-            child: c.stdout(Stdio::null()).stderr(log).spawn().unwrap(),
-        }
-    };
-    let mut w3 = cut_worker(&s);
-
-    let data = s.env.write("pairs.csv", &pairs(32));
-    let pool = [
-        ("a", "random:norgpt-tiny@1"),
-        ("b", "random:norgpt-tiny@2"),
-        ("c", "random:norgpt-tiny@3"),
-    ];
-    let (mut sweeps, mut cancelled): (Vec<String>, Vec<String>) = (vec![], vec![]);
-    let mut cancels = 0;
-    let mut faults: BTreeMap<&str, usize> = BTreeMap::new();
-    let start = Instant::now();
-    let mut next_fault = Duration::from_secs(s.rng.random_range(15..25));
-    while start.elapsed() < Duration::from_secs(secs) {
-        // A new sweep: one or two models, a setting of its own so each has new cells.
-        let name = format!("soak{}", sweeps.len());
-        let k = s.rng.random_range(1..=2);
-        let first = s.rng.random_range(0..pool.len());
-        let models: Vec<(&str, &str)> = (0..k).map(|i| pool[(first + i) % pool.len()]).collect();
-        // A limit of its own (part of the fingerprint), so each sweep brings new runs.
-        let limit = 8 + (sweeps.len() as u64 % 25);
-        let file = s.env.write(
-            &format!("{name}.toml"),
-            &sweep_toml(&name, &models, &[(&name, limit)], 4, &data),
-        );
-        s.env.ok(&["submit", file.to_str().unwrap()]);
-        sweeps.push(name);
-        // Now and then cancel a sweep, and retry one cancelled before.
-        if s.rng.random_range(0..5) == 0 {
-            let victim = sweeps[s.rng.random_range(0..sweeps.len())].clone();
-            s.env.ok(&["cancel", &victim]);
-            cancelled.push(victim);
-            cancels += 1;
-        }
-        if !cancelled.is_empty() && s.rng.random_range(0..4) == 0 {
-            let again = cancelled.remove(0);
-            s.env.ok(&["retry", &again]);
-        }
-        if start.elapsed() >= next_fault {
-            let kinds = if disk.is_some() { 5 } else { 4 };
-            let fault = match s.rng.random_range(0..kinds) {
-                0 => {
-                    s.kill_one();
-                    "SIGKILL of a worker"
-                }
-                1 => {
-                    s.redis.restart();
-                    "Redis restart without persistence"
-                }
-                2 => {
-                    s.proxy.outage(Duration::from_secs(5));
-                    "PostgreSQL cut for 5 s"
-                }
-                3 => {
-                    pg_cable.outage_in_background(Duration::from_secs(20));
-                    redis_cable.outage(Duration::from_secs(20));
-                    "one worker cut from the network for 20 s"
-                }
-                _ => {
-                    // The workers' disk full for 20 s while a sweep on a model they have
-                    // not written yet arrives: their writes fail, the jobs wait and retry.
-                    let ballast = disk.as_ref().unwrap().fill();
-                    let name = format!("soak{}", sweeps.len());
-                    let model = format!("random:norgpt-tiny@{}", 100 + sweeps.len());
-                    let file = s.env.write(
-                        &format!("{name}.toml"),
-                        &sweep_toml(&name, &[("fresh", &model)], &[(&name, 8)], 4, &data),
-                    );
-                    s.env.ok(&["submit", file.to_str().unwrap()]);
-                    sweeps.push(name);
-                    // A worker's attempt fails on the full disk (and waits to be retried).
-                    let episode = Instant::now();
-                    let met = loop {
-                        let met = s.env.count(
-                            "SELECT COUNT(*) FROM jobs WHERE error LIKE '%No space left on device%' OR error LIKE '%disk is full%'",
-                        ) > 0;
-                        if met || episode.elapsed() >= Duration::from_secs(20) {
-                            break met;
-                        }
-                        std::thread::sleep(Duration::from_millis(250));
-                    };
-                    assert!(met, "no worker met the full disk:\n{}", s.logs());
-                    std::thread::sleep(Duration::from_secs(20).saturating_sub(episode.elapsed()));
-                    std::fs::remove_file(ballast).unwrap();
-                    "the workers' disk full for 20 s"
-                }
-            };
-            *faults.entry(fault).or_default() += 1;
-            next_fault = start.elapsed() + Duration::from_secs(s.rng.random_range(15..25));
-        }
-        // Throughout: nothing stored twice.
-        assert_eq!(
-            s.env.count(
-                "SELECT COUNT(*) FROM (SELECT run_id, idx FROM samples GROUP BY run_id, idx HAVING COUNT(*) > 1) d"
-            ),
-            0,
-            "a sample stored twice"
-        );
-        // The worker with its own cable comes back on it when it dies; the others as usual.
-        if w3.child.try_wait().unwrap().is_some() {
-            w3 = cut_worker(&s);
-            s.restarts += 1;
-        }
-        s.supervise();
-        s.sleep_random(1000..4000);
-    }
-    let end = Instant::now();
-    for name in &cancelled {
-        s.env.ok(&["retry", name]);
-    }
-    let mut total = Figures::default();
-    for name in &sweeps {
-        let status = s.wait_terminal(name, Duration::from_secs(300));
-        let f = s.verify(&status, 0);
-        total.samples_lost += f.samples_lost;
-        total.duplicates = total.duplicates.max(f.duplicates);
-    }
-    // Sweeps share runs (the same model and limit): each run counted once.
-    total.runs_done = s
-        .env
-        .count("SELECT COUNT(*) FROM runs WHERE status = 'done'") as usize;
-    let said: Vec<String> = faults.iter().map(|(f, n)| format!("{n} × {f}")).collect();
-    report(
-        &format!("chaos soak, {} min", secs / 60),
-        &format!(
-            "4 workers; {} sweeps submitted every 1–4 s, {cancels} cancels then retries; a fault every 15–25 s: {}",
-            sweeps.len(),
-            said.join(", ")
-        ),
-        jobs(&s),
-        &total,
-        end.elapsed(),
-        s.restarts,
-    );
-    w3.terminate();
-    s.stop();
 });

@@ -34,6 +34,7 @@ mod released_outputs;
 mod releases;
 mod report;
 mod score_metrics;
+mod soak;
 mod store_pool;
 mod task_files;
 mod team_mode;

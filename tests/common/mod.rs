@@ -20,6 +20,30 @@ pub fn root() -> PathBuf {
     test_support::repo()
 }
 
+/// Build nlebench's images with podman (`deploy/podman/build-images.sh`, with this build's
+/// binary) once per test process, for every container test; a failed build fails each.
+pub fn images() {
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let out = Command::new(root().join("deploy/podman/build-images.sh"))
+            .args(["--binary", env!("CARGO_BIN_EXE_nlebench-test")])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "build-images.sh failed:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
+}
+
 /// A TCP port on loopback that nothing listens on (for a server a test starts).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
