@@ -131,3 +131,79 @@ fn two_hosts_migrating_one_team_store_at_once_both_succeed() {
         assert!(env.count("SELECT COUNT(*) FROM seaql_migrations") >= 13);
     }
 }
+
+/// A rolling upgrade: the first upgraded host migrates the team store while hosts of the
+/// previous release still run (this build stands in for them; the newer release's migration
+/// adds a column and its record). Their commands and workers keep working with the store,
+/// each saying a newer release migrated it, and a sweep submitted and computed there finishes
+/// whole. A store that also lacks one of this release's migrations is refused, naming both.
+#[test]
+#[cfg_attr(
+    not(nlebench_services),
+    ignore = "needs PostgreSQL and Redis: set NLEBENCH_TEST_DATABASE_URL and NLEBENCH_TEST_REDIS_URL (.ci/run does)"
+)]
+fn a_store_migrated_by_a_newer_release_keeps_serving_the_previous_release() {
+    let env = Env::team();
+    env.ok(&["migrate"]);
+    let newer = "m20991231_000099_newer_release";
+    env.execute(&format!(
+        "ALTER TABLE runs ADD COLUMN newer_release_note TEXT; \
+         INSERT INTO seaql_migrations (version, applied_at) VALUES ('{newer}', 4102358400)"
+    ));
+    let warning = format!(
+        "was migrated by a newer release of nlebench (1 migration(s) this release does not know: {newer}); this release keeps working with it"
+    );
+
+    let out = env.run(&["migrate"]);
+    let (stdout, stderr) = common::text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("0 migration(s) applied; the store is ahead of this release (1 migration(s) of a newer release)"),
+        "{stdout}"
+    );
+    assert!(stderr.contains(&warning), "{stderr}");
+
+    let sweep = env.write(
+        "rolling.toml",
+        &sweep_toml(
+            "rolling",
+            &[("a", "random:norgpt-tiny@1"), ("b", "random:norgpt-tiny@2")],
+            &[("first-6", 6)],
+            3,
+            &mini_pairs(),
+        ),
+    );
+    let out = env.run(&["submit", sweep.to_str().unwrap()]);
+    let (stdout, stderr) = common::text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains(&warning), "{stderr}");
+    let _w = env.worker("w");
+    let status = env.wait_finished("rolling", Duration::from_secs(120));
+    assert_eq!(status["counts"]["done"], 2, "{status}");
+    assert_eq!(env.count("SELECT COUNT(*) FROM samples"), 12);
+    let log = std::fs::read_to_string(env.dir.path().join("w.log")).unwrap();
+    assert!(log.contains(&warning), "{log}");
+
+    // One of this release's own migrations missing as well: refused, naming both.
+    let last = env.query(
+        "SELECT version FROM seaql_migrations WHERE version <> 'm20991231_000099_newer_release' ORDER BY version DESC LIMIT 1",
+    )[0][0]
+        .clone();
+    env.execute(&format!(
+        "DELETE FROM seaql_migrations WHERE version = '{last}'"
+    ));
+    let out = env.run(&["migrate"]);
+    let (_, stderr) = common::text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!(
+            "has migrations of a newer release ({newer}) and lacks some of this one's ({last})"
+        )) && stderr.contains("fix: migrate it with the newest release"),
+        "{stderr}"
+    );
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM samples"),
+        12,
+        "nothing lost"
+    );
+}

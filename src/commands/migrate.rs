@@ -15,10 +15,19 @@ pub async fn migrate(g: &Global, a: MigrateArgs) -> anyhow::Result<ExitCode> {
         Store::connect(&s.database_url)
     })
     .await?;
-    let n = store.migrate().await?;
-    outln!(
-        "{}: {n} migration(s) applied; the schema is up to date",
-        store.url()
-    );
+    let m = store.migrate().await?;
+    if m.newer.is_empty() {
+        outln!(
+            "{}: {} migration(s) applied; the schema is up to date",
+            store.url(),
+            m.applied
+        );
+    } else {
+        outln!(
+            "{}: 0 migration(s) applied; the store is ahead of this release ({} migration(s) of a newer release) and this release works with it",
+            store.url(),
+            m.newer.len()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

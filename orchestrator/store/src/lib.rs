@@ -14,6 +14,7 @@ pub mod plan;
 mod report;
 mod results;
 mod rows;
+mod schema;
 mod steps;
 pub mod users;
 mod workers;
@@ -31,6 +32,7 @@ pub use orphans::{ReconcileLock, Unheld};
 pub use plan::{CellAction, JobRef};
 pub use report::{ExportRow, RunSummary, SampleRow, SweepStatus};
 pub use results::NewSample;
+pub use schema::{Migrated, SchemaState};
 pub use steps::NewStep;
 pub use types::MetricValue;
 pub use workers::WorkerInfo;
@@ -171,6 +173,19 @@ pub enum StoreError {
         /// Number of migrations not applied.
         pending: usize,
     },
+    /// The store holds migrations of a newer release and lacks some of this one's (written
+    /// by releases of two lines of development).
+    #[error(
+        "the database at {url} has migrations of a newer release ({newer}) and lacks some of this one's ({pending})\n  fix: migrate it with the newest release (`nlebench migrate`) and run that release on every host"
+    )]
+    Diverged {
+        /// The URL with any password hidden.
+        url: String,
+        /// The newer release's migrations, by name.
+        newer: String,
+        /// This release's migrations not applied, by name.
+        pending: String,
+    },
     /// No sweep of that name.
     #[error("no sweep named `{0}` in the store\n  fix: check the name with `nlebench status`")]
     NoSweep(String),
@@ -303,6 +318,10 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .max_connections(8)
             .sqlx_logging(false)
+            // PostgreSQL's notices ("relation … already exists, skipping") are not for users,
+            // and sqlx's per-notice `tracing::enabled!` check left the console's per-layer
+            // filter dropping the next warning (the newer-release one after a migration).
+            .map_sqlx_postgres_opts(|o| o.options([("client_min_messages", "warning")]))
             .map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(30))
@@ -330,11 +349,12 @@ impl Store {
         })
     }
 
-    /// Apply pending migrations; returns how many were applied. One process migrates at a time
-    /// (a lock file beside an embedded store's database, an advisory lock on PostgreSQL): two
-    /// commands started at once (on a fresh data directory, or hosts upgraded together) would
-    /// otherwise both create the same tables, and one would fail.
-    pub async fn migrate(&self) -> Result<usize, StoreError> {
+    /// Apply pending migrations. One process migrates at a time (a lock file beside an
+    /// embedded store's database, an advisory lock on PostgreSQL): two commands started at
+    /// once (on a fresh data directory, or hosts upgraded together) would otherwise both
+    /// create the same tables, and one would fail. A store a newer release has migrated is
+    /// left as it is, with a warning (see [`SchemaState`]).
+    pub async fn migrate(&self) -> Result<Migrated, StoreError> {
         let _lock = match &self.sqlite_file {
             Some(file) => Some(setup_lock(file).await.map_err(|e| StoreError::Connect {
                 url: self.url.clone(),
@@ -376,20 +396,48 @@ impl Store {
         migrated
     }
 
-    async fn apply_pending(&self) -> Result<usize, StoreError> {
-        let pending = Migrator::get_pending_migrations(&self.db).await?.len();
-        Migrator::up(&self.db, None).await?;
-        Ok(pending)
+    async fn apply_pending(&self) -> Result<Migrated, StoreError> {
+        let state = self.schema().await?;
+        if state.newer.is_empty() {
+            Migrator::up(&self.db, None).await?;
+            return Ok(Migrated {
+                applied: state.pending.len(),
+                newer: vec![],
+            });
+        }
+        if !state.pending.is_empty() {
+            return Err(StoreError::Diverged {
+                url: self.url.clone(),
+                newer: state.newer.join(", "),
+                pending: state.pending.join(", "),
+            });
+        }
+        if let Some(w) = state.newer_warning(&self.url) {
+            tracing::warn!("{w}");
+        }
+        Ok(Migrated {
+            applied: 0,
+            newer: state.newer,
+        })
     }
 
-    /// Fail with a clear error when migrations are pending.
+    /// The store's applied migrations against this release's.
+    pub async fn schema(&self) -> Result<SchemaState, StoreError> {
+        Ok(SchemaState::read(&self.db).await?)
+    }
+
+    /// Fail with a clear error when migrations are pending; warn when a newer release has
+    /// migrated the store.
     pub async fn require_migrated(&self) -> Result<(), StoreError> {
-        let pending = Migrator::get_pending_migrations(&self.db).await?.len();
-        if pending > 0 {
+        let state = self.schema().await?;
+        if !state.pending.is_empty() {
             return Err(StoreError::Pending {
                 url: self.url.clone(),
-                pending,
+                pending: state.pending.len(),
             });
+        }
+        if let Some(w) = state.newer_warning(&self.url) {
+            tracing::warn!("{w}");
         }
         Ok(())
     }
