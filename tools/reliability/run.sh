@@ -56,8 +56,9 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
   echo "(\`podman kill -s KILL\` of a worker, then \`podman start\`; \`podman restart -t 0\` of Redis, which keeps nothing, and of"
   echo "PostgreSQL, which recovers from its write-ahead log; \`podman network disconnect\` of a worker for 20 s; every"
   echo "worker's tmpfs filled for 20 s). Its time to recover runs from the end of the stream of submits and faults until"
-  echo "every run of every sweep was terminal. The store's own disk filling up, and a model cache left half written, are"
-  echo "tested in \`tests/disk_full.rs\`."
+  echo "every run of every sweep was terminal; it includes computing the sweeps still cancelled when the stream ends, which"
+  echo "are retried then. The store's own disk filling up, and a model cache left half written, are tested in"
+  echo "\`tests/disk_full.rs\`."
 } > RELIABILITY.md
 rm -f "$rows"
 echo "wrote RELIABILITY.md"
