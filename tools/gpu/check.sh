@@ -3,7 +3,8 @@
 # the engine on the GPU against the CPU (every fixture architecture in f32, f16 and bf16), and
 # benchmark it at the NorGPT-369M and NorGPT-3B shapes (random weights): scoring sentences/s,
 # generation new tokens/s at batch 1, 8 and 32, peak GPU memory, and decode throughput as a
-# share of the GPU's memory bandwidth; then the quickstart sweep end to end on the GPU and on the
+# share of the GPU's memory bandwidth, each beside transformers (sdpa) on the same weights and
+# inputs where the machine's python3 has CUDA torch and transformers; then the quickstart sweep end to end on the GPU and on the
 # CPU (equal metrics). Writes the "## GPU (issue 13)" section of BENCHMARKS.md.
 #
 #   tools/gpu/check.sh                   build (cargo, CUDA toolkit or tools/gpu/toolkit.sh), run
@@ -118,13 +119,25 @@ else
     echo "no python3 with CUDA torch: decode's bandwidth share is not computed"
 fi
 
+# transformers on the same GPU, weights and inputs (the machine's own PyTorch and transformers).
+reference=0
+if [ "$dry" = 1 ] || python3 -c "import torch, transformers; assert torch.cuda.is_available()" 2>/dev/null; then
+    reference=1
+else
+    echo "no python3 with CUDA torch and transformers: the benchmark has no transformers columns"
+fi
 for model in norgpt-369m norgpt-3b; do
     for dtype in f32 bf16; do
         step "Benchmark $model $dtype on cuda:0"
         run "bench-$model-$dtype" "$dev" bench device --model "random:$model@1" --models-dir "$models" \
             --device cuda:0 --dtype "$dtype" --batch-sizes 1,8,32 --repeats 2 \
-            ${bw:+--bandwidth-gbs "$bw"} --json
+            ${bw:+--bandwidth-gbs "$bw"} --workload-out "$results/workload-$model-$dtype.json" --json
         [ "$dry" = 1 ] || tail -1 "$results/bench-$model-$dtype.log" > "$results/bench-$model-$dtype.json"
+        if [ "$reference" = 1 ]; then
+            step "transformers (sdpa) on the same workload: $model $dtype"
+            run "reference-$model-$dtype" python3 tools/gpu/transformers_reference.py \
+                "$results/workload-$model-$dtype.json" --device cuda --out "$results/reference-$model-$dtype.json"
+        fi
     done
 done
 

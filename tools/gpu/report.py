@@ -23,6 +23,34 @@ def text(results: Path, name: str):
     return path.read_text().strip() if path.exists() else None
 
 
+def bench_rows(b, ref):
+    """The engine's row of the benchmark table and, with a transformers run, its row and ratios."""
+    gen = {g["batch"]: g for g in b["generation"]}
+    rates = " / ".join(f"{gen[k]['tokens_per_s']:.0f}" for k in sorted(gen))
+    share = gen.get(1, {}).get("bandwidth_share")
+    peak = b.get("peak_device_mib")
+    rows = [
+        f"| {b['model']} | {b['dtype']} | {b['parameters'] / 1e9:.2f} B | {b['load_seconds']:.1f} | "
+        f"{b['scoring']['sentences_per_s']:.0f} | {rates} | "
+        f"{'—' if share is None else f'{100 * share:.1f} %'} | {'—' if peak is None else f'{peak:.0f}'} |"
+    ]
+    if ref:
+        rgen = {g["batch"]: g for g in ref["generation"]}
+        rrates = " / ".join(
+            f"{rgen[k]['tokens_per_s']:.0f} ({gen[k]['tokens_per_s'] / rgen[k]['tokens_per_s']:.2f}×)"
+            for k in sorted(gen)
+            if k in rgen
+        )
+        score = ref["scoring"]["sentences_per_s"]
+        rpeak = ref.get("peak_device_mib")
+        rows.append(
+            f"| transformers {ref['transformers']} | {ref['dtype']} | | {ref['load_seconds']:.1f} | "
+            f"{score:.0f} ({b['scoring']['sentences_per_s'] / score:.2f}×) | {rrates} | | "
+            f"{'—' if rpeak is None else f'{rpeak:.0f}'} |"
+        )
+    return rows
+
+
 def main() -> None:
     results = Path(sys.argv[1])
     gpu = text(results, "gpu.txt") or "unknown GPU"
@@ -72,24 +100,25 @@ def main() -> None:
                 f"{f16['max_rel']:.1e} ({f16['cpu_rel']:.1e}) | {bf16['max_rel']:.1e} ({bf16['cpu_rel']:.1e}) |"
             )
         lines.append("")
-    benches = [read(p) for p in sorted(results.glob("bench-*.json"))]
-    benches = [b for b in benches if b]
+    benches = [(p, read(p)) for p in sorted(results.glob("bench-*.json"))]
+    benches = [(p, b) for p, b in benches if b]
     if benches:
         lines += [
             "| model | dtype | parameters | load s | scoring sentences/s | new tokens/s at batch 1 / 8 / 32 | decode share of bandwidth at batch 1 | peak GPU MiB |",
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
-        for b in benches:
-            gen = {g["batch"]: g for g in b["generation"]}
-            rates = " / ".join(f"{gen[k]['tokens_per_s']:.0f}" for k in sorted(gen))
-            share = gen.get(1, {}).get("bandwidth_share")
-            peak = b.get("peak_device_mib")
-            lines.append(
-                f"| {b['model']} | {b['dtype']} | {b['parameters'] / 1e9:.2f} B | {b['load_seconds']:.1f} | "
-                f"{b['scoring']['sentences_per_s']:.0f} | {rates} | "
-                f"{'—' if share is None else f'{100 * share:.1f} %'} | {'—' if peak is None else f'{peak:.0f}'} |"
-            )
+        for path, b in benches:
+            ref = read(path.with_name(path.name.replace("bench-", "reference-", 1)))
+            lines += bench_rows(b, ref)
         lines.append("")
+        if any(read(p.with_name(p.name.replace("bench-", "reference-", 1))) for p, _ in benches):
+            lines.append(
+                "Rows \"transformers\": `tools/gpu/transformers_reference.py` on the workload "
+                "`bench device --workload-out` wrote (the same model folder, texts and prompts, "
+                "dtype, batch sizes and repetitions), `attn_implementation=\"sdpa\"`, greedy "
+                "`generate` with exactly as many new tokens; ×: nlebench ÷ transformers."
+            )
+            lines.append("")
         lines.append(
             "Decode share: weight bytes × decode steps/s ÷ measured bandwidth (each step reads every "
             "weight once; a lower bound on the bytes moved). A share far below 100 % means a decode "

@@ -122,6 +122,11 @@ pub struct BenchDeviceArgs {
     /// The device's memory bandwidth in GB/s, for decode's fraction of it
     #[arg(long)]
     pub bandwidth_gbs: Option<f64>,
+    /// Write the workload (the model's folder, the scored texts' and the prompts' token ids)
+    /// to this JSON file, for a reference run on the same inputs
+    /// (`tools/gpu/transformers_reference.py`)
+    #[arg(long, value_name = "FILE")]
+    pub workload_out: Option<PathBuf>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,

@@ -158,16 +158,31 @@ pub fn run(a: BenchDeviceArgs) -> anyhow::Result<ExitCode> {
     })?;
     let weight_bytes = parameters(&dir)? * dtype_bytes(a.dtype);
 
+    let prompts: Vec<(usize, Vec<Vec<u32>>)> = a
+        .batch_sizes
+        .iter()
+        .map(|&b| (b, ids(&mut rng, b, a.prompt_tokens, a.prompt_tokens, vocab)))
+        .collect();
+    if let Some(path) = &a.workload_out {
+        let workload = serde_json::json!({
+            "model": a.model, "model_dir": dir, "dtype": a.dtype.as_str(), "repeats": a.repeats,
+            "scoring": { "batch": a.score_batch, "texts": texts },
+            "generation": prompts.iter().map(|(b, p)| serde_json::json!({"batch": b, "prompts": p})).collect::<Vec<_>>(),
+            "new_tokens": a.new_tokens,
+        });
+        std::fs::write(path, serde_json::to_string(&workload)?)
+            .with_context(|| format!("cannot write the workload to {}", path.display()))?;
+    }
     let mut generation = Vec::new();
-    for &b in &a.batch_sizes {
-        let prompts = ids(&mut rng, b, a.prompt_tokens, a.prompt_tokens, vocab);
+    for (b, prompts) in &prompts {
+        let b = *b;
         let cfg = GenerationConfig {
             max_new_tokens: Some(a.new_tokens),
             min_new_tokens: a.new_tokens,
             ..GenerationConfig::default()
         };
         let secs = timed(a.repeats, || {
-            generate(&model, &prompts, &cfg)?;
+            generate(&model, prompts, &cfg)?;
             Ok(())
         })?;
         let tokens_s = (b * a.new_tokens) as f64 / secs;
