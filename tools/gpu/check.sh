@@ -9,7 +9,8 @@
 #
 #   tools/gpu/check.sh                   build (cargo, CUDA toolkit or tools/gpu/toolkit.sh), run
 #   tools/gpu/check.sh --bin-dir DIR     use DIR/nlebench-dev (and DIR/nlebench) built with `--features cuda`
-#                                        elsewhere (a GPU machine without a Rust toolchain)
+#                                        elsewhere (a GPU machine without a Rust toolchain), or the
+#                                        .xz files tools/gpu/pack.sh packed there
 #   tools/gpu/check.sh --dry-run         print the plan; build and run nothing (no GPU needed)
 #   --results DIR   JSON results and logs (default target/gpu-check)
 #   --models-dir D  where the random models are written (default .nlebench/models; 3B is 12 GB)
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
         --bin-dir) bin_dir="$2"; shift ;;
         --results) results="$2"; shift ;;
         --models-dir) models="$2"; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "check.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -67,6 +68,21 @@ fi
 
 step "Build with --features cuda"
 if [ -n "$bin_dir" ]; then
+    # A folder of tools/gpu/pack.sh: xz-compressed binaries with their sums, unpacked here.
+    if [ ! -e "$bin_dir/nlebench-dev" ] && [ -e "$bin_dir/nlebench-dev.xz" ]; then
+        unpacked="$results/bin"
+        echo "+ unpack $bin_dir/*.xz into $unpacked and check their sums"
+        if [ "$dry" = 0 ]; then
+            mkdir -p "$unpacked"
+            for bin in nlebench nlebench-dev; do
+                [ -e "$bin_dir/$bin.xz" ] || continue
+                xz -dc "$bin_dir/$bin.xz" > "$unpacked/$bin" && chmod +x "$unpacked/$bin"
+                cp "$bin_dir/$bin.sha256" "$unpacked/"
+                (cd "$unpacked" && sha256sum -c --quiet "$bin.sha256") || { echo "check.sh: $bin_dir/$bin.xz does not unpack to the binary packed" >&2; exit 1; }
+            done
+        fi
+        bin_dir="$unpacked"
+    fi
     dev="$bin_dir/nlebench-dev"
     echo "using $dev (built elsewhere with --features cuda)"
     [ "$dry" = 1 ] || [ -x "$dev" ] || { echo "check.sh: $dev is missing" >&2; exit 1; }
