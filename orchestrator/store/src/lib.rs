@@ -32,7 +32,8 @@ pub use orphans::{ReconcileLock, Unheld};
 pub use plan::{CellAction, JobRef};
 pub use report::{ExportRow, RunSummary, SampleRow, SweepStatus};
 pub use results::NewSample;
-pub use schema::{Migrated, SchemaState};
+pub use schema::Migrated;
+use schema::SchemaState;
 pub use steps::NewStep;
 pub use types::MetricValue;
 pub use workers::WorkerInfo;
@@ -353,7 +354,7 @@ impl Store {
     /// embedded store's database, an advisory lock on PostgreSQL): two commands started at
     /// once (on a fresh data directory, or hosts upgraded together) would otherwise both
     /// create the same tables, and one would fail. A store a newer release has migrated is
-    /// left as it is, with a warning (see [`SchemaState`]).
+    /// left as it is, with a warning (migrations only add, so this release works with it).
     pub async fn migrate(&self) -> Result<Migrated, StoreError> {
         let _lock = match &self.sqlite_file {
             Some(file) => Some(setup_lock(file).await.map_err(|e| StoreError::Connect {
@@ -412,9 +413,7 @@ impl Store {
                 pending: state.pending.join(", "),
             });
         }
-        if let Some(w) = state.newer_warning(&self.url) {
-            tracing::warn!("{w}");
-        }
+        state.warn_if_newer(&self.url);
         Ok(Migrated {
             applied: 0,
             newer: state.newer,
@@ -422,7 +421,7 @@ impl Store {
     }
 
     /// The store's applied migrations against this release's.
-    pub async fn schema(&self) -> Result<SchemaState, StoreError> {
+    async fn schema(&self) -> Result<SchemaState, StoreError> {
         Ok(SchemaState::read(&self.db).await?)
     }
 
@@ -436,9 +435,7 @@ impl Store {
                 pending: state.pending.len(),
             });
         }
-        if let Some(w) = state.newer_warning(&self.url) {
-            tracing::warn!("{w}");
-        }
+        state.warn_if_newer(&self.url);
         Ok(())
     }
 

@@ -10,12 +10,12 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DbErr};
 
 /// How a store's applied migrations stand against this release's.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SchemaState {
+#[derive(Debug)]
+pub(crate) struct SchemaState {
     /// This release's migrations not applied yet, oldest first.
-    pub pending: Vec<String>,
+    pub(crate) pending: Vec<String>,
     /// Migrations a newer release applied that this one does not know, by name.
-    pub newer: Vec<String>,
+    pub(crate) newer: Vec<String>,
 }
 
 impl SchemaState {
@@ -41,15 +41,15 @@ impl SchemaState {
         Ok(SchemaState { pending, newer })
     }
 
-    /// The warning for a store a newer release has migrated, if it has.
-    pub(crate) fn newer_warning(&self, url: &str) -> Option<String> {
-        (!self.newer.is_empty()).then(|| {
-            format!(
+    /// Warn when a newer release has migrated the store at `url`.
+    pub(crate) fn warn_if_newer(&self, url: &str) {
+        if !self.newer.is_empty() {
+            tracing::warn!(
                 "the store at {url} was migrated by a newer release of nlebench ({} migration(s) this release does not know: {}); this release keeps working with it, since migrations only add tables, columns and indexes\n  fix: upgrade nlebench on this host when you can",
                 self.newer.len(),
                 self.newer.join(", ")
-            )
-        })
+            );
+        }
     }
 }
 
